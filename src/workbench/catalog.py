@@ -1,0 +1,439 @@
+"""The catalog: datasets, versions (with lineage), jobs and their bookkeeping.
+
+SQLAlchemy Core over SQLite by default (a file in the workbench home) or PostgreSQL
+(``WORKBENCH_CATALOG_URL=postgresql://…``). The catalog is the truth about jobs and about which
+dataset versions are visible: a version row is inserted only after its manifest exists.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+
+from .errors import NotFound, StorageUnavailable
+
+metadata = sa.MetaData()
+
+datasets = sa.Table(
+    "datasets", metadata,
+    sa.Column("namespace", sa.String(128), primary_key=True),
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("deleted_at", sa.Float),
+)
+
+versions = sa.Table(
+    "versions", metadata,
+    sa.Column("namespace", sa.String(128), primary_key=True),
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("job_id", sa.String(64), index=True),
+    sa.Column("manifest_key", sa.Text, nullable=False),
+    sa.Column("storage_url", sa.Text, nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("checksum", sa.String(64), nullable=False),
+    sa.Column("schema_json", sa.Text, nullable=False),
+    sa.Column("profile_json", sa.Text, nullable=False),
+    sa.Column("spec_json", sa.Text),
+    sa.Column("inputs_json", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("deleted_at", sa.Float),
+)
+
+jobs = sa.Table(
+    "jobs", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("namespace", sa.String(128), nullable=False, index=True),
+    sa.Column("name", sa.String(256)),
+    sa.Column("kind", sa.String(32), nullable=False, default="pipeline"),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("runner", sa.String(16), nullable=False),
+    sa.Column("owner", sa.String(128)),
+    sa.Column("spec_json", sa.Text, nullable=False),
+    sa.Column("submitted_at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("heartbeat_at", sa.Float),
+    sa.Column("worker", sa.String(256)),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("progress_json", sa.Text),
+    sa.Column("error_json", sa.Text),
+    sa.Column("result_json", sa.Text),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False),
+)
+
+dead_letters = sa.Table(
+    "dead_letters", metadata,
+    sa.Column("job_id", sa.String(64), primary_key=True),
+    sa.Column("namespace", sa.String(128), nullable=False),
+    sa.Column("task", sa.String(128), nullable=False),
+    sa.Column("spec_json", sa.Text, nullable=False),
+    sa.Column("error_json", sa.Text),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("resubmitted_as", sa.String(64)),
+)
+
+uploads = sa.Table(
+    "uploads", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("namespace", sa.String(128), nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("filename", sa.Text, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64)),
+    sa.Column("multipart_id", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | confirmed | expired
+)
+
+schedules = sa.Table(
+    "schedules", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("namespace", sa.String(128), nullable=False),
+    sa.Column("notebook", sa.Text, nullable=False),
+    sa.Column("cron", sa.String(128), nullable=False),
+    sa.Column("parameters_json", sa.Text, nullable=False),
+    sa.Column("output", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_run_at", sa.Float),
+    sa.Column("last_status", sa.String(16)),
+    sa.Column("enabled", sa.Boolean, nullable=False, default=True),
+)
+
+notebook_runs = sa.Table(
+    "notebook_runs", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("namespace", sa.String(128), nullable=False),
+    sa.Column("notebook", sa.Text, nullable=False),
+    sa.Column("parameters_json", sa.Text, nullable=False),
+    sa.Column("output_uri", sa.Text),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("failed_cell", sa.Integer),
+    sa.Column("error_json", sa.Text),
+    sa.Column("schedule_id", sa.String(64)),
+)
+
+cursors = sa.Table(
+    "cursors", metadata,
+    sa.Column("namespace", sa.String(128), primary_key=True),
+    sa.Column("pipeline", sa.String(256), primary_key=True),
+    sa.Column("value_json", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+JOB_STATES = ("queued", "running", "retrying", "succeeded", "failed", "cancelled")
+FINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    namespace: str
+    name: str
+    version: int
+    job_id: str | None
+    manifest_key: str
+    storage_url: str
+    rows: int
+    bytes: int
+    checksum: str
+    schema: dict[str, Any]
+    profile: dict[str, Any]
+    spec: dict[str, Any] | None
+    inputs: list[dict[str, Any]]
+    created_at: float
+    deleted_at: float | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> VersionRecord:
+        m = row._mapping
+        return cls(
+            namespace=m["namespace"], name=m["name"], version=m["version"], job_id=m["job_id"],
+            manifest_key=m["manifest_key"], storage_url=m["storage_url"], rows=m["rows"],
+            bytes=m["bytes"], checksum=m["checksum"], schema=json.loads(m["schema_json"]),
+            profile=json.loads(m["profile_json"]),
+            spec=json.loads(m["spec_json"]) if m["spec_json"] else None,
+            inputs=json.loads(m["inputs_json"]) if m["inputs_json"] else [],
+            created_at=m["created_at"], deleted_at=m["deleted_at"],
+        )
+
+
+def _loads(text: str | None) -> Any:
+    return json.loads(text) if text else None
+
+
+def job_from_row(row: Any) -> dict[str, Any]:
+    m = dict(row._mapping)
+    for key in ("spec_json", "progress_json", "error_json", "result_json"):
+        m[key[:-5]] = _loads(m.pop(key))
+    return m
+
+
+class Catalog:
+    """Every method is one short transaction; callers never hold a connection."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        kwargs: dict[str, Any] = {"future": True}
+        if url.startswith("sqlite"):
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        elif url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://"):]
+            kwargs["pool_pre_ping"] = True
+        self.engine = sa.create_engine(url, **kwargs)
+        if self.engine.dialect.name == "sqlite":
+            sa_event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            metadata.create_all(self.engine)
+        except sa.exc.OperationalError as exc:
+            raise StorageUnavailable(f"cannot reach the catalog at {_mask(self.url)}: "
+                                     f"{exc.orig}".strip(), hint="check WORKBENCH_CATALOG_URL") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def _insert_ignore(self, table: sa.Table):
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert(table)
+
+    # ------------------------------------------------------------------ datasets and versions
+    def add_version(self, *, namespace: str, name: str, version: int, job_id: str | None,
+                    manifest_key: str, storage_url: str, rows: int, bytes: int, checksum: str,
+                    schema: dict, profile: dict, spec: dict | None, inputs: list) -> VersionRecord:
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(self._insert_ignore(datasets)
+                         .values(namespace=namespace, name=name, created_at=now)
+                         .on_conflict_do_nothing())
+            conn.execute(datasets.update()
+                         .where(datasets.c.namespace == namespace, datasets.c.name == name)
+                         .values(deleted_at=None))
+            conn.execute(versions.insert().values(
+                namespace=namespace, name=name, version=version, job_id=job_id,
+                manifest_key=manifest_key, storage_url=storage_url, rows=rows, bytes=bytes,
+                checksum=checksum, schema_json=json.dumps(schema), profile_json=json.dumps(profile),
+                spec_json=json.dumps(spec) if spec is not None else None,
+                inputs_json=json.dumps(inputs), created_at=now))
+        return self.get_version(namespace, name, version)
+
+    def get_version(self, namespace: str, name: str, version: int | None = None, *,
+                    include_deleted: bool = False) -> VersionRecord:
+        q = versions.select().where(versions.c.namespace == namespace, versions.c.name == name)
+        if not include_deleted:
+            q = q.where(versions.c.deleted_at.is_(None))
+            ds = self._dataset_row(namespace, name)
+            if ds is None or ds.deleted_at is not None:
+                raise NotFound(f"no dataset named {name!r}",
+                               hint="`workbench datasets` lists the datasets there are")
+        if version is not None:
+            q = q.where(versions.c.version == version)
+        q = q.order_by(versions.c.version.desc()).limit(1)
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+        if row is None:
+            what = f"version {version} of dataset {name!r}" if version else f"dataset {name!r}"
+            raise NotFound(f"no {what}", hint="`workbench show NAME` lists its versions")
+        return VersionRecord.from_row(row)
+
+    def _dataset_row(self, namespace: str, name: str):
+        with self.engine.connect() as conn:
+            return conn.execute(datasets.select().where(
+                datasets.c.namespace == namespace, datasets.c.name == name)).first()
+
+    def latest_version_number(self, namespace: str, name: str) -> int:
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(sa.func.max(versions.c.version)).where(
+                versions.c.namespace == namespace, versions.c.name == name)).scalar()
+        return int(value or 0)
+
+    def version_by_job(self, job_id: str) -> VersionRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(versions.select().where(versions.c.job_id == job_id)).first()
+        return VersionRecord.from_row(row) if row else None
+
+    def list_versions(self, namespace: str, name: str, *, include_deleted: bool = False
+                      ) -> list[VersionRecord]:
+        q = versions.select().where(versions.c.namespace == namespace, versions.c.name == name)
+        if not include_deleted:
+            q = q.where(versions.c.deleted_at.is_(None))
+        with self.engine.connect() as conn:
+            return [VersionRecord.from_row(r) for r in conn.execute(q.order_by(versions.c.version))]
+
+    def list_datasets(self, namespace: str, *, include_deleted: bool = False) -> list[VersionRecord]:
+        """The latest visible version of every dataset in a namespace."""
+        latest = (sa.select(versions.c.name, sa.func.max(versions.c.version).label("v"))
+                  .where(versions.c.namespace == namespace, versions.c.deleted_at.is_(None))
+                  .group_by(versions.c.name).subquery())
+        q = (versions.select()
+             .join(latest, sa.and_(versions.c.name == latest.c.name, versions.c.version == latest.c.v))
+             .join(datasets, sa.and_(datasets.c.namespace == versions.c.namespace,
+                                     datasets.c.name == versions.c.name))
+             .where(versions.c.namespace == namespace))
+        if not include_deleted:
+            q = q.where(datasets.c.deleted_at.is_(None))
+        with self.engine.connect() as conn:
+            return [VersionRecord.from_row(r) for r in conn.execute(q.order_by(versions.c.name))]
+
+    def soft_delete(self, namespace: str, name: str, version: int | None = None) -> int:
+        now = time.time()
+        with self.engine.begin() as conn:
+            if version is None:
+                n = conn.execute(datasets.update().where(
+                    datasets.c.namespace == namespace, datasets.c.name == name,
+                    datasets.c.deleted_at.is_(None)).values(deleted_at=now)).rowcount
+            else:
+                n = conn.execute(versions.update().where(
+                    versions.c.namespace == namespace, versions.c.name == name,
+                    versions.c.version == version, versions.c.deleted_at.is_(None))
+                    .values(deleted_at=now)).rowcount
+        if not n:
+            raise NotFound(f"no dataset {name!r}" + (f" version {version}" if version else ""))
+        return n
+
+    def deleted_before(self, cutoff: float) -> list[VersionRecord]:
+        """Versions soft-deleted (themselves or their dataset) before ``cutoff``."""
+        q = (versions.select().join(datasets, sa.and_(
+            datasets.c.namespace == versions.c.namespace, datasets.c.name == versions.c.name))
+            .where(sa.or_(versions.c.deleted_at < cutoff, datasets.c.deleted_at < cutoff)))
+        with self.engine.connect() as conn:
+            return [VersionRecord.from_row(r) for r in conn.execute(q)]
+
+    def purge_version(self, namespace: str, name: str, version: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(versions.delete().where(
+                versions.c.namespace == namespace, versions.c.name == name,
+                versions.c.version == version))
+            left = conn.execute(sa.select(sa.func.count()).select_from(versions).where(
+                versions.c.namespace == namespace, versions.c.name == name)).scalar()
+            if not left:
+                conn.execute(datasets.delete().where(
+                    datasets.c.namespace == namespace, datasets.c.name == name))
+
+    # ------------------------------------------------------------------ jobs
+    def create_job(self, *, job_id: str, namespace: str, spec: dict, runner: str,
+                   name: str | None = None, kind: str = "pipeline", owner: str | None = None,
+                   status: str = "queued") -> None:
+        with self.engine.begin() as conn:
+            conn.execute(self._insert_ignore(jobs).values(
+                id=job_id, namespace=namespace, name=name, kind=kind, status=status, runner=runner,
+                owner=owner, spec_json=json.dumps(spec), submitted_at=time.time(), attempts=0,
+                cancel_requested=False).on_conflict_do_nothing())
+
+    def update_job(self, job_id: str, **values: Any) -> None:
+        for key in ("progress", "error", "result"):
+            if key in values:
+                v = values.pop(key)
+                values[f"{key}_json"] = json.dumps(v) if v is not None else None
+        with self.engine.begin() as conn:
+            conn.execute(jobs.update().where(jobs.c.id == job_id).values(**values))
+
+    def start_attempt(self, job_id: str, worker: str | None) -> int:
+        """Mark a job running and count the attempt; returns the attempt number."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(jobs.update().where(jobs.c.id == job_id).values(
+                status="running", started_at=sa.func.coalesce(jobs.c.started_at, now),
+                heartbeat_at=now, worker=worker, attempts=jobs.c.attempts + 1,
+                error_json=None))
+            return int(conn.execute(sa.select(jobs.c.attempts).where(jobs.c.id == job_id)).scalar() or 1)
+
+    def heartbeat(self, job_id: str, progress: dict | None = None) -> None:
+        values: dict[str, Any] = {"heartbeat_at": time.time()}
+        if progress is not None:
+            values["progress_json"] = json.dumps(progress)
+        with self.engine.begin() as conn:
+            conn.execute(jobs.update().where(jobs.c.id == job_id).values(**values))
+
+    def finish_job(self, job_id: str, status: str, *, result: dict | None = None,
+                   error: dict | None = None) -> None:
+        self.update_job(job_id, status=status, finished_at=time.time(), result=result, error=error)
+
+    def get_job(self, job_id: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = conn.execute(jobs.select().where(jobs.c.id == job_id)).first()
+        if row is None:
+            raise NotFound(f"no job {job_id!r}", hint="`workbench jobs` lists recent jobs")
+        return job_from_row(row)
+
+    def list_jobs(self, namespace: str | None = None, *, limit: int = 50,
+                  status: str | None = None) -> list[dict[str, Any]]:
+        q = jobs.select().order_by(jobs.c.submitted_at.desc()).limit(limit)
+        if namespace is not None:
+            q = q.where(jobs.c.namespace == namespace)
+        if status is not None:
+            q = q.where(jobs.c.status == status)
+        with self.engine.connect() as conn:
+            return [job_from_row(r) for r in conn.execute(q)]
+
+    def request_cancel(self, job_id: str) -> None:
+        self.get_job(job_id)
+        self.update_job(job_id, cancel_requested=True)
+
+    def cancel_requested(self, job_id: str) -> bool:
+        with self.engine.connect() as conn:
+            return bool(conn.execute(sa.select(jobs.c.cancel_requested)
+                                     .where(jobs.c.id == job_id)).scalar())
+
+    def stale_jobs(self, heartbeat_before: float) -> list[dict[str, Any]]:
+        q = jobs.select().where(jobs.c.status.in_(("running", "retrying")),
+                                jobs.c.heartbeat_at < heartbeat_before)
+        with self.engine.connect() as conn:
+            return [job_from_row(r) for r in conn.execute(q)]
+
+    # ------------------------------------------------------------------ generic access
+    def execute(self, statement: Any) -> Any:
+        """Run one Core statement in its own transaction (for the feature modules' tables)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(statement)
+            return result.fetchall() if result.returns_rows else result.rowcount
+
+    def rows(self, statement: Any) -> Iterator[Any]:
+        with self.engine.connect() as conn:
+            yield from conn.execute(statement)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writing job
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _mask(url: str) -> str:
+    """A DSN with its password replaced, for errors and logs."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
+_CATALOGS: dict[str, Catalog] = {}
+
+
+def open_catalog(url: str) -> Catalog:
+    """One Catalog (and connection pool) per URL per process."""
+    cat = _CATALOGS.get(url)
+    if cat is None:
+        cat = _CATALOGS[url] = Catalog(url)
+    return cat

@@ -1,0 +1,185 @@
+"""The workbench error tree.
+
+The type of an error decides what happens to a job: a ``TransientError`` is retried with
+backoff, an ``InputError`` never is and reaches the user with what went wrong, where, and how
+to fix it.
+
+::
+
+    WorkbenchError                 base; carries file/row/column/step/hint context
+    ├── InputError                 the user's input is wrong: never retried
+    │   ├── SpecError              a pipeline spec that does not validate
+    │   ├── SourceError            a file or query that cannot be read as declared
+    │   ├── SQLError               user SQL that fails to parse, bind or run, or is forbidden
+    │   ├── StepError              a transform step (Polars or Python) that fails
+    │   ├── CheckFailed            a data check with severity "error" that failed
+    │   ├── NotFound               no such dataset, version, job or upload
+    │   ├── AlreadyExists          mode="create" on an existing dataset
+    │   └── AccessDenied           a name outside the caller's namespace, or a refused credential
+    ├── TransientError             network, storage 5xx, throttling, broker: retried
+    │   ├── StorageUnavailable
+    │   └── BrokerUnavailable
+    ├── ConfigError                settings or a missing optional dependency
+    ├── Cancelled                  the job was cancelled by its owner
+    └── InternalError              a bug: anything not classified above
+
+Errors survive pickling and JSON (``to_dict``/``from_dict``), so they cross process and broker
+boundaries intact.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_FIELDS = ("file", "row", "column", "step", "hint")
+
+
+class WorkbenchError(Exception):
+    """Base of every error workbench raises on purpose."""
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        row: int | None = None,
+        column: str | None = None,
+        step: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.row = row
+        self.column = column
+        self.step = step
+        self.hint = hint
+
+    def __str__(self) -> str:
+        where = ", ".join(
+            f"{k} {getattr(self, k)!r}" if k != "row" else f"row {self.row}"
+            for k in ("file", "row", "column", "step")
+            if getattr(self, k) is not None
+        )
+        text = self.message + (f" ({where})" if where else "")
+        if self.hint:
+            text += f". Hint: {self.hint}"
+        return text
+
+    def with_context(self, **context: Any) -> WorkbenchError:
+        """Fill in context fields that are still empty (the innermost knowledge wins)."""
+        for key, value in context.items():
+            if key in _FIELDS and getattr(self, key) is None and value is not None:
+                setattr(self, key, value)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": type(self).__name__, "message": self.message,
+                **{k: getattr(self, k) for k in _FIELDS}}
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> WorkbenchError:
+        cls = _REGISTRY.get(str(data.get("type")), WorkbenchError)
+        return cls(str(data.get("message", "")), **{k: data.get(k) for k in _FIELDS})
+
+    def __reduce__(self):  # keyword-only context must survive pickling
+        return (_rebuild, (self.to_dict(),))
+
+
+def _rebuild(data: dict[str, Any]) -> WorkbenchError:
+    return WorkbenchError.from_dict(data)
+
+
+class InputError(WorkbenchError):
+    """The input is wrong; retrying cannot help."""
+
+
+class SpecError(InputError):
+    pass
+
+
+class SourceError(InputError):
+    pass
+
+
+class SQLError(InputError):
+    pass
+
+
+class StepError(InputError):
+    pass
+
+
+class CheckFailed(InputError):
+    pass
+
+
+class NotFound(InputError):
+    pass
+
+
+class AlreadyExists(InputError):
+    pass
+
+
+class AccessDenied(InputError):
+    pass
+
+
+class TransientError(WorkbenchError):
+    """A passing fault of a service; the operation is retried with backoff."""
+
+    retryable = True
+
+
+class StorageUnavailable(TransientError):
+    pass
+
+
+class BrokerUnavailable(TransientError):
+    pass
+
+
+class ConfigError(WorkbenchError):
+    pass
+
+
+class Cancelled(WorkbenchError):
+    pass
+
+
+class InternalError(WorkbenchError):
+    pass
+
+
+def _all_subclasses(cls: type) -> list[type]:
+    out = [cls]
+    for sub in cls.__subclasses__():
+        out.extend(_all_subclasses(sub))
+    return out
+
+
+_REGISTRY: dict[str, type[WorkbenchError]] = {c.__name__: c for c in _all_subclasses(WorkbenchError)}
+
+
+def register_error(cls: type[WorkbenchError]) -> type[WorkbenchError]:
+    """Make a subclass defined elsewhere round-trip through ``from_dict``."""
+    _REGISTRY[cls.__name__] = cls
+    return cls
+
+
+def as_workbench_error(exc: BaseException, **context: Any) -> WorkbenchError:
+    """Classify any exception; unknown ones become ``InternalError`` with their text."""
+    if isinstance(exc, WorkbenchError):
+        return exc.with_context(**context)
+    err = InternalError(f"{type(exc).__name__}: {exc}")
+    return err.with_context(**context)
+
+
+def missing_extra(package: str, extra: str) -> ConfigError:
+    return ConfigError(
+        f"the optional dependency {package!r} is not installed",
+        hint=f"pip install 'workbench[{extra}]'",
+    )

@@ -1,0 +1,331 @@
+"""Pipeline spec: plain, frozen, JSON-serialisable data. A spec carries no secrets."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SPEC_VERSION = 1
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+def validate_name(value: str, what: str = "name") -> str:
+    """A dataset/table/namespace name: safe as one path segment and one object-key segment."""
+    if not isinstance(value, str) or not _NAME_RE.match(value) or ".." in value:
+        raise ValueError(
+            f"invalid {what} {value!r}: use 1-128 letters, digits, '_', '-' or '.', starting with a "
+            "letter or digit, with no '/', '..', spaces or control characters"
+        )
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+Severity = Literal["error", "warn"]
+FileFormat = Literal["auto", "csv", "tsv", "json", "ndjson", "excel", "parquet"]
+
+
+# ----------------------------------------------------------------------------- sources
+class FileSource(_Model):
+    """One file, a glob of files, or an s3:// object/prefix/glob."""
+
+    kind: Literal["file"] = "file"
+    path: str
+    format: FileFormat = "auto"
+    compression: Literal["auto", "none", "gzip", "zstd"] = "auto"
+    # text options
+    delimiter: str | None = None
+    quote_char: str | None = '"'
+    has_header: bool = True
+    encoding: Literal["auto", "utf8", "utf8-lossy", "utf16", "latin1", "cp1252"] = "auto"
+    null_values: list[str] | None = None  # None: the default markers ("", NA, N/A, NULL, null)
+    schema_overrides: dict[str, str] = Field(default_factory=dict)
+    skip_rows: int = 0
+    # excel
+    sheet: str | int | None = None
+    # a glob of many files split into one task per file on workers
+    parallel: bool = False
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_char(cls, v: str | None) -> str | None:
+        if v is not None and len(v.encode()) != 1:
+            raise ValueError("delimiter must be a single one-byte character, e.g. ',' ';' '|' or '\\t'")
+        return v
+
+
+class DatasetSource(_Model):
+    kind: Literal["dataset"] = "dataset"
+    name: str
+    version: int | None = None
+
+    _name = field_validator("name")(lambda cls, v: validate_name(v, "dataset name"))
+
+
+class QuerySource(_Model):
+    """A SQL query against a database; ``db`` is a DSN without password or a connection name."""
+
+    kind: Literal["query"] = "query"
+    sql: str
+    db: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    incremental: Incremental | None = None
+    batch_rows: int = 100_000
+
+
+class Incremental(_Model):
+    cursor: str
+    initial: Any = None
+
+
+class UploadSource(_Model):
+    """A file uploaded through a presigned URL, referenced by its upload id."""
+
+    kind: Literal["upload"] = "upload"
+    upload_id: str
+    format: FileFormat = "auto"
+
+
+Source = Annotated[Union[FileSource, DatasetSource, QuerySource, UploadSource], Field(discriminator="kind")]
+
+
+# ----------------------------------------------------------------------------- steps
+class SqlStep(_Model):
+    """DuckDB SQL over the relation ``input`` (and catalog datasets by name), sandboxed."""
+
+    op: Literal["sql"] = "sql"
+    query: str
+    name: str | None = None
+
+
+class SelectStep(_Model):
+    op: Literal["select"] = "select"
+    columns: list[str]
+    name: str | None = None
+
+
+class FilterStep(_Model):
+    op: Literal["filter"] = "filter"
+    predicate: str  # a SQL expression, e.g. "amount > 0 AND region IS NOT NULL"
+    name: str | None = None
+
+
+class WithColumnsStep(_Model):
+    op: Literal["with_columns"] = "with_columns"
+    columns: dict[str, str]  # new name -> SQL expression
+    name: str | None = None
+
+
+class RenameStep(_Model):
+    op: Literal["rename"] = "rename"
+    mapping: dict[str, str]
+    name: str | None = None
+
+
+class CastStep(_Model):
+    op: Literal["cast"] = "cast"
+    dtypes: dict[str, str]  # column -> type name ("int64", "float64", "date", "string", ...)
+    strict: bool = True
+    name: str | None = None
+
+
+class DropStep(_Model):
+    op: Literal["drop"] = "drop"
+    columns: list[str]
+    name: str | None = None
+
+
+class DropNullsStep(_Model):
+    op: Literal["drop_nulls"] = "drop_nulls"
+    subset: list[str] | None = None
+    name: str | None = None
+
+
+class UniqueStep(_Model):
+    op: Literal["unique"] = "unique"
+    subset: list[str] | None = None
+    keep: Literal["first", "last", "any", "none"] = "first"
+    name: str | None = None
+
+
+class SortStep(_Model):
+    op: Literal["sort"] = "sort"
+    by: list[str]
+    descending: bool | list[bool] = False
+    nulls_last: bool = True
+    name: str | None = None
+
+
+class LimitStep(_Model):
+    op: Literal["limit"] = "limit"
+    n: int = Field(ge=0)
+    name: str | None = None
+
+
+class PythonStep(_Model):
+    """A function ``module:function`` taking and returning a polars (Lazy)DataFrame."""
+
+    op: Literal["python"] = "python"
+    function: str
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    name: str | None = None
+
+    @field_validator("function")
+    @classmethod
+    def _ref(cls, v: str) -> str:
+        if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", v):
+            raise ValueError("function must look like 'package.module:function'")
+        return v
+
+
+Step = Annotated[
+    Union[SqlStep, SelectStep, FilterStep, WithColumnsStep, RenameStep, CastStep, DropStep,
+          DropNullsStep, UniqueStep, SortStep, LimitStep, PythonStep],
+    Field(discriminator="op"),
+]
+
+
+# ----------------------------------------------------------------------------- checks
+class _Check(_Model):
+    severity: Severity = "error"
+    name: str | None = None
+
+
+class NotNullCheck(_Check):
+    check: Literal["not_null"] = "not_null"
+    columns: list[str]
+
+
+class UniqueCheck(_Check):
+    check: Literal["unique"] = "unique"
+    columns: list[str]
+
+
+class AcceptedValuesCheck(_Check):
+    check: Literal["accepted_values"] = "accepted_values"
+    column: str
+    values: list[Any]
+
+
+class RangeCheck(_Check):
+    check: Literal["range"] = "range"
+    column: str
+    min: Any = None
+    max: Any = None
+
+    @model_validator(mode="after")
+    def _bound(self) -> RangeCheck:
+        if self.min is None and self.max is None:
+            raise ValueError("range needs min, max or both")
+        return self
+
+
+class RegexCheck(_Check):
+    check: Literal["regex"] = "regex"
+    column: str
+    pattern: str
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"pattern does not compile: {exc}") from None
+        return v
+
+
+class RowCountCheck(_Check):
+    check: Literal["row_count"] = "row_count"
+    min: int | None = None
+    max: int | None = None
+
+
+class ColumnTypesCheck(_Check):
+    check: Literal["column_types"] = "column_types"
+    types: dict[str, str]
+
+
+class SqlPredicateCheck(_Check):
+    """Every row must satisfy a SQL boolean expression, e.g. ``amount >= 0 OR refund``."""
+
+    check: Literal["sql"] = "sql"
+    predicate: str
+
+
+Check = Annotated[
+    Union[NotNullCheck, UniqueCheck, AcceptedValuesCheck, RangeCheck, RegexCheck, RowCountCheck,
+          ColumnTypesCheck, SqlPredicateCheck],
+    Field(discriminator="check"),
+]
+
+
+# ----------------------------------------------------------------------------- sinks
+class DatasetSink(_Model):
+    kind: Literal["dataset"] = "dataset"
+    name: str
+    mode: Literal["create", "overwrite", "append", "upsert"] = "overwrite"
+    keys: list[str] = Field(default_factory=list)
+    partition_by: list[str] = Field(default_factory=list)
+    compression: Literal["zstd", "snappy", "gzip", "lz4", "uncompressed"] = "zstd"
+    compression_level: int | None = None
+    row_group_size: int | None = None
+
+    _name = field_validator("name")(lambda cls, v: validate_name(v, "dataset name"))
+
+    @model_validator(mode="after")
+    def _keys(self) -> DatasetSink:
+        if self.mode == "upsert" and not self.keys:
+            raise ValueError("mode='upsert' needs keys=[...] naming the key columns")
+        return self
+
+
+class TableSink(_Model):
+    kind: Literal["table"] = "table"
+    table: str
+    db: str
+    mode: Literal["create", "insert", "append", "replace", "upsert"] = "append"
+    keys: list[str] = Field(default_factory=list)
+    batch_rows: int = 100_000
+
+    @model_validator(mode="after")
+    def _keys(self) -> TableSink:
+        if self.mode == "upsert" and not self.keys:
+            raise ValueError("mode='upsert' needs keys=[...] naming the key columns")
+        return self
+
+
+Sink = Annotated[Union[DatasetSink, TableSink], Field(discriminator="kind")]
+
+
+# ----------------------------------------------------------------------------- pipeline
+class Pipeline(_Model):
+    """A source, transform steps, checks and a sink.
+
+    >>> import workbench as wb
+    >>> p = wb.Pipeline(source=wb.file("sales.csv"), sink=wb.dataset("sales"))
+    """
+
+    spec_version: Literal[1] = SPEC_VERSION
+    name: str | None = None
+    source: Source
+    steps: list[Step] = Field(default_factory=list)
+    checks: list[Check] = Field(default_factory=list)
+    sink: Sink | None = None
+
+    def step_names(self) -> list[str]:
+        names = ["read"]
+        for i, step in enumerate(self.steps):
+            names.append(step.name or f"{i + 1}:{step.op}")
+        if self.checks:
+            names.append("check")
+        names.append("write" if self.sink is not None else "collect")
+        return names
+
+
+QuerySource.model_rebuild()

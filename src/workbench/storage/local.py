@@ -1,0 +1,144 @@
+"""Storage in a local folder: the embedded default."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from ..errors import AlreadyExists, NotFound
+from .base import ObjectInfo
+
+
+class _LocalWriter:
+    """Writes to a temporary file beside the target and renames it into place on close."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        self._file = os.fdopen(fd, "wb")
+        self._tmp = Path(tmp)
+        self._path = path
+        self._done = False
+
+    def write(self, data: bytes) -> int:
+        return self._file.write(data)
+
+    def writable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._file.close()
+        os.replace(self._tmp, self._path)
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._file.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+class LocalStorage:
+    def __init__(self, root: str | Path) -> None:
+        root = str(root)
+        if root.startswith("file://"):
+            root = root[len("file://"):]
+        self.root = Path(root).expanduser().absolute()
+        self.url = str(self.root)
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if self.root.resolve() not in path.parents and path != self.root.resolve():
+            raise ValueError(f"key escapes the storage root: {key!r}")
+        return path
+
+    def open_write(self, key: str) -> _LocalWriter:
+        return _LocalWriter(self._path(key))
+
+    def open_read(self, key: str) -> BinaryIO:
+        try:
+            return open(self._path(key), "rb")
+        except FileNotFoundError:
+            raise NotFound(f"no object {key!r} in {self.url}", file=key) from None
+
+    def put_bytes(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if if_absent:
+            # Write aside, then link: link() fails if the target exists, so exactly one writer wins
+            # and no reader ever sees a half-written object.
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise AlreadyExists(f"object {key!r} already exists", file=key) from None
+            finally:
+                os.unlink(tmp)
+            return
+        writer = self.open_write(key)
+        writer.write(data)
+        writer.close()
+
+    def get_bytes(self, key: str) -> bytes:
+        with self.open_read(key) as f:
+            return f.read()
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def info(self, key: str) -> ObjectInfo:
+        try:
+            st = self._path(key).stat()
+        except FileNotFoundError:
+            raise NotFound(f"no object {key!r} in {self.url}", file=key) from None
+        return ObjectInfo(key, st.st_size, st.st_mtime)
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        base = self._path(prefix) if prefix else self.root
+        start = base if base.is_dir() else base.parent
+        if not start.exists():
+            return
+        for dirpath, _dirs, files in os.walk(start):
+            for name in sorted(files):
+                if name.endswith(".part") and name.startswith("."):
+                    continue  # an in-flight write
+                full = Path(dirpath) / name
+                key = full.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    st = full.stat()
+                    yield ObjectInfo(key, st.st_size, st.st_mtime)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def delete_prefix(self, prefix: str) -> int:
+        count = 0
+        for obj in list(self.list(prefix)):
+            self.delete(obj.key)
+            count += 1
+        base = self._path(prefix)
+        if base.is_dir():
+            shutil.rmtree(base, ignore_errors=True)
+        return count
+
+    def uri(self, key: str) -> str:
+        return str(self._path(key))
+
+    def storage_options(self) -> dict[str, str] | None:
+        return None
+
+    def local_path(self, key: str) -> Path:
+        return self._path(key)

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from servers import create_database, start_moto, start_postgres, start_redis
+
+
+@pytest.fixture
+def wb_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An embedded-default workbench in a fresh folder, with no servers configured."""
+    home = tmp_path / "wbhome"
+    for var in list(os.environ):
+        if var.startswith("WORKBENCH_"):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("WORKBENCH_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    srv = start_redis()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    srv = start_postgres()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A fresh, empty database on the session's PostgreSQL cluster."""
+    return create_database(postgres_server, f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    srv = start_moto()
+    yield srv
+    srv.stop()

@@ -1,0 +1,150 @@
+"""Real servers for tests, each started on a free port and stopped afterwards.
+
+Nothing here relies on a service already running on the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+@dataclass
+class Server:
+    port: int
+    proc: subprocess.Popen | None
+    url: str
+    workdir: Path
+    argv: list[str] = field(default_factory=list)
+    env: dict | None = None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def start(self) -> None:
+        """(Re)start with the same port and data folder."""
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        self.proc = subprocess.Popen(self.argv, cwd=self.workdir, env=self.env,
+                                     stdout=open(self.workdir / "server.log", "ab"),
+                                     stderr=subprocess.STDOUT)
+        wait_for_port(self.port, proc=self.proc)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+def start_redis() -> Server:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise RuntimeError("redis-server is not installed (apt-get install -y redis-server)")
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="wb-redis-"))
+    argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--maxmemory-policy", "noeviction", "--dir", str(workdir)]
+    srv = Server(port, None, f"redis://127.0.0.1:{port}/0", workdir, argv)
+    srv.start()
+    return srv
+
+
+def start_moto() -> Server:
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="wb-moto-"))
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    srv = Server(port, None, f"http://127.0.0.1:{port}", workdir, argv, env)
+    srv.start()
+    return srv
+
+
+def _pg_bin() -> Path:
+    base = Path("/usr/lib/postgresql")
+    versions = sorted((p for p in base.glob("*/bin/initdb")), key=lambda p: int(p.parts[-3]))
+    if not versions:
+        raise RuntimeError("PostgreSQL server binaries are missing (apt-get install -y postgresql)")
+    return versions[-1].parent
+
+
+class PostgresServer(Server):
+    def stop(self) -> None:
+        if self.proc is not None:
+            _as_postgres([str(_pg_bin() / "pg_ctl"), "-D", str(self.workdir / "data"), "-m", "fast",
+                          "-w", "stop"], check=False)
+        self.proc = None
+
+    def start(self) -> None:
+        data = self.workdir / "data"
+        _as_postgres([str(_pg_bin() / "pg_ctl"), "-D", str(data), "-w", "-t", "60", "-o",
+                      f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off",
+                      "-l", str(self.workdir / "log"), "start"])
+        self.proc = True  # type: ignore[assignment]  # pg_ctl daemonises; the flag marks it up
+        wait_for_port(self.port)
+
+
+def _as_postgres(argv: list[str], check: bool = True) -> subprocess.CompletedProcess:
+    if os.geteuid() == 0:
+        argv = ["runuser", "-u", "postgres", "--", *argv]
+    return subprocess.run(argv, check=check, capture_output=True, text=True)
+
+
+def start_postgres() -> PostgresServer:
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="wb-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(workdir, "postgres", "postgres")
+    os.chmod(workdir, 0o777)
+    _as_postgres([str(_pg_bin() / "initdb"), "-D", str(workdir / "data"), "-A", "trust",
+                  "-U", "postgres", "--no-sync"])
+    srv = PostgresServer(port, None, f"postgresql://postgres@127.0.0.1:{port}/postgres", workdir)
+    srv.start()
+    return srv
+
+
+def create_database(server: Server, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(server.url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return server.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def kill(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+    try:
+        os.kill(proc.pid, sig)
+    except ProcessLookupError:
+        pass
