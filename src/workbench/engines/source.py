@@ -1,0 +1,33 @@
+"""What every source gives ``execute``: a lazy frame plus what is known about its inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import polars as pl
+
+from ..errors import WorkbenchError
+
+
+def _no_diagnosis(exc: BaseException) -> WorkbenchError | None:
+    return None
+
+
+@dataclass
+class SourceScan:
+    """A source opened for reading.
+
+    ``frame`` is lazy: parse errors surface only when the pipeline runs, so ``diagnose`` turns such
+    an exception into a located ``SourceError`` (file, row, column) after the fact, when the slow
+    exact scan is worth it. ``inputs`` lists each input file as ``{"path", "size"}`` (a local path or
+    an s3:// URL); execute adds ``sha256`` while the job runs. ``cleanup`` removes temporary files.
+    """
+
+    frame: pl.LazyFrame
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    bytes_total: int | None = None
+    rows_total: int | None = None
+    diagnose: Callable[[BaseException], WorkbenchError | None] = _no_diagnosis
+    notes: list[str] = field(default_factory=list)
+    cleanup: Callable[[], None] = lambda: None
