@@ -1,0 +1,238 @@
+"""The Python API analysts use: builders for specs, and ingest/read/submit/preview.
+
+>>> import workbench as wb
+>>> ds = wb.ingest("sales.csv", name="sales")
+>>> wb.read("sales").group_by("region").len().collect()
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from .context import Context
+from .datasets import Dataset, get_dataset, scan_dataset
+from .errors import WorkbenchError
+from .jobs import Job
+from .spec import models as m
+from .spec.models import Pipeline
+
+
+# ----------------------------------------------------------------------------- builders
+def file(path: str, *, format: str = "auto", **options: Any) -> m.FileSource:
+    """A file, a glob of files (``"orders/*.csv"``) or an ``s3://`` object/prefix as a source."""
+    return m.FileSource(path=str(path), format=format, **options)
+
+
+def from_dataset(name: str, *, version: int | None = None) -> m.DatasetSource:
+    """A catalog dataset as a source (the latest version unless ``version`` is given)."""
+    return m.DatasetSource(name=name, version=version)
+
+
+def query(sql: str, *, db: str, params: dict[str, Any] | None = None,
+          incremental: m.Incremental | None = None, batch_rows: int = 100_000) -> m.QuerySource:
+    """A SQL query against a database (bound parameters ``:name``; never string-formatted)."""
+    return m.QuerySource(sql=sql, db=db, params=params or {}, incremental=incremental,
+                         batch_rows=batch_rows)
+
+
+def incremental(cursor: str, *, initial: Any = None) -> m.Incremental:
+    """Read only rows whose ``cursor`` column is past the last successful run's maximum."""
+    return m.Incremental(cursor=cursor, initial=initial)
+
+
+def upload(upload_id: str, *, format: str = "auto") -> m.UploadSource:
+    return m.UploadSource(upload_id=upload_id, format=format)
+
+
+def sql(query: str, *, name: str | None = None) -> m.SqlStep:
+    """DuckDB SQL over the relation ``input`` (and catalog datasets by name), sandboxed."""
+    return m.SqlStep(query=query, name=name)
+
+
+def select(*columns: str) -> m.SelectStep:
+    return m.SelectStep(columns=list(columns))
+
+
+def filter(predicate: str) -> m.FilterStep:  # noqa: A001 - the natural name for analysts
+    return m.FilterStep(predicate=predicate)
+
+
+def with_columns(**columns: str) -> m.WithColumnsStep:
+    return m.WithColumnsStep(columns=columns)
+
+
+def rename(mapping: dict[str, str]) -> m.RenameStep:
+    return m.RenameStep(mapping=mapping)
+
+
+def cast(dtypes: dict[str, str], *, strict: bool = True) -> m.CastStep:
+    return m.CastStep(dtypes=dtypes, strict=strict)
+
+
+def drop(*columns: str) -> m.DropStep:
+    return m.DropStep(columns=list(columns))
+
+
+def drop_nulls(*subset: str) -> m.DropNullsStep:
+    return m.DropNullsStep(subset=list(subset) or None)
+
+
+def unique(*subset: str, keep: str = "first") -> m.UniqueStep:
+    return m.UniqueStep(subset=list(subset) or None, keep=keep)
+
+
+def sort(*by: str, descending: bool | list[bool] = False) -> m.SortStep:
+    return m.SortStep(by=list(by), descending=descending)
+
+
+def limit(n: int) -> m.LimitStep:
+    return m.LimitStep(n=n)
+
+
+def python(function: str, **kwargs: Any) -> m.PythonStep:
+    """A registered Python function ``"package.module:function"`` taking a LazyFrame."""
+    return m.PythonStep(function=function, kwargs=kwargs)
+
+
+def not_null(*columns: str, severity: str = "error") -> m.NotNullCheck:
+    return m.NotNullCheck(columns=list(columns), severity=severity)
+
+
+def is_unique(*columns: str, severity: str = "error") -> m.UniqueCheck:
+    return m.UniqueCheck(columns=list(columns), severity=severity)
+
+
+def accepted_values(column: str, values: list[Any], *, severity: str = "error") -> m.AcceptedValuesCheck:
+    return m.AcceptedValuesCheck(column=column, values=values, severity=severity)
+
+
+def in_range(column: str, *, min: Any = None, max: Any = None, severity: str = "error") -> m.RangeCheck:
+    return m.RangeCheck(column=column, min=min, max=max, severity=severity)
+
+
+def matches(column: str, pattern: str, *, severity: str = "error") -> m.RegexCheck:
+    return m.RegexCheck(column=column, pattern=pattern, severity=severity)
+
+
+def row_count(*, min: int | None = None, max: int | None = None, severity: str = "error") -> m.RowCountCheck:
+    return m.RowCountCheck(min=min, max=max, severity=severity)
+
+
+def column_types(types: dict[str, str], *, severity: str = "error") -> m.ColumnTypesCheck:
+    return m.ColumnTypesCheck(types=types, severity=severity)
+
+
+def check_sql(predicate: str, *, name: str | None = None, severity: str = "error") -> m.SqlPredicateCheck:
+    """Every row must satisfy a SQL boolean expression."""
+    return m.SqlPredicateCheck(predicate=predicate, name=name, severity=severity)
+
+
+def dataset(name: str, *, mode: str = "overwrite", **options: Any) -> m.DatasetSink:
+    """A Parquet dataset in storage as the sink (modes create, overwrite, append, upsert)."""
+    return m.DatasetSink(name=name, mode=mode, **options)
+
+
+def table(table: str, *, db: str, mode: str = "append", keys: list[str] | None = None,
+          **options: Any) -> m.TableSink:
+    """A database table as the sink (modes create, insert, append, replace, upsert)."""
+    return m.TableSink(table=table, db=db, mode=mode, keys=keys or [], **options)
+
+
+# ----------------------------------------------------------------------------- actions
+def submit(pipeline: Pipeline, *, runner: str | None = None, **options: Any) -> Job:
+    """Run a pipeline: on Celery workers when a broker is configured, else in this kernel."""
+    from .runners import get_runner
+
+    return get_runner(runner, **options).submit(pipeline)
+
+
+def run(pipeline: Pipeline, *, runner: str | None = None, timeout: float | None = None) -> Any:
+    """Submit, wait, and return the result; raises the job's error if it failed."""
+    job = submit(pipeline, runner=runner)
+    job.wait(timeout)
+    if job.status == "cancelled":
+        raise WorkbenchError("the job was cancelled")
+    return job.result
+
+
+def ingest(path: str, *, name: str, mode: str = "overwrite", format: str = "auto",
+           runner: str | None = "local", **options: Any) -> Dataset:
+    """Read a file (or glob) into a dataset; returns the committed ``Dataset``.
+
+    Options are the file source's (delimiter, encoding, null_values, schema_overrides, sheet…).
+    """
+    sink_opts = {k: options.pop(k) for k in ("partition_by", "compression", "row_group_size",
+                                              "compression_level", "keys") if k in options}
+    p = Pipeline(name=f"ingest {name}", source=file(path, format=format, **options),
+                 sink=dataset(name, mode=mode, **sink_opts))
+    return run(p, runner=runner)
+
+
+def read(name: str, *, version: int | None = None) -> pl.LazyFrame:
+    """A lazy frame over a dataset's Parquet files (latest version unless ``version``)."""
+    return scan_dataset(Context.from_settings(), name, version)
+
+
+def info(name: str, *, version: int | None = None) -> Dataset:
+    return get_dataset(Context.from_settings(), name, version)
+
+
+def preview(pipeline: Pipeline, *, rows: int = 100) -> pl.DataFrame:
+    """Run the pipeline in this kernel on its first rows and return them; nothing is written."""
+    from .events import null_emit
+    from .execute import build_frame
+    from .monitor import Monitor
+
+    ctx = Context.from_settings()
+    frame, scan, _ = build_frame(pipeline, ctx, null_emit, Monitor("preview", null_emit))
+    try:
+        return frame.head(rows).collect()
+    except Exception as exc:
+        from .execute import _classify
+
+        raise _classify(exc, scan, None) from None
+    finally:
+        scan.cleanup()
+
+
+def list_datasets() -> list[Dataset]:
+    from .datasets import dataset_from_record
+
+    ctx = Context.from_settings()
+    return [dataset_from_record(ctx, r, {"files": []}) for r in ctx.catalog.list_datasets(ctx.namespace)]
+
+
+def list_jobs(*, limit: int = 50, status: str | None = None) -> list[dict[str, Any]]:
+    ctx = Context.from_settings()
+    return ctx.catalog.list_jobs(ctx.namespace, limit=limit, status=status)
+
+
+def job(job_id: str) -> Job:
+    """Reattach to a job by id (after a kernel restart): replays its events from the start."""
+    from .runners import get_runner
+
+    ctx = Context.from_settings()
+    record = ctx.catalog.get_job(job_id)
+    if record["runner"] == "celery":
+        return get_runner("celery").attach(job_id)
+    from .jobs import Job as _Job
+    from .events import JobFailed, JobFinished, JobStarted, JobCancelled
+
+    class _Recorded(_Job):
+        runner = "local"
+
+        def cancel(self) -> None:
+            ctx.catalog.request_cancel(job_id)
+
+    j = _Recorded(job_id)
+    j._deliver(JobStarted(job_id=job_id, name=record.get("name"), ts=record.get("started_at") or record["submitted_at"]))
+    status = record["status"]
+    if status == "succeeded":
+        j._deliver(JobFinished(job_id=job_id, result=record.get("result") or {}, ts=record["finished_at"]))
+    elif status == "failed":
+        j._deliver(JobFailed(job_id=job_id, error=record.get("error") or {}, ts=record["finished_at"]))
+    elif status == "cancelled":
+        j._deliver(JobCancelled(job_id=job_id, ts=record["finished_at"]))
+    return j

@@ -1,0 +1,266 @@
+"""Datasets: layout in storage, the manifest, the atomic commit, and reading back.
+
+Layout under the storage root (every segment a validated name)::
+
+    <namespace>/datasets/<name>/data/<job_id>-a<attempt>/part-00000.parquet   data of one attempt
+    <namespace>/datasets/<name>/v000001.manifest.json                        written last
+
+A version exists once its manifest exists (written with put-if-absent, so exactly one writer
+wins) *and* its catalog row is committed. Data files that no manifest names are leftovers of a
+dead attempt; the next run of the same job, or ``workbench gc``, removes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import polars as pl
+
+from .catalog import VersionRecord
+from .context import Context
+from .errors import AlreadyExists, NotFound
+from .spec.models import validate_name
+
+
+# ----------------------------------------------------------------------------- layout
+def dataset_prefix(namespace: str, name: str) -> str:
+    return f"{validate_name(namespace, 'namespace')}/datasets/{validate_name(name, 'dataset name')}/"
+
+
+def data_prefix(namespace: str, name: str, job_id: str, attempt: int) -> str:
+    return f"{dataset_prefix(namespace, name)}data/{validate_name(job_id, 'job id')}-a{attempt}/"
+
+
+def job_data_prefix(namespace: str, name: str, job_id: str) -> str:
+    """Prefix of every attempt of one job (for cleaning a dead attempt's files)."""
+    return f"{dataset_prefix(namespace, name)}data/{validate_name(job_id, 'job id')}-a"
+
+
+def manifest_key(namespace: str, name: str, version: int) -> str:
+    return f"{dataset_prefix(namespace, name)}v{version:06d}.manifest.json"
+
+
+# ----------------------------------------------------------------------------- objects
+@dataclass
+class Dataset:
+    """A committed dataset version, as ``wb.ingest`` and ``job.result`` return it."""
+
+    name: str
+    version: int
+    rows: int
+    bytes: int
+    schema: dict[str, Any]
+    profile: dict[str, Any]
+    checksum: str
+    uri: str
+    files: list[dict[str, Any]] = field(default_factory=list)
+    namespace: str = "default"
+    created_at: float = 0.0
+    job_id: str | None = None
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    bytes_in: int = 0
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+    kind = "dataset"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "dataset", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Dataset:
+        names = cls.__dataclass_fields__.keys()
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    @property
+    def columns(self) -> list[str]:
+        return [f["name"] for f in self.schema.get("fields", [])]
+
+    def read(self) -> pl.LazyFrame:
+        from .api import read
+
+        return read(self.name, version=self.version)
+
+    def __repr__(self) -> str:
+        return (f"Dataset(name={self.name!r}, version={self.version}, rows={self.rows}, "
+                f"columns={self.columns}, checksum={self.checksum[:12]}…, uri={self.uri!r})")
+
+
+def result_object(result: dict[str, Any]) -> Any:
+    """Turn a job's JSON result back into the object users expect."""
+    kind = result.get("kind")
+    if kind == "dataset":
+        return Dataset.from_dict(result)
+    if kind == "rows":
+        return pl.DataFrame(result.get("data") or [], schema=None, orient="row") if not result.get(
+            "columns") else pl.DataFrame(result.get("data") or [], schema=result["columns"], orient="row")
+    return result
+
+
+def manifest_checksum(files: list[dict[str, Any]]) -> str:
+    """One checksum for a version: SHA-256 over its files' keys and checksums, in order."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f["key"].encode())
+        h.update(b"\0")
+        h.update(f["sha256"].encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def read_manifest(ctx: Context, record: VersionRecord) -> dict[str, Any]:
+    from .storage import open_storage
+
+    storage = ctx.storage if record.storage_url == ctx.storage.url else open_storage(
+        ctx.settings, record.storage_url)
+    return json.loads(storage.get_bytes(record.manifest_key))
+
+
+def dataset_from_record(ctx: Context, record: VersionRecord, manifest: dict[str, Any] | None = None
+                        ) -> Dataset:
+    manifest = manifest or read_manifest(ctx, record)
+    return Dataset(
+        name=record.name, version=record.version, rows=record.rows, bytes=record.bytes,
+        schema=record.schema, profile=record.profile, checksum=record.checksum,
+        uri=ctx.storage.uri(dataset_prefix(record.namespace, record.name)),
+        files=manifest.get("files", []), namespace=record.namespace, created_at=record.created_at,
+        job_id=record.job_id, inputs=record.inputs, bytes_in=int(manifest.get("bytes_in") or 0),
+        checks=manifest.get("checks", []),
+    )
+
+
+def get_dataset(ctx: Context, name: str, version: int | None = None) -> Dataset:
+    validate_name(name, "dataset name")
+    record = ctx.catalog.get_version(ctx.namespace, name, version)
+    return dataset_from_record(ctx, record)
+
+
+def scan_dataset(ctx: Context, name: str, version: int | None = None) -> pl.LazyFrame:
+    """A lazy frame over a visible version's Parquet files (the latest when version is None)."""
+    ds = get_dataset(ctx, name, version)
+    if not ds.files:
+        return pl.LazyFrame(schema={f["name"]: _dtype(f["type"]) for f in ds.schema["fields"]})
+    uris = [ctx.storage.uri(f["key"]) for f in ds.files]
+    opts = ctx.storage.storage_options()
+    if opts:
+        return pl.scan_parquet(uris, storage_options=opts)
+    return pl.scan_parquet(uris)
+
+
+def _dtype(name: str) -> pl.DataType:
+    try:
+        return eval(f"pl.{name}", {"pl": pl})  # names come from our own str(dtype)
+    except Exception:
+        return pl.String
+
+
+# ----------------------------------------------------------------------------- writing
+class HashingWriter:
+    """A binary sink for Polars that hashes and counts bytes on their way to storage."""
+
+    def __init__(self, target: Any, on_bytes: Callable[[int], None] | None = None) -> None:
+        self._target = target
+        self._sha = hashlib.sha256()
+        self.bytes = 0
+        self._on_bytes = on_bytes
+
+    def write(self, data: bytes) -> int:
+        self._sha.update(data)
+        self.bytes += len(data)
+        self._target.write(data)
+        if self._on_bytes is not None:
+            self._on_bytes(len(data))
+        return len(data)
+
+    def writable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass  # the owner closes (commits) or aborts the target
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+    @property
+    def sha256(self) -> str:
+        return self._sha.hexdigest()
+
+
+def find_committed(ctx: Context, name: str, job_id: str) -> Dataset | None:
+    """The version a previous run of this job committed, repairing the catalog if needed.
+
+    A run that died after writing its manifest but before its catalog row left a complete
+    version that nobody sees; finding it by job id makes the retry finish that commit.
+    """
+    record = ctx.catalog.version_by_job(job_id)
+    if record is not None and record.name == name and record.namespace == ctx.namespace:
+        return dataset_from_record(ctx, record)
+    latest = ctx.catalog.latest_version_number(ctx.namespace, name)
+    for v in (latest + 1, latest + 2):
+        key = manifest_key(ctx.namespace, name, v)
+        if not ctx.storage.exists(key):
+            break
+        manifest = json.loads(ctx.storage.get_bytes(key))
+        if manifest.get("job_id") == job_id:
+            return register_manifest(ctx, manifest, key)
+    return None
+
+
+def register_manifest(ctx: Context, manifest: dict[str, Any], key: str) -> Dataset:
+    record = ctx.catalog.add_version(
+        namespace=manifest["namespace"], name=manifest["name"], version=manifest["version"],
+        job_id=manifest.get("job_id"), manifest_key=key, storage_url=ctx.storage.url,
+        rows=manifest["rows"], bytes=manifest["bytes"], checksum=manifest["checksum"],
+        schema=manifest["schema"], profile=manifest["profile"], spec=manifest.get("spec"),
+        inputs=manifest.get("inputs", []),
+    )
+    return dataset_from_record(ctx, record, manifest)
+
+
+def commit_version(ctx: Context, *, name: str, job_id: str, files: list[dict[str, Any]],
+                   rows: int, schema: dict, profile: dict, spec: dict | None, inputs: list,
+                   bytes_in: int, checks: list, mode: str, base_files: list[dict] | None = None
+                   ) -> Dataset:
+    """Write the manifest (put-if-absent) and then the catalog row.
+
+    A concurrent writer that took the same version number makes us retry with the next one.
+    """
+    all_files = list(base_files or []) + files
+    total_rows = sum(int(f["rows"]) for f in all_files)
+    for _ in range(20):
+        latest = ctx.catalog.latest_version_number(ctx.namespace, name)
+        version = latest + 1
+        if mode == "create" and latest:
+            raise AlreadyExists(f"dataset {name!r} already exists",
+                                hint="use mode='overwrite' for a new version or 'append'")
+        manifest = {
+            "format": "workbench.manifest/1", "namespace": ctx.namespace, "name": name,
+            "version": version, "job_id": job_id, "mode": mode, "files": all_files,
+            "rows": total_rows, "bytes": sum(int(f["bytes"]) for f in all_files),
+            "bytes_in": bytes_in, "checksum": manifest_checksum(all_files), "schema": schema,
+            "profile": profile, "spec": spec, "inputs": inputs, "checks": checks,
+            "created_at": time.time(),
+        }
+        key = manifest_key(ctx.namespace, name, version)
+        try:
+            ctx.storage.put_bytes(key, json.dumps(manifest, default=str).encode(), if_absent=True)
+        except AlreadyExists:
+            continue
+        return register_manifest(ctx, manifest, key)
+    raise AlreadyExists(f"could not allocate a version of {name!r}: too many concurrent writers")
+
+
+def previous_files(ctx: Context, name: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Files and schema of the latest visible version (for append), or ([], None)."""
+    try:
+        ds = get_dataset(ctx, name)
+    except NotFound:
+        return [], None
+    return ds.files, ds.schema

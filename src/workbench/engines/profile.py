@@ -1,0 +1,85 @@
+"""Column profiles computed as aggregations in the same streaming pass that writes the data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+TOP_VALUES = 5
+TOP_VALUES_MAX_DISTINCT = 10_000  # above this, top values are not meaningful and cost memory
+
+
+def _is_orderable(dtype: pl.DataType) -> bool:
+    return dtype.is_numeric() or dtype.is_temporal() or dtype in (pl.String, pl.Boolean) or isinstance(
+        dtype, (pl.Decimal, pl.Categorical, pl.Enum))
+
+
+def profile_exprs(schema: pl.Schema) -> list[pl.Expr]:
+    """Aggregations named ``__p.<stat>.<column>``; evaluated with the sink in one pass."""
+    exprs: list[pl.Expr] = [pl.len().alias("__p.rows")]
+    for name, dtype in schema.items():
+        col = pl.col(name)
+        exprs.append(col.null_count().alias(f"__p.nulls.{name}"))
+        if dtype.is_nested() or dtype == pl.Null or dtype == pl.Binary or dtype == pl.Object:
+            continue
+        exprs.append(col.approx_n_unique().alias(f"__p.distinct.{name}"))
+        if _is_orderable(dtype) and dtype != pl.Boolean:
+            exprs.append(col.min().alias(f"__p.min.{name}"))
+            exprs.append(col.max().alias(f"__p.max.{name}"))
+        if dtype.is_numeric() or dtype == pl.Boolean:
+            exprs.append(col.cast(pl.Float64).mean().alias(f"__p.mean.{name}"))
+    return exprs
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        if isinstance(value, float) and value != value:  # NaN
+            return None
+        return value
+    return str(value)
+
+
+def profile_from_stats(schema: pl.Schema, stats: dict[str, Any]) -> dict[str, Any]:
+    rows = int(stats.get("__p.rows") or 0)
+    columns: dict[str, Any] = {}
+    for name, dtype in schema.items():
+        entry: dict[str, Any] = {"type": str(dtype), "null_count": int(stats.get(f"__p.nulls.{name}") or 0)}
+        for stat in ("distinct", "min", "max", "mean"):
+            key = f"__p.{stat}.{name}"
+            if key in stats:
+                entry["approx_distinct" if stat == "distinct" else stat] = _jsonable(stats[key])
+        columns[name] = entry
+    return {"rows": rows, "columns": columns}
+
+
+def add_top_values(profile: dict[str, Any], frame: pl.LazyFrame, schema: pl.Schema) -> None:
+    """Top values of low-cardinality string columns, read back from the written Parquet.
+
+    Parquet is columnar, so this reads only those columns, not the whole dataset again.
+    """
+    wanted = [n for n, t in schema.items()
+              if t in (pl.String, pl.Categorical) or isinstance(t, pl.Enum)
+              if 0 < (profile["columns"][n].get("approx_distinct") or 0) <= TOP_VALUES_MAX_DISTINCT]
+    if not wanted:
+        return
+    tops = frame.select([
+        pl.col(n).drop_nulls().value_counts(sort=True, name="count").head(TOP_VALUES).implode()
+        .alias(n) for n in wanted
+    ]).collect(engine="streaming")
+    for n in wanted:
+        values = tops[n][0]
+        profile["columns"][n]["top_values"] = [
+            {"value": _jsonable(v[n]), "count": int(v["count"])} for v in values
+        ]
+
+
+def schema_dict(schema: pl.Schema, profile: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Names, types and nullability (from the profile's null counts when known)."""
+    fields = []
+    for name, dtype in schema.items():
+        nullable = True
+        if profile is not None and name in profile.get("columns", {}):
+            nullable = profile["columns"][name]["null_count"] > 0
+        fields.append({"name": name, "type": str(dtype), "nullable": nullable})
+    return {"fields": fields}

@@ -1,0 +1,54 @@
+"""Type names used in specs (``"int64"``, ``"decimal(10,2)"``) mapped to Polars types."""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+SIMPLE: dict[str, pl.DataType] = {
+    "int8": pl.Int8, "int16": pl.Int16, "int32": pl.Int32, "int64": pl.Int64, "int": pl.Int64,
+    "integer": pl.Int64, "bigint": pl.Int64,
+    "uint8": pl.UInt8, "uint16": pl.UInt16, "uint32": pl.UInt32, "uint64": pl.UInt64,
+    "float32": pl.Float32, "float64": pl.Float64, "float": pl.Float64, "double": pl.Float64,
+    "string": pl.String, "str": pl.String, "text": pl.String, "utf8": pl.String, "varchar": pl.String,
+    "bool": pl.Boolean, "boolean": pl.Boolean,
+    "date": pl.Date, "datetime": pl.Datetime("us"), "timestamp": pl.Datetime("us"),
+    "time": pl.Time, "duration": pl.Duration("us"), "binary": pl.Binary,
+    "categorical": pl.Categorical(),
+}
+
+_DECIMAL = re.compile(r"^decimal\((\d+)\s*,\s*(\d+)\)$")
+_DATETIME_TZ = re.compile(r"^(?:datetime|timestamp)\[(ms|us|ns)(?:,\s*([\w/+\-]+))?\]$")
+
+
+def parse_type(name: str) -> pl.DataType:
+    """``"int64"`` → ``pl.Int64``; raises ValueError listing the allowed names."""
+    key = name.strip().lower()
+    if key in SIMPLE:
+        return SIMPLE[key]
+    m = _DECIMAL.match(key)
+    if m:
+        precision, scale = int(m.group(1)), int(m.group(2))
+        if not 1 <= precision <= 38 or scale > precision:
+            raise ValueError(f"decimal({precision},{scale}) is out of range: precision 1..38, scale <= precision")
+        return pl.Decimal(precision, scale)
+    m = _DATETIME_TZ.match(name.strip())
+    if m:
+        return pl.Datetime(m.group(1), m.group(2))
+    raise ValueError(f"unknown type {name!r}; use one of {', '.join(sorted(SIMPLE))}, "
+                     "decimal(p,s) or datetime[us, Europe/Paris]")
+
+
+def type_matches(actual: pl.DataType, wanted: str) -> bool:
+    """Whether a column's type satisfies a declared type name (``int`` matches any integer)."""
+    key = wanted.strip().lower()
+    if key in ("int", "integer"):
+        return actual.is_integer()
+    if key in ("float", "number", "numeric"):
+        return actual.is_numeric()
+    if key in ("datetime", "timestamp"):
+        return isinstance(actual, pl.Datetime)
+    if key == "decimal":
+        return isinstance(actual, pl.Decimal)
+    return actual == parse_type(wanted)

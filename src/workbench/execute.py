@@ -1,0 +1,381 @@
+"""``execute``: the one function that runs a pipeline, in the kernel or on a worker.
+
+read → steps → (checks + profile + Parquet write in one streaming pass) → commit. The runners only
+decide where this runs; the result is the same in both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from concurrent.futures import Future
+from typing import Any, Callable
+
+import polars as pl
+
+from .context import Context
+from .engines import checks as checks_engine
+from .engines.profile import add_top_values, profile_exprs, profile_from_stats, schema_dict
+from .engines.source import SourceScan
+from .engines.steps import apply_step, step_label
+from .errors import (
+    Cancelled, InputError, SourceError, StepError, TransientError, WorkbenchError,
+    as_workbench_error,
+)
+from .events import (
+    CheckResult, Emit, JobCancelled, JobFailed, JobFinished, JobStarted, Message, Retrying,
+    StepFinished, StepStarted, null_emit,
+)
+from .monitor import Monitor
+from .spec.models import DatasetSink, Pipeline, SqlStep
+
+PREVIEW_ROWS = 1000
+
+
+# ----------------------------------------------------------------------------- sources
+def _file_source(source, ctx: Context, monitor: Monitor) -> SourceScan:
+    from .engines.readers import scan_file
+
+    return scan_file(source, ctx)
+
+
+def _dataset_source(source, ctx: Context, monitor: Monitor) -> SourceScan:
+    from .datasets import get_dataset, scan_dataset
+
+    ds = get_dataset(ctx, source.name, source.version)
+    frame = scan_dataset(ctx, source.name, ds.version)
+    return SourceScan(frame=frame, rows_total=ds.rows, bytes_total=ds.bytes,
+                      inputs=[{"path": f"dataset:{ds.name}@{ds.version}", "size": ds.bytes,
+                               "sha256": ds.checksum}])
+
+
+def _query_source(source, ctx: Context, monitor: Monitor) -> SourceScan:
+    from .engines.db import scan_query
+
+    return scan_query(source, ctx, monitor)
+
+
+def _upload_source(source, ctx: Context, monitor: Monitor) -> SourceScan:
+    from .engines.readers import scan_file
+    from .spec.models import FileSource
+    from .uploads import upload_uri
+
+    return scan_file(FileSource(path=upload_uri(ctx, source.upload_id), format=source.format), ctx)
+
+
+SOURCES: dict[str, Callable[[Any, Context, Monitor], SourceScan]] = {
+    "file": _file_source,
+    "dataset": _dataset_source,
+    "query": _query_source,
+    "upload": _upload_source,
+}
+
+
+# ----------------------------------------------------------------------------- sinks
+def _table_sink(frame, **kwargs) -> dict[str, Any]:
+    from .sinks.tables import write_table
+
+    return write_table(frame, **kwargs)
+
+
+def _dataset_sink(frame, **kwargs) -> dict[str, Any]:
+    from .writer import write_dataset
+
+    return write_dataset(frame, **kwargs)
+
+
+SINKS: dict[str, Callable[..., dict[str, Any]]] = {
+    "dataset": _dataset_sink,
+    "table": _table_sink,
+}
+
+
+# ----------------------------------------------------------------------------- hashing
+def _sha256_file(path: str, ctx: Context) -> str:
+    h = hashlib.sha256()
+    if "://" in path:
+        from .storage.s3_sources import open_source
+
+        stream = open_source(path, ctx.settings)
+    else:
+        stream = open(path, "rb")
+    with stream:
+        while chunk := stream.read(4 * 1024 * 1024):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def hash_inputs_async(inputs: list[dict[str, Any]], ctx: Context) -> Future:
+    """Hash the source files on a thread while the data pass runs (hashlib releases the GIL)."""
+    fut: Future = Future()
+
+    def run() -> None:
+        try:
+            for item in inputs:
+                if "sha256" not in item and item.get("path") and not str(item["path"]).startswith(
+                        ("dataset:", "query:")):
+                    item["sha256"] = _sha256_file(item.get("hash_path") or item["path"], ctx)
+            fut.set_result(inputs)
+        except BaseException as exc:  # reported after the pass; never kills the thread silently
+            fut.set_exception(exc)
+
+    threading.Thread(target=run, name="workbench-hash", daemon=True).start()
+    return fut
+
+
+# ----------------------------------------------------------------------------- planning
+def _estimate_bytes_per_row(scan: SourceScan) -> float | None:
+    if scan.rows_total and scan.bytes_total:
+        return scan.bytes_total / max(scan.rows_total, 1)
+    if not scan.inputs:
+        return None
+    first = scan.inputs[0]
+    path = first.get("local_path") or first.get("path")
+    if not path or "://" in str(path) or str(path).endswith((".parquet", ".gz", ".zst", ".xlsx")):
+        return None
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 20)
+    except OSError:
+        return None
+    lines = head.count(b"\n")
+    return len(head) / lines if lines > 1 else None
+
+
+def _dataset_relations(ctx: Context) -> dict[str, Callable[[], pl.LazyFrame]]:
+    from .datasets import scan_dataset
+
+    names = [r.name for r in ctx.catalog.list_datasets(ctx.namespace)]
+    return {n: (lambda n=n: scan_dataset(ctx, n)) for n in names}
+
+
+def build_frame(pipeline: Pipeline, ctx: Context, emit: Emit, monitor: Monitor,
+                job_id: str = "") -> tuple[pl.LazyFrame, SourceScan, list[str]]:
+    """Open the source and plan every step; SQL steps run here (DuckDB materialises them)."""
+    from .engines.sql import run_sql
+
+    emit(StepStarted(job_id=job_id, step="read", index=0))
+    try:
+        scan = SOURCES[pipeline.source.kind](pipeline.source, ctx, monitor)
+    except WorkbenchError as exc:
+        raise exc.with_context(step="read")
+    for note in scan.notes:
+        emit(Message(job_id=job_id, level="warning", text=note))
+    frame = scan.frame
+    labels = []
+    relations = None
+    for i, step in enumerate(pipeline.steps):
+        label = step_label(i, step)
+        labels.append(label)
+        monitor.check_cancel()
+        emit(StepStarted(job_id=job_id, step=label, index=i + 1))
+        t0 = time.time()
+        if isinstance(step, SqlStep):
+            if relations is None:
+                relations = _dataset_relations(ctx)
+            monitor.step = label
+            try:
+                frame = run_sql(step.query, frame.map_batches(monitor.on_batch, streamable=True),
+                                datasets=relations, step=label)
+            except WorkbenchError:
+                raise
+            except Exception as exc:
+                raise _classify(exc, scan, label) from None
+            emit(StepFinished(job_id=job_id, step=label, index=i + 1, seconds=time.time() - t0))
+        else:
+            frame = apply_step(frame, step, label)
+    return frame, scan, labels
+
+
+# ----------------------------------------------------------------------------- errors
+def _classify(exc: BaseException, scan: SourceScan | None, step: str | None) -> WorkbenchError:
+    """Map an exception from the streaming pass to a located, typed error."""
+    if isinstance(exc, WorkbenchError):
+        return exc.with_context(step=step)
+    cause = exc
+    while cause.__cause__ is not None and not isinstance(cause, WorkbenchError):
+        cause = cause.__cause__
+    if isinstance(cause, WorkbenchError):
+        return cause.with_context(step=step)
+    if scan is not None:
+        try:
+            located = scan.diagnose(exc)
+        except Exception:
+            located = None
+        if located is not None:
+            return located.with_context(step="read")
+    if isinstance(exc, pl.exceptions.PolarsError):
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        import re
+
+        m = re.search(r"column '([^']+)'|column \"([^\"]+)\"|in column (\S+)", text)
+        column = (m.group(1) or m.group(2) or m.group(3)).strip("'\"") if m else None
+        return StepError(f"the data could not be processed: {text}", column=column, step=step,
+                         hint="check the step's types and expressions; a cast with strict=False "
+                              "turns bad values into nulls")
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return TransientError(f"{type(exc).__name__}: {exc}", step=step)
+    if isinstance(exc, OSError):
+        return SourceError(f"{type(exc).__name__}: {exc}", step=step)
+    return as_workbench_error(exc, step=step)
+
+
+# ----------------------------------------------------------------------------- execute
+def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_emit,
+            should_cancel: Callable[[], bool] | None = None, attempt: int = 1,
+            heartbeat: Callable[[dict], None] | None = None) -> dict[str, Any]:
+    """Run ``pipeline`` and return the result as JSON-able data (``{"kind": "dataset", ...}``)."""
+    from .datasets import find_committed
+
+    sink = pipeline.sink
+    if isinstance(sink, DatasetSink):
+        done = find_committed(ctx, sink.name, job_id)
+        if done is not None:  # a redelivered task: the first run already committed
+            emit(Message(job_id=job_id, level="info",
+                         text=f"already committed as {done.name} v{done.version}; not run again"))
+            return done.to_dict()
+
+    monitor = Monitor(job_id, emit, should_cancel=should_cancel, heartbeat=heartbeat)
+    scan: SourceScan | None = None
+    try:
+        frame, scan, labels = build_frame(pipeline, ctx, emit, monitor, job_id)
+        monitor.rows_total = scan.rows_total
+        monitor.bytes_total = scan.bytes_total
+        monitor.bytes_per_row = _estimate_bytes_per_row(scan)
+        schema = frame.collect_schema()
+        check_exprs = checks_engine.check_exprs(pipeline.checks, schema)
+        checks_engine.validate_check_exprs(check_exprs, schema)
+        hashing = hash_inputs_async(scan.inputs, ctx)
+
+        def commit_guard(stats: dict[str, Any], staged: pl.LazyFrame | None) -> list[dict]:
+            outcomes = checks_engine.evaluate(pipeline.checks, schema, stats)
+            if staged is not None:
+                checks_engine.add_examples(outcomes, pipeline.checks, staged)
+            for oc in outcomes:
+                emit(CheckResult(job_id=job_id, name=oc.name, column=oc.column, passed=oc.passed,
+                                 severity=oc.severity, failed_rows=oc.failed_rows,
+                                 examples=oc.examples, message=oc.message))
+            checks_engine.raise_for_failures(outcomes)
+            return [{"name": o.name, "column": o.column, "passed": o.passed, "severity": o.severity,
+                     "failed_rows": o.failed_rows, "message": o.message} for o in outcomes]
+
+        def inputs_done() -> list[dict[str, Any]]:
+            try:
+                items = hashing.result()
+            except WorkbenchError:
+                raise
+            except OSError as exc:
+                raise SourceError(f"cannot read the source to checksum it: {exc}") from None
+            return [{k: v for k, v in i.items() if k in ("path", "size", "sha256")} for i in items]
+
+        write_label = "write" if sink is not None else "collect"
+        monitor.step = write_label
+        emit(StepStarted(job_id=job_id, step=write_label, index=len(labels) + 1))
+        t0 = time.time()
+        counted = frame.map_batches(monitor.on_batch, streamable=True) if not any(
+            isinstance(s, SqlStep) for s in pipeline.steps) else frame
+        if sink is None:
+            result = _collect(counted, schema, check_exprs, commit_guard, inputs_done)
+        else:
+            result = SINKS[sink.kind](
+                counted, sink=sink, ctx=ctx, job_id=job_id, attempt=attempt, pipeline=pipeline,
+                schema=schema, monitor=monitor,
+                stats_exprs=profile_exprs(schema) + check_exprs,
+                commit_guard=commit_guard, inputs=inputs_done,
+            )
+        monitor.finish_input()
+        emit(StepFinished(job_id=job_id, step="read", index=0, rows=monitor.rows,
+                          bytes=monitor.bytes_total))
+        for i, label in enumerate(labels):
+            if not isinstance(pipeline.steps[i], SqlStep):
+                emit(StepFinished(job_id=job_id, step=label, index=i + 1))
+        emit(StepFinished(job_id=job_id, step=write_label, index=len(labels) + 1,
+                          rows=result.get("rows"), bytes=result.get("bytes"),
+                          seconds=time.time() - t0))
+        return result
+    except BaseException as exc:
+        if monitor.cancelled or isinstance(exc, Cancelled):
+            raise Cancelled("the job was cancelled") from None
+        raise _classify(exc, scan, monitor.step if monitor.step != "write" else None) from None
+    finally:
+        if scan is not None:
+            try:
+                scan.cleanup()
+            except Exception:
+                pass
+
+
+def _collect(frame: pl.LazyFrame, schema: pl.Schema, check_exprs: list[pl.Expr],
+             commit_guard: Callable, inputs_done: Callable) -> dict[str, Any]:
+    """A pipeline without a sink: the rows themselves are the result (previews, notebooks)."""
+    df = frame.collect(engine="streaming")
+    stats = df.select(profile_exprs(schema) + check_exprs).row(0, named=True) if df.width else {
+        "__p.rows": df.height}
+    checks = commit_guard(stats, df.lazy())
+    profile = profile_from_stats(schema, stats)
+    return {"kind": "rows", "rows": df.height, "columns": df.columns,
+            "schema": schema_dict(schema, profile), "profile": profile, "checks": checks,
+            "data": [list(r) for r in df.head(PREVIEW_ROWS).iter_rows()], "inputs": inputs_done(),
+            "truncated": df.height > PREVIEW_ROWS, "_frame": df}
+
+
+# ----------------------------------------------------------------------------- run_job
+def run_job(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_emit,
+            should_cancel: Callable[[], bool] | None = None, final_attempt: bool = True,
+            worker: str | None = None, runner: str = "local") -> dict[str, Any]:
+    """One attempt of a job, recorded in the catalog and reported as events.
+
+    Returns the result, or raises: ``Cancelled``; an ``InputError`` (never retried); a
+    ``TransientError`` (after emitting ``Retrying`` when the caller will try again).
+    """
+    catalog = ctx.catalog
+    spec = pipeline.model_dump(mode="json")
+    catalog.create_job(job_id=job_id, namespace=ctx.namespace, spec=spec, runner=runner,
+                       name=pipeline.name or _default_name(pipeline))
+    attempt = catalog.start_attempt(job_id, worker)
+    t0 = time.time()
+
+    def stamped(event) -> None:
+        event.job_id = job_id
+        emit(event)
+
+    stamped(JobStarted(name=pipeline.name or _default_name(pipeline), steps=pipeline.step_names(),
+                       attempt=attempt, worker=worker))
+    try:
+        result = execute(pipeline, job_id=job_id, ctx=ctx, emit=stamped, should_cancel=should_cancel,
+                         attempt=attempt, heartbeat=lambda p: catalog.heartbeat(job_id, p))
+    except Cancelled:
+        catalog.finish_job(job_id, "cancelled")
+        stamped(JobCancelled(seconds=time.time() - t0))
+        raise
+    except BaseException as exc:
+        err = as_workbench_error(exc)
+        if err.retryable and not final_attempt:
+            catalog.update_job(job_id, status="retrying", error=err.to_dict())
+            stamped(Retrying(attempt=attempt, error=err.to_dict()))
+            raise err from None
+        catalog.finish_job(job_id, "failed", error=err.to_dict())
+        stamped(JobFailed(error=err.to_dict(), seconds=time.time() - t0))
+        raise err from None
+    frame = result.pop("_frame", None)
+    catalog.finish_job(job_id, "succeeded", result=_summary(result))
+    stamped(JobFinished(result=result, seconds=time.time() - t0))
+    if frame is not None:
+        result["_frame"] = frame
+    return result
+
+
+def _summary(result: dict[str, Any]) -> dict[str, Any]:
+    """What the job record keeps: the result without preview rows."""
+    return {k: v for k, v in result.items() if k not in ("data", "_frame")}
+
+
+def _default_name(pipeline: Pipeline) -> str:
+    sink = pipeline.sink
+    if sink is not None:
+        return getattr(sink, "name", None) or getattr(sink, "table", "pipeline")
+    return "preview"
+
+
+__all__ = ["SINKS", "SOURCES", "build_frame", "execute", "run_job", "InputError"]

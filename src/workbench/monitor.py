@@ -1,0 +1,92 @@
+"""Progress, cancellation and heartbeats for one running job, fed from inside the data pass.
+
+Polars calls ``on_batch`` for every morsel of the streaming pass and the writer calls
+``on_bytes``; both are cheap and rate-limit what they emit, so watching costs the job nothing
+measurable.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+import polars as pl
+
+from .errors import Cancelled
+from .events import Emit, Progress
+
+EMIT_INTERVAL = 0.1  # seconds between progress events
+CANCEL_INTERVAL = 0.5  # seconds between cancel-flag polls (may hit Redis or the catalog)
+
+
+class Monitor:
+    def __init__(self, job_id: str, emit: Emit, *, should_cancel: Callable[[], bool] | None = None,
+                 heartbeat: Callable[[dict], None] | None = None, heartbeat_interval: float = 5.0) -> None:
+        self.job_id = job_id
+        self._emit = emit
+        self._should_cancel = should_cancel
+        self._heartbeat = heartbeat
+        self._heartbeat_interval = heartbeat_interval
+        self._lock = threading.Lock()
+        self.step = "read"
+        self.rows = 0
+        self.bytes = 0  # input bytes consumed (estimated from rows while streaming)
+        self.bytes_out = 0
+        self.rows_total: int | None = None
+        self.bytes_total: int | None = None
+        self.bytes_per_row: float | None = None
+        self._last_emit = 0.0
+        self._last_cancel_poll = 0.0
+        self._last_heartbeat = time.monotonic()
+        self.cancelled = False
+
+    # -- called from the data pass -------------------------------------------------
+    def on_batch(self, df: pl.DataFrame) -> pl.DataFrame:
+        with self._lock:
+            self.rows += df.height
+            if self.bytes_per_row and self.bytes_total:
+                self.bytes = min(self.bytes_total, int(self.rows * self.bytes_per_row))
+        self.tick()
+        return df
+
+    def on_bytes(self, n: int) -> None:
+        with self._lock:
+            self.bytes_out += n
+        self.tick()
+
+    def tick(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if self._should_cancel is not None and (force or now - self._last_cancel_poll >= CANCEL_INTERVAL):
+            self._last_cancel_poll = now
+            if self._should_cancel():
+                self.cancelled = True
+                raise Cancelled("the job was cancelled")
+        if force or now - self._last_emit >= EMIT_INTERVAL:
+            self._last_emit = now
+            self._emit(Progress(job_id=self.job_id, step=self.step, rows=self.rows, bytes=self.bytes,
+                                rows_total=self.rows_total, bytes_total=self.bytes_total))
+        if self._heartbeat is not None and now - self._last_heartbeat >= self._heartbeat_interval:
+            self._last_heartbeat = now
+            try:
+                self._heartbeat(self.snapshot())
+            except Exception:  # a slow catalog must not fail the data work
+                pass
+
+    def check_cancel(self) -> None:
+        if self._should_cancel is not None and self._should_cancel():
+            self.cancelled = True
+            raise Cancelled("the job was cancelled")
+
+    def finish_input(self) -> None:
+        """At the end of the pass the input is fully consumed: report exact totals."""
+        with self._lock:
+            if self.bytes_total:
+                self.bytes = self.bytes_total
+            self.rows_total = self.rows
+        self._emit(Progress(job_id=self.job_id, step=self.step, rows=self.rows, bytes=self.bytes,
+                            rows_total=self.rows_total, bytes_total=self.bytes_total))
+
+    def snapshot(self) -> dict:
+        return {"step": self.step, "rows": self.rows, "bytes": self.bytes, "bytes_out": self.bytes_out,
+                "rows_total": self.rows_total, "bytes_total": self.bytes_total}

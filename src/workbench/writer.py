@@ -1,0 +1,162 @@
+"""Writing a dataset version: one streaming pass, staged files, checks, then the commit."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import polars as pl
+
+from .context import Context
+from .datasets import (
+    HashingWriter, commit_version, data_prefix, get_dataset, job_data_prefix, previous_files,
+    scan_dataset,
+)
+from .engines.profile import add_top_values, profile_from_stats, schema_dict
+from .errors import AlreadyExists, InputError, NotFound, WorkbenchError
+from .monitor import Monitor
+from .spec.models import DatasetSink, Pipeline
+
+
+def _sink_kwargs(sink: DatasetSink) -> dict[str, Any]:
+    kw: dict[str, Any] = {"compression": sink.compression}
+    if sink.compression_level is not None:
+        kw["compression_level"] = sink.compression_level
+    if sink.row_group_size is not None:
+        kw["row_group_size"] = sink.row_group_size
+    return kw
+
+
+def _check_append_schema(ctx: Context, name: str, schema: pl.Schema) -> None:
+    try:
+        ds = get_dataset(ctx, name)
+    except NotFound:
+        return
+    old = {f["name"]: f["type"] for f in ds.schema["fields"]}
+    new = {n: str(t) for n, t in schema.items()}
+    if old != new:
+        missing = [c for c in old if c not in new]
+        extra = [c for c in new if c not in old]
+        changed = [c for c in new if c in old and old[c] != new[c]]
+        parts = []
+        if missing:
+            parts.append(f"missing {missing}")
+        if extra:
+            parts.append(f"new {extra}")
+        if changed:
+            parts.append("changed types " + ", ".join(f"{c}: {old[c]} -> {new[c]}" for c in changed))
+        raise InputError(f"cannot append to {name!r}: the schema differs ({'; '.join(parts)})",
+                         column=(missing or extra or changed or [None])[0],
+                         hint="cast or select columns to match, or use mode='overwrite'")
+
+
+class _PartWriters:
+    """One storage writer per Parquet file Polars produces (partitioned writes)."""
+
+    def __init__(self, ctx: Context, prefix: str, monitor: Monitor) -> None:
+        self.ctx, self.prefix, self.monitor = ctx, prefix, monitor
+        self.parts: list[tuple[str, Any, HashingWriter]] = []
+
+    def provider(self, args: Any) -> HashingWriter:
+        keys = args.partition_keys.to_dicts()[0] if args.partition_keys is not None else {}
+        segs = "/".join(f"{k}={_segment(v)}" for k, v in keys.items())
+        key = f"{self.prefix}{segs + '/' if segs else ''}part-{len(self.parts):05d}.parquet"
+        target = self.ctx.storage.open_write(key)
+        hw = HashingWriter(target, self.monitor.on_bytes)
+        self.parts.append((key, target, hw))
+        return hw
+
+    def close_all(self) -> None:
+        for _key, target, _hw in self.parts:
+            target.close()
+
+    def abort_all(self) -> None:
+        for _key, target, _hw in self.parts:
+            try:
+                target.abort()
+            except Exception:
+                pass
+
+
+def _segment(value: Any) -> str:
+    text = "__null__" if value is None else str(value)
+    # partition values become key segments: keep them to a safe alphabet
+    return "".join(ch if ch.isalnum() or ch in "-_.:" else f"%{ord(ch):02X}" for ch in text)[:200]
+
+
+def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_id: str,
+                  attempt: int, pipeline: Pipeline, schema: pl.Schema, monitor: Monitor,
+                  stats_exprs: list[pl.Expr], commit_guard: Callable, inputs: Callable
+                  ) -> dict[str, Any]:
+    name = sink.name
+    storage = ctx.storage
+    if sink.mode == "create":
+        try:
+            get_dataset(ctx, name)
+            raise AlreadyExists(f"dataset {name!r} already exists", step="write",
+                                hint="use mode='overwrite' for a new version, or 'append'")
+        except NotFound:
+            pass
+    missing_parts = [c for c in sink.partition_by + sink.keys if c not in schema]
+    if missing_parts:
+        raise InputError(f"sink names a column that does not exist: {', '.join(missing_parts)}",
+                         column=missing_parts[0], step="write",
+                         hint=f"columns are: {', '.join(schema.names())}")
+    if sink.mode == "append":
+        _check_append_schema(ctx, name, schema)
+    if sink.mode == "upsert":
+        _check_append_schema(ctx, name, schema)
+        try:
+            old = scan_dataset(ctx, name)
+            frame = pl.concat([old.join(frame, on=sink.keys, how="anti", nulls_equal=True), frame])
+        except NotFound:
+            pass
+
+    # A dead earlier attempt of this same job may have left files: they were never visible.
+    storage.delete_prefix(job_data_prefix(ctx.namespace, name, job_id))
+    prefix = data_prefix(ctx.namespace, name, job_id, attempt)
+    writers = _PartWriters(ctx, prefix, monitor)
+    try:
+        if sink.partition_by:
+            target: Any = pl.PartitionBy(prefix, key=sink.partition_by,
+                                         file_path_provider=writers.provider, include_key=True)
+        else:
+            target = writers.provider(type("A", (), {"partition_keys": None})())
+        sink_q = frame.sink_parquet(target, lazy=True, **_sink_kwargs(sink))
+        stats_q = frame.select(stats_exprs)
+        _, stats_df = pl.collect_all([sink_q, stats_q], engine="streaming")
+        monitor.check_cancel()
+        writers.close_all()
+    except BaseException:
+        writers.abort_all()
+        storage.delete_prefix(prefix)
+        raise
+
+    try:
+        stats = stats_df.row(0, named=True)
+        uris = [storage.uri(k) for k, _t, _h in writers.parts]
+        opts = storage.storage_options()
+        staged = pl.scan_parquet(uris, storage_options=opts) if opts else pl.scan_parquet(uris)
+        checks = commit_guard(stats, staged)
+        profile = profile_from_stats(schema, stats)
+        add_top_values(profile, staged, schema)
+        files = []
+        for key, _target, hw in writers.parts:
+            rows = pl.scan_parquet(storage.uri(key), storage_options=opts).select(pl.len()).collect().item() \
+                if len(writers.parts) > 1 else int(stats["__p.rows"])
+            files.append({"key": key, "rows": int(rows), "bytes": hw.bytes, "sha256": hw.sha256})
+        input_list = inputs()
+        base = previous_files(ctx, name)[0] if sink.mode == "append" else []
+        ds = commit_version(
+            ctx, name=name, job_id=job_id, files=files, rows=int(stats["__p.rows"]),
+            schema=schema_dict(schema, profile), profile=profile,
+            spec=pipeline.model_dump(mode="json"), inputs=input_list,
+            bytes_in=sum(int(i.get("size") or 0) for i in input_list), checks=checks,
+            mode=sink.mode, base_files=base,
+        )
+    except BaseException:
+        storage.delete_prefix(prefix)
+        raise
+    return ds.to_dict()
+
+
+__all__ = ["write_dataset", "WorkbenchError"]
