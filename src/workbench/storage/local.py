@@ -108,7 +108,8 @@ class LocalStorage:
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         base = self._path(prefix) if prefix else self.root
-        start = base if base.is_dir() else base.parent
+        # A prefix is a string prefix, as in S3: "ns/a" also lists "ns/ab/...".
+        start = base if base.is_dir() and (not prefix or prefix.endswith("/")) else base.parent
         if not start.exists():
             return
         for dirpath, _dirs, files in os.walk(start):

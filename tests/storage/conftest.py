@@ -1,0 +1,59 @@
+"""Fixtures for the storage tests: buckets on the session's moto server, and a storage of
+each kind for the contract suite."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from workbench.settings import Settings
+from workbench.storage.local import LocalStorage
+from workbench.storage.retry import RetryPolicy
+from workbench.storage.s3 import S3Storage
+
+PART = 5 * 1024 * 1024
+# Short waits keep the retry paths fast in tests; the shape (growth, jitter, cap) is the same.
+FAST_RETRY = RetryPolicy(attempts=3, base=0.01, cap=0.05)
+
+
+def admin_client(endpoint: str):
+    """A plain boto3 client for test setup (region us-east-1: moto refuses to create buckets
+    in region "auto")."""
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing",
+                        aws_secret_access_key="testing", region_name="us-east-1")
+
+
+def make_bucket(endpoint: str, name: str | None = None) -> str:
+    name = name or f"wb-{uuid.uuid4().hex[:16]}"
+    admin_client(endpoint).create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def bucket(s3_server) -> str:
+    return make_bucket(s3_server.url)
+
+
+@pytest.fixture
+def s3_settings(s3_server, bucket, wb_home: Path) -> Settings:
+    return Settings(home=wb_home, storage_url=f"s3://{bucket}/wb",
+                    catalog_url=f"sqlite:///{wb_home / 'catalog.db'}",
+                    s3_endpoint_url=s3_server.url, s3_region="auto", s3_addressing="path",
+                    s3_access_key_id="testing", s3_secret_access_key="testing", part_size=PART)
+
+
+@pytest.fixture
+def s3_storage(s3_settings) -> S3Storage:
+    return S3Storage.from_url(s3_settings.storage_url, s3_settings, retry=FAST_RETRY)
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.services)])
+def storage(request, tmp_path: Path):
+    """The same contract suite runs on every backend."""
+    if request.param == "local":
+        return LocalStorage(tmp_path / "store")
+    return request.getfixturevalue("s3_storage")
