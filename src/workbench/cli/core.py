@@ -1,0 +1,298 @@
+"""Core commands: demo, ingest, run, datasets, show, jobs, job, schema, validate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .output import guarded, output
+
+
+def _add(sub, name: str, handler, help: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help, description=help)
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(handler=guarded(handler))
+    return p
+
+
+def register(sub) -> None:
+    p = _add(sub, "demo", cmd_demo, "make a sample file, run a pipeline on it, show the result")
+    p.add_argument("--rows", type=int, default=200_000)
+    p.add_argument("--dir", default=None, help="where to write the sample (default: the workbench home)")
+
+    p = _add(sub, "ingest", cmd_ingest, "read a file (or glob, or s3:// object) into a dataset")
+    p.add_argument("path")
+    p.add_argument("--name", required=True)
+    p.add_argument("--mode", default="overwrite", choices=["create", "overwrite", "append"])
+    p.add_argument("--format", default="auto",
+                   choices=["auto", "csv", "tsv", "json", "ndjson", "excel", "parquet"])
+    p.add_argument("--delimiter")
+    p.add_argument("--encoding")
+    p.add_argument("--sheet")
+    p.add_argument("--no-header", action="store_true")
+    p.add_argument("--null", action="append", dest="null_values", metavar="MARKER",
+                   help="a null marker (repeatable); default: '', NA, N/A, NULL, null")
+    p.add_argument("--type", action="append", default=[], metavar="COL=TYPE",
+                   help="declare a column's type, e.g. --type amount=decimal(12,2)")
+    p.add_argument("--partition-by", action="append", default=[])
+    p.add_argument("--runner", default="local", help="local (default) or celery")
+
+    p = _add(sub, "run", cmd_run, "run a pipeline spec file (YAML or JSON) and wait for it")
+    p.add_argument("spec")
+    p.add_argument("--runner", default=None, help="local or celery (default: celery if a broker is set)")
+
+    p = _add(sub, "validate", cmd_validate, "check a pipeline spec file without running it")
+    p.add_argument("spec")
+
+    _add(sub, "datasets", cmd_datasets, "list datasets: names, versions, rows, size, created")
+
+    p = _add(sub, "show", cmd_show, "a dataset's schema, profile, checksum, versions and files")
+    p.add_argument("name")
+    p.add_argument("--version", type=int)
+
+    p = _add(sub, "jobs", cmd_jobs, "recent jobs: status, duration, error")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--status")
+
+    p = _add(sub, "job", cmd_job, "one job's record")
+    p.add_argument("job_id")
+
+    _add(sub, "schema", cmd_schema, "print the JSON Schema of pipeline specs")
+
+
+# ----------------------------------------------------------------------------- helpers
+def _follow(job, args) -> Any:
+    from ..textview import follow
+
+    follow(job, sys.stderr)
+    if job.status == "failed":
+        raise job.error  # type: ignore[misc]
+    if job.status == "cancelled":
+        from ..errors import Cancelled
+
+        raise Cancelled("the job was cancelled")
+    return job
+
+
+def _dataset_text(d: dict[str, Any]) -> str:
+    lines = [f"{d['name']} v{d['version']}: {d['rows']} rows, {_size(d['bytes'])}, "
+             f"checksum {d['checksum'][:16]}…"]
+    for f in d["schema"]["fields"]:
+        col = d["profile"]["columns"].get(f["name"], {})
+        stats = ", ".join(f"{k} {col[k]}" for k in ("null_count", "approx_distinct", "min", "max", "mean")
+                          if k in col and col[k] is not None)
+        lines.append(f"  {f['name']:<24} {f['type']:<16} {'null' if f['nullable'] else '    '}  {stats}")
+        if col.get("top_values"):
+            tops = ", ".join(f"{t['value']} ({t['count']})" for t in col["top_values"])
+            lines.append(f"  {'':<24} top: {tops}")
+    return "\n".join(lines)
+
+
+def _size(n: int | None) -> str:
+    from ..textview import human_bytes
+
+    return human_bytes(n)
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+# ----------------------------------------------------------------------------- commands
+def cmd_demo(args) -> int:
+    import workbench as wb
+
+    from ..settings import get_settings
+    from .demo_data import write_sample
+
+    folder = Path(args.dir) if args.dir else get_settings().home / "demo"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = write_sample(folder / "sales.csv", rows=args.rows)
+    if not args.json:
+        print(f"sample: {path} ({_size(path.stat().st_size)}, {args.rows} rows, with NA nulls)")
+    p = wb.Pipeline(
+        name="demo: sales by region",
+        source=wb.file(str(path)),
+        steps=[wb.sql("SELECT region, count(*) AS orders, sum(amount) AS revenue, "
+                      "avg(quantity) AS avg_quantity FROM input GROUP BY region ORDER BY region")],
+        checks=[wb.not_null("region"), wb.row_count(min=1), wb.in_range("revenue", min=0)],
+        sink=wb.dataset("demo_sales_by_region"),
+    )
+    ingest_job = wb.submit(wb.Pipeline(name="demo: ingest sales", source=wb.file(str(path)),
+                                       checks=[wb.not_null("order_id"), wb.is_unique("order_id")],
+                                       sink=wb.dataset("demo_sales")), runner="local")
+    _follow(ingest_job, args)
+    job = wb.submit(p, runner="local")
+    _follow(job, args)
+    ds = job.result
+    table = wb.read(ds.name).collect()
+    output(args, {"ingest": ingest_job.result.to_dict(), "result": ds.to_dict(),
+                  "rows": table.to_dicts()},
+           lambda: f"{table}\n\ndatasets: `workbench datasets`; details: `workbench show {ds.name}`")
+    return 0
+
+
+def _source_options(args) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    if args.delimiter:
+        opts["delimiter"] = "\t" if args.delimiter in ("\\t", "tab") else args.delimiter
+    if args.encoding:
+        opts["encoding"] = args.encoding
+    if args.sheet is not None:
+        opts["sheet"] = int(args.sheet) if args.sheet.isdigit() else args.sheet
+    if args.no_header:
+        opts["has_header"] = False
+    if args.null_values is not None:
+        opts["null_values"] = args.null_values
+    if args.type:
+        overrides = {}
+        for item in args.type:
+            col, sep, typ = item.partition("=")
+            if not sep:
+                from ..errors import SpecError
+
+                raise SpecError(f"--type expects COL=TYPE, got {item!r}")
+            overrides[col] = typ
+        opts["schema_overrides"] = overrides
+    return opts
+
+
+def cmd_ingest(args) -> int:
+    import workbench as wb
+
+    from ..spec.io import pipeline_from_dict
+
+    spec = {"name": f"ingest {args.name}",
+            "source": {"kind": "file", "path": args.path, "format": args.format, **_source_options(args)},
+            "sink": {"kind": "dataset", "name": args.name, "mode": args.mode,
+                     "partition_by": args.partition_by}}
+    pipeline = pipeline_from_dict(spec)
+    job = wb.submit(pipeline, runner=args.runner)
+    _follow(job, args)
+    ds = job.result
+    output(args, ds.to_dict(), lambda: _dataset_text(ds.to_dict()))
+    return 0
+
+
+def cmd_run(args) -> int:
+    import workbench as wb
+
+    from ..spec.io import load_pipeline
+
+    pipeline = load_pipeline(args.spec)
+    job = wb.submit(pipeline, runner=args.runner)
+    if not args.json:
+        print(f"job {job.id}", file=sys.stderr)
+    _follow(job, args)
+    result = job.result
+    if hasattr(result, "to_dict"):
+        output(args, {"job_id": job.id, **result.to_dict()}, lambda: _dataset_text(result.to_dict()))
+    else:
+        res = job.state.result or {}
+        output(args, {"job_id": job.id, **{k: v for k, v in res.items() if k != "_frame"}},
+               lambda: str(result))
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from ..spec.io import load_pipeline
+
+    p = load_pipeline(args.spec)
+    output(args, {"valid": True, "spec": p.model_dump(mode="json")},
+           f"valid: {len(p.steps)} steps, {len(p.checks)} checks, sink "
+           f"{p.sink.kind if p.sink else 'none'}")
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    import workbench as wb
+
+    items = wb.list_datasets()
+    rows = [{"name": d.name, "version": d.version, "rows": d.rows, "bytes": d.bytes,
+             "created_at": d.created_at, "checksum": d.checksum} for d in items]
+
+    def text() -> str:
+        if not rows:
+            return "no datasets yet: try `workbench demo` or `workbench ingest FILE --name NAME`"
+        out = [f"{'name':<28} {'version':>7} {'rows':>12} {'size':>10}  created"]
+        for r in rows:
+            out.append(f"{r['name']:<28} {r['version']:>7} {r['rows']:>12} {_size(r['bytes']):>10}  "
+                       f"{_when(r['created_at'])}")
+        return "\n".join(out)
+
+    output(args, {"datasets": rows}, text)
+    return 0
+
+
+def cmd_show(args) -> int:
+    from ..context import Context
+    from ..datasets import get_dataset
+
+    ctx = Context.from_settings()
+    ds = get_dataset(ctx, args.name, args.version)
+    versions = [{"version": v.version, "rows": v.rows, "bytes": v.bytes, "created_at": v.created_at,
+                 "job_id": v.job_id, "checksum": v.checksum}
+                for v in ctx.catalog.list_versions(ctx.namespace, args.name)]
+    data = {**ds.to_dict(), "versions": versions,
+            "locations": [ctx.storage.uri(f["key"]) for f in ds.files]}
+
+    def text() -> str:
+        out = [_dataset_text(ds.to_dict()), "versions:"]
+        out += [f"  v{v['version']}  {v['rows']} rows  {_size(v['bytes'])}  {_when(v['created_at'])}"
+                for v in versions]
+        out.append("files:")
+        out += [f"  {loc}  sha256 {f['sha256'][:16]}…" for loc, f in zip(data["locations"], ds.files)]
+        if ds.inputs:
+            out.append("inputs:")
+            out += [f"  {i.get('path')}  sha256 {str(i.get('sha256'))[:16]}…" for i in ds.inputs]
+        return "\n".join(out)
+
+    output(args, data, text)
+    return 0
+
+
+def _job_row(j: dict[str, Any]) -> dict[str, Any]:
+    dur = (j["finished_at"] - (j["started_at"] or j["submitted_at"])) if j.get("finished_at") else None
+    return {"id": j["id"], "name": j.get("name"), "status": j["status"], "runner": j["runner"],
+            "submitted_at": j["submitted_at"], "duration": dur, "attempts": j.get("attempts"),
+            "error": j.get("error"), "result": j.get("result")}
+
+
+def cmd_jobs(args) -> int:
+    import workbench as wb
+
+    rows = [_job_row(j) for j in wb.list_jobs(limit=args.limit, status=args.status)]
+
+    def text() -> str:
+        if not rows:
+            return "no jobs yet"
+        out = [f"{'id':<32} {'status':<10} {'duration':>9}  {'submitted':<19}  name / error"]
+        for r in rows:
+            dur = f"{r['duration']:.2f}s" if r["duration"] is not None else "-"
+            tail = r["name"] or ""
+            if r["error"]:
+                tail += f"  ✗ {r['error'].get('message')}"
+            out.append(f"{r['id']:<32} {r['status']:<10} {dur:>9}  {_when(r['submitted_at'])}  {tail}")
+        return "\n".join(out)
+
+    output(args, {"jobs": rows}, text)
+    return 0
+
+
+def cmd_job(args) -> int:
+    from ..context import Context
+
+    record = Context.from_settings().catalog.get_job(args.job_id)
+    output(args, record, lambda: json.dumps(record, indent=2, default=str))
+    return 0
+
+
+def cmd_schema(args) -> int:
+    from ..spec.io import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0

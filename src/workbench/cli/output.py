@@ -1,0 +1,60 @@
+"""How every command prints: text for people, one JSON object with ``--json``, and errors
+without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, Callable
+
+from ..errors import InternalError, WorkbenchError
+
+EXIT_FAILED = 1  # the command ran and the work failed (bad input, failed check, …)
+EXIT_INTERNAL = 3  # a bug: please report it
+
+
+def to_jsonable(obj: Any) -> Any:
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    return obj
+
+
+def emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(to_jsonable(obj), default=str) + "\n")
+    sys.stdout.flush()
+
+
+def output(args: Any, obj: Any, text: str | Callable[[], str]) -> None:
+    if getattr(args, "json", False):
+        emit_json(obj)
+    else:
+        sys.stdout.write((text() if callable(text) else text).rstrip("\n") + "\n")
+
+
+def report_error(args: Any, err: WorkbenchError) -> int:
+    if getattr(args, "json", False):
+        emit_json({"error": err.to_dict()})
+    else:
+        sys.stderr.write(f"error: {err}\n")
+    return EXIT_INTERNAL if isinstance(err, InternalError) else EXIT_FAILED
+
+
+def guarded(handler: Callable[[Any], int | None]) -> Callable[[Any], int]:
+    """Run a command; any failure becomes an error report and an exit code, never a traceback."""
+
+    def run(args: Any) -> int:
+        try:
+            return int(handler(args) or 0)
+        except WorkbenchError as err:
+            return report_error(args, err)
+        except KeyboardInterrupt:
+            sys.stderr.write("interrupted\n")
+            return 130
+        except Exception as exc:  # a bug; keep the JSON contract, show the trace only on request
+            if os.environ.get("WORKBENCH_DEBUG"):
+                raise
+            return report_error(args, InternalError(f"{type(exc).__name__}: {exc}",
+                                                    hint="set WORKBENCH_DEBUG=1 for the traceback"))
+
+    return run

@@ -1,0 +1,141 @@
+"""Job progress as text: a live bar on a terminal, compact lines everywhere else.
+
+Used by the CLI and by notebooks run outside a front end (papermill, nbconvert), so scheduled runs
+leave readable logs.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from .events import Event
+from .jobs import Job, JobState
+
+
+def human_bytes(n: float | None) -> str:
+    if n is None:
+        return "?"
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def human_count(n: float | None) -> str:
+    if n is None:
+        return "?"
+    if n >= 1e6:
+        return f"{n / 1e6:.2f}M"
+    if n >= 1e4:
+        return f"{n / 1e3:.1f}k"
+    return f"{int(n)}"
+
+
+def progress_line(state: JobState, width: int = 24) -> str:
+    frac = state.fraction
+    bar = ""
+    if frac is not None:
+        filled = int(frac * width)
+        bar = "[" + "#" * filled + "-" * (width - filled) + f"] {frac * 100:5.1f}% "
+    parts = [f"{bar}{state.current_step or state.status}",
+             f"{human_count(state.rows)} rows"]
+    if state.bytes_total:
+        parts.append(f"{human_bytes(state.bytes)}/{human_bytes(state.bytes_total)}")
+    if state.rows_per_s:
+        parts.append(f"{human_count(state.rows_per_s)} rows/s")
+    if state.bytes_per_s:
+        parts.append(f"{human_bytes(state.bytes_per_s)}/s")
+    parts.append(f"{state.elapsed:.1f}s")
+    if state.eta is not None:
+        parts.append(f"eta {state.eta:.0f}s")
+    return "  ".join(parts)
+
+
+def final_lines(state: JobState) -> list[str]:
+    lines = []
+    for c in state.checks:
+        mark = "ok  " if c["passed"] else ("WARN" if c["severity"] == "warn" else "FAIL")
+        lines.append(f"  check {mark} {c['name']}" + (f": {c['message']}" if c.get("message") else ""))
+    if state.status == "succeeded" and state.result:
+        r = state.result
+        if r.get("kind") == "dataset":
+            lines.append(f"done: {r['name']} v{r['version']}  {human_count(r['rows'])} rows  "
+                         f"{human_bytes(r['bytes'])}  in {state.elapsed:.2f}s")
+        else:
+            lines.append(f"done: {r.get('rows')} rows in {state.elapsed:.2f}s")
+    elif state.status == "failed" and state.error:
+        e = state.error
+        where = ", ".join(f"{k} {e[k]}" for k in ("file", "row", "column", "step") if e.get(k) is not None)
+        lines.append(f"failed: {e.get('type')}: {e.get('message')}" + (f" ({where})" if where else ""))
+        if e.get("hint"):
+            lines.append(f"  hint: {e['hint']}")
+    elif state.status == "cancelled":
+        lines.append(f"cancelled after {state.elapsed:.1f}s")
+    return lines
+
+
+class TextView:
+    """Subscribes to a job and writes progress; a live bar only on a terminal."""
+
+    def __init__(self, job: Job, stream: TextIO | None = None, *, live: bool | None = None,
+                 interval: float | None = None) -> None:
+        self.job = job
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty() if live is None else live
+        self.interval = interval if interval is not None else (0.1 if self.live else 2.0)
+        self._last = 0.0
+        self._last_step: str | None = None
+        self._closed = False
+
+    def __call__(self, event: Event) -> None:
+        st = self.job.state
+        now = time.monotonic()
+        if event.terminal:
+            self._finish()
+            return
+        if event.kind in ("message", "retrying"):
+            text = getattr(event, "text", None) or f"retrying (attempt {getattr(event, 'attempt', '?')}): " \
+                f"{getattr(event, 'error', {}).get('message')}"
+            self._write_line(f"  {text}")
+            return
+        step_changed = st.current_step != self._last_step
+        if not step_changed and now - self._last < self.interval:
+            return
+        self._last, self._last_step = now, st.current_step
+        line = progress_line(st)
+        if self.live:
+            self.stream.write("\r\x1b[2K" + line)
+            self.stream.flush()
+        else:
+            self._write_line(line)
+
+    def _write_line(self, line: str) -> None:
+        if self.live:
+            self.stream.write("\r\x1b[2K")
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def _finish(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.live:
+            self.stream.write("\r\x1b[2K" + progress_line(self.job.state) + "\n")
+        for line in final_lines(self.job.state):
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def follow(job: Job, stream: TextIO | None = None, *, live: bool | None = None) -> Job:
+    """Print a job's progress until it ends."""
+    view = TextView(job, stream, live=live)
+    unsubscribe = job.subscribe(view)
+    try:
+        job.wait()
+    finally:
+        unsubscribe()
+    view._finish()
+    return job
