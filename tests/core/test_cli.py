@@ -1,0 +1,96 @@
+"""The CLI as a script would use it: a real subprocess, --json on stdout, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def wb(*args: str, home: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
+    env["WORKBENCH_HOME"] = str(home)
+    proc = subprocess.run([sys.executable, "-m", "workbench", *args], capture_output=True, text=True,
+                          env=env, timeout=120)
+    if check:
+        assert proc.returncode == 0, proc.stderr + proc.stdout
+    return proc
+
+
+@pytest.fixture
+def home(tmp_path):
+    return tmp_path / "home"
+
+
+def test_demo_ingest_datasets_show_jobs(home, tmp_path):
+    out = json.loads(wb("demo", "--rows", "5000", "--json", home=home).stdout)
+    assert out["result"]["name"] == "demo_sales_by_region" and len(out["rows"]) == 4
+    assert out["ingest"]["rows"] == 5000
+
+    sales = tmp_path / "sales.csv"
+    sales.write_text("region,amount\nn,1\ns,NA\n")
+    ds = json.loads(wb("ingest", str(sales), "--name", "sales", "--json", home=home).stdout)
+    assert ds["rows"] == 2 and ds["version"] == 1
+    assert {f["name"]: f["type"] for f in ds["schema"]["fields"]} == {"region": "String", "amount": "Int64"}
+
+    listing = json.loads(wb("datasets", "--json", home=home).stdout)
+    assert {d["name"] for d in listing["datasets"]} == {"sales", "demo_sales", "demo_sales_by_region"}
+
+    shown = json.loads(wb("show", "sales", "--json", home=home).stdout)
+    assert shown["versions"][0]["version"] == 1 and Path(shown["locations"][0]).exists()
+    assert shown["profile"]["columns"]["amount"]["null_count"] == 1
+
+    jobs = json.loads(wb("jobs", "--json", home=home).stdout)["jobs"]
+    assert len(jobs) == 3 and all(j["status"] == "succeeded" for j in jobs)
+
+    text = wb("show", "sales", home=home).stdout
+    assert "sales v1" in text and "amount" in text
+
+
+def test_run_spec_file(home, tmp_path):
+    data = tmp_path / "o.csv"
+    data.write_text("region,amount\nn,1\nn,2\ns,3\n")
+    spec = tmp_path / "p.yaml"
+    spec.write_text(f"""
+name: totals
+source: {{kind: file, path: "{data}"}}
+steps:
+  - {{op: sql, query: "SELECT region, sum(amount) AS total FROM input GROUP BY ALL ORDER BY 1"}}
+checks:
+  - {{check: not_null, columns: [region]}}
+sink: {{kind: dataset, name: totals}}
+""")
+    out = json.loads(wb("run", str(spec), "--json", home=home).stdout)
+    assert out["rows"] == 2 and out["job_id"]
+    assert json.loads(wb("validate", str(spec), "--json", home=home).stdout)["valid"] is True
+
+
+def test_failure_prints_error_object_without_traceback(home, tmp_path):
+    proc = wb("ingest", str(tmp_path / "missing.csv"), "--name", "x", "--json", home=home, check=False)
+    assert proc.returncode == 1
+    err = json.loads(proc.stdout)["error"]
+    assert set(err) == {"type", "message", "file", "row", "column", "step", "hint"}
+    assert err["file"] and "Traceback" not in proc.stderr + proc.stdout
+    jobs = json.loads(wb("jobs", "--json", home=home).stdout)["jobs"]
+    assert jobs[0]["status"] == "failed" and jobs[0]["error"]["type"] == err["type"]
+
+
+def test_show_unknown_dataset(home):
+    proc = wb("show", "nope", "--json", home=home, check=False)
+    assert proc.returncode == 1 and json.loads(proc.stdout)["error"]["type"] == "NotFound"
+
+
+def test_schema_prints_json_schema(home):
+    schema = json.loads(wb("schema", home=home).stdout)
+    assert schema["title"] == "Pipeline"
+
+
+def test_plain_lines_when_not_a_terminal(home, tmp_path):
+    data = tmp_path / "o.csv"
+    data.write_text("a\n1\n2\n")
+    proc = wb("ingest", str(data), "--name", "o", home=home)
+    assert "\r" not in proc.stderr and "done: o v1" in proc.stderr
