@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import pytest
+
+from workbench.jobs import Job
+
+
+class RecordingJob(Job):
+    """A Job fed by the test; ``cancel`` records the call the way a runner would receive it."""
+
+    runner = "test"
+
+    def __init__(self, job_id: str = "job-under-test") -> None:
+        super().__init__(job_id)
+        self.cancel_calls = 0
+
+    def cancel(self) -> None:
+        self.cancel_calls += 1
+
+
+@pytest.fixture
+def job() -> RecordingJob:
+    return RecordingJob()
