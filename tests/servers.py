@@ -148,3 +148,16 @@ def kill(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
         os.kill(proc.pid, sig)
     except ProcessLookupError:
         pass
+
+
+def start_moto_with_auth(unauthenticated_actions: int) -> Server:
+    """A moto server that checks signatures and IAM policies after the first
+    ``unauthenticated_actions`` requests (which set up users, keys and buckets)."""
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="wb-moto-auth-"))
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "INITIAL_NO_AUTH_ACTION_COUNT": str(unauthenticated_actions)}
+    srv = Server(port, None, f"http://127.0.0.1:{port}", workdir, argv, env)
+    srv.start()
+    return srv
