@@ -38,3 +38,15 @@ def storage(request, tmp_path: Path):
     if request.param == "local":
         return LocalStorage(tmp_path / "store")
     return request.getfixturevalue("s3_storage")
+
+
+@pytest.fixture
+def local_settings(wb_home: Path) -> Settings:
+    return Settings(home=wb_home, storage_url=str(wb_home / "storage"),
+                    catalog_url=f"sqlite:///{wb_home / 'catalog.db'}", part_size=PART)
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.services)])
+def any_settings(request) -> Settings:
+    """Settings for a workbench on local storage, then on S3: same tests, both homes."""
+    return request.getfixturevalue("local_settings" if request.param == "local" else "s3_settings")

@@ -24,3 +24,42 @@ def make_bucket(endpoint: str, name: str | None = None) -> str:
     name = name or f"wb-{uuid.uuid4().hex[:16]}"
     admin_client(endpoint).create_bucket(Bucket=name)
     return name
+
+
+def write_version(ctx, name: str, df, *, job_id: str, attempt: int = 1, mode: str = "overwrite",
+                  record_job: bool = True):
+    """Commit a dataset version the way the dataset writer does: data files under the
+    attempt's prefix through ``open_write``, then the manifest and the catalog row."""
+    from workbench.datasets import HashingWriter, commit_version, data_prefix, previous_files
+    from workbench.engines.profile import schema_dict
+
+    if record_job:
+        ctx.catalog.create_job(job_id=job_id, namespace=ctx.namespace, spec={}, runner="local",
+                               name=name, status="running")
+        ctx.catalog.start_attempt(job_id, "test")
+    key = data_prefix(ctx.namespace, name, job_id, attempt) + "part-00000.parquet"
+    target = ctx.storage.open_write(key)
+    hw = HashingWriter(target)
+    df.write_parquet(hw)
+    target.close()
+    files = [{"key": key, "rows": df.height, "bytes": hw.bytes, "sha256": hw.sha256}]
+    base = previous_files(ctx, name)[0] if mode == "append" else []
+    ds = commit_version(ctx, name=name, job_id=job_id, files=files, rows=df.height,
+                        schema=schema_dict(df.schema), profile={"columns": {}}, spec=None,
+                        inputs=[], bytes_in=0, checks=[], mode=mode, base_files=base)
+    if record_job:
+        ctx.catalog.finish_job(job_id, "succeeded", result={"version": ds.version})
+    return ds
+
+
+def context_for(settings, namespace: str = "default"):
+    """A Context in ``namespace`` over the settings' storage and catalog."""
+    from workbench.catalog import open_catalog
+    from workbench.context import Context
+    from workbench.storage import open_storage
+
+    settings = settings.with_(namespace=namespace)
+    storage = open_storage(settings)
+    if hasattr(storage, "retry"):
+        storage.retry = FAST_RETRY
+    return Context(settings, storage, open_catalog(settings.catalog_url))

@@ -1,0 +1,170 @@
+"""Storage commands: upload-url, confirm, gc, verify, delete."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from typing import Any
+
+from .output import guarded, output
+
+DEFAULT_RETENTION = "7d"
+
+
+def _add(sub, name: str, handler, help: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help, description=help)
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(handler=guarded(handler))
+    return p
+
+
+def register(sub) -> None:
+    p = _add(sub, "upload-url", cmd_upload_url,
+             "presigned URL(s) to upload a file straight to the bucket (multipart when large)")
+    p.add_argument("--filename", required=True, help="the file's name (its extension tells the format)")
+    p.add_argument("--size", required=True, type=int, help="exact size in bytes")
+    p.add_argument("--sha256", help="the file's SHA-256, checked on confirm")
+    p.add_argument("--expires", type=int, default=3600, help="seconds the URLs stay valid (max 7 days)")
+
+    p = _add(sub, "confirm", cmd_confirm,
+             "check an upload arrived whole; with --name, ingest it into a dataset")
+    p.add_argument("upload_id")
+    p.add_argument("--name", help="ingest into this dataset, then remove the temporary object")
+    p.add_argument("--sha256", help="expected SHA-256 (if not given to upload-url)")
+    p.add_argument("--format", default="auto",
+                   choices=["auto", "csv", "tsv", "json", "ndjson", "excel", "parquet"])
+    p.add_argument("--mode", default="overwrite", choices=["create", "overwrite", "append"])
+    p.add_argument("--runner", default=None, help="local or celery (default: celery if a broker is set)")
+
+    p = _add(sub, "gc", cmd_gc, "remove soft-deleted data past retention, dead writes and expired uploads")
+    p.add_argument("--retention", default=DEFAULT_RETENTION,
+                   help="keep soft-deleted data this long: seconds, or 30m, 12h, 7d (default 7d)")
+    p.add_argument("--all-namespaces", action="store_true", help="every namespace, not only this one")
+
+    p = _add(sub, "verify", cmd_verify, "re-read a dataset version's files and check their SHA-256")
+    p.add_argument("name")
+    p.add_argument("--version", type=int)
+
+    p = _add(sub, "delete", cmd_delete, "soft-delete a dataset (or one --version); gc frees the space")
+    p.add_argument("name")
+    p.add_argument("--version", type=int)
+
+
+def parse_duration(text: str) -> float:
+    from ..errors import SpecError
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(text))
+    if not m:
+        raise SpecError(f"invalid duration {text!r}", hint="seconds, or a number with s, m, h or d")
+    return float(m[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m[2]]
+
+
+def _ctx():
+    from ..context import Context
+
+    return Context.from_settings()
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def cmd_upload_url(args) -> int:
+    from ..uploads import create_upload
+
+    info = create_upload(_ctx(), args.filename, args.size, sha256=args.sha256, expires=args.expires)
+
+    def text() -> str:
+        lines = [f"upload {info['upload_id']} ({info['size']} bytes, until {_when(info['expires_at'])})"]
+        if info["multipart"]:
+            lines.append(f"{len(info['parts'])} parts of {info['part_size']} bytes; PUT each:")
+            lines += [f"  part {p['part_number']} ({p['size']} bytes): {p['url']}" for p in info["parts"]]
+        else:
+            lines.append(f"PUT with Content-Type: {info['headers']['Content-Type']}:\n  {info['url']}")
+        lines.append(f"then: workbench confirm {info['upload_id']} --name DATASET")
+        return "\n".join(lines)
+
+    output(args, info, text)
+    return 0
+
+
+def cmd_confirm(args) -> int:
+    from ..textview import follow
+    from ..uploads import confirm_upload, finish_upload, upload_pipeline
+
+    ctx = _ctx()
+    info = confirm_upload(ctx, args.upload_id, sha256=args.sha256)
+    if not args.name:
+        output(args, info, lambda: f"upload {info['upload_id']} confirmed: {info['size']} bytes "
+                                   f"at {info['uri']}")
+        return 0
+    import workbench as wb
+
+    pipeline = upload_pipeline(ctx, args.upload_id, name=args.name, format=args.format,
+                               mode=args.mode)
+    job = wb.submit(pipeline, runner=args.runner)
+    follow(job, sys.stderr)
+    if job.status != "succeeded":
+        from ..errors import Cancelled
+
+        raise job.error if job.error is not None else Cancelled("the job was cancelled")
+    finish_upload(ctx, args.upload_id)
+    ds = job.result
+    data: dict[str, Any] = ds.to_dict() if hasattr(ds, "to_dict") else dict(ds)
+    output(args, {**data, "upload": {**info, "status": "ingested"}},
+           lambda: f"{data['name']} v{data['version']}: {data['rows']} rows from upload "
+                   f"{args.upload_id}")
+    return 0
+
+
+def cmd_gc(args) -> int:
+    from ..maintenance import gc
+
+    retention = parse_duration(args.retention)
+    report = gc(_ctx(), retention_seconds=retention, all_namespaces=args.all_namespaces)
+    output(args, {**report, "retention_seconds": retention},
+           lambda: (f"purged {report['versions_purged']} versions, removed "
+                    f"{report['attempts_removed']} dead write attempts and "
+                    f"{report['uploads_expired']} expired uploads: {report['objects_deleted']} "
+                    f"objects deleted, {report['multipart_aborted']} multipart uploads aborted"
+                    + (f"; {len(report['errors'])} errors" if report["errors"] else "")))
+    return 1 if report["errors"] else 0
+
+
+def cmd_verify(args) -> int:
+    from ..errors import CheckFailed
+    from ..maintenance import verify
+
+    report = verify(_ctx(), args.name, args.version)
+    if not report["ok"]:
+        bad = len(report["missing"]) + len(report["mismatched"])
+        err = CheckFailed(f"{args.name} v{report['version']}: {bad} of {report['files']} objects "
+                          f"missing or differing from the manifest"
+                          + ("" if report["manifest"] == "ok" else f"; manifest {report['manifest']}"),
+                          file=(report["missing"] + [m["key"] for m in report["mismatched"]] or [None])[0],
+                          hint="restore the objects from a backup, or delete this version")
+        report["error"] = err.to_dict()
+
+    def text() -> str:
+        if report["ok"]:
+            return (f"{args.name} v{report['version']}: {report['files']} objects, "
+                    f"{report['bytes_checked']} bytes, all SHA-256 match")
+        lines = [f"error: {report['error']['message']}"]
+        lines += [f"  missing: {k}" for k in report["missing"]]
+        lines += [f"  differs: {m['key']} ({m['reason']})" for m in report["mismatched"]]
+        return "\n".join(lines)
+
+    output(args, report, text)
+    return 0 if report["ok"] else 1
+
+
+def cmd_delete(args) -> int:
+    from ..maintenance import soft_delete
+
+    info = soft_delete(_ctx(), args.name, args.version)
+    what = f"{args.name} v{args.version}" if args.version else f"dataset {args.name}"
+    output(args, info, lambda: f"{what} deleted (hidden now; `workbench gc` frees the space "
+                               "after the retention period)")
+    return 0

@@ -1,0 +1,285 @@
+"""Deletion, garbage collection and integrity checks of datasets in storage.
+
+* ``soft_delete`` hides a dataset or one version from reads at once (catalog only).
+* ``gc`` removes for good what nobody can see any more: versions soft-deleted longer than the
+  retention, the data files of dead write attempts (killed workers, failed jobs), multipart
+  uploads those attempts left pending, and expired uploads. The daily cleanup task calls it.
+* ``verify`` re-reads every object a version's manifest names and recomputes its SHA-256.
+
+Layout knowledge comes from ``datasets.py``; nothing here builds a key of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import sqlalchemy as sa
+
+from .catalog import FINAL_STATES, VersionRecord
+from .catalog import datasets as datasets_table
+from .catalog import jobs as jobs_table
+from .catalog import versions as versions_table
+from .context import Context
+from .datasets import dataset_prefix, manifest_checksum, read_manifest
+from .errors import NotFound, SpecError, WorkbenchError
+from .spec.models import validate_name
+
+_ATTEMPT = re.compile(r"^data/(?P<job>[^/]+)-a(?P<attempt>\d+)/")
+_MANIFEST = re.compile(r"^v\d+\.manifest\.json$")
+
+
+def _name(name: str) -> str:
+    try:
+        return validate_name(name, "dataset name")
+    except ValueError as exc:
+        raise SpecError(str(exc)) from None
+
+
+def _storage_for(ctx: Context, url: str) -> Any:
+    if url == ctx.storage.url:
+        return ctx.storage
+    from .storage import open_storage
+
+    return open_storage(ctx.settings, url)
+
+
+# ----------------------------------------------------------------------------- soft delete
+def soft_delete(ctx: Context, name: str, version: int | None = None) -> dict[str, Any]:
+    """Hide dataset ``name`` (or one version) from reads now; ``gc`` frees the space later."""
+    _name(name)
+    now = time.time()
+    if version is None:
+        ctx.catalog.soft_delete(ctx.namespace, name)
+        # Mark every version too: writing a new dataset of the same name clears the dataset's
+        # flag, and the old versions must not come back with it.
+        n = ctx.catalog.execute(versions_table.update().where(
+            versions_table.c.namespace == ctx.namespace, versions_table.c.name == name,
+            versions_table.c.deleted_at.is_(None)).values(deleted_at=now))
+        return {"name": name, "version": None, "versions_deleted": int(n), "deleted_at": now}
+    ctx.catalog.soft_delete(ctx.namespace, name, version)
+    return {"name": name, "version": version, "versions_deleted": 1, "deleted_at": now}
+
+
+# ----------------------------------------------------------------------------- gc
+def gc(ctx: Context, *, retention_seconds: float, now: float | None = None,
+       all_namespaces: bool = False) -> dict[str, Any]:
+    """Remove what soft deletes, dead writes and abandoned uploads left behind.
+
+    Only ``ctx.namespace`` unless ``all_namespaces`` (the daily cleanup task). A write attempt is
+    dead when its job finished, failed or was cancelled, a later attempt of it started, its
+    heartbeat is older than the retention, or (no job record) its files are; files any manifest
+    still names are never removed. Safe to run at any time and to run again after a failure.
+    """
+    from .uploads import expire_upload, expired_uploads
+
+    now = time.time() if now is None else now
+    cutoff = now - retention_seconds
+    report: dict[str, Any] = {"versions_purged": 0, "objects_deleted": 0, "bytes_freed": 0,
+                              "attempts_removed": 0, "multipart_aborted": 0,
+                              "uploads_expired": 0, "errors": []}
+    namespaces = _namespaces(ctx) if all_namespaces else [ctx.namespace]
+
+    for record_group in _group_by_dataset(ctx.catalog.deleted_before(cutoff), namespaces):
+        try:
+            _purge_versions(ctx, record_group, report)
+        except WorkbenchError as exc:
+            report["errors"].append(exc.to_dict())
+
+    for ns in namespaces:
+        try:
+            _remove_dead_attempts(ctx, ns, cutoff, report)
+        except WorkbenchError as exc:
+            report["errors"].append(exc.to_dict())
+
+    for row in expired_uploads(ctx, now, retention_seconds, None if all_namespaces else ctx.namespace):
+        try:
+            report["objects_deleted"] += expire_upload(ctx, row)
+            report["uploads_expired"] += 1
+        except WorkbenchError as exc:
+            report["errors"].append(exc.to_dict())
+    return report
+
+
+def _namespaces(ctx: Context) -> list[str]:
+    found = {ctx.namespace}
+    for table in (datasets_table, jobs_table):
+        found.update(r[0] for r in ctx.catalog.execute(sa.select(table.c.namespace).distinct()))
+    return sorted(found)
+
+
+def _group_by_dataset(records: list[VersionRecord], namespaces: list[str]
+                      ) -> list[list[VersionRecord]]:
+    groups: dict[tuple[str, str], list[VersionRecord]] = {}
+    for r in records:
+        if r.namespace in namespaces:
+            groups.setdefault((r.namespace, r.name), []).append(r)
+    return list(groups.values())
+
+
+def _manifest_or_none(ctx: Context, record: VersionRecord) -> dict[str, Any] | None:
+    try:
+        return read_manifest(ctx, record)
+    except NotFound:
+        return None
+
+
+def _purge_versions(ctx: Context, records: list[VersionRecord], report: dict[str, Any]) -> None:
+    """Delete the files of expired versions that no kept version names, then each manifest,
+    then the catalog row (in that order, so a crash midway is finished by the next run)."""
+    ns, name = records[0].namespace, records[0].name
+    purge = {r.version for r in records}
+    kept: set[str] = set()
+    for other in ctx.catalog.list_versions(ns, name, include_deleted=True):
+        if other.version not in purge:
+            manifest = _manifest_or_none(ctx, other)
+            kept.update(f["key"] for f in (manifest or {}).get("files", []))
+    own = dataset_prefix(ns, name)
+    for record in sorted(records, key=lambda r: r.version):
+        storage = _storage_for(ctx, record.storage_url)
+        manifest = _manifest_or_none(ctx, record)
+        for f in (manifest or {}).get("files", []):
+            key = f["key"]
+            if key in kept or not key.startswith(own):
+                continue
+            if storage.exists(key):
+                storage.delete(key)
+                report["objects_deleted"] += 1
+                report["bytes_freed"] += int(f.get("bytes") or 0)
+        if manifest is not None:
+            storage.delete(record.manifest_key)
+            report["objects_deleted"] += 1
+        ctx.catalog.purge_version(ns, name, record.version)
+        report["versions_purged"] += 1
+
+
+def _remove_dead_attempts(ctx: Context, namespace: str, cutoff: float,
+                          report: dict[str, Any]) -> None:
+    storage = ctx.storage
+    root = f"{validate_name(namespace, 'namespace')}/datasets/"
+    # (dataset, job id, attempt) -> newest modification time of its objects / uploads
+    attempts: dict[tuple[str, str, int], float] = {}
+    manifests: dict[str, list[str]] = {}
+    for obj in storage.list(root):
+        rest = obj.key[len(root):]
+        name, _, inner = rest.partition("/")
+        m = _ATTEMPT.match(inner)
+        if m:
+            k = (name, m["job"], int(m["attempt"]))
+            attempts[k] = max(attempts.get(k, 0.0), obj.modified)
+        elif _MANIFEST.match(inner):
+            manifests.setdefault(name, []).append(obj.key)
+    uploads = storage.list_uploads(root) if hasattr(storage, "list_uploads") else []
+    for up in uploads:
+        rest = up["key"][len(root):]
+        name, _, inner = rest.partition("/")
+        m = _ATTEMPT.match(inner)
+        if m:
+            k = (name, m["job"], int(m["attempt"]))
+            attempts[k] = max(attempts.get(k, 0.0), up["initiated"])
+    if not attempts:
+        return
+
+    referenced: dict[str, set[str]] = {}
+    for name, keys in manifests.items():
+        refs = referenced.setdefault(name, set())
+        for key in keys:
+            try:
+                refs.update(f["key"] for f in json.loads(storage.get_bytes(key)).get("files", []))
+            except NotFound:
+                continue  # purged in the meantime
+
+    jobs = _jobs(ctx, {job for _, job, _ in attempts})
+    for (name, job_id, attempt), newest in sorted(attempts.items()):
+        try:
+            prefix = dataset_prefix(namespace, name) + f"data/{job_id}-a{attempt}/"
+        except ValueError:
+            continue  # not a key we wrote
+        if any(k.startswith(prefix) for k in referenced.get(name, ())):
+            continue
+        if not _attempt_is_dead(jobs.get(job_id), attempt, newest, cutoff):
+            continue
+        pending = [u for u in uploads if u["key"].startswith(prefix)]
+        removed = storage.delete_prefix(prefix)  # also aborts the attempt's pending uploads
+        report["objects_deleted"] += removed
+        report["multipart_aborted"] += len(pending)
+        report["attempts_removed"] += 1
+
+
+def _jobs(ctx: Context, ids: set[str]) -> dict[str, dict[str, Any]]:
+    if not ids:
+        return {}
+    rows = ctx.catalog.execute(sa.select(
+        jobs_table.c.id, jobs_table.c.status, jobs_table.c.attempts, jobs_table.c.heartbeat_at
+    ).where(jobs_table.c.id.in_(sorted(ids))))
+    return {r.id: dict(r._mapping) for r in rows}
+
+
+def _attempt_is_dead(job: dict[str, Any] | None, attempt: int, newest: float,
+                     cutoff: float) -> bool:
+    if job is None:
+        return newest < cutoff  # written outside a recorded job: wait out the retention
+    if job["status"] in FINAL_STATES:
+        return True
+    if int(job["attempts"] or 0) > attempt:
+        return True  # a later attempt of the same job has started
+    heartbeat = job["heartbeat_at"]
+    return heartbeat is not None and heartbeat < cutoff and newest < cutoff
+
+
+# ----------------------------------------------------------------------------- verify
+def verify(ctx: Context, name: str, version: int | None = None) -> dict[str, Any]:
+    """Re-read every object of a version (the latest when ``version`` is None) and check its
+    size and SHA-256 against the manifest. ``ok`` is False on any mismatch or missing object."""
+    _name(name)
+    record = ctx.catalog.get_version(ctx.namespace, name, version)
+    storage = _storage_for(ctx, record.storage_url)
+    report: dict[str, Any] = {"name": name, "version": record.version,
+                              "namespace": ctx.namespace, "files": 0, "bytes_checked": 0,
+                              "missing": [], "mismatched": [], "manifest": "ok"}
+    try:
+        manifest = json.loads(storage.get_bytes(record.manifest_key))
+    except NotFound:
+        report.update(manifest="missing", ok=False)
+        report["missing"].append(record.manifest_key)
+        return report
+    files = manifest.get("files", [])
+    report["files"] = len(files)
+    if manifest_checksum(files) != manifest.get("checksum") or manifest.get("checksum") != record.checksum:
+        report["manifest"] = "checksum differs from the catalog"
+    own = dataset_prefix(ctx.namespace, name)
+
+    def check(f: dict[str, Any]) -> tuple[dict[str, Any], str | None, int | None]:
+        key = f["key"]
+        if not key.startswith(own):  # a manifest may only name this dataset's own files
+            return f, "outside", None
+        h = hashlib.sha256()
+        n = 0
+        try:
+            with storage.open_read(key) as stream:
+                while chunk := stream.read(8 * 1024 * 1024):
+                    h.update(chunk)
+                    n += len(chunk)
+        except NotFound:
+            return f, None, None
+        return f, h.hexdigest(), n
+
+    with ThreadPoolExecutor(4, thread_name_prefix="workbench-verify") as pool:
+        for f, digest, size in pool.map(check, files):
+            if digest is None:
+                report["missing"].append(f["key"])
+                continue
+            if size is not None:
+                report["bytes_checked"] += size
+            if digest == "outside" or digest != f.get("sha256") or size != int(f.get("bytes", -1)):
+                report["mismatched"].append({
+                    "key": f["key"], "expected_sha256": f.get("sha256"),
+                    "actual_sha256": None if digest == "outside" else digest,
+                    "expected_bytes": f.get("bytes"), "actual_bytes": size,
+                    "reason": "outside the dataset" if digest == "outside" else "content differs"})
+    report["ok"] = not report["missing"] and not report["mismatched"] and report["manifest"] == "ok"
+    return report

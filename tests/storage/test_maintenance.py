@@ -1,0 +1,167 @@
+"""Soft delete, gc and verify, on local storage and on S3 alike."""
+
+from __future__ import annotations
+
+import time
+
+import polars as pl
+import pytest
+from s3_helpers import context_for, write_version
+
+from workbench.datasets import data_prefix, get_dataset, manifest_key, scan_dataset
+from workbench.errors import NotFound, SpecError
+from workbench.maintenance import gc, soft_delete, verify
+
+DAY = 86400.0
+
+
+@pytest.fixture
+def ctx(any_settings):
+    return context_for(any_settings, "team")
+
+
+def frame(n: int, start: int = 0) -> pl.DataFrame:
+    return pl.DataFrame({"id": list(range(start, start + n)), "v": [f"x{i}" for i in range(n)]})
+
+
+def keys(ctx, prefix: str = "team/") -> set[str]:
+    return {o.key for o in ctx.storage.list(prefix)}
+
+
+# ----------------------------------------------------------------------------- verify
+def test_verify_passes_on_intact_data(ctx):
+    ds = write_version(ctx, "sales", frame(500), job_id="j1")
+    report = verify(ctx, "sales")
+    assert report["ok"] is True
+    assert report["version"] == ds.version and report["files"] == 1
+    assert report["bytes_checked"] == ds.files[0]["bytes"]
+    assert report["missing"] == [] and report["mismatched"] == []
+
+
+def test_verify_reports_a_changed_object(ctx):
+    ds = write_version(ctx, "sales", frame(500), job_id="j1")
+    key = ds.files[0]["key"]
+    ctx.storage.put_bytes(key, frame(500, start=1).write_ipc(None).getvalue())
+    report = verify(ctx, "sales", ds.version)
+    assert report["ok"] is False
+    [bad] = report["mismatched"]
+    assert bad["key"] == key and bad["expected_sha256"] == ds.files[0]["sha256"]
+    assert bad["actual_sha256"] != bad["expected_sha256"]
+
+
+def test_verify_reports_a_missing_object(ctx):
+    ds = write_version(ctx, "sales", frame(10), job_id="j1")
+    ctx.storage.delete(ds.files[0]["key"])
+    report = verify(ctx, "sales")
+    assert report["ok"] is False and report["missing"] == [ds.files[0]["key"]]
+
+
+def test_verify_rejects_bad_names(ctx):
+    with pytest.raises(SpecError):
+        verify(ctx, "../other/datasets/x")
+    with pytest.raises(NotFound):
+        verify(ctx, "never-written")
+
+
+# ----------------------------------------------------------------------------- soft delete
+def test_soft_deleted_version_is_hidden_at_once(ctx):
+    write_version(ctx, "sales", frame(3), job_id="j1")
+    write_version(ctx, "sales", frame(5), job_id="j2")
+    soft_delete(ctx, "sales", 2)
+    assert get_dataset(ctx, "sales").version == 1
+    assert scan_dataset(ctx, "sales").collect().height == 3
+    with pytest.raises(NotFound):
+        get_dataset(ctx, "sales", 2)
+    with pytest.raises(NotFound):
+        soft_delete(ctx, "sales", 2)  # twice: it is already gone
+
+
+def test_soft_deleted_dataset_stays_deleted_when_the_name_is_reused(ctx):
+    write_version(ctx, "sales", frame(3), job_id="j1")
+    soft_delete(ctx, "sales")
+    with pytest.raises(NotFound):
+        scan_dataset(ctx, "sales")
+    assert [r.name for r in ctx.catalog.list_datasets(ctx.namespace)] == []
+    write_version(ctx, "sales", frame(7), job_id="j2")
+    assert [d.version for d in [get_dataset(ctx, "sales")]] == [2]
+    with pytest.raises(NotFound):
+        get_dataset(ctx, "sales", 1)  # the old version did not come back with the name
+
+
+# ----------------------------------------------------------------------------- gc
+def test_gc_keeps_soft_deleted_data_until_the_retention_passes(ctx):
+    v1 = write_version(ctx, "sales", frame(3), job_id="j1")
+    write_version(ctx, "sales", frame(4), job_id="j2")
+    soft_delete(ctx, "sales", 1)
+    before = keys(ctx)
+    report = gc(ctx, retention_seconds=7 * DAY)
+    assert report["versions_purged"] == 0 and keys(ctx) == before
+
+    report = gc(ctx, retention_seconds=7 * DAY, now=time.time() + 8 * DAY)
+    assert report["versions_purged"] == 1 and report["errors"] == []
+    left = keys(ctx)
+    assert v1.files[0]["key"] not in left
+    assert manifest_key("team", "sales", 1) not in left
+    assert manifest_key("team", "sales", 2) in left
+    assert [r.version for r in ctx.catalog.list_versions("team", "sales", include_deleted=True)] == [2]
+    assert verify(ctx, "sales")["ok"]
+
+
+def test_gc_keeps_files_a_later_append_still_names(ctx):
+    v1 = write_version(ctx, "events", frame(3), job_id="j1")
+    write_version(ctx, "events", frame(2, start=3), job_id="j2", mode="append")
+    soft_delete(ctx, "events", 1)
+    gc(ctx, retention_seconds=0, now=time.time() + 1)
+    assert v1.files[0]["key"] in keys(ctx)  # v2 is v1's file plus its own
+    assert scan_dataset(ctx, "events").collect().height == 5
+    assert verify(ctx, "events")["ok"]
+
+
+def test_gc_purges_a_whole_deleted_dataset(ctx):
+    write_version(ctx, "old", frame(3), job_id="j1")
+    write_version(ctx, "old", frame(3), job_id="j2")
+    write_version(ctx, "kept", frame(3), job_id="j3")
+    soft_delete(ctx, "old")
+    report = gc(ctx, retention_seconds=DAY, now=time.time() + 2 * DAY)
+    assert report["versions_purged"] == 2
+    assert keys(ctx, "team/datasets/old/") == set()
+    assert keys(ctx, "team/datasets/kept/")
+    assert ctx.catalog.list_versions("team", "old", include_deleted=True) == []
+
+
+def _leftover(ctx, name: str, job_id: str, attempt: int) -> str:
+    key = data_prefix("team", name, job_id, attempt) + "part-00000.parquet"
+    ctx.storage.put_bytes(key, b"PAR1 half a file")
+    return key
+
+
+def test_gc_removes_files_of_dead_attempts_only(ctx):
+    write_version(ctx, "sales", frame(3), job_id="committed")
+    cat = ctx.catalog
+    # a failed job: dead
+    cat.create_job(job_id="failed", namespace="team", spec={}, runner="local")
+    cat.start_attempt("failed", "w")
+    cat.finish_job("failed", "failed")
+    dead_failed = _leftover(ctx, "sales", "failed", 1)
+    # a job now on its second attempt: the first attempt is dead, the second is live
+    cat.create_job(job_id="retried", namespace="team", spec={}, runner="local")
+    cat.start_attempt("retried", "w")
+    cat.start_attempt("retried", "w")
+    dead_first = _leftover(ctx, "sales", "retried", 1)
+    live_second = _leftover(ctx, "sales", "retried", 2)
+    # files no job record explains: kept until they are older than the retention
+    unknown = _leftover(ctx, "sales", "unknown", 1)
+
+    report = gc(ctx, retention_seconds=DAY)
+    left = keys(ctx)
+    assert dead_failed not in left and dead_first not in left
+    assert live_second in left and unknown in left
+    assert report["attempts_removed"] == 2
+    assert verify(ctx, "sales")["ok"]  # the committed version is untouched
+
+    # Two days on, nobody explained the unknown files, and the "running" job has not beaten
+    # its heartbeat since: its worker is gone, so its attempt is dead too.
+    gc(ctx, retention_seconds=DAY, now=time.time() + 2 * DAY)
+    left = keys(ctx)
+    assert unknown not in left and live_second not in left
+    assert verify(ctx, "sales")["ok"]
