@@ -39,6 +39,26 @@ _FRONT_END = {
 }
 
 
+def datasets(**kwargs: Any) -> Any:
+    """A table of the datasets (a widget in JupyterLab, text elsewhere)."""
+    from .notebook import datasets as _datasets
+
+    return _datasets(**kwargs)
+
+
+def jobs(**kwargs: Any) -> Any:
+    """A live table of recent jobs (a widget in JupyterLab, text elsewhere)."""
+    from .notebook import jobs as _jobs
+
+    return _jobs(**kwargs)
+
+
+# ``workbench.datasets`` and ``workbench.jobs`` are also submodules, and importing a submodule
+# sets the package attribute, so module ``__getattr__`` never sees these two names: the functions
+# above are bound after the submodules are imported and stay the package attributes. Inside the
+# package, import those modules with ``from .datasets import …`` / ``from .jobs import …``.
+
+
 def __getattr__(name: str) -> Any:
     # Front ends import ipywidgets; load them on first use, not at ``import workbench``.
     if name in _FRONT_END:

@@ -21,3 +21,11 @@ class RecordingJob(Job):
 @pytest.fixture
 def job() -> RecordingJob:
     return RecordingJob()
+
+
+@pytest.fixture(autouse=True)
+def _auto_display():
+    from workbench.notebook import use_display
+
+    yield
+    use_display("auto")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from typing import Any, TextIO
 
@@ -19,6 +20,13 @@ from .display import display_mode, display_widget
 from .redraw import redrawer
 
 PREVIEW_ROWS = 10
+# Jobs shown in this kernel, by id: a jobs-table Cancel reaches the live handle (a LocalJob's
+# cancel flag) rather than only the catalog's request.
+_LIVE: weakref.WeakValueDictionary[str, Job] = weakref.WeakValueDictionary()
+
+
+def live_job(job_id: str) -> Job | None:
+    return _LIVE.get(job_id)
 
 
 def result_preview(result: dict[str, Any] | None, rows: int = PREVIEW_ROWS):
@@ -70,6 +78,7 @@ class JobView:
         import ipywidgets as w
 
         self.job = job
+        _LIVE[job.id] = job
         self.interval = interval
         self.preview_rows = preview_rows
         self.header = w.HTML()

@@ -1,0 +1,392 @@
+"""``wb.pipeline_builder()``: a pipeline from forms, with Preview, Submit and Export.
+
+Each form row turns into one spec model; ``PipelineBuilder.pipeline()`` builds the ``Pipeline``
+(or raises a ``SpecError`` naming the row), and Preview/Submit/Export all start from it, so what
+is previewed is exactly what is submitted and exported.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from typing import Any, Callable
+
+from ..errors import SpecError, WorkbenchError
+from ..spec import models as m
+from ..spec.models import Pipeline
+
+PREVIEW_ROWS = 50
+
+
+def safe_name(text: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._-")[:128]
+    return name or "dataset"
+
+
+def _columns(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def _pairs(text: str, sep: str) -> dict[str, str]:
+    """``a = b`` lines (or comma-separated) into a dict, keeping the right side whole."""
+    out: dict[str, str] = {}
+    for line in re.split(r"\n|,(?![^()]*\))", text):
+        if not line.strip():
+            continue
+        if sep not in line:
+            raise ValueError(f"expected 'left {sep} right', got {line.strip()!r}")
+        left, right = line.split(sep, 1)
+        out[left.strip()] = right.strip()
+    return out
+
+
+def _value(text: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+# what each step/check form asks for: (label, placeholder, parse(text) -> model)
+STEP_FORMS: dict[str, tuple[str, str, Callable[[str], Any]]] = {
+    "sql": ("SQL", "SELECT region, sum(amount) AS total FROM input GROUP BY region",
+            lambda t: m.SqlStep(query=t)),
+    "filter": ("predicate", "amount > 0 AND region IS NOT NULL", lambda t: m.FilterStep(predicate=t)),
+    "select": ("columns", "region, amount", lambda t: m.SelectStep(columns=_columns(t))),
+    "with_columns": ("name = expression", "total = price * quantity",
+                     lambda t: m.WithColumnsStep(columns=_pairs(t, "="))),
+    "rename": ("old = new", "amt = amount", lambda t: m.RenameStep(mapping=_pairs(t, "="))),
+    "cast": ("column = type", "amount = float64", lambda t: m.CastStep(dtypes=_pairs(t, "="))),
+    "drop": ("columns", "notes, internal_id", lambda t: m.DropStep(columns=_columns(t))),
+    "drop_nulls": ("columns (empty: all)", "region",
+                   lambda t: m.DropNullsStep(subset=_columns(t) or None)),
+    "unique": ("columns (empty: all)", "order_id", lambda t: m.UniqueStep(subset=_columns(t) or None)),
+    "sort": ("columns", "region, amount", lambda t: m.SortStep(by=_columns(t))),
+    "limit": ("rows", "1000", lambda t: m.LimitStep(n=int(t))),
+}
+
+CHECK_FORMS: dict[str, tuple[str, str, Callable[[str], Any]]] = {
+    "not_null": ("columns", "region, amount", lambda t: m.NotNullCheck(columns=_columns(t))),
+    "unique": ("columns", "order_id", lambda t: m.UniqueCheck(columns=_columns(t))),
+    "accepted_values": ("column: v1, v2", "region: north, south",
+                        lambda t: m.AcceptedValuesCheck(column=t.split(":", 1)[0].strip(),
+                                                        values=[_value(v.strip()) for v in
+                                                                t.split(":", 1)[1].split(",")])),
+    "range": ("column: min..max", "amount: 0..10000", lambda t: _range(t)),
+    "regex": ("column: pattern", r"email: ^[^@]+@[^@]+$",
+              lambda t: m.RegexCheck(column=t.split(":", 1)[0].strip(), pattern=t.split(":", 1)[1].strip())),
+    "row_count": ("min..max", "1..", lambda t: _row_count(t)),
+    "sql": ("SQL predicate", "amount >= 0 OR refund", lambda t: m.SqlPredicateCheck(predicate=t)),
+}
+
+
+def _bounds(text: str) -> tuple[Any, Any]:
+    lo, _, hi = text.partition("..")
+    return (_value(lo.strip()) if lo.strip() else None, _value(hi.strip()) if hi.strip() else None)
+
+
+def _range(text: str) -> m.RangeCheck:
+    column, _, rest = text.partition(":")
+    lo, hi = _bounds(rest)
+    return m.RangeCheck(column=column.strip(), min=lo, max=hi)
+
+
+def _row_count(text: str) -> m.RowCountCheck:
+    lo, hi = _bounds(text)
+    return m.RowCountCheck(min=lo, max=hi)
+
+
+# ----------------------------------------------------------------------------- export
+def _call(fn: str, args: list[str], kwargs: dict[str, Any]) -> str:
+    parts = args + [f"{k}={v!r}" for k, v in kwargs.items()]
+    return f"{fn}({', '.join(parts)})"
+
+
+def _model_code(obj: Any) -> str:
+    """Python for one spec model: the ``wb`` helper when there is one, else the model class."""
+    d = obj.model_dump(mode="json", exclude_defaults=True)
+    d.pop("kind", None), d.pop("op", None), d.pop("check", None)
+    if isinstance(obj, m.FileSource):
+        return _call("wb.file", [repr(d.pop("path"))], d)
+    if isinstance(obj, m.DatasetSource):
+        return _call("wb.from_dataset", [repr(d.pop("name"))], d)
+    if isinstance(obj, m.UploadSource):
+        return _call("wb.upload", [repr(d.pop("upload_id"))], d)
+    if isinstance(obj, m.SqlStep):
+        return _call("wb.sql", [repr(d.pop("query"))], d)
+    if isinstance(obj, m.FilterStep):
+        return _call("wb.filter", [repr(d.pop("predicate"))], d)
+    if isinstance(obj, m.DatasetSink):
+        return _call("wb.dataset", [repr(d.pop("name"))], d)
+    return _call(f"m.{type(obj).__name__}", [], d)
+
+
+def pipeline_code(p: Pipeline) -> str:
+    """Python that rebuilds ``p`` exactly (``exec`` it and compare: the tests do)."""
+    lines = ["import workbench as wb", "from workbench.spec import models as m", "",
+             "pipeline = wb.Pipeline("]
+    if p.name:
+        lines.append(f"    name={p.name!r},")
+    lines.append(f"    source={_model_code(p.source)},")
+    if p.steps:
+        lines.append("    steps=[")
+        lines += [f"        {_model_code(s)}," for s in p.steps]
+        lines.append("    ],")
+    if p.checks:
+        lines.append("    checks=[")
+        lines += [f"        {_model_code(c)}," for c in p.checks]
+        lines.append("    ],")
+    if p.sink is not None:
+        lines.append(f"    sink={_model_code(p.sink)},")
+    lines.append(")")
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- the form
+class _Row:
+    """One step or check: its kind, its text, and a remove button."""
+
+    def __init__(self, builder: PipelineBuilder, group: str, kind: str, text: str = "") -> None:
+        import ipywidgets as w
+
+        forms = STEP_FORMS if group == "steps" else CHECK_FORMS
+        label, placeholder, _ = forms[kind]
+        self.group, self.kind = group, kind
+        if kind == "sql" and group == "steps":
+            self.text = w.Textarea(value=text, placeholder=placeholder,
+                                   layout=w.Layout(width="70%", height="80px"))
+        else:
+            self.text = w.Text(value=text, placeholder=placeholder, layout=w.Layout(width="60%"))
+        remove = w.Button(icon="trash", tooltip="remove", layout=w.Layout(width="36px"))
+        remove.on_click(lambda _b: builder._remove(self))
+        self.widget = w.HBox([w.HTML(f"<code>{kind}</code> <span style='color:#777'>{label}</span>",
+                                     layout=w.Layout(width="200px")), self.text, remove])
+
+    def model(self) -> Any:
+        forms = STEP_FORMS if self.group == "steps" else CHECK_FORMS
+        return forms[self.kind][2](self.text.value.strip())
+
+
+class PipelineBuilder:
+    def __init__(self) -> None:
+        import ipywidgets as w
+
+        self.source_kind = w.ToggleButtons(options=["file", "upload", "dataset"], value="file",
+                                           description="Source")
+        self.path = w.Text(description="Path", placeholder="sales.csv, orders/*.csv or s3://…",
+                           layout=w.Layout(width="70%"))
+        self.format = w.Dropdown(options=["auto", "csv", "tsv", "json", "ndjson", "excel", "parquet"],
+                                 value="auto", description="Format")
+        self.delimiter = w.Text(description="Delimiter", placeholder="auto", layout=w.Layout(width="180px"))
+        self.upload_id = w.Text(description="Upload id", placeholder="from wb.upload_form() or "
+                                "`workbench upload-url`", layout=w.Layout(width="70%"))
+        self.dataset = w.Combobox(description="Dataset", placeholder="name", options=self._dataset_names(),
+                                  ensure_option=False)
+        self.version = w.Text(description="Version", placeholder="latest", layout=w.Layout(width="180px"))
+        self.source_box = w.VBox()
+        self.source_kind.observe(lambda _c: self._show_source(), names="value")
+        self.rows: list[_Row] = []
+        self.steps_box, self.checks_box = w.VBox(), w.VBox()
+        self.add_step = w.Dropdown(options=["add a step…"] + list(STEP_FORMS), value="add a step…")
+        self.add_check = w.Dropdown(options=["add a check…"] + list(CHECK_FORMS), value="add a check…")
+        self.add_step.observe(lambda c: self._added(c, "steps"), names="value")
+        self.add_check.observe(lambda c: self._added(c, "checks"), names="value")
+        self.sink_kind = w.ToggleButtons(options=["dataset", "none (preview only)"], value="dataset",
+                                         description="Sink")
+        self.sink_name = w.Text(description="Name", placeholder="dataset name")
+        self.sink_mode = w.Dropdown(options=["overwrite", "create", "append", "upsert"],
+                                    value="overwrite", description="Mode")
+        self.sink_keys = w.Text(description="Keys", placeholder="for upsert: id, date")
+        self.name = w.Text(description="Pipeline", placeholder="optional name")
+        self.preview_button = w.Button(description="Preview", icon="eye", button_style="info")
+        self.submit_button = w.Button(description="Submit", icon="play", button_style="primary")
+        self.export_yaml = w.Button(description="Export YAML", icon="file-code-o")
+        self.export_python = w.Button(description="Export Python", icon="code")
+        self.preview_button.on_click(lambda _b: self.preview())
+        self.submit_button.on_click(lambda _b: self.submit())
+        self.export_yaml.on_click(lambda _b: self.export("yaml"))
+        self.export_python.on_click(lambda _b: self.export("python"))
+        self.output = w.HTML()
+        self.code = w.Textarea(layout=w.Layout(width="95%", height="200px", display="none"))
+        self.job_area = w.VBox()
+        self.job = None
+        self.view = None
+        self.last_preview = None
+        self._show_source()
+        self.widget = w.VBox([
+            w.HTML("<b>Pipeline builder</b>"), self.name, self.source_kind, self.source_box,
+            w.HTML("<b>Steps</b>"), self.steps_box, self.add_step,
+            w.HTML("<b>Checks</b>"), self.checks_box, self.add_check,
+            self.sink_kind, w.HBox([self.sink_name, self.sink_mode, self.sink_keys]),
+            w.HBox([self.preview_button, self.submit_button, self.export_yaml, self.export_python]),
+            self.output, self.code, self.job_area])
+        self.widget.add_class("workbench-builder")
+
+    # -- form plumbing ------------------------------------------------------------------
+    @staticmethod
+    def _dataset_names() -> list[str]:
+        try:
+            from ..api import list_datasets
+
+            return [d.name for d in list_datasets()]
+        except WorkbenchError:
+            return []
+
+    def _show_source(self) -> None:
+        import ipywidgets as w
+
+        kind = self.source_kind.value
+        if kind == "file":
+            self.source_box.children = [self.path, w.HBox([self.format, self.delimiter])]
+        elif kind == "upload":
+            self.source_box.children = [self.upload_id, self.format]
+        else:
+            self.dataset.options = self._dataset_names()
+            self.source_box.children = [w.HBox([self.dataset, self.version])]
+
+    def _added(self, change: dict, group: str) -> None:
+        kind = change["new"]
+        if kind.startswith("add a"):
+            return
+        self.add_row(group, kind)
+        (self.add_step if group == "steps" else self.add_check).value = change["old"]
+
+    def add_row(self, group: str, kind: str, text: str = "") -> _Row:
+        """Add a step (``group="steps"``) or a check (``"checks"``) row; returns it."""
+        forms = STEP_FORMS if group == "steps" else CHECK_FORMS
+        if kind not in forms:
+            raise SpecError(f"unknown {group[:-1]} {kind!r}", hint=f"one of: {', '.join(forms)}")
+        row = _Row(self, group, kind, text)
+        self.rows.append(row)
+        self._relayout()
+        return row
+
+    def _remove(self, row: _Row) -> None:
+        self.rows.remove(row)
+        self._relayout()
+
+    def _relayout(self) -> None:
+        self.steps_box.children = [r.widget for r in self.rows if r.group == "steps"]
+        self.checks_box.children = [r.widget for r in self.rows if r.group == "checks"]
+
+    # -- building -----------------------------------------------------------------------
+    def _source(self) -> Any:
+        kind = self.source_kind.value
+        if kind == "file":
+            if not self.path.value.strip():
+                raise SpecError("the file source needs a path", step="source")
+            opts: dict[str, Any] = {}
+            if self.delimiter.value:
+                opts["delimiter"] = "\t" if self.delimiter.value in ("\\t", "tab") else self.delimiter.value
+            return m.FileSource(path=self.path.value.strip(), format=self.format.value, **opts)
+        if kind == "upload":
+            return m.UploadSource(upload_id=self.upload_id.value.strip(), format=self.format.value)
+        version = self.version.value.strip()
+        if version and not version.isdigit():
+            raise SpecError(f"version must be a number, not {version!r}", step="source")
+        return m.DatasetSource(name=self.dataset.value.strip(), version=int(version) if version else None)
+
+    def pipeline(self) -> Pipeline:
+        """The pipeline the form describes; a ``SpecError`` names the row that is wrong."""
+        from pydantic import ValidationError
+
+        def build(what: str, fn: Callable[[], Any]) -> Any:
+            try:
+                return fn()
+            except WorkbenchError as exc:
+                raise exc.with_context(step=what)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise SpecError(f"{what}: {first['msg']}" + (f" ({where})" if where else ""),
+                                step=what) from None
+            except (ValueError, IndexError, TypeError) as exc:
+                raise SpecError(f"{what}: {exc or 'incomplete'}", step=what,
+                                hint="see the placeholder text for the expected form") from None
+
+        source = build("source", self._source)
+        steps, checks = [], []
+        n_steps = n_checks = 0
+        for row in self.rows:
+            if row.group == "steps":
+                n_steps += 1
+                steps.append(build(f"step {n_steps} ({row.kind})", row.model))
+            else:
+                n_checks += 1
+                checks.append(build(f"check {n_checks} ({row.kind})", row.model))
+        sink = None
+        if self.sink_kind.value == "dataset":
+            sink = build("sink", lambda: m.DatasetSink(
+                name=self.sink_name.value.strip(), mode=self.sink_mode.value,
+                keys=_columns(self.sink_keys.value)))
+        return build("pipeline", lambda: Pipeline(name=self.name.value.strip() or None, source=source,
+                                                  steps=steps, checks=checks, sink=sink))
+
+    # -- actions ------------------------------------------------------------------------
+    def _error(self, exc: BaseException) -> None:
+        from .upload import _error_html
+
+        self.output.value = _error_html(exc)
+
+    def preview(self, rows: int = PREVIEW_ROWS):
+        """Run the pipeline on its first rows in this kernel; shows and returns them."""
+        from ..api import preview
+
+        self.output.value = '<span style="color:#777">previewing…</span>'
+        try:
+            t0 = time.perf_counter()
+            df = preview(self.pipeline(), rows=rows)
+            seconds = time.perf_counter() - t0
+        except BaseException as exc:
+            self._error(exc)
+            return None
+        self.last_preview = df
+        self.output.value = (f'<div class="wb-preview-info">preview: first {df.height} rows in '
+                             f'{seconds:.2f} s (nothing written)</div>{df._repr_html_()}')
+        return df
+
+    def submit(self):
+        """Send the pipeline to the configured runner and show its live view."""
+        from ..api import submit
+        from .view import JobView
+
+        try:
+            self.job = submit(self.pipeline())
+        except BaseException as exc:
+            self._error(exc)
+            return None
+        self.output.value = f"submitted job <code>{html.escape(self.job.id)}</code>"
+        self.view = JobView(self.job)
+        self.job_area.children = [self.view.widget]
+        return self.job
+
+    def export(self, fmt: str = "yaml") -> str | None:
+        """The pipeline as YAML (``fmt="yaml"``), JSON, or Python code; shown in the form."""
+        from ..spec import dump_pipeline
+
+        try:
+            p = self.pipeline()
+        except BaseException as exc:
+            self._error(exc)
+            return None
+        text = pipeline_code(p) if fmt == "python" else dump_pipeline(p, fmt)
+        self.code.value = text
+        self.code.layout.display = None
+        self.output.value = f"{'Python' if fmt == 'python' else fmt.upper()} of the pipeline:"
+        return text
+
+    def _ipython_display_(self) -> None:
+        from .display import display_widget
+
+        display_widget(self.widget)
+
+
+def pipeline_builder(**_kwargs: Any) -> PipelineBuilder:
+    """``wb.pipeline_builder()``: shows the form (its ``pipeline()`` is the spec it describes)."""
+    return PipelineBuilder()
+
+
+__all__ = ["PipelineBuilder", "pipeline_builder", "pipeline_code", "safe_name"]

@@ -1,0 +1,179 @@
+"""The upload form, the pipeline builder and the tables, driven as Python objects."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+import workbench as wb
+from workbench.errors import SpecError
+from workbench.notebook.builder import PipelineBuilder, pipeline_code
+from workbench.notebook.upload import UploadForm
+
+CSV = b"region,amount\nnorth,10\nsouth,20\nnorth,5\n"
+
+
+@pytest.fixture
+def sales_csv(tmp_path):
+    p = tmp_path / "sales.csv"
+    p.write_bytes(CSV)
+    return p
+
+
+# ----------------------------------------------------------------------------- builder
+def filled_builder(path) -> PipelineBuilder:
+    b = PipelineBuilder()
+    b.path.value = str(path)
+    b.add_row("steps", "sql", "SELECT region, sum(amount) AS total FROM input GROUP BY region "
+                              "ORDER BY region")
+    b.add_row("steps", "filter", "total > 0")
+    b.add_row("checks", "not_null", "region")
+    b.add_row("checks", "range", "total: 0..1000")
+    b.sink_name.value = "totals"
+    return b
+
+
+def test_builder_form_describes_the_pipeline(sales_csv):
+    p = filled_builder(sales_csv).pipeline()
+    assert p == wb.Pipeline(
+        source=wb.file(str(sales_csv)),
+        steps=[wb.sql("SELECT region, sum(amount) AS total FROM input GROUP BY region ORDER BY region"),
+               wb.filter("total > 0")],
+        checks=[wb.not_null("region"), wb.in_range("total", min=0, max=1000)],
+        sink=wb.dataset("totals"))
+
+
+def test_builder_export_yaml_and_python_rebuild_the_same_pipeline(sales_csv):
+    b = filled_builder(sales_csv)
+    b.add_row("steps", "with_columns", "double = total * 2, label = upper(region)")
+    b.add_row("checks", "accepted_values", "region: north, south")
+    p = b.pipeline()
+    assert wb.pipeline_from_dict(__import__("yaml").safe_load(b.export("yaml"))) == p
+    assert b.code.value and b.code.layout.display is None
+    scope: dict = {}
+    exec(b.export("python"), scope)
+    assert scope["pipeline"] == p
+    assert pipeline_code(p).startswith("import workbench as wb")
+
+
+def test_builder_errors_name_the_row(sales_csv):
+    b = filled_builder(sales_csv)
+    b.add_row("steps", "limit", "ten")
+    with pytest.raises(SpecError) as e:
+        b.pipeline()
+    assert e.value.step == "step 3 (limit)"
+    b.preview()  # the same error is shown in the form, not raised
+    assert "step 3 (limit)" in b.output.value
+    b.rows.pop()
+    b.sink_name.value = "bad/name"
+    with pytest.raises(SpecError, match="sink"):
+        b.pipeline()
+    b.path.value = ""
+    assert b.export("yaml") is None and "needs a path" in b.output.value
+    with pytest.raises(SpecError, match="unknown step"):
+        b.add_row("steps", "explode", "")
+
+
+def test_builder_preview_and_submit(wb_home, sales_csv):
+    b = filled_builder(sales_csv)
+    df = b.preview()
+    assert df is not None, b.output.value
+    assert df.to_dicts() == [{"region": "north", "total": 15}, {"region": "south", "total": 20}]
+    assert "<table" in b.output.value and "nothing written" in b.output.value
+    assert wb.list_datasets() == []  # a preview writes nothing
+    job = b.submit()
+    job.wait(60)
+    assert job.status == "succeeded", job.state.error
+    b.view.flush()
+    assert b.view.vm.status == "succeeded" and b.view.bar.value == 1.0
+    assert wb.read("totals").collect().height == 2
+
+
+def test_builder_dataset_source(wb_home, sales_csv):
+    wb.ingest(str(sales_csv), name="sales")
+    b = PipelineBuilder()
+    b.source_kind.value = "dataset"
+    assert "sales" in b.dataset.options
+    b.dataset.value = "sales"
+    b.sink_kind.value = "none (preview only)"
+    assert b.pipeline() == wb.Pipeline(source=wb.from_dataset("sales"))
+    assert b.preview().height == 3
+
+
+# ----------------------------------------------------------------------------- upload form
+def choose(form: UploadForm, name: str, data: bytes) -> None:
+    form.file_upload.value = ({"name": name, "type": "text/csv", "size": len(data),
+                               "content": memoryview(data),
+                               "last_modified": datetime.datetime.now(datetime.timezone.utc)},)
+
+
+def test_upload_form_through_the_kernel_ingests_the_file(wb_home):
+    form = UploadForm(direct=False)
+    choose(form, "Sales 2026.csv", CSV)
+    assert form.name.value == "Sales_2026"  # proposed from the file name
+    form.name.value = "sales"
+    job = form.ingest()
+    assert job is not None, form.status.value
+    job.wait(60)
+    assert job.status == "succeeded", job.state.error
+    form.view.flush()
+    assert form.view.vm.status == "succeeded" and "wb-preview" in form.view.summary.value
+    assert wb.read("sales").collect().shape == (3, 2)
+    assert form.file_upload.value == ()  # the bytes are not kept in the widget
+    assert not any((wb_home / "uploads").rglob("*.csv"))  # the staged copy is removed
+
+
+def test_upload_form_bad_input_is_shown_and_the_next_ingest_works(wb_home):
+    form = UploadForm(direct=False, kernel_limit=10)
+    assert form.ingest() is None and "choose a file first" in form.status.value
+    choose(form, "x.csv", CSV)
+    form.name.value = "../etc"
+    assert form.ingest() is None and "invalid dataset name" in form.status.value
+    form.name.value = "sales"
+    assert form.ingest() is None and "over the 10-byte limit" in form.status.value
+    assert not form.ingest_button.disabled
+    form.kernel_limit = 1 << 20
+    choose(form, "x.csv", b"a,b\n1,2\n3\n")  # a ragged file: the job fails with a located error
+    job = form.ingest()
+    job.wait(60)
+    form.view.flush()
+    assert job.status == "failed" and "wb-error" in form.view.summary.value
+    choose(form, "x.csv", CSV)
+    job = form.ingest()
+    job.wait(60)
+    assert job.status == "succeeded" and wb.info("sales").rows == 3
+
+
+def test_upload_form_refuses_direct_mode_on_local_storage(wb_home):
+    with pytest.raises(wb.ConfigError, match="object storage"):
+        UploadForm(direct=True)
+    assert not UploadForm().direct  # the default picks the kernel path here
+
+
+# ----------------------------------------------------------------------------- tables
+def test_tables_text_and_widgets(wb_home, sales_csv, capsys):
+    from workbench.notebook.tables import DatasetsTable, JobsTable
+
+    from workbench.notebook import use_display
+
+    use_display("text")
+    wb.datasets()
+    assert "no datasets yet" in capsys.readouterr().out
+    wb.ingest(str(sales_csv), name="sales")
+    wb.ingest(str(sales_csv), name="sales")
+    wb.datasets()
+    out = capsys.readouterr().out
+    assert "sales" in out and "region, amount" in out
+    wb.jobs()
+    out = capsys.readouterr().out
+    assert out.count("succeeded") == 2 and "ingest sales" in out
+    table = DatasetsTable()
+    assert table.select.value == "sales" and list(table.version.options) == [2, 1]
+    assert "wb-profile" in table.detail.value and "north" in table.detail.value
+    assert "v2 (2)" in table.table.value
+    jobs = JobsTable(auto=False)
+    assert len(jobs.items) == 2
+    new = jobs.rerun(jobs.items[0]["id"])
+    new.wait(60)
+    assert new.status == "succeeded" and wb.info("sales").version == 3
