@@ -1,0 +1,110 @@
+"""Stream an input into a plain local UTF-8 file: decompress, transcode, copy from a bucket.
+
+One pass, constant memory: read the original in chunks (hashing it on the way, so execute
+need not read it again), inflate gzip/zstd through pyarrow's codecs (which, unlike Polars'
+own reader, raise on a truncated stream), decode from the declared encoding and write UTF-8.
+Decompressed bytes are capped in total and against the compressed size, so a small bomb
+cannot fill the disk.
+"""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+from ..errors import SourceError
+from .read_common import LIMITS, HashingReader, Input, Limits
+
+CHUNK = 4 * 1024 * 1024
+
+
+def materialize(inp: Input, out: Path, *, compression: str | None, encoding: str,
+                skip_bytes: int = 0, limits: Limits = LIMITS) -> None:
+    """Write ``inp`` (decompressed, transcoded to UTF-8) to ``out``; set target and sha256.
+
+    ``encoding`` is a Python codec; ``utf-8`` copies bytes as they are. ``skip_bytes`` drops a
+    byte-order mark of a transcoded encoding.
+    """
+    import pyarrow as pa
+
+    raw = HashingReader(inp.opener())
+    decoder = None if encoding in ("utf-8", "utf-8-lossy") else codecs.getincrementaldecoder(encoding)()
+    written = lines = 0
+    stream = None
+    try:
+        if compression:
+            stream = pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), compression)
+        else:
+            stream = raw
+        with open(out, "wb") as sink:
+            pending_skip = skip_bytes
+            decoded_in = 0
+            while True:
+                try:
+                    chunk = stream.read(CHUNK)
+                except (OSError, pa.ArrowException) as exc:
+                    raise _stream_error(inp, compression, exc) from None
+                if not chunk:
+                    break
+                if compression:
+                    _check_caps(inp, compression, decoded_in + len(chunk), raw.bytes, limits)
+                decoded_in += len(chunk)
+                if pending_skip:
+                    cut = min(pending_skip, len(chunk))
+                    chunk, pending_skip = chunk[cut:], pending_skip - cut
+                if decoder is not None:
+                    try:
+                        text = decoder.decode(chunk)
+                    except UnicodeDecodeError as exc:
+                        raise _decode_error(inp, encoding, decoded_in - len(chunk) + exc.start,
+                                            lines) from None
+                    chunk = text.encode("utf-8")
+                sink.write(chunk)
+                written += len(chunk)
+                lines += chunk.count(b"\n")
+            if decoder is not None:
+                try:
+                    tail = decoder.decode(b"", final=True)
+                except UnicodeDecodeError:
+                    raise _decode_error(inp, encoding, decoded_in, lines) from None
+                sink.write(tail.encode("utf-8"))
+    finally:
+        if stream is not None and stream is not raw:
+            stream.close()
+        raw.close()
+    inp.target = str(out)
+    inp.sha256 = raw.sha.hexdigest()
+
+
+def _check_caps(inp: Input, compression: str, out_bytes: int, in_bytes: int, limits: Limits) -> None:
+    if out_bytes > limits.max_decompressed_bytes:
+        raise SourceError(
+            f"the {compression} stream decompresses to more than {limits.max_decompressed_bytes:,} "
+            "bytes, the limit", file=inp.path,
+            hint="split the file, or decompress it yourself and read the plain file")
+    if out_bytes > limits.ratio_floor_bytes and in_bytes and out_bytes / in_bytes > limits.max_ratio:
+        raise SourceError(
+            f"the {compression} stream expands more than {limits.max_ratio:.0f}x "
+            f"({in_bytes:,} bytes read gave {out_bytes:,}): it looks like a decompression bomb",
+            file=inp.path, hint="if the file is genuine, decompress it yourself and read the plain file")
+
+
+def _stream_error(inp: Input, compression: str | None, exc: BaseException) -> SourceError:
+    text = str(exc)
+    if compression and "runcated" in text:
+        return SourceError(
+            f"the {compression} stream is truncated: the file ends before the compressed data does",
+            file=inp.path,
+            hint="the file was cut short (an interrupted download or copy?); fetch it again")
+    if compression:
+        return SourceError(f"the {compression} stream is corrupt: {text}", file=inp.path,
+                           hint="fetch the file again, or check it with `gzip -t` / `zstd -t`")
+    return SourceError(f"cannot read the file: {text}", file=inp.path)
+
+
+def _decode_error(inp: Input, encoding: str, offset: int, lines: int) -> SourceError:
+    return SourceError(
+        f"the bytes at offset {offset} (near line {lines + 1}) are not valid {encoding}",
+        file=inp.path, row=None,
+        hint="set encoding= to the file's real encoding (utf8, utf16, latin1, cp1252), or "
+             "'utf8-lossy' to replace undecodable bytes")

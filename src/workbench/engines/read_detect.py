@@ -1,0 +1,196 @@
+"""Sniffing: compression, format, encoding and delimiter from a file's name and first bytes."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+
+from ..errors import SourceError
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+ZIP_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls
+PARQUET_MAGIC = b"PAR1"
+
+MAGIC: list[tuple[bytes, str]] = [
+    (GZIP_MAGIC, "a gzip stream"), (ZSTD_MAGIC, "a zstd stream"), (ZIP_MAGIC, "a zip archive"),
+    (OLE_MAGIC, "a legacy Office (OLE) file"), (PARQUET_MAGIC, "a Parquet file"),
+    (b"%PDF", "a PDF document"), (b"\x89PNG", "a PNG image"), (b"BZh", "a bzip2 stream"),
+    (b"\xfd7zXZ", "an xz stream"),
+]
+
+_COMPRESSION_EXT = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+_FORMAT_EXT = {
+    ".csv": "csv", ".txt": "csv", ".dat": "csv", ".tsv": "tsv", ".tab": "tsv",
+    ".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson", ".ldjson": "ndjson",
+    ".xlsx": "excel", ".xlsm": "excel", ".xlsb": "excel", ".xls": "excel", ".ods": "excel",
+    ".parquet": "parquet", ".pq": "parquet",
+}
+_BOMS = [
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),  # before UTF-16 LE
+    (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"),
+]
+
+
+def _suffix(name: str) -> str:
+    dot = name.rfind(".")
+    return name[dot:].lower() if dot > 0 else ""
+
+
+def strip_compression_ext(name: str) -> str:
+    suffix = _suffix(name)
+    return name[: -len(suffix)] if suffix in _COMPRESSION_EXT else name
+
+
+def detect_compression(head: bytes, name: str, declared: str) -> str | None:
+    """``"gzip"``, ``"zstd"`` or ``None``. Magic bytes win over the name, which can lie."""
+    if declared == "none":
+        return None
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd"
+    if declared in ("gzip", "zstd"):
+        raise SourceError(
+            f"the file is not {declared}-compressed ({_what(head)})", file=name,
+            hint="set compression='auto' or 'none' if the file is not compressed")
+    ext = _COMPRESSION_EXT.get(_suffix(name))
+    if ext and head:
+        raise SourceError(f"the name says {ext} but the content is not ({_what(head)})", file=name,
+                          hint="rename the file, or set compression='none'")
+    return None
+
+
+def _what(head: bytes) -> str:
+    from .read_common import describe_bytes
+
+    return describe_bytes(head)
+
+
+def detect_format(head: bytes, name: str, declared: str) -> str:
+    """The reader to use: csv, tsv, json, ndjson, excel or parquet."""
+    if declared != "auto":
+        return declared
+    by_name = _FORMAT_EXT.get(_suffix(strip_compression_ext(name)))
+    if head.startswith(PARQUET_MAGIC):
+        return "parquet"
+    if head.startswith((ZIP_MAGIC, OLE_MAGIC)):
+        if by_name in (None, "excel"):
+            return "excel"
+    text = _bom_stripped(head).lstrip()
+    loose = _suffix(strip_compression_ext(name)) in (".txt", ".dat")  # says "text", not which
+    if by_name is not None and not (loose and text[:1] in (b"[", b"{")):
+        if by_name == "json":
+            return _json_kind(head)
+        return by_name
+    if text[:1] in (b"[", b"{"):
+        return _json_kind(head)
+    for magic, what in MAGIC:
+        if head.startswith(magic):
+            raise SourceError(f"cannot tell how to read this file: {what}", file=name,
+                              hint="set format= to one of csv, tsv, json, ndjson, excel, parquet")
+    return "csv"
+
+
+def _bom_stripped(head: bytes) -> bytes:
+    return head[3:] if head.startswith(codecs.BOM_UTF8) else head
+
+
+def _json_kind(head: bytes) -> str:
+    """``[`` opens a JSON array; ``{`` is NDJSON when a second record starts on its own line."""
+    text = _bom_stripped(head).lstrip()
+    if text.startswith(b"["):
+        return "json"
+    if text.startswith(b"{"):
+        lines = [ln for ln in text.split(b"\n") if ln.strip()]
+        if len(lines) >= 2 and lines[1].lstrip().startswith(b"{") and lines[0].rstrip().endswith(b"}"):
+            return "ndjson"
+        if len(lines) == 1 and lines[0].rstrip().endswith(b"}"):
+            return "ndjson"  # one record per line, of which there is one
+        return "json"
+    return "ndjson"
+
+
+def bom_encoding(head: bytes) -> tuple[str | None, int]:
+    """The encoding a byte-order mark announces, and the mark's length."""
+    for bom, enc in _BOMS:
+        if head.startswith(bom):
+            return enc, len(bom)
+    return None, 0
+
+
+def looks_utf16(head: bytes) -> str | None:
+    """UTF-16 without a BOM: every other byte NUL in ASCII-heavy text."""
+    sample = head[:4096]
+    if len(sample) < 8:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    if odd.count(0) > 0.4 * len(odd) and even.count(0) < 0.05 * len(even):
+        return "utf-16-le"
+    if even.count(0) > 0.4 * len(even) and odd.count(0) < 0.05 * len(odd):
+        return "utf-16-be"
+    return None
+
+
+def resolve_encoding(head: bytes, declared: str) -> tuple[str, int]:
+    """``(python codec, BOM length)``. ``utf-8``/``utf-8-lossy`` need no transcoding."""
+    bom, length = bom_encoding(head)
+    if declared == "utf8-lossy":
+        return "utf-8-lossy", length if bom == "utf-8" else 0
+    if declared in ("latin1", "cp1252"):
+        return ("latin-1" if declared == "latin1" else "cp1252"), 0
+    if declared == "utf16":
+        if bom in ("utf-16-le", "utf-16-be"):
+            return bom, length
+        return looks_utf16(head) or "utf-16-le", 0
+    if bom is not None:
+        return bom, length  # auto and utf8 follow the mark: a file that says UTF-16 is UTF-16
+    if declared == "auto":
+        guess = looks_utf16(head)
+        if guess:
+            return guess, 0
+    return "utf-8", 0
+
+
+def first_invalid_utf8(data: bytes, final: bool) -> int | None:
+    """Offset of the first byte that is not UTF-8, or None. A sequence cut at the end is fine
+    unless ``final``."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(data, final=final)
+    except UnicodeDecodeError as exc:
+        return exc.start
+    return None
+
+
+def sniff_delimiter(text: str, quote_char: str | None) -> str:
+    """The one of , TAB ; | that splits the first lines into the same number (>1) of fields."""
+    lines = text.splitlines()[:30]
+    if not lines:
+        return ","
+    sample = "\n".join(lines[:-1] if len(lines) > 1 else lines)
+    best, best_fields = ",", 1
+    for cand in (",", "\t", ";", "|"):
+        if cand not in lines[0]:
+            continue
+        try:
+            rows = [r for r in csv.reader(io.StringIO(sample), **csv_dialect(cand, quote_char)) if r]
+        except csv.Error:
+            continue
+        counts = {len(r) for r in rows}
+        if len(counts) == 1 and (n := counts.pop()) > best_fields:
+            best, best_fields = cand, n
+    if best_fields == 1:  # nothing consistent: the most frequent candidate in the header
+        freq = {c: lines[0].count(c) for c in (",", "\t", ";", "|")}
+        top = max(freq, key=lambda c: freq[c])
+        return top if freq[top] else ","
+    return best
+
+
+def csv_dialect(delimiter: str, quote_char: str | None) -> dict:
+    if quote_char:
+        return {"delimiter": delimiter, "quotechar": quote_char, "doublequote": True,
+                "strict": False}
+    return {"delimiter": delimiter, "quoting": csv.QUOTE_NONE, "strict": False}

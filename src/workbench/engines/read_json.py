@@ -1,0 +1,218 @@
+"""JSON arrays (read whole: a JSON document has no record boundaries to stream on) and NDJSON
+(scanned lazily; types and keys from the first rows plus windows sampled across the files,
+since Polars silently drops a key that first appears after its inference window)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, replace
+
+import polars as pl
+
+from ..errors import SourceError
+from .read_common import (
+    INFER_ROWS, SAMPLE_WINDOWS, WINDOW_BYTES, Input, count_lines_before,
+)
+from .read_csv_check import whole_lines
+from .read_types import apply_declared_eager, py_fits, type_name
+
+_CHAR_AT = re.compile(r"at character (\d+)")
+NUL = b"\x00"
+
+
+def _empty(inp: Input) -> None:
+    if inp.target_size == 0:
+        raise SourceError("the file is empty", file=inp.path, row=0,
+                          hint="the file has 0 bytes: check that it was written completely")
+
+
+# ----------------------------------------------------------------------------- JSON array
+def read_json_array(inputs: list[Input], declared: dict[str, pl.DataType]) -> pl.DataFrame:
+    frames = []
+    for inp in inputs:
+        _empty(inp)
+        try:
+            df = pl.read_json(inp.target, infer_schema_length=None)
+        except pl.exceptions.PolarsError as exc:
+            raise json_error(inp, exc) from None
+        if frames and set(df.columns) != set(frames[0].columns):
+            raise SourceError(
+                f"the keys differ from the first file's ({sorted(set(df.columns) ^ set(frames[0].columns))[:10]} "
+                "are not in both)", file=inp.path,
+                hint="every file of a glob needs the same keys; read the odd file on its own")
+        frames.append(apply_declared_eager(df, declared, inp.path, row_offset=0))
+    if len(frames) == 1:
+        return frames[0]
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def json_error(inp: Input, exc: BaseException) -> SourceError:
+    """Where a JSON document breaks: Polars gives a byte offset; lines are counted from it."""
+    m = _CHAR_AT.search(str(exc))
+    if m:
+        offset = int(m.group(1))
+        line = count_lines_before(inp.target or inp.path, offset) + 1
+        before = inp.read_at(max(offset - 4096, 0), min(offset, 4096))
+        col = offset - (before.rfind(b"\n") + 1 + max(offset - 4096, 0)) + 1
+        near = inp.read_at(offset, 20).decode("utf-8", "replace")
+        return SourceError(f"malformed JSON at line {line}, column {col} (byte {offset}), near "
+                           f"{near!r}", file=inp.path,
+                           hint="fix the JSON (a missing value, comma or bracket); for one record "
+                                "per line use format='ndjson'")
+    if inp.target_size <= 256 * 1024 * 1024:
+        try:
+            with open(inp.target, "rb") as f:  # type: ignore[arg-type]
+                json.loads(f.read())
+        except json.JSONDecodeError as jexc:
+            return SourceError(f"malformed JSON at line {jexc.lineno}, column {jexc.colno}: "
+                               f"{jexc.msg}", file=inp.path,
+                               hint="fix the JSON, or set format= if it is not JSON")
+        except UnicodeDecodeError as uexc:
+            return SourceError(f"the JSON is not UTF-8 (byte {uexc.start})", file=inp.path,
+                               hint="set encoding= to the file's encoding")
+    return SourceError(f"cannot read the JSON: {str(exc).splitlines()[0]}", file=inp.path,
+                       hint="check that the file is one JSON array or object")
+
+
+# ----------------------------------------------------------------------------- NDJSON
+@dataclass
+class NdjsonPlan:
+    inputs: list[Input]
+    schema: dict[str, pl.DataType]
+    declared: dict[str, pl.DataType]
+    notes: list[str] = field(default_factory=list)
+
+    def frame(self) -> pl.LazyFrame:
+        targets = [i.target for i in self.inputs]
+        return pl.scan_ndjson(targets if len(targets) > 1 else targets[0], schema=self.schema)
+
+    def diagnose(self, exc: BaseException) -> SourceError | None:
+        for inp in self.inputs:
+            err = _locate_line(inp, self.schema, self.declared)
+            if err is not None:
+                return err
+        return None
+
+    def widened(self, exc: BaseException) -> NdjsonPlan | None:
+        """Infer from every row (Polars, multi-threaded) and widen where it differs."""
+        schema = dict(self.schema)
+        for inp in self.inputs:
+            try:
+                full = pl.scan_ndjson(inp.target, infer_schema_length=None).collect_schema()
+            except pl.exceptions.PolarsError:
+                return None
+            schema = merge_schemas(schema, dict(full))
+        for c, t in self.declared.items():
+            schema[c] = t
+        if schema == self.schema:
+            return None
+        notes = [f"key {c!r}: values further into the file do not fit "
+                 f"{type_name(self.schema[c]) if c in self.schema else 'the first rows'}; read as "
+                 f"{type_name(t)}" for c, t in schema.items() if self.schema.get(c) != t]
+        return replace(self, schema=schema, notes=self.notes + notes)
+
+
+def plan_ndjson(inputs: list[Input], declared: dict[str, pl.DataType]) -> NdjsonPlan:
+    schema: dict[str, pl.DataType] = {}
+    notes: list[str] = []
+    for n, inp in enumerate(inputs):
+        _empty(inp)
+        head = inp.read_at(0, WINDOW_BYTES)
+        if not head.strip():
+            raise SourceError("the file is empty (only blank lines)", file=inp.path, row=0)
+        if b"\x00" in head:
+            raise SourceError(f"the file contains a NUL byte at byte offset {head.find(NUL)}",
+                              file=inp.path, hint="this does not look like a text file; set format=")
+        if n == 0:
+            try:
+                schema = dict(pl.scan_ndjson(inp.target, infer_schema_length=INFER_ROWS)
+                              .collect_schema())
+            except pl.exceptions.PolarsError:
+                raise _locate_line(inp, {}, {}) or SourceError(
+                    "cannot read the file as NDJSON", file=inp.path,
+                    hint="each line must be one JSON object; for one JSON document use "
+                         "format='json'") from None
+    per_file = max(1, SAMPLE_WINDOWS // len(inputs))
+    for inp in inputs:
+        size = inp.target_size
+        offsets = sorted({int(size * k / (per_file + 1)) for k in range(1, per_file + 1)}
+                         | {0, max(size - WINDOW_BYTES, 0)})
+        for off in offsets:
+            raw = inp.read_at(off, WINDOW_BYTES)
+            at_end = off + len(raw) >= size
+            data, dropped = whole_lines(raw, at_start=off == 0, at_end=at_end)
+            if not data.strip():
+                continue
+            try:
+                got = dict(pl.read_ndjson(data, infer_schema_length=None).schema)
+            except pl.exceptions.PolarsError:
+                raise _locate_line(inp, {}, {}, start=off + dropped) or SourceError(
+                    f"cannot read the file as NDJSON near byte {off + dropped}",
+                    file=inp.path, hint="each line must be one JSON object") from None
+            merged = merge_schemas(schema, got)
+            for c, t in merged.items():
+                if c not in schema:
+                    notes.append(f"key {c!r} first appears further into {inp.name}; included")
+                elif schema[c] != t and schema[c] != pl.Null:
+                    notes.append(f"key {c!r}: values further into {inp.name} are not "
+                                 f"{type_name(schema[c])}; read as {type_name(t)}")
+            schema = merged
+    schema = {c: (pl.String if t == pl.Null else t) for c, t in schema.items()}
+    missing = [c for c in declared if c not in schema]
+    if missing:
+        raise SourceError(f"schema_overrides names keys the file does not have: {missing}",
+                          file=inputs[0].path, column=missing[0],
+                          hint=f"the keys seen are: {list(schema)[:50]}")
+    schema.update(declared)
+    return NdjsonPlan(inputs, schema, declared, notes)
+
+
+def merge_schemas(a: dict[str, pl.DataType], b: dict[str, pl.DataType]) -> dict[str, pl.DataType]:
+    """Union of keys; a type both sides disagree on becomes their supertype (else text)."""
+    out = dict(a)
+    for c, t in b.items():
+        if c not in out or out[c] == pl.Null:
+            out[c] = t
+        elif out[c] != t and t != pl.Null:
+            try:
+                out[c] = pl.concat([pl.DataFrame(schema={c: out[c]}), pl.DataFrame(schema={c: t})],
+                                   how="vertical_relaxed").schema[c]
+            except Exception:
+                out[c] = pl.String
+    return out
+
+
+def _locate_line(inp: Input, schema: dict[str, pl.DataType], declared: dict[str, pl.DataType],
+                 start: int = 0) -> SourceError | None:
+    """The first line that is not a JSON object, or whose value does not fit its type."""
+    assert inp.target is not None
+    line_no = count_lines_before(inp.target, start) if start else 0
+    typed = {c: t for c, t in schema.items() if t != pl.String}
+    with open(inp.target, "rb") as f:
+        f.seek(start)
+        if start:
+            f.readline()
+            line_no += 1
+        for raw in f:
+            line_no += 1
+            if not raw.strip():
+                continue
+            try:
+                rec = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                pos = getattr(exc, "colno", None) or getattr(exc, "start", 0)
+                return SourceError(f"malformed JSON on line {line_no}, column {pos}: "
+                                   f"{getattr(exc, 'msg', exc)}", file=inp.path, row=line_no,
+                                   hint="each line must be one complete JSON object")
+            if not isinstance(rec, dict):
+                return SourceError(f"line {line_no} is not a JSON object", file=inp.path,
+                                   row=line_no, hint="each line must be one JSON object {...}")
+            for c, t in typed.items():
+                if c in rec and not py_fits(rec[c], t):
+                    kind = "declared" if c in declared else "inferred"
+                    return SourceError(
+                        f"value {rec[c]!r} does not fit the {kind} type {type_name(t)}",
+                        file=inp.path, row=line_no, column=c,
+                        hint=f"declare the key's type, e.g. schema_overrides={{{c!r}: 'string'}}")
+    return None

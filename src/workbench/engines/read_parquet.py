@@ -1,0 +1,71 @@
+"""Parquet: scanned lazily where it lies (local or in the bucket); the footer is read first, so
+a truncated or foreign file fails before the pipeline starts, and row counts are known."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from ..errors import SourceError
+from .read_common import Input, describe_bytes
+from .read_detect import PARQUET_MAGIC
+
+
+def check_parquet(inp: Input, scan_target: str, storage_options: dict | None) -> tuple[int, Any]:
+    """``(rows, arrow schema)`` from the footer; a ``SourceError`` if there is no valid one."""
+    import pyarrow.parquet as pq
+
+    if inp.size == 0:
+        raise SourceError("the file is empty", file=inp.path, row=0,
+                          hint="the file has 0 bytes: check that it was written completely")
+    with inp.opener() as f:
+        head = f.read(4)
+        tail = b""
+        if inp.size >= 8:
+            f.seek(inp.size - 4)
+            tail = f.read(4)
+        if head != PARQUET_MAGIC:
+            raise SourceError(f"this is not a Parquet file ({describe_bytes(head + f.read(60))})",
+                              file=inp.path, hint="check format= or the file's name")
+        if tail != PARQUET_MAGIC:
+            raise SourceError(
+                "the Parquet file is truncated: it has no footer (it does not end with PAR1)",
+                file=inp.path,
+                hint="the file was cut short (an interrupted copy or a writer that crashed); "
+                     "write or fetch it again")
+        f.seek(0)
+        try:
+            meta = pq.ParquetFile(f).metadata
+        except Exception as exc:
+            raise SourceError(f"the Parquet footer is damaged: {exc}", file=inp.path,
+                              hint="write or fetch the file again") from None
+    return meta.num_rows, meta.schema.to_arrow_schema()
+
+
+def scan_parquet(inputs: list[Input], targets: list[str], storage_options: dict | None,
+                 ) -> tuple[pl.LazyFrame, int]:
+    rows = 0
+    first_schema = None
+    for inp, target in zip(inputs, targets):
+        n, schema = check_parquet(inp, target, storage_options)
+        rows += n
+        if first_schema is None:
+            first_schema = schema
+        elif schema.names != first_schema.names:
+            raise SourceError(
+                "the columns differ from the first file's "
+                f"({sorted(set(schema.names) ^ set(first_schema.names))[:10]} are not in both)",
+                file=inp.path,
+                hint="every file of a glob needs the same columns; read the odd file on its own")
+        elif not schema.equals(first_schema):
+            diff = [f.name for f, g in zip(schema, first_schema) if not f.type.equals(g.type)]
+            raise SourceError(
+                f"column types differ from the first file's: {diff[:10]}", file=inp.path,
+                column=diff[0] if diff else None,
+                hint="cast the files to one schema, or read the odd file on its own")
+    kwargs: dict = {}
+    if storage_options:
+        kwargs["storage_options"] = storage_options
+    frame = pl.scan_parquet(targets if len(targets) > 1 else targets[0], **kwargs)
+    return frame, rows

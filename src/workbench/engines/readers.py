@@ -1,0 +1,365 @@
+"""File sources: a ``FileSource`` spec becomes a ``SourceScan`` for ``execute``.
+
+>>> scan = scan_file(FileSource(path="orders/*.csv.gz"))
+>>> scan.frame.collect()
+
+One entry point, ``scan_file``. What it does, in order:
+
+1. ``_expand`` lists the files a path names (a file, a folder, a glob; ``s3://``/``r2://``
+   through ``workbench.storage.s3_sources``).
+2. Each file is sniffed (first 64 KiB): compression and format from the magic bytes and the
+   name, then the text encoding (BOMs, UTF-16). ``_local_copy_or_path`` gives the local file
+   Polars scans: the original when it is a plain local file (the fast path: ``pl.scan_csv``
+   straight on it), else a temporary file streamed from it (decompressed with caps against
+   bombs and a clear error on a truncated stream, transcoded to UTF-8, or copied from a
+   bucket), removed by ``SourceScan.cleanup``.
+3. The reader of the format (``READERS``) validates cheaply and builds the lazy frame.
+
+Conventions shared by every reader:
+
+* Null markers: ``null_values=None`` means ``"", "NA", "N/A", "NULL", "null"``; a column
+  whose other values are numbers comes out numeric. ``null_values=[]`` turns them all off
+  (empty text stays ``""``). They apply to CSV/TSV and to text cells of Excel; JSON has real
+  nulls, so there only explicitly given markers are applied.
+* Rows in errors: ``row`` is the 1-based data record, the header being row 0; the message adds
+  the line and byte offset (text) or the worksheet row (Excel). For NDJSON ``row`` is the line.
+* Types: inferred from the first 10,000 rows and widened (int → float → string, with a note)
+  where a value in sampled windows further into the files does not fit; declared types
+  (``schema_overrides``) never widen: a value that does not fit them is an error.
+* Dates in CSV are read as text unless declared (``{"day": "date", "ts": "datetime"}``):
+  parsing them costs more than the rest of the read; a note names columns that look like
+  ISO dates.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable
+
+import polars as pl
+
+from ..errors import ConfigError, SourceError, WorkbenchError
+from ..spec.models import FileSource
+from .read_common import HEAD_BYTES, LIMITS, Input, Limits, TempFiles, default_nulls
+from .read_decompress import materialize
+from .read_detect import (
+    detect_compression, detect_format, resolve_encoding, sniff_delimiter, strip_compression_ext,
+)
+from .read_types import declared_types
+from .source import SourceScan
+
+if TYPE_CHECKING:
+    from ..context import Context
+    from ..settings import Settings
+
+_TEXT_FORMATS = ("csv", "tsv", "json", "ndjson")
+
+
+def scan_file(source: FileSource, ctx: Context | None = None, *, limits: Limits = LIMITS) -> SourceScan:
+    """Open a file source for reading; raises ``SourceError`` (file, row, column, hint) for
+    input that cannot be read as declared. Parse errors found only while the pipeline runs are
+    located by the returned scan's ``diagnose``."""
+    settings = ctx.settings if ctx is not None else None
+    temp = TempFiles(settings.home / "tmp" if settings is not None else None)
+    try:
+        return _scan(source, ctx, temp, limits)
+    except BaseException:
+        temp.cleanup()
+        raise
+
+
+# ----------------------------------------------------------------------------- files
+def _is_remote(path: str) -> bool:
+    return path.startswith(("s3://", "r2://"))
+
+
+def _s3_sources():
+    try:
+        from ..storage import s3_sources
+    except ImportError:
+        raise ConfigError("s3:// sources need the S3 storage module, which is not available",
+                          hint="pip install 'workbench[s3]'") from None
+    return s3_sources
+
+
+def _settings(ctx: Context | None) -> Settings:
+    if ctx is not None:
+        return ctx.settings
+    from ..settings import get_settings
+
+    return get_settings()
+
+
+def _expand(path: str, ctx: Context | None) -> list[dict[str, Any]]:
+    """The files a source path names, sorted: ``[{"path", "size"}]``."""
+    if _is_remote(path):
+        return _s3_sources().expand(path, _settings(ctx))
+    p = Path(path).expanduser()
+    if any(ch in path for ch in "*?["):
+        matches = sorted(m for m in glob.glob(str(p), recursive=True) if os.path.isfile(m))
+        if not matches:
+            raise SourceError(f"no files match {path!r}", file=path,
+                              hint=f"check the pattern; relative paths start at {os.getcwd()}")
+        return [{"path": m, "size": os.path.getsize(m)} for m in matches]
+    if p.is_dir():
+        files = sorted(str(f) for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+        if not files:
+            raise SourceError(f"the folder {path!r} holds no files", file=path,
+                              hint="point at a file or a glob such as 'dir/*.csv'")
+        return [{"path": f, "size": os.path.getsize(f)} for f in files]
+    if not p.exists():
+        raise SourceError(f"no such file: {path!r}", file=path,
+                          hint=f"check the path; relative paths start at {os.getcwd()}")
+    return [{"path": str(p), "size": p.stat().st_size}]
+
+
+def _opener(path: str, ctx: Context | None) -> Callable[[], BinaryIO]:
+    if _is_remote(path):
+        mod, settings = _s3_sources(), _settings(ctx)
+        return lambda: mod.open_source(path, settings)
+    return lambda: open(path, "rb")
+
+
+def _local_copy_or_path(inp: Input, ctx: Context | None, temp: TempFiles, index: int, *,
+                        compression: str | None = None, encoding: str = "utf-8",
+                        bom_len: int = 0, limits: Limits = LIMITS) -> str:
+    """The local file to scan: the original when nothing needs changing, else a copy."""
+    plain = compression is None and encoding in ("utf-8", "utf-8-lossy")
+    if plain and not _is_remote(inp.path):
+        inp.target = inp.path
+        return inp.path
+    out = temp.path(f"{index:05d}-{strip_compression_ext(inp.name)}")
+    materialize(inp, out, compression=compression, encoding=encoding,
+                skip_bytes=0 if encoding in ("utf-8", "utf-8-lossy") else bom_len, limits=limits)
+    return str(out)
+
+
+# ----------------------------------------------------------------------------- scan
+def _scan(source: FileSource, ctx: Context | None, temp: TempFiles, limits: Limits) -> SourceScan:
+    inputs = [Input(path=e["path"], size=int(e["size"]), opener=_opener(e["path"], ctx))
+              for e in _expand(source.path, ctx)]
+    fmt: str | None = None
+    for i, inp in enumerate(inputs):
+        with inp.opener() as f:
+            inp.head = f.read(HEAD_BYTES)
+        if inp.size == 0 or not inp.head:
+            raise SourceError("the file is empty", file=inp.path, row=0,
+                              hint="the file has 0 bytes: check that it was written completely")
+        inp.compression = detect_compression(inp.head, inp.name, source.compression)
+        name = strip_compression_ext(inp.name) if inp.compression else inp.name
+        if inp.compression:
+            # Decompress first: the format and encoding are in the inflated bytes.
+            _local_copy_or_path(inp, ctx, temp, i, compression=inp.compression, limits=limits)
+            head = inp.read_at(0, HEAD_BYTES)
+        else:
+            head = inp.head
+        this = detect_format(head, name, source.format)
+        if fmt is None:
+            fmt = this
+        elif this != fmt and {this, fmt} != {"csv", "tsv"}:
+            raise SourceError(f"this file reads as {this}, the first file as {fmt}", file=inp.path,
+                              hint="a glob must name files of one format; set format= or narrow "
+                                   "the pattern")
+        if this in _TEXT_FORMATS:
+            encoding, bom_len = resolve_encoding(head, source.encoding)
+            if inp.target is not None and encoding not in ("utf-8", "utf-8-lossy"):
+                raw_target = inp.target  # decompressed but not yet transcoded
+                inp.opener = lambda p=raw_target: open(p, "rb")  # type: ignore[misc]
+                sha = inp.sha256
+                _transcode(inp, temp, i, encoding, bom_len, limits)
+                os.unlink(raw_target)
+                inp.sha256 = sha
+            elif inp.target is None:
+                _local_copy_or_path(inp, ctx, temp, i, encoding=encoding, bom_len=bom_len,
+                                    limits=limits)
+            inp.extra["lossy"] = encoding == "utf-8-lossy"
+        elif inp.target is None and not (this == "parquet" and _is_remote(inp.path)):
+            _local_copy_or_path(inp, ctx, temp, i, limits=limits)
+    assert fmt is not None
+    reader = READERS[fmt]
+    scan = reader(source, inputs, ctx, limits)
+    scan.inputs = [inp.as_dict() for inp in inputs]
+    scan.bytes_total = sum(inp.size for inp in inputs)
+    scan.cleanup = temp.cleanup
+    return scan
+
+
+def _transcode(inp: Input, temp: TempFiles, index: int, encoding: str, bom_len: int,
+               limits: Limits) -> None:
+    out = temp.path(f"{index:05d}-utf8-{strip_compression_ext(inp.name)}")
+    materialize(inp, out, compression=None, encoding=encoding, skip_bytes=bom_len, limits=limits)
+
+
+def _safe(fn: Callable[[BaseException], WorkbenchError | None]) -> Callable[[BaseException], WorkbenchError | None]:
+    """diagnose never raises: a failure to locate a failure leaves execute's own message."""
+    def run(exc: BaseException) -> WorkbenchError | None:
+        try:
+            return fn(exc)
+        except Exception:
+            return None
+    return run
+
+
+# ----------------------------------------------------------------------------- formats
+def _read_csv(source: FileSource, inputs: list[Input], ctx: Context | None, limits: Limits,
+              *, tsv: bool = False) -> SourceScan:
+    from .read_csv import CsvPlan, plan_csv
+    from .read_csv_check import CsvOptions
+
+    delimiter = source.delimiter or ("\t" if tsv else None)
+    if delimiter is None:
+        head = inputs[0].read_at(0, HEAD_BYTES).decode("utf-8", errors="replace")
+        delimiter = "\t" if inputs[0].name.lower().endswith((".tsv", ".tab", ".tsv.gz")) else \
+            sniff_delimiter(head, source.quote_char or None)
+    opts = CsvOptions(delimiter=delimiter, quote_char=source.quote_char or None,
+                      has_header=source.has_header, skip_rows=source.skip_rows,
+                      nulls=tuple(default_nulls(source.null_values)),
+                      lossy=bool(inputs[0].extra.get("lossy")))
+    declared = declared_types(source.schema_overrides, inputs[0].path)
+    plan = plan_csv(inputs, opts, declared)
+
+    def to_scan(p: CsvPlan) -> SourceScan:
+        def rescan(exc: BaseException) -> SourceScan | None:
+            wider = p.widened(exc)
+            return None if wider is None else _carry(to_scan(wider), inputs)
+        scan = SourceScan(frame=p.frame(), diagnose=_safe(p.diagnose), notes=list(p.notes))
+        scan.rescan = _safe_rescan(rescan)  # set, not passed: works with or without the field
+        return scan
+
+    return to_scan(plan)
+
+
+def _read_tsv(source: FileSource, inputs: list[Input], ctx: Context | None, limits: Limits) -> SourceScan:
+    return _read_csv(source, inputs, ctx, limits, tsv=True)
+
+
+def _read_ndjson(source: FileSource, inputs: list[Input], ctx: Context | None, limits: Limits) -> SourceScan:
+    from .read_json import NdjsonPlan, plan_ndjson
+
+    plan = plan_ndjson(inputs, declared_types(source.schema_overrides, inputs[0].path))
+
+    def to_scan(p: NdjsonPlan) -> SourceScan:
+        frame = _json_nulls(p.frame(), source.null_values, p.schema)
+
+        def rescan(exc: BaseException) -> SourceScan | None:
+            wider = p.widened(exc)
+            return None if wider is None else _carry(to_scan(wider), inputs)
+        scan = SourceScan(frame=frame, diagnose=_safe(p.diagnose), notes=list(p.notes))
+        scan.rescan = _safe_rescan(rescan)  # set, not passed: works with or without the field
+        return scan
+
+    return to_scan(plan)
+
+
+def _read_json(source: FileSource, inputs: list[Input], ctx: Context | None, limits: Limits) -> SourceScan:
+    from .read_json import read_json_array
+
+    df = read_json_array(inputs, declared_types(source.schema_overrides, inputs[0].path))
+    frame = _json_nulls(df.lazy(), source.null_values, dict(df.schema))
+    return SourceScan(frame=frame, rows_total=df.height)
+
+
+def _json_nulls(frame: pl.LazyFrame, null_values: list[str] | None,
+                schema: dict[str, pl.DataType]) -> pl.LazyFrame:
+    """JSON has real nulls: text markers apply only when given explicitly."""
+    if not null_values:
+        return frame
+    text = [c for c, t in schema.items() if t == pl.String]
+    if not text:
+        return frame
+    return frame.with_columns(pl.when(pl.col(c).is_in(null_values)).then(None)
+                              .otherwise(pl.col(c)).alias(c) for c in text)
+
+
+def _read_excel(source: FileSource, inputs: list[Input], ctx: Context | None, limits: Limits) -> SourceScan:
+    from .read_excel import read_excel
+
+    notes: list[str] = []
+    df = read_excel(inputs, source.sheet, source.has_header, source.skip_rows,
+                    default_nulls(source.null_values),
+                    declared_types(source.schema_overrides, inputs[0].path), notes, limits)
+    return SourceScan(frame=df.lazy(), rows_total=df.height, notes=notes)
+
+
+def _read_parquet(source: FileSource, inputs: list[Input], ctx: Context | None, limits: Limits) -> SourceScan:
+    from .read_parquet import scan_parquet
+
+    options = None
+    targets = []
+    for inp in inputs:
+        if inp.target is None:  # in a bucket: scanned where it lies, no copy
+            mod = _s3_sources()
+            targets.append(mod.scan_url(inp.path))
+            options = mod.polars_storage_options(_settings(ctx), inp.path)
+            inp.target = inp.path
+        else:
+            targets.append(inp.target)
+    frame, rows = scan_parquet(inputs, targets, options)
+    declared = declared_types(source.schema_overrides, inputs[0].path)
+    diagnose = None
+    if declared:
+        frame, diagnose = _declared_lazy(frame, declared, inputs)
+    return SourceScan(frame=frame, rows_total=rows,
+                      **({"diagnose": _safe(diagnose)} if diagnose else {}))
+
+
+def _declared_lazy(frame: pl.LazyFrame, declared: dict[str, pl.DataType], inputs: list[Input]):
+    """Casts to declared types on a lazy frame, and how to find the first value that fails."""
+    from .read_types import check_declared_columns, misfit, parse_text
+
+    schema = frame.collect_schema()
+    check_declared_columns(declared, list(schema.names()), inputs[0].path)
+
+    def conv(c: str, t: pl.DataType) -> pl.Expr:
+        return parse_text(pl.col(c), t, strict=True) if schema[c] == pl.String else pl.col(c).cast(t)
+
+    out = frame.with_columns(conv(c, t).alias(c) for c, t in declared.items() if schema[c] != t)
+
+    def diagnose(exc: BaseException) -> SourceError | None:
+        for c, t in declared.items():
+            if schema[c] == t:
+                continue
+            bad = (misfit(pl.col(c), t) if schema[c] == pl.String
+                   else pl.col(c).is_not_null() & pl.col(c).cast(t, strict=False).is_null())
+            hit = frame.with_row_index("__wb_row", offset=1).filter(bad).select(
+                "__wb_row", c).head(1).collect()
+            if hit.height:
+                row, value = hit.row(0)
+                return SourceError(f"value {value!r} does not fit the declared type {t}",
+                                   file=inputs[0].path if len(inputs) == 1 else None, row=row,
+                                   column=c, hint="declare a wider type, or fix the value")
+        return None
+
+    return out, diagnose
+
+
+def _carry(scan: SourceScan, inputs: list[Input]) -> SourceScan:
+    """A rescan keeps the inputs (and their checksums) of the scan it replaces; the original
+    scan's cleanup still owns the temporary files."""
+    scan.inputs = [inp.as_dict() for inp in inputs]
+    scan.bytes_total = sum(inp.size for inp in inputs)
+    return scan
+
+
+def _safe_rescan(fn: Callable[[BaseException], SourceScan | None]) -> Callable[[BaseException], SourceScan | None]:
+    def run(exc: BaseException) -> SourceScan | None:
+        try:
+            return fn(exc)
+        except Exception:
+            return None
+    return run
+
+
+READERS: dict[str, Callable[[FileSource, list[Input], Any, Limits], SourceScan]] = {
+    "csv": _read_csv,
+    "tsv": _read_tsv,
+    "json": _read_json,
+    "ndjson": _read_ndjson,
+    "excel": _read_excel,
+    "parquet": _read_parquet,
+}
+
+__all__ = ["READERS", "scan_file"]
+

@@ -1,0 +1,257 @@
+"""CSV/TSV: options, null markers, encodings, type inference and widening."""
+
+from __future__ import annotations
+
+import codecs
+import threading
+from decimal import Decimal
+
+import polars as pl
+
+from test_readers_helpers import fails, numbers_csv, read, source, write
+from workbench.engines.readers import scan_file
+
+
+def test_reads_csv_lazily_with_types(tmp_path):
+    f = write(tmp_path / "sales.csv", "id,region,amount,ok\n1,north,2.5,true\n2,south,3,false\n")
+    df, scan = read(f)
+    assert df.schema == pl.Schema({"id": pl.Int64, "region": pl.String, "amount": pl.Float64,
+                                   "ok": pl.Boolean})
+    assert df.rows() == [(1, "north", 2.5, True), (2, "south", 3.0, False)]
+    assert scan.inputs == [{"path": str(f), "size": f.stat().st_size, "local_path": str(f)}]
+    assert scan.bytes_total == f.stat().st_size
+
+
+def test_scan_is_a_plain_polars_csv_scan_on_the_original_file(tmp_path):
+    f = write(tmp_path / "a.csv", numbers_csv(10))
+    scan = scan_file(source(f))
+    plan = scan.frame.explain()
+    assert "csv" in plan.lower() and str(f) in plan
+
+
+def test_r_style_na_markers_leave_numbers_numeric(tmp_path):
+    f = write(tmp_path / "flights.csv",
+              "dep_delay,arr_delay,carrier\n2,NA,UA\nNA,-3,AA\nN/A,4,NULL\n,5,null\n")
+    df, _ = read(f)
+    assert df.schema["dep_delay"] == pl.Int64 and df.schema["arr_delay"] == pl.Int64
+    assert df["dep_delay"].to_list() == [2, None, None, None]
+    assert df["carrier"].to_list() == ["UA", "AA", None, None]
+
+
+def test_null_values_empty_list_turns_markers_off(tmp_path):
+    f = write(tmp_path / "a.csv", "code,name\nNA,North America\n,empty\n")
+    df, _ = read(f, null_values=[])
+    assert df["code"].to_list() == ["NA", ""]
+
+
+def test_custom_null_values(tmp_path):
+    f = write(tmp_path / "a.csv", "x,y\n1,-\n-,2\n")
+    df, _ = read(f, null_values=["-"])
+    assert df.rows() == [(1, None), (None, 2)]
+
+
+def test_delimiter_quote_header_skip_rows(tmp_path):
+    f = write(tmp_path / "a.txt", "# exported 2024\n# by tool\nx|y\n1|'a|b'\n2|'c'\n")
+    df, _ = read(f, delimiter="|", quote_char="'", skip_rows=2, format="csv")
+    assert df.rows() == [(1, "a|b"), (2, "c")]
+    g = write(tmp_path / "b.csv", "1,2\n3,4\n")
+    df, _ = read(g, has_header=False)
+    assert df.columns == ["column_1", "column_2"] and df.rows() == [(1, 2), (3, 4)]
+
+
+def test_delimiter_sniffed_and_tsv(tmp_path):
+    df, _ = read(write(tmp_path / "semi.csv", "a;b;c\n1;2,5;x\n3;4;y\n"))
+    assert df.columns == ["a", "b", "c"] and df["b"].to_list() == ["2,5", "4"]
+    df, _ = read(write(tmp_path / "t.tsv", "a\tb\n1\thello, world\n"))
+    assert df.rows() == [(1, "hello, world")]
+    df, _ = read(write(tmp_path / "t.dat", "a\tb\n1\t2\n"), format="tsv")
+    assert df.rows() == [(1, 2)]
+
+
+def test_schema_overrides(tmp_path):
+    f = write(tmp_path / "a.csv",
+              "id,price,day,at,flag,code\n1,10.25,2024-01-31,2024-01-31 10:00:00,TRUE,007\n"
+              "2,NA,2024-02-01,2024-02-01 11:30:00,false,010\n")
+    df, _ = read(f, schema_overrides={"id": "int32", "price": "decimal(10,2)", "day": "date",
+                                      "at": "datetime", "flag": "bool", "code": "string"})
+    assert df.schema == pl.Schema({"id": pl.Int32, "price": pl.Decimal(10, 2), "day": pl.Date,
+                                   "at": pl.Datetime("us"), "flag": pl.Boolean,
+                                   "code": pl.String})
+    assert df["price"].to_list() == [Decimal("10.25"), None]
+    assert df["code"].to_list() == ["007", "010"]
+
+
+def test_iso_dates_stay_text_with_a_note(tmp_path):
+    f = write(tmp_path / "a.csv", "day,n\n2024-01-31,1\n2024-02-01,2\n")
+    df, scan = read(f)
+    assert df.schema["day"] == pl.String
+    assert any("'day': 'date'" in n for n in scan.notes)
+
+
+def test_utf8_bom_is_stripped_from_the_first_name(tmp_path):
+    f = write(tmp_path / "a.csv", codecs.BOM_UTF8 + b"id,name\n1,x\n")
+    df, _ = read(f)
+    assert df.columns == ["id", "name"]
+
+
+def test_utf16_with_bom_is_transcoded(tmp_path):
+    for enc in ("utf-16", "utf-16-be"):
+        data = "id;name\n1;Zoë\n2;Łódź\n".encode(enc)
+        if enc == "utf-16-be":
+            data = codecs.BOM_UTF16_BE + data
+        f = write(tmp_path / f"{enc}.csv", data)
+        df, scan = read(f)
+        assert df.columns == ["id", "name"]
+        assert df.rows() == [(1, "Zoë"), (2, "Łódź")]
+        assert scan.inputs[0]["local_path"] != str(f)
+        assert scan.inputs[0]["path"] == str(f) and len(scan.inputs[0]["sha256"]) == 64
+
+
+def test_latin1_and_cp1252(tmp_path):
+    f = write(tmp_path / "l.csv", "city,n\nMünchen,1\nSão Paulo,2\n".encode("latin-1"))
+    df, _ = read(f, encoding="latin1")
+    assert df["city"].to_list() == ["München", "São Paulo"]
+    g = write(tmp_path / "w.csv", "price,note\n5,“quoted” – €\n".encode("cp1252"))
+    df, _ = read(g, encoding="cp1252")
+    assert df["note"].to_list() == ["“quoted” – €"]
+
+
+def test_utf8_lossy_replaces_bad_bytes(tmp_path):
+    f = write(tmp_path / "a.csv", b"a,b\n1,caf\xe9\n")
+    df, _ = read(f, encoding="utf8-lossy")
+    assert df["b"].to_list() == ["caf\ufffd"]
+
+
+def test_header_only_gives_zero_rows_with_columns(tmp_path):
+    df, _ = read(write(tmp_path / "a.csv", "id,name,amount\n"))
+    assert df.height == 0 and df.columns == ["id", "name", "amount"]
+    df, _ = read(write(tmp_path / "b.csv", "id,amount\n"), schema_overrides={"amount": "float64"})
+    assert df.schema["amount"] == pl.Float64 and df.height == 0
+
+
+def test_blank_lines_are_skipped(tmp_path):
+    df, _ = read(write(tmp_path / "a.csv", "a,b\n1,2\n\n3,4\n\n\n"))
+    assert df.rows() == [(1, 2), (3, 4)]
+
+
+def test_crlf_and_quoted_newlines(tmp_path):
+    f = write(tmp_path / "a.csv", b'id,text\r\n1,"two\r\nlines"\r\n2,plain\r\n')
+    df, _ = read(f)
+    assert df["text"].to_list() == ["two\r\nlines", "plain"]
+
+
+def test_a_late_float_widens_an_int_column_with_a_note(tmp_path):
+    body = numbers_csv(60_000)
+    f = write(tmp_path / "a.csv", body + b"2.5,7\n")  # the tail window sees it
+    df, scan = read(f)
+    assert df.schema["a"] == pl.Float64 and df["a"][-1] == 2.5
+    assert any("'a'" in n and "float64" in n for n in scan.notes)
+
+
+def test_a_late_word_widens_to_string(tmp_path):
+    body = numbers_csv(60_000)
+    mid = len(body) // 2
+    mid = body.index(b"\n", mid) + 1
+    f = write(tmp_path / "a.csv", body[:mid] + b"n/a?,1\n" + body[mid:] + b"x,1\n")
+    df, scan = read(f)
+    assert df.schema["a"] == pl.String
+    assert df.filter(pl.col("a") == "x").height == 1
+    assert scan.notes
+
+
+def _unsampled_misfit(tmp_path, value: bytes):
+    """A bad value between the sampled windows: found only when the pass runs."""
+    from workbench.engines import read_common
+
+    rows = 400_000
+    body = numbers_csv(rows)
+    # SAMPLE_WINDOWS windows of WINDOW_BYTES are spread evenly past the head; this spot lies
+    # halfway between the first two.
+    step = (len(body) - read_common.HEAD_BYTES) / (read_common.SAMPLE_WINDOWS + 1)
+    pos = body.index(b"\n", int(read_common.HEAD_BYTES + 1.5 * step)) + 1
+    row = body[:pos].count(b"\n") - 1  # data rows before it (the header line is not data)
+    return write(tmp_path / "late.csv", body[:pos] + value + b",1\n" + body[pos:]), row + 1
+
+
+def test_unsampled_misfit_of_an_inferred_type_is_located_and_rescan_widens(tmp_path):
+    f, row = _unsampled_misfit(tmp_path, b"oops")
+    scan = scan_file(source(f))
+    assert scan.notes == []  # the samples did not see it
+    try:
+        scan.frame.collect()
+    except Exception as exc:
+        err = scan.diagnose(exc)
+        assert err is not None and (err.row, err.column, err.file) == (row, "a", str(f))
+        assert "oops" in err.message and "inferred" in err.message
+        wider = scan.rescan(exc)
+    else:
+        raise AssertionError("the pass was expected to fail on 'oops'")
+    assert wider is not None
+    df = wider.frame.collect()
+    assert df.schema["a"] == pl.String and df.height == 400_001
+    assert any("'a'" in n for n in wider.notes)
+    assert wider.inputs == scan.inputs
+
+
+def test_rescan_widens_int_to_float_when_that_is_enough(tmp_path):
+    f, _ = _unsampled_misfit(tmp_path, b"1.5")
+    scan = scan_file(source(f))
+    try:
+        scan.frame.collect()
+    except Exception as exc:
+        wider = scan.rescan(exc)
+    else:
+        raise AssertionError("the pass was expected to fail on 1.5")
+    assert wider is not None and wider.frame.collect_schema()["a"] == pl.Float64
+
+
+def test_diagnose_works_from_another_thread(tmp_path):
+    f, row = _unsampled_misfit(tmp_path, b"oops")
+    scan = scan_file(source(f))
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            scan.frame.collect()
+        except Exception as exc:
+            box["exc"] = exc
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    out: dict = {}
+    t2 = threading.Thread(target=lambda: out.setdefault("err", scan.diagnose(box["exc"])))
+    t2.start()
+    t2.join()
+    assert out["err"].row == row and out["err"].column == "a"
+
+
+def test_glob_of_three_files_is_one_source(tmp_path):
+    for i in range(3):
+        write(tmp_path / "orders" / f"part-{i}.csv", f"id,amount\n{i},{i * 1.5}\n{i + 10},NA\n")
+    df, scan = read(tmp_path / "orders" / "*.csv")
+    assert df.height == 6 and df.schema["amount"] == pl.Float64
+    assert [i["path"] for i in scan.inputs] == [str(tmp_path / "orders" / f"part-{i}.csv")
+                                                for i in range(3)]
+    assert scan.bytes_total == sum(i["size"] for i in scan.inputs)
+
+
+def test_glob_widens_from_a_later_file(tmp_path):
+    write(tmp_path / "d" / "a.csv", "id,v\n1,2\n")
+    write(tmp_path / "d" / "b.csv", "id,v\n2,x\n")
+    df, scan = read(tmp_path / "d" / "*.csv")
+    assert df.schema["v"] == pl.String and sorted(df["v"].to_list()) == ["2", "x"]
+
+
+def test_folder_reads_its_files(tmp_path):
+    write(tmp_path / "d" / "a.csv", "id\n1\n")
+    write(tmp_path / "d" / "b.csv", "id\n2\n")
+    df, _ = read(tmp_path / "d")
+    assert sorted(df["id"].to_list()) == [1, 2]
+
+
+def test_missing_file_and_empty_glob(tmp_path):
+    err = fails(tmp_path / "nope.csv")
+    assert err.file == str(tmp_path / "nope.csv") and "no such file" in err.message
+    err = fails(tmp_path / "none" / "*.csv")
+    assert err.file == str(tmp_path / "none" / "*.csv") and "no files match" in err.message
