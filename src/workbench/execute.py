@@ -237,6 +237,7 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
             return done.to_dict()
 
     monitor = Monitor(job_id, emit, should_cancel=should_cancel, heartbeat=heartbeat)
+    monitor.pipeline = pipeline  # type: ignore[attr-defined]  # sources keyed per pipeline (incremental)
     scan: SourceScan | None = None
     try:
         frame, scan, labels = build_frame(pipeline, ctx, emit, monitor, job_id)
@@ -284,6 +285,7 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
                 stats_exprs=profile_exprs(schema) + check_exprs,
                 commit_guard=commit_guard, inputs=inputs_done,
             )
+            scan.after_commit()  # only a committed sink moves an incremental cursor
         monitor.finish_input()
         emit(StepFinished(job_id=job_id, step="read", index=0, rows=monitor.rows,
                           bytes=monitor.bytes_total))

@@ -31,3 +31,8 @@ class SourceScan:
     diagnose: Callable[[BaseException], WorkbenchError | None] = _no_diagnosis
     notes: list[str] = field(default_factory=list)
     cleanup: Callable[[], None] = lambda: None
+    # called once the sink has committed (an incremental query advances its cursor here)
+    after_commit: Callable[[], None] = lambda: None
+    # after a failed pass: a scan with widened types to run again (a value further into a file
+    # did not fit a type inferred from the first rows), or None when widening cannot help
+    rescan: Callable[[BaseException], SourceScan | None] = lambda exc: None

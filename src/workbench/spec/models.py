@@ -26,6 +26,26 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def _db_without_password(value: str) -> str:
+    """Specs are stored in job records and shown: a ``db`` DSN must not carry a password."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    text = value if isinstance(value, str) else ""
+    try:
+        parts = urlsplit(text) if "://" in text else None
+        secret = (parts is not None and (parts.password is not None or any(
+            k.lower() in ("password", "sslpassword") for k, _ in parse_qsl(parts.query)))) or (
+            parts is None and re.search(r"(?i)\bpassword\s*=", text) is not None)
+    except ValueError:
+        secret = True
+    if secret:
+        raise ValueError("db must not contain a password (specs are stored in job records): name "
+                         "a connection, db='warehouse' with WORKBENCH_CONN_WAREHOUSE=postgresql://"
+                         "user:password@host/db set where the job runs, or use PGPASSWORD / "
+                         "~/.pgpass")
+    return value
+
+
 Severity = Literal["error", "warn"]
 FileFormat = Literal["auto", "csv", "tsv", "json", "ndjson", "excel", "parquet"]
 
@@ -70,12 +90,17 @@ class DatasetSource(_Model):
 class QuerySource(_Model):
     """A SQL query against a database; ``db`` is a DSN without password or a connection name."""
 
+    # a rejected db= may hold a password: keep it out of the validation message
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
     kind: Literal["query"] = "query"
     sql: str
     db: str
     params: dict[str, Any] = Field(default_factory=dict)
     incremental: Incremental | None = None
     batch_rows: int = 100_000
+
+    _db = field_validator("db")(lambda cls, v: _db_without_password(v))
 
 
 class Incremental(_Model):
@@ -286,12 +311,16 @@ class DatasetSink(_Model):
 
 
 class TableSink(_Model):
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
     kind: Literal["table"] = "table"
     table: str
     db: str
     mode: Literal["create", "insert", "append", "replace", "upsert"] = "append"
     keys: list[str] = Field(default_factory=list)
     batch_rows: int = 100_000
+
+    _db = field_validator("db")(lambda cls, v: _db_without_password(v))
 
     @model_validator(mode="after")
     def _keys(self) -> TableSink:
