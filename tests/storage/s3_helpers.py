@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import uuid
+from urllib.parse import urlsplit
 
 from workbench.storage.retry import RetryPolicy
 
@@ -63,3 +65,15 @@ def context_for(settings, namespace: str = "default"):
     if hasattr(storage, "retry"):
         storage.retry = FAST_RETRY
     return Context(settings, storage, open_catalog(settings.catalog_url))
+
+
+def put(url: str, body: bytes, headers: dict[str, str] | None = None) -> int:
+    """One PUT with http.client, the way fetch()/XMLHttpRequest sends a File."""
+    u = urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    conn.request("PUT", f"{u.path}?{u.query}", body=body,
+                 headers={"Content-Length": str(len(body)), **(headers or {})})
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    return resp.status

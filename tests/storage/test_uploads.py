@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import http.client
 import os
 import time
 import urllib.request
-from urllib.parse import urlsplit
 
 import pytest
-from s3_helpers import PART, context_for
+from s3_helpers import PART, context_for, put
 
 from workbench.catalog import uploads as uploads_table
 from workbench.errors import ConfigError, NotFound, SourceError, SpecError
@@ -23,18 +21,6 @@ pytestmark = pytest.mark.services
 @pytest.fixture
 def ctx(s3_settings):
     return context_for(s3_settings, "alice")
-
-
-def put(url: str, body: bytes, headers: dict[str, str] | None = None) -> int:
-    """One PUT with http.client, the way fetch()/XMLHttpRequest sends a File."""
-    u = urlsplit(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-    conn.request("PUT", f"{u.path}?{u.query}", body=body,
-                 headers={"Content-Length": str(len(body)), **(headers or {})})
-    resp = conn.getresponse()
-    resp.read()
-    conn.close()
-    return resp.status
 
 
 def put_urllib(url: str, body: bytes) -> int:
