@@ -161,21 +161,18 @@ def locate(inp: Input, exc_text: str, opts: CsvOptions, names: list[str],
            dtypes: dict[str, pl.DataType], declared: dict[str, pl.DataType]) -> SourceError | None:
     """Find the row and column behind a failed pass over ``inp`` (slow; only after a failure)."""
     low = exc_text.lower()
+    # Only messages of Polars' CSV parser lead to a pass over the file: an error raised by a
+    # later step must not cost a slow scan of the source.
     if "utf-8" in low or "utf8" in low:
-        err = locate_utf8(inp) if not opts.lossy else None
-        if err is not None:
-            return err
-    typed_error = any(k in low for k in ("could not parse", "conversion from", "cannot parse",
-                                         "failed in column", "invalid primitive"))
-    if not typed_error:
-        err = locate_fields(inp, opts, len(names))
-        if err is not None:
-            return err
-    err = locate_misfit(inp, opts, names, dtypes, declared, hint_column=_column_in(exc_text))
-    if err is not None:
-        return err
-    if typed_error:
+        return None if opts.lossy else locate_utf8(inp)
+    if "more fields" in low:
         return locate_fields(inp, opts, len(names))
+    if "could not parse" in low or "invalid primitive" in low:
+        err = locate_misfit(inp, opts, names, dtypes, declared, hint_column=_column_in(exc_text))
+        if err is not None:
+            return err
+        # bad bytes inside a number column fail as a parse error, not as UTF-8
+        return None if opts.lossy else locate_utf8(inp)
     return None
 
 

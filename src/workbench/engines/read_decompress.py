@@ -53,11 +53,13 @@ def materialize(inp: Input, out: Path, *, compression: str | None, encoding: str
                     cut = min(pending_skip, len(chunk))
                     chunk, pending_skip = chunk[cut:], pending_skip - cut
                 if decoder is not None:
+                    buffered = len(decoder.getstate()[0])
                     try:
                         text = decoder.decode(chunk)
                     except UnicodeDecodeError as exc:
-                        raise _decode_error(inp, encoding, decoded_in - len(chunk) + exc.start,
-                                            lines) from None
+                        at = exc.start - buffered  # within this chunk
+                        raise _decode_error(inp, encoding, decoded_in - len(chunk) + at,
+                                            lines + chunk[:max(at, 0)].count(b"\n")) from None
                     chunk = text.encode("utf-8")
                 sink.write(chunk)
                 written += len(chunk)
