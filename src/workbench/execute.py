@@ -325,7 +325,8 @@ def _collect(frame: pl.LazyFrame, schema: pl.Schema, check_exprs: list[pl.Expr],
 # ----------------------------------------------------------------------------- run_job
 def run_job(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_emit,
             should_cancel: Callable[[], bool] | None = None, final_attempt: bool = True,
-            worker: str | None = None, runner: str = "local") -> dict[str, Any]:
+            worker: str | None = None, runner: str = "local",
+            retry_delay: Callable[[int], float] | None = None) -> dict[str, Any]:
     """One attempt of a job, recorded in the catalog and reported as events.
 
     Returns the result, or raises: ``Cancelled``; an ``InputError`` (never retried); a
@@ -355,7 +356,8 @@ def run_job(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
         err = as_workbench_error(exc)
         if err.retryable and not final_attempt:
             catalog.update_job(job_id, status="retrying", error=err.to_dict())
-            stamped(Retrying(attempt=attempt, error=err.to_dict()))
+            stamped(Retrying(attempt=attempt, delay=retry_delay(attempt) if retry_delay else 0.0,
+                             error=err.to_dict()))
             raise err from None
         catalog.finish_job(job_id, "failed", error=err.to_dict())
         stamped(JobFailed(error=err.to_dict(), seconds=time.time() - t0))

@@ -1,0 +1,177 @@
+"""The Celery app: Redis broker, JSON only, six queues, late acks, time limits, beat schedule.
+
+``celery -A workbench.worker.app worker|beat|flower`` finds ``app`` here; it is built on first
+access (not at import) from ``WorkerConfig.from_env()`` — the same function the client uses, so
+the broker options agree everywhere.
+
+Delivery is at-least-once (``acks_late`` + ``task_reject_on_worker_lost``): a task whose process
+dies is handed out again, and every task is idempotent by job id (``recovery.claim``). The
+visibility timeout is longer than any hard time limit, so Redis never hands a running task to a
+second worker.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from .config import QUEUES, WorkerConfig
+
+_APP: Any = None
+_LOCK = threading.Lock()
+
+
+def celery_config(cfg: WorkerConfig) -> dict[str, Any]:
+    from kombu import Queue
+
+    from .tasks import TASKS
+
+    transport = {"visibility_timeout": cfg.visibility_timeout, "socket_connect_timeout": 5,
+                 "health_check_interval": 15}
+    return {
+        "broker_url": cfg.broker_url,
+        "result_backend": cfg.result_backend,
+        "broker_transport_options": transport,
+        "result_backend_transport_options": {"visibility_timeout": cfg.visibility_timeout},
+        "redis_socket_connect_timeout": 5,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,  # a worker waits out a Redis restart
+        "result_backend_always_retry": True,
+        "result_backend_max_retries": 10,
+        # JSON only: a message in any other format (pickle) is refused, never deserialised.
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "event_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        # At-least-once, one task at a time per process.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_disable_prefetch": True,
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+        "worker_max_tasks_per_child": cfg.max_tasks_per_child,
+        "worker_max_memory_per_child": cfg.max_memory_per_child,
+        "result_expires": cfg.result_expires,
+        "result_extended": True,
+        "task_track_started": True,
+        # Events for Flower and `workbench workers`.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "task_queues": [Queue(q, routing_key=q) for q in QUEUES],
+        "task_default_queue": "pipeline",
+        "task_routes": {name: {"queue": kind, "routing_key": kind}
+                        for name, (_fn, kind) in TASKS.items()},
+        "timezone": "UTC",
+        "beat_schedule": beat_schedule(cfg),
+    }
+
+
+def beat_schedule(cfg: WorkerConfig) -> dict[str, Any]:
+    def entry(task: str, every: float) -> dict[str, Any]:
+        # A maintenance message nobody took before the next one is due is dropped, not piled up.
+        return {"task": task, "schedule": every, "options": {"queue": "maintenance",
+                                                             "expires": every}}
+
+    return {
+        "workbench-cleanup": entry("workbench.cleanup", cfg.cleanup_interval),
+        "workbench-detect-stuck-jobs": entry("workbench.detect_stuck_jobs", cfg.stuck_check_interval),
+        "workbench-expire-streams": entry("workbench.expire_streams", cfg.expire_interval),
+        "workbench-notebook-schedules": entry("workbench.run_due_schedules", 60.0),
+    }
+
+
+def make_app(cfg: WorkerConfig | None = None) -> Any:
+    """Build a configured app with every task of ``tasks.TASKS`` registered."""
+    from celery import Celery
+
+    from ..errors import WorkbenchError, register_error
+    from .tasks import TASKS, TimeLimitExceeded
+
+    cfg = cfg or WorkerConfig.from_env()
+    register_error(TimeLimitExceeded)
+    app = Celery("workbench", set_as_current=False)
+    app.conf.update(celery_config(cfg))
+    for name, (fn, kind) in TASKS.items():
+        soft, hard = cfg.time_limits[kind]
+        app.task(name=name, bind=True, soft_time_limit=soft, time_limit=hard, acks_late=True,
+                 reject_on_worker_lost=True, throws=(WorkbenchError,), queue=kind)(fn)
+    _connect_signals(cfg)
+    return app
+
+
+def get_app() -> Any:
+    global _APP
+    with _LOCK:
+        if _APP is None:
+            _APP = make_app()
+        return _APP
+
+
+_SIGNALS_CONNECTED = False
+
+
+def _connect_signals(cfg: WorkerConfig) -> None:
+    """Worker-process hooks; they act only inside a worker, never in a client."""
+    global _SIGNALS_CONNECTED
+    if _SIGNALS_CONNECTED:
+        return
+    _SIGNALS_CONNECTED = True
+    from celery import signals
+
+    from . import logs
+    from .runtime import reset_after_fork
+
+    signals.worker_process_init.connect(reset_after_fork, weak=False)
+    fmt = cfg.log_format
+    signals.after_setup_logger.connect(lambda logger=None, **kw: logs.install(logger, fmt=fmt),
+                                       weak=False)
+    signals.after_setup_task_logger.connect(
+        lambda logger=None, **kw: logs.install(logger, fmt=fmt), weak=False)
+    signals.worker_ready.connect(_start_metrics, weak=False)
+    signals.task_revoked.connect(_on_revoked, weak=False)
+
+
+def _start_metrics(**_: Any) -> None:
+    import logging
+
+    from .runtime import runtime
+
+    rt = runtime()
+    if rt.cfg.metrics_port <= 0:
+        return
+    from .metrics import serve
+
+    try:
+        serve(rt.cfg.metrics_port, rt.redis, rt.ctx.catalog, rt.ctx.namespace)
+    except OSError as exc:  # a second worker on this machine: the first one serves the totals
+        logging.getLogger("workbench.worker.metrics").warning(
+            "metrics port %d unavailable: %s", rt.cfg.metrics_port, exc)
+
+
+def _on_revoked(request: Any = None, terminated: bool = False, **_: Any) -> None:
+    """A revoked job's message was dropped by the worker: record the cancel and tell watchers."""
+    from ..events import JobCancelled
+    from .recovery import finish_if_open
+    from .runtime import runtime
+
+    task_id = getattr(request, "id", None)
+    if not task_id or getattr(request, "name", "") != "workbench.run_pipeline":
+        return
+    rt = runtime()
+    try:
+        if finish_if_open(rt.ctx, task_id, "cancelled",
+                          from_states=("queued", "retrying", "running") if terminated
+                          else ("queued", "retrying")):
+            pub = rt.publisher(task_id)
+            pub(JobCancelled(job_id=task_id))
+            pub.close(5)
+    except Exception:
+        pass
+
+
+def __getattr__(name: str) -> Any:
+    # ``celery -A workbench.worker.app`` reads ``app``: build it then, not at import.
+    if name == "app":
+        return get_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

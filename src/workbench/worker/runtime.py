@@ -1,0 +1,140 @@
+"""What a worker process holds for its tasks: context, Redis client, identity, heartbeats.
+
+Opened lazily in the process that runs tasks (after the pool forks), and reset in each new pool
+process: a connection inherited across ``fork`` is shared by two processes and breaks both.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..context import Context
+from . import keys
+from .config import WorkerConfig
+
+
+@dataclass
+class Runtime:
+    cfg: WorkerConfig
+    ctx: Context
+    redis: Any
+    pid: int
+
+    def publisher(self, job_id: str, on_event: Callable | None = None):
+        from .stream import StreamPublisher
+
+        return StreamPublisher(self.redis, keys.events(self.ctx.namespace, job_id),
+                               maxlen=self.cfg.stream_maxlen, ttl=self.cfg.stream_ttl,
+                               on_event=on_event)
+
+    def cancel_check(self, job_id: str) -> Callable[[], bool]:
+        """``should_cancel`` for execute: the Redis flag (cheap), else the catalog's (durable).
+
+        A job that already ended elsewhere (a failed part of a fanned-out job) stops too.
+        """
+        from .stream import redis_errors
+
+        key = keys.cancel(self.ctx.namespace, job_id)
+        errors = redis_errors()
+
+        def should_cancel() -> bool:
+            try:
+                if self.redis.exists(key):
+                    return True
+            except errors:
+                pass
+            rec = self.ctx.catalog.get_job(job_id)
+            return bool(rec.get("cancel_requested")) or rec["status"] in ("failed", "cancelled")
+
+        return should_cancel
+
+
+_RUNTIME: Runtime | None = None
+_LOCK = threading.Lock()
+
+
+def runtime() -> Runtime:
+    global _RUNTIME
+    with _LOCK:
+        if _RUNTIME is None or _RUNTIME.pid != os.getpid():
+            from .stream import redis_client
+
+            cfg = WorkerConfig.from_env()
+            ctx = Context.from_settings()
+            _RUNTIME = Runtime(cfg, ctx, redis_client(cfg.broker_url), os.getpid())
+        return _RUNTIME
+
+
+def reset_after_fork(**_: Any) -> None:
+    """``worker_process_init``: drop connections inherited from the parent process."""
+    global _RUNTIME
+    from ..catalog import _CATALOGS
+
+    for cat in list(_CATALOGS.values()):
+        try:
+            cat.engine.dispose(close=False)
+        except Exception:
+            pass
+    _RUNTIME = None
+
+
+# ----------------------------------------------------------------------------- identity
+MACHINE = socket.gethostname()
+_OWNER_RE = re.compile(r"\((?P<machine>\S+) pid (?P<pid>\d+)\)$")
+
+
+def worker_id(nodename: str | None) -> str:
+    """``celery@host (machine pid 1234)``: which worker, and which process on which machine."""
+    return f"{nodename or 'worker'} ({MACHINE} pid {os.getpid()})"
+
+
+def owner_alive(worker: str | None) -> bool | None:
+    """Is the process that recorded ``worker`` still alive? None when it ran on another machine."""
+    m = _OWNER_RE.search(worker or "")
+    if m is None or m["machine"] != MACHINE:
+        return None
+    pid = int(m["pid"])
+    if pid == os.getpid():
+        return False  # this process runs one task at a time: that run is over
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# ----------------------------------------------------------------------------- heartbeats
+class Heartbeat:
+    """Refreshes ``heartbeat_at`` while a task runs, even through a long step with no batches."""
+
+    def __init__(self, catalog: Any, job_id: str, interval: float) -> None:
+        self._catalog, self._job_id, self._interval = catalog, job_id, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="workbench-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._catalog.heartbeat(self._job_id)
+            except Exception:  # a busy catalog must not kill the job; the next beat tries again
+                pass
+
+
+def now() -> float:
+    return time.time()

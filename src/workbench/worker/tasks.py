@@ -1,0 +1,456 @@
+"""Celery task bodies. Each is a plain function taking the bound task first; ``app.py`` registers
+them from the ``TASKS`` table (name -> function, kind), where the kind picks the queue and the
+time limits.
+
+Every task is idempotent by job id: it claims the job in the catalog before running (see
+``recovery``), so a redelivered or duplicated message never runs a finished job again, and a
+dataset is committed once per job whatever happens to the worker in between.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable
+
+from ..errors import (
+    Cancelled, InternalError, SpecError, TransientError, WorkbenchError,
+)
+from ..events import JobCancelled, JobFailed, Message
+from . import keys, metrics
+from .logs import set_field, task_context
+from .recovery import add_dead_letter, claim, finish_if_open
+from .runtime import Heartbeat, Runtime, runtime, worker_id
+
+log = logging.getLogger("workbench.worker")
+
+
+class TimeLimitExceeded(WorkbenchError):
+    """A task ran past its soft time limit; the job failed instead of being killed."""
+
+
+# ----------------------------------------------------------------------------- helpers
+def _outcome(rec: dict[str, Any]) -> dict[str, Any]:
+    """The small JSON a task returns (the catalog has the full record)."""
+    return {"job_id": rec["id"], "status": rec["status"], "attempts": rec.get("attempts"),
+            "error": rec.get("error"), "result": _small(rec.get("result"))}
+
+
+def _small(result: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not result:
+        return result
+    return {k: v for k, v in result.items() if k in ("kind", "name", "version", "rows", "bytes",
+                                                      "checksum", "uri")}
+
+
+def _ensure_record(rt: Runtime, job_id: str, spec: dict[str, Any]) -> None:
+    """A message can outlive its job record only if the catalog was reset; recreate it."""
+    rt.ctx.catalog.create_job(job_id=job_id, namespace=rt.ctx.namespace, spec=spec, runner="celery",
+                              name=spec.get("name"))
+
+
+def _drop_queued_marker(rt: Runtime, job_id: str) -> None:
+    from .stream import redis_errors
+
+    try:
+        rt.redis.delete(keys.queued(rt.ctx.namespace, job_id))
+    except redis_errors():
+        pass
+
+
+def _deadline_check(should_cancel: Callable[[], bool], soft_limit: float) -> Callable[[], bool]:
+    """``should_cancel`` that also ends the job cleanly at the soft time limit.
+
+    Celery's own soft limit interrupts the task's main thread only between Python calls, which a
+    long Polars pass does not make; this check runs between batches, where stopping is safe.
+    """
+    deadline = time.monotonic() + soft_limit
+
+    def check() -> bool:
+        if time.monotonic() > deadline:
+            raise TimeLimitExceeded(f"the job ran past its time limit of {soft_limit:g}s",
+                                    hint="split the input, or raise WORKBENCH_SOFT_TIME_LIMIT_* "
+                                         "and WORKBENCH_HARD_TIME_LIMIT_* on the workers")
+        return should_cancel()
+
+    return check
+
+
+def _clean_dead_attempts(rt: Runtime, spec: dict[str, Any], job_id: str, attempts: int) -> None:
+    """Files a crashed attempt was writing (temporary parts included): never visible, now gone."""
+    from ..datasets import data_prefix
+
+    sink = spec.get("sink") or {}
+    if sink.get("kind") != "dataset":
+        return
+    for n in range(1, attempts + 1):
+        try:
+            rt.ctx.storage.delete_prefix(data_prefix(rt.ctx.namespace, sink["name"], job_id, n))
+        except Exception as exc:  # gc removes it later; the new attempt writes elsewhere
+            log.warning("could not remove attempt %d of %s: %s", n, job_id, exc)
+
+
+def fail_job(rt: Runtime, job_id: str, err: WorkbenchError, emit: Callable, *,
+             dead_letter_task: str | None = None, attempts: int | None = None) -> None:
+    """Record a failure decided outside ``run_job`` (poison job, bad spec, failed part)."""
+    if finish_if_open(rt.ctx, job_id, "failed", error=err.to_dict()):
+        emit(JobFailed(job_id=job_id, error=err.to_dict()))
+    if dead_letter_task:
+        rec = rt.ctx.catalog.get_job(job_id)
+        add_dead_letter(rt.ctx, rec, task=dead_letter_task, error=err.to_dict(),
+                        attempts=attempts if attempts is not None else rec.get("attempts") or 0)
+
+
+# ----------------------------------------------------------------------------- run_pipeline
+def run_pipeline(task: Any, job_id: str, spec: dict[str, Any],
+                 options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run a whole pipeline (or plan its fan-out / stage chain) for one job."""
+    rt = runtime()
+    options = options or {}
+    me = worker_id(task.request.hostname)
+    t0 = time.monotonic()
+    state = "skipped"
+    with task_context(job_id=job_id, task_id=task.request.id, task="run_pipeline", worker=me):
+        try:
+            state, out = _run_pipeline(task, rt, job_id, spec, options, me)
+            return out
+        except Exception as exc:
+            from celery.exceptions import Retry
+
+            state = "retry" if isinstance(exc, Retry) else "failed"
+            raise
+        finally:
+            seconds = time.monotonic() - t0
+            metrics.record_task(rt.redis, rt.ctx.namespace, "run_pipeline", state, seconds)
+            log.info("task %s", state, extra={"state": state, "duration": round(seconds, 4)})
+
+
+def _run_pipeline(task: Any, rt: Runtime, job_id: str, spec: dict[str, Any],
+                  options: dict[str, Any], me: str) -> tuple[str, dict[str, Any]]:
+    from ..spec.io import pipeline_from_dict
+
+    cfg = rt.cfg
+    _ensure_record(rt, job_id, spec)
+    _drop_queued_marker(rt, job_id)
+    c = claim(rt.ctx, job_id, me, cfg)
+    if c.decision == "skip":
+        log.info("job already %s; not run again", c.record["status"])
+        return "skipped", _outcome(c.record)
+    if c.decision == "wait":
+        # Another process is running this job and is alive: come back when it would be stale.
+        log.info("job held by %s; checking again in %.0fs", c.record.get("worker"), c.wait_seconds)
+        raise task.retry(countdown=c.wait_seconds, max_retries=None)
+
+    rec = c.record
+    done_attempts = int(rec.get("attempts") or 0)
+    set_field(attempt=done_attempts + 1)
+    publish = rt.publisher(job_id)
+    try:
+        if c.crashed:
+            publish(Message(job_id=job_id, level="warning",
+                            text=f"attempt {done_attempts} ended without an outcome (its worker "
+                                 f"{rec.get('worker') or '?'} stopped); running the job again"))
+            _clean_dead_attempts(rt, spec, job_id, done_attempts)
+        if done_attempts >= cfg.max_attempts:
+            err = InternalError(
+                f"the job stopped its worker process {done_attempts} times without an outcome "
+                "(killed, out of memory, or a crash in native code); it was moved to the dead letters",
+                hint="`workbench dead-letters` lists it; fix the cause, then "
+                     f"`workbench dead-letters resubmit {job_id}`")
+            fail_job(rt, job_id, err, publish, dead_letter_task="run_pipeline",
+                     attempts=done_attempts)
+            return "dead_letter", _outcome(rt.ctx.catalog.get_job(job_id))
+        try:
+            pipeline = pipeline_from_dict(spec)
+        except WorkbenchError as err:
+            fail_job(rt, job_id, err, publish)
+            return "failed", _outcome(rt.ctx.catalog.get_job(job_id))
+        except Exception as exc:
+            fail_job(rt, job_id, SpecError(f"the pipeline spec does not validate: {exc}"), publish)
+            return "failed", _outcome(rt.ctx.catalog.get_job(job_id))
+        if rt.cancel_check(job_id)():
+            if finish_if_open(rt.ctx, job_id, "cancelled"):
+                publish(JobCancelled(job_id=job_id))
+            return "cancelled", _outcome(rt.ctx.catalog.get_job(job_id))
+
+        from . import fanout
+
+        plan = fanout.plan(pipeline, rt.ctx)
+        if plan.files is not None:
+            return fanout.start(task, rt, pipeline, job_id, plan, me, publish)
+        if plan.note:
+            publish(Message(job_id=job_id, level="info", text=plan.note))
+        if options.get("stages"):
+            from . import stages
+
+            return stages.start(task, rt, pipeline, job_id, me, publish)
+        return _run_whole(task, rt, pipeline, job_id, done_attempts + 1, me, publish)
+    finally:
+        publish.close()
+
+
+def _run_whole(task: Any, rt: Runtime, pipeline: Any, job_id: str, attempt: int, me: str,
+               publish: Callable) -> tuple[str, dict[str, Any]]:
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from ..execute import run_job
+
+    cfg = rt.cfg
+    final = attempt >= cfg.max_attempts
+    delays: list[float] = []
+
+    def delay(n: int) -> float:
+        delays.append(cfg.retry_delay(n))
+        return delays[-1]
+
+    soft = (task.soft_time_limit or cfg.time_limits["pipeline"][0])
+    should_cancel = _deadline_check(rt.cancel_check(job_id), soft)
+    with Heartbeat(rt.ctx.catalog, job_id, cfg.heartbeat_interval):
+        try:
+            result = run_job(pipeline, job_id=job_id, ctx=rt.ctx, emit=publish,
+                             should_cancel=should_cancel, final_attempt=final, worker=me,
+                             runner="celery", retry_delay=delay)
+        except Cancelled:
+            return "cancelled", _outcome(rt.ctx.catalog.get_job(job_id))
+        except SoftTimeLimitExceeded:
+            err = TimeLimitExceeded(f"the job ran past its time limit of {soft:g}s")
+            fail_job(rt, job_id, err, publish)
+            raise err from None
+        except TransientError as err:
+            if not final and delays:
+                metrics.record_retry(rt.redis, rt.ctx.namespace, "run_pipeline")
+                log.info("transient error, retry in %.1fs: %s", delays[-1], err)
+                raise task.retry(countdown=delays[-1], max_retries=None) from None
+            # run_job recorded the failure; retries are exhausted, so it is a dead letter too.
+            add_dead_letter(rt.ctx, rt.ctx.catalog.get_job(job_id), task="run_pipeline",
+                            error=err.to_dict(), attempts=attempt)
+            raise
+    result.pop("_frame", None)
+    metrics.record_task(rt.redis, rt.ctx.namespace, "rows", "done", 0.0,
+                        rows=int(result.get("rows") or 0), nbytes=int(result.get("bytes_in") or 0))
+    rec = rt.ctx.catalog.get_job(job_id)
+    return "succeeded", _outcome(rec)
+
+
+# ----------------------------------------------------------------------------- health & maintenance
+def health_check(task: Any) -> dict[str, Any]:
+    """What this worker can reach: the catalog, storage and Redis (for ``workbench workers``)."""
+    rt = runtime()
+    out: dict[str, Any] = {"worker": worker_id(task.request.hostname), "time": time.time()}
+    checks: dict[str, Any] = {}
+    for name, probe in (("catalog", lambda: rt.ctx.catalog.list_jobs(limit=1)),
+                        ("storage", lambda: list(rt.ctx.storage.list(f"{rt.ctx.namespace}/health/"))),
+                        ("redis", lambda: rt.redis.ping())):
+        t = time.monotonic()
+        try:
+            probe()
+            checks[name] = {"ok": True, "ms": round((time.monotonic() - t) * 1000, 2)}
+        except Exception as exc:
+            checks[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    out["checks"] = checks
+    out["ok"] = all(c["ok"] for c in checks.values())
+    return out
+
+
+def cleanup(task: Any, retention_seconds: float | None = None) -> dict[str, Any]:
+    """Daily: remove soft-deleted versions and dead writes past the retention (maintenance.gc)."""
+    import importlib
+
+    rt = runtime()
+    try:
+        maintenance = importlib.import_module("workbench.maintenance")
+    except ImportError as exc:
+        if exc.name == "workbench.maintenance":
+            return {"skipped": "workbench.maintenance is not available in this build"}
+        raise
+    retention = retention_seconds if retention_seconds is not None else float(
+        __import__("os").environ.get("WORKBENCH_RETENTION_SECONDS", 7 * 86400))
+    with task_context(task="cleanup", task_id=task.request.id):
+        report = maintenance.gc(rt.ctx, retention_seconds=retention, all_namespaces=True)
+        log.info("cleanup done", extra={"report": report})
+    return report
+
+
+def detect_stuck_jobs(task: Any) -> dict[str, Any]:
+    """Every 30 min: find jobs whose worker is gone or whose message was lost, and act on each.
+
+    A running job whose heartbeat stopped (or whose process is gone) is re-queued while it has
+    attempts left, else failed into the dead letters; a queued job whose message Redis no longer
+    holds (a Redis restart) is queued again. The reason goes to the job's events.
+    """
+    from .recovery import open_celery_jobs
+    from .stream import redis_errors
+
+    rt = runtime()
+    cfg = rt.cfg
+    now = time.time()
+    report: dict[str, list[str]] = {"requeued": [], "failed": [], "lost_messages": []}
+    with task_context(task="detect_stuck_jobs", task_id=task.request.id):
+        for rec in open_celery_jobs(rt.ctx):
+            job_id = rec["id"]
+            status = rec["status"]
+            try:
+                if status == "queued":
+                    if now - rec["submitted_at"] < cfg.stale_after:
+                        continue
+                    if rt.redis.exists(keys.queued(rt.ctx.namespace, job_id)):
+                        continue
+                    reason = "its queue message was lost (Redis restarted without persistence)"
+                    report["lost_messages"].append(job_id)
+                else:
+                    from .runtime import owner_alive
+
+                    beat = rec.get("heartbeat_at") or rec.get("started_at") or rec["submitted_at"]
+                    limit = cfg.stale_after + (cfg.retry_backoff_max if status == "retrying" else 0)
+                    alive = owner_alive(rec.get("worker")) if status == "running" else None
+                    if now - beat < limit and alive is not False:
+                        continue
+                    reason = (f"its worker {rec.get('worker') or '?'} stopped "
+                              f"(last heartbeat {now - beat:.0f}s ago)")
+                    if int(rec.get("attempts") or 0) >= cfg.max_attempts:
+                        pub = rt.publisher(job_id)
+                        try:
+                            fail_job(rt, job_id, InternalError(
+                                f"the job was stuck: {reason}, after {rec.get('attempts')} attempts; "
+                                "it was moved to the dead letters",
+                                hint=f"`workbench dead-letters resubmit {job_id}` runs it again"),
+                                pub, dead_letter_task="run_pipeline")
+                        finally:
+                            pub.close()
+                        report["failed"].append(job_id)
+                        continue
+                    report["requeued"].append(job_id)
+                requeue(rt, rec, reason)
+            except redis_errors() as exc:
+                log.warning("stuck check of %s skipped: %s", job_id, exc)
+        log.info("stuck jobs checked", extra={"report": report})
+    return report
+
+
+def requeue(rt: Runtime, rec: dict[str, Any], reason: str) -> None:
+    from .app import get_app
+    from .submit import send_run
+
+    pub = rt.publisher(rec["id"])
+    try:
+        pub(Message(job_id=rec["id"], level="warning", text=f"re-queued: {reason}"))
+    finally:
+        pub.close()
+    send_run(get_app(), rt.redis, rt.ctx.namespace, rec["id"], rec.get("spec") or {}, {})
+
+
+def expire_streams(task: Any) -> dict[str, Any]:
+    """Hourly: give every event stream a TTL (a stream of a finished job keeps one day)."""
+    import sqlalchemy as sa
+
+    from ..catalog import FINAL_STATES, jobs
+
+    rt = runtime()
+    fixed = shortened = 0
+    finished_ttl = min(rt.cfg.stream_ttl, 86400)
+    with task_context(task="expire_streams", task_id=task.request.id):
+        batch: list[str] = []
+        for key in rt.redis.scan_iter(match=keys.events_pattern(), count=1000):
+            batch.append(key)
+        for i in range(0, len(batch), 500):
+            chunk = batch[i:i + 500]
+            ids = {k.rsplit(":", 1)[-1]: k for k in chunk}
+            q = sa.select(jobs.c.id, jobs.c.status, jobs.c.finished_at).where(jobs.c.id.in_(list(ids)))
+            ended = {r.id: r.finished_at for r in rt.ctx.catalog.rows(q) if r.status in FINAL_STATES}
+            pipe = rt.redis.pipeline(transaction=False)
+            for k in chunk:
+                pipe.ttl(k)
+            ttls = pipe.execute()
+            pipe = rt.redis.pipeline(transaction=False)
+            for k, ttl in zip(chunk, ttls):
+                job = k.rsplit(":", 1)[-1]
+                if ttl == -1:
+                    pipe.expire(k, rt.cfg.stream_ttl)
+                    fixed += 1
+                if job in ended and (ttl == -1 or ttl > finished_ttl):
+                    left = max(60, int(finished_ttl - (time.time() - (ended[job] or 0))))
+                    pipe.expire(k, left)
+                    shortened += 1
+            pipe.execute()
+    return {"streams": len(batch), "ttl_set": fixed, "shortened": shortened}
+
+
+def run_due_schedules(task: Any) -> dict[str, Any]:
+    """Every minute: fire due notebook schedules as tasks on the notebooks queue."""
+    from ..scheduling import run_due_schedules as due
+
+    rt = runtime()
+    from .app import get_app
+
+    app = get_app()
+
+    def dispatch(sched: dict[str, Any]) -> str:
+        res = app.send_task("workbench.run_notebook", args=[sched], queue="notebooks")
+        return res.id
+
+    fired = due(rt.ctx, dispatch=dispatch)
+    return {"fired": len(fired)}
+
+
+def run_notebook(task: Any, schedule: dict[str, Any]) -> dict[str, Any]:
+    """Run one scheduled notebook with papermill (the run is recorded in the catalog)."""
+    from ..context import Context
+    from ..scheduling import finish_scheduled_run
+    from ..scheduling import run_notebook as run_nb
+
+    rt = runtime()
+    ctx = rt.ctx if schedule["namespace"] == rt.ctx.namespace else Context(
+        rt.ctx.settings.with_(namespace=schedule["namespace"]), rt.ctx.storage, rt.ctx.catalog)
+    with task_context(task="run_notebook", task_id=task.request.id, schedule_id=schedule["id"]):
+        try:
+            run = run_nb(ctx, schedule["notebook"], schedule.get("parameters") or {},
+                         schedule.get("output"), schedule_id=schedule["id"])
+        except WorkbenchError as exc:
+            run = {"status": "failed", "error": exc.to_dict()}
+        finish_scheduled_run(ctx, schedule["id"], run["status"])
+    return {k: run.get(k) for k in ("id", "status", "output_uri", "error")}
+
+
+def _fanout_part(task: Any, *args: Any) -> dict[str, Any]:
+    from .fanout import run_part
+
+    return run_part(task, *args)
+
+
+def _fanout_commit(task: Any, *args: Any) -> dict[str, Any]:
+    from .fanout import run_commit
+
+    return run_commit(task, *args)
+
+
+def _stage(name: str) -> Callable[..., dict[str, Any]]:
+    def run(task: Any, *args: Any) -> dict[str, Any]:
+        from . import stages
+
+        return stages.run_stage(task, name, *args)
+
+    run.__name__ = name
+    run.__doc__ = f"The {name} stage of a stage-by-stage pipeline run."
+    return run
+
+
+ingest = _stage("ingest")
+transform = _stage("transform")
+persist = _stage("persist")
+
+# name -> (function, kind). The kind is the queue and picks the time limits; maintenance tasks are
+# scheduled by beat (see app.beat_schedule).
+TASKS: dict[str, tuple[Callable[..., Any], str]] = {
+    "workbench.run_pipeline": (run_pipeline, "pipeline"),
+    "workbench.ingest": (ingest, "ingestion"),
+    "workbench.transform": (transform, "transformation"),
+    "workbench.persist": (persist, "persistence"),
+    "workbench.fanout_part": (_fanout_part, "ingestion"),
+    "workbench.fanout_commit": (_fanout_commit, "persistence"),
+    "workbench.run_notebook": (run_notebook, "notebooks"),
+    "workbench.health_check": (health_check, "maintenance"),
+    "workbench.cleanup": (cleanup, "maintenance"),
+    "workbench.detect_stuck_jobs": (detect_stuck_jobs, "maintenance"),
+    "workbench.expire_streams": (expire_streams, "maintenance"),
+    "workbench.run_due_schedules": (run_due_schedules, "maintenance"),
+}
