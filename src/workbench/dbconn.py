@@ -204,7 +204,9 @@ def classify_db_error(exc: BaseException, target: DbTarget, *, connecting: bool 
         hint = "check the query's syntax, tables and column names"
         if sqlstate == "42883":
             hint = "a parameter or column has a type the operator does not accept: CAST it in the query"
-        return SQLError(f"the query failed on {where}: {msg}" + (f" (SQLSTATE {sqlstate})" if sqlstate else ""),
+        prefix = (f"a statement writing to {where} failed" if step == "write"
+                  else f"the query failed on {where}")
+        return SQLError(f"{prefix}: {msg}" + (f" (SQLSTATE {sqlstate})" if sqlstate else ""),
                         step=step, hint=hint)
     if sqlstate and sqlstate.startswith("23"):
         return SourceError(f"{where}: {_first_line(text)} (SQLSTATE {sqlstate})", step=step)

@@ -15,8 +15,9 @@ Parameters are written ``:name`` in the spec and bound, never formatted:
 
 Types: PostgreSQL ``numeric(p, s)`` arrives as text from the driver and is read as
 ``Decimal(p, s)``; ``numeric`` without a declared scale as ``Decimal(38, 10)`` (rounded half away
-from zero, with a note); ``json``/``jsonb``/``uuid`` and other text-like types as strings; a type
-with no Polars equivalent (``interval``) is an error naming the column, with the cast to write.
+from zero, with a note); ``json``/``jsonb``/``uuid`` and other text-like types as strings; ``interval`` as a Duration
+(an interval with months, which have no fixed length, is an error naming the column, with the
+cast to write).
 SQLite has no declared types in results: the first batch decides each column's type and later
 batches are cast to it.
 """
@@ -290,15 +291,32 @@ def _plan_columns(schema: Any, notes: list[str]) -> tuple[list[_Column], Any]:
                                   "read", column=f.name, step="read",
                                   hint=f"cast it in the query, e.g. {f.name}::text")
         elif pa.types.is_interval(t):
-            raise SourceError(f"column {f.name!r} has the type {typname or t} (months, days and "
-                              "nanoseconds), which has no Polars equivalent", column=f.name,
-                              step="read", hint=f"cast it in the query: {f.name}::text, or "
-                                                f"extract(epoch from {f.name}) for seconds")
+            def convert(arr, name=f.name):
+                return _interval_to_duration(arr, name)
+            out_type = pa.duration("us")
         elif pa.types.is_null(t):
             out_type = t
         plans.append(_Column(f.name, convert))
         out_fields.append(pa.field(f.name, out_type))
     return plans, pa.schema(out_fields)
+
+
+def _interval_to_duration(arr: Any, name: str) -> Any:
+    """PostgreSQL intervals as durations; a month has no fixed length, so months are refused."""
+    import numpy as np
+    import pyarrow as pa
+
+    n = len(arr)
+    raw = np.frombuffer(arr.buffers()[1], dtype=[("m", "<i4"), ("d", "<i4"), ("ns", "<i8")],
+                        count=arr.offset + n)[arr.offset:]
+    valid = np.asarray(arr.is_valid())
+    if (raw["m"][valid] != 0).any():
+        raise SourceError(f"column {name!r} holds intervals with months, which have no fixed "
+                          "length as a duration", column=name, step="read",
+                          hint=f"cast it in the query: {name}::text, or extract(epoch from "
+                               f"{name}) for seconds")
+    micros = raw["d"].astype("int64") * 86_400_000_000 + raw["ns"] // 1000
+    return pa.array(micros, type=pa.duration("us"), mask=~valid)
 
 
 def _uuid_text(hexed: pl.Series) -> Any:

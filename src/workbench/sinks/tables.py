@@ -113,6 +113,9 @@ class _Session:
             raise _write_error(exc, self.target, sql) from None
 
     def affected(self) -> int:
+        """Rows changed by the last statement (SQLite's driver does not report it)."""
+        if self.dialect == "sqlite":
+            return int(self.run("SELECT changes()")[0][0])
         n = getattr(self.cur, "rowcount", -1)
         return int(n) if n is not None else -1
 
@@ -181,7 +184,8 @@ def _write_error(exc: BaseException, target: DbTarget, sql: str, row_offset: int
         return exc
     err = classify_db_error(exc, target, sql=sql, step="write")
     text = target.scrub(str(exc))
-    m = re.search(r'column "?([^"\s,]+)"?', text)
+    m = re.search(r'column "?([^"\s,]+)"?', text) or \
+        re.search(r"constraint failed: (?:[^\s.]+\.)?([^\s,]+)", text)  # SQLite's wording
     if m and err.column is None:
         err.column = m.group(1)
     line = re.search(r"COPY [^,]+, line (\d+)", text)
@@ -360,7 +364,10 @@ def _finish(s: _Session, plan: _Plan, sink: TableSink, staged_rows: int) -> dict
             raise InputError(f"the rows to upsert repeat a key, e.g. {example}", step="write",
                              column=keys[0], hint="make the keys unique first (a unique step, "
                                                   "or an is_unique check)")
-        match = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in keys)
+        casts = {w.name: w.server_cast for w in plan.writes}
+        match = " AND ".join(
+            f"t.{q(k)} = " + (f"CAST(s.{q(k)} AS {casts[k]})" if casts.get(k) else f"s.{q(k)}")
+            for k in keys)
         existing = s.run(f"SELECT count(*) FROM {plan.dest.sql} s WHERE EXISTS "
                          f"(SELECT 1 FROM {target} t WHERE {match})")[0][0]
         others = [w.name for w in plan.writes if w.name not in keys]
