@@ -234,9 +234,12 @@ def commit_version(ctx: Context, *, name: str, job_id: str, files: list[dict[str
     """
     all_files = list(base_files or []) + files
     total_rows = sum(int(f["rows"]) for f in all_files)
+    tried = 0
     for _ in range(20):
         latest = ctx.catalog.latest_version_number(ctx.namespace, name)
-        version = latest + 1
+        # Past a number whose manifest exists: the winner's catalog row may not be there yet
+        # (or never came, if it died in between), so re-reading the catalog alone would spin.
+        version = max(latest, tried) + 1
         if mode == "create" and latest:
             raise AlreadyExists(f"dataset {name!r} already exists",
                                 hint="use mode='overwrite' for a new version or 'append'")
@@ -252,6 +255,7 @@ def commit_version(ctx: Context, *, name: str, job_id: str, files: list[dict[str
         try:
             ctx.storage.put_bytes(key, json.dumps(manifest, default=str).encode(), if_absent=True)
         except AlreadyExists:
+            tried = version
             continue
         return register_manifest(ctx, manifest, key)
     raise AlreadyExists(f"could not allocate a version of {name!r}: too many concurrent writers")

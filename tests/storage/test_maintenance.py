@@ -165,3 +165,34 @@ def test_gc_removes_files_of_dead_attempts_only(ctx):
     left = keys(ctx)
     assert unknown not in left and live_second not in left
     assert verify(ctx, "sales")["ok"]
+
+
+# ----------------------------------------------------------------------------- commit races
+def test_commit_steps_over_a_manifest_with_no_catalog_row(ctx):
+    """A writer that died between its manifest and its catalog row must not block the next."""
+    ctx.storage.put_bytes(manifest_key("team", "sales", 1), b'{"job_id": "dead", "files": []}')
+    ds = write_version(ctx, "sales", frame(4), job_id="j-next")
+    assert ds.version == 2 and scan_dataset(ctx, "sales").collect().height == 4
+
+
+def test_concurrent_commits_get_distinct_versions(ctx):
+    import threading
+
+    results, errors = [], []
+    barrier = threading.Barrier(4)
+
+    def writer(i: int) -> None:
+        barrier.wait()
+        try:
+            results.append(write_version(ctx, "race", frame(i + 1), job_id=f"w{i}").version)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and sorted(results) == [1, 2, 3, 4]
+    for v in range(1, 5):
+        assert verify(ctx, "race", v)["ok"]

@@ -525,10 +525,8 @@ class S3Writer:
                 if self._buf or not self._futures:
                     self._submit(bytes(self._buf))
                 self._buf = bytearray()
-                done, _ = wait(self._futures, return_when=FIRST_EXCEPTION)
-                self._raise_background_error()
-                wait(self._futures)
-                self._raise_background_error()
+                wait(self._futures, return_when=FIRST_EXCEPTION)
+                self._raise_background_error()  # else every part is up
                 self._complete()
         except BaseException:
             self.abort()
@@ -659,6 +657,16 @@ class S3Reader(io.RawIOBase):
         buffer[:n] = data
         self._pos += n
         return n
+
+    def readall(self) -> bytes:
+        # RawIOBase.readall would go 8 KiB at a time; the rest of an object comes in big reads.
+        chunks = []
+        while True:
+            buf = bytearray(min(8 * 1024 * 1024, max(self.size - self._pos, 1)))
+            n = self.readinto(buf)
+            if not n:
+                return b"".join(chunks)
+            chunks.append(bytes(buf[:n]))
 
     def close(self) -> None:
         self._drop_body()
