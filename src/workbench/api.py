@@ -7,29 +7,47 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Callable
 
 import polars as pl
+from pydantic import ValidationError
 
 from .context import Context
 from .datasets import Dataset, get_dataset, scan_dataset
 from .errors import WorkbenchError
 from .jobs import Job
 from .spec import models as m
-from .spec.models import Pipeline
+from .spec.models import Pipeline, describe_validation_error
 
 
 # ----------------------------------------------------------------------------- builders
+def _spec_errors(builder: Callable[..., Any]) -> Callable[..., Any]:
+    """Builders raise ``SpecError`` naming the field and the allowed values, not pydantic's error."""
+
+    @functools.wraps(builder)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return builder(*args, **kwargs)
+        except ValidationError as err:
+            raise describe_validation_error(err, None) from None
+
+    return wrapped
+
+
+@_spec_errors
 def file(path: str, *, format: str = "auto", **options: Any) -> m.FileSource:
     """A file, a glob of files (``"orders/*.csv"``) or an ``s3://`` object/prefix as a source."""
     return m.FileSource(path=str(path), format=format, **options)
 
 
+@_spec_errors
 def from_dataset(name: str, *, version: int | None = None) -> m.DatasetSource:
     """A catalog dataset as a source (the latest version unless ``version`` is given)."""
     return m.DatasetSource(name=name, version=version)
 
 
+@_spec_errors
 def query(sql: str, *, db: str, params: dict[str, Any] | None = None,
           incremental: m.Incremental | None = None, batch_rows: int = 100_000) -> m.QuerySource:
     """A SQL query against a database (bound parameters ``:name``; never string-formatted)."""
@@ -37,103 +55,127 @@ def query(sql: str, *, db: str, params: dict[str, Any] | None = None,
                          batch_rows=batch_rows)
 
 
+@_spec_errors
 def incremental(cursor: str, *, initial: Any = None) -> m.Incremental:
     """Read only rows whose ``cursor`` column is past the last successful run's maximum."""
     return m.Incremental(cursor=cursor, initial=initial)
 
 
+@_spec_errors
 def upload(upload_id: str, *, format: str = "auto") -> m.UploadSource:
     return m.UploadSource(upload_id=upload_id, format=format)
 
 
+@_spec_errors
 def sql(query: str, *, name: str | None = None) -> m.SqlStep:
     """DuckDB SQL over the relation ``input`` (and catalog datasets by name), sandboxed."""
     return m.SqlStep(query=query, name=name)
 
 
+@_spec_errors
 def select(*columns: str) -> m.SelectStep:
     return m.SelectStep(columns=list(columns))
 
 
+@_spec_errors
 def filter(predicate: str) -> m.FilterStep:  # noqa: A001 - the natural name for analysts
     return m.FilterStep(predicate=predicate)
 
 
+@_spec_errors
 def with_columns(**columns: str) -> m.WithColumnsStep:
     return m.WithColumnsStep(columns=columns)
 
 
+@_spec_errors
 def rename(mapping: dict[str, str]) -> m.RenameStep:
     return m.RenameStep(mapping=mapping)
 
 
+@_spec_errors
 def cast(dtypes: dict[str, str], *, strict: bool = True) -> m.CastStep:
     return m.CastStep(dtypes=dtypes, strict=strict)
 
 
+@_spec_errors
 def drop(*columns: str) -> m.DropStep:
     return m.DropStep(columns=list(columns))
 
 
+@_spec_errors
 def drop_nulls(*subset: str) -> m.DropNullsStep:
     return m.DropNullsStep(subset=list(subset) or None)
 
 
+@_spec_errors
 def unique(*subset: str, keep: str = "first") -> m.UniqueStep:
     return m.UniqueStep(subset=list(subset) or None, keep=keep)
 
 
+@_spec_errors
 def sort(*by: str, descending: bool | list[bool] = False) -> m.SortStep:
     return m.SortStep(by=list(by), descending=descending)
 
 
+@_spec_errors
 def limit(n: int) -> m.LimitStep:
     return m.LimitStep(n=n)
 
 
+@_spec_errors
 def python(function: str, **kwargs: Any) -> m.PythonStep:
     """A registered Python function ``"package.module:function"`` taking a LazyFrame."""
     return m.PythonStep(function=function, kwargs=kwargs)
 
 
+@_spec_errors
 def not_null(*columns: str, severity: str = "error") -> m.NotNullCheck:
     return m.NotNullCheck(columns=list(columns), severity=severity)
 
 
+@_spec_errors
 def is_unique(*columns: str, severity: str = "error") -> m.UniqueCheck:
     return m.UniqueCheck(columns=list(columns), severity=severity)
 
 
+@_spec_errors
 def accepted_values(column: str, values: list[Any], *, severity: str = "error") -> m.AcceptedValuesCheck:
     return m.AcceptedValuesCheck(column=column, values=values, severity=severity)
 
 
+@_spec_errors
 def in_range(column: str, *, min: Any = None, max: Any = None, severity: str = "error") -> m.RangeCheck:
     return m.RangeCheck(column=column, min=min, max=max, severity=severity)
 
 
+@_spec_errors
 def matches(column: str, pattern: str, *, severity: str = "error") -> m.RegexCheck:
     return m.RegexCheck(column=column, pattern=pattern, severity=severity)
 
 
+@_spec_errors
 def row_count(*, min: int | None = None, max: int | None = None, severity: str = "error") -> m.RowCountCheck:
     return m.RowCountCheck(min=min, max=max, severity=severity)
 
 
+@_spec_errors
 def column_types(types: dict[str, str], *, severity: str = "error") -> m.ColumnTypesCheck:
     return m.ColumnTypesCheck(types=types, severity=severity)
 
 
+@_spec_errors
 def check_sql(predicate: str, *, name: str | None = None, severity: str = "error") -> m.SqlPredicateCheck:
     """Every row must satisfy a SQL boolean expression."""
     return m.SqlPredicateCheck(predicate=predicate, name=name, severity=severity)
 
 
+@_spec_errors
 def dataset(name: str, *, mode: str = "overwrite", **options: Any) -> m.DatasetSink:
     """A Parquet dataset in storage as the sink (modes create, overwrite, append, upsert)."""
     return m.DatasetSink(name=name, mode=mode, **options)
 
 
+@_spec_errors
 def table(table: str, *, db: str, mode: str = "append", keys: list[str] | None = None,
           **options: Any) -> m.TableSink:
     """A database table as the sink (modes create, insert, append, replace, upsert)."""

@@ -95,3 +95,17 @@ def test_unreachable_postgres_is_a_clear_transient_error():
         Catalog(f"postgresql://wb:secret@127.0.0.1:{free_port()}/db?connect_timeout=2")
     assert "secret" not in str(err.value)
     assert "WORKBENCH_CATALOG_URL" in (err.value.hint or "")
+
+
+@pytest.mark.services
+def test_pipeline_end_to_end_on_postgres_catalog(wb_home, tmp_path, monkeypatch, postgres_url):
+    import workbench as wb
+
+    monkeypatch.setenv("WORKBENCH_CATALOG_URL", postgres_url)
+    data = tmp_path / "d.csv"
+    data.write_text("a,b\n1,x\n2,y\n")
+    ds = wb.ingest(str(data), name="pg_ds")
+    assert ds.version == 1 and wb.read("pg_ds").collect().height == 2
+    jobs = wb.list_jobs()
+    assert jobs[0]["status"] == "succeeded" and jobs[0]["result"]["name"] == "pg_ds"
+    assert not (wb_home / "catalog.db").exists()

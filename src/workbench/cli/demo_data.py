@@ -16,7 +16,7 @@ def write_sample(path: Path, *, rows: int = 200_000, seed: int = 7) -> Path:
     df = pl.DataFrame({
         "order_id": np.arange(1, rows + 1),
         "ordered_at": (np.datetime64("2026-01-01T00:00:00") +
-                       rng.integers(0, 300 * 86400, rows).astype("timedelta64[s]")),
+                       rng.integers(0, 300 * 86400, rows).astype("timedelta64[s]")).astype("datetime64[ms]"),
         "region": regions[rng.integers(0, 4, rows)],
         "amount": np.round(rng.gamma(2.0, 40.0, rows), 2),
         "quantity": pl.Series(quantity.tolist(), dtype=pl.Int64),

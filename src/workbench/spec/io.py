@@ -9,31 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import SpecError
-from .models import Pipeline
-
-
-def _describe(err: ValidationError, file: str | None) -> SpecError:
-    first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"] if not (isinstance(p, str) and p.endswith("Source")
-                                                      or isinstance(p, str) and p.endswith("Step")
-                                                      or isinstance(p, str) and p.endswith("Check")
-                                                      or isinstance(p, str) and p.endswith("Sink")))
-    msg = first["msg"]
-    ctx = first.get("ctx") or {}
-    hint = None
-    if first["type"] == "extra_forbidden":
-        msg = f"unknown field {first['loc'][-1]!r}"
-        hint = "remove it or check its spelling against `workbench schema`"
-    elif first["type"] in ("union_tag_invalid", "literal_error"):
-        expected = ctx.get("expected_tags") or ctx.get("expected")
-        hint = f"allowed values: {expected}" if expected else None
-    elif first["type"] == "missing":
-        msg = "field required"
-    more = len(err.errors()) - 1
-    text = f"invalid pipeline spec at {loc or '<root>'}: {msg}"
-    if more:
-        text += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return SpecError(text, file=file, hint=hint)
+from .models import Pipeline, describe_validation_error as _describe
 
 
 def pipeline_from_dict(data: Any, *, file: str | None = None) -> Pipeline:
@@ -43,6 +19,8 @@ def pipeline_from_dict(data: Any, *, file: str | None = None) -> Pipeline:
         return Pipeline.model_validate(data)
     except ValidationError as err:
         raise _describe(err, file) from None
+    except SpecError as err:  # raised by Pipeline.__init__, which does not know the file
+        raise err.with_context(file=file)
 
 
 def load_pipeline(path: str | Path) -> Pipeline:

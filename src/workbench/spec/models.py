@@ -5,9 +5,35 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..errors import SpecError
 
 SPEC_VERSION = 1
+
+
+def describe_validation_error(err: ValidationError, file: str | None) -> SpecError:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"] if not (isinstance(p, str) and p.endswith("Source")
+                                                      or isinstance(p, str) and p.endswith("Step")
+                                                      or isinstance(p, str) and p.endswith("Check")
+                                                      or isinstance(p, str) and p.endswith("Sink")))
+    msg = first["msg"]
+    ctx = first.get("ctx") or {}
+    hint = None
+    if first["type"] == "extra_forbidden":
+        msg = f"unknown field {first['loc'][-1]!r}"
+        hint = "remove it or check its spelling against `workbench schema`"
+    elif first["type"] in ("union_tag_invalid", "literal_error"):
+        expected = ctx.get("expected_tags") or ctx.get("expected")
+        hint = f"allowed values: {expected}" if expected else None
+    elif first["type"] == "missing":
+        msg = "field required"
+    more = len(err.errors()) - 1
+    text = f"invalid pipeline spec at {loc or '<root>'}: {msg}"
+    if more:
+        text += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return SpecError(text, file=file, hint=hint)
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
@@ -346,6 +372,13 @@ class Pipeline(_Model):
     steps: list[Step] = Field(default_factory=list)
     checks: list[Check] = Field(default_factory=list)
     sink: Sink | None = None
+
+    def __init__(self, **data: Any) -> None:
+        # ``wb.Pipeline(...)`` raises our SpecError, naming the field, not pydantic's.
+        try:
+            super().__init__(**data)
+        except ValidationError as err:
+            raise describe_validation_error(err, None) from None
 
     def step_names(self) -> list[str]:
         names = ["read"]
