@@ -159,16 +159,15 @@ def test_a_late_word_widens_to_string(tmp_path):
     assert scan.notes
 
 
-def _unsampled_misfit(tmp_path, value: bytes):
+def _unsampled_misfit(tmp_path, value: bytes, *, rows: int = 400_000, gap: int = 1):
     """A bad value between the sampled windows: found only when the pass runs."""
     from workbench.engines import read_common
 
-    rows = 400_000
     body = numbers_csv(rows)
     # SAMPLE_WINDOWS windows of WINDOW_BYTES are spread evenly past the head; this spot lies
-    # halfway between the first two.
+    # halfway between windows ``gap`` and ``gap + 1``.
     step = (len(body) - read_common.HEAD_BYTES) / (read_common.SAMPLE_WINDOWS + 1)
-    pos = body.index(b"\n", int(read_common.HEAD_BYTES + 1.5 * step)) + 1
+    pos = body.index(b"\n", int(read_common.HEAD_BYTES + (gap + 0.5) * step)) + 1
     row = body[:pos].count(b"\n") - 1  # data rows before it (the header line is not data)
     return write(tmp_path / "late.csv", body[:pos] + value + b",1\n" + body[pos:]), row + 1
 
@@ -255,3 +254,31 @@ def test_missing_file_and_empty_glob(tmp_path):
     assert err.file == str(tmp_path / "nope.csv") and "no such file" in err.message
     err = fails(tmp_path / "none" / "*.csv")
     assert err.file == str(tmp_path / "none" / "*.csv") and "no files match" in err.message
+
+
+def test_a_null_marker_first_met_past_the_samples(tmp_path):
+    from workbench.engines.read_csv import MARKER_HEAD_BYTES
+
+    # markers are looked for in the first MARKER_HEAD_BYTES and in the windows: go past both
+    f, row = _unsampled_misfit(tmp_path, b"NULL", rows=1_000_000, gap=8)
+    assert f.read_bytes().index(b"NULL") > MARKER_HEAD_BYTES
+    scan = scan_file(source(f))
+    try:
+        scan.frame.collect()
+    except Exception as exc:
+        err = scan.diagnose(exc)
+        assert err is not None and (err.row, err.column) == (row, "a")
+        assert "'NULL'" in err.message and "marker" in err.message
+        again = scan.rescan(exc)
+    else:
+        raise AssertionError("the pass was expected to fail on the unsampled marker")
+    assert again is not None
+    df = again.frame.collect()
+    assert df.schema["a"] == pl.Int64 and df["a"].null_count() == 1  # a null, not a widening
+    assert any("NULL" in n for n in again.notes)
+
+
+def test_markers_listed_by_the_user_are_all_applied(tmp_path):
+    f, row = _unsampled_misfit(tmp_path, b"NULL")
+    df, _ = read(f, null_values=["NULL"])
+    assert df.schema["a"] == pl.Int64 and df["a"][row - 1] is None

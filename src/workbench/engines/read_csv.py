@@ -34,6 +34,7 @@ from .read_types import check_declared_columns, misfit, widen
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?$")
 _HEADER_MAX = 1024 * 1024  # a header longer than this is not a header
+MARKER_HEAD_BYTES = 4 * 1024 * 1024  # where null markers are looked for, besides the windows
 
 
 @dataclass
@@ -61,22 +62,57 @@ class CsvPlan:
             err = locate(inp, text, self.opts, self.names, self.dtypes, self.declared)
             if err is not None:
                 return err
+        if self.opts.active is not None and "could not parse" in text.lower():
+            return self._late_marker(text)
+        return None
+
+    def _late_marker(self, text: str) -> SourceError | None:
+        """A null marker first met past the samples (not given to Polars) in a typed column."""
+        from .read_csv_check import _column_in
+
+        active = self.opts.nulls if self.opts.active is None else self.opts.active
+        late = [m for m in self.opts.nulls if m and m not in active]
+        column = _column_in(text)
+        if not late or column not in self.names:
+            return None
+        for inp in self.inputs:
+            hit = pl.scan_csv(inp.target, schema={c: pl.String for c in self.names},
+                              row_index_name="__wb_row", row_index_offset=1,
+                              truncate_ragged_lines=True, **self.opts.polars_kwargs()).filter(
+                pl.col(column).is_in(late)).select("__wb_row", column).head(1).collect()
+            if hit.height:
+                row, value = hit.row(0)
+                return SourceError(
+                    f"the null marker {value!r} first appears past the sampled part of the file",
+                    file=inp.path, row=row, column=column,
+                    hint="run the job again (the reader then knows the marker), or list the "
+                         "markers: null_values=[...]")
         return None
 
     def widened(self, exc: BaseException) -> CsvPlan | None:
-        """After a value did not fit an inferred type: check every inferred column over all
-        rows (one Polars pass reading them as text) and widen those that need it."""
-        inferred = [c for c in self.names if c not in self.declared and self.dtypes[c] != pl.String]
-        if not inferred:
+        """After a value did not fit a type: one Polars pass reads every typed column as text
+        and finds (a) null markers first met past the samples, which are added, and (b) values
+        that do not fit an *inferred* type, whose columns are widened. Declared types are
+        never widened."""
+        typed = [c for c in self.names if self.dtypes[c] != pl.String]
+        active = self.opts.nulls if self.opts.active is None else self.opts.active
+        late = [m for m in self.opts.nulls if m and m not in active]
+        inferred = [c for c in typed if c not in self.declared]
+        if not typed:
             return None
-        bad_any: dict[str, bool] = {c: False for c in inferred}
-        fits_float: dict[str, bool] = {c: True for c in inferred}
+        markers = [m for m in self.opts.nulls if m]
+        bad_any = {c: False for c in inferred}
+        fits_float = {c: True for c in inferred}
+        seen: set[str] = set()
         for inp in self.inputs:
             lf = pl.scan_csv(inp.target, schema={c: pl.String for c in self.names},
                              truncate_ragged_lines=True, **self.opts.polars_kwargs())
-            exprs = [misfit(pl.col(c), self.dtypes[c]).any().alias(c) for c in inferred]
-            exprs += [misfit(pl.col(c), pl.Float64).any().alias(f"__f_{c}") for c in inferred
-                      if self.dtypes[c].is_integer()]
+            exprs = [(misfit(pl.col(c), self.dtypes[c]) & ~pl.col(c).is_in(markers)).any()
+                     .alias(c) for c in inferred]
+            exprs += [(misfit(pl.col(c), pl.Float64) & ~pl.col(c).is_in(markers)).any()
+                      .alias(f"__f_{c}") for c in inferred if self.dtypes[c].is_integer()]
+            exprs += [pl.any_horizontal(pl.col(self.names).is_in([m]).any()).alias(f"__m_{m}")
+                      for m in late]
             try:
                 res = lf.select(exprs).collect().row(0, named=True)
             except pl.exceptions.PolarsError:
@@ -85,12 +121,18 @@ class CsvPlan:
                 bad_any[c] |= bool(res[c])
                 if f"__f_{c}" in res:
                     fits_float[c] &= not res[f"__f_{c}"]
+            seen |= {m for m in late if res[f"__m_{m}"]}
         changed = {c: widen(self.dtypes[c], fits_float[c]) for c in inferred if bad_any[c]}
-        if not changed:
+        if not changed and not seen:
             return None
         notes = [f"column {c!r}: a value further into the file is not {_tn(self.dtypes[c])}; "
                  f"read as {_tn(t)} (declare schema_overrides to choose)" for c, t in changed.items()]
-        return replace(self, dtypes={**self.dtypes, **changed}, notes=self.notes + notes)
+        if seen:
+            notes.append(f"null markers first met past the sampled part of the file: "
+                         f"{sorted(seen)}; read again with them")
+        active = tuple(m for m in self.opts.nulls if m == "" or m in seen or m in active)
+        return replace(self, dtypes={**self.dtypes, **changed}, notes=self.notes + notes,
+                       opts=replace(self.opts, active=active))
 
 
 def _tn(dtype: pl.DataType) -> str:
@@ -99,8 +141,12 @@ def _tn(dtype: pl.DataType) -> str:
     return type_name(dtype)
 
 
-def plan_csv(inputs: list[Input], opts: CsvOptions, declared: dict[str, pl.DataType]) -> CsvPlan:
-    """Validate the files cheaply, infer the types, and return the plan to scan them."""
+def plan_csv(inputs: list[Input], opts: CsvOptions, declared: dict[str, pl.DataType], *,
+             sample_markers: bool = True) -> CsvPlan:
+    """Validate the files cheaply, infer the types, and return the plan to scan them.
+
+    With ``sample_markers`` (the default markers, not ones the user listed), only the null
+    markers seen in the sampled bytes are given to Polars (see ``CsvOptions.active``)."""
     names: list[str] | None = None
     first_records: list = []
     for inp in inputs:
@@ -121,8 +167,12 @@ def plan_csv(inputs: list[Input], opts: CsvOptions, declared: dict[str, pl.DataT
     plan = CsvPlan(inputs, opts, names, dtypes, declared)
     for inp in inputs[1:]:
         _widen_from(plan, inp, None)
-    _sample_windows(plan)
+    seen = _sample_windows(plan)
+    for n, inp in enumerate(inputs):
+        seen |= opts.markers_in(inp.read_at(0, MARKER_HEAD_BYTES if n == 0 else HEAD_BYTES))
     plan.notes.extend(_date_hints(inputs[0], opts, plan))
+    if sample_markers:
+        plan.opts = replace(opts, active=tuple(m for m in opts.nulls if m == "" or m in seen))
     return plan
 
 
@@ -163,7 +213,7 @@ def _diff(want: list[str], got: list[str]) -> str:
 def _infer(inp: Input, opts: CsvOptions, names: list[str],
            declared: dict[str, pl.DataType]) -> dict[str, pl.DataType]:
     """Types from the first ``INFER_ROWS`` rows (Polars' own inference), declared ones kept."""
-    kwargs = opts.polars_kwargs()
+    kwargs = opts.polars_kwargs(all_markers=True)
     try:
         schema = pl.scan_csv(inp.target, infer_schema_length=INFER_ROWS, n_rows=INFER_ROWS,
                              new_columns=names, truncate_ragged_lines=True,
@@ -209,12 +259,13 @@ def _windows(plan: CsvPlan) -> list[tuple[Input, int]]:
     return [(plan.inputs[i], off) for i, off in seen]
 
 
-def _sample_windows(plan: CsvPlan) -> None:
+def _sample_windows(plan: CsvPlan) -> set[str]:
     """Check and widen types on windows past the head. A window whose start may fall inside a
     quoted value (it contains the quote character) is used for types only when it parses
     cleanly, and never to report a ragged row."""
     opts, names, ncols = plan.opts, plan.names, len(plan.names)
     quote = (opts.quote_char or "").encode()
+    seen: set[str] = set()
     for inp, offset in _windows(plan):
         raw = inp.read_at(offset, WINDOW_BYTES)
         at_end = offset + len(raw) >= inp.target_size
@@ -228,7 +279,9 @@ def _sample_windows(plan: CsvPlan) -> None:
             _raise_ragged_at(inp, offset + dropped, data, records, ncols)
         if any(rec and len(rec) != ncols for _, rec in records):
             continue  # misaligned inside a quoted value: no types from here
+        seen |= opts.markers_in(data)
         _widen_from(plan, inp, data)
+    return seen
 
 
 def _raise_ragged_at(inp: Input, base: int, data: bytes, records: list, ncols: int) -> None:
@@ -251,9 +304,10 @@ def _widen_from(plan: CsvPlan, inp: Input, data: bytes | None) -> None:
     try:
         if data is None:
             df = pl.scan_csv(inp.target, schema=text, n_rows=INFER_ROWS, truncate_ragged_lines=True,
-                             **plan.opts.polars_kwargs()).collect()
+                             **plan.opts.polars_kwargs(all_markers=True)).collect()
         else:
-            kwargs = {**plan.opts.polars_kwargs(), "has_header": False, "skip_rows": 0}
+            kwargs = {**plan.opts.polars_kwargs(all_markers=True), "has_header": False,
+                      "skip_rows": 0}
             df = pl.read_csv(data, schema=text, truncate_ragged_lines=True, **kwargs)
     except pl.exceptions.PolarsError:
         return
@@ -279,7 +333,8 @@ def _date_hints(inp: Input, opts: CsvOptions, plan: CsvPlan) -> list[str]:
         return []
     try:
         head = pl.scan_csv(inp.target, schema={c: pl.String for c in plan.names}, n_rows=1000,
-                           truncate_ragged_lines=True, **opts.polars_kwargs()).select(
+                           truncate_ragged_lines=True,
+                           **opts.polars_kwargs(all_markers=True)).select(
             text_cols).collect()
     except pl.exceptions.PolarsError:
         return []

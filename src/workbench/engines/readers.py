@@ -218,7 +218,7 @@ def _read_csv(source: FileSource, inputs: list[Input], ctx: Context | None, limi
                       nulls=tuple(default_nulls(source.null_values)),
                       lossy=bool(inputs[0].extra.get("lossy")))
     declared = declared_types(source.schema_overrides, inputs[0].path)
-    plan = plan_csv(inputs, opts, declared)
+    plan = plan_csv(inputs, opts, declared, sample_markers=source.null_values is None)
 
     def to_scan(p: CsvPlan) -> SourceScan:
         def rescan(exc: BaseException) -> SourceScan | None:
