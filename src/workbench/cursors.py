@@ -1,4 +1,4 @@
-"""Incremental loads: remember the largest cursor value a pipeline has loaded, read only past it.
+"""Incremental loads (``wb.incremental``): remember the largest cursor value a pipeline has loaded, read only past it.
 
 ``wb.query(sql, db=…, incremental=wb.incremental(cursor="updated_at"))`` wraps the query as
 ``SELECT * FROM (<sql>) WHERE "updated_at" > :last`` where ``last`` is the maximum of the cursor
@@ -10,6 +10,9 @@ The value moves only after the sink has committed (``execute`` calls ``SourceSca
 so a failed or cancelled run reads the same rows again next time. A crash in the short moment
 between the sink's commit and the catalog update also reads them again: loads are at least once,
 and ``mode="upsert"`` makes a repeat harmless.
+
+(The module is not called ``incremental``: importing it would replace the ``wb.incremental``
+function with the module in the package's namespace.)
 
 The cursor belongs to a pipeline: its name and its sink when it has a name (so the query can be
 edited without reloading everything), else its query and sink.

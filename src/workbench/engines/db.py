@@ -371,6 +371,7 @@ class QueryStream:
     params: dict[str, Any]
     batch_rows: int
     cursor_column: str | None = None
+    probe: tuple[str, dict[str, Any]] | None = None  # SQLite: the query before incremental filters
     cursor_max: Any = None
     error: WorkbenchError | None = None
     notes: list[str] = field(default_factory=list)
@@ -382,21 +383,39 @@ class QueryStream:
         self._open = _bind_and_run(self.target, self.sql, self.params, self.batch_rows)
         schema = self._open.reader.schema
         if self.target.dialect == "sqlite":
-            # SQLite types come from values: take the first batch's, unless it has no rows
+            # SQLite types come from values: take the first rows' types
             try:
-                self._first = self._open.reader.read_next_batch()
-                schema = self._first.schema
-            except StopIteration:
                 self._first = None
+                for batch in self._open.reader:
+                    if batch.num_rows:
+                        self._first = batch
+                        schema = batch.schema
+                        break
             except Exception as exc:
                 self.close()
                 raise classify_db_error(exc, self.target, sql=self.sql, step="read") from None
+            if self._first is None and self.probe is not None:
+                # no rows (an incremental run with nothing new): learn the types from one row of
+                # the unfiltered query, so an empty run has the same schema as a full one
+                schema = self._probe_schema(schema)
         try:
             self.plans, self.arrow_schema = _plan_columns(schema, self.notes)
         except WorkbenchError:
             self.close()
             raise
         return pl.DataFrame(self.arrow_schema.empty_table()).schema
+
+    def _probe_schema(self, fallback: Any) -> Any:
+        sql, params = self.probe  # type: ignore[misc]
+        probe = _bind_and_run(self.target, f"SELECT * FROM ({sql}\n) AS _wb_probe LIMIT 1",
+                              params, 1)
+        try:
+            for batch in probe.reader:
+                if batch.num_rows:
+                    return batch.schema
+        finally:
+            _cancel_and_close(probe)
+        return fallback
 
     def batches(self, with_columns: list[str] | None, predicate: pl.Expr | None,
                 n_rows: int | None, _batch_size: int | None) -> Iterator[pl.DataFrame]:
@@ -484,7 +503,7 @@ def scan_query(source: Any, ctx: Context, monitor: Any) -> SourceScan:
     """
     from polars.io.plugins import register_io_source
 
-    from ..incremental import plan_incremental
+    from ..cursors import plan_incremental
 
     target = resolve_db(source.db)
     sql = strip_statement(source.sql)
@@ -492,10 +511,9 @@ def scan_query(source: Any, ctx: Context, monitor: Any) -> SourceScan:
     if not sql.strip():
         raise SQLError("the query is empty", step="read")
     inc = plan_incremental(ctx, getattr(monitor, "pipeline", None), source, sql, params)
-    if inc is not None:
-        sql, params = inc.sql, inc.params
-    stream = QueryStream(target, sql, params, source.batch_rows,
-                         cursor_column=inc.cursor if inc else None)
+    stream = QueryStream(target, inc.sql if inc else sql, inc.params if inc else params,
+                         source.batch_rows, cursor_column=inc.cursor if inc else None,
+                         probe=(sql, params) if inc else None)
     schema = stream.start()
     if inc is not None and inc.cursor not in schema:
         stream.close()
@@ -515,7 +533,7 @@ def scan_query(source: Any, ctx: Context, monitor: Any) -> SourceScan:
     scan = SourceScan(
         frame=frame,
         inputs=[{"path": f"query:{target.display}", "size": None,
-                 "sha256": _fingerprint(target, sql, params)}],
+                 "sha256": _fingerprint(target, stream.sql, stream.params)}],
         diagnose=stream.diagnose, notes=notes, cleanup=stream.close, after_commit=after_commit,
     )
     return scan
