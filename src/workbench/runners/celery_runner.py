@@ -25,6 +25,7 @@ CONNECT_TIMEOUT = 2.0  # seconds: a submit fails fast instead of hanging on a de
 
 _HUBS: dict[tuple[str, str, str], Any] = {}
 _HUBS_LOCK = threading.Lock()
+_APPS: dict[str, Any] = {}
 
 
 def _hub(broker_url: str, ctx: Context) -> Any:
@@ -132,14 +133,19 @@ class CeleryRunner:
         from ..worker.app import get_app
 
         app = get_app()
-        if app.conf.broker_url != self.broker_url:
-            from ..worker.app import make_app
-            from ..worker.config import WorkerConfig
-            import dataclasses
+        if app.conf.broker_url == self.broker_url:
+            return app
+        with _HUBS_LOCK:  # another broker than the environment's: one app per broker URL
+            app = _APPS.get(self.broker_url)
+            if app is None:
+                import dataclasses
 
-            cfg = dataclasses.replace(WorkerConfig.from_env(), broker_url=self.broker_url,
-                                      result_backend=self.broker_url)
-            app = make_app(cfg)
+                from ..worker.app import make_app
+                from ..worker.config import WorkerConfig
+
+                cfg = dataclasses.replace(WorkerConfig.from_env(), broker_url=self.broker_url,
+                                          result_backend=self.broker_url)
+                app = _APPS[self.broker_url] = make_app(cfg)
         return app
 
     # -- API ------------------------------------------------------------------------

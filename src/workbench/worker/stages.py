@@ -262,9 +262,9 @@ def _persist(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, prev:
             raise _classify(exc, None, None) from None
         publish(StepFinished(job_id=job_id, step="write", index=index, rows=result.get("rows"),
                              bytes=result.get("bytes"), seconds=time.time() - t0))
+    _drop(rt, job_staging(ctx.namespace, job_id))
     ctx.catalog.finish_job(job_id, "succeeded", result=_summary(result))
     publish(JobFinished(job_id=job_id, result=result, seconds=time.time() - started))
-    _drop(rt, job_staging(ctx.namespace, job_id))
     return {"job_id": job_id, "status": "succeeded", "version": result.get("version")}
 
 

@@ -1,0 +1,51 @@
+"""Python steps the worker tests run on real workers (importable there through PYTHONPATH)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import polars as pl
+
+from workbench.errors import TransientError
+
+
+def slow(frame: pl.LazyFrame, marker: str, seconds: float = 2.0) -> pl.LazyFrame:
+    """Touch ``marker`` (appending this process's pid) when the data flows, then sleep.
+
+    The test waits for the marker, so it acts while the job is surely mid-run.
+    """
+
+    def fn(df: pl.DataFrame) -> pl.DataFrame:
+        with open(marker, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        time.sleep(seconds)
+        return df
+
+    return frame.map_batches(fn, streamable=True)
+
+
+def crash(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Kill the process running the job: a poison job."""
+
+    def fn(df: pl.DataFrame) -> pl.DataFrame:
+        os.kill(os.getpid(), signal.SIGKILL)
+        return df
+
+    return frame.map_batches(fn, streamable=True)
+
+
+def flaky(frame: pl.LazyFrame, counter: str, failures: int) -> pl.LazyFrame:
+    """Fail with a transient error the first ``failures`` times (counted in a file)."""
+
+    def fn(df: pl.DataFrame) -> pl.DataFrame:
+        path = Path(counter)
+        n = int(path.read_text()) if path.exists() else 0
+        if n < failures:
+            path.write_text(str(n + 1))
+            raise TransientError(f"the service is busy (failure {n + 1} of {failures})")
+        return df
+
+    return frame.map_batches(fn, streamable=True)
