@@ -17,9 +17,14 @@ pytestmark = pytest.mark.services
 
 def test_multipart_parts_are_equal_except_the_last(s3_storage, s3_server):
     data = os.urandom(2 * PART + 12345)
+    sizes = [1, 50, 70_000, 3 * 1024 * 1024, 17, PART, 65_535, 1_000_000]  # tiny to > a part
     with s3_storage.open_write("ns/mp.bin") as w:
-        for i in range(0, len(data), 1_000_000):
-            w.write(data[i:i + 1_000_000])
+        i = k = 0
+        while i < len(data):
+            n = sizes[k % len(sizes)]
+            w.write(bytearray(data[i:i + n]) if k % 2 else data[i:i + n])
+            i += n
+            k += 1
     full = s3_storage.full_key("ns/mp.bin")
     client = admin_client(s3_server.url)
     sizes = [client.head_object(Bucket=s3_storage.bucket, Key=full, PartNumber=n)["ContentLength"]

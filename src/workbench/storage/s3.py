@@ -425,7 +425,9 @@ class S3Writer:
         self._s = storage
         self.key = full_key
         self._part_size = storage.part_size
-        self._buf = bytearray()
+        # The part being filled, as the pieces written (joined once, when the part is full).
+        self._pieces: list[bytearray | memoryview] = []
+        self._filled = 0
         self._upload_id: str | None = None
         self._parts: dict[int, str] = {}
         self._next_part = 1
@@ -469,16 +471,32 @@ class S3Writer:
         if self._done:
             raise ValueError("write to a closed or aborted S3 writer")
         self._raise_background_error()
+        if not isinstance(data, bytes):
+            data = bytes(data)  # the caller may reuse its buffer once write() returns
         n = len(data)
-        self._buf += data
         self.bytes_written += n
-        if len(self._buf) >= self._part_size:
-            start = 0
-            while len(self._buf) - start >= self._part_size:
-                self._submit(bytes(self._buf[start:start + self._part_size]))
-                start += self._part_size
-            del self._buf[:start]
+        view = memoryview(data)
+        while len(view):
+            room = self._part_size - self._filled
+            if len(view) < room:
+                if len(view) < 64 * 1024:  # small writes are copied together, not kept apart
+                    if not self._pieces or not isinstance(self._pieces[-1], bytearray):
+                        self._pieces.append(bytearray())
+                    self._pieces[-1] += view  # type: ignore[operator]
+                else:
+                    self._pieces.append(view)
+                self._filled += len(view)
+                break
+            self._pieces.append(view[:room])
+            view = view[room:]
+            self._submit(self._take())
         return n
+
+    def _take(self) -> bytes:
+        chunk = b"".join(self._pieces)
+        self._pieces = []
+        self._filled = 0
+        return chunk
 
     def _submit(self, chunk: bytes) -> None:
         if self._upload_id is None:
@@ -520,11 +538,10 @@ class S3Writer:
             return
         try:
             if self._upload_id is None:
-                self._s.call("put_object", self.key, Key=self.key, Body=bytes(self._buf))
+                self._s.call("put_object", self.key, Key=self.key, Body=self._take())
             else:
-                if self._buf or not self._futures:
-                    self._submit(bytes(self._buf))
-                self._buf = bytearray()
+                if self._filled or not self._futures:
+                    self._submit(self._take())
                 wait(self._futures, return_when=FIRST_EXCEPTION)
                 self._raise_background_error()  # else every part is up
                 self._complete()
@@ -566,7 +583,8 @@ class S3Writer:
                 # The endpoint is gone: the upload stays pending until `workbench gc` (or the
                 # bucket's lifecycle rule) aborts it. Never visible as an object either way.
                 pass
-        self._buf = bytearray()
+        self._pieces = []
+        self._filled = 0
 
     def _shutdown(self) -> None:
         if self._pool is not None:
