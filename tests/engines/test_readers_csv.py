@@ -282,3 +282,11 @@ def test_markers_listed_by_the_user_are_all_applied(tmp_path):
     f, row = _unsampled_misfit(tmp_path, b"NULL")
     df, _ = read(f, null_values=["NULL"])
     assert df.schema["a"] == pl.Int64 and df["a"][row - 1] is None
+
+
+def test_utf16_without_bom_is_recognised(tmp_path):
+    f = write(tmp_path / "a.csv", "id,name\n1,Ana\n2,Bo\n".encode("utf-16-le"))
+    df, _ = read(f)
+    assert df.rows() == [(1, "Ana"), (2, "Bo")]
+    df, _ = read(f, encoding="utf16")
+    assert df.columns == ["id", "name"]
