@@ -157,3 +157,12 @@ def test_local_storage_has_no_presigned_uploads(local_settings):
     with pytest.raises(ConfigError, match="object storage") as exc:
         create_upload(context_for(local_settings), "a.csv", 5)
     assert "s3://" in exc.value.hint
+
+
+def test_bucket_cors_for_browser_uploads(ctx, s3_server):
+    from s3_helpers import admin_client
+
+    ctx.storage.allow_browser_uploads(["http://localhost:8888"])
+    rules = admin_client(s3_server.url).get_bucket_cors(Bucket=ctx.storage.bucket)["CORSRules"]
+    assert rules[0]["AllowedOrigins"] == ["http://localhost:8888"]
+    assert "PUT" in rules[0]["AllowedMethods"] and rules[0]["ExposeHeaders"] == ["ETag"]

@@ -399,6 +399,13 @@ class S3Storage:
             Params={"Bucket": self.bucket, "Key": full, "UploadId": upload_id,
                     "PartNumber": part_number, "ContentLength": size})
 
+    def allow_browser_uploads(self, origins: list[str], *, max_age: int = 3600) -> None:
+        """Set the bucket's CORS rule so pages from ``origins`` (e.g. the JupyterLab URL) can PUT
+        to presigned URLs and read the ``ETag`` of each part. Replaces the bucket's CORS rules."""
+        self.call("put_bucket_cors", None, CORSConfiguration={"CORSRules": [{
+            "AllowedOrigins": list(origins), "AllowedMethods": ["PUT", "GET", "HEAD"],
+            "AllowedHeaders": ["*"], "ExposeHeaders": ["ETag"], "MaxAgeSeconds": max_age}]})
+
     def presign_get(self, key: str, *, expires: int = 3600) -> str:
         full = self.full_key(key)
         return self.client.generate_presigned_url(
