@@ -306,7 +306,8 @@ class S3Storage:
         """Delete every object under ``prefix`` and abort the multipart uploads left there."""
         full_prefix = self._full_prefix(prefix)
         self.abort_uploads(prefix)
-        keys = [self.full_key(o.key) for o in self.list(prefix)]
+        # Listed keys are used as they are: whatever lies under the prefix goes.
+        keys = [f"{self.prefix}/{o.key}" if self.prefix else o.key for o in self.list(prefix)]
         for i in range(0, len(keys), 1000):
             batch = keys[i:i + 1000]
             resp = self.call("delete_objects", full_prefix,
@@ -348,7 +349,11 @@ class S3Storage:
         for up in self.list_uploads(prefix):
             if initiated_before is not None and up["initiated"] >= initiated_before:
                 continue
-            self.abort_upload(up["key"], up["upload_id"])
+            full = f"{self.prefix}/{up['key']}" if self.prefix else up["key"]
+            try:
+                self.call("abort_multipart_upload", full, Key=full, UploadId=up["upload_id"])
+            except NotFound:
+                continue  # completed or aborted meanwhile
             n += 1
         return n
 
