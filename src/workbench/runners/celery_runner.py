@@ -95,6 +95,7 @@ class CeleryRunner:
         self.fallback = fallback
         self.stages = stages
         self._broker_url = broker_url
+        self._client: Any = None
 
     # -- plumbing -------------------------------------------------------------------
     @property
@@ -113,7 +114,10 @@ class CeleryRunner:
     def _redis(self) -> Any:
         from ..worker.stream import redis_client
 
-        return redis_client(self.broker_url, timeout=CONNECT_TIMEOUT, connect_timeout=CONNECT_TIMEOUT)
+        if self._client is None:  # one connection pool per runner (clients are thread-safe)
+            self._client = redis_client(self.broker_url, timeout=CONNECT_TIMEOUT,
+                                        connect_timeout=CONNECT_TIMEOUT)
+        return self._client
 
     def ping(self) -> Any:
         """A Redis client after a successful PING, or ``BrokerUnavailable``."""

@@ -26,8 +26,11 @@ def celery_config(cfg: WorkerConfig) -> dict[str, Any]:
 
     from .tasks import TASKS
 
+    # A dead worker's unacked tasks come back after the visibility timeout, found by a sweep
+    # every ``restore_interval`` seconds (kombu's default sweep is every ~100 s).
     transport = {"visibility_timeout": cfg.visibility_timeout, "socket_connect_timeout": 5,
-                 "health_check_interval": 15}
+                 "health_check_interval": 15, "unacked_restore_interval": cfg.restore_interval,
+                 "unacked_restore_throttle": 1}
     return {
         "broker_url": cfg.broker_url,
         "result_backend": cfg.result_backend,

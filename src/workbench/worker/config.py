@@ -13,6 +13,8 @@ WORKBENCH_SOFT_TIME_LIMIT_<KIND>    see TIME_LIMITS            seconds before a 
 WORKBENCH_HARD_TIME_LIMIT_<KIND>    see TIME_LIMITS            seconds before its process is killed
 WORKBENCH_VISIBILITY_TIMEOUT        longest hard limit + 600   seconds before Redis redelivers an unacked
                                                                task; must exceed every hard limit
+WORKBENCH_RESTORE_INTERVAL          30                         seconds between sweeps that hand back the tasks
+                                                               of a worker that died (after the timeout)
 WORKBENCH_MAX_RETRIES               3                          retries of a transient error (so 4 attempts);
                                                                also how often a crashing job is re-run
 WORKBENCH_RETRY_BACKOFF             2                          first retry delay, doubled each time
@@ -78,6 +80,7 @@ class WorkerConfig:
     result_expires: int = 86400
     time_limits: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(TIME_LIMITS))
     visibility_timeout: int = 4200
+    restore_interval: int = 30
     max_retries: int = 3
     retry_backoff: float = 2.0
     retry_backoff_max: float = 300.0
@@ -128,6 +131,7 @@ class WorkerConfig:
             result_expires=int(_num("WORKBENCH_RESULT_EXPIRES", 86400)),
             time_limits=limits,
             visibility_timeout=vt,
+            restore_interval=max(1, int(_num("WORKBENCH_RESTORE_INTERVAL", 30))),
             max_retries=int(_num("WORKBENCH_MAX_RETRIES", 3)),
             retry_backoff=_num("WORKBENCH_RETRY_BACKOFF", 2.0),
             retry_backoff_max=_num("WORKBENCH_RETRY_BACKOFF_MAX", 300.0),

@@ -92,13 +92,19 @@ def _clean_dead_attempts(rt: Runtime, spec: dict[str, Any], job_id: str, attempt
 
 def fail_job(rt: Runtime, job_id: str, err: WorkbenchError, emit: Callable, *,
              dead_letter_task: str | None = None, attempts: int | None = None) -> None:
-    """Record a failure decided outside ``run_job`` (poison job, bad spec, failed part)."""
-    if finish_if_open(rt.ctx, job_id, "failed", error=err.to_dict()):
-        emit(JobFailed(job_id=job_id, error=err.to_dict()))
+    """Record a failure decided outside ``run_job`` (poison job, bad spec, failed part).
+
+    The dead letter is written before the job's end is announced, so whoever sees the failure
+    finds the letter.
+    """
+    rec = rt.ctx.catalog.get_job(job_id)
+    if rec["status"] in ("succeeded", "failed", "cancelled"):
+        return
     if dead_letter_task:
-        rec = rt.ctx.catalog.get_job(job_id)
         add_dead_letter(rt.ctx, rec, task=dead_letter_task, error=err.to_dict(),
                         attempts=attempts if attempts is not None else rec.get("attempts") or 0)
+    if finish_if_open(rt.ctx, job_id, "failed", error=err.to_dict()):
+        emit(JobFailed(job_id=job_id, error=err.to_dict()))
 
 
 # ----------------------------------------------------------------------------- run_pipeline
@@ -205,9 +211,17 @@ def _run_whole(task: Any, rt: Runtime, pipeline: Any, job_id: str, attempt: int,
 
     soft = (task.soft_time_limit or cfg.time_limits["pipeline"][0])
     should_cancel = _deadline_check(rt.cancel_check(job_id), soft)
+
+    def emit(ev: Any) -> None:
+        if final and ev.kind == "job_failed" and WorkbenchError.from_dict(ev.error).retryable:
+            # Retries are exhausted: a dead letter, written before the failure is announced.
+            add_dead_letter(rt.ctx, rt.ctx.catalog.get_job(job_id), task="run_pipeline",
+                            error=ev.error, attempts=attempt)
+        publish(ev)
+
     with Heartbeat(rt.ctx.catalog, job_id, cfg.heartbeat_interval):
         try:
-            result = run_job(pipeline, job_id=job_id, ctx=rt.ctx, emit=publish,
+            result = run_job(pipeline, job_id=job_id, ctx=rt.ctx, emit=emit,
                              should_cancel=should_cancel, final_attempt=final, worker=me,
                              runner="celery", retry_delay=delay)
         except Cancelled:
@@ -221,10 +235,7 @@ def _run_whole(task: Any, rt: Runtime, pipeline: Any, job_id: str, attempt: int,
                 metrics.record_retry(rt.redis, rt.ctx.namespace, "run_pipeline")
                 log.info("transient error, retry in %.1fs: %s", delays[-1], err)
                 raise task.retry(countdown=delays[-1], max_retries=None) from None
-            # run_job recorded the failure; retries are exhausted, so it is a dead letter too.
-            add_dead_letter(rt.ctx, rt.ctx.catalog.get_job(job_id), task="run_pipeline",
-                            error=err.to_dict(), attempts=attempt)
-            raise
+            raise  # run_job recorded the failure and ``emit`` the dead letter
     result.pop("_frame", None)
     metrics.record_task(rt.redis, rt.ctx.namespace, "rows", "done", 0.0,
                         rows=int(result.get("rows") or 0), nbytes=int(result.get("bytes_in") or 0))
