@@ -189,7 +189,7 @@ def test_unsampled_misfit_of_an_inferred_type_is_located_and_rescan_widens(tmp_p
     df = wider.frame.collect()
     assert df.schema["a"] == pl.String and df.height == 400_001
     assert any("'a'" in n for n in wider.notes)
-    assert wider.inputs == scan.inputs
+    assert wider.inputs == scan.inputs and wider.cleanup == scan.cleanup  # one set of temp files
 
 
 def test_rescan_widens_int_to_float_when_that_is_enough(tmp_path):

@@ -179,10 +179,21 @@ def _scan(source: FileSource, ctx: Context | None, temp: TempFiles, limits: Limi
             _local_copy_or_path(inp, ctx, temp, i, limits=limits)
     assert fmt is not None
     reader = READERS[fmt]
-    scan = reader(source, inputs, ctx, limits)
+    return _finish(reader(source, inputs, ctx, limits), inputs, temp)
+
+
+def _finish(scan: SourceScan, inputs: list[Input], temp: TempFiles) -> SourceScan:
+    """What every scan of these inputs shares, a rescan's included: the inputs (with the
+    checksums of copies), their size, and the one cleanup of the temporary files."""
     scan.inputs = [inp.as_dict() for inp in inputs]
     scan.bytes_total = sum(inp.size for inp in inputs)
     scan.cleanup = temp.cleanup
+    inner = getattr(scan, "rescan", None)
+    if inner is not None:
+        def rescan(exc: BaseException) -> SourceScan | None:
+            new = inner(exc)
+            return None if new is None else _finish(new, inputs, temp)
+        scan.rescan = rescan
     return scan
 
 
@@ -223,7 +234,7 @@ def _read_csv(source: FileSource, inputs: list[Input], ctx: Context | None, limi
     def to_scan(p: CsvPlan) -> SourceScan:
         def rescan(exc: BaseException) -> SourceScan | None:
             wider = p.widened(exc)
-            return None if wider is None else _carry(to_scan(wider), inputs)
+            return None if wider is None else to_scan(wider)
         scan = SourceScan(frame=p.frame(), diagnose=_safe(p.diagnose), notes=list(p.notes))
         scan.rescan = _safe_rescan(rescan)  # set, not passed: works with or without the field
         return scan
@@ -245,7 +256,7 @@ def _read_ndjson(source: FileSource, inputs: list[Input], ctx: Context | None, l
 
         def rescan(exc: BaseException) -> SourceScan | None:
             wider = p.widened(exc)
-            return None if wider is None else _carry(to_scan(wider), inputs)
+            return None if wider is None else to_scan(wider)
         scan = SourceScan(frame=frame, diagnose=_safe(p.diagnose), notes=list(p.notes))
         scan.rescan = _safe_rescan(rescan)  # set, not passed: works with or without the field
         return scan
@@ -333,14 +344,6 @@ def _declared_lazy(frame: pl.LazyFrame, declared: dict[str, pl.DataType], inputs
         return None
 
     return out, diagnose
-
-
-def _carry(scan: SourceScan, inputs: list[Input]) -> SourceScan:
-    """A rescan keeps the inputs (and their checksums) of the scan it replaces; the original
-    scan's cleanup still owns the temporary files."""
-    scan.inputs = [inp.as_dict() for inp in inputs]
-    scan.bytes_total = sum(inp.size for inp in inputs)
-    return scan
 
 
 def _safe_rescan(fn: Callable[[BaseException], SourceScan | None]) -> Callable[[BaseException], SourceScan | None]:
