@@ -161,3 +161,34 @@ def start_moto_with_auth(unauthenticated_actions: int) -> Server:
     srv = Server(port, None, f"http://127.0.0.1:{port}", workdir, argv, env)
     srv.start()
     return srv
+
+
+def start_jupyterlab(root_dir: Path, env: dict[str, str] | None = None) -> Server:
+    """JupyterLab on a free port serving ``root_dir``, with a token, no browser, no news popups.
+
+    Its config, runtime, settings and workspace folders live in a temporary folder, so nothing
+    from a developer's own JupyterLab leaks in. ``server.url`` includes the token.
+    """
+    import json as _json
+    import secrets
+
+    port = free_port()
+    token = secrets.token_hex(16)
+    workdir = Path(tempfile.mkdtemp(prefix="wb-jupyterlab-"))
+    settings = workdir / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(
+        _json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    notebook = workdir / "settings" / "@jupyterlab" / "notebook-extension"
+    notebook.mkdir(parents=True)  # open notebooks with their kernel, without asking
+    (notebook / "tracker.jupyterlab-settings").write_text(_json.dumps({"autoStartDefaultKernel": True}))
+    argv = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
+            f"--port={port}", "--ip=127.0.0.1", f"--ServerApp.token={token}",
+            f"--ServerApp.root_dir={root_dir}", f"--LabApp.user_settings_dir={workdir / 'settings'}",
+            f"--LabApp.workspaces_dir={workdir / 'workspaces'}",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    full_env = {**os.environ, **(env or {}), "JUPYTER_CONFIG_DIR": str(workdir / "config"),
+                "JUPYTER_RUNTIME_DIR": str(workdir / "runtime")}
+    srv = Server(port, None, f"http://127.0.0.1:{port}/lab?token={token}", workdir, argv, full_env)
+    srv.start()
+    return srv

@@ -116,6 +116,7 @@ def test_cancel_button_calls_job_cancel_and_view_ends_cancelled(job):
     assert view.vm.status == "cancelled"
     assert "Cancelled after" in view.summary.value
     assert view.cancel_button.description == "Cancelled"
+    assert view.cancel_button.layout.display == "none"
 
 
 def test_retries_and_messages_are_shown(job):

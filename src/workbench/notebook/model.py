@@ -138,7 +138,7 @@ def stats_html(vm: ViewModel) -> str:
              ("throughput", vm.throughput_text or "–"), ("elapsed", vm.elapsed_text),
              ("left", vm.eta_text)]
     return ('<div class="wb-stats" style="font-size:90%">' + " &nbsp;·&nbsp; ".join(
-        f'<span class="wb-{k}"><span style="color:#777">{k}</span> {html.escape(v)}</span>'
+        f'<span class="wb-stat-{k}"><span style="color:#777">{k}</span> {html.escape(v)}</span>'
         for k, v in cells) + "</div>")
 
 

@@ -150,6 +150,7 @@ class JobView:
         if vm.done:
             self.cancel_button.disabled = True
             self.cancel_button.description = vm.status.capitalize()
+            self.cancel_button.layout.display = "none"  # nothing left to cancel
             if not self._final_drawn:
                 self._final_drawn = True
                 self.summary.value = summary_html(vm, self._preview(vm))
