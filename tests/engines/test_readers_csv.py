@@ -290,3 +290,9 @@ def test_utf16_without_bom_is_recognised(tmp_path):
     assert df.rows() == [(1, "Ana"), (2, "Bo")]
     df, _ = read(f, encoding="utf16")
     assert df.columns == ["id", "name"]
+
+
+def test_bom_before_a_quoted_header(tmp_path):
+    f = write(tmp_path / "a.csv", codecs.BOM_UTF8 + b'"id","a,b"\n1,"x,y"\n')
+    df, _ = read(f)
+    assert df.columns == ["id", "a,b"] and df.rows() == [(1, "x,y")]

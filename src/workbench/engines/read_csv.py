@@ -190,7 +190,7 @@ def _head(inp: Input, opts: CsvOptions) -> tuple[list[str], int, list]:
         raise SourceError("the first line is longer than 1 MiB: this is not a CSV header",
                           file=inp.path, row=0, hint="check format= and delimiter=")
     check_bytes(inp, data, 0, lossy=opts.lossy, final=complete)
-    text = data.decode("utf-8", errors="replace")
+    text = data.decode("utf-8-sig", errors="replace")  # the BOM goes before a quoted name
     if not text.strip():
         raise SourceError("the file is empty (only blank lines)", file=inp.path, row=0,
                           hint="check that the file was written completely")
