@@ -52,7 +52,8 @@ class CsvPlan:
                          schema={n: self.dtypes[n] for n in self.names},
                          truncate_ragged_lines=False, **self.opts.polars_kwargs())
         if len(self.names) > 1:
-            # A blank line comes out of Polars as a row of nulls; like pandas, skip it.
+            # A blank line comes out of Polars as a row of nulls; like pandas, skip it (a
+            # record whose every field is empty goes too: it holds no data).
             lf = lf.filter(~pl.all_horizontal(pl.all().is_null()))
         return lf
 
@@ -68,11 +69,11 @@ class CsvPlan:
 
     def _late_marker(self, text: str) -> SourceError | None:
         """A null marker first met past the samples (not given to Polars) in a typed column."""
-        from .read_csv_check import _column_in
+        from .read_csv_check import column_in
 
         active = self.opts.nulls if self.opts.active is None else self.opts.active
         late = [m for m in self.opts.nulls if m and m not in active]
-        column = _column_in(text)
+        column = column_in(text)
         if not late or column not in self.names:
             return None
         for inp in self.inputs:
@@ -148,12 +149,11 @@ def plan_csv(inputs: list[Input], opts: CsvOptions, declared: dict[str, pl.DataT
     With ``sample_markers`` (the default markers, not ones the user listed), only the null
     markers seen in the sampled bytes are given to Polars (see ``CsvOptions.active``)."""
     names: list[str] | None = None
-    first_records: list = []
     for inp in inputs:
         file_names, header_lines, records = _head(inp, opts)
         inp.extra["header_lines"] = header_lines
         if names is None:
-            names, first_records = file_names, records
+            names = file_names
         elif file_names != names:
             raise SourceError(
                 f"the columns differ from the first file's ({_diff(names, file_names)})",

@@ -187,7 +187,7 @@ def locate(inp: Input, exc_text: str, opts: CsvOptions, names: list[str],
     if "more fields" in low:
         return locate_fields(inp, opts, len(names))
     if "could not parse" in low or "invalid primitive" in low:
-        err = locate_misfit(inp, opts, names, dtypes, declared, hint_column=_column_in(exc_text))
+        err = locate_misfit(inp, opts, names, dtypes, declared, hint_column=column_in(exc_text))
         if err is not None:
             return err
         # bad bytes inside a number column fail as a parse error, not as UTF-8
@@ -195,7 +195,7 @@ def locate(inp: Input, exc_text: str, opts: CsvOptions, names: list[str],
     return None
 
 
-def _column_in(text: str) -> str | None:
+def column_in(text: str) -> str | None:
     import re
 
     m = re.search(r"column '([^']+)'|in column \"?([^\s\"]+)\"?", text)
