@@ -278,3 +278,17 @@ def test_malformed_ndjson_line_past_the_samples(tmp_path):
 def test_binary_file_named_csv(tmp_path):
     err = fails(write(tmp_path / "a.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"))
     assert "NUL" in err.message or "UTF-8" in err.message
+
+
+def test_empty_file_inside_a_glob_is_named(tmp_path):
+    write(tmp_path / "d" / "a.csv", "id\n1\n")
+    write(tmp_path / "d" / "b.csv", b"")
+    err = fails(tmp_path / "d" / "*.csv")
+    assert err.file == str(tmp_path / "d" / "b.csv") and "empty" in err.message
+
+
+def test_glob_of_mixed_formats(tmp_path):
+    write(tmp_path / "d" / "a.csv", "id\n1\n")
+    pl.DataFrame({"id": [2]}).write_parquet(tmp_path / "d" / "b.parquet")
+    err = fails(tmp_path / "d" / "*")
+    assert err.file == str(tmp_path / "d" / "b.parquet") and "parquet" in err.message

@@ -296,3 +296,10 @@ def test_bom_before_a_quoted_header(tmp_path):
     f = write(tmp_path / "a.csv", codecs.BOM_UTF8 + b'"id","a,b"\n1,"x,y"\n')
     df, _ = read(f)
     assert df.columns == ["id", "a,b"] and df.rows() == [(1, "x,y")]
+
+
+def test_glob_with_skip_rows_applies_to_every_file(tmp_path):
+    write(tmp_path / "d" / "1.csv", "# export 1\na,b\n1,2\n")
+    write(tmp_path / "d" / "2.csv", "# export 2\na,b\n3,4\n")
+    df, _ = read(tmp_path / "d" / "*.csv", skip_rows=1)
+    assert df.rows() == [(1, 2), (3, 4)]
