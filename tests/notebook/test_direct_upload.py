@@ -55,6 +55,7 @@ def test_direct_upload_plans_confirms_and_ingests(s3_env):
     form.job.wait(60)
     assert form.job.status == "succeeded", form.job.state.error
     assert wb.read("orders").collect().height == 20_000
+    assert form.cleaned.wait(30)
     ctx = form.ctx
     assert not list(ctx.storage.list(f"{ctx.namespace}/uploads/"))  # the temporary object is gone
 

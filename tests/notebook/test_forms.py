@@ -121,6 +121,7 @@ def test_upload_form_through_the_kernel_ingests_the_file(wb_home):
     assert form.view.vm.status == "succeeded" and "wb-preview" in form.view.summary.value
     assert wb.read("sales").collect().shape == (3, 2)
     assert form.file_upload.value == ()  # the bytes are not kept in the widget
+    assert form.cleaned.wait(30)
     assert not any((wb_home / "uploads").rglob("*.csv"))  # the staged copy is removed
 
 

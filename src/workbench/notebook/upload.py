@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import shutil
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,8 @@ class UploadForm:
         self.job: Job | None = None
         self.view: Any = None
         self.upload_id: str | None = None
+        # set once the temporary copy of the last ingested file is removed (after its job ends)
+        self.cleaned = threading.Event()
         if self.direct:
             self.picker = make_direct_picker(self._on_browser_message)
             self.picker.observe(self._on_file_chosen, names="filename")
@@ -170,7 +173,14 @@ class UploadForm:
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        job.subscribe(lambda ev: ev.terminal and shutil.rmtree(folder, ignore_errors=True))
+        self.cleaned.clear()
+
+        def cleanup(ev: Any) -> None:
+            if ev.terminal:
+                shutil.rmtree(folder, ignore_errors=True)
+                self.cleaned.set()
+
+        job.subscribe(cleanup)
         self.status.value = f"Ingesting {html.escape(item['name'])} into <b>{html.escape(self.name.value)}</b>"
         self._show_job(job)
         self.ingest_button.disabled = False
@@ -204,10 +214,13 @@ class UploadForm:
         confirm_upload(self.ctx, upload_id)
         job = submit(self._pipeline(UploadSource(upload_id=upload_id, format=self.format.value)))
         ctx = self.ctx
+        self.cleaned.clear()
 
         def cleanup(ev: Any) -> None:
             if ev.kind == "job_finished":  # a failed ingest keeps the upload for another try
                 finish_upload(ctx, upload_id)
+            if ev.terminal:
+                self.cleaned.set()
 
         job.subscribe(cleanup)
         self.status.value = f"Uploaded; ingesting into <b>{html.escape(self.name.value)}</b>"

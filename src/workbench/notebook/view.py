@@ -134,12 +134,8 @@ class JobView:
         vm = model.view_model(self.job.state)
         self.vm = vm
         self.header.value = model.header_html(vm)
-        if vm.fraction is None:
-            self.bar.bar_style = "info"
-            # an indeterminate bar: keep it moving so a long unknown-total job looks alive
-            self.bar.value = (time.monotonic() % 2.0) / 2.0 if vm.status == "running" else 0.0
-        else:
-            self.bar.value = vm.fraction
+        # no total known yet: an empty bar and the label says "…" rather than a made-up share
+        self.bar.value = vm.fraction if vm.fraction is not None else 0.0
         self.bar.bar_style = {"succeeded": "success", "failed": "danger",
                               "cancelled": "warning"}.get(vm.status, "info")
         self.percent.value = vm.percent_text
