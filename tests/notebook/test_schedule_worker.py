@@ -1,0 +1,50 @@
+"""A due schedule fired the way beat fires it: beat's message on the maintenance queue, a real
+Celery worker process dispatching the run to the notebooks queue, papermill in the worker."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "worker"))
+
+from test_scheduling import make_notebook  # noqa: E402
+from wb_cluster import make_cluster  # noqa: E402
+
+from workbench import scheduling  # noqa: E402
+from workbench.catalog import schedules  # noqa: E402
+
+pytestmark = pytest.mark.services
+
+
+def test_beat_message_fires_a_due_schedule_on_a_worker(redis_server, tmp_path):
+    cluster = make_cluster(tmp_path, redis_server.url.rsplit("/", 1)[0] + "/5")
+    cluster.start_worker("nb", queues="notebooks,maintenance")
+    try:
+        ctx = cluster.ctx()
+        nb = make_notebook(tmp_path / "report.ipynb", ["print('report for', region)"],
+                           parameters="region = 'all'")
+        s = scheduling.schedule_notebook(ctx, nb, "*/5 * * * *", {"region": "north"})
+        # as if it had been registered ten minutes ago: one occurrence is due now
+        ctx.catalog.execute(schedules.update().where(schedules.c.id == s["id"])
+                            .values(created_at=time.time() - 600))
+        cluster.app.send_task("workbench.run_due_schedules", queue="maintenance")
+        deadline = time.monotonic() + 120  # an upper bound for a worker to start a kernel
+        runs = []
+        while time.monotonic() < deadline:
+            runs = [r for r in scheduling.list_runs(ctx, schedule_id=s["id"]) if r["finished_at"]]
+            if runs:
+                break
+            time.sleep(0.5)
+        assert runs, cluster.logs["nb"].read_text()[-3000:]
+        assert runs[0]["status"] == "succeeded" and runs[0]["parameters"] == {"region": "north"}
+        assert "report for north" in Path(runs[0]["output_uri"]).read_text()
+        after = scheduling.get_schedule(ctx, s["id"])
+        assert after["last_run_at"] is not None and after["next_run_at"] > time.time()
+        # a second beat tick finds nothing due: the occurrence ran once
+        assert scheduling.due_schedules(ctx) == []
+    finally:
+        cluster.stop()
