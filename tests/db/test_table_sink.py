@@ -184,17 +184,18 @@ def test_a_failing_check_writes_nothing_in_any_mode(tmp_path, db) -> None:
         assert _rows(db, "SELECT id, name FROM people") == [(9, "keep")], mode
 
 
-def test_a_value_too_large_for_the_column_names_column_and_row(tmp_path, postgres_url) -> None:
+def test_a_value_too_large_for_the_column_names_column_and_value(tmp_path, postgres_url) -> None:
     pg_exec(postgres_url, "CREATE TABLE small (id int, code varchar(3))")
     df = pl.DataFrame({"id": [1, 2, 3_000_000_000], "code": ["a", "b", "c"]})
     job = run(wb.Pipeline(source=wb.file(_frame_file(tmp_path, df)),
                           sink=wb.table("small", db=postgres_url, mode="append")))
     assert job.status == "failed"
-    assert job.error.column == "id" and job.error.row == 3
+    assert job.error.column == "id" and "3000000000" in job.error.message
     df = pl.DataFrame({"id": [1, 2], "code": ["abc", "abcd"]})
     job = run(wb.Pipeline(source=wb.file(_frame_file(tmp_path, df, "b.parquet")),
                           sink=wb.table("small", db=postgres_url, mode="append")))
-    assert job.status == "failed" and "too long" in job.error.message and job.error.row == 2
+    assert job.status == "failed" and "too long" in job.error.message
+    assert job.error.column == "code" and "'abcd'" in job.error.message
     assert pg_rows(postgres_url, "SELECT count(*) FROM small") == [(0,)]
 
 

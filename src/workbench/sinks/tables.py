@@ -35,7 +35,9 @@ the target database, and a redelivered task that finds its job there returns the
 from __future__ import annotations
 
 import json
+import queue
 import re
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -177,9 +179,13 @@ class _Session:
                 pass
 
 
-def _write_error(exc: BaseException, target: DbTarget, sql: str, row_offset: int | None = None
+def _write_error(exc: BaseException, target: DbTarget, sql: str, data: Any = None
                  ) -> WorkbenchError:
-    """A database error during a write, with the column and row when the server names them."""
+    """A database error during a write, with the column and the refused value when known.
+
+    Rows reach the table in the order Polars' parallel pass hands them over, which need not be
+    the source's order: the error shows the refused value rather than a row number.
+    """
     if isinstance(exc, WorkbenchError):
         return exc
     err = classify_db_error(exc, target, sql=sql, step="write")
@@ -189,18 +195,22 @@ def _write_error(exc: BaseException, target: DbTarget, sql: str, row_offset: int
     if m and err.column is None:
         err.column = m.group(1)
     line = re.search(r"COPY [^,]+, line (\d+)", text)
-    if line and row_offset is not None:
-        err.row = row_offset + int(line.group(1))
+    value = ""
+    if line and data is not None and err.column in getattr(data, "column_names", []):
+        try:
+            value = f" (the value {data.column(err.column)[int(line.group(1)) - 1].as_py()!r})"
+        except (IndexError, ValueError):
+            value = ""
     sqlstate = getattr(exc, "sqlstate", None) or (re.search(r"SQLSTATE:? (\w{5})", text) or [None, None])[1]
     low = text.lower()
     if sqlstate == "23505" or "unique constraint" in low:
         return InputError(f"a row conflicts with an existing key in the table: "
-                          f"{_first(text)}", column=err.column, row=err.row, step="write",
+                          f"{_first(text)}{value}", column=err.column, step="write",
                           hint="mode='insert' requires new keys: use mode='upsert' (keys=[…]) to "
                                "update them, or mode='append' to skip rows already there")
     if sqlstate == "23502" or "not-null" in low or "not null constraint" in low:
         return InputError(f"a null value in a column that does not accept nulls: {_first(text)}",
-                          column=err.column, row=err.row, step="write",
+                          column=err.column, step="write",
                           hint="filter or fill the nulls (drop_nulls / coalesce) before writing")
     if sqlstate == "42P10":
         return InputError("the table has no primary key or unique index on the upsert keys",
@@ -213,8 +223,8 @@ def _write_error(exc: BaseException, target: DbTarget, sql: str, row_offset: int
         return InputError(f"the old table cannot be dropped: {_first(text)}", step="write",
                           hint="drop or recreate the dependent views, or write with mode='upsert'")
     if sqlstate and sqlstate.startswith(("22", "23")):
-        return InputError(f"the table refused a value: {_first(text)}", column=err.column,
-                          row=err.row, step="write",
+        return InputError(f"the table refused a value: {_first(text)}{value}", column=err.column,
+                          step="write",
                           hint="cast or filter the column in a step so it fits the table's type")
     return err
 
@@ -408,7 +418,7 @@ def _already_loaded(s: _Session, job_id: str) -> dict[str, Any] | None:
 
 
 # ----------------------------------------------------------------------------- the pass
-def _to_arrow(df: pl.DataFrame, writes: list[WritePlan], arrow_schema: Any, row0: int) -> Any:
+def _to_arrow(df: pl.DataFrame, writes: list[WritePlan], arrow_schema: Any) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -423,27 +433,25 @@ def _to_arrow(df: pl.DataFrame, writes: list[WritePlan], arrow_schema: Any, row0
                 # microsecond precision is the database's: finer time units are truncated
                 arr = pc.cast(arr, w.arrow, safe=not temporal)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                bad = _first_bad_value(arr, w.arrow)
                 raise InputError(f"column {w.name!r} has a value that does not fit the table's "
-                                 f"type ({w.arrow}): {exc}", column=w.name, step="write",
-                                 row=_first_bad_row(arr, w.arrow, row0),
+                                 f"type ({w.arrow}): {exc}" + (f" (the value {bad!r})" if bad is not None else ""),
+                                 column=w.name, step="write",
                                  hint="cast or filter the column in a step so it fits") from None
         cols.append(arr)
     return pa.table(cols, schema=arrow_schema)
 
 
-def _first_bad_row(arr: Any, to: Any, row0: int) -> int | None:
+def _first_bad_value(arr: Any, to: Any) -> Any:
     import pyarrow as pa
 
     try:
-        chunks = arr.chunks if hasattr(arr, "chunks") else [arr]
-        offset = 0
-        for chunk in chunks:
-            for i in range(len(chunk)):
+        for chunk in (arr.chunks if hasattr(arr, "chunks") else [arr]):
+            for value in chunk.to_pylist():  # the error path only: value by value is fine here
                 try:
-                    chunk.slice(i, 1).cast(to)
+                    pa.array([value], type=chunk.type).cast(to)
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                    return row0 + offset + i + 1
-            offset += len(chunk)
+                    return value
     except Exception:
         return None
     return None
@@ -478,32 +486,88 @@ def write_table(frame: pl.LazyFrame, *, sink: TableSink, ctx: Context, job_id: s
         for statement in plan.create_sql:
             s.run(statement)
         arrow_schema = pa.schema([(w.name, w.arrow) for w in plan.writes])
-        written = {"rows": 0, "bytes": 0}
+        written = {"rows": 0, "bytes": 0, "queued": 0}
         failure: list[BaseException] = []
+        lock = threading.Lock()
+        pending: list[pl.DataFrame] = []
+        # The database copies one batch while Polars prepares the next; a short queue keeps
+        # the rows in memory bounded by a few batches, whatever the table's size.
+        batches: queue.Queue = queue.Queue(maxsize=2)
 
-        def on_batch(df: pl.DataFrame) -> bool | None:
-            if failure:
-                return True  # stop the pass: the error is raised after it
-            if df.height == 0:
-                return None
-            try:
-                data = _to_arrow(df, plan.writes, arrow_schema, written["rows"])
+        def copy_rows() -> None:
+            while True:
+                item = batches.get()
+                if item is None:
+                    return
+                offset, data, rows = item
+                if failure:
+                    continue  # drain: the pass is failing
                 try:
                     s.ingest(plan.dest, data, temporary=plan.dest_temporary)
-                except Exception as exc:
-                    raise _write_error(exc, target, "COPY", row_offset=written["rows"]) from None
-                written["rows"] += df.height
+                except BaseException as exc:
+                    failure.append(_write_error(exc, target, "COPY", data)
+                                   if _is_driver_error(exc) else exc)
+                    continue
+                written["rows"] += rows
                 written["bytes"] += data.nbytes
                 monitor.on_bytes(data.nbytes)
-            except BaseException as exc:
-                failure.append(exc)
-                raise
-            return None
 
-        sink_q = frame.sink_batches(on_batch, chunk_size=sink.batch_rows, lazy=True)
-        stats_q = frame.select(stats_exprs)
+        def hand_over() -> None:  # under the lock
+            if not pending:
+                return
+            df = pl.concat(pending, how="vertical_relaxed", rechunk=False) \
+                if len(pending) > 1 else pending[0]
+            pending.clear()
+            offset = written["queued"]
+            written["queued"] += df.height
+            item = (offset, _to_arrow(df, plan.writes, arrow_schema), df.height)
+            while True:
+                if failure:
+                    raise failure[0]
+                try:
+                    batches.put(item, timeout=0.2)
+                    return
+                except queue.Full:
+                    continue
+
+        def on_batch(df: pl.DataFrame) -> pl.DataFrame:
+            if df.height == 0:
+                return df
+            with lock:
+                if failure:
+                    raise failure[0]
+                try:
+                    pending.append(df)
+                    if sum(p.height for p in pending) >= sink.batch_rows:
+                        hand_over()
+                except BaseException as exc:
+                    if not failure:
+                        failure.append(exc)
+                    raise
+            return df
+
+        copier = threading.Thread(target=copy_rows, name=f"workbench-copy-{job_id[:8]}",
+                                  daemon=True)
+        copier.start()
+        # One linear pass: each batch goes to the database, then into the statistics. (Two
+        # queries sharing the scan would let the fast statistics branch run ahead of the
+        # database while Polars buffers the rows in between: memory would grow with the table.)
+        counted = frame.map_batches(on_batch, streamable=True, predicate_pushdown=False,
+                                    projection_pushdown=False, slice_pushdown=False)
         try:
-            _, stats_df = pl.collect_all([sink_q, stats_q], engine="streaming")
+            try:
+                stats_df = counted.select(stats_exprs).collect(engine="streaming")
+                with lock:
+                    hand_over()
+            finally:
+                while copier.is_alive():
+                    try:
+                        batches.put(None, timeout=0.2)
+                        break
+                    except queue.Full:
+                        if failure:  # the copier drains the queue once it has failed
+                            continue
+                copier.join()
         except BaseException as exc:
             if failure:
                 raise failure[0] from None
