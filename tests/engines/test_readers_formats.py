@@ -205,3 +205,10 @@ def test_format_detection_by_magic_and_name(tmp_path):
     assert detect_format(b"a,b\n", "upload", "auto") == "csv"
     df, _ = read(write(tmp_path / "rows.json", '{"a": 1}\n{"a": 2}\n'))
     assert df.rows() == [(1,), (2,)]
+
+
+def test_gzipped_parquet(tmp_path):
+    pl.DataFrame({"a": [1, 2]}).write_parquet(tmp_path / "p.parquet")
+    f = write(tmp_path / "p.parquet.gz", gzip.compress((tmp_path / "p.parquet").read_bytes()))
+    df, scan = read(f)
+    assert df["a"].to_list() == [1, 2] and scan.rows_total == 2

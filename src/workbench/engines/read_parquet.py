@@ -3,6 +3,7 @@ a truncated or foreign file fails before the pipeline starts, and row counts are
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import polars as pl
@@ -16,14 +17,16 @@ def check_parquet(inp: Input, scan_target: str, storage_options: dict | None) ->
     """``(rows, arrow schema)`` from the footer; a ``SourceError`` if there is no valid one."""
     import pyarrow.parquet as pq
 
-    if inp.size == 0:
+    remote = "://" in scan_target
+    size = inp.size if remote else os.path.getsize(scan_target)  # a decompressed copy differs
+    if size == 0:
         raise SourceError("the file is empty", file=inp.path, row=0,
                           hint="the file has 0 bytes: check that it was written completely")
-    with inp.opener() as f:
+    with (inp.opener() if remote else open(scan_target, "rb")) as f:
         head = f.read(4)
         tail = b""
-        if inp.size >= 8:
-            f.seek(inp.size - 4)
+        if size >= 8:
+            f.seek(size - 4)
             tail = f.read(4)
         if head != PARQUET_MAGIC:
             raise SourceError(f"this is not a Parquet file ({describe_bytes(head + f.read(60))})",
