@@ -292,3 +292,11 @@ def test_glob_of_mixed_formats(tmp_path):
     pl.DataFrame({"id": [2]}).write_parquet(tmp_path / "d" / "b.parquet")
     err = fails(tmp_path / "d" / "*")
     assert err.file == str(tmp_path / "d" / "b.parquet") and "parquet" in err.message
+
+
+def test_malformed_ndjson_line_at_the_start_of_a_sampled_window(tmp_path):
+    body = b"".join(b'{"a": %d}\n' % i for i in range(300_000))
+    start = body.index(b"\n", len(body) // (read_common.SAMPLE_WINDOWS + 1)) + 1
+    f = write(tmp_path / "a.ndjson", body[:start] + b'{"a": }\n' + body[start:])
+    err = fails(f)
+    assert err.row == body[:start].count(b"\n") + 1 and "malformed" in err.message

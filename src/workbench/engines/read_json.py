@@ -187,13 +187,10 @@ def _locate_line(inp: Input, schema: dict[str, pl.DataType], declared: dict[str,
                  start: int = 0) -> SourceError | None:
     """The first line that is not a JSON object, or whose value does not fit its type."""
     assert inp.target is not None
-    line_no = count_lines_before(inp.target, start) if start else 0
+    line_no = count_lines_before(inp.target, start) if start else 0  # ``start`` begins a line
     typed = {c: t for c, t in schema.items() if t != pl.String}
     with open(inp.target, "rb") as f:
         f.seek(start)
-        if start:
-            f.readline()
-            line_no += 1
         for raw in f:
             line_no += 1
             if not raw.strip():
