@@ -47,7 +47,7 @@ import polars as pl
 from ..context import Context
 from ..dbconn import DbTarget, classify_db_error, connect, resolve_db
 from ..engines.profile import profile_from_stats, schema_dict
-from ..errors import AlreadyExists, InputError, SQLError, WorkbenchError
+from ..errors import AlreadyExists, InputError, WorkbenchError
 from ..monitor import Monitor
 from ..spec.models import Pipeline, TableSink
 from . import typemap
@@ -602,4 +602,4 @@ def write_table(frame: pl.LazyFrame, *, sink: TableSink, ctx: Context, job_id: s
     return result
 
 
-__all__ = ["LOADS_TABLE", "parse_table", "write_table", "SQLError"]
+__all__ = ["LOADS_TABLE", "parse_table", "write_table"]
