@@ -143,6 +143,9 @@ class JobView:
         self.steps.value = model.steps_html(vm)
         self.checks.value = model.checks_html(vm)
         self.notes.value = model.notes_html(vm) if vm.retries_text or vm.messages else ""
+        # the events are on screen now; the final preview below is extra, not event delay
+        drawn = time.time()
+        self.latencies.extend(drawn - ts for ts in pending)
         if vm.done:
             self.cancel_button.disabled = True
             self.cancel_button.description = vm.status.capitalize()
@@ -153,8 +156,6 @@ class JobView:
                 self._unsubscribe()
                 redrawer().forget(self)
         self.draws += 1
-        now = time.time()
-        self.latencies.extend(now - ts for ts in pending)
 
     def _preview(self, vm: model.ViewModel) -> str:
         try:
