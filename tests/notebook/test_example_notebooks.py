@@ -1,0 +1,66 @@
+"""The parameterized example notebooks pointed at real servers, the way CI points them:
+object storage at an S3 server, the distributed run at a Redis broker with a Celery worker."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from workbench import scheduling
+from workbench.context import Context
+
+pytestmark = pytest.mark.services
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+
+
+def outputs(uri: str) -> str:
+    nb = nbformat.read(uri, as_version=4)
+    return "".join("".join(o.get("text", "")) for c in nb.cells if c.cell_type == "code"
+                   for o in c.get("outputs", []))
+
+
+def test_object_storage_notebook_writes_to_the_s3_server(s3_server, wb_home, tmp_path):
+    import boto3
+
+    bucket = f"wb-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_server.url, aws_access_key_id="testing",
+                 aws_secret_access_key="testing", region_name="us-east-1").create_bucket(Bucket=bucket)
+    run = scheduling.run_notebook(Context.from_settings(), NOTEBOOKS / "05-object-storage.ipynb", {
+        "workbench_home": str(tmp_path / "nbhome"), "s3_endpoint_url": s3_server.url,
+        "bucket": bucket})
+    text = outputs(run["output_uri"])
+    assert run["status"] == "succeeded", run["error"]
+    assert f"storage: s3://{bucket}/workbench" in text
+    assert f"s3://{bucket}/workbench/default/datasets/events" in text
+    keys = [o["Key"] for o in boto3.client(
+        "s3", endpoint_url=s3_server.url, aws_access_key_id="testing", aws_secret_access_key="testing",
+        region_name="us-east-1").list_objects_v2(Bucket=bucket)["Contents"]]
+    assert any(k.endswith(".manifest.json") for k in keys)
+
+
+def test_object_storage_notebook_without_a_server_says_it_skips(wb_home, tmp_path):
+    run = scheduling.run_notebook(Context.from_settings(), NOTEBOOKS / "05-object-storage.ipynb",
+                                  {"workbench_home": str(tmp_path / "nbhome")})
+    assert run["status"] == "succeeded"
+    assert "skipping the remote part" in outputs(run["output_uri"])
+
+
+def test_celery_notebook_runs_on_a_worker(redis_server, wb_home, tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "worker"))
+    from wb_cluster import make_cluster
+
+    cluster = make_cluster(tmp_path, redis_server.url.rsplit("/", 1)[0] + "/6")
+    cluster.start_worker("nbw", queues="ingestion,transformation,persistence,pipeline")
+    try:
+        run = scheduling.run_notebook(Context.from_settings(), NOTEBOOKS / "06-distributed-celery.ipynb", {
+            "workbench_home": str(cluster.home), "broker_url": cluster.broker_url})
+        text = outputs(run["output_uri"])
+        assert run["status"] == "succeeded", run["error"]
+        assert "submitting to Celery workers" in text and "succeeded celery" in text
+    finally:
+        cluster.stop()
