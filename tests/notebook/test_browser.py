@@ -179,3 +179,62 @@ def test_upload_a_file_through_the_form(browser, lab, tmp_path):
     shot(page, "upload-form")
     assert "visits" in catalog_datasets(lab[2])
     page.close()
+
+
+DIRECT = '''\
+import os
+os.environ.update({{"WORKBENCH_HOME": {home!r}, "WORKBENCH_STORAGE_URL": "s3://{bucket}/wb",
+                   "WORKBENCH_S3_ENDPOINT_URL": {endpoint!r}, "WORKBENCH_PART_SIZE": str(5 * 1024 * 1024),
+                   "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}})
+import workbench as wb
+form = wb.upload_form(single_put_max=5 * 1024 * 1024)  # multipart above 5 MiB
+form'''
+
+
+def test_upload_straight_from_the_browser_to_s3(browser, lab, s3_server, tmp_path):
+    """The browser PUTs the parts to the S3 server itself (multipart), then the kernel ingests."""
+    import boto3
+
+    server, root, _home = lab
+    origin = server.url.split("/lab")[0]
+    bucket = "wb-browser-direct"
+    s3 = boto3.client("s3", endpoint_url=s3_server.url, aws_access_key_id="testing",
+                      aws_secret_access_key="testing", region_name="us-east-1")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [{
+        "AllowedOrigins": [origin], "AllowedMethods": ["PUT"], "AllowedHeaders": ["*"],
+        "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 600}]})
+    home = tmp_path / "s3home"
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(DIRECT.format(home=str(home), bucket=bucket,
+                                                        endpoint=s3_server.url))]
+    nbformat.write(nb, root / "direct-upload.ipynb")
+    csv = tmp_path / "clicks.csv"
+    with open(csv, "w") as f:  # ~12 MB: three parts of 5 MiB
+        f.write("day,clicks\n")
+        f.writelines(f"2026-01-{i % 28 + 1:02d},{i}\n" for i in range(700_000))
+
+    page = open_notebook(browser, lab, "direct-upload.ipynb")
+    run_all(page)
+    form = page.locator(".workbench-upload").first
+    form.wait_for()
+    form.locator("input.wb-direct-file").set_input_files(str(csv))
+    name = form.locator("input[placeholder='name for the dataset']")
+    page.wait_for_function("(el) => el.value === 'clicks'", arg=name.element_handle())
+    form.locator("button", has_text="Ingest").click()
+    form.locator(".wb-direct-label", has_text="uploaded 100%").wait_for()
+    form.locator(".workbench-job .wb-status-succeeded").wait_for()
+    shot(page, "upload-direct-to-s3")
+    assert "clicks" in catalog_datasets(home)
+    from workbench.catalog import Catalog, uploads
+
+    cat = Catalog(f"sqlite:///{home / 'catalog.db'}")
+    (row,) = cat.execute(uploads.select())
+    cat.close()
+    assert row.multipart_id and row.status == "ingested"  # three parts, PUT by the browser
+    # the parts went to the bucket and were cleaned after the ingest; the dataset is there
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert not any("/uploads/" in k for k in keys)
+    assert any(k.startswith("wb/default/datasets/clicks/") for k in keys)
+    page.close()

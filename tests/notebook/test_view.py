@@ -185,3 +185,15 @@ def test_human_seconds():
     assert model.human_seconds(3.5) == "3.5 s"
     assert model.human_seconds(75) == "1m 15s"
     assert model.human_seconds(3 * 3600 + 120) == "3h 02m"
+
+
+def test_finished_job_shows_its_average_throughput(job):
+    t0 = time.time() - 10.0
+    start(job, t0)
+    job._deliver(Progress(job_id=job.id, step="read", rows=1_000_000, bytes=50_000_000,
+                          rows_total=1_000_000, ts=t0 + 2.0))
+    job._deliver(Progress(job_id=job.id, step="read", rows=1_000_010, bytes=50_000_000,
+                          rows_total=1_000_010, ts=t0 + 3.0))  # a last, nearly empty sample
+    job._deliver(JobFinished(job_id=job.id, result={"kind": "rows", "rows": 1_000_010}, ts=t0 + 4.0))
+    view = JobView(job)
+    assert view.vm.throughput_text == "250.0k rows/s · 12.5 MB/s"  # 1M rows, 50 MB in 4 s

@@ -76,11 +76,15 @@ def view_model(state: JobState) -> ViewModel:
         bytes_text = f"{human_bytes(state.bytes)} of {human_bytes(state.bytes_total)}"
     else:
         bytes_text = human_bytes(state.bytes) if state.bytes else ""
+    rows_per_s, bytes_per_s = state.rows_per_s, state.bytes_per_s
+    if state.done and state.elapsed > 0:  # at the end the job's average says more than the last sample
+        rows_per_s = state.rows / state.elapsed
+        bytes_per_s = (state.bytes or 0) / state.elapsed
     parts = []
-    if state.rows_per_s:
-        parts.append(f"{human_count(state.rows_per_s)} rows/s")
-    if state.bytes_per_s:
-        parts.append(f"{human_bytes(state.bytes_per_s)}/s")
+    if rows_per_s:
+        parts.append(f"{human_count(rows_per_s)} rows/s")
+    if bytes_per_s:
+        parts.append(f"{human_bytes(bytes_per_s)}/s")
     steps = []
     for s in state.steps:
         bits = []

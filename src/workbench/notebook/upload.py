@@ -40,7 +40,7 @@ class UploadForm:
     """The form's widgets and logic; ``widget`` is what is displayed."""
 
     def __init__(self, *, direct: bool | None = None, kernel_limit: int = KERNEL_LIMIT,
-                 ctx: Context | None = None) -> None:
+                 single_put_max: int | None = None, ctx: Context | None = None) -> None:
         import ipywidgets as w
 
         from .direct_upload import direct_upload_available, make_direct_picker
@@ -55,6 +55,7 @@ class UploadForm:
                               hint="pip install anywidget")
         self.direct = presign and direct_upload_available() if direct is None else direct
         self.kernel_limit = kernel_limit
+        self.single_put_max = single_put_max  # above this, a multipart upload (None: the default)
         self.job: Job | None = None
         self.view: Any = None
         self.upload_id: str | None = None
@@ -189,7 +190,8 @@ class UploadForm:
     def _start_direct(self) -> None:
         from ..uploads import create_upload
 
-        plan = create_upload(self.ctx, self.picker.filename, int(self.picker.size))
+        extra = {} if self.single_put_max is None else {"single_put_max": self.single_put_max}
+        plan = create_upload(self.ctx, self.picker.filename, int(self.picker.size), **extra)
         self.upload_id = plan["upload_id"]
         self.status.value = (f"Uploading {html.escape(self.picker.filename)} "
                              f"({self.picker.size} bytes) straight to storage…")
