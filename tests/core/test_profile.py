@@ -1,0 +1,47 @@
+"""Column profiles: the aggregations of the streaming pass and the top values read back."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from workbench.engines.profile import (
+    TOP_VALUES, TOP_VALUES_MAX_DISTINCT, add_top_values, profile_exprs, profile_from_stats,
+)
+
+
+def _profile(df: pl.DataFrame) -> dict:
+    stats = df.lazy().select(profile_exprs(df.schema)).collect(engine="streaming").row(0, named=True)
+    return profile_from_stats(df.schema, stats)
+
+
+def test_top_values_are_exact_counts_in_order_with_ties_broken_by_value() -> None:
+    values = ["b"] * 3 + ["a"] * 3 + ["c"] * 5 + ["d", "e", "f", "g"] + [None] * 4
+    df = pl.DataFrame({"s": values, "n": list(range(len(values)))})
+    profile = _profile(df)
+    add_top_values(profile, df.lazy(), df.schema)
+    tops = profile["columns"]["s"]["top_values"]
+    assert tops[:3] == [{"value": "c", "count": 5}, {"value": "a", "count": 3},
+                        {"value": "b", "count": 3}]
+    assert len(tops) == TOP_VALUES
+    assert [t["value"] for t in tops[3:]] == ["d", "e"]  # count 1 each: smallest values first
+    assert "top_values" not in profile["columns"]["n"]  # numbers get min/max/mean instead
+
+
+def test_top_values_skip_high_cardinality_and_all_null_columns() -> None:
+    n = TOP_VALUES_MAX_DISTINCT * 2
+    df = pl.DataFrame({"id": [f"k{i}" for i in range(n)], "empty": pl.Series([None] * n, dtype=pl.String),
+                       "low": ["x", "y"] * (n // 2)})
+    profile = _profile(df)
+    add_top_values(profile, df.lazy(), df.schema)
+    assert "top_values" not in profile["columns"]["id"]
+    assert profile["columns"]["empty"].get("top_values", []) == []  # nulls are not values
+    assert profile["columns"]["low"]["top_values"] == [{"value": "x", "count": n // 2},
+                                                       {"value": "y", "count": n // 2}]
+
+
+def test_top_values_of_categorical_columns() -> None:
+    df = pl.DataFrame({"c": ["u", "v", "u"]}, schema={"c": pl.Categorical})
+    profile = _profile(df)
+    add_top_values(profile, df.lazy(), df.schema)
+    assert profile["columns"]["c"]["top_values"] == [{"value": "u", "count": 2},
+                                                     {"value": "v", "count": 1}]
