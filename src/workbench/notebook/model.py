@@ -68,10 +68,13 @@ class ViewModel:
 
 def view_model(state: JobState) -> ViewModel:
     frac = state.fraction
+    rows = state.rows
+    if not rows and state.status == "succeeded" and state.result:
+        rows = state.result.get("rows") or 0  # a reattached job: only its record is known
     if state.rows_total:
-        rows_text = f"{human_count(state.rows)} of {human_count(state.rows_total)} rows"
+        rows_text = f"{human_count(rows)} of {human_count(state.rows_total)} rows"
     else:
-        rows_text = f"{human_count(state.rows)} rows"
+        rows_text = f"{human_count(rows)} rows"
     if state.bytes_total:
         bytes_text = f"{human_bytes(state.bytes)} of {human_bytes(state.bytes_total)}"
     else:
