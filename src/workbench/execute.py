@@ -31,6 +31,16 @@ from .monitor import Monitor
 from .spec.models import DatasetSink, Pipeline, SqlStep
 
 PREVIEW_ROWS = 1000
+MAX_RESCANS = 3  # widen inferred types at most this many times before reporting the error
+
+
+def _rescan(scan: SourceScan | None, exc: BaseException) -> SourceScan | None:
+    if scan is None or isinstance(exc, WorkbenchError):
+        return None
+    try:
+        return scan.rescan(exc)
+    except Exception:  # a failing rescan must not hide the original error
+        return None
 
 
 # ----------------------------------------------------------------------------- sources
@@ -151,13 +161,16 @@ def _dataset_relations(ctx: Context) -> dict[str, Callable[[], pl.LazyFrame]]:
 
 
 def build_frame(pipeline: Pipeline, ctx: Context, emit: Emit, monitor: Monitor,
-                job_id: str = "") -> tuple[pl.LazyFrame, SourceScan, list[str]]:
-    """Open the source and plan every step; SQL steps run here (DuckDB materialises them)."""
+                job_id: str = "", *, scan: SourceScan | None = None
+                ) -> tuple[pl.LazyFrame, SourceScan, list[str]]:
+    """Open the source (unless a rescan gives it) and plan every step; SQL steps run here
+    (DuckDB materialises them)."""
     emit(StepStarted(job_id=job_id, step="read", index=0))
-    try:
-        scan = SOURCES[pipeline.source.kind](pipeline.source, ctx, monitor)
-    except WorkbenchError as exc:
-        raise exc.with_context(step="read")
+    if scan is None:
+        try:
+            scan = SOURCES[pipeline.source.kind](pipeline.source, ctx, monitor)
+        except WorkbenchError as exc:
+            raise exc.with_context(step="read")
     for note in scan.notes:
         emit(Message(job_id=job_id, level="warning", text=note))
     frame = scan.frame
@@ -241,69 +254,81 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
     monitor = Monitor(job_id, emit, should_cancel=should_cancel, heartbeat=heartbeat)
     monitor.pipeline = pipeline  # type: ignore[attr-defined]  # sources keyed per pipeline (incremental)
     scan: SourceScan | None = None
+    next_scan: SourceScan | None = None
+    passes = 0
     try:
-        frame, scan, labels = build_frame(pipeline, ctx, emit, monitor, job_id)
-        monitor.rows_total = scan.rows_total
-        monitor.bytes_total = scan.bytes_total
-        monitor.bytes_per_row = _estimate_bytes_per_row(scan)
-        schema = frame.collect_schema()
-        check_exprs = checks_engine.check_exprs(pipeline.checks, schema)
-        checks_engine.validate_check_exprs(check_exprs, schema)
-        hashing = hash_inputs_async(scan.inputs, ctx)
-
-        def commit_guard(stats: dict[str, Any], staged: pl.LazyFrame | None) -> list[dict]:
-            outcomes = checks_engine.evaluate(pipeline.checks, schema, stats)
-            if staged is not None:
-                checks_engine.add_examples(outcomes, pipeline.checks, staged)
-            for oc in outcomes:
-                emit(CheckResult(job_id=job_id, name=oc.name, column=oc.column, passed=oc.passed,
-                                 severity=oc.severity, failed_rows=oc.failed_rows,
-                                 examples=oc.examples, message=oc.message))
-            checks_engine.raise_for_failures(outcomes)
-            return [{"name": o.name, "column": o.column, "passed": o.passed, "severity": o.severity,
-                     "failed_rows": o.failed_rows, "message": o.message} for o in outcomes]
-
-        def inputs_done() -> list[dict[str, Any]]:
+        while True:
             try:
-                items = hashing.result()
-            except WorkbenchError:
-                raise
-            except OSError as exc:
-                raise SourceError(f"cannot read the source to checksum it: {exc}") from None
-            return [{k: v for k, v in i.items() if k in ("path", "size", "sha256")} for i in items]
+                frame, scan, labels = build_frame(pipeline, ctx, emit, monitor, job_id,
+                                                  scan=next_scan)
+                monitor.rows_total = scan.rows_total
+                monitor.bytes_total = scan.bytes_total
+                monitor.bytes_per_row = _estimate_bytes_per_row(scan)
+                schema = frame.collect_schema()
+                check_exprs = checks_engine.check_exprs(pipeline.checks, schema)
+                checks_engine.validate_check_exprs(check_exprs, schema)
+                hashing = hash_inputs_async(scan.inputs, ctx)
 
-        write_label = "write" if sink is not None else "collect"
-        monitor.step = write_label
-        emit(StepStarted(job_id=job_id, step=write_label, index=len(labels) + 1))
-        t0 = time.time()
-        counted = frame.map_batches(monitor.on_batch, streamable=True) if not any(
-            isinstance(s, SqlStep) for s in pipeline.steps) else frame
-        if sink is None:
-            result = _collect(counted, schema, check_exprs, commit_guard, inputs_done)
-        else:
-            result = SINKS[sink.kind](
-                counted, sink=sink, ctx=ctx, job_id=job_id, attempt=attempt, pipeline=pipeline,
-                schema=schema, monitor=monitor,
-                stats_exprs=profile_exprs(schema) + check_exprs,
-                commit_guard=commit_guard, inputs=inputs_done,
-            )
-            scan.after_commit()  # only a committed sink moves an incremental cursor
-        monitor.finish_input()
-        emit(StepFinished(job_id=job_id, step="read", index=0, rows=monitor.rows,
-                          bytes=monitor.bytes_total))
-        for i, label in enumerate(labels):
-            if not isinstance(pipeline.steps[i], SqlStep):
-                emit(StepFinished(job_id=job_id, step=label, index=i + 1))
-        emit(StepFinished(job_id=job_id, step=write_label, index=len(labels) + 1,
-                          rows=result.get("rows"), bytes=result.get("bytes"),
-                          seconds=time.time() - t0))
-        return result
-    except BaseException as exc:
-        if monitor.cancelled or isinstance(exc, Cancelled):
-            raise Cancelled("the job was cancelled") from None
-        raise _classify(exc, scan, monitor.step if monitor.step != "write" else None) from None
+                def commit_guard(stats: dict[str, Any], staged: pl.LazyFrame | None) -> list[dict]:
+                    outcomes = checks_engine.evaluate(pipeline.checks, schema, stats)
+                    if staged is not None:
+                        checks_engine.add_examples(outcomes, pipeline.checks, staged)
+                    for oc in outcomes:
+                        emit(CheckResult(job_id=job_id, name=oc.name, column=oc.column, passed=oc.passed,
+                                         severity=oc.severity, failed_rows=oc.failed_rows,
+                                         examples=oc.examples, message=oc.message))
+                    checks_engine.raise_for_failures(outcomes)
+                    return [{"name": o.name, "column": o.column, "passed": o.passed, "severity": o.severity,
+                             "failed_rows": o.failed_rows, "message": o.message} for o in outcomes]
+
+                def inputs_done() -> list[dict[str, Any]]:
+                    try:
+                        items = hashing.result()
+                    except WorkbenchError:
+                        raise
+                    except OSError as exc:
+                        raise SourceError(f"cannot read the source to checksum it: {exc}") from None
+                    return [{k: v for k, v in i.items() if k in ("path", "size", "sha256")} for i in items]
+
+                write_label = "write" if sink is not None else "collect"
+                monitor.step = write_label
+                emit(StepStarted(job_id=job_id, step=write_label, index=len(labels) + 1))
+                t0 = time.time()
+                counted = frame.map_batches(monitor.on_batch, streamable=True) if not any(
+                    isinstance(s, SqlStep) for s in pipeline.steps) else frame
+                if sink is None:
+                    result = _collect(counted, schema, check_exprs, commit_guard, inputs_done)
+                else:
+                    result = SINKS[sink.kind](
+                        counted, sink=sink, ctx=ctx, job_id=job_id, attempt=attempt, pipeline=pipeline,
+                        schema=schema, monitor=monitor,
+                        stats_exprs=profile_exprs(schema) + check_exprs,
+                        commit_guard=commit_guard, inputs=inputs_done,
+                    )
+                    scan.after_commit()  # only a committed sink moves an incremental cursor
+                monitor.finish_input()
+                emit(StepFinished(job_id=job_id, step="read", index=0, rows=monitor.rows,
+                                  bytes=monitor.bytes_total))
+                for i, label in enumerate(labels):
+                    if not isinstance(pipeline.steps[i], SqlStep):
+                        emit(StepFinished(job_id=job_id, step=label, index=i + 1))
+                emit(StepFinished(job_id=job_id, step=write_label, index=len(labels) + 1,
+                                  rows=result.get("rows"), bytes=result.get("bytes"),
+                                  seconds=time.time() - t0))
+                return result
+            except BaseException as exc:
+                if monitor.cancelled or isinstance(exc, Cancelled):
+                    raise Cancelled("the job was cancelled") from None
+                widened = _rescan(scan, exc) if passes < MAX_RESCANS else None
+                if widened is not None:
+                    # a value past the inferred sample did not fit: run again with wider types
+                    passes += 1
+                    next_scan = widened
+                    monitor.reset()
+                    continue
+                raise _classify(exc, scan, monitor.step if monitor.step != "write" else None) from None
     finally:
-        if scan is not None:
+        if scan is not None:  # a rescan shares its inputs and cleanup
             try:
                 scan.cleanup()
             except Exception:

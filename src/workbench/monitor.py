@@ -87,6 +87,13 @@ class Monitor:
         self._emit(Progress(job_id=self.job_id, step=self.step, rows=self.rows, bytes=self.bytes,
                             rows_total=self.rows_total, bytes_total=self.bytes_total))
 
+    def reset(self) -> None:
+        """Start counting again (the pass is re-run after widening the source's types)."""
+        with self._lock:
+            self.rows = 0
+            self.bytes = 0
+            self.bytes_out = 0
+
     def snapshot(self) -> dict:
         return {"step": self.step, "rows": self.rows, "bytes": self.bytes, "bytes_out": self.bytes_out,
                 "rows_total": self.rows_total, "bytes_total": self.bytes_total}

@@ -232,3 +232,20 @@ def test_manifest_without_catalog_row_is_finished_by_the_retry(orders):
     again = run_job(p, job_id="job-half-1", ctx=ctx)
     assert again["version"] == 1 and again["checksum"] == manifest["checksum"]
     assert wb.info("half").version == 1
+
+
+def test_value_past_every_sample_widens_the_column_and_reruns(wb_home, tmp_path, monkeypatch):
+    """A value the sampling never saw makes the pass fail; execute widens and runs it again."""
+    from workbench.engines import read_csv
+
+    monkeypatch.setattr(read_csv, "SAMPLE_WINDOWS", 0)  # so only the rerun can find it
+    rows = ["id,qty"] + [f"{i},{i % 7}" for i in range(200_000)]
+    rows[150_000] = "149999,2.5"
+    path = tmp_path / "late.csv"
+    path.write_text("\n".join(rows) + "\n" + "\n".join(f"{i},1" for i in range(200_000, 260_000)) + "\n")
+    job = wb.submit(wb.Pipeline(source=wb.file(str(path)), sink=wb.dataset("late")), runner="local").wait(60)
+    assert job.status == "succeeded", job.error
+    df = wb.read("late").collect()
+    assert df.schema["qty"] in (pl.Float64, pl.String) and df.height == 260_000
+    assert any("qty" in m for m in job.state.messages)
+    assert len(Context.from_settings().catalog.list_versions("default", "late")) == 1
