@@ -38,14 +38,10 @@ def crash(frame: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def flaky(frame: pl.LazyFrame, counter: str, failures: int) -> pl.LazyFrame:
-    """Fail with a transient error the first ``failures`` times (counted in a file)."""
-
-    def fn(df: pl.DataFrame) -> pl.DataFrame:
-        path = Path(counter)
-        n = int(path.read_text()) if path.exists() else 0
-        if n < failures:
-            path.write_text(str(n + 1))
-            raise TransientError(f"the service is busy (failure {n + 1} of {failures})")
-        return df
-
-    return frame.map_batches(fn, streamable=True)
+    """Fail with a transient error on the first ``failures`` runs (counted in a file)."""
+    path = Path(counter)
+    n = int(path.read_text()) if path.exists() else 0
+    if n < failures:
+        path.write_text(str(n + 1))
+        raise TransientError(f"the service is busy (failure {n + 1} of {failures})")
+    return frame

@@ -164,8 +164,9 @@ def workers_info(timeout: float = 1.0) -> list[dict[str, Any]]:
     """Who is up, what they consume and run, and their counters (Celery's inspect)."""
     runner = _runner()
     runner.ping()  # a clear BrokerUnavailable instead of an empty list
-    insp = _app().control.inspect(timeout=timeout)
-    pings = insp.ping() or {}
+    pings = _app().control.inspect(timeout=timeout).ping() or {}
+    # Everyone who answered the ping is known now: stop waiting once they all reply.
+    insp = _app().control.inspect(timeout=timeout, limit=len(pings) or None)
     stats = insp.stats() or {}
     active = insp.active() or {}
     queues = insp.active_queues() or {}

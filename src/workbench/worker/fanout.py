@@ -361,8 +361,11 @@ def write_part(rt: Runtime, job_id: str, attempt: int, index: int, source: m.Fil
 
 def run_part(task: Any, job_id: str, attempt: int, index: int, part_spec: dict[str, Any],
              types: dict[str, str], spec: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+    """One file of a fanned-out job. Every part *ends* exactly once (written, failed, stopped or
+    skipped); the part that ends last decides for the job: commit, or clean up and fail/cancel.
+    So a failure is announced only once no part is still writing: nothing is left behind."""
     from ..spec.io import pipeline_from_dict
-    from .tasks import TimeLimitExceeded, _deadline_check, fail_job
+    from .tasks import TimeLimitExceeded, _deadline_check
 
     rt = runtime()
     cfg = rt.cfg
@@ -371,39 +374,43 @@ def run_part(task: Any, job_id: str, attempt: int, index: int, part_spec: dict[s
     state = "skipped"
     source = m.FileSource.model_validate(part_spec)
     pipeline = pipeline_from_dict(spec)
-    sink = pipeline.sink
-    assert isinstance(sink, m.DatasetSink)
+    n = int(info["n"])
     with task_context(job_id=job_id, task_id=task.request.id, task="fanout_part", part=index,
                       attempt=attempt, file=source.path, worker=me):
-        rec = rt.ctx.catalog.get_job(job_id)
-        if rec["status"] not in ("running", "retrying") or rec.get("attempts") != attempt:
-            log.info("part not needed: job %s, attempt %s", rec["status"], rec.get("attempts"))
-            return {"job_id": job_id, "part": index, "status": "skipped"}
         publish = rt.publisher(job_id)
         try:
+            rec = rt.ctx.catalog.get_job(job_id)
+            if rec.get("attempts") != attempt:
+                return {"job_id": job_id, "part": index, "status": "skipped"}  # an older attempt
+            if rec["status"] not in ("running", "retrying") or _failing(rt, job_id, attempt):
+                _end(rt, job_id, attempt, index, n, spec, info, publish)
+                return {"job_id": job_id, "part": index, "status": "skipped"}
             starts = _count_start(rt, job_id, attempt, index)
             if starts > cfg.max_attempts:
-                err = InternalError(
+                state = "dead_letter"
+                _fail(rt, job_id, attempt, InternalError(
                     f"reading {source.path} stopped its worker process {starts - 1} times without "
                     "an outcome; the job was moved to the dead letters", file=source.path,
-                    hint=f"fix or remove the file, then `workbench dead-letters resubmit {job_id}`")
-                fail_job(rt, job_id, err, publish, dead_letter_task="fanout_part")
-                _cleanup(rt, sink.name, job_id)
-                state = "dead_letter"
+                    hint=f"fix or remove the file, then `workbench dead-letters resubmit {job_id}`"),
+                    dead_letter="fanout_part", attempts=starts - 1)
+                _end(rt, job_id, attempt, index, n, spec, info, publish)
                 return {"job_id": job_id, "part": index, "status": "failed"}
             progress = _PartProgress(rt, job_id, attempt, index, int(info.get("bytes_total") or 0),
                                      publish)
             soft = task.soft_time_limit or cfg.time_limits["ingestion"][0]
+            base_cancel = rt.cancel_check(job_id)
+
+            def should_cancel() -> bool:
+                return base_cancel() or _failing(rt, job_id, attempt)
+
             try:
                 with Heartbeat(rt.ctx.catalog, job_id, cfg.heartbeat_interval):
                     entry = write_part(rt, job_id, attempt, index, source, types, pipeline, progress,
-                                       _deadline_check(rt.cancel_check(job_id), soft))
+                                       _deadline_check(should_cancel, soft))
             except Cancelled:
-                if finish_if_open(rt.ctx, job_id, "cancelled"):
-                    publish(JobCancelled(job_id=job_id))
-                _cleanup(rt, sink.name, job_id)
-                state = "cancelled"
-                return {"job_id": job_id, "part": index, "status": "cancelled"}
+                state = "stopped"
+                _end(rt, job_id, attempt, index, n, spec, info, publish)
+                return {"job_id": job_id, "part": index, "status": "stopped"}
             except TransientError as err:
                 retries = task.request.retries or 0
                 if retries < cfg.max_retries:
@@ -414,10 +421,9 @@ def run_part(task: Any, job_id: str, attempt: int, index: int, part_spec: dict[s
                     metrics.record_retry(rt.redis, rt.ctx.namespace, "fanout_part")
                     state = "retry"
                     raise task.retry(countdown=delay, max_retries=None) from None
-                fail_job(rt, job_id, err, publish, dead_letter_task="fanout_part",
-                         attempts=retries + 1)
-                _cleanup(rt, sink.name, job_id)
                 state = "failed"
+                _fail(rt, job_id, attempt, err, dead_letter="fanout_part", attempts=retries + 1)
+                _end(rt, job_id, attempt, index, n, spec, info, publish)
                 raise
             except BaseException as exc:
                 from celery.exceptions import SoftTimeLimitExceeded
@@ -425,28 +431,19 @@ def run_part(task: Any, job_id: str, attempt: int, index: int, part_spec: dict[s
                 if isinstance(exc, SoftTimeLimitExceeded):
                     exc = TimeLimitExceeded(f"reading {source.path} ran past its time limit")
                 err = as_workbench_error(exc, file=source.path)
-                fail_job(rt, job_id, err, publish)
-                _cleanup(rt, sink.name, job_id)
                 state = "failed"
+                _fail(rt, job_id, attempt, err)
+                _end(rt, job_id, attempt, index, n, spec, info, publish)
                 raise err from None
-            storage = rt.ctx.storage
+            sink = pipeline.sink
+            assert isinstance(sink, m.DatasetSink)
             pprefix = parts_prefix(rt.ctx.namespace, sink.name, job_id, attempt)
-            storage.put_bytes(f"{pprefix}{index:05d}.json", json.dumps(entry).encode())
-            if rt.ctx.catalog.get_job(job_id)["status"] not in ("running", "retrying"):
-                _cleanup(rt, sink.name, job_id)  # the job ended (a part failed) while we wrote
-                state = "skipped"
-                return {"job_id": job_id, "part": index, "status": "skipped"}
+            rt.ctx.storage.put_bytes(f"{pprefix}{index:05d}.json", json.dumps(entry).encode())
             state = "succeeded"
             metrics.record_task(rt.redis, rt.ctx.namespace, "rows", "done", 0.0,
                                 rows=int(entry["rows"]),
                                 nbytes=sum(int(i.get("size") or 0) for i in entry["inputs"]))
-            done = sum(1 for o in storage.list(pprefix) if o.key.endswith(".json"))
-            if done >= int(info["n"]):
-                from .app import get_app
-
-                # Two parts finishing together may both send it: the commit is idempotent.
-                get_app().send_task("workbench.fanout_commit", args=[job_id, attempt, spec, info],
-                                    task_id=f"{job_id}-a{attempt}-commit", queue="persistence")
+            _end(rt, job_id, attempt, index, n, spec, info, publish)
             return {"job_id": job_id, "part": index, "status": "succeeded", "rows": entry["rows"]}
         finally:
             publish.close()
@@ -464,6 +461,58 @@ def _count_start(rt: Runtime, job_id: str, attempt: int, index: int) -> int:
         return n
     except Exception:
         return 1
+
+
+def _failing(rt: Runtime, job_id: str, attempt: int) -> bool:
+    try:
+        return bool(rt.redis.hexists(keys.fanout(rt.ctx.namespace, job_id, attempt), "failed"))
+    except Exception:
+        return False
+
+
+def _fail(rt: Runtime, job_id: str, attempt: int, err: WorkbenchError, *,
+          dead_letter: str | None = None, attempts: int | None = None) -> None:
+    """Mark the job as failing: the other parts stop at their next batch; the first error wins."""
+    key = keys.fanout(rt.ctx.namespace, job_id, attempt)
+    rt.redis.hsetnx(key, "failed", json.dumps({"error": err.to_dict(), "dead_letter": dead_letter,
+                                               "attempts": attempts}))
+    rt.redis.expire(key, 86400)
+
+
+def _end(rt: Runtime, job_id: str, attempt: int, index: int, n: int, spec: dict[str, Any],
+         info: dict[str, Any], publish: Callable[[Event], None]) -> None:
+    """Count this part as ended; the part that completes the count decides for the job."""
+    from .tasks import fail_job
+
+    key = keys.fanout(rt.ctx.namespace, job_id, attempt)
+    pipe = rt.redis.pipeline(transaction=True)  # MULTI: exactly one part sees the full count
+    pipe.hsetnx(key, f"ended:{index}", 1)
+    pipe.hkeys(key)
+    pipe.expire(key, 86400)
+    first, fields, _ = pipe.execute()
+    if not first or sum(1 for f in fields if f.startswith("ended:")) < n:
+        return
+    sink = spec["sink"]
+    failed = rt.redis.hget(key, "failed")
+    if failed:
+        data = json.loads(failed)
+        _cleanup(rt, sink["name"], job_id)
+        fail_job(rt, job_id, WorkbenchError.from_dict(data["error"]), publish,
+                 dead_letter_task=data.get("dead_letter"), attempts=data.get("attempts"))
+        return
+    rec = rt.ctx.catalog.get_job(job_id)
+    if rec.get("cancel_requested") or rec["status"] == "cancelled":
+        _cleanup(rt, sink["name"], job_id)
+        if finish_if_open(rt.ctx, job_id, "cancelled"):
+            publish(JobCancelled(job_id=job_id))
+        return
+    if rec["status"] not in ("running", "retrying"):
+        _cleanup(rt, sink["name"], job_id)
+        return
+    from .app import get_app
+
+    get_app().send_task("workbench.fanout_commit", args=[job_id, attempt, spec, info],
+                        task_id=f"{job_id}-a{attempt}-commit", queue="persistence")
 
 
 # ----------------------------------------------------------------------------- commit
@@ -484,6 +533,13 @@ def run_commit(task: Any, job_id: str, attempt: int, spec: dict[str, Any],
         rec = rt.ctx.catalog.get_job(job_id)
         if rec["status"] not in ("running", "retrying") or rec.get("attempts") != attempt:
             return {"job_id": job_id, "status": rec["status"]}
+        if rec.get("cancel_requested"):
+            _cleanup(rt, sink.name, job_id)
+            pub = rt.publisher(job_id)
+            if finish_if_open(rt.ctx, job_id, "cancelled"):
+                pub(JobCancelled(job_id=job_id))
+            pub.close()
+            return {"job_id": job_id, "status": "cancelled"}
         lock = keys.lock(rt.ctx.namespace, job_id, "commit")
         hard = rt.cfg.time_limits["persistence"][1]
         if not rt.redis.set(lock, me, nx=True, ex=int(hard) + 60):
@@ -505,15 +561,15 @@ def run_commit(task: Any, job_id: str, attempt: int, spec: dict[str, Any],
                 metrics.record_retry(rt.redis, rt.ctx.namespace, "fanout_commit")
                 state = "retry"
                 raise task.retry(countdown=delay, max_retries=None) from None
+            _cleanup(rt, sink.name, job_id)
             fail_job(rt, job_id, err, publish, dead_letter_task="fanout_commit",
                      attempts=retries + 1)
-            _cleanup(rt, sink.name, job_id)
             state = "failed"
             raise
         except BaseException as exc:
             err = as_workbench_error(exc)
-            fail_job(rt, job_id, err, publish)
             _cleanup(rt, sink.name, job_id)
+            fail_job(rt, job_id, err, publish)
             state = "failed"
             raise err from None
         finally:
@@ -590,13 +646,13 @@ def commit_parts(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, n
         publish(Message(job_id=job_id, level="info",
                         text=f"already committed as {ds.name} v{ds.version}; not committed again"))
     result = ds.to_dict()
-    ctx.catalog.finish_job(job_id, "succeeded", result=_summary(result))
-    publish(JobFinished(job_id=job_id, result=result, seconds=time.time() - started))
-    try:
+    try:  # the part manifests served their purpose; gone before anyone hears of the result
         ctx.storage.delete_prefix(parts_prefix(ctx.namespace, sink.name, job_id, attempt))
         rt.redis.delete(keys.fanout(ctx.namespace, job_id, attempt))
     except Exception:
         pass
+    ctx.catalog.finish_job(job_id, "succeeded", result=_summary(result))
+    publish(JobFinished(job_id=job_id, result=result, seconds=time.time() - started))
     return result
 
 

@@ -100,9 +100,9 @@ def run_stage(task: Any, stage: str, *args: Any) -> dict[str, Any]:
             state = "succeeded"
             return out
         except Cancelled:
+            _drop(rt, job_staging(rt.ctx.namespace, job_id))
             if finish_if_open(rt.ctx, job_id, "cancelled"):
                 publish(JobCancelled(job_id=job_id))
-            _drop(rt, prefix)
             state = "cancelled"
             return {"skipped": True}
         except TransientError as err:
@@ -113,14 +113,14 @@ def run_stage(task: Any, stage: str, *args: Any) -> dict[str, Any]:
                 metrics.record_retry(rt.redis, rt.ctx.namespace, stage)
                 state = "retry"
                 raise task.retry(countdown=delay, max_retries=None) from None
+            _drop(rt, job_staging(rt.ctx.namespace, job_id))
             fail_job(rt, job_id, err, publish, dead_letter_task=stage, attempts=retries + 1)
-            _drop(rt, prefix)
             state = "failed"
             raise
         except BaseException as exc:
             err = as_workbench_error(exc)
+            _drop(rt, job_staging(rt.ctx.namespace, job_id))
             fail_job(rt, job_id, err, publish)
-            _drop(rt, prefix)
             state = "failed"
             raise err from None
         finally:

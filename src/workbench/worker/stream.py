@@ -133,6 +133,11 @@ class StreamPublisher:
 
 
 # ----------------------------------------------------------------------------- reading
+def _id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 class _Sub:
     __slots__ = ("job", "key", "last_id", "idle_since", "done")
 
@@ -151,7 +156,8 @@ class StreamHub:
     A Redis outage is survived: the thread reconnects with backoff and continues from the last
     entry it saw (stream ids grow with time, so entries written after a restart come next). The
     catalog is polled for jobs whose stream went quiet: a job that ended while its events were
-    lost still ends here, from its durable record.
+    lost still ends here, from its durable record. Several handles on one job each get every
+    event once.
     """
 
     BLOCK_MS = 2000
@@ -165,7 +171,7 @@ class StreamHub:
         self._client = redis_client(redis_url, timeout=self.BLOCK_MS / 1000 + 5)
         self._wake_key = keys.hub_wake(uuid.uuid4().hex)
         self._wake_last = "0-0"
-        self._subs: dict[str, _Sub] = {}
+        self._subs: dict[str, list[_Sub]] = {}
         self._lock = threading.Lock()
         self._has_work = threading.Event()
         self._thread: threading.Thread | None = None
@@ -176,7 +182,7 @@ class StreamHub:
     def subscribe(self, job: Any) -> None:
         key = keys.events(self._namespace, job.id)
         with self._lock:
-            self._subs[key] = _Sub(job, key)
+            self._subs.setdefault(key, []).append(_Sub(job, key))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="workbench-stream-reader",
                                                 daemon=True)
@@ -198,7 +204,8 @@ class StreamHub:
         delay = 0.1
         while True:
             with self._lock:
-                streams = {k: s.last_id for k, s in self._subs.items()}
+                streams = {k: min((s.last_id for s in subs), key=_id)
+                           for k, subs in self._subs.items() if subs}
             if not streams:
                 self._has_work.clear()
                 self._has_work.wait(5.0)
@@ -224,27 +231,33 @@ class StreamHub:
                     self._wake_last = entries[-1][0]
                     continue
                 with self._lock:
-                    sub = self._subs.get(key)
-                if sub is None:
-                    continue
+                    subs = list(self._subs.get(key, ()))
                 for entry_id, fields in entries:
-                    sub.last_id = entry_id
                     try:
                         ev = decode(fields)
                     except Exception:  # an entry we cannot read must not stop the others
-                        continue
-                    sub.job._deliver(ev)
-                    if ev.terminal:
-                        sub.done = True
-                        break
-                sub.idle_since = now
+                        ev = None
+                    for sub in subs:
+                        if sub.done or _id(entry_id) <= _id(sub.last_id):
+                            continue
+                        sub.last_id = entry_id
+                        sub.idle_since = now
+                        if ev is None:
+                            continue
+                        sub.job._deliver(ev)
+                        if ev.terminal:
+                            sub.done = True
             self._drop_done()
             self._poll_catalog()
 
     def _drop_done(self) -> None:
         with self._lock:
-            for key in [k for k, s in self._subs.items() if s.done or s.job.done]:
-                del self._subs[key]
+            for key in list(self._subs):
+                left = [s for s in self._subs[key] if not (s.done or s.job.done)]
+                if left:
+                    self._subs[key] = left
+                else:
+                    del self._subs[key]
 
     def _poll_catalog(self, *, force: bool = False) -> None:
         """Finish jobs whose end is recorded in the catalog but never reached the stream."""
@@ -253,14 +266,12 @@ class StreamHub:
             return
         self._last_catalog_poll = now
         with self._lock:
-            quiet = [s for s in self._subs.values()
+            quiet = [s for subs in self._subs.values() for s in subs
                      if force or now - s.idle_since >= self.CATALOG_POLL]
         if not quiet:
             return
         try:
-            records = self._catalog.job_states([s.job.id for s in quiet]) \
-                if hasattr(self._catalog, "job_states") else _job_states(self._catalog,
-                                                                         [s.job.id for s in quiet])
+            records = _job_states(self._catalog, sorted({s.job.id for s in quiet}))
         except Exception as exc:
             log.debug("catalog poll failed: %s", exc)
             return
