@@ -136,12 +136,20 @@ class Cluster:
         return CeleryRunner(self.ctx(), broker_url=self.broker_url, **kwargs)
 
     def ctx(self) -> Any:
+        """A context on this cluster's catalog and storage, whatever this process's environment."""
         from workbench.context import Context
         from workbench.settings import Settings
 
-        settings = Settings(home=self.home, storage_url=self.env["WORKBENCH_STORAGE_URL"],
-                            catalog_url=self.env["WORKBENCH_CATALOG_URL"],
-                            broker_url=self.broker_url)
+        saved = {k: v for k, v in os.environ.items() if k.startswith("WORKBENCH_")}
+        try:
+            for k in saved:
+                del os.environ[k]
+            os.environ.update({k: v for k, v in self.env.items() if k.startswith("WORKBENCH_")})
+            settings = Settings.from_env()
+        finally:
+            for k in [k for k in os.environ if k.startswith("WORKBENCH_")]:
+                del os.environ[k]
+            os.environ.update(saved)
         return Context.from_settings(settings)
 
     def redis(self) -> Any:
