@@ -51,6 +51,115 @@ CSV_KEY = "landing/events.csv"
 KEYS = ("testing", "testing")
 
 
+# ----------------------------------------------------------------------------- the proxy
+class RangeProxy:
+    """Sits between the contenders and moto: counts requests and bytes per contender, and serves
+    ranged GETs from a copy of the object.
+
+    moto answers every ranged GET by copying the whole object (twice), so a reader that makes many
+    small range requests looks far slower on moto than on S3 or R2, where a range costs its own
+    size. Serving ranges here keeps the comparison about the clients. Objects are cached on their
+    first GET and dropped on any write to the same path.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.lock = threading.Lock()
+        self.cache: dict[str, bytes] = {}
+        self.reset()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def _forward(self, method: str, body: bytes, headers: dict) -> tuple[int, list, bytes]:
+                conn = http.client.HTTPConnection("127.0.0.1", target_port, timeout=600)
+                conn.request(method, self.path, body=body or None, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                conn.close()
+                return resp.status, resp.getheaders(), data
+
+            def _send(self, status: int, headers: list, data: bytes) -> None:
+                self.send_response(status)
+                for k, v in headers:
+                    if k.lower() not in ("connection", "transfer-encoding", "content-length",
+                                         "server", "date"):
+                        self.send_header(k, v)
+                if self.command == "HEAD":  # a HEAD has no body but tells the object's size
+                    size = dict((k.lower(), v) for k, v in headers).get("content-length", "0")
+                    self.send_header("Content-Length", size)
+                else:
+                    self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("connection", "transfer-encoding")}
+                path = self.path.split("?", 1)[0]
+                rng = self.headers.get("Range")
+                plain_get = self.command == "GET" and "?" not in self.path.split("/", 3)[-1]
+                with proxy.lock:
+                    proxy.stats["requests"] += 1
+                    proxy.stats[self.command] = proxy.stats.get(self.command, 0) + 1
+                    proxy.stats["bytes_up"] += len(body)
+                    if self.command in ("PUT", "POST", "DELETE"):
+                        proxy.cache.pop(path, None)
+                if plain_get and rng and rng.startswith("bytes="):
+                    with proxy.lock:
+                        whole = proxy.cache.get(path)
+                    if whole is None:
+                        h = {k: v for k, v in headers.items() if k.lower() != "range"}
+                        status, rh, whole = self._forward("GET", b"", h)
+                        if status != 200:
+                            self._send(status, rh, whole)
+                            return
+                        with proxy.lock:
+                            proxy.cache[path] = whole
+                    start_s, _, end_s = rng[6:].partition("-")
+                    size = len(whole)
+                    if start_s:
+                        start, end = int(start_s), min(int(end_s) if end_s else size - 1, size - 1)
+                    else:
+                        start, end = max(size - int(end_s), 0), size - 1
+                    part = whole[start:end + 1]
+                    with proxy.lock:
+                        proxy.stats["bytes_down"] += len(part)
+                        proxy.stats["ranged_gets"] += 1
+                    self._send(206, [("Content-Range", f"bytes {start}-{end}/{size}"),
+                                     ("Content-Type", "application/octet-stream"),
+                                     ("Accept-Ranges", "bytes")], part)
+                    return
+                status, rh, data = self._forward(self.command, body, headers)
+                with proxy.lock:
+                    proxy.stats["bytes_down"] += len(data)
+                self._send(status, rh, data)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def reset(self) -> None:
+        self.stats = {"requests": 0, "ranged_gets": 0, "bytes_up": 0, "bytes_down": 0}
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 # ----------------------------------------------------------------------------- child side
 def _settings(endpoint: str, home: str):
     sys.path.insert(0, SRC)
@@ -85,6 +194,7 @@ def child(group: str, mode: str, endpoint: str, path: str, home: str) -> dict:
 
             settings = _settings(endpoint, home)
             storage = S3Storage.from_url(f"s3://{BUCKET}", settings)
+            storage.client  # built before the clock starts, as the boto3 contenders' are
             t0 = time.perf_counter()
             with open(path, "rb") as f, storage.open_write("upload/events.csv") as w:
                 while chunk := f.read(8 * 1024 * 1024):
@@ -146,6 +256,16 @@ def child(group: str, mode: str, endpoint: str, path: str, home: str) -> dict:
     return result
 
 
+def _vm_hwm_mb() -> float:
+    """This process's own peak RSS. ``ru_maxrss`` from ``wait4`` is not: at exec a child inherits
+    the peak of the process that spawned it, here the parent that uploaded the test file."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 # ----------------------------------------------------------------------------- parent side
 def free_port() -> int:
     with socket.socket() as s:
@@ -191,7 +311,7 @@ def run_one(group: str, mode: str, endpoint: str, path: str, work: str, env: dic
         shutil.rmtree(home, ignore_errors=True)
         if os.path.exists(result_file):
             os.unlink(result_file)
-    result.update(proc_s=proc_s, peak_rss_mb=usage.ru_maxrss / 1024,
+    result.update(proc_s=proc_s, peak_rss_mb=result.pop("vm_hwm_mb", 0) or usage.ru_maxrss / 1024,
                   cpu_s=usage.ru_utime + usage.ru_stime)
     return result
 
@@ -219,6 +339,9 @@ def summarize(runs: list[dict]) -> dict:
                         "cpu_s": statistics.median(r["cpu_s"] for r in rs)}
             if "mb_s" in rs[0]:
                 by[mode]["mb_s"] = statistics.median(r["mb_s"] for r in rs)
+            if "wire" in rs[-1]:
+                by[mode]["wire"] = {k: statistics.median(r["wire"][k] for r in rs)
+                                    for k in rs[-1]["wire"]}
             for k in ("rows", "schema", "out_bytes"):
                 if k in rs[-1]:
                     by[mode][k] = rs[-1][k]
@@ -238,6 +361,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", default=",".join(GROUPS), help="comma list of groups")
     ap.add_argument("--data-dir", default=OUT_DIR)
+    ap.add_argument("--no-proxy", action="store_true",
+                    help="talk to moto directly (its ranged GETs then cost a whole object each)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--endpoint", help=argparse.SUPPRESS)
     ap.add_argument("--child-home", help=argparse.SUPPRESS)
@@ -247,6 +372,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         group, mode = args.child.split(":")
         result = child(group, mode, args.endpoint, args.file, args.child_home)
+        result["vm_hwm_mb"] = _vm_hwm_mb()
         with open(args.child_result, "w") as f:
             json.dump(result, f)
         return
@@ -264,26 +390,42 @@ def main(argv: list[str] | None = None) -> None:
     size = os.path.getsize(path)
     groups = [g for g in args.only.split(",") if g]
     work = tempfile.mkdtemp(prefix="wb-s3-bench-")
-    moto, endpoint = start_moto(work)
+    moto, direct = start_moto(work)
+    proxy = None if args.no_proxy else RangeProxy(int(direct.rsplit(":", 1)[1]))
+    endpoint = proxy.url if proxy else direct
     runs: list[dict] = []
+
+    def measured(group: str, mode: str, env: dict) -> dict:
+        if proxy:
+            proxy.reset()
+            proxy.cache.clear()  # every contender pays for its first read of an object alike
+        r = run_one(group, mode, endpoint, path, work, env)
+        if proxy:
+            r["wire"] = dict(proxy.stats)
+        return r
+
     try:
-        client = _boto3(endpoint, True)
+        client = _boto3(direct, True)
         client.create_bucket(Bucket=BUCKET)
         if "ingest" in groups or "scan" in groups:
             client.upload_file(path, BUCKET, CSV_KEY)
         files_env: dict = {}
         if "scan" in groups:  # one dataset to scan, written by workbench, kept throughout
-            r = run_one("ingest", "workbench", endpoint, path, work, {})
+            r = measured("ingest", "workbench", {})
             files_env = {"BENCH_FILES": json.dumps(r["files"])}
         kept = set(json.loads(files_env.get("BENCH_FILES", "[]")))
         for round_ in range(args.repeat):
             for group in groups:
                 for mode in GROUPS[group]:
-                    r = run_one(group, mode, endpoint, path, work,
-                                files_env if group == "scan" else {})
+                    r = measured(group, mode, files_env if group == "scan" else {})
                     r["round"] = round_
                     runs.append(r)
                     extra = f"  {r['mb_s']:7.1f} MB/s" if "mb_s" in r else ""
+                    if "wire" in r:
+                        w = r["wire"]
+                        extra += (f"  {w['requests']} requests ({w['ranged_gets']} ranged GETs),"
+                                  f" {w['bytes_down'] / 2**20:,.0f} MiB down,"
+                                  f" {w['bytes_up'] / 2**20:,.0f} MiB up")
                     print(f"round {round_} {group:6s} {mode:13s} op {r['op_s']:7.2f} s"
                           f"  peak RSS {r['peak_rss_mb']:8.1f} MiB  cpu {r['cpu_s']:7.2f} s{extra}",
                           flush=True)
@@ -296,6 +438,8 @@ def main(argv: list[str] | None = None) -> None:
                             if k not in kept:
                                 client.delete_object(Bucket=BUCKET, Key=f"wb/{k}")
     finally:
+        if proxy:
+            proxy.close()
         moto.terminate()
         moto.wait(10)
         shutil.rmtree(work, ignore_errors=True)
@@ -305,6 +449,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n{group} (ratios against {BASELINE[group]})")
         for mode, s in by.items():
             extra = f"  {s['mb_s']:7.1f} MB/s" if "mb_s" in s else ""
+            if "wire" in s:
+                w = s["wire"]
+                extra += (f"  {w['requests']:.0f} req, {w['bytes_down'] / 2**20:,.0f} MiB down,"
+                          f" {w['bytes_up'] / 2**20:,.0f} MiB up")
             print(f"  {mode:13s} {s['op_s']:8.2f} s  x{s.get('time_ratio', 0):5.2f}   "
                   f"RSS {s['peak_rss_mb']:8.1f} MiB  x{s.get('rss_ratio', 0):5.2f}{extra}")
     os.makedirs(OUT_DIR, exist_ok=True)

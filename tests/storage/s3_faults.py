@@ -47,13 +47,13 @@ class FaultProxy:
                     xml = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
                            f"<Message>{message}</Message><RequestId>fault</RequestId></Error>"
                            ).encode()
+                    proxy.requests.append((self.command, self.path, status))
                     self.send_response(status)
                     self.send_header("Content-Type", "application/xml")
                     self.send_header("Content-Length", str(len(xml)))
                     self.end_headers()
                     if self.command != "HEAD":
                         self.wfile.write(xml)
-                    proxy.requests.append((self.command, self.path, status))
                     return
                 conn = http.client.HTTPConnection("127.0.0.1", proxy.target_port, timeout=60)
                 headers = {k: v for k, v in self.headers.items()
@@ -61,17 +61,21 @@ class FaultProxy:
                 conn.request(self.command, self.path, body=body or None, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
+                # recorded before answering, so a client that has its answer sees it counted
+                proxy.requests.append((self.command, self.path, resp.status))
                 self.send_response(resp.status)
                 for k, v in resp.getheaders():
                     if k.lower() not in ("connection", "transfer-encoding", "content-length",
                                          "server", "date"):
                         self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
+                if self.command == "HEAD":  # a HEAD has no body but tells the object's size
+                    self.send_header("Content-Length", resp.getheader("Content-Length") or "0")
+                else:
+                    self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
                 conn.close()
-                proxy.requests.append((self.command, self.path, resp.status))
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 

@@ -92,3 +92,32 @@ def test_server_stopped_mid_write_fails_cleanly_then_recovers():
         assert storage.get_bytes("ns/data/part-00000.parquet") == data
     finally:
         srv.stop()
+
+
+def test_reader_reads_ahead_in_blocks_and_sniffing_costs_little(s3_storage, s3_server):
+    from s3_faults import FaultProxy
+
+    from workbench.storage import s3 as s3mod
+
+    data = os.urandom(3 * s3mod.BLOCK + 1234)
+    s3_storage.put_bytes("ns/big.bin", data)
+    proxy = FaultProxy(s3_server.port)
+    try:
+        storage = S3Storage(s3_storage.bucket, "wb", endpoint_url=proxy.url,
+                            access_key_id="testing", secret_access_key="testing", retry=FAST_RETRY)
+        with storage.open_read("ns/big.bin") as f:
+            assert f.read(100) == data[:100]
+        assert [m for m, _, _ in proxy.requests] == ["GET"]  # one small ranged GET
+        proxy.requests.clear()
+        h = hashlib.sha256()
+        with storage.open_read("ns/big.bin") as f:
+            while chunk := f.read(1024 * 1024):
+                h.update(chunk)
+            f.seek(10)
+            assert f.read(5) == data[10:15]
+        assert h.digest() == hashlib.sha256(data).digest()
+        # the first 256 KiB, then the rest in 8 MiB blocks, then one block after the seek
+        blocks = -(-(len(data) - s3mod.FIRST_BLOCK) // s3mod.BLOCK)
+        assert len(proxy.requests) == 1 + blocks + 1
+    finally:
+        proxy.close()
