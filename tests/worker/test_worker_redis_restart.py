@@ -38,8 +38,8 @@ def restart_cluster(tmp_path_factory):
     cl.redis_server = redis  # type: ignore[attr-defined]
     cl.start_worker("r1", concurrency=2)
     log = cl.home / "beat.log"
-    beat = subprocess.Popen([sys.executable, "-m", "celery", "-A", "workbench.worker.app", "beat",
-                             "-s", str(cl.home / "beat-schedule"), "--loglevel", "INFO"],
+    beat = subprocess.Popen([sys.executable, "-m", "workbench", "beat",
+                             "--schedule", str(cl.home / "beat-schedule")],
                             cwd=cl.home, env=cl.process_env(), stdout=open(log, "ab"),
                             stderr=subprocess.STDOUT, start_new_session=True)
     yield cl

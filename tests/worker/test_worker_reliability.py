@@ -47,7 +47,7 @@ def kill_cluster(redis_server, tmp_path_factory):
     cl = make_cluster(tmp_path_factory.mktemp("wb-kill"), redis_server.url.rsplit("/", 1)[0] + "/4",
                       hard_limit=6, visibility_timeout=8, WORKBENCH_RESTORE_INTERVAL="1")
     cl.start_worker("a", wait=False)
-    cl.start_worker("b", wait=False)
+    cl.start_worker("b", wait=False, cli=True)  # through `workbench worker`
     cl.wait_ready("a")
     cl.wait_ready("b")
     yield cl

@@ -77,11 +77,17 @@ class Cluster:
         return env
 
     def start_worker(self, name: str, *, queues: str = ALL_QUEUES, concurrency: int = 1,
-                     wait: bool = True, **extra_env: str) -> subprocess.Popen:
+                     wait: bool = True, cli: bool = False, **extra_env: str) -> subprocess.Popen:
+        """A worker process; ``cli=True`` starts it with ``workbench worker`` instead of
+        ``celery -A workbench.worker.app worker`` (both must work)."""
         log = self.home / f"worker-{name}.log"
-        argv = [sys.executable, "-m", "celery", "-A", "workbench.worker.app", "worker",
-                "-Q", queues, "-c", str(concurrency), "-n", f"{name}@wb", "--loglevel", "INFO",
-                "--without-gossip", "--without-mingle"]
+        if cli:
+            argv = [sys.executable, "-m", "workbench", "worker", "--queues", queues,
+                    "--concurrency", str(concurrency), "--name", f"{name}@wb"]
+        else:
+            argv = [sys.executable, "-m", "celery", "-A", "workbench.worker.app", "worker",
+                    "-Q", queues, "-c", str(concurrency), "-n", f"{name}@wb", "--loglevel", "INFO",
+                    "--without-gossip", "--without-mingle"]
         proc = subprocess.Popen(argv, cwd=self.home, env=self.process_env(**extra_env),
                                 stdout=open(log, "ab"), stderr=subprocess.STDOUT,
                                 start_new_session=True)

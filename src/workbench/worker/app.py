@@ -152,14 +152,14 @@ def _start_metrics(**_: Any) -> None:
             "metrics port %d unavailable: %s", rt.cfg.metrics_port, exc)
 
 
-def _on_revoked(request: Any = None, terminated: bool = False, **_: Any) -> None:
+def _on_revoked(sender: Any = None, request: Any = None, terminated: bool = False, **_: Any) -> None:
     """A revoked job's message was dropped by the worker: record the cancel and tell watchers."""
     from ..events import JobCancelled
     from .recovery import finish_if_open
     from .runtime import runtime
 
     task_id = getattr(request, "id", None)
-    if not task_id or getattr(request, "name", "") != "workbench.run_pipeline":
+    if not task_id or getattr(sender, "name", "") != "workbench.run_pipeline":
         return
     rt = runtime()
     try:

@@ -42,7 +42,7 @@ from ..events import (
 from ..spec import models as m
 from . import keys, metrics
 from .logs import task_context
-from .recovery import add_dead_letter, finish_if_open
+from .recovery import finish_if_open
 from .runtime import Heartbeat, Runtime, runtime, worker_id
 
 log = logging.getLogger("workbench.worker.fanout")

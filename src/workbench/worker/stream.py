@@ -61,6 +61,7 @@ class StreamPublisher:
                  on_event: Callable[[Event], None] | None = None) -> None:
         self._client, self._key, self._maxlen, self._ttl = client, key, maxlen, ttl
         self._pending: collections.deque[str] = collections.deque()
+        self._last_is_progress = False
         self._cond = threading.Condition()
         self._closing = False
         self._on_event = on_event
@@ -76,13 +77,24 @@ class StreamPublisher:
             except Exception:
                 pass
         data = encode(event)
+        progress = event.kind == "progress"
         with self._cond:
-            if len(self._pending) >= self.MAX_PENDING:
-                # Drop the oldest progress rather than grow without bound while Redis is away.
-                self._pending.popleft()
+            if progress and len(self._pending) >= self.MAX_PENDING:
+                # Redis is away (or slower than the job): progress is a snapshot, so the newest
+                # replaces the newest pending one; every other event is kept, in order.
                 self.dropped += 1
+                if self._last_is_progress:
+                    self._pending[-1] = data
+                self._cond.notify()
+                return
             self._pending.append(data)
+            self._last_is_progress = progress
             self._cond.notify()
+
+    @property
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._pending)
 
     def _run(self) -> None:
         errors = redis_errors()

@@ -1,0 +1,300 @@
+"""Celery runner benchmark: latency, event throughput, worker overhead, fan-out speed-up.
+
+    python bench/celery_bench.py                       # everything, 1 GB ingest
+    python bench/celery_bench.py --only latency,events --jobs 200
+
+Starts its own redis-server and ``celery worker`` processes on free ports (like the tests) and
+measures, as ratios where it can:
+
+latency   submit -> first event and submit -> done for a trivial pipeline (sequential jobs;
+          median and p99), after a warm-up
+events    events per second one client receives: a worker-side ``StreamPublisher`` writes N
+          progress events to a job's stream while a ``CeleryJob`` reads them live
+ingest    the same 1 GB CSV -> dataset job on a worker vs the LocalRunner (interleaved rounds;
+          the ratio of medians; the worker time is the client's submit -> done)
+fanout    16 files with ``parallel=True`` on a worker with 2 pool processes vs 1 (each process
+          limited to one Polars thread, so the processes are the parallelism) and, for
+          reference, the same files read in one task with Polars' own threads
+
+Results go to bench/out/celery-<timestamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+QUEUES = "ingestion,transformation,persistence,pipeline,notebooks,maintenance"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(port)
+
+
+class Bench:
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.home = work / "home"
+        self.home.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        self.redis = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--maxmemory-policy", "noeviction", "--dir", str(work)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        wait_port(port)
+        self.broker = f"redis://127.0.0.1:{port}/0"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
+        self.env.update({
+            "WORKBENCH_HOME": str(self.home), "WORKBENCH_BROKER_URL": self.broker,
+            "WORKBENCH_CATALOG_URL": f"sqlite:///{self.home / 'catalog.db'}",
+            "WORKBENCH_STORAGE_URL": str(self.home / "storage"), "WORKBENCH_METRICS_PORT": "0",
+            "WORKBENCH_LOG_FORMAT": "json", "PYTHONPATH": str(ROOT / "src"),
+        })
+        os.environ.update({k: v for k, v in self.env.items() if k.startswith("WORKBENCH_")})
+        self.worker: subprocess.Popen | None = None
+        from workbench.context import Context
+        from workbench.runners.celery_runner import CeleryRunner
+
+        self.ctx = Context.from_settings()
+        self.runner = CeleryRunner(self.ctx)
+
+    def start_worker(self, concurrency: int, **env: str) -> None:
+        self.stop_worker()
+        log = open(self.work / f"worker-{concurrency}.log", "ab")
+        self.worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workbench.worker.app", "worker", "-Q", QUEUES,
+             "-c", str(concurrency), "-n", "bench@wb", "--loglevel", "WARNING",
+             "--without-gossip", "--without-mingle"],
+            env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT, cwd=self.home,
+            start_new_session=True)
+        from workbench.worker.app import get_app
+
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if get_app().control.ping(destination=["bench@wb"], timeout=0.5):
+                return
+        raise TimeoutError("worker did not start")
+
+    def stop_worker(self) -> None:
+        if self.worker is not None and self.worker.poll() is None:
+            self.worker.send_signal(signal.SIGTERM)
+            try:
+                self.worker.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.worker.pid, signal.SIGKILL)
+        self.worker = None
+
+    def close(self) -> None:
+        self.stop_worker()
+        self.redis.terminate()
+        self.redis.wait(10)
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
+# ----------------------------------------------------------------------------- latency
+def bench_latency(b: Bench, jobs: int) -> dict:
+    import workbench as wb
+
+    b.start_worker(2)
+    src = b.work / "tiny.csv"
+    src.write_text("a,b\n1,x\n2,y\n")
+    p = wb.Pipeline(source=wb.file(str(src)), steps=[wb.filter("a > 0")])
+    first, done = [], []
+    for i in range(jobs + 5):
+        t0 = time.perf_counter()
+        seen: dict[str, float] = {}
+
+        def on_event(ev, seen=seen) -> None:
+            seen.setdefault("first", time.perf_counter())
+            if ev.terminal:
+                seen["done"] = time.perf_counter()
+
+        job = b.runner.submit(p)
+        job.subscribe(on_event)
+        job.wait(60)
+        assert job.status == "succeeded", job.error
+        if i >= 5:  # the first jobs pay the pool's imports
+            first.append((seen["first"] - t0) * 1000)
+            done.append((seen["done"] - t0) * 1000)
+    return {"jobs": jobs,
+            "first_event_ms": {"median": statistics.median(first), "p99": pct(first, 0.99)},
+            "done_ms": {"median": statistics.median(done), "p99": pct(done, 0.99)}}
+
+
+# ----------------------------------------------------------------------------- events
+def bench_events(b: Bench, n: int) -> dict:
+    from workbench.events import JobFinished, Progress
+    from workbench.worker import keys
+    from workbench.worker.stream import StreamPublisher, redis_client
+
+    job_id = uuid.uuid4().hex
+    b.ctx.catalog.create_job(job_id=job_id, namespace="default", spec={}, runner="celery",
+                             status="running")
+    job = b.runner.attach(job_id)
+    got: list[float] = []
+    job.subscribe(lambda ev: got.append(time.perf_counter()), replay=False)
+    pub = StreamPublisher(redis_client(b.broker), keys.events("default", job_id),
+                          maxlen=n + 100, ttl=3600)
+    t0 = time.perf_counter()
+    for i in range(n):
+        pub(Progress(job_id=job_id, step="read", rows=i))
+        if i % 5000 == 0:
+            while pub.pending > 20_000:  # stay under the publisher's bound: no progress coalesced
+                time.sleep(0.001)
+    pub(JobFinished(job_id=job_id, result={}))
+    t_written = time.perf_counter()
+    job.wait(300)
+    pub.close()
+    return {"events": n + 1, "received": len(got),
+            "client_events_per_s": round(len(got) / (got[-1] - got[0])),
+            "coalesced_by_publisher": pub.dropped,
+            "writer_events_per_s": round((n + 1) / (t_written - t0)),
+            "end_to_end_seconds": round(got[-1] - t0, 3)}
+
+
+# ----------------------------------------------------------------------------- ingest
+def ensure_csv(path: Path, size: str) -> Path:
+    if path.exists():
+        return path
+    sys.path.insert(0, str(HERE))
+    from gen_data import generate, parse_size
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    generate(str(path), parse_size(size))
+    return path
+
+
+def bench_ingest(b: Bench, csv: Path, rounds: int) -> dict:
+    import workbench as wb
+    from workbench.runners.local import LocalRunner
+
+    b.start_worker(1)
+    times: dict[str, list[float]] = {"local": [], "worker": []}
+    rows = None
+    for r in range(rounds):
+        for mode in ("local", "worker"):
+            p = wb.Pipeline(source=wb.file(str(csv)), sink=wb.dataset(f"ingest_{mode}"))
+            t0 = time.perf_counter()
+            job = (LocalRunner(b.ctx) if mode == "local" else b.runner).submit(p).wait(3600)
+            times[mode].append(time.perf_counter() - t0)
+            assert job.status == "succeeded", job.error
+            rows = job.state.result["rows"]
+    ml, mw = statistics.median(times["local"]), statistics.median(times["worker"])
+    return {"file": str(csv), "bytes": csv.stat().st_size, "rows": rows, "seconds": times,
+            "median_local": ml, "median_worker": mw, "worker_over_local": round(mw / ml, 3)}
+
+
+# ----------------------------------------------------------------------------- fan-out
+def bench_fanout(b: Bench, folder: Path, files: int, size: str, rounds: int) -> dict:
+    import workbench as wb
+
+    sys.path.insert(0, str(HERE))
+    from gen_data import generate, parse_size
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(files):
+        f = folder / f"part-{i:02d}.csv"
+        if not f.exists():
+            generate(str(f), parse_size(size), seed=100 + i)
+    total = sum(f.stat().st_size for f in folder.glob("*.csv"))
+
+    def run(parallel: bool, name: str) -> float:
+        p = wb.Pipeline(source=wb.file(str(folder / "*.csv"), parallel=parallel),
+                        steps=[wb.filter("amount IS NULL OR amount >= 0")],
+                        sink=wb.dataset(name))
+        t0 = time.perf_counter()
+        job = b.runner.submit(p).wait(3600)
+        assert job.status == "succeeded", job.error
+        return time.perf_counter() - t0
+
+    out: dict = {"files": files, "bytes": total}
+    for label, conc, env, parallel in (
+            ("fanout_1proc_1thread", 1, {"POLARS_MAX_THREADS": "1"}, True),
+            ("fanout_2proc_1thread", 2, {"POLARS_MAX_THREADS": "1"}, True),
+            ("fanout_2proc_default_threads", 2, {}, True),
+            ("one_task_default_threads", 1, {}, False)):
+        b.start_worker(conc, **env)
+        run(parallel, f"warm_{label}")
+        out[label] = [run(parallel, f"fan_{label}") for _ in range(rounds)]
+    m = {k: statistics.median(v) for k, v in out.items() if isinstance(v, list)}
+    out["medians"] = m
+    out["speedup_2proc_vs_1proc"] = round(m["fanout_1proc_1thread"] / m["fanout_2proc_1thread"], 3)
+    out["fanout_2proc_vs_one_task"] = round(m["one_task_default_threads"]
+                                            / m["fanout_2proc_default_threads"], 3)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default="latency,events,ingest,fanout")
+    ap.add_argument("--jobs", type=int, default=200, help="latency: jobs measured")
+    ap.add_argument("--events", type=int, default=100_000, help="events: how many")
+    ap.add_argument("--ingest-size", default="1GB")
+    ap.add_argument("--ingest-file", default="/tmp/wb-bench/events-1GB.csv")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--fan-files", type=int, default=16)
+    ap.add_argument("--fan-size", default="32MB", help="size of each fan-out file")
+    ap.add_argument("--fan-dir", default="/tmp/wb-bench/fanout")
+    args = ap.parse_args(argv)
+    only = set(args.only.split(","))
+    work = Path(tempfile.mkdtemp(prefix="wb-celery-bench-"))
+    b = Bench(work)
+    results: dict = {"machine": {"cpus": os.cpu_count()}, "started": time.time()}
+    try:
+        if "latency" in only:
+            results["latency"] = bench_latency(b, args.jobs)
+            print("latency", json.dumps(results["latency"]), flush=True)
+        if "events" in only:
+            results["events"] = bench_events(b, args.events)
+            print("events", json.dumps(results["events"]), flush=True)
+        if "ingest" in only:
+            csv = ensure_csv(Path(args.ingest_file), args.ingest_size)
+            results["ingest"] = bench_ingest(b, csv, args.rounds)
+            print("ingest", json.dumps(results["ingest"]), flush=True)
+        if "fanout" in only:
+            results["fanout"] = bench_fanout(b, Path(args.fan_dir), args.fan_files, args.fan_size,
+                                             args.rounds)
+            print("fanout", json.dumps(results["fanout"]), flush=True)
+    finally:
+        b.close()
+        shutil.rmtree(work, ignore_errors=True)
+    out = HERE / "out" / f"celery-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"written {out}")
+
+
+if __name__ == "__main__":
+    main()
