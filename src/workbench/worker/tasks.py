@@ -386,7 +386,7 @@ def expire_streams(task: Any) -> dict[str, Any]:
     return {"streams": len(batch), "ttl_set": fixed, "shortened": shortened}
 
 
-def run_due_schedules(task: Any) -> dict[str, Any]:
+def run_due_schedules(task: Any, now: float | None = None) -> dict[str, Any]:
     """Every minute: fire due notebook schedules as tasks on the notebooks queue."""
     from ..scheduling import run_due_schedules as due
 
@@ -399,8 +399,8 @@ def run_due_schedules(task: Any) -> dict[str, Any]:
         res = app.send_task("workbench.run_notebook", args=[sched], queue="notebooks")
         return res.id
 
-    fired = due(rt.ctx, dispatch=dispatch)
-    return {"fired": len(fired)}
+    fired = due(rt.ctx, now, dispatch=dispatch)
+    return {"fired": len(fired), "tasks": [f["dispatched"] for f in fired]}
 
 
 def run_notebook(task: Any, schedule: dict[str, Any]) -> dict[str, Any]:

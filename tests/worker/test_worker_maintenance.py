@@ -1,0 +1,57 @@
+"""Beat's tasks run on the workers: cleanup of soft-deleted data, notebook schedules."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import workbench as wb
+
+pytestmark = pytest.mark.services
+
+
+def test_cleanup_task_purges_soft_deleted_versions(cluster, tmp_path):
+    from workbench.maintenance import soft_delete
+
+    src = tmp_path / "in.csv"
+    src.write_text("a\n1\n2\n")
+    runner = cluster.runner()
+    for _ in range(2):
+        assert runner.submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("to_purge"))
+                             ).wait(120).status == "succeeded"
+    ctx = cluster.ctx()
+    soft_delete(ctx, "to_purge", 1)
+    first = ctx.catalog.list_versions(ctx.namespace, "to_purge", include_deleted=True)[0]
+    report = cluster.app.send_task("workbench.cleanup", kwargs={"retention_seconds": 0},
+                                   queue="maintenance").get(timeout=120)
+    assert report["versions_purged"] >= 1 and not report["errors"]
+    assert [v.version for v in ctx.catalog.list_versions(ctx.namespace, "to_purge",
+                                                         include_deleted=True)] == [2]
+    assert not ctx.storage.exists(first.manifest_key)
+    assert wb.read("to_purge").collect().height == 2
+
+
+def test_due_notebook_schedule_runs_on_the_notebooks_queue(cluster, tmp_path):
+    import nbformat
+
+    from workbench.scheduling import get_schedule, list_runs, schedule_notebook
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell("region = 'all'")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("print('report for', region)")]
+    path = tmp_path / "report.ipynb"
+    nbformat.write(nb, str(path))
+    ctx = cluster.ctx()
+    sched = schedule_notebook(ctx, path, "* * * * *", {"region": "north"})
+    fired = cluster.app.send_task("workbench.run_due_schedules", kwargs={"now": time.time() + 120},
+                                  queue="maintenance").get(timeout=120)
+    assert fired["fired"] >= 1
+    run_task = next(t for t in fired["tasks"])
+    out = cluster.app.AsyncResult(run_task).get(timeout=180)
+    assert out["status"] == "succeeded", out
+    runs = list_runs(ctx, schedule_id=sched["id"])
+    assert runs and runs[0]["status"] == "succeeded" and runs[0]["parameters"] == {"region": "north"}
+    assert get_schedule(ctx, sched["id"])["last_status"] == "succeeded"
