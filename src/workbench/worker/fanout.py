@@ -440,9 +440,8 @@ def run_part(task: Any, job_id: str, attempt: int, index: int, part_spec: dict[s
             pprefix = parts_prefix(rt.ctx.namespace, sink.name, job_id, attempt)
             rt.ctx.storage.put_bytes(f"{pprefix}{index:05d}.json", json.dumps(entry).encode())
             state = "succeeded"
-            metrics.record_task(rt.redis, rt.ctx.namespace, "rows", "done", 0.0,
-                                rows=int(entry["rows"]),
-                                nbytes=sum(int(i.get("size") or 0) for i in entry["inputs"]))
+            metrics.record_rows(rt.redis, rt.ctx.namespace, int(entry["rows"]),
+                                sum(int(i.get("size") or 0) for i in entry["inputs"]))
             _end(rt, job_id, attempt, index, n, spec, info, publish)
             return {"job_id": job_id, "part": index, "status": "succeeded", "rows": entry["rows"]}
         finally:

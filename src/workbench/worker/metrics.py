@@ -20,6 +20,17 @@ log = logging.getLogger("workbench.worker.metrics")
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0, 3600.0)
 
 
+def record_rows(redis: Any, namespace: str, rows: int, nbytes: int) -> None:
+    """Rows and input bytes a finished job (or fan-out part) processed."""
+    try:
+        pipe = redis.pipeline(transaction=False)
+        pipe.hincrby(keys.metrics(namespace), "rows", int(rows))
+        pipe.hincrby(keys.metrics(namespace), "bytes", int(nbytes))
+        pipe.execute()
+    except Exception as exc:
+        log.debug("metrics not recorded: %s", exc)
+
+
 def record_task(redis: Any, namespace: str, task: str, state: str, seconds: float,
                 *, rows: int = 0, nbytes: int = 0) -> None:
     """Add one task run to the shared counters; never fails the task."""

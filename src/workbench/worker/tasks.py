@@ -237,8 +237,9 @@ def _run_whole(task: Any, rt: Runtime, pipeline: Any, job_id: str, attempt: int,
                 raise task.retry(countdown=delays[-1], max_retries=None) from None
             raise  # run_job recorded the failure and ``emit`` the dead letter
     result.pop("_frame", None)
-    metrics.record_task(rt.redis, rt.ctx.namespace, "rows", "done", 0.0,
-                        rows=int(result.get("rows") or 0), nbytes=int(result.get("bytes_in") or 0))
+    metrics.record_rows(rt.redis, rt.ctx.namespace, int(result.get("rows") or 0),
+                        int(result.get("bytes_in") or sum(int(i.get("size") or 0)
+                                                          for i in result.get("inputs") or [])))
     rec = rt.ctx.catalog.get_job(job_id)
     return "succeeded", _outcome(rec)
 
