@@ -230,14 +230,23 @@ def bench_fanout(b: Bench, folder: Path, files: int, size: str, rounds: int) -> 
             generate(str(f), parse_size(size), seed=100 + i)
     total = sum(f.stat().st_size for f in folder.glob("*.csv"))
 
-    def run(parallel: bool, name: str) -> float:
+    phases: dict[str, list[dict]] = {}
+
+    def run(parallel: bool, name: str, label: str = "") -> float:
         p = wb.Pipeline(source=wb.file(str(folder / "*.csv"), parallel=parallel),
                         steps=[wb.filter("amount IS NULL OR amount >= 0")],
                         sink=wb.dataset(name))
         t0 = time.perf_counter()
         job = b.runner.submit(p).wait(3600)
         assert job.status == "succeeded", job.error
-        return time.perf_counter() - t0
+        took = time.perf_counter() - t0
+        ev = {e.kind + ":" + getattr(e, "step", ""): e.ts for e in job.events}
+        if label and "step_started:write" in ev:
+            # read (all parts, or the single task's pass) vs the commit's checks/profile pass
+            phases.setdefault(label, []).append({
+                "read_s": round(ev["step_started:write"] - ev["job_started:"], 3),
+                "write_s": round(ev["job_finished:"] - ev["step_started:write"], 3)})
+        return took
 
     out: dict = {"files": files, "bytes": total}
     for label, conc, env, parallel in (
@@ -247,9 +256,10 @@ def bench_fanout(b: Bench, folder: Path, files: int, size: str, rounds: int) -> 
             ("one_task_default_threads", 1, {}, False)):
         b.start_worker(conc, **env)
         run(parallel, f"warm_{label}")
-        out[label] = [run(parallel, f"fan_{label}") for _ in range(rounds)]
+        out[label] = [run(parallel, f"fan_{label}", label) for _ in range(rounds)]
     m = {k: statistics.median(v) for k, v in out.items() if isinstance(v, list)}
     out["medians"] = m
+    out["phases"] = phases
     out["speedup_2proc_vs_1proc"] = round(m["fanout_1proc_1thread"] / m["fanout_2proc_1thread"], 3)
     out["fanout_2proc_vs_one_task"] = round(m["one_task_default_threads"]
                                             / m["fanout_2proc_default_threads"], 3)

@@ -212,6 +212,9 @@ def start(task: Any, rt: Runtime, pipeline: m.Pipeline, job_id: str, plan_: Plan
         part = _part_source(pipeline.source, f["path"], types).model_dump(mode="json")
         app.send_task("workbench.fanout_part", args=[job_id, attempt, i, part, types, spec, info],
                       task_id=f"{job_id}-a{attempt}-p{i:05d}", queue="ingestion")
+    # The planning process is done with the job: from now on the parts' heartbeats say whether
+    # it is alive, not this process (which may exit or run other jobs).
+    ctx.catalog.update_job(job_id, worker=f"{me}, {len(files)} parts")
     publish(Message(job_id=job_id, level="info",
                     text=f"split into {len(files)} tasks, one per file"))
     return "fanned_out", {"job_id": job_id, "status": "running", "parts": len(files),

@@ -65,6 +65,8 @@ def start(task: Any, rt: Runtime, pipeline: m.Pipeline, job_id: str, me: str,
     for sig in sigs[1:]:
         chain = chain | sig
     chain.apply_async()
+    # The stages' heartbeats say whether the job is alive from now on, not this process.
+    rt.ctx.catalog.update_job(job_id, worker=f"{me}, stages")
     return "chained", {"job_id": job_id, "status": "running", "attempt": attempt}
 
 
