@@ -38,11 +38,12 @@ def crawl(frame: pl.LazyFrame, delay: float = 3.0) -> pl.LazyFrame:
 
 LONG_JOB = [
     "import os, polars as pl\nimport workbench as wb\nos.environ['WORKBENCH_HOME'] = HOME",
-    "pl.DataFrame({'i': range(2_000_000)}).write_csv('long.csv')\n"
+    "pl.DataFrame({'i': range(3_000_000)}).write_csv('long.csv')\n"
     "job = wb.submit(wb.Pipeline(name='long job', source=wb.file(os.path.abspath('long.csv')),\n"
-    "                            steps=[wb.python('slow_steps:crawl', delay=3.0)],\n"
+    "                            steps=[wb.python('slow_steps:crawl', delay=4.0)],\n"
     "                            sink=wb.dataset('long')))\n"
     "job",
+    "import time\ntime.sleep(8)  # another cell keeps the kernel busy; the view goes on updating",
 ]
 
 
@@ -149,9 +150,23 @@ def test_cancel_a_long_job_from_the_view(browser, lab):
     page = open_notebook(browser, lab, "long-job.ipynb")
     run_all(page)
     view = page.locator(".workbench-job").first
-    view.locator(".wb-status-running").wait_for()
-    view.locator(".wb-step-running").wait_for()
+    try:
+        view.locator(".wb-status-running").wait_for()
+    except Exception:
+        shot(page, "long-job-failed")
+        raise
+    view.locator(".wb-step-running").first.wait_for()
+    # while the last cell runs ([*]), the view's numbers still change: it draws from a thread
+    # (queried afresh each time: widgets replace their HTML on every update)
+    busy = "[...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].pop().textContent.includes('[*]')"
+    stats = "document.querySelector('.workbench-job .wb-stats').innerText"
+    page.wait_for_function(f"() => {busy}")
+    before = page.evaluate(f"() => {stats}")
+    page.wait_for_function(f"(b) => {stats} !== b && {busy}", arg=before)
     shot(page, "long-job-running")
+    # a click is handled once the busy cell ends (widget messages queue behind running cells)
+    page.wait_for_function(f"() => !({busy})")
+    assert view.locator(".wb-status-running").count() == 1, "the job ended before Cancel"
     view.locator("button", has_text="Cancel").click()
     view.locator(".wb-status-cancelled").wait_for()
     assert "Cancelled after" in view.locator(".wb-summary").inner_text()

@@ -197,3 +197,21 @@ def test_finished_job_shows_its_average_throughput(job):
     job._deliver(JobFinished(job_id=job.id, result={"kind": "rows", "rows": 1_000_010}, ts=t0 + 4.0))
     view = JobView(job)
     assert view.vm.throughput_text == "250.0k rows/s · 12.5 MB/s"  # 1M rows, 50 MB in 4 s
+
+
+def test_running_view_keeps_ticking_without_events(job):
+    """Elapsed time moves on while a slow step sends nothing; a finished view stops ticking."""
+    start(job)
+    view = JobView(job)
+    first = view.draws
+    deadline = time.monotonic() + 30  # an upper bound, not a speed requirement
+    while view.draws < first + 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert view.draws >= first + 2
+    job._deliver(JobCancelled(job_id=job.id))
+    while view.vm.status != "cancelled" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert view.vm.status == "cancelled"
+    from workbench.notebook.redraw import redrawer
+
+    assert id(view) not in redrawer()._due  # nothing more planned for it

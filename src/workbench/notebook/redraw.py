@@ -28,13 +28,15 @@ class Redrawer:
         self._last: dict[int, float] = {}
         self._thread: threading.Thread | None = None
 
-    def request(self, view: Drawable) -> None:
-        """Mark ``view`` dirty (cheap; called from any thread)."""
+    def request(self, view: Drawable, *, delay: float = 0.0) -> None:
+        """Mark ``view`` dirty (cheap; called from any thread); ``delay`` defers the draw."""
         key = id(view)
         with self._cond:
+            at = max(self._last.get(key, 0.0) + view.interval, time.monotonic() + delay)
             if key in self._due:
-                return
-            at = self._last.get(key, 0.0) + view.interval
+                if self._due[key][0] <= at:
+                    return
+                self._cond.notify()  # an earlier draw than the one planned
             self._due[key] = (at, view)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="workbench-redraw",

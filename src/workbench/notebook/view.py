@@ -20,6 +20,7 @@ from .display import display_mode, display_widget
 from .redraw import redrawer
 
 PREVIEW_ROWS = 10
+TICK = 1.0  # seconds between redraws of a running job that sends no events
 # Jobs shown in this kernel, by id: a jobs-table Cancel reaches the live handle (a LocalJob's
 # cancel flag) rather than only the catalog's request.
 _LIVE: weakref.WeakValueDictionary[str, Job] = weakref.WeakValueDictionary()
@@ -155,6 +156,9 @@ class JobView:
                 self.summary.value = summary_html(vm, self._preview(vm))
                 self._unsubscribe()
                 redrawer().forget(self)
+        else:
+            # elapsed time and the estimate move on between events too (a slow step sends none)
+            redrawer().request(self, delay=TICK)
         self.draws += 1
 
     def _preview(self, vm: model.ViewModel) -> str:
