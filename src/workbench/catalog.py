@@ -197,10 +197,22 @@ class Catalog:
         if self.engine.dialect.name == "sqlite":
             sa_event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
-            metadata.create_all(self.engine)
+            self._create_tables()
         except sa.exc.OperationalError as exc:
             raise StorageUnavailable(f"cannot reach the catalog at {_mask(self.url)}: "
                                      f"{exc.orig}".strip(), hint="check WORKBENCH_CATALOG_URL") from None
+
+    def _create_tables(self) -> None:
+        # Several processes (a kernel, workers, the CLI) may open a new catalog at the same moment:
+        # a table another one created between our check and our CREATE is not an error.
+        for attempt in range(5):
+            try:
+                metadata.create_all(self.engine)
+                return
+            except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError) as exc:
+                if "already exists" not in str(exc) and "duplicate key" not in str(exc) or attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -301,6 +313,10 @@ class Catalog:
                 n = conn.execute(datasets.update().where(
                     datasets.c.namespace == namespace, datasets.c.name == name,
                     datasets.c.deleted_at.is_(None)).values(deleted_at=now)).rowcount
+                # the versions go with it, so a dataset made again later starts without them
+                conn.execute(versions.update().where(
+                    versions.c.namespace == namespace, versions.c.name == name,
+                    versions.c.deleted_at.is_(None)).values(deleted_at=now))
             else:
                 n = conn.execute(versions.update().where(
                     versions.c.namespace == namespace, versions.c.name == name,

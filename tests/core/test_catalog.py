@@ -109,3 +109,23 @@ def test_pipeline_end_to_end_on_postgres_catalog(wb_home, tmp_path, monkeypatch,
     jobs = wb.list_jobs()
     assert jobs[0]["status"] == "succeeded" and jobs[0]["result"]["name"] == "pg_ds"
     assert not (wb_home / "catalog.db").exists()
+
+
+def test_a_dataset_made_again_after_delete_does_not_bring_back_old_versions(catalog):
+    _version(catalog, "sales", 1, "j1")
+    catalog.soft_delete("default", "sales")
+    _version(catalog, "sales", 2, "j2")
+    assert [v.version for v in catalog.list_versions("default", "sales")] == [2]
+    assert catalog.get_version("default", "sales").version == 2
+
+
+def test_many_processes_opening_a_new_catalog_at_once(tmp_path):
+    """A kernel, workers and the CLI may all create the catalog's tables at the same moment."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    code = f"from workbench.catalog import Catalog; Catalog({url!r}).list_jobs()"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE) for _ in range(6)]
+    errors = [p.communicate()[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, errors
