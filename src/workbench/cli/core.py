@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from .output import guarded, output
-
-
-def _add(sub, name: str, handler, help: str) -> argparse.ArgumentParser:
-    p = sub.add_parser(name, help=help, description=help)
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.set_defaults(handler=guarded(handler))
-    return p
+from .output import add_command as _add
+from .output import output
 
 
 def register(sub) -> None:

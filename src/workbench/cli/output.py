@@ -40,6 +40,14 @@ def report_error(args: Any, err: WorkbenchError) -> int:
     return EXIT_INTERNAL if isinstance(err, InternalError) else EXIT_FAILED
 
 
+def add_command(sub: Any, name: str, handler: Callable[[Any], int | None], help: str) -> Any:
+    """A subcommand that takes ``--json`` and reports failures as error objects."""
+    p = sub.add_parser(name, help=help, description=help)
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(handler=guarded(handler))
+    return p
+
+
 def guarded(handler: Callable[[Any], int | None]) -> Callable[[Any], int]:
     """Run a command; any failure becomes an error report and an exit code, never a traceback."""
 
