@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from typing import Any
 
-from .output import guarded, output
+from .output import add_command as _add
+from .output import output
 
 ALL_QUEUES = "ingestion,transformation,persistence,pipeline,notebooks,maintenance"
-
-
-def _add(sub, name: str, handler, help: str) -> argparse.ArgumentParser:
-    p = sub.add_parser(name, help=help, description=help)
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.set_defaults(handler=guarded(handler))
-    return p
 
 
 def register(sub) -> None:
