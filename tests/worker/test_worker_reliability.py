@@ -225,3 +225,22 @@ def test_500_jobs_from_threads_none_lost_or_doubled(cluster, tmp_path):
     r = cluster.redis()
     assert r.llen("pipeline") == 0
     assert not any(r.exists(keys.queued("default", j.id)) for j in jobs[:50])
+
+
+def test_hard_time_limit_fails_the_job_cleanly(kill_cluster, tmp_path):
+    cl = kill_cluster  # hard limit 6 s in this cluster
+    if not cl.workers:
+        cl.start_worker("a")
+    src = write_csv(tmp_path / "in.csv", 500)
+    marker = tmp_path / "started"
+    job = cl.runner().submit(wb.Pipeline(source=wb.file(str(src)), steps=[slow_step(marker, 30)],
+                                         sink=wb.dataset("too_slow")))
+    job.wait(TIMEOUT)
+    assert job.status == "failed"
+    err = job.state.error
+    assert err["type"] == "TimeLimitExceeded" and "hard time limit of 6s" in err["message"]
+    assert cl.ctx().catalog.get_job(job.id)["attempts"] == 1  # not retried
+    assert storage_files(cl.home, "too_slow") == []  # the killed attempt's partial file is gone
+    # The next job runs fine (the pool replaced the killed process).
+    ok = cl.runner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("in_time")))
+    assert ok.wait(TIMEOUT).status == "succeeded"

@@ -133,6 +133,7 @@ def _connect_signals(cfg: WorkerConfig) -> None:
         lambda logger=None, **kw: logs.install(logger, fmt=fmt), weak=False)
     signals.worker_ready.connect(_start_metrics, weak=False)
     signals.task_revoked.connect(_on_revoked, weak=False)
+    signals.task_failure.connect(_on_task_failure, weak=False)
 
 
 def _start_metrics(**_: Any) -> None:
@@ -171,6 +172,53 @@ def _on_revoked(sender: Any = None, request: Any = None, terminated: bool = Fals
             pub.close(5)
     except Exception:
         pass
+
+
+def _on_task_failure(sender: Any = None, task_id: str | None = None, exception: Any = None,
+                     args: Any = None, **_: Any) -> None:
+    """A task killed at its hard time limit never records anything itself (its process is
+    gone): the worker's main process fails the job now, instead of leaving it to the stuck-job
+    check. A time limit is not transient, so the job is not retried."""
+    from celery.exceptions import TimeLimitExceeded as HardLimit
+
+    if not isinstance(exception, HardLimit) or not args:
+        return
+    name = getattr(sender, "name", "")
+    if name in ("workbench.transform", "workbench.persist"):
+        job_id = args[1]
+    elif name.startswith("workbench.") and name not in ("workbench.run_notebook",) \
+            and isinstance(args[0], str):
+        job_id = args[0]
+    else:
+        return
+    from .runtime import runtime
+    from .tasks import TimeLimitExceeded, fail_job
+
+    rt = runtime()
+    limit = getattr(sender, "time_limit", None)
+    err = TimeLimitExceeded(
+        f"{name.split('.', 1)[1]} ran past its hard time limit of {limit:g}s and was stopped"
+        if limit else f"{name} ran past its hard time limit and was stopped",
+        hint="split the input, or raise WORKBENCH_HARD_TIME_LIMIT_* (and the visibility timeout)")
+    pub = rt.publisher(job_id)
+    try:
+        if name == "workbench.fanout_part":
+            from .fanout import _end, _fail
+
+            job_id, attempt, index, _part, _types, spec, info = args
+            _fail(rt, job_id, attempt, err)
+            _end(rt, job_id, attempt, index, int(info["n"]), spec, info, pub)
+        else:
+            if name == "workbench.run_pipeline":
+                from .tasks import _clean_dead_attempts
+
+                rec = rt.ctx.catalog.get_job(job_id)
+                _clean_dead_attempts(rt, args[1], job_id, int(rec.get("attempts") or 0))
+            fail_job(rt, job_id, err, pub)
+    except Exception:  # the stuck-job check is the fallback
+        pass
+    finally:
+        pub.close(5)
 
 
 def __getattr__(name: str) -> Any:
