@@ -91,7 +91,7 @@ class Bench:
         log = open(self.work / f"worker-{concurrency}.log", "ab")
         self.worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "workbench.worker.app", "worker", "-Q", QUEUES,
-             "-c", str(concurrency), "-n", "bench@wb", "--loglevel", "WARNING",
+             "-c", str(concurrency), "-n", "bench@wb", "--loglevel", os.environ.get("BENCH_LOGLEVEL", "WARNING"),
              "--without-gossip", "--without-mingle"],
             env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT, cwd=self.home,
             start_new_session=True)
