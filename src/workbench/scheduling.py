@@ -182,6 +182,40 @@ def run_notebook(ctx: Context, path: str | Path, parameters: dict[str, Any] | No
     return get_run(ctx, run_id)
 
 
+def submit_notebook(ctx: Context, path: str | Path, parameters: dict[str, Any] | None = None,
+                    output: str | None = None, *, timeout: float | None = None) -> dict[str, Any]:
+    """Run a notebook as a task on the workers' ``notebooks`` queue and wait for its run record.
+
+    The path must be readable by the workers (a shared folder); the run is recorded in the
+    catalog by the worker exactly as ``run_notebook`` records it here.
+    """
+    from .errors import BrokerUnavailable, ConfigError
+
+    nb_path = _check_notebook(path)
+    params = _check_parameters(parameters)
+    if not ctx.settings.broker_url:
+        raise ConfigError("running a notebook on the workers needs a broker",
+                          hint="set WORKBENCH_BROKER_URL=redis://…, or run it here without --on-worker")
+    from .runners.celery_runner import CeleryRunner
+
+    app = CeleryRunner(ctx)._app()  # the app for this context's broker (one per broker URL)
+    task = {"id": None, "namespace": ctx.namespace, "notebook": str(nb_path), "parameters": params,
+            "output": output}
+    try:
+        result = app.send_task("workbench.run_notebook", args=[task], queue="notebooks")
+        answer = result.get(timeout=timeout)
+    except Exception as exc:
+        if isinstance(exc, WorkbenchError):
+            raise
+        if type(exc).__name__ == "TimeoutError":
+            raise WorkbenchError(f"no answer from the notebooks queue after {timeout}s",
+                                 hint="is a worker consuming the 'notebooks' queue?") from None
+        raise BrokerUnavailable(f"cannot run the notebook on the workers: {exc}") from None
+    if answer.get("id"):
+        return get_run(ctx, answer["id"])
+    return {"notebook": str(nb_path), "parameters": params, **answer}
+
+
 def get_run(ctx: Context, run_id: str) -> dict[str, Any]:
     rows = ctx.catalog.execute(notebook_runs.select().where(
         notebook_runs.c.id == run_id, notebook_runs.c.namespace == ctx.namespace))
@@ -310,5 +344,5 @@ def finish_scheduled_run(ctx: Context, schedule_id: str, status: str) -> None:
                         .values(last_status=status))
 
 
-__all__ = ["due_schedules", "get_run", "get_schedule", "list_runs", "list_schedules", "next_run",
+__all__ = ["submit_notebook", "due_schedules", "get_run", "get_schedule", "list_runs", "list_schedules", "next_run",
            "parse_value", "run_due_schedules", "run_notebook", "schedule_notebook", "unschedule"]

@@ -3,6 +3,7 @@ Celery worker process dispatching the run to the notebooks queue, papermill in t
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -15,12 +16,13 @@ from test_scheduling import make_notebook  # noqa: E402
 from wb_cluster import make_cluster  # noqa: E402
 
 from workbench import scheduling  # noqa: E402
+from workbench.cli import main  # noqa: E402
 from workbench.catalog import schedules  # noqa: E402
 
 pytestmark = pytest.mark.services
 
 
-def test_beat_message_fires_a_due_schedule_on_a_worker(redis_server, tmp_path):
+def test_beat_message_fires_a_due_schedule_on_a_worker(redis_server, tmp_path, capsys):
     cluster = make_cluster(tmp_path, redis_server.url.rsplit("/", 1)[0] + "/5")
     cluster.start_worker("nb", queues="notebooks,maintenance")
     try:
@@ -46,5 +48,14 @@ def test_beat_message_fires_a_due_schedule_on_a_worker(redis_server, tmp_path):
         assert after["last_run_at"] is not None and after["next_run_at"] > time.time()
         # a second beat tick finds nothing due: the occurrence ran once
         assert scheduling.due_schedules(ctx) == []
+        # `workbench notebook run --on-worker`: the same notebook as a task on the notebooks queue
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in cluster.env.items():
+                mp.setenv(key, value)
+            assert main(["notebook", "run", str(nb), "-p", "region", "east", "--on-worker",
+                         "--timeout", "120", "--json"]) == 0
+        run = json.loads(capsys.readouterr().out)
+        assert run["status"] == "succeeded" and run["parameters"] == {"region": "east"}
+        assert "report for east" in Path(run["output_uri"]).read_text()
     finally:
         cluster.stop()

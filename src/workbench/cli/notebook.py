@@ -28,6 +28,10 @@ def register(sub) -> None:
                                     "default: the workbench storage")
     p.add_argument("--kernel", help="kernel name (default: the notebook's)")
     p.add_argument("--cell-timeout", type=float, help="seconds one cell may run")
+    p.add_argument("--on-worker", action="store_true",
+                   help="run it as a task on the workers' 'notebooks' queue (needs a broker)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="with --on-worker: seconds to wait for the run to end")
 
     p = _add(nsub, "schedule", cmd_schedule, "run a notebook on a cron schedule (beat fires it)")
     p.add_argument("notebook")
@@ -75,10 +79,14 @@ def _run_text(r: dict[str, Any]) -> str:
 
 
 def cmd_run(args) -> int:
-    from ..scheduling import run_notebook
+    from ..scheduling import run_notebook, submit_notebook
 
-    run = run_notebook(_ctx(), args.notebook, _parameters(args), args.output,
-                       kernel_name=args.kernel, cell_timeout=args.cell_timeout)
+    if args.on_worker:
+        run = submit_notebook(_ctx(), args.notebook, _parameters(args), args.output,
+                              timeout=args.timeout)
+    else:
+        run = run_notebook(_ctx(), args.notebook, _parameters(args), args.output,
+                           kernel_name=args.kernel, cell_timeout=args.cell_timeout)
     output(args, run, lambda: _run_text(run))
     return 0 if run["status"] == "succeeded" else 1
 
