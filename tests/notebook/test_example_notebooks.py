@@ -64,3 +64,25 @@ def test_celery_notebook_runs_on_a_worker(redis_server, wb_home, tmp_path):
         assert "submitting to Celery workers" in text and "succeeded celery" in text
     finally:
         cluster.stop()
+
+
+def test_run_output_to_an_s3_prefix(s3_server, wb_home, tmp_path, monkeypatch):
+    import boto3
+
+    from test_scheduling import make_notebook
+
+    bucket = f"wb-{uuid.uuid4().hex[:12]}"
+    s3 = boto3.client("s3", endpoint_url=s3_server.url, aws_access_key_id="testing",
+                      aws_secret_access_key="testing", region_name="us-east-1")
+    s3.create_bucket(Bucket=bucket)
+    for k, v in {"WORKBENCH_S3_ENDPOINT_URL": s3_server.url, "AWS_ACCESS_KEY_ID": "testing",
+                 "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(k, v)
+    nb = make_notebook(tmp_path / "daily.ipynb", ["1 / 0"])  # a failing run still stores its output
+    run = scheduling.run_notebook(Context.from_settings(), nb, {}, f"s3://{bucket}/reports/")
+    assert run["status"] == "failed" and run["failed_cell"] == 0
+    assert run["error"]["type"] == "ZeroDivisionError"
+    key = run["output_uri"].split(f"s3://{bucket}/", 1)[1]
+    assert key.startswith("reports/daily-") and key.endswith(".ipynb")
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert b"ZeroDivisionError" in body
