@@ -143,6 +143,31 @@ def test_quickstart_job_view_reaches_100_percent_with_result_table(browser, lab)
     assert steps and all("done" in s for s in steps)
     view.scroll_into_view_if_needed()
     shot(page, "quickstart-job-view")
+    # the last cell, wb.datasets(): both datasets, and the first one's profile and rows
+    table = page.locator(".workbench-datasets").first
+    table.locator(".wb-profile").wait_for()
+    assert "sales" in table.locator(".wb-datasets").inner_text()
+    assert "totals" in table.locator(".wb-datasets").inner_text()
+    table.scroll_into_view_if_needed()
+    shot(page, "quickstart-datasets")
+    page.close()
+
+
+def test_pipeline_builder_preview_and_export_buttons(browser, lab):
+    page = open_notebook(browser, lab, "03-pipeline-builder.ipynb")
+    run_all(page)
+    form = page.locator(".workbench-builder").first
+    form.wait_for()
+    page.wait_for_function("() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
+                           ".every((p) => !p.textContent.includes('[*]'))")
+    form.locator("button[title=Preview]").click()
+    form.locator(".wb-preview-info").wait_for()
+    assert "nothing written" in form.locator(".wb-preview-info").inner_text()
+    form.locator("button[title='Export YAML']").click()
+    yaml_box = form.locator("textarea").last
+    page.wait_for_function("(el) => el.value.includes('kind: dataset')", arg=yaml_box.element_handle())
+    assert "region_totals" in yaml_box.input_value()
+    shot(page, "pipeline-builder")
     page.close()
 
 

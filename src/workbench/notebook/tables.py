@@ -28,12 +28,14 @@ def _duration(j: dict[str, Any]) -> float | None:
 def jobs_text(items: list[dict[str, Any]]) -> str:
     if not items:
         return "no jobs yet"
-    lines = [f"{'id':12}  {'status':9}  {'duration':>9}  {'runner':6}  {'submitted':19}  name / error"]
+    lines = [f"{'id':12}  {'status':9}  {'duration':>9}  {'runner':6}  {'submitted':19}  {'who':10}  "
+             "name / error"]
     for j in items:
         d = _duration(j)
         err = (j.get("error") or {}).get("message") if j["status"] == "failed" else None
         lines.append(f"{j['id'][:12]:12}  {j['status']:9}  {human_seconds(d) if d else '-':>9}  "
-                     f"{j['runner']:6}  {_when(j['submitted_at']):19}  {j.get('name') or ''}"
+                     f"{j['runner']:6}  {_when(j['submitted_at']):19}  {(j.get('owner') or '-')[:10]:10}  "
+                     f"{j.get('name') or ''}"
                      + (f"  ! {err}" if err else ""))
     return "\n".join(lines)
 
@@ -115,13 +117,15 @@ class JobsTable:
         from ..api import list_jobs
 
         self.items = list_jobs(limit=self.limit)
-        rows = [w.HTML("<span style='color:#777'>id · name · status · duration · submitted · error</span>")]
+        rows = [w.HTML("<span style='color:#777'>id · name · status · duration · submitted · who · "
+                       "error</span>")]
         for j in self.items:
             d = _duration(j)
             err = (j.get("error") or {}).get("message") if j["status"] == "failed" else ""
             label = w.HTML(
                 f'<code>{html.escape(j["id"][:12])}</code> {html.escape(j.get("name") or "")} '
                 f'{status_badge(j["status"])} {human_seconds(d) if d else "-"} · {_when(j["submitted_at"])}'
+                + (f' · {html.escape(j["owner"])}' if j.get("owner") else "")
                 + (f' <span style="color:#d93025">{html.escape(err)}</span>' if err else ""),
                 layout=w.Layout(width="75%"))
             buttons = []
