@@ -23,7 +23,7 @@ pytestmark = pytest.mark.services
 
 
 def test_beat_message_fires_a_due_schedule_on_a_worker(redis_server, tmp_path, capsys):
-    cluster = make_cluster(tmp_path, redis_server.url.rsplit("/", 1)[0] + "/5")
+    cluster = make_cluster(tmp_path, redis_server.url.rsplit("/", 1)[0] + "/9")
     cluster.start_worker("nb", queues="notebooks,maintenance")
     try:
         ctx = cluster.ctx()
