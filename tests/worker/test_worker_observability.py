@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
@@ -14,7 +13,7 @@ import pytest
 import workbench as wb
 from servers import free_port, wait_for_port
 from workbench.cli import main as cli_main
-from wb_cluster import ROOT
+from wb_cluster import ROOT, wait_for
 
 pytestmark = pytest.mark.services
 
@@ -22,20 +21,6 @@ pytestmark = pytest.mark.services
 def get(url: str) -> str:
     with urllib.request.urlopen(url, timeout=10) as resp:
         return resp.read().decode()
-
-
-def wait_for(predicate, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except Exception as exc:  # the server may still be starting
-            last, value = exc, None
-        if value:
-            return value
-        time.sleep(0.2)
-    raise TimeoutError(f"gave up waiting for {what}: {last}")
 
 
 @pytest.fixture(scope="module")

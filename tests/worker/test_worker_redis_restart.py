@@ -10,21 +10,11 @@ import pytest
 
 import workbench as wb
 from servers import start_redis
-from wb_cluster import make_cluster, storage_files, write_csv
+from wb_cluster import make_cluster, storage_files, wait_for, write_csv
 
 pytestmark = pytest.mark.services
 
 TIMEOUT = 120
-
-
-def wait_for(predicate, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise TimeoutError(f"gave up waiting for {what}")
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -13,22 +12,11 @@ import pytest
 import workbench as wb
 from workbench.cli import main as cli_main
 from workbench.worker import keys
-from wb_cluster import make_cluster, storage_files, write_csv
+from wb_cluster import make_cluster, storage_files, wait_for, write_csv
 
 pytestmark = pytest.mark.services
 
 TIMEOUT = 120
-
-
-def wait_for(predicate, what: str, timeout: float = 60.0):
-    """Poll until ``predicate()`` is truthy (a guard against hangs, not a timed assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise TimeoutError(f"gave up waiting for {what}")
 
 
 def slow_step(marker: Path, seconds: float = 2.0):

@@ -164,6 +164,22 @@ class Cluster:
         return redis_client(self.broker_url)
 
 
+def wait_for(predicate, what: str, timeout: float = 60.0):
+    """Poll until ``predicate()`` is truthy (a guard against hangs, not a timed assertion);
+    exceptions count as "not yet" (a server still starting)."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except Exception as exc:
+            last, value = exc, None
+        if value:
+            return value
+        time.sleep(0.05)
+    raise TimeoutError(f"gave up waiting for {what}" + (f": {last}" if last else ""))
+
+
 def make_cluster(tmp: Path, broker_url: str, **env: Any) -> Cluster:
     home = tmp / "home"
     home.mkdir(parents=True, exist_ok=True)
