@@ -237,6 +237,27 @@ def _classify(exc: BaseException, scan: SourceScan | None, step: str | None) -> 
 
 
 # ----------------------------------------------------------------------------- execute
+def make_commit_guard(pipeline: Pipeline, schema: pl.Schema, emit: Emit, job_id: str
+                      ) -> Callable[[dict[str, Any], pl.LazyFrame | None], list[dict]]:
+    """``commit_guard(stats, staged)`` for a sink writer: report every check outcome as an event,
+    raise ``CheckFailed`` before the commit if an error-severity check failed, and return the
+    outcomes for the manifest. (Also used by the workers' fan-out and stage commits.)"""
+
+    def commit_guard(stats: dict[str, Any], staged: pl.LazyFrame | None) -> list[dict]:
+        outcomes = checks_engine.evaluate(pipeline.checks, schema, stats)
+        if staged is not None:
+            checks_engine.add_examples(outcomes, pipeline.checks, staged)
+        for oc in outcomes:
+            emit(CheckResult(job_id=job_id, name=oc.name, column=oc.column, passed=oc.passed,
+                             severity=oc.severity, failed_rows=oc.failed_rows,
+                             examples=oc.examples, message=oc.message))
+        checks_engine.raise_for_failures(outcomes)
+        return [{"name": o.name, "column": o.column, "passed": o.passed, "severity": o.severity,
+                 "failed_rows": o.failed_rows, "message": o.message} for o in outcomes]
+
+    return commit_guard
+
+
 def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_emit,
             should_cancel: Callable[[], bool] | None = None, attempt: int = 1,
             heartbeat: Callable[[dict], None] | None = None) -> dict[str, Any]:
@@ -269,17 +290,7 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
                 checks_engine.validate_check_exprs(check_exprs, schema)
                 hashing = hash_inputs_async(scan.inputs, ctx)
 
-                def commit_guard(stats: dict[str, Any], staged: pl.LazyFrame | None) -> list[dict]:
-                    outcomes = checks_engine.evaluate(pipeline.checks, schema, stats)
-                    if staged is not None:
-                        checks_engine.add_examples(outcomes, pipeline.checks, staged)
-                    for oc in outcomes:
-                        emit(CheckResult(job_id=job_id, name=oc.name, column=oc.column, passed=oc.passed,
-                                         severity=oc.severity, failed_rows=oc.failed_rows,
-                                         examples=oc.examples, message=oc.message))
-                    checks_engine.raise_for_failures(outcomes)
-                    return [{"name": o.name, "column": o.column, "passed": o.passed, "severity": o.severity,
-                             "failed_rows": o.failed_rows, "message": o.message} for o in outcomes]
+                commit_guard = make_commit_guard(pipeline, schema, emit, job_id)
 
                 def inputs_done() -> list[dict[str, Any]]:
                     try:

@@ -12,27 +12,16 @@ from typing import Any, Callable
 import polars as pl
 
 from ..engines import checks as checks_engine
-from ..events import CheckResult, Emit
+from ..events import Emit
 from ..spec.models import Pipeline
 
 
 def commit_guard(pipeline: Pipeline, schema: pl.Schema, emit: Emit, job_id: str
                  ) -> Callable[[dict[str, Any], pl.LazyFrame | None], list[dict[str, Any]]]:
-    """``commit_guard(stats, staged)`` as the dataset writer expects it (see ``execute``)."""
+    """The same ``commit_guard`` ``execute`` gives the sink writer."""
+    from ..execute import make_commit_guard
 
-    def guard(stats: dict[str, Any], staged: pl.LazyFrame | None) -> list[dict[str, Any]]:
-        outcomes = checks_engine.evaluate(pipeline.checks, schema, stats)
-        if staged is not None:
-            checks_engine.add_examples(outcomes, pipeline.checks, staged)
-        for oc in outcomes:
-            emit(CheckResult(job_id=job_id, name=oc.name, column=oc.column, passed=oc.passed,
-                             severity=oc.severity, failed_rows=oc.failed_rows,
-                             examples=oc.examples, message=oc.message))
-        checks_engine.raise_for_failures(outcomes)
-        return [{"name": o.name, "column": o.column, "passed": o.passed, "severity": o.severity,
-                 "failed_rows": o.failed_rows, "message": o.message} for o in outcomes]
-
-    return guard
+    return make_commit_guard(pipeline, schema, emit, job_id)
 
 
 def stats_exprs(pipeline: Pipeline, schema: pl.Schema) -> list[pl.Expr]:
