@@ -255,6 +255,11 @@ def job(job_id: str) -> Job:
     """Reattach to a job by id (after a kernel restart): replays its events from the start."""
     from .runners import get_runner
 
+    from .runners.local import LIVE_JOBS
+
+    live = LIVE_JOBS.get(job_id)
+    if live is not None:
+        return live
     ctx = Context.from_settings()
     record = ctx.catalog.get_job(job_id)
     if record["runner"] == "celery":

@@ -249,3 +249,26 @@ def test_value_past_every_sample_widens_the_column_and_reruns(wb_home, tmp_path,
     assert df.schema["qty"] in (pl.Float64, pl.String) and df.height == 260_000
     assert any("qty" in m for m in job.state.messages)
     assert len(Context.from_settings().catalog.list_versions("default", "late")) == 1
+
+
+def test_cancel_through_the_catalog_stops_a_local_job(wb_home, tmp_path, monkeypatch):
+    """`workbench cancel` or the jobs table only set the catalog flag: the local job honours it."""
+    (tmp_path / "wb_slow_steps2.py").write_text(
+        "import time\n"
+        "def slow(lf):\n"
+        "    def f(df):\n        time.sleep(0.05)\n        return df\n"
+        "    return lf.map_batches(f, streamable=True)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    big = tmp_path / "big.csv"
+    pl.DataFrame({"x": range(3_000_000)}).write_csv(big)
+    job = wb.submit(wb.Pipeline(source=wb.file(str(big)), steps=[wb.python("wb_slow_steps2:slow")],
+                                sink=wb.dataset("big")), runner="local")
+    assert wb.job(job.id) is job  # the live handle, not a snapshot
+    for ev in job:
+        if ev.kind == "progress" and ev.rows > 0:
+            Context.from_settings().catalog.request_cancel(job.id)
+            break
+    job.wait(60)
+    assert job.status == "cancelled"
+    with pytest.raises(wb.NotFound):
+        wb.info("big")

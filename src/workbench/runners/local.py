@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+import weakref
 from typing import Any
 
 from ..context import Context
@@ -15,6 +16,11 @@ from ..spec.models import Pipeline
 
 def new_job_id() -> str:
     return uuid.uuid4().hex
+
+
+# Jobs running or finished in this process, so ``wb.job(id)`` in the same kernel gets the live
+# handle rather than a snapshot from the catalog.
+LIVE_JOBS: "weakref.WeakValueDictionary[str, LocalJob]" = weakref.WeakValueDictionary()
 
 
 class LocalJob(Job):
@@ -55,10 +61,21 @@ class LocalRunner:
                                spec=pipeline.model_dump(mode="json"), runner="local",
                                name=pipeline.name)
 
+        def should_cancel() -> bool:
+            # this kernel's Cancel button, or a cancel from elsewhere (the CLI, the jobs table)
+            if job._cancel.is_set():
+                return True
+            if ctx.catalog.cancel_requested(job.id):
+                job._cancel.set()
+                return True
+            return False
+
+        LIVE_JOBS[job.id] = job
+
         def target() -> None:
             try:
                 result = run_job(pipeline, job_id=job.id, ctx=ctx, emit=job._deliver,
-                                 should_cancel=job._cancel.is_set, runner="local")
+                                 should_cancel=should_cancel, runner="local")
                 job.frame = result.get("_frame")
             except BaseException:
                 pass  # run_job recorded and emitted the failure; the Job carries it
