@@ -52,9 +52,8 @@ def register(sub) -> None:
 
 # ----------------------------------------------------------------------------- helpers
 def _app() -> Any:
-    from ..worker.app import get_app
-
-    return get_app()
+    # the app for the broker configured now (a process may have built one for another broker)
+    return _runner()._app()
 
 
 def _runner(**kwargs: Any) -> Any:
