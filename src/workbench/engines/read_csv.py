@@ -17,6 +17,7 @@ parse, invalid UTF-8), which ``diagnose`` locates exactly; a value that does not
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass, field, replace
 
@@ -331,11 +332,14 @@ def _date_hints(inp: Input, opts: CsvOptions, plan: CsvPlan) -> list[str]:
     text_cols = [c for c in plan.names if plan.dtypes[c] == pl.String and c not in plan.declared]
     if not text_cols:
         return []
+    # Parse only the first bytes: a lazy scan with n_rows still reads far into a large file
+    # (measured +0.06-0.38 s and +120-150 MiB on 1 GB).
+    raw = inp.read_at(0, HEAD_BYTES)
+    data, _ = whole_lines(raw, at_start=True, at_end=len(raw) >= inp.target_size)
     try:
-        head = pl.scan_csv(inp.target, schema={c: pl.String for c in plan.names}, n_rows=1000,
+        head = pl.read_csv(io.BytesIO(data), schema={c: pl.String for c in plan.names}, n_rows=1000,
                            truncate_ragged_lines=True,
-                           **opts.polars_kwargs(all_markers=True)).select(
-            text_cols).collect()
+                           **opts.polars_kwargs(all_markers=True)).select(text_cols)
     except pl.exceptions.PolarsError:
         return []
     hints = []
