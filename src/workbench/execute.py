@@ -16,7 +16,7 @@ import polars as pl
 
 from .context import Context
 from .engines import checks as checks_engine
-from .engines.profile import add_top_values, profile_exprs, profile_from_stats, schema_dict
+from .engines.profile import profile_exprs, profile_from_stats, schema_dict
 from .engines.source import SourceScan
 from .engines.steps import apply_step, step_label
 from .errors import (

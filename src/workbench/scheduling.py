@@ -26,7 +26,6 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-import sqlalchemy as sa
 
 from .catalog import notebook_runs, schedules
 from .context import Context

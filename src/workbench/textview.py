@@ -34,6 +34,12 @@ def human_count(n: float | None) -> str:
     return f"{int(n)}"
 
 
+def human_time(ts: float | None, *, seconds: bool = True) -> str:
+    """A local wall-clock time for listings, or "-" when there is none."""
+    fmt = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    return time.strftime(fmt, time.localtime(ts)) if ts else "-"
+
+
 def progress_line(state: JobState, width: int = 24) -> str:
     frac = state.fraction
     bar = ""

@@ -177,17 +177,22 @@ def test_preview_writes_nothing(orders):
     assert wb.list_datasets() == []
 
 
-def test_cancel_between_batches_leaves_nothing(wb_home, tmp_path, monkeypatch):
-    (tmp_path / "wb_slow_steps.py").write_text(
-        "import time, polars as pl\n"
+def _slow_job(tmp_path, monkeypatch, module: str) -> wb.Job:
+    """A job over 3M rows with a step that sleeps on every batch, so it can be cancelled midway."""
+    (tmp_path / f"{module}.py").write_text(
+        "import time\n"
         "def slow(lf):\n"
         "    def f(df):\n        time.sleep(0.05)\n        return df\n"
         "    return lf.map_batches(f, streamable=True)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     big = tmp_path / "big.csv"
     pl.DataFrame({"x": range(3_000_000)}).write_csv(big)
-    job = wb.submit(wb.Pipeline(source=wb.file(str(big)), steps=[wb.python("wb_slow_steps:slow")],
-                                sink=wb.dataset("big")), runner="local")
+    return wb.submit(wb.Pipeline(source=wb.file(str(big)), steps=[wb.python(f"{module}:slow")],
+                                 sink=wb.dataset("big")), runner="local")
+
+
+def test_cancel_between_batches_leaves_nothing(wb_home, tmp_path, monkeypatch):
+    job = _slow_job(tmp_path, monkeypatch, "wb_slow_steps")
     for ev in job:
         if ev.kind == "progress" and ev.rows > 0:
             job.cancel()
@@ -253,16 +258,7 @@ def test_value_past_every_sample_widens_the_column_and_reruns(wb_home, tmp_path,
 
 def test_cancel_through_the_catalog_stops_a_local_job(wb_home, tmp_path, monkeypatch):
     """`workbench cancel` or the jobs table only set the catalog flag: the local job honours it."""
-    (tmp_path / "wb_slow_steps2.py").write_text(
-        "import time\n"
-        "def slow(lf):\n"
-        "    def f(df):\n        time.sleep(0.05)\n        return df\n"
-        "    return lf.map_batches(f, streamable=True)\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    big = tmp_path / "big.csv"
-    pl.DataFrame({"x": range(3_000_000)}).write_csv(big)
-    job = wb.submit(wb.Pipeline(source=wb.file(str(big)), steps=[wb.python("wb_slow_steps2:slow")],
-                                sink=wb.dataset("big")), runner="local")
+    job = _slow_job(tmp_path, monkeypatch, "wb_slow_steps2")
     assert wb.job(job.id) is job  # the live handle, not a snapshot
     for ev in job:
         if ev.kind == "progress" and ev.rows > 0:

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 import xlsxwriter
 
-from test_readers_helpers import fails, numbers_csv, read, write
+from test_readers_helpers import fails, numbers_csv, write
 from workbench.engines import read_common
 from workbench.engines.read_common import Limits
 from workbench.engines.readers import scan_file

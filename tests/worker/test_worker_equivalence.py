@@ -108,6 +108,7 @@ def test_stages_give_the_same_dataset(cluster, data_dir):
     q = _pipeline(data_dir, "sql", "stages_celery")
     local = LocalRunner().submit(p).wait(TIMEOUT)
     staged = cluster.runner(stages=True).submit(q).wait(TIMEOUT)
+    assert local.status == "succeeded", local.error
     assert staged.status == "succeeded", staged.error
     assert_frame_equal(_frame("stages_local"), _frame("stages_celery"), rel_tol=1e-12)
     assert staged.result.inputs[0]["path"].endswith("sales.csv")  # lineage names the real input

@@ -136,7 +136,6 @@ class Cluster:
             self.stop_worker(name)
 
     def runner(self, **kwargs: Any) -> Any:
-        from workbench.context import Context
         from workbench.runners.celery_runner import CeleryRunner
 
         return CeleryRunner(self.ctx(), broker_url=self.broker_url, **kwargs)

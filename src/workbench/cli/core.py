@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from .output import add_command as _add
 from .output import output
+from ..textview import human_time as _when
 
 
 def register(sub) -> None:
@@ -89,10 +89,6 @@ def _size(n: int | None) -> str:
     from ..textview import human_bytes
 
     return human_bytes(n)
-
-
-def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
 
 
 # ----------------------------------------------------------------------------- commands

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
 from .output import add_command as _add
 from .output import output
+from ..textview import human_time
 
 
 def _params(p: argparse.ArgumentParser) -> None:
@@ -64,7 +64,7 @@ def _parameters(args) -> dict[str, Any]:
 
 
 def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "-"
+    return human_time(ts, seconds=False)
 
 
 def _run_text(r: dict[str, Any]) -> str:

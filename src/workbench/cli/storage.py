@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 import sys
-import time
 from typing import Any
 
 from .output import add_command as _add
 from .output import output
+from ..textview import human_time as _when
 
 DEFAULT_RETENTION = "7d"
 
@@ -58,10 +58,6 @@ def _ctx():
     from ..context import Context
 
     return Context.from_settings()
-
-
-def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
 
 
 def cmd_upload_url(args) -> int:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any
 
 from .output import add_command as _add
 from .output import output
+from ..textview import human_time as _when
 
 ALL_QUEUES = "ingestion,transformation,persistence,pipeline,notebooks,maintenance"
 
@@ -60,10 +60,6 @@ def _runner(**kwargs: Any) -> Any:
     from ..runners.celery_runner import CeleryRunner
 
     return CeleryRunner(**kwargs)
-
-
-def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
 
 
 # ----------------------------------------------------------------------------- commands

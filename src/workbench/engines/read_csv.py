@@ -264,7 +264,7 @@ def _sample_windows(plan: CsvPlan) -> set[str]:
     """Check and widen types on windows past the head. A window whose start may fall inside a
     quoted value (it contains the quote character) is used for types only when it parses
     cleanly, and never to report a ragged row."""
-    opts, names, ncols = plan.opts, plan.names, len(plan.names)
+    opts, ncols = plan.opts, len(plan.names)
     quote = (opts.quote_char or "").encode()
     seen: set[str] = set()
     for inp, offset in _windows(plan):

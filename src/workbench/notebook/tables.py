@@ -10,12 +10,9 @@ from typing import Any
 from ..context import Context
 from ..errors import WorkbenchError
 from .model import error_html, human_bytes, human_count, human_seconds, status_badge
+from ..textview import human_time as _when
 
 ACTIVE = ("queued", "running", "retrying")
-
-
-def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
 
 
 def _duration(j: dict[str, Any]) -> float | None:
