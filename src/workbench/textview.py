@@ -7,6 +7,7 @@ leave readable logs.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import TextIO
 
@@ -95,6 +96,9 @@ class TextView:
         self._last = 0.0
         self._last_step: str | None = None
         self._closed = False
+        # the job's thread (terminal event) and the waiting thread both finish the view: the
+        # second must not return before the first has written the summary
+        self._finish_lock = threading.Lock()
 
     def __call__(self, event: Event) -> None:
         st = self.job.state
@@ -125,6 +129,10 @@ class TextView:
         self.stream.flush()
 
     def _finish(self) -> None:
+        with self._finish_lock:
+            self._finish_locked()
+
+    def _finish_locked(self) -> None:
         if self._closed:
             return
         self._closed = True

@@ -105,13 +105,14 @@ def cmd_demo(args) -> int:
         print(f"sample: {path} ({_size(path.stat().st_size)}, {args.rows} rows, with NA nulls)")
     p = wb.Pipeline(
         name="demo: sales by region",
-        source=wb.file(str(path)),
+        source=wb.file(str(path), schema_overrides={"ordered_at": "datetime"}),
         steps=[wb.sql("SELECT region, count(*) AS orders, sum(amount) AS revenue, "
                       "avg(quantity) AS avg_quantity FROM input GROUP BY region ORDER BY region")],
         checks=[wb.not_null("region"), wb.row_count(min=1), wb.in_range("revenue", min=0)],
         sink=wb.dataset("demo_sales_by_region"),
     )
-    ingest_job = wb.submit(wb.Pipeline(name="demo: ingest sales", source=wb.file(str(path)),
+    ingest_job = wb.submit(wb.Pipeline(name="demo: ingest sales",
+                                       source=wb.file(str(path), schema_overrides={"ordered_at": "datetime"}),
                                        checks=[wb.not_null("order_id"), wb.is_unique("order_id")],
                                        sink=wb.dataset("demo_sales")), runner="local")
     _follow(ingest_job, args)
