@@ -268,3 +268,19 @@ def test_cancel_through_the_catalog_stops_a_local_job(wb_home, tmp_path, monkeyp
     assert job.status == "cancelled"
     with pytest.raises(wb.NotFound):
         wb.info("big")
+
+
+def test_a_late_value_that_is_not_an_iso_date_keeps_the_column_as_text(wb_home, tmp_path, monkeypatch):
+    from workbench.engines import read_csv
+
+    monkeypatch.setattr(read_csv, "SAMPLE_WINDOWS", 0)  # so only the rerun can find it
+    rows = ["id,day"] + [f"{i},2026-01-{1 + i % 28:02d}" for i in range(200_000)]
+    rows[150_000] = "149999,31/01/2026"
+    path = tmp_path / "days.csv"
+    path.write_text("\n".join(rows) + "\n" + "\n".join(f"{i},2026-02-01" for i in range(200_000, 260_000)) + "\n")
+    job = wb.submit(wb.Pipeline(source=wb.file(str(path)), sink=wb.dataset("days")), runner="local").wait(60)
+    assert job.status == "succeeded", job.error
+    df = wb.read("days").collect()
+    assert df.schema["day"] == pl.String and df.height == 260_000
+    assert "31/01/2026" in df["day"].to_list()
+    assert any("not an ISO date" in m for m in job.state.messages)

@@ -81,11 +81,20 @@ def test_schema_overrides(tmp_path):
     assert df["code"].to_list() == ["007", "010"]
 
 
-def test_iso_dates_stay_text_with_a_note(tmp_path):
-    f = write(tmp_path / "a.csv", "day,n\n2024-01-31,1\n2024-02-01,2\n")
+def test_iso_dates_are_read_typed_with_a_note(tmp_path):
+    f = write(tmp_path / "a.csv", "day,at,zoned,n\n2024-01-31,2024-01-31 10:00:00,2024-01-31T10:00Z,1\n"
+                                  "2024-02-01,2024-02-01 11:30:15,2024-02-01T10:00Z,2\n")
     df, scan = read(f)
+    assert df.schema["day"] == pl.Date and df.schema["at"] == pl.Datetime("us")
+    assert df.schema["zoned"] == pl.String  # a zone suffix is not guessed at
+    assert df["at"][1].isoformat() == "2024-02-01T11:30:15"
+    assert any("'day' as date" in n for n in scan.notes)
+
+
+def test_declared_string_keeps_an_iso_column_as_text(tmp_path):
+    f = write(tmp_path / "a.csv", "day,n\n2024-01-31,1\n")
+    df, _ = read(f, schema_overrides={"day": "string"})
     assert df.schema["day"] == pl.String
-    assert any("'day': 'date'" in n for n in scan.notes)
 
 
 def test_utf8_bom_is_stripped_from_the_first_name(tmp_path):
