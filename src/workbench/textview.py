@@ -41,6 +41,17 @@ def human_time(ts: float | None, *, seconds: bool = True) -> str:
     return time.strftime(fmt, time.localtime(ts)) if ts else "-"
 
 
+def datasets_text(items: list, *, empty: str = "no datasets yet") -> str:
+    """The datasets listing as plain text (the CLI, and notebooks outside a front end)."""
+    if not items:
+        return empty
+    lines = [f"{'name':24}  {'version':>7}  {'rows':>9}  {'size':>9}  {'created':19}  columns"]
+    for d in items:
+        lines.append(f"{d.name:24}  {d.version:>7}  {human_count(d.rows):>9}  {human_bytes(d.bytes):>9}  "
+                     f"{human_time(d.created_at):19}  {', '.join(d.columns)[:60]}")
+    return "\n".join(lines)
+
+
 def progress_line(state: JobState, width: int = 24) -> str:
     frac = state.fraction
     bar = ""

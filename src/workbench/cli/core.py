@@ -201,20 +201,14 @@ def cmd_validate(args) -> int:
 def cmd_datasets(args) -> int:
     import workbench as wb
 
+    from ..textview import datasets_text
+
     items = wb.list_datasets()
     rows = [{"name": d.name, "version": d.version, "rows": d.rows, "bytes": d.bytes,
-             "created_at": d.created_at, "checksum": d.checksum} for d in items]
-
-    def text() -> str:
-        if not rows:
-            return "no datasets yet: try `workbench demo` or `workbench ingest FILE --name NAME`"
-        out = [f"{'name':<28} {'version':>7} {'rows':>12} {'size':>10}  created"]
-        for r in rows:
-            out.append(f"{r['name']:<28} {r['version']:>7} {r['rows']:>12} {_size(r['bytes']):>10}  "
-                       f"{_when(r['created_at'])}")
-        return "\n".join(out)
-
-    output(args, {"datasets": rows}, text)
+             "created_at": d.created_at, "checksum": d.checksum, "columns": d.columns}
+            for d in items]
+    output(args, {"datasets": rows}, lambda: datasets_text(
+        items, empty="no datasets yet: try `workbench demo` or `workbench ingest FILE --name NAME`"))
     return 0
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from ..context import Context
 from ..errors import WorkbenchError
 from .model import error_html, human_bytes, human_count, human_seconds, status_badge
+from ..textview import datasets_text
 from ..textview import human_time as _when
 
 ACTIVE = ("queued", "running", "retrying")
@@ -37,14 +38,6 @@ def jobs_text(items: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def datasets_text(items: list[Any]) -> str:
-    if not items:
-        return "no datasets yet"
-    lines = [f"{'name':24}  {'version':>7}  {'rows':>9}  {'size':>9}  {'created':19}  columns"]
-    for d in items:
-        lines.append(f"{d.name:24}  {d.version:>7}  {human_count(d.rows):>9}  {human_bytes(d.bytes):>9}  "
-                     f"{_when(d.created_at):19}  {', '.join(d.columns)[:60]}")
-    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- profile charts
