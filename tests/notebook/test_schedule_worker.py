@@ -59,3 +59,43 @@ def test_beat_message_fires_a_due_schedule_on_a_worker(redis_server, tmp_path, c
         assert "report for east" in Path(run["output_uri"]).read_text()
     finally:
         cluster.stop()
+
+
+def test_a_real_beat_fires_a_schedule_registered_before_it_started(redis_server, tmp_path):
+    """beat (checking every second here) fires a schedule kept in the catalog, so a schedule
+    outlives any restart of beat; the run lands in the catalog with its output."""
+    import subprocess
+
+    cluster = make_cluster(tmp_path, redis_server.url.rsplit("/", 1)[0] + "/10",
+                           WORKBENCH_SCHEDULE_CHECK_INTERVAL="1")
+    cluster.start_worker("nbbeat", queues="notebooks,maintenance")
+    beat = None
+    try:
+        ctx = cluster.ctx()
+        nb = make_notebook(tmp_path / "daily.ipynb", ["print('daily for', region)"],
+                           parameters="region = 'all'")
+        s = scheduling.schedule_notebook(ctx, nb, "*/5 * * * *", {"region": "south"})
+        ctx.catalog.execute(schedules.update().where(schedules.c.id == s["id"])
+                            .values(created_at=time.time() - 600))
+        log = cluster.home / "beat.log"
+        beat = subprocess.Popen([sys.executable, "-m", "workbench", "beat", "--schedule",
+                                 str(cluster.home / "beat-schedule")],
+                                cwd=cluster.home, env=cluster.process_env(),
+                                stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        runs = []
+        while time.monotonic() < deadline:
+            runs = [r for r in scheduling.list_runs(ctx, schedule_id=s["id"]) if r["finished_at"]]
+            if runs:
+                break
+            time.sleep(0.5)
+        assert runs, log.read_text()[-2000:] + cluster.logs["nbbeat"].read_text()[-2000:]
+        assert runs[0]["status"] == "succeeded" and runs[0]["parameters"] == {"region": "south"}
+        assert "daily for south" in Path(runs[0]["output_uri"]).read_text()
+        time.sleep(3)  # several more beat ticks: the occurrence is not run again
+        assert len(scheduling.list_runs(ctx, schedule_id=s["id"])) == 1
+    finally:
+        if beat is not None:
+            beat.terminate()
+            beat.wait(20)
+        cluster.stop()

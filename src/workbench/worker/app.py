@@ -80,7 +80,8 @@ def beat_schedule(cfg: WorkerConfig) -> dict[str, Any]:
         "workbench-cleanup": entry("workbench.cleanup", cfg.cleanup_interval),
         "workbench-detect-stuck-jobs": entry("workbench.detect_stuck_jobs", cfg.stuck_check_interval),
         "workbench-expire-streams": entry("workbench.expire_streams", cfg.expire_interval),
-        "workbench-notebook-schedules": entry("workbench.run_due_schedules", 60.0),
+        "workbench-notebook-schedules": entry("workbench.run_due_schedules",
+                                              cfg.schedule_check_interval),
     }
 
 

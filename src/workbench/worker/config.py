@@ -27,6 +27,7 @@ WORKBENCH_STALE_AFTER               120                        a running job wit
 WORKBENCH_STUCK_CHECK_INTERVAL      1800                       beat: how often stuck jobs are looked for
 WORKBENCH_CLEANUP_INTERVAL          86400                      beat: cleanup of soft-deleted data
 WORKBENCH_EXPIRE_INTERVAL           3600                       beat: expiry of old event streams
+WORKBENCH_SCHEDULE_CHECK_INTERVAL   60                         beat: how often notebook schedules are looked at
 WORKBENCH_STREAM_MAXLEN             10000                      events kept per job stream (approximate)
 WORKBENCH_STREAM_TTL                604800                     seconds a job's event stream lives
 WORKBENCH_METRICS_PORT              9808                       Prometheus port of a worker (0: off)
@@ -91,6 +92,7 @@ class WorkerConfig:
     stuck_check_interval: float = 1800.0
     cleanup_interval: float = 86400.0
     expire_interval: float = 3600.0
+    schedule_check_interval: float = 60.0
     stream_maxlen: int = 10_000
     stream_ttl: int = 604_800
     metrics_port: int = 9808
@@ -142,6 +144,7 @@ class WorkerConfig:
             stuck_check_interval=_num("WORKBENCH_STUCK_CHECK_INTERVAL", 1800.0),
             cleanup_interval=_num("WORKBENCH_CLEANUP_INTERVAL", 86400.0),
             expire_interval=_num("WORKBENCH_EXPIRE_INTERVAL", 3600.0),
+            schedule_check_interval=_num("WORKBENCH_SCHEDULE_CHECK_INTERVAL", 60.0),
             stream_maxlen=int(_num("WORKBENCH_STREAM_MAXLEN", 10_000)),
             stream_ttl=int(_num("WORKBENCH_STREAM_TTL", 604_800)),
             metrics_port=int(_num("WORKBENCH_METRICS_PORT", 9808)),
