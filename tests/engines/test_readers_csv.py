@@ -312,3 +312,15 @@ def test_glob_with_skip_rows_applies_to_every_file(tmp_path):
     write(tmp_path / "d" / "2.csv", "# export 2\na,b\n3,4\n")
     df, _ = read(tmp_path / "d" / "*.csv", skip_rows=1)
     assert df.rows() == [(1, 2), (3, 4)]
+
+
+def test_a_trailing_delimiter_on_every_line_is_dropped_with_a_note(tmp_path):
+    f = write(tmp_path / "a.csv", "a,b,c,\r\n1,2,3,\r\n4,NA,6,\r\n")
+    df, scan = read(f)
+    assert df.columns == ["a", "b", "c"] and df["b"].to_list() == [2, None]
+    assert any("ends with the delimiter" in n for n in scan.notes)
+
+
+def test_an_unnamed_last_column_with_data_is_still_an_error(tmp_path):
+    err = fails(write(tmp_path / "a.csv", "a,b,\n1,2,x\n"))
+    assert "empty name" in err.message and err.column == "#3"

@@ -56,6 +56,8 @@ class CsvPlan:
             # A blank line comes out of Polars as a row of nulls; like pandas, skip it (a
             # record whose every field is empty goes too: it holds no data).
             lf = lf.filter(~pl.all_horizontal(pl.all().is_null()))
+        if self.names[-1] == "":  # the column a trailing delimiter makes (see read_header)
+            lf = lf.drop("")
         if self.parse_dates:
             # strict: a later value that is not in the format fails the pass, and ``widened``
             # then keeps that column as text
@@ -194,6 +196,8 @@ def plan_csv(inputs: list[Input], opts: CsvOptions, declared: dict[str, pl.DataT
     for n, inp in enumerate(inputs):
         seen |= opts.markers_in(inp.read_at(0, MARKER_HEAD_BYTES if n == 0 else HEAD_BYTES))
     _type_iso_dates(inputs[0], opts, plan)
+    if names[-1] == "":
+        plan.notes.append("every line ends with the delimiter: the empty last column is dropped")
     if sample_markers:
         plan.opts = replace(opts, active=tuple(m for m in opts.nulls if m == "" or m in seen))
     return plan

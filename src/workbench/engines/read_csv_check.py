@@ -133,7 +133,13 @@ def read_header(inp: Input, text: str, opts: CsvOptions, complete: bool) -> tupl
         return [f"column_{i + 1}" for i in range(len(first))], header_lines - 1, [
             (header_lines, first)] + records
     names = [n.lstrip("\ufeff") if i == 0 else n for i, n in enumerate(first)]
+    trailing = len(names) > 1 and names[-1] == "" and all(
+        len(rec) == len(names) and not rec[-1].strip() for _line, rec in records)
     for i, name in enumerate(names):
+        if trailing and i == len(names) - 1:
+            # every line ends with the delimiter (a common export quirk): an empty, unnamed
+            # last column, which the plan drops
+            continue
         if not name.strip():
             raise SourceError(
                 f"column {i + 1} of {len(names)} has an empty name", file=inp.path, row=0,
