@@ -116,6 +116,19 @@ def generate(out: str, size: int, *, seed: int = 42, chunk_rows: int = 200_000,
             "seconds": round(time.time() - t0, 2)}
 
 
+def ensure_file(file: str | None, size: str, data_dir: str) -> tuple[str, bool]:
+    """The benchmark's CSV: ``file`` when given, else ``events-<size>.csv`` in ``data_dir``,
+    generated if missing. Returns the path and whether it was generated now."""
+    if file:
+        return os.path.abspath(file), False
+    path = os.path.join(os.path.abspath(data_dir), f"events-{size}.csv")
+    if os.path.exists(path):
+        return path, False
+    print(f"generating {path} …", file=sys.stderr)
+    generate(path, parse_size(size), quiet=False)
+    return path, True
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", type=parse_size, default=parse_size("100MB"),

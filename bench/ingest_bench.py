@@ -190,18 +190,10 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     contenders = [c for c in args.only.split(",") if c]
-    generated = False
-    if args.file:
-        path = os.path.abspath(args.file)
-    else:
-        sys.path.insert(0, HERE)
-        from gen_data import generate, parse_size
+    sys.path.insert(0, HERE)
+    from gen_data import ensure_file
 
-        path = os.path.join(os.path.abspath(args.data_dir), f"events-{args.size}.csv")
-        if not os.path.exists(path):
-            print(f"generating {path} …", file=sys.stderr)
-            generate(path, parse_size(args.size), quiet=False)
-            generated = True
+    path, generated = ensure_file(args.file, args.size, args.data_dir)
     size = os.path.getsize(path)
     work = tempfile.mkdtemp(prefix="wb-bench-", dir=args.work_dir)
     runs: list[dict] = []

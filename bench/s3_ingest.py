@@ -377,16 +377,10 @@ def main(argv: list[str] | None = None) -> None:
             json.dump(result, f)
         return
 
-    if args.file:
-        path = os.path.abspath(args.file)
-    else:
-        sys.path.insert(0, HERE)
-        from gen_data import generate, parse_size
+    sys.path.insert(0, HERE)
+    from gen_data import ensure_file
 
-        path = os.path.join(os.path.abspath(args.data_dir), f"events-{args.size}.csv")
-        if not os.path.exists(path):
-            print(f"generating {path} …", file=sys.stderr)
-            generate(path, parse_size(args.size), quiet=False)
+    path, _generated = ensure_file(args.file, args.size, args.data_dir)
     size = os.path.getsize(path)
     groups = [g for g in args.only.split(",") if g]
     work = tempfile.mkdtemp(prefix="wb-s3-bench-")

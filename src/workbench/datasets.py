@@ -95,9 +95,20 @@ def result_object(result: dict[str, Any]) -> Any:
     if kind == "dataset":
         return Dataset.from_dict(result)
     if kind == "rows":
-        return pl.DataFrame(result.get("data") or [], schema=None, orient="row") if not result.get(
-            "columns") else pl.DataFrame(result.get("data") or [], schema=result["columns"], orient="row")
+        return rows_frame(result)
     return result
+
+
+def rows_frame(result: dict[str, Any]) -> pl.DataFrame:
+    """The rows of a sinkless job, typed as the job's frame was (JSON carried them as text)."""
+    from .engines.types import dtype_from_str
+
+    fields = (result.get("schema") or {}).get("fields") or []
+    columns = result.get("columns") or [f["name"] for f in fields]
+    df = pl.DataFrame(result.get("data") or [], schema=columns, orient="row")
+    casts = [pl.col(f["name"]).cast(dtype_from_str(f["type"]), strict=False)
+             for f in fields if f["name"] in df.columns]
+    return df.with_columns(casts) if casts else df
 
 
 def manifest_checksum(files: list[dict[str, Any]]) -> str:
@@ -141,20 +152,9 @@ def get_dataset(ctx: Context, name: str, version: int | None = None) -> Dataset:
 def scan_dataset(ctx: Context, name: str, version: int | None = None) -> pl.LazyFrame:
     """A lazy frame over a visible version's Parquet files (the latest when version is None)."""
     ds = get_dataset(ctx, name, version)
-    if not ds.files:
-        return pl.LazyFrame(schema={f["name"]: _dtype(f["type"]) for f in ds.schema["fields"]})
-    uris = [ctx.storage.uri(f["key"]) for f in ds.files]
-    opts = ctx.storage.storage_options()
-    if opts:
-        return pl.scan_parquet(uris, storage_options=opts)
-    return pl.scan_parquet(uris)
-
-
-def _dtype(name: str) -> pl.DataType:
-    try:
-        return eval(f"pl.{name}", {"pl": pl})  # names come from our own str(dtype)
-    except Exception:
-        return pl.String
+    # every version names at least one file: a write with no rows still writes its schema
+    return pl.scan_parquet([ctx.storage.uri(f["key"]) for f in ds.files],
+                           storage_options=ctx.storage.storage_options())
 
 
 # ----------------------------------------------------------------------------- writing

@@ -49,17 +49,28 @@ def _check_append_schema(ctx: Context, name: str, schema: pl.Schema) -> None:
                          hint="cast or select columns to match, or use mode='overwrite'")
 
 
-class _PartWriters:
-    """One storage writer per Parquet file Polars produces (partitioned writes)."""
+class PartWriters:
+    """One storage writer per Parquet file Polars produces (several when the sink partitions).
 
-    def __init__(self, ctx: Context, prefix: str, monitor: Monitor) -> None:
-        self.ctx, self.prefix, self.monitor = ctx, prefix, monitor
+    ``stem`` names the files: ``part`` here, ``part-<file index>`` for a fan-out part.
+    """
+
+    def __init__(self, ctx: Context, prefix: str, monitor: Monitor, *, stem: str = "part") -> None:
+        self.ctx, self.prefix, self.monitor, self.stem = ctx, prefix, monitor, stem
         self.parts: list[tuple[str, Any, HashingWriter]] = []
 
+    def target(self, partition_by: list[str]) -> Any:
+        """What ``sink_parquet`` writes to: partitioned files, or one file."""
+        if partition_by:
+            return pl.PartitionBy(self.prefix, key=partition_by, file_path_provider=self.provider,
+                                  include_key=True)
+        return self.provider(None)
+
     def provider(self, args: Any) -> HashingWriter:
-        keys = args.partition_keys.to_dicts()[0] if args.partition_keys is not None else {}
+        keys = args.partition_keys.to_dicts()[0] if args is not None and \
+            args.partition_keys is not None else {}
         segs = "/".join(f"{k}={_segment(v)}" for k, v in keys.items())
-        key = f"{self.prefix}{segs + '/' if segs else ''}part-{len(self.parts):05d}.parquet"
+        key = f"{self.prefix}{segs + '/' if segs else ''}{self.stem}-{len(self.parts):05d}.parquet"
         target = self.ctx.storage.open_write(key)
         hw = HashingWriter(target, self.monitor.on_bytes)
         self.parts.append((key, target, hw))
@@ -114,14 +125,10 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
     # A dead earlier attempt of this same job may have left files: they were never visible.
     storage.delete_prefix(job_data_prefix(ctx.namespace, name, job_id))
     prefix = data_prefix(ctx.namespace, name, job_id, attempt)
-    writers = _PartWriters(ctx, prefix, monitor)
+    writers = PartWriters(ctx, prefix, monitor)
     try:
-        if sink.partition_by:
-            target: Any = pl.PartitionBy(prefix, key=sink.partition_by,
-                                         file_path_provider=writers.provider, include_key=True)
-        else:
-            target = writers.provider(type("A", (), {"partition_keys": None})())
-        sink_q = frame.sink_parquet(target, lazy=True, **_sink_kwargs(sink))
+        sink_q = frame.sink_parquet(writers.target(sink.partition_by), lazy=True,
+                                    **_sink_kwargs(sink))
         stats_q = frame.select(stats_exprs)
         _, stats_df = pl.collect_all([sink_q, stats_q], engine="streaming")
         monitor.check_cancel()
@@ -135,7 +142,7 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
         stats = stats_df.row(0, named=True)
         uris = [storage.uri(k) for k, _t, _h in writers.parts]
         opts = storage.storage_options()
-        staged = pl.scan_parquet(uris, storage_options=opts) if opts else pl.scan_parquet(uris)
+        staged = pl.scan_parquet(uris, storage_options=opts)
         checks = commit_guard(stats, staged)
         profile = profile_from_stats(schema, stats)
         add_top_values(profile, staged, schema)

@@ -239,16 +239,23 @@ def test_manifest_without_catalog_row_is_finished_by_the_retry(orders):
     assert wb.info("half").version == 1
 
 
-def test_value_past_every_sample_widens_the_column_and_reruns(wb_home, tmp_path, monkeypatch):
-    """A value the sampling never saw makes the pass fail; execute widens and runs it again."""
+def _late_value_job(tmp_path, monkeypatch, column: str, value, late: str, name: str) -> wb.Job:
+    """Ingest 260k rows whose row 150,000 holds ``late`` in ``column``, a value no sample sees
+    (window sampling off), so only the rerun after the failed pass can deal with it."""
     from workbench.engines import read_csv
 
-    monkeypatch.setattr(read_csv, "SAMPLE_WINDOWS", 0)  # so only the rerun can find it
-    rows = ["id,qty"] + [f"{i},{i % 7}" for i in range(200_000)]
-    rows[150_000] = "149999,2.5"
-    path = tmp_path / "late.csv"
-    path.write_text("\n".join(rows) + "\n" + "\n".join(f"{i},1" for i in range(200_000, 260_000)) + "\n")
-    job = wb.submit(wb.Pipeline(source=wb.file(str(path)), sink=wb.dataset("late")), runner="local").wait(60)
+    monkeypatch.setattr(read_csv, "SAMPLE_WINDOWS", 0)
+    rows = [f"id,{column}"] + [f"{i},{value(i)}" for i in range(260_000)]
+    rows[150_001] = f"150000,{late}"
+    path = tmp_path / f"{name}.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return wb.submit(wb.Pipeline(source=wb.file(str(path)), sink=wb.dataset(name)),
+                     runner="local").wait(60)
+
+
+def test_value_past_every_sample_widens_the_column_and_reruns(wb_home, tmp_path, monkeypatch):
+    """A value the sampling never saw makes the pass fail; execute widens and runs it again."""
+    job = _late_value_job(tmp_path, monkeypatch, "qty", lambda i: i % 7, "2.5", "late")
     assert job.status == "succeeded", job.error
     df = wb.read("late").collect()
     assert df.schema["qty"] in (pl.Float64, pl.String) and df.height == 260_000
@@ -271,14 +278,8 @@ def test_cancel_through_the_catalog_stops_a_local_job(wb_home, tmp_path, monkeyp
 
 
 def test_a_late_value_that_is_not_an_iso_date_keeps_the_column_as_text(wb_home, tmp_path, monkeypatch):
-    from workbench.engines import read_csv
-
-    monkeypatch.setattr(read_csv, "SAMPLE_WINDOWS", 0)  # so only the rerun can find it
-    rows = ["id,day"] + [f"{i},2026-01-{1 + i % 28:02d}" for i in range(200_000)]
-    rows[150_000] = "149999,31/01/2026"
-    path = tmp_path / "days.csv"
-    path.write_text("\n".join(rows) + "\n" + "\n".join(f"{i},2026-02-01" for i in range(200_000, 260_000)) + "\n")
-    job = wb.submit(wb.Pipeline(source=wb.file(str(path)), sink=wb.dataset("days")), runner="local").wait(60)
+    job = _late_value_job(tmp_path, monkeypatch, "day", lambda i: f"2026-01-{1 + i % 28:02d}",
+                          "31/01/2026", "days")
     assert job.status == "succeeded", job.error
     df = wb.read("days").collect()
     assert df.schema["day"] == pl.String and df.height == 260_000

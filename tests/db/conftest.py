@@ -1,15 +1,13 @@
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import pytest
 
 from servers import _as_postgres, _pg_bin
 
-PW_ROLE = "wb_pw_user"
-PW_SECRET = "Sup3r-Secret-Pw"
+from db_helpers import PW_ROLE, PW_SECRET
 
 
 @pytest.fixture(autouse=True)
@@ -61,54 +59,3 @@ def password_role(postgres_server) -> str:
                 break
         time.sleep(0.05)
     return f"postgresql://{PW_ROLE}@127.0.0.1:{postgres_server.port}/postgres"
-
-
-def pg_exec(url: str, *statements: str) -> None:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        for st in statements:
-            conn.execute(st)
-
-
-def pg_rows(url: str, sql: str) -> list[tuple]:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute(sql).fetchall()
-
-
-def sqlite_path(url: str) -> str:
-    return url.split("sqlite:///", 1)[1]
-
-
-def sqlite_exec(url: str, *statements: str) -> None:
-    import sqlite3
-
-    conn = sqlite3.connect(sqlite_path(url))
-    try:
-        for st in statements:
-            conn.execute(st)
-        conn.commit()
-    finally:
-        conn.close()
-
-
-def sqlite_rows(url: str, sql: str) -> list[tuple]:
-    import sqlite3
-
-    conn = sqlite3.connect(sqlite_path(url))
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
-
-def run(pipeline, job_id: str | None = None):
-    """Submit on the LocalRunner and wait; returns the finished Job."""
-    from workbench.runners.local import LocalRunner
-
-    job = LocalRunner().submit(pipeline, job_id=job_id or uuid.uuid4().hex)
-    job.wait(120)
-    assert job.done, "the job did not finish"
-    return job

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 import workbench as wb
-from conftest import run
+from db_helpers import run
 
 
 def _write(tmp_path, df: pl.DataFrame, name: str) -> str:

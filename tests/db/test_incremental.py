@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import workbench as wb
-from conftest import pg_exec, pg_rows, run, sqlite_exec, sqlite_rows
+from db_helpers import pg_exec, pg_rows, run, sqlite_exec, sqlite_rows
 
 pytestmark = pytest.mark.services
 

@@ -10,7 +10,8 @@ import polars as pl
 import pytest
 
 import workbench as wb
-from conftest import PW_SECRET, pg_exec, run, sqlite_exec
+from db_helpers import PW_SECRET
+from db_helpers import pg_exec, run, sqlite_exec
 
 pytestmark = pytest.mark.services
 

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 import workbench as wb
-from conftest import pg_exec, pg_rows, run, sqlite_exec, sqlite_rows
+from db_helpers import pg_exec, pg_rows, run, sqlite_exec, sqlite_rows
 
 pytestmark = pytest.mark.services
 

@@ -22,25 +22,36 @@ from workbench.catalog import schedules  # noqa: E402
 pytestmark = pytest.mark.services
 
 
+def _due_schedule(ctx, tmp_path: Path, name: str, region: str) -> dict:
+    """A schedule every 5 minutes, as if registered ten minutes ago: one occurrence is due."""
+    nb = make_notebook(tmp_path / f"{name}.ipynb", [f"print('{name} for', region)"],
+                       parameters="region = 'all'")
+    s = scheduling.schedule_notebook(ctx, nb, "*/5 * * * *", {"region": region})
+    ctx.catalog.execute(schedules.update().where(schedules.c.id == s["id"])
+                        .values(created_at=time.time() - 600))
+    return s
+
+
+def _finished_runs(ctx, schedule_id: str, timeout: float = 120) -> list[dict]:
+    """The schedule's finished runs, waiting up to ``timeout`` (a worker starts a kernel)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = [r for r in scheduling.list_runs(ctx, schedule_id=schedule_id) if r["finished_at"]]
+        if runs:
+            return runs
+        time.sleep(0.5)
+    return []
+
+
 def test_beat_message_fires_a_due_schedule_on_a_worker(redis_server, tmp_path, capsys):
     cluster = make_cluster(tmp_path, redis_server.url.rsplit("/", 1)[0] + "/9")
     cluster.start_worker("nb", queues="notebooks,maintenance")
     try:
         ctx = cluster.ctx()
-        nb = make_notebook(tmp_path / "report.ipynb", ["print('report for', region)"],
-                           parameters="region = 'all'")
-        s = scheduling.schedule_notebook(ctx, nb, "*/5 * * * *", {"region": "north"})
-        # as if it had been registered ten minutes ago: one occurrence is due now
-        ctx.catalog.execute(schedules.update().where(schedules.c.id == s["id"])
-                            .values(created_at=time.time() - 600))
+        s = _due_schedule(ctx, tmp_path, "report", "north")
+        nb = Path(s["notebook"])
         cluster.app.send_task("workbench.run_due_schedules", queue="maintenance")
-        deadline = time.monotonic() + 120  # an upper bound for a worker to start a kernel
-        runs = []
-        while time.monotonic() < deadline:
-            runs = [r for r in scheduling.list_runs(ctx, schedule_id=s["id"]) if r["finished_at"]]
-            if runs:
-                break
-            time.sleep(0.5)
+        runs = _finished_runs(ctx, s["id"])
         assert runs, cluster.logs["nb"].read_text()[-3000:]
         assert runs[0]["status"] == "succeeded" and runs[0]["parameters"] == {"region": "north"}
         assert "report for north" in Path(runs[0]["output_uri"]).read_text()
@@ -72,23 +83,13 @@ def test_a_real_beat_fires_a_schedule_registered_before_it_started(redis_server,
     beat = None
     try:
         ctx = cluster.ctx()
-        nb = make_notebook(tmp_path / "daily.ipynb", ["print('daily for', region)"],
-                           parameters="region = 'all'")
-        s = scheduling.schedule_notebook(ctx, nb, "*/5 * * * *", {"region": "south"})
-        ctx.catalog.execute(schedules.update().where(schedules.c.id == s["id"])
-                            .values(created_at=time.time() - 600))
+        s = _due_schedule(ctx, tmp_path, "daily", "south")
         log = cluster.home / "beat.log"
         beat = subprocess.Popen([sys.executable, "-m", "workbench", "beat", "--schedule",
                                  str(cluster.home / "beat-schedule")],
                                 cwd=cluster.home, env=cluster.process_env(),
                                 stdout=open(log, "ab"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        runs = []
-        while time.monotonic() < deadline:
-            runs = [r for r in scheduling.list_runs(ctx, schedule_id=s["id"]) if r["finished_at"]]
-            if runs:
-                break
-            time.sleep(0.5)
+        runs = _finished_runs(ctx, s["id"])
         assert runs, log.read_text()[-2000:] + cluster.logs["nbbeat"].read_text()[-2000:]
         assert runs[0]["status"] == "succeeded" and runs[0]["parameters"] == {"region": "south"}
         assert "daily for south" in Path(runs[0]["output_uri"]).read_text()

@@ -52,3 +52,33 @@ def type_matches(actual: pl.DataType, wanted: str) -> bool:
     if key == "decimal":
         return isinstance(actual, pl.Decimal)
     return actual == parse_type(wanted)
+
+
+_REPR = re.compile(r"^(\w+)(?:\((.*)\))?$")
+
+
+def dtype_from_str(text: str) -> pl.DataType:
+    """The Polars type a schema recorded as ``str(dtype)`` (``"Int64"``,
+    ``"Datetime(time_unit='us', time_zone='UTC')"``, ``"Decimal(precision=10, scale=2)"``).
+
+    Parsed, never evaluated: the text may have crossed the broker. Unknown forms read as String.
+    """
+    m = _REPR.match(text.strip())
+    if not m:
+        return pl.String
+    name, args = m.group(1), m.group(2) or ""
+    kwargs = {k: v for k, _quote, v in re.findall(r"(\w+)=('?)([^,']*)\2", args)}
+    try:
+        if name == "Datetime":
+            tz = kwargs.get("time_zone")
+            return pl.Datetime(kwargs.get("time_unit", "us"), None if tz in (None, "None") else tz)
+        if name == "Duration":
+            return pl.Duration(kwargs.get("time_unit", "us"))
+        if name == "Decimal":
+            return pl.Decimal(int(kwargs.get("precision", 38)), int(kwargs.get("scale", 0)))
+        dtype = getattr(pl, name, None)
+        if isinstance(dtype, type) and issubclass(dtype, pl.DataType) and not args:
+            return dtype()
+    except (TypeError, ValueError):
+        pass
+    return pl.String

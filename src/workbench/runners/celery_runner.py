@@ -50,32 +50,6 @@ class CeleryJob(Job):
         """Revoke it if still queued; stop it between batches if running. Nothing partial shows."""
         self._runner.cancel(self.id)
 
-    @property
-    def result(self) -> Any:
-        res = self.state.result
-        if self.state.status == "succeeded" and res and res.get("kind") == "rows":
-            return rows_frame(res)
-        return super().result
-
-
-def rows_frame(result: dict[str, Any]) -> Any:
-    """The rows of a sinkless job, typed as the worker's frame was (JSON carried them as text)."""
-    import polars as pl
-
-    from ..datasets import _dtype
-
-    fields = (result.get("schema") or {}).get("fields") or []
-    columns = result.get("columns") or [f["name"] for f in fields]
-    df = pl.DataFrame(result.get("data") or [], schema=columns, orient="row")
-    casts = []
-    for f in fields:
-        if f["name"] in df.columns:
-            try:
-                casts.append(pl.col(f["name"]).cast(_dtype(f["type"]), strict=False))
-            except Exception:
-                pass
-    return df.with_columns(casts) if casts else df
-
 
 class CeleryRunner:
     """Submit pipelines to the workers behind ``WORKBENCH_BROKER_URL``.
@@ -247,4 +221,4 @@ def _mask(url: str) -> str:
     return url
 
 
-__all__ = ["CeleryJob", "CeleryRunner", "rows_frame"]
+__all__ = ["CeleryJob", "CeleryRunner"]

@@ -263,38 +263,6 @@ class _PartProgress:
                               rows_total=None, bytes_total=self.bytes_total or None))
 
 
-class _PartWriters:
-    """One storage writer per Parquet file of this part (several when the sink partitions)."""
-
-    def __init__(self, ctx: Any, prefix: str, index: int, monitor: Any) -> None:
-        self.ctx, self.prefix, self.index, self.monitor = ctx, prefix, index, monitor
-        self.parts: list[tuple[str, Any, Any]] = []
-
-    def provider(self, args: Any) -> Any:
-        from ..datasets import HashingWriter
-        from ..writer import _segment
-
-        kv = args.partition_keys.to_dicts()[0] if args.partition_keys is not None else {}
-        segs = "/".join(f"{k}={_segment(v)}" for k, v in kv.items())
-        key = (f"{self.prefix}{segs + '/' if segs else ''}"
-               f"part-{self.index:05d}-{len(self.parts):03d}.parquet")
-        target = self.ctx.storage.open_write(key)
-        hw = HashingWriter(target, self.monitor.on_bytes)
-        self.parts.append((key, target, hw))
-        return hw
-
-    def close_all(self) -> None:
-        for _k, target, _h in self.parts:
-            target.close()
-
-    def abort_all(self) -> None:
-        for _k, target, _h in self.parts:
-            try:
-                target.abort()
-            except Exception:
-                pass
-
-
 def write_part(rt: Runtime, job_id: str, attempt: int, index: int, source: m.FileSource,
                types: dict[str, str], pipeline: m.Pipeline, emit: Callable[[Event], None],
                should_cancel: Callable[[], bool]) -> dict[str, Any]:
@@ -303,7 +271,7 @@ def write_part(rt: Runtime, job_id: str, attempt: int, index: int, source: m.Fil
     from ..engines.steps import apply_step, step_label
     from ..execute import SOURCES, _classify, _estimate_bytes_per_row, hash_inputs_async
     from ..monitor import Monitor
-    from ..writer import _sink_kwargs
+    from ..writer import PartWriters, _sink_kwargs
 
     ctx = rt.ctx
     sink = pipeline.sink
@@ -326,14 +294,10 @@ def write_part(rt: Runtime, job_id: str, attempt: int, index: int, source: m.Fil
         monitor.bytes_per_row = _estimate_bytes_per_row(scan)
         hashing = hash_inputs_async(scan.inputs, ctx)
         prefix = data_prefix(ctx.namespace, sink.name, job_id, attempt)
-        writers = _PartWriters(ctx, prefix, index, monitor)
-        if sink.partition_by:
-            target: Any = pl.PartitionBy(prefix, key=sink.partition_by,
-                                         file_path_provider=writers.provider, include_key=True)
-        else:
-            target = writers.provider(type("A", (), {"partition_keys": None})())
+        writers = PartWriters(ctx, prefix, monitor, stem=f"part-{index:05d}")
         counted = frame.map_batches(monitor.on_batch, streamable=True)
-        counted.sink_parquet(target, lazy=True, **_sink_kwargs(sink)).collect(engine="streaming")
+        counted.sink_parquet(writers.target(sink.partition_by), lazy=True,
+                             **_sink_kwargs(sink)).collect(engine="streaming")
         monitor.check_cancel()
         writers.close_all()
         monitor.finish_input()
