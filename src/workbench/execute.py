@@ -277,6 +277,7 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
     scan: SourceScan | None = None
     next_scan: SourceScan | None = None
     passes = 0
+    hashing: Future | None = None  # once per job: a rescan reads the same input files
     try:
         while True:
             try:
@@ -288,7 +289,8 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
                 schema = frame.collect_schema()
                 check_exprs = checks_engine.check_exprs(pipeline.checks, schema)
                 checks_engine.validate_check_exprs(check_exprs, schema)
-                hashing = hash_inputs_async(scan.inputs, ctx)
+                if hashing is None:
+                    hashing = hash_inputs_async(scan.inputs, ctx)
 
                 commit_guard = make_commit_guard(pipeline, schema, emit, job_id)
 
