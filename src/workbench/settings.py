@@ -11,6 +11,8 @@ WORKBENCH_NAMESPACE         default                          prefixes every key 
 WORKBENCH_S3_ENDPOINT_URL   (AWS)                            R2: https://<acct>.r2.cloudflarestorage.com
 WORKBENCH_S3_REGION         auto                             region name
 WORKBENCH_S3_ADDRESSING     path                             path or virtual
+WORKBENCH_ROLE              kernel                           kernel (the analyst's own process) or
+                                                             worker (shared; trust rules apply)
 ==========================  ===============================  ==========================
 
 Credentials come from the usual AWS variables (or ``WORKBENCH_S3_ACCESS_KEY_ID`` /
@@ -43,6 +45,13 @@ class Settings:
     s3_secret_access_key: str | None = field(default=None, repr=False)
     part_size: int = 16 * 1024 * 1024
     batch_rows: int = 100_000
+    # "kernel": the analyst's own process, which may do anything its user may.
+    # "worker": a shared worker process; the trust boundary (SECURITY.md) applies.
+    role: str = "kernel"
+
+    @property
+    def on_worker(self) -> bool:
+        return self.role == "worker"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -59,6 +68,7 @@ class Settings:
             s3_access_key_id=_env("WORKBENCH_S3_ACCESS_KEY_ID", _env("AWS_ACCESS_KEY_ID")),
             s3_secret_access_key=_env("WORKBENCH_S3_SECRET_ACCESS_KEY", _env("AWS_SECRET_ACCESS_KEY")),
             part_size=int(_env("WORKBENCH_PART_SIZE", str(16 * 1024 * 1024))),
+            role=_env("WORKBENCH_ROLE", "kernel"),
         )
 
     def with_(self, **changes) -> Settings:
