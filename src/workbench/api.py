@@ -14,11 +14,18 @@ import polars as pl
 from pydantic import ValidationError
 
 from .context import Context
-from .datasets import Dataset, get_dataset, scan_dataset
+from .dataset_store import Dataset, get_dataset, scan_dataset
 from .errors import WorkbenchError
-from .jobs import Job
+from .job_handle import Job
 from .spec import models as m
 from .spec.models import Pipeline, describe_validation_error
+from .dataset_store import dataset_from_record
+from .events import JobCancelled, JobFailed, JobFinished, JobStarted, null_emit
+from .execute import build_frame, classify_error
+from .job_handle import Job as _Job
+from .monitor import Monitor
+from .runners import get_runner
+from .runners.local import LIVE_JOBS
 
 
 # ----------------------------------------------------------------------------- builders
@@ -185,7 +192,6 @@ def table(table: str, *, db: str, mode: str = "append", keys: list[str] | None =
 # ----------------------------------------------------------------------------- actions
 def submit(pipeline: Pipeline, *, runner: str | None = None, **options: Any) -> Job:
     """Run a pipeline: on Celery workers when a broker is configured, else in this kernel."""
-    from .runners import get_runner
 
     return get_runner(runner, **options).submit(pipeline)
 
@@ -223,24 +229,19 @@ def info(name: str, *, version: int | None = None) -> Dataset:
 
 def preview(pipeline: Pipeline, *, rows: int = 100) -> pl.DataFrame:
     """Run the pipeline in this kernel on its first rows and return them; nothing is written."""
-    from .events import null_emit
-    from .execute import build_frame
-    from .monitor import Monitor
 
     ctx = Context.from_settings()
     frame, scan, _ = build_frame(pipeline, ctx, null_emit, Monitor("preview", null_emit))
     try:
         return frame.head(rows).collect()
     except Exception as exc:
-        from .execute import _classify
 
-        raise _classify(exc, scan, None) from None
+        raise classify_error(exc, scan, None) from None
     finally:
         scan.cleanup()
 
 
 def list_datasets() -> list[Dataset]:
-    from .datasets import dataset_from_record
 
     ctx = Context.from_settings()
     return [dataset_from_record(ctx, r, {"files": []}) for r in ctx.catalog.list_datasets(ctx.namespace)]
@@ -253,9 +254,7 @@ def list_jobs(*, limit: int = 50, status: str | None = None) -> list[dict[str, A
 
 def job(job_id: str) -> Job:
     """Reattach to a job by id (after a kernel restart): replays its events from the start."""
-    from .runners import get_runner
 
-    from .runners.local import LIVE_JOBS
 
     live = LIVE_JOBS.get(job_id)
     if live is not None:
@@ -264,8 +263,6 @@ def job(job_id: str) -> Job:
     record = ctx.catalog.get_job(job_id)
     if record["runner"] == "celery":
         return get_runner("celery").attach(job_id)
-    from .jobs import Job as _Job
-    from .events import JobFailed, JobFinished, JobStarted, JobCancelled
 
     class _Recorded(_Job):
         runner = "local"

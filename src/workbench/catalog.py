@@ -223,8 +223,10 @@ class Catalog:
 
     def _insert_ignore(self, table: sa.Table):
         if self.dialect == "postgresql":
+            # heavy optional dependency: imported on first use
             from sqlalchemy.dialects.postgresql import insert
         else:
+            # heavy optional dependency: imported on first use
             from sqlalchemy.dialects.sqlite import insert
         return insert(table)
 

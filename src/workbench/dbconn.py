@@ -23,6 +23,7 @@ from .errors import (
     AccessDenied, ConfigError, NotFound, SourceError, SQLError, TransientError, WorkbenchError,
     missing_extra,
 )
+from urllib.parse import unquote
 
 CONN_PREFIX = "WORKBENCH_CONN_"
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
@@ -86,7 +87,6 @@ class DbTarget:
         except ValueError:
             password = None
         if password:
-            from urllib.parse import unquote
 
             for secret in {password, unquote(password), quote(unquote(password), safe="")}:
                 if secret:
@@ -134,16 +134,16 @@ def connect(target: DbTarget, *, autocommit: bool = False) -> Any:
     """An ADBC DB-API connection; failures become typed errors that show no password."""
     try:
         if target.dialect == "postgresql":
+            # heavy optional dependency: imported on first use
             import adbc_driver_postgresql.dbapi as driver
         else:
+            # heavy optional dependency: imported on first use
             import adbc_driver_sqlite.dbapi as driver
     except ImportError:
         pkg = "adbc-driver-postgresql" if target.dialect == "postgresql" else "adbc-driver-sqlite"
         raise missing_extra(pkg, "postgres" if target.dialect == "postgresql" else "sqlite") from None
     try:
         if target.dialect == "sqlite":
-            import os.path
-
             if target.uri != ":memory:" and not target.uri.startswith("file:"):
                 parent = os.path.dirname(os.path.abspath(target.uri))
                 if not os.path.isdir(parent):

@@ -29,6 +29,17 @@ from .events import (
 )
 from .monitor import Monitor
 from .spec.models import DatasetSink, Pipeline, SqlStep
+from .uploads import confirm_upload, finish_upload, upload_pipeline
+import re
+from .dataset_store import find_committed, get_dataset, scan_dataset
+from .engines.db import scan_query
+from .engines.readers import scan_file
+from .engines.sql import run_sql
+from .sinks.tables import write_table
+from .spec.models import FileSource
+from .storage.s3_sources import open_source
+from .uploads import upload_uri
+from .writer import write_dataset
 
 PREVIEW_ROWS = 1000
 MAX_RESCANS = 3  # widen inferred types at most this many times before reporting the error
@@ -45,13 +56,11 @@ def _rescan(scan: SourceScan | None, exc: BaseException) -> SourceScan | None:
 
 # ----------------------------------------------------------------------------- sources
 def _file_source(source, ctx: Context, monitor: Monitor) -> SourceScan:
-    from .engines.readers import scan_file
 
     return scan_file(source, ctx)
 
 
 def _dataset_source(source, ctx: Context, monitor: Monitor) -> SourceScan:
-    from .datasets import get_dataset, scan_dataset
 
     ds = get_dataset(ctx, source.name, source.version)
     frame = scan_dataset(ctx, source.name, ds.version)
@@ -61,15 +70,11 @@ def _dataset_source(source, ctx: Context, monitor: Monitor) -> SourceScan:
 
 
 def _query_source(source, ctx: Context, monitor: Monitor) -> SourceScan:
-    from .engines.db import scan_query
 
     return scan_query(source, ctx, monitor)
 
 
 def _upload_source(source, ctx: Context, monitor: Monitor) -> SourceScan:
-    from .engines.readers import scan_file
-    from .spec.models import FileSource
-    from .uploads import upload_uri
 
     return scan_file(FileSource(path=upload_uri(ctx, source.upload_id), format=source.format), ctx)
 
@@ -84,13 +89,11 @@ SOURCES: dict[str, Callable[[Any, Context, Monitor], SourceScan]] = {
 
 # ----------------------------------------------------------------------------- sinks
 def _table_sink(frame, **kwargs) -> dict[str, Any]:
-    from .sinks.tables import write_table
 
     return write_table(frame, **kwargs)
 
 
 def _dataset_sink(frame, **kwargs) -> dict[str, Any]:
-    from .writer import write_dataset
 
     return write_dataset(frame, **kwargs)
 
@@ -105,7 +108,6 @@ SINKS: dict[str, Callable[..., dict[str, Any]]] = {
 def _sha256_file(path: str, ctx: Context) -> str:
     h = hashlib.sha256()
     if "://" in path:
-        from .storage.s3_sources import open_source
 
         stream = open_source(path, ctx.settings)
     else:
@@ -135,7 +137,7 @@ def hash_inputs_async(inputs: list[dict[str, Any]], ctx: Context) -> Future:
 
 
 # ----------------------------------------------------------------------------- planning
-def _estimate_bytes_per_row(scan: SourceScan) -> float | None:
+def estimate_bytes_per_row(scan: SourceScan) -> float | None:
     if scan.rows_total and scan.bytes_total:
         return scan.bytes_total / max(scan.rows_total, 1)
     if not scan.inputs:
@@ -153,8 +155,7 @@ def _estimate_bytes_per_row(scan: SourceScan) -> float | None:
     return len(head) / lines if lines > 1 else None
 
 
-def _dataset_relations(ctx: Context) -> dict[str, Callable[[], pl.LazyFrame]]:
-    from .datasets import scan_dataset
+def dataset_relations(ctx: Context) -> dict[str, Callable[[], pl.LazyFrame]]:
 
     names = [r.name for r in ctx.catalog.list_datasets(ctx.namespace)]
     return {n: (lambda n=n: scan_dataset(ctx, n)) for n in names}
@@ -185,10 +186,9 @@ def build_frame(pipeline: Pipeline, ctx: Context, emit: Emit, monitor: Monitor,
         if isinstance(step, SqlStep):
             # imported here, not above: it loads pyarrow and duckdb (~0.25 s, ~35 MiB), which
             # a pipeline without SQL steps never needs
-            from .engines.sql import run_sql
 
             if relations is None:
-                relations = _dataset_relations(ctx)
+                relations = dataset_relations(ctx)
             monitor.step = label
             try:
                 frame = run_sql(step.query, frame.map_batches(monitor.on_batch, streamable=True),
@@ -196,7 +196,7 @@ def build_frame(pipeline: Pipeline, ctx: Context, emit: Emit, monitor: Monitor,
             except WorkbenchError:
                 raise
             except Exception as exc:
-                raise _classify(exc, scan, label) from None
+                raise classify_error(exc, scan, label) from None
             emit(StepFinished(job_id=job_id, step=label, index=i + 1, seconds=time.time() - t0))
         else:
             frame = apply_step(frame, step, label)
@@ -204,7 +204,7 @@ def build_frame(pipeline: Pipeline, ctx: Context, emit: Emit, monitor: Monitor,
 
 
 # ----------------------------------------------------------------------------- errors
-def _classify(exc: BaseException, scan: SourceScan | None, step: str | None) -> WorkbenchError:
+def classify_error(exc: BaseException, scan: SourceScan | None, step: str | None) -> WorkbenchError:
     """Map an exception from the streaming pass to a located, typed error."""
     if isinstance(exc, WorkbenchError):
         return exc.with_context(step=step)
@@ -222,7 +222,6 @@ def _classify(exc: BaseException, scan: SourceScan | None, step: str | None) -> 
             return located.with_context(step="read")
     if isinstance(exc, pl.exceptions.PolarsError):
         text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        import re
 
         m = re.search(r"column '([^']+)'|column \"([^\"]+)\"|in column (\S+)", text)
         column = (m.group(1) or m.group(2) or m.group(3)).strip("'\"") if m else None
@@ -262,7 +261,6 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
             should_cancel: Callable[[], bool] | None = None, attempt: int = 1,
             heartbeat: Callable[[dict], None] | None = None) -> dict[str, Any]:
     """Run ``pipeline`` and return the result as JSON-able data (``{"kind": "dataset", ...}``)."""
-    from .datasets import find_committed
 
     sink = pipeline.sink
     if isinstance(sink, DatasetSink):
@@ -285,7 +283,7 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
                                                   scan=next_scan)
                 monitor.rows_total = scan.rows_total
                 monitor.bytes_total = scan.bytes_total
-                monitor.bytes_per_row = _estimate_bytes_per_row(scan)
+                monitor.bytes_per_row = estimate_bytes_per_row(scan)
                 schema = frame.collect_schema()
                 check_exprs = checks_engine.check_exprs(pipeline.checks, schema)
                 checks_engine.validate_check_exprs(check_exprs, schema)
@@ -339,7 +337,7 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
                     next_scan = widened
                     monitor.reset()
                     continue
-                raise _classify(exc, scan, monitor.step if monitor.step != "write" else None) from None
+                raise classify_error(exc, scan, monitor.step if monitor.step != "write" else None) from None
     finally:
         if scan is not None:  # a rescan shares its inputs and cleanup
             try:
@@ -403,14 +401,14 @@ def run_job(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
         stamped(JobFailed(error=err.to_dict(), seconds=time.time() - t0))
         raise err from None
     frame = result.pop("_frame", None)
-    catalog.finish_job(job_id, "succeeded", result=_summary(result))
+    catalog.finish_job(job_id, "succeeded", result=result_summary(result))
     stamped(JobFinished(result=result, seconds=time.time() - t0))
     if frame is not None:
         result["_frame"] = frame
     return result
 
 
-def _summary(result: dict[str, Any]) -> dict[str, Any]:
+def result_summary(result: dict[str, Any]) -> dict[str, Any]:
     """What the job record keeps: the result without preview rows."""
     return {k: v for k, v in result.items() if k not in ("data", "_frame")}
 
@@ -423,3 +421,17 @@ def _default_name(pipeline: Pipeline) -> str:
 
 
 __all__ = ["SINKS", "SOURCES", "build_frame", "execute", "run_job", "InputError"]
+
+
+def ingest_upload(ctx: Context, upload_id: str, *, name: str, format: str = "auto",
+                  mode: str = "overwrite") -> dict[str, Any]:
+    """Confirm (if needed), ingest into ``name`` in this process, then remove the upload.
+
+    The job id derives from the upload, so running this twice commits one version.
+    """
+    confirm_upload(ctx, upload_id)
+    pipeline = upload_pipeline(ctx, upload_id, name=name, format=format, mode=mode)
+    result = run_job(pipeline, job_id=f"upload-{upload_id}", ctx=ctx)
+    result.pop("_frame", None)
+    finish_upload(ctx, upload_id)
+    return result

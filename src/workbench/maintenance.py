@@ -25,9 +25,11 @@ from .catalog import datasets as datasets_table
 from .catalog import jobs as jobs_table
 from .catalog import versions as versions_table
 from .context import Context
-from .datasets import dataset_prefix, manifest_checksum, read_manifest
+from .dataset_store import dataset_prefix, manifest_checksum, read_manifest
 from .errors import NotFound, SpecError, WorkbenchError
 from .spec.models import validate_name
+from .storage import open_storage
+from .uploads import expire_upload, expired_uploads
 
 _ATTEMPT = re.compile(r"^data/(?P<job>[^/]+)-a(?P<attempt>\d+)/")
 _MANIFEST = re.compile(r"^v\d+\.manifest\.json$")
@@ -43,7 +45,6 @@ def _name(name: str) -> str:
 def _storage_for(ctx: Context, url: str) -> Any:
     if url == ctx.storage.url:
         return ctx.storage
-    from .storage import open_storage
 
     return open_storage(ctx.settings, url)
 
@@ -75,7 +76,6 @@ def gc(ctx: Context, *, retention_seconds: float, now: float | None = None,
     heartbeat is older than the retention, or (no job record) its files are; files any manifest
     still names are never removed. Safe to run at any time and to run again after a failure.
     """
-    from .uploads import expire_upload, expired_uploads
 
     now = time.time() if now is None else now
     cutoff = now - retention_seconds

@@ -221,7 +221,7 @@ def test_manifest_without_catalog_row_is_finished_by_the_retry(orders):
     """A run that died between the manifest and the catalog row: the retry completes the commit."""
     import json
 
-    from workbench.datasets import manifest_key
+    from workbench.dataset_store import manifest_key
     from workbench.execute import run_job
 
     ctx = Context.from_settings()

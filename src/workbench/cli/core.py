@@ -10,6 +10,14 @@ from typing import Any
 from .output import add_command as _add
 from .output import output
 from ..textview import human_time as _when
+from .. import api as wb  # the public API (not the package root, which also loads front ends)
+from ..context import Context
+from ..dataset_store import get_dataset
+from ..errors import Cancelled, SpecError
+from ..settings import get_settings
+from ..spec.io import json_schema, load_pipeline, pipeline_from_dict
+from ..textview import datasets_text, follow, human_bytes
+from .demo_data import write_sample
 
 
 def register(sub) -> None:
@@ -59,13 +67,11 @@ def register(sub) -> None:
 
 # ----------------------------------------------------------------------------- helpers
 def _follow(job, args) -> Any:
-    from ..textview import follow
 
     follow(job, sys.stderr)
     if job.status == "failed":
         raise job.error  # type: ignore[misc]
     if job.status == "cancelled":
-        from ..errors import Cancelled
 
         raise Cancelled("the job was cancelled")
     return job
@@ -86,17 +92,13 @@ def _dataset_text(d: dict[str, Any]) -> str:
 
 
 def _size(n: int | None) -> str:
-    from ..textview import human_bytes
 
     return human_bytes(n)
 
 
 # ----------------------------------------------------------------------------- commands
 def cmd_demo(args) -> int:
-    import workbench as wb
 
-    from ..settings import get_settings
-    from .demo_data import write_sample
 
     folder = Path(args.dir) if args.dir else get_settings().home / "demo"
     folder.mkdir(parents=True, exist_ok=True)
@@ -143,7 +145,6 @@ def _source_options(args) -> dict[str, Any]:
         for item in args.type:
             col, sep, typ = item.partition("=")
             if not sep:
-                from ..errors import SpecError
 
                 raise SpecError(f"--type expects COL=TYPE, got {item!r}")
             overrides[col] = typ
@@ -152,9 +153,7 @@ def _source_options(args) -> dict[str, Any]:
 
 
 def cmd_ingest(args) -> int:
-    import workbench as wb
 
-    from ..spec.io import pipeline_from_dict
 
     spec = {"name": f"ingest {args.name}",
             "source": {"kind": "file", "path": args.path, "format": args.format, **_source_options(args)},
@@ -169,9 +168,7 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_run(args) -> int:
-    import workbench as wb
 
-    from ..spec.io import load_pipeline
 
     pipeline = load_pipeline(args.spec)
     job = wb.submit(pipeline, runner=args.runner)
@@ -189,7 +186,6 @@ def cmd_run(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from ..spec.io import load_pipeline
 
     p = load_pipeline(args.spec)
     output(args, {"valid": True, "spec": p.model_dump(mode="json")},
@@ -199,9 +195,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_datasets(args) -> int:
-    import workbench as wb
 
-    from ..textview import datasets_text
 
     items = wb.list_datasets()
     rows = [{"name": d.name, "version": d.version, "rows": d.rows, "bytes": d.bytes,
@@ -213,8 +207,6 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from ..context import Context
-    from ..datasets import get_dataset
 
     ctx = Context.from_settings()
     ds = get_dataset(ctx, args.name, args.version)
@@ -247,7 +239,6 @@ def _job_row(j: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_jobs(args) -> int:
-    import workbench as wb
 
     rows = [_job_row(j) for j in wb.list_jobs(limit=args.limit, status=args.status)]
 
@@ -268,7 +259,6 @@ def cmd_jobs(args) -> int:
 
 
 def cmd_job(args) -> int:
-    from ..context import Context
 
     record = Context.from_settings().catalog.get_job(args.job_id)
     output(args, record, lambda: json.dumps(record, indent=2, default=str))
@@ -276,7 +266,6 @@ def cmd_job(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    from ..spec.io import json_schema
 
     print(json.dumps(json_schema(), indent=2))
     return 0

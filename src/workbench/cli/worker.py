@@ -8,6 +8,13 @@ from typing import Any
 from .output import add_command as _add
 from .output import output
 from ..textview import human_time as _when
+from ..context import Context
+from ..errors import SpecError
+from ..runners.celery_runner import CeleryRunner
+from ..settings import get_settings
+from ..spec.io import load_pipeline, pipeline_from_dict
+from ..textview import follow
+from ..worker.recovery import get_dead_letter, list_dead_letters, mark_resubmitted
 
 ALL_QUEUES = "ingestion,transformation,persistence,pipeline,notebooks,maintenance"
 
@@ -57,7 +64,6 @@ def _app() -> Any:
 
 
 def _runner(**kwargs: Any) -> Any:
-    from ..runners.celery_runner import CeleryRunner
 
     return CeleryRunner(**kwargs)
 
@@ -76,7 +82,6 @@ def cmd_worker(args) -> int:
 
 
 def cmd_beat(args) -> int:
-    from ..settings import get_settings
 
     schedule = args.schedule or str(get_settings().home / "celerybeat-schedule")
     get_settings().home.mkdir(parents=True, exist_ok=True)
@@ -85,8 +90,6 @@ def cmd_beat(args) -> int:
 
 
 def cmd_submit(args) -> int:
-    from ..spec.io import load_pipeline
-    from ..textview import follow
 
     pipeline = load_pipeline(args.spec)
     job = _runner(fallback=args.fallback, stages=args.stages).submit(pipeline)
@@ -131,7 +134,6 @@ def _job_text(rec: dict[str, Any]) -> str:
 
 
 def cmd_status(args) -> int:
-    from ..context import Context
 
     rec = Context.from_settings().catalog.get_job(args.job_id)
     rec.pop("spec", None) if not args.json else None
@@ -200,10 +202,6 @@ def cmd_workers(args) -> int:
 
 
 def cmd_dead_letters(args) -> int:
-    from ..context import Context
-    from ..errors import SpecError
-    from ..spec.io import pipeline_from_dict
-    from ..worker.recovery import get_dead_letter, list_dead_letters, mark_resubmitted
 
     ctx = Context.from_settings()
     if args.action == "list":

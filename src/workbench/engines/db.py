@@ -37,6 +37,8 @@ from ..context import Context
 from ..dbconn import DbTarget, classify_db_error, connect, resolve_db
 from ..errors import SourceError, SpecError, SQLError, WorkbenchError
 from .source import SourceScan
+from polars.io.plugins import register_io_source
+from ..cursors import plan_incremental
 
 UNSCALED_NUMERIC = (38, 10)  # numeric without typmod: precision, scale
 PG_BATCH_BYTES = 8 * 1024 * 1024  # the driver's batch size hint: bounds memory per batch
@@ -163,6 +165,7 @@ class _Open:
 
 def _bind_and_run(target: DbTarget, sql: str, params: dict[str, Any], batch_rows: int) -> _Open:
     """Connect, bind, execute; the reader streams the rows."""
+    # heavy optional dependency: imported on first use
     import pyarrow as pa
 
     conn = connect(target)
@@ -241,7 +244,9 @@ class _Column:
 
 def _plan_columns(schema: Any, notes: list[str]) -> tuple[list[_Column], Any]:
     """How to turn each driver column into one Polars reads, and the resulting Arrow schema."""
+    # heavy optional dependency: imported on first use
     import pyarrow as pa
+    # heavy optional dependency: imported on first use
     import pyarrow.compute as pc
 
     plans: list[_Column] = []
@@ -303,7 +308,9 @@ def _plan_columns(schema: Any, notes: list[str]) -> tuple[list[_Column], Any]:
 
 def _interval_to_duration(arr: Any, name: str) -> Any:
     """PostgreSQL intervals as durations; a month has no fixed length, so months are refused."""
+    # heavy optional dependency: imported on first use
     import numpy as np
+    # heavy optional dependency: imported on first use
     import pyarrow as pa
 
     n = len(arr)
@@ -327,6 +334,7 @@ def _uuid_text(hexed: pl.Series) -> Any:
 
 
 def _convert_batch(batch: Any, plans: list[_Column], arrow_schema: Any) -> Any:
+    # heavy optional dependency: imported on first use
     import pyarrow as pa
 
     if all(p.convert is None for p in plans) and batch.schema.equals(arrow_schema):
@@ -465,6 +473,7 @@ class QueryStream:
             _cancel_and_close(opened)
 
     def _track_cursor(self, column: Any) -> None:
+        # heavy optional dependency: imported on first use
         import pyarrow.compute as pc
 
         value = pc.max(column).as_py()
@@ -501,9 +510,7 @@ def scan_query(source: Any, ctx: Context, monitor: Any) -> SourceScan:
     Rows are counted by ``execute`` as batches pass; the total is not known in advance (a
     ``count(*)`` would run the query twice).
     """
-    from polars.io.plugins import register_io_source
 
-    from ..cursors import plan_incremental
 
     target = resolve_db(source.db)
     sql = strip_statement(source.sql)

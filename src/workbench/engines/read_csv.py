@@ -31,6 +31,9 @@ from .read_csv_check import (
     CsvOptions, check_bytes, check_records, locate, read_header, whole_lines, window_records,
 )
 from .read_types import check_declared_columns, misfit, widen
+from .read_common import count_lines_before
+from .read_csv_check import column_in, ragged_error
+from .read_types import type_name
 
 _HEADER_MAX = 1024 * 1024  # a header longer than this is not a header
 MARKER_HEAD_BYTES = 4 * 1024 * 1024  # where null markers are looked for, besides the windows
@@ -91,7 +94,6 @@ class CsvPlan:
 
     def _late_marker(self, text: str) -> SourceError | None:
         """A null marker first met past the samples (not given to Polars) in a typed column."""
-        from .read_csv_check import column_in
 
         active = self.opts.nulls if self.opts.active is None else self.opts.active
         late = [m for m in self.opts.nulls if m and m not in active]
@@ -162,7 +164,6 @@ class CsvPlan:
 
 
 def _tn(dtype: pl.DataType) -> str:
-    from .read_types import type_name
 
     return type_name(dtype)
 
@@ -312,8 +313,6 @@ def _sample_windows(plan: CsvPlan) -> set[str]:
 
 
 def _raise_ragged_at(inp: Input, base: int, data: bytes, records: list, ncols: int) -> None:
-    from .read_common import count_lines_before
-    from .read_csv_check import ragged_error
 
     line_in, rec = next((ln, r) for ln, r in records if r and len(r) != ncols)
     line = count_lines_before(inp.target, base) + line_in  # type: ignore[arg-type]

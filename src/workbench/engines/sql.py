@@ -23,6 +23,7 @@ _FORBIDDEN_HINT = ("user SQL may only read the relation `input` and catalog data
 
 
 def sandboxed_connection(*, memory_limit: str = "2GB", threads: int | None = None):
+    # heavy optional dependency: imported on first use
     import duckdb
 
     con = duckdb.connect(":memory:")
@@ -64,6 +65,7 @@ def run_sql(query: str, frame: pl.LazyFrame | None, *, datasets: dict[str, Relat
     The result is materialised by DuckDB; aggregations and joins are where SQL steps are used, and
     their output is usually far smaller than their input, which is streamed in.
     """
+    # heavy optional dependency: imported on first use
     import duckdb
 
     con = sandboxed_connection()

@@ -12,6 +12,10 @@ from ..errors import WorkbenchError
 from .model import error_html, human_bytes, human_count, human_seconds, status_badge
 from ..textview import datasets_text
 from ..textview import human_time as _when
+from ..api import info, job as attach, list_datasets, list_jobs, read, submit
+from ..spec import pipeline_from_dict
+from .display import display_mode, display_widget
+from .view import JobView, live_job
 
 ACTIVE = ("queued", "running", "retrying")
 
@@ -73,6 +77,7 @@ class JobsTable:
     """Recent jobs; refreshes itself every ``interval`` seconds while any job is active."""
 
     def __init__(self, *, limit: int = 20, interval: float = 2.0, auto: bool = True) -> None:
+        # heavy optional dependency: imported on first use
         import ipywidgets as w
 
         self.limit, self.interval = limit, interval
@@ -102,9 +107,9 @@ class JobsTable:
         self._stop.set()
 
     def refresh(self) -> None:
+        # heavy optional dependency: imported on first use
         import ipywidgets as w
 
-        from ..api import list_jobs
 
         self.items = list_jobs(limit=self.limit)
         rows = [w.HTML("<span style='color:#777'>id · name · status · duration · submitted · who · "
@@ -130,12 +135,10 @@ class JobsTable:
         self.grid.children = rows
 
     def cancel(self, job_id: str) -> None:
-        from .view import live_job
 
         try:
             job = live_job(job_id)
             if job is None:
-                from ..api import job as attach
 
                 job = attach(job_id)
             job.cancel()
@@ -146,9 +149,6 @@ class JobsTable:
 
     def rerun(self, job_id: str):
         """Submit the job's pipeline again as a new job and show it."""
-        from ..api import submit
-        from ..spec import pipeline_from_dict
-        from .view import JobView
 
         try:
             ctx = Context.from_settings()
@@ -163,7 +163,6 @@ class JobsTable:
         return job
 
     def _ipython_display_(self) -> None:
-        from .display import display_widget
 
         display_widget(self.widget)
 
@@ -173,6 +172,7 @@ class DatasetsTable:
     """Datasets with their versions; pick one to see its schema, profile charts and first rows."""
 
     def __init__(self) -> None:
+        # heavy optional dependency: imported on first use
         import ipywidgets as w
 
         self.items: list[Any] = []
@@ -190,7 +190,6 @@ class DatasetsTable:
         self.refresh()
 
     def refresh(self) -> None:
-        from ..api import list_datasets
 
         self.items = list_datasets()
         ctx = Context.from_settings()
@@ -221,7 +220,6 @@ class DatasetsTable:
         self.show()
 
     def show(self) -> None:
-        from ..api import info, read
 
         name, version = self.select.value, self.version.value
         if not name or not version:
@@ -240,14 +238,11 @@ class DatasetsTable:
             f'<h4>Profile</h4>{profile_html(ds.profile)}<h4>First rows</h4>{head._repr_html_()}</div>')
 
     def _ipython_display_(self) -> None:
-        from .display import display_widget
 
         display_widget(self.widget)
 
 
 def jobs(**kwargs: Any):
-    from ..api import list_jobs
-    from .display import display_mode
 
     if display_mode() == "widget":
         return JobsTable(**kwargs)
@@ -256,8 +251,6 @@ def jobs(**kwargs: Any):
 
 
 def datasets(**kwargs: Any):
-    from ..api import list_datasets
-    from .display import display_mode
 
     if display_mode() == "widget":
         return DatasetsTable(**kwargs)

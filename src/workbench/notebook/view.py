@@ -14,10 +14,13 @@ from collections import deque
 from typing import Any, TextIO
 
 from ..events import Event
-from ..jobs import Job
+from ..job_handle import Job
 from . import model
 from .display import display_mode, display_widget
 from .redraw import redrawer
+import polars as pl
+from ..api import read
+from ..textview import TextView, final_lines, progress_line
 
 PREVIEW_ROWS = 10
 TICK = 1.0  # seconds between redraws of a running job that sends no events
@@ -34,10 +37,8 @@ def result_preview(result: dict[str, Any] | None, rows: int = PREVIEW_ROWS):
     """The first rows of a job's result as a DataFrame (schema in its header), or None."""
     if not result:
         return None
-    import polars as pl
 
     if result.get("kind") == "dataset":
-        from ..api import read
 
         return read(result["name"], version=result.get("version")).head(rows).collect()
     if result.get("kind") == "rows" and result.get("columns"):
@@ -76,6 +77,7 @@ class JobView:
     """
 
     def __init__(self, job: Job, *, interval: float = 0.1, preview_rows: int = PREVIEW_ROWS) -> None:
+        # heavy optional dependency: imported on first use
         import ipywidgets as w
 
         self.job = job
@@ -194,7 +196,6 @@ def show_job(job: Job, *, mode: str | None = None, stream: TextIO | None = None,
 
 def show_text(job: Job, *, stream: TextIO, follow: bool = True) -> None:
     """Compact lines: one per step change or every few seconds, then the outcome."""
-    from ..textview import TextView, final_lines, progress_line
 
     name = job.state.name or ""
     stream.write(f"job {job.id} {name}".rstrip() + "\n")

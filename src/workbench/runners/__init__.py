@@ -7,10 +7,10 @@ from typing import Any, Callable
 from ..errors import ConfigError
 from ..settings import get_settings
 from .local import LocalJob, LocalRunner
+from .celery_runner import CeleryRunner
 
 
 def _celery(**kwargs: Any):
-    from .celery_runner import CeleryRunner
 
     return CeleryRunner(**kwargs)
 

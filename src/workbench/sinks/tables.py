@@ -419,7 +419,9 @@ def _already_loaded(s: _Session, job_id: str) -> dict[str, Any] | None:
 
 # ----------------------------------------------------------------------------- the pass
 def _to_arrow(df: pl.DataFrame, writes: list[WritePlan], arrow_schema: Any) -> Any:
+    # heavy optional dependency: imported on first use
     import pyarrow as pa
+    # heavy optional dependency: imported on first use
     import pyarrow.compute as pc
 
     table = df.to_arrow(compat_level=pl.CompatLevel.oldest())
@@ -443,6 +445,7 @@ def _to_arrow(df: pl.DataFrame, writes: list[WritePlan], arrow_schema: Any) -> A
 
 
 def _first_bad_value(arr: Any, to: Any) -> Any:
+    # heavy optional dependency: imported on first use
     import pyarrow as pa
 
     try:
@@ -462,6 +465,7 @@ def write_table(frame: pl.LazyFrame, *, sink: TableSink, ctx: Context, job_id: s
                 stats_exprs: list[pl.Expr], commit_guard: Callable, inputs: Callable
                 ) -> dict[str, Any]:
     """Stream ``frame`` into ``sink.table``; see the module docstring for the modes."""
+    # heavy optional dependency: imported on first use
     import pyarrow as pa
 
     target = resolve_db(sink.db)

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from ..errors import SpecError
 from .models import Pipeline, describe_validation_error as _describe
+import yaml
 
 
 def pipeline_from_dict(data: Any, *, file: str | None = None) -> Pipeline:
@@ -25,7 +26,6 @@ def pipeline_from_dict(data: Any, *, file: str | None = None) -> Pipeline:
 
 def load_pipeline(path: str | Path) -> Pipeline:
     """Read a pipeline from a ``.yaml``/``.yml`` or ``.json`` file."""
-    import yaml
 
     p = Path(path)
     try:
@@ -44,7 +44,6 @@ def dump_pipeline(pipeline: Pipeline, fmt: str = "yaml") -> str:
     data = pipeline.model_dump(mode="json", exclude_defaults=False)
     if fmt == "json":
         return json.dumps(data, indent=2)
-    import yaml
 
     return yaml.safe_dump(data, sort_keys=False)
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import SpecError
+from urllib.parse import parse_qsl, urlsplit
 
 SPEC_VERSION = 1
 
@@ -54,7 +55,6 @@ class _Model(BaseModel):
 
 def _db_without_password(value: str) -> str:
     """Specs are stored in job records and shown: a ``db`` DSN must not carry a password."""
-    from urllib.parse import parse_qsl, urlsplit
 
     text = value if isinstance(value, str) else ""
     try:

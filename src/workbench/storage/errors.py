@@ -69,6 +69,7 @@ def classify(
     """The workbench error for ``exc`` raised while working on ``bucket``/``key``."""
     if isinstance(exc, WorkbenchError):
         return exc
+    # heavy optional dependency: imported on first use
     from botocore import exceptions as bce
 
     where = location(bucket, key)

@@ -99,7 +99,9 @@ def make_client(*, endpoint_url: str | None, region: str, addressing: str,
     * botocore's retries off (``total_max_attempts=1``): ``retry.py`` is the one retry layer;
     * explicit timeouts, so a dead endpoint fails in seconds and is classified as transient.
     """
+    # heavy optional dependency: imported on first use
     import boto3
+    # heavy optional dependency: imported on first use
     from botocore.config import Config
 
     if addressing not in ("path", "virtual", "auto"):
@@ -418,6 +420,7 @@ class S3Storage:
 
 
 def _client_error(code: str | None, message: str | None) -> Exception:
+    # heavy optional dependency: imported on first use
     from botocore.exceptions import ClientError
 
     return ClientError({"Error": {"Code": code or "", "Message": message or ""}}, "DeleteObjects")
@@ -637,6 +640,7 @@ class S3Reader(io.RawIOBase):
         self._block = head[1]
 
     def _fetch_first(self) -> tuple[int, bytes]:
+        # heavy optional dependency: imported on first use
         from botocore.exceptions import ClientError
 
         client, bucket, key = self._s.client, self._s.bucket, self.key
@@ -665,6 +669,7 @@ class S3Reader(io.RawIOBase):
                 params["IfMatch"] = self._etag
             data = client.get_object(**params)["Body"].read()
             if len(data) != end - start + 1:
+                # heavy optional dependency: imported on first use
                 from botocore.exceptions import IncompleteReadError
 
                 raise IncompleteReadError(actual_bytes=len(data), expected_bytes=end - start + 1)

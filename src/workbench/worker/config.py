@@ -44,6 +44,7 @@ import os
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
+import random
 
 DEFAULT_BROKER = "redis://localhost:6379/0"
 
@@ -153,7 +154,6 @@ class WorkerConfig:
 
     def retry_delay(self, attempt: int) -> float:
         """Exponential backoff with a cap and 0-25% jitter, so retries of many jobs spread out."""
-        import random
 
         base = min(self.retry_backoff_max, self.retry_backoff * (2 ** max(0, attempt - 1)))
         return round(base * (1 + random.random() * 0.25), 3)

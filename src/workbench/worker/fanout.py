@@ -44,6 +44,21 @@ from . import keys, metrics
 from .logs import task_context
 from .recovery import finish_if_open
 from .runtime import Heartbeat, Runtime, runtime, worker_id
+from ..dataset_store import (
+    commit_version, data_prefix, find_committed, get_dataset, job_data_prefix, previous_files,
+)
+from ..engines.profile import add_top_values, profile_from_stats, schema_dict
+from ..engines.readers import expand_paths, scan_file
+from ..engines.steps import apply_step, step_label
+from ..engines.types import parse_type
+from ..execute import (
+    SOURCES, classify_error, estimate_bytes_per_row, hash_inputs_async, result_summary,
+)
+from ..monitor import Monitor
+from ..spec.io import pipeline_from_dict
+from ..writer import PartWriters, check_append_schema, sink_kwargs
+from .commit import commit_guard, scan_parts, stats_exprs
+from .outcome import TimeLimitExceeded, deadline_check, fail_job
 
 log = logging.getLogger("workbench.worker.fanout")
 
@@ -84,10 +99,9 @@ def plan(pipeline: m.Pipeline, ctx: Any) -> Plan:
     src = pipeline.source
     if not isinstance(src, m.FileSource) or not src.parallel:
         return Plan()
-    from ..engines.readers import _expand
 
     try:
-        files = _expand(src.path, ctx)
+        files = expand_paths(src.path, ctx)
     except WorkbenchError:
         return Plan()  # the normal run reports the error with its context
     if len(files) < 2:
@@ -119,7 +133,6 @@ def _type_name(dtype: pl.DataType) -> str | None:
 def planned_types(source: m.FileSource, files: list[dict[str, Any]], ctx: Any
                   ) -> tuple[dict[str, str], list[str]]:
     """Column -> spec type for every part, and the reader's notes."""
-    from ..engines.readers import scan_file
 
     local_plain = all("://" not in f["path"] and not f["path"].lower().endswith(_COMPRESSED)
                       for f in files) and source.compression in ("auto", "none")
@@ -150,13 +163,11 @@ def _part_source(source: m.FileSource, path: str, types: dict[str, str]) -> m.Fi
 
 # ----------------------------------------------------------------------------- keys
 def parts_prefix(namespace: str, name: str, job_id: str, attempt: int) -> str:
-    from ..datasets import data_prefix
 
     return f"{data_prefix(namespace, name, job_id, attempt)}_parts/"
 
 
 def _cleanup(rt: Runtime, name: str, job_id: str) -> None:
-    from ..datasets import job_data_prefix
 
     try:
         rt.ctx.storage.delete_prefix(job_data_prefix(rt.ctx.namespace, name, job_id))
@@ -167,10 +178,6 @@ def _cleanup(rt: Runtime, name: str, job_id: str) -> None:
 # ----------------------------------------------------------------------------- start
 def start(task: Any, rt: Runtime, pipeline: m.Pipeline, job_id: str, plan_: Plan, me: str,
           publish: Callable[[Event], None]) -> tuple[str, dict[str, Any]]:
-    from ..datasets import get_dataset
-    from ..engines.steps import apply_step, step_label
-    from .app import get_app
-    from .tasks import fail_job
 
     ctx = rt.ctx
     files = plan_.files or []
@@ -205,7 +212,7 @@ def start(task: Any, rt: Runtime, pipeline: m.Pipeline, job_id: str, plan_: Plan
         rt.redis.delete(keys.fanout(ctx.namespace, job_id, attempt))
     except Exception:
         pass
-    app = get_app()
+    app = task.app  # the app this task runs on
     spec = pipeline.model_dump(mode="json")
     info = {"n": len(files), "bytes_total": bytes_total}
     for i, f in enumerate(files):
@@ -222,7 +229,6 @@ def start(task: Any, rt: Runtime, pipeline: m.Pipeline, job_id: str, plan_: Plan
 
 
 def _parse(type_name: str) -> pl.DataType:
-    from ..engines.types import parse_type
 
     return parse_type(type_name)
 
@@ -267,11 +273,6 @@ def write_part(rt: Runtime, job_id: str, attempt: int, index: int, source: m.Fil
                types: dict[str, str], pipeline: m.Pipeline, emit: Callable[[Event], None],
                should_cancel: Callable[[], bool]) -> dict[str, Any]:
     """Read one file, apply the row-wise steps, write its Parquet; returns its part manifest."""
-    from ..datasets import data_prefix
-    from ..engines.steps import apply_step, step_label
-    from ..execute import SOURCES, _classify, _estimate_bytes_per_row, hash_inputs_async
-    from ..monitor import Monitor
-    from ..writer import PartWriters, _sink_kwargs
 
     ctx = rt.ctx
     sink = pipeline.sink
@@ -291,13 +292,13 @@ def write_part(rt: Runtime, job_id: str, attempt: int, index: int, source: m.Fil
             frame = apply_step(frame, step, step_label(i, step))
         monitor.rows_total = scan.rows_total
         monitor.bytes_total = scan.bytes_total
-        monitor.bytes_per_row = _estimate_bytes_per_row(scan)
+        monitor.bytes_per_row = estimate_bytes_per_row(scan)
         hashing = hash_inputs_async(scan.inputs, ctx)
         prefix = data_prefix(ctx.namespace, sink.name, job_id, attempt)
         writers = PartWriters(ctx, prefix, monitor, stem=f"part-{index:05d}")
         counted = frame.map_batches(monitor.on_batch, streamable=True)
         counted.sink_parquet(writers.target(sink.partition_by), lazy=True,
-                             **_sink_kwargs(sink)).collect(engine="streaming")
+                             **sink_kwargs(sink)).collect(engine="streaming")
         monitor.check_cancel()
         writers.close_all()
         monitor.finish_input()
@@ -317,7 +318,7 @@ def write_part(rt: Runtime, job_id: str, attempt: int, index: int, source: m.Fil
             writers.abort_all()
         if monitor.cancelled or isinstance(exc, Cancelled):
             raise Cancelled("the job was cancelled") from None
-        raise _classify(exc, scan, None).with_context(file=source.path) from None
+        raise classify_error(exc, scan, None).with_context(file=source.path) from None
     finally:
         if scan is not None:
             try:
@@ -331,8 +332,6 @@ def run_part(task: Any, job_id: str, attempt: int, index: int, part_spec: dict[s
     """One file of a fanned-out job. Every part *ends* exactly once (written, failed, stopped or
     skipped); the part that ends last decides for the job: commit, or clean up and fail/cancel.
     So a failure is announced only once no part is still writing: nothing is left behind."""
-    from ..spec.io import pipeline_from_dict
-    from .tasks import TimeLimitExceeded, _deadline_check
 
     rt = runtime()
     cfg = rt.cfg
@@ -350,17 +349,17 @@ def run_part(task: Any, job_id: str, attempt: int, index: int, part_spec: dict[s
             if rec.get("attempts") != attempt:
                 return {"job_id": job_id, "part": index, "status": "skipped"}  # an older attempt
             if rec["status"] not in ("running", "retrying") or _failing(rt, job_id, attempt):
-                _end(rt, job_id, attempt, index, n, spec, info, publish)
+                end_part(rt, job_id, attempt, index, n, spec, info, publish, task.app)
                 return {"job_id": job_id, "part": index, "status": "skipped"}
             starts = _count_start(rt, job_id, attempt, index)
             if starts > cfg.max_attempts:
                 state = "dead_letter"
-                _fail(rt, job_id, attempt, InternalError(
+                fail_fanout(rt, job_id, attempt, InternalError(
                     f"reading {source.path} stopped its worker process {starts - 1} times without "
                     "an outcome; the job was moved to the dead letters", file=source.path,
                     hint=f"fix or remove the file, then `workbench dead-letters resubmit {job_id}`"),
                     dead_letter="fanout_part", attempts=starts - 1)
-                _end(rt, job_id, attempt, index, n, spec, info, publish)
+                end_part(rt, job_id, attempt, index, n, spec, info, publish, task.app)
                 return {"job_id": job_id, "part": index, "status": "failed"}
             progress = _PartProgress(rt, job_id, attempt, index, int(info.get("bytes_total") or 0),
                                      publish)
@@ -373,10 +372,10 @@ def run_part(task: Any, job_id: str, attempt: int, index: int, part_spec: dict[s
             try:
                 with Heartbeat(rt.ctx.catalog, job_id, cfg.heartbeat_interval):
                     entry = write_part(rt, job_id, attempt, index, source, types, pipeline, progress,
-                                       _deadline_check(should_cancel, soft))
+                                       deadline_check(should_cancel, soft))
             except Cancelled:
                 state = "stopped"
-                _end(rt, job_id, attempt, index, n, spec, info, publish)
+                end_part(rt, job_id, attempt, index, n, spec, info, publish, task.app)
                 return {"job_id": job_id, "part": index, "status": "stopped"}
             except TransientError as err:
                 retries = task.request.retries or 0
@@ -389,18 +388,19 @@ def run_part(task: Any, job_id: str, attempt: int, index: int, part_spec: dict[s
                     state = "retry"
                     raise task.retry(countdown=delay, max_retries=None) from None
                 state = "failed"
-                _fail(rt, job_id, attempt, err, dead_letter="fanout_part", attempts=retries + 1)
-                _end(rt, job_id, attempt, index, n, spec, info, publish)
+                fail_fanout(rt, job_id, attempt, err, dead_letter="fanout_part", attempts=retries + 1)
+                end_part(rt, job_id, attempt, index, n, spec, info, publish, task.app)
                 raise
             except BaseException as exc:
+                # heavy optional dependency: imported on first use
                 from celery.exceptions import SoftTimeLimitExceeded
 
                 if isinstance(exc, SoftTimeLimitExceeded):
                     exc = TimeLimitExceeded(f"reading {source.path} ran past its time limit")
                 err = as_workbench_error(exc, file=source.path)
                 state = "failed"
-                _fail(rt, job_id, attempt, err)
-                _end(rt, job_id, attempt, index, n, spec, info, publish)
+                fail_fanout(rt, job_id, attempt, err)
+                end_part(rt, job_id, attempt, index, n, spec, info, publish, task.app)
                 raise err from None
             sink = pipeline.sink
             assert isinstance(sink, m.DatasetSink)
@@ -409,7 +409,7 @@ def run_part(task: Any, job_id: str, attempt: int, index: int, part_spec: dict[s
             state = "succeeded"
             metrics.record_rows(rt.redis, rt.ctx.namespace, int(entry["rows"]),
                                 sum(int(i.get("size") or 0) for i in entry["inputs"]))
-            _end(rt, job_id, attempt, index, n, spec, info, publish)
+            end_part(rt, job_id, attempt, index, n, spec, info, publish, task.app)
             return {"job_id": job_id, "part": index, "status": "succeeded", "rows": entry["rows"]}
         finally:
             publish.close()
@@ -436,8 +436,8 @@ def _failing(rt: Runtime, job_id: str, attempt: int) -> bool:
         return False
 
 
-def _fail(rt: Runtime, job_id: str, attempt: int, err: WorkbenchError, *,
-          dead_letter: str | None = None, attempts: int | None = None) -> None:
+def fail_fanout(rt: Runtime, job_id: str, attempt: int, err: WorkbenchError, *,
+                dead_letter: str | None = None, attempts: int | None = None) -> None:
     """Mark the job as failing: the other parts stop at their next batch; the first error wins."""
     key = keys.fanout(rt.ctx.namespace, job_id, attempt)
     rt.redis.hsetnx(key, "failed", json.dumps({"error": err.to_dict(), "dead_letter": dead_letter,
@@ -445,11 +445,10 @@ def _fail(rt: Runtime, job_id: str, attempt: int, err: WorkbenchError, *,
     rt.redis.expire(key, 86400)
 
 
-def _end(rt: Runtime, job_id: str, attempt: int, index: int, n: int, spec: dict[str, Any],
-         info: dict[str, Any], publish: Callable[[Event], None]) -> None:
-    """Count this part as ended; the part that completes the count decides for the job."""
-    from .tasks import fail_job
-
+def end_part(rt: Runtime, job_id: str, attempt: int, index: int, n: int, spec: dict[str, Any],
+             info: dict[str, Any], publish: Callable[[Event], None], app: Any) -> None:
+    """Count this part as ended; the part that completes the count decides for the job (and
+    sends the commit on ``app``, the Celery app the part ran on)."""
     key = keys.fanout(rt.ctx.namespace, job_id, attempt)
     pipe = rt.redis.pipeline(transaction=True)  # MULTI: exactly one part sees the full count
     pipe.hsetnx(key, f"ended:{index}", 1)
@@ -475,17 +474,14 @@ def _end(rt: Runtime, job_id: str, attempt: int, index: int, n: int, spec: dict[
     if rec["status"] not in ("running", "retrying"):
         _cleanup(rt, sink["name"], job_id)
         return
-    from .app import get_app
 
-    get_app().send_task("workbench.fanout_commit", args=[job_id, attempt, spec, info],
+    app.send_task("workbench.fanout_commit", args=[job_id, attempt, spec, info],
                         task_id=f"{job_id}-a{attempt}-commit", queue="persistence")
 
 
 # ----------------------------------------------------------------------------- commit
 def run_commit(task: Any, job_id: str, attempt: int, spec: dict[str, Any],
                info: dict[str, Any]) -> dict[str, Any]:
-    from ..spec.io import pipeline_from_dict
-    from .tasks import fail_job
 
     rt = runtime()
     me = worker_id(task.request.hostname)
@@ -552,11 +548,6 @@ def run_commit(task: Any, job_id: str, attempt: int, spec: dict[str, Any],
 
 def commit_parts(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, n: int,
                  publish: Callable[[Event], None], *, started: float) -> dict[str, Any]:
-    from ..datasets import commit_version, find_committed, previous_files
-    from ..engines.profile import add_top_values, profile_from_stats, schema_dict
-    from ..execute import _summary
-    from ..writer import _check_append_schema
-    from .commit import commit_guard, scan_parts, stats_exprs
 
     ctx = rt.ctx
     sink = pipeline.sink
@@ -591,7 +582,7 @@ def commit_parts(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, n
         staged = scan_parts(ctx, [f["key"] for f in files])
         schema = staged.collect_schema()
         if sink.mode == "append":
-            _check_append_schema(ctx, sink.name, schema)
+            check_append_schema(ctx, sink.name, schema)
         stats = staged.select(stats_exprs(pipeline, schema)).collect(engine="streaming").row(
             0, named=True)
         checks = commit_guard(pipeline, schema, publish, job_id)(stats, staged)
@@ -617,7 +608,7 @@ def commit_parts(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, n
         rt.redis.delete(keys.fanout(ctx.namespace, job_id, attempt))
     except Exception:
         pass
-    ctx.catalog.finish_job(job_id, "succeeded", result=_summary(result))
+    ctx.catalog.finish_job(job_id, "succeeded", result=result_summary(result))
     publish(JobFinished(job_id=job_id, result=result, seconds=time.time() - started))
     return result
 

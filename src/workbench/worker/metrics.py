@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 from . import keys
 from .config import QUEUES
+from ..catalog import JOB_STATES, jobs
 
 log = logging.getLogger("workbench.worker.metrics")
 
@@ -66,6 +67,7 @@ class WorkbenchCollector:
         self.redis, self.catalog, self.namespace = redis, catalog, namespace
 
     def collect(self) -> Iterator[Any]:
+        # heavy optional dependency: imported on first use
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
         jobs = GaugeMetricFamily("workbench_jobs", "Jobs in the catalog by state", labels=["state"])
@@ -124,9 +126,9 @@ class WorkbenchCollector:
         yield nbytes
 
     def _job_counts(self) -> dict[str, int]:
+        # heavy optional dependency: imported on first use
         import sqlalchemy as sa
 
-        from ..catalog import JOB_STATES, jobs
 
         counts = {s: 0 for s in JOB_STATES}
         try:
@@ -141,6 +143,7 @@ class WorkbenchCollector:
 
 def serve(port: int, redis: Any, catalog: Any, namespace: str) -> Any:
     """Start ``/metrics`` on ``port`` in this process (a daemon thread); returns the server."""
+    # heavy optional dependency: imported on first use
     from prometheus_client import CollectorRegistry, start_http_server
 
     registry = CollectorRegistry(auto_describe=False)

@@ -24,6 +24,8 @@ from .catalog import VersionRecord
 from .context import Context
 from .errors import AlreadyExists, NotFound
 from .spec.models import validate_name
+from .engines.types import dtype_from_str
+from .storage import open_storage
 
 
 # ----------------------------------------------------------------------------- layout
@@ -80,9 +82,8 @@ class Dataset:
         return [f["name"] for f in self.schema.get("fields", [])]
 
     def read(self) -> pl.LazyFrame:
-        from .api import read
-
-        return read(self.name, version=self.version)
+        """A lazy frame over this version's Parquet files (what ``wb.read`` returns)."""
+        return scan_dataset(Context.from_settings(), self.name, self.version)
 
     def __repr__(self) -> str:
         return (f"Dataset(name={self.name!r}, version={self.version}, rows={self.rows}, "
@@ -101,7 +102,6 @@ def result_object(result: dict[str, Any]) -> Any:
 
 def rows_frame(result: dict[str, Any]) -> pl.DataFrame:
     """The rows of a sinkless job, typed as the job's frame was (JSON carried them as text)."""
-    from .engines.types import dtype_from_str
 
     fields = (result.get("schema") or {}).get("fields") or []
     columns = result.get("columns") or [f["name"] for f in fields]
@@ -123,7 +123,6 @@ def manifest_checksum(files: list[dict[str, Any]]) -> str:
 
 
 def read_manifest(ctx: Context, record: VersionRecord) -> dict[str, Any]:
-    from .storage import open_storage
 
     storage = ctx.storage if record.storage_url == ctx.storage.url else open_storage(
         ctx.settings, record.storage_url)
