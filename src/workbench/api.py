@@ -14,18 +14,17 @@ import polars as pl
 from pydantic import ValidationError
 
 from .context import Context
-from .dataset_store import Dataset, get_dataset, scan_dataset
+from .dataset_store import Dataset, dataset_from_record, get_dataset, scan_dataset
 from .errors import WorkbenchError
-from .job_handle import Job
-from .spec import models as m
-from .spec.models import Pipeline, describe_validation_error
-from .dataset_store import dataset_from_record
 from .events import JobCancelled, JobFailed, JobFinished, JobStarted, null_emit
 from .execute import build_frame, classify_error
+from .job_handle import Job
 from .job_handle import Job as _Job
 from .monitor import Monitor
 from .runners import get_runner
 from .runners.local import LIVE_JOBS
+from .spec import models as m
+from .spec.models import Pipeline, describe_validation_error
 
 
 # ----------------------------------------------------------------------------- builders
@@ -242,7 +241,6 @@ def preview(pipeline: Pipeline, *, rows: int = 100) -> pl.DataFrame:
 
 
 def list_datasets() -> list[Dataset]:
-
     ctx = Context.from_settings()
     return [dataset_from_record(ctx, r, {"files": []}) for r in ctx.catalog.list_datasets(ctx.namespace)]
 
@@ -254,7 +252,6 @@ def list_jobs(*, limit: int = 50, status: str | None = None) -> list[dict[str, A
 
 def job(job_id: str) -> Job:
     """Reattach to a job by id (after a kernel restart): replays its events from the start."""
-
 
     live = LIVE_JOBS.get(job_id)
     if live is not None:

@@ -22,9 +22,9 @@ import polars as pl
 
 from .catalog import VersionRecord
 from .context import Context
+from .engines.types import dtype_from_str
 from .errors import AlreadyExists, NotFound
 from .spec.models import validate_name
-from .engines.types import dtype_from_str
 from .storage import open_storage
 
 
@@ -123,7 +123,6 @@ def manifest_checksum(files: list[dict[str, Any]]) -> str:
 
 
 def read_manifest(ctx: Context, record: VersionRecord) -> dict[str, Any]:
-
     storage = ctx.storage if record.storage_url == ctx.storage.url else open_storage(
         ctx.settings, record.storage_url)
     return json.loads(storage.get_bytes(record.manifest_key))

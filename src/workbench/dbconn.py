@@ -17,13 +17,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 from .errors import (
     AccessDenied, ConfigError, NotFound, SourceError, SQLError, TransientError, WorkbenchError,
     missing_extra,
 )
-from urllib.parse import unquote
 
 CONN_PREFIX = "WORKBENCH_CONN_"
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")

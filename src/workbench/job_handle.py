@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from .dataset_store import result_object
 from .errors import WorkbenchError
 from .events import Event
-from .dataset_store import result_object
 
 # How a job is drawn (a live widget in JupyterLab, text lines elsewhere) is the front end's
 # business: the package root sets it with ``set_job_viewer`` when ``workbench`` is imported, so this

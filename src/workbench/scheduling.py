@@ -26,11 +26,11 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
+import yaml
 
 from .catalog import notebook_runs, schedules
 from .context import Context
 from .errors import InputError, NotFound, SourceError, SpecError, WorkbenchError
-import yaml
 from .storage import open_storage
 
 _ENV_LOCK = threading.Lock()  # the kernel inherits os.environ at start; change it one run at a time

@@ -35,8 +35,7 @@ import sqlalchemy as sa
 from .catalog import uploads as uploads_table
 from .context import Context
 from .errors import ConfigError, NotFound, SourceError, SpecError
-from .spec.models import validate_name
-from .spec.models import DatasetSink, Pipeline, UploadSource
+from .spec.models import DatasetSink, Pipeline, UploadSource, validate_name
 
 SINGLE_PUT_MAX = 100 * 1024 * 1024  # above this, a multipart upload with one URL per part
 MAX_UPLOAD_SIZE = 5 * 1024 ** 4  # the S3/R2 object size limit

@@ -7,9 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .output import add_command as _add
-from .output import output
-from ..textview import human_time as _when
 from .. import api as wb  # the public API (not the package root, which also loads front ends)
 from ..context import Context
 from ..dataset_store import get_dataset
@@ -17,7 +14,10 @@ from ..errors import Cancelled, SpecError
 from ..settings import get_settings
 from ..spec.io import json_schema, load_pipeline, pipeline_from_dict
 from ..textview import datasets_text, follow, human_bytes
+from ..textview import human_time as _when
 from .demo_data import write_sample
+from .output import add_command as _add
+from .output import output
 
 
 def register(sub) -> None:
@@ -67,7 +67,6 @@ def register(sub) -> None:
 
 # ----------------------------------------------------------------------------- helpers
 def _follow(job, args) -> Any:
-
     follow(job, sys.stderr)
     if job.status == "failed":
         raise job.error  # type: ignore[misc]
@@ -92,14 +91,11 @@ def _dataset_text(d: dict[str, Any]) -> str:
 
 
 def _size(n: int | None) -> str:
-
     return human_bytes(n)
 
 
 # ----------------------------------------------------------------------------- commands
 def cmd_demo(args) -> int:
-
-
     folder = Path(args.dir) if args.dir else get_settings().home / "demo"
     folder.mkdir(parents=True, exist_ok=True)
     path = write_sample(folder / "sales.csv", rows=args.rows)
@@ -153,8 +149,6 @@ def _source_options(args) -> dict[str, Any]:
 
 
 def cmd_ingest(args) -> int:
-
-
     spec = {"name": f"ingest {args.name}",
             "source": {"kind": "file", "path": args.path, "format": args.format, **_source_options(args)},
             "sink": {"kind": "dataset", "name": args.name, "mode": args.mode,
@@ -168,8 +162,6 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_run(args) -> int:
-
-
     pipeline = load_pipeline(args.spec)
     job = wb.submit(pipeline, runner=args.runner)
     if not args.json:
@@ -186,7 +178,6 @@ def cmd_run(args) -> int:
 
 
 def cmd_validate(args) -> int:
-
     p = load_pipeline(args.spec)
     output(args, {"valid": True, "spec": p.model_dump(mode="json")},
            f"valid: {len(p.steps)} steps, {len(p.checks)} checks, sink "
@@ -195,8 +186,6 @@ def cmd_validate(args) -> int:
 
 
 def cmd_datasets(args) -> int:
-
-
     items = wb.list_datasets()
     rows = [{"name": d.name, "version": d.version, "rows": d.rows, "bytes": d.bytes,
              "created_at": d.created_at, "checksum": d.checksum, "columns": d.columns}
@@ -207,7 +196,6 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_show(args) -> int:
-
     ctx = Context.from_settings()
     ds = get_dataset(ctx, args.name, args.version)
     versions = [{"version": v.version, "rows": v.rows, "bytes": v.bytes, "created_at": v.created_at,
@@ -239,7 +227,6 @@ def _job_row(j: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_jobs(args) -> int:
-
     rows = [_job_row(j) for j in wb.list_jobs(limit=args.limit, status=args.status)]
 
     def text() -> str:
@@ -259,13 +246,11 @@ def cmd_jobs(args) -> int:
 
 
 def cmd_job(args) -> int:
-
     record = Context.from_settings().catalog.get_job(args.job_id)
     output(args, record, lambda: json.dumps(record, indent=2, default=str))
     return 0
 
 
 def cmd_schema(args) -> int:
-
     print(json.dumps(json_schema(), indent=2))
     return 0

@@ -6,15 +6,15 @@ import re
 import sys
 from typing import Any
 
-from .output import add_command as _add
-from .output import output
-from ..textview import human_time as _when
 from .. import api as wb  # the public API (not the package root, which also loads front ends)
 from ..context import Context
 from ..errors import Cancelled, CheckFailed, SpecError
 from ..maintenance import gc, soft_delete, verify
 from ..textview import follow
+from ..textview import human_time as _when
 from ..uploads import confirm_upload, create_upload, finish_upload, upload_pipeline
+from .output import add_command as _add
+from .output import output
 
 DEFAULT_RETENTION = "7d"
 
@@ -52,7 +52,6 @@ def register(sub) -> None:
 
 
 def parse_duration(text: str) -> float:
-
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(text))
     if not m:
         raise SpecError(f"invalid duration {text!r}", hint="seconds, or a number with s, m, h or d")
@@ -60,12 +59,10 @@ def parse_duration(text: str) -> float:
 
 
 def _ctx():
-
     return Context.from_settings()
 
 
 def cmd_upload_url(args) -> int:
-
     info = create_upload(_ctx(), args.filename, args.size, sha256=args.sha256, expires=args.expires)
 
     def text() -> str:
@@ -83,7 +80,6 @@ def cmd_upload_url(args) -> int:
 
 
 def cmd_confirm(args) -> int:
-
     ctx = _ctx()
     info = confirm_upload(ctx, args.upload_id, sha256=args.sha256)
     if not args.name:
@@ -108,7 +104,6 @@ def cmd_confirm(args) -> int:
 
 
 def cmd_gc(args) -> int:
-
     retention = parse_duration(args.retention)
     report = gc(_ctx(), retention_seconds=retention, all_namespaces=args.all_namespaces)
     output(args, {**report, "retention_seconds": retention},
@@ -121,7 +116,6 @@ def cmd_gc(args) -> int:
 
 
 def cmd_verify(args) -> int:
-
     report = verify(_ctx(), args.name, args.version)
     if not report["ok"]:
         bad = len(report["missing"]) + len(report["mismatched"])
@@ -146,7 +140,6 @@ def cmd_verify(args) -> int:
 
 
 def cmd_delete(args) -> int:
-
     info = soft_delete(_ctx(), args.name, args.version)
     what = f"{args.name} v{args.version}" if args.version else f"dataset {args.name}"
     output(args, info, lambda: f"{what} deleted (hidden now; `workbench gc` frees the space "

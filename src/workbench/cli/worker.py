@@ -5,16 +5,16 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .output import add_command as _add
-from .output import output
-from ..textview import human_time as _when
 from ..context import Context
 from ..errors import SpecError
 from ..runners.celery_runner import CeleryRunner
 from ..settings import get_settings
 from ..spec.io import load_pipeline, pipeline_from_dict
 from ..textview import follow
+from ..textview import human_time as _when
 from ..worker.recovery import get_dead_letter, list_dead_letters, mark_resubmitted
+from .output import add_command as _add
+from .output import output
 
 ALL_QUEUES = "ingestion,transformation,persistence,pipeline,notebooks,maintenance"
 
@@ -64,7 +64,6 @@ def _app() -> Any:
 
 
 def _runner(**kwargs: Any) -> Any:
-
     return CeleryRunner(**kwargs)
 
 
@@ -82,7 +81,6 @@ def cmd_worker(args) -> int:
 
 
 def cmd_beat(args) -> int:
-
     schedule = args.schedule or str(get_settings().home / "celerybeat-schedule")
     get_settings().home.mkdir(parents=True, exist_ok=True)
     _app().start(["beat", "-s", schedule, "--loglevel", args.loglevel])
@@ -90,7 +88,6 @@ def cmd_beat(args) -> int:
 
 
 def cmd_submit(args) -> int:
-
     pipeline = load_pipeline(args.spec)
     job = _runner(fallback=args.fallback, stages=args.stages).submit(pipeline)
     if not args.json:
@@ -134,7 +131,6 @@ def _job_text(rec: dict[str, Any]) -> str:
 
 
 def cmd_status(args) -> int:
-
     rec = Context.from_settings().catalog.get_job(args.job_id)
     rec.pop("spec", None) if not args.json else None
     output(args, rec, lambda: _job_text(rec))
@@ -202,7 +198,6 @@ def cmd_workers(args) -> int:
 
 
 def cmd_dead_letters(args) -> int:
-
     ctx = Context.from_settings()
     if args.action == "list":
         rows = list_dead_letters(ctx, limit=args.limit)

@@ -80,7 +80,6 @@ def detect_compression(head: bytes, name: str, declared: str) -> str | None:
 
 
 def _what(head: bytes) -> str:
-
     return describe_bytes(head)
 
 

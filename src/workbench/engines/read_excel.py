@@ -15,8 +15,7 @@ import polars as pl
 
 from ..errors import SourceError
 from .read_common import LIMITS, Input, Limits
-from .read_detect import describe_bytes
-from .read_detect import OLE_MAGIC, ZIP_MAGIC
+from .read_detect import OLE_MAGIC, ZIP_MAGIC, describe_bytes
 from .read_types import apply_declared_eager, type_name
 
 

@@ -10,8 +10,7 @@ import polars as pl
 
 from ..errors import SourceError
 from .read_common import Input
-from .read_detect import describe_bytes
-from .read_detect import PARQUET_MAGIC
+from .read_detect import PARQUET_MAGIC, describe_bytes
 
 
 def check_parquet(inp: Input, scan_target: str, storage_options: dict | None) -> tuple[int, Any]:

@@ -226,7 +226,6 @@ def _safe(fn: Callable[[BaseException], WorkbenchError | None]) -> Callable[[Bas
 # ----------------------------------------------------------------------------- formats
 def _read_csv(source: FileSource, inputs: list[Input], ctx: Context | None, limits: Limits,
               *, tsv: bool = False) -> SourceScan:
-
     delimiter = source.delimiter or ("\t" if tsv else None)
     if delimiter is None:
         head = inputs[0].read_at(0, HEAD_BYTES).decode("utf-8", errors="replace")
@@ -255,7 +254,6 @@ def _read_tsv(source: FileSource, inputs: list[Input], ctx: Context | None, limi
 
 
 def _read_ndjson(source: FileSource, inputs: list[Input], ctx: Context | None, limits: Limits) -> SourceScan:
-
     plan = plan_ndjson(inputs, declared_types(source.schema_overrides, inputs[0].path))
 
     def to_scan(p: NdjsonPlan) -> SourceScan:
@@ -272,7 +270,6 @@ def _read_ndjson(source: FileSource, inputs: list[Input], ctx: Context | None, l
 
 
 def _read_json(source: FileSource, inputs: list[Input], ctx: Context | None, limits: Limits) -> SourceScan:
-
     df = read_json_array(inputs, declared_types(source.schema_overrides, inputs[0].path))
     frame = _json_nulls(df.lazy(), source.null_values, dict(df.schema))
     return SourceScan(frame=frame, rows_total=df.height)
@@ -291,7 +288,6 @@ def _json_nulls(frame: pl.LazyFrame, null_values: list[str] | None,
 
 
 def _read_excel(source: FileSource, inputs: list[Input], ctx: Context | None, limits: Limits) -> SourceScan:
-
     notes: list[str] = []
     df = read_excel(inputs, source.sheet, source.has_header, source.skip_rows,
                     default_nulls(source.null_values),
@@ -300,7 +296,6 @@ def _read_excel(source: FileSource, inputs: list[Input], ctx: Context | None, li
 
 
 def _read_parquet(source: FileSource, inputs: list[Input], ctx: Context | None, limits: Limits) -> SourceScan:
-
     options = None
     targets = []
     for inp in inputs:

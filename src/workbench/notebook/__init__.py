@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .display import display_mode, use_display
-from .view import JobView, show_job
 from .builder import pipeline_builder as _pipeline_builder
-from .tables import datasets as _datasets, jobs as _jobs
+from .display import display_mode, use_display
+from .tables import datasets as _datasets
+from .tables import jobs as _jobs
 from .upload import upload_form as _upload_form
+from .view import JobView, show_job
 
 
 def datasets(**kwargs: Any):

@@ -12,13 +12,14 @@ import re
 import time
 from typing import Any, Callable
 
-from ..errors import SpecError, WorkbenchError
-from ..spec import models as m
-from ..spec.models import Pipeline
 import yaml
 from pydantic import ValidationError
+
 from ..api import list_datasets, preview, submit
+from ..errors import SpecError, WorkbenchError
 from ..spec import dump_pipeline
+from ..spec import models as m
+from ..spec.models import Pipeline
 from .display import display_widget
 from .model import exception_html
 from .view import JobView
@@ -49,7 +50,6 @@ def _pairs(text: str, sep: str) -> dict[str, str]:
 
 
 def _value(text: str) -> Any:
-
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
@@ -334,7 +334,6 @@ class PipelineBuilder:
 
     # -- actions ------------------------------------------------------------------------
     def _error(self, exc: BaseException) -> None:
-
         self.output.value = exception_html(exc)
 
     def preview(self, rows: int = PREVIEW_ROWS):
@@ -381,7 +380,6 @@ class PipelineBuilder:
         return text
 
     def _ipython_display_(self) -> None:
-
         display_widget(self.widget)
 
 

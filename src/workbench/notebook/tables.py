@@ -7,14 +7,16 @@ import threading
 import time
 from typing import Any
 
+from ..api import info
+from ..api import job as attach
+from ..api import list_datasets, list_jobs, read, submit
 from ..context import Context
 from ..errors import WorkbenchError
-from .model import error_html, human_bytes, human_count, human_seconds, status_badge
+from ..spec import pipeline_from_dict
 from ..textview import datasets_text
 from ..textview import human_time as _when
-from ..api import info, job as attach, list_datasets, list_jobs, read, submit
-from ..spec import pipeline_from_dict
 from .display import display_mode, display_widget
+from .model import error_html, human_bytes, human_count, human_seconds, status_badge
 from .view import JobView, live_job
 
 ACTIVE = ("queued", "running", "retrying")
@@ -110,7 +112,6 @@ class JobsTable:
         # heavy optional dependency: imported on first use
         import ipywidgets as w
 
-
         self.items = list_jobs(limit=self.limit)
         rows = [w.HTML("<span style='color:#777'>id · name · status · duration · submitted · who · "
                        "error</span>")]
@@ -135,7 +136,6 @@ class JobsTable:
         self.grid.children = rows
 
     def cancel(self, job_id: str) -> None:
-
         try:
             job = live_job(job_id)
             if job is None:
@@ -163,7 +163,6 @@ class JobsTable:
         return job
 
     def _ipython_display_(self) -> None:
-
         display_widget(self.widget)
 
 
@@ -190,7 +189,6 @@ class DatasetsTable:
         self.refresh()
 
     def refresh(self) -> None:
-
         self.items = list_datasets()
         ctx = Context.from_settings()
         counts = {d.name: len(ctx.catalog.list_versions(ctx.namespace, d.name)) for d in self.items}
@@ -220,7 +218,6 @@ class DatasetsTable:
         self.show()
 
     def show(self) -> None:
-
         name, version = self.select.value, self.version.value
         if not name or not version:
             self.detail.value = ""
@@ -238,12 +235,10 @@ class DatasetsTable:
             f'<h4>Profile</h4>{profile_html(ds.profile)}<h4>First rows</h4>{head._repr_html_()}</div>')
 
     def _ipython_display_(self) -> None:
-
         display_widget(self.widget)
 
 
 def jobs(**kwargs: Any):
-
     if display_mode() == "widget":
         return JobsTable(**kwargs)
     print(jobs_text(list_jobs(limit=kwargs.get("limit", 20))))
@@ -251,7 +246,6 @@ def jobs(**kwargs: Any):
 
 
 def datasets(**kwargs: Any):
-
     if display_mode() == "widget":
         return DatasetsTable(**kwargs)
     print(datasets_text(list_datasets()))

@@ -19,10 +19,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ..api import submit
 from ..context import Context
 from ..errors import ConfigError, WorkbenchError
 from ..job_handle import Job
-from ..api import submit
 from ..spec.models import DatasetSink, FileSource, Pipeline, UploadSource, validate_name
 from ..uploads import confirm_upload, create_upload, finish_upload, safe_filename
 from .builder import safe_name
@@ -43,7 +43,6 @@ class UploadForm:
                  single_put_max: int | None = None, ctx: Context | None = None) -> None:
         # heavy optional dependency: imported on first use
         import ipywidgets as w
-
 
         self.ctx = ctx or Context.from_settings()
         presign = hasattr(self.ctx.storage, "presign_put")
@@ -114,7 +113,6 @@ class UploadForm:
         self.ingest_button.disabled = False
 
     def _show_job(self, job: Job) -> None:
-
         self.job = job
         self.view = JobView(job)
         self.job_area.children = [self.view.widget]
@@ -141,12 +139,10 @@ class UploadForm:
             return None
 
     def _pipeline(self, source: Any):
-
         return Pipeline(name=f"ingest {self.name.value}", source=source,
                         sink=DatasetSink(name=self.name.value, mode=self.mode.value))
 
     def _ingest_through_kernel(self) -> Job:
-
         item = self.file_upload.value[0]
         content = item["content"]
         if len(content) > self.kernel_limit:
@@ -181,7 +177,6 @@ class UploadForm:
         return job
 
     def _start_direct(self) -> None:
-
         extra = {} if self.single_put_max is None else {"single_put_max": self.single_put_max}
         plan = create_upload(self.ctx, self.picker.filename, int(self.picker.size), **extra)
         self.upload_id = plan["upload_id"]
@@ -220,7 +215,6 @@ class UploadForm:
         return job
 
     def _ipython_display_(self) -> None:
-
         display_widget(self.widget)
 
 

@@ -13,14 +13,15 @@ import weakref
 from collections import deque
 from typing import Any, TextIO
 
+import polars as pl
+
+from ..api import read
 from ..events import Event
 from ..job_handle import Job
+from ..textview import TextView, final_lines, progress_line
 from . import model
 from .display import display_mode, display_widget
 from .redraw import redrawer
-import polars as pl
-from ..api import read
-from ..textview import TextView, final_lines, progress_line
 
 PREVIEW_ROWS = 10
 TICK = 1.0  # seconds between redraws of a running job that sends no events

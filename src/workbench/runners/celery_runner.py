@@ -11,6 +11,7 @@ replays the job from its first event.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from typing import Any
 
@@ -19,8 +20,6 @@ from ..errors import BrokerUnavailable, ConfigError
 from ..events import JobCancelled, Message
 from ..job_handle import Job
 from ..spec.models import Pipeline
-from .local import LocalRunner, new_job_id
-import dataclasses
 from ..worker import keys
 from ..worker.app import get_app, make_app
 from ..worker.config import WorkerConfig
@@ -29,6 +28,7 @@ from ..worker.stream import (
     StreamHub, StreamPublisher, decode, events_from_record, redis_client, redis_errors,
 )
 from ..worker.submit import send_run
+from .local import LocalRunner, new_job_id
 
 CONNECT_TIMEOUT = 2.0  # seconds: a submit fails fast instead of hanging on a dead broker
 
@@ -38,7 +38,6 @@ _APPS: dict[str, Any] = {}
 
 
 def _hub(broker_url: str, ctx: Context) -> Any:
-
     key = (broker_url, ctx.namespace, ctx.catalog.url)
     with _HUBS_LOCK:
         hub = _HUBS.get(key)
@@ -94,7 +93,6 @@ class CeleryRunner:
         return url
 
     def _redis(self) -> Any:
-
         if self._client is None:  # one connection pool per runner (clients are thread-safe)
             self._client = redis_client(self.broker_url, timeout=CONNECT_TIMEOUT,
                                         connect_timeout=CONNECT_TIMEOUT)
@@ -114,14 +112,12 @@ class CeleryRunner:
         return client
 
     def _app(self) -> Any:
-
         app = get_app()
         if app.conf.broker_url == self.broker_url:
             return app
         with _HUBS_LOCK:  # another broker than the environment's: one app per broker URL
             app = _APPS.get(self.broker_url)
             if app is None:
-
 
                 cfg = dataclasses.replace(WorkerConfig.from_env(), broker_url=self.broker_url,
                                           result_backend=self.broker_url)

@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from ..errors import SpecError
-from .models import Pipeline, describe_validation_error as _describe
-import yaml
+from .models import Pipeline
+from .models import describe_validation_error as _describe
 
 
 def pipeline_from_dict(data: Any, *, file: str | None = None) -> Pipeline:

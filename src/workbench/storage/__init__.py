@@ -16,7 +16,6 @@ def _local(url: str, settings: Settings) -> Storage:
 
 
 def _s3(url: str, settings: Settings) -> Storage:
-
     return S3Storage.from_url(url, settings)
 
 

@@ -13,12 +13,7 @@ import re
 from typing import Iterable
 
 from ..errors import (
-    AccessDenied,
-    AlreadyExists,
-    ConfigError,
-    InternalError,
-    NotFound,
-    StorageUnavailable,
+    AccessDenied, AlreadyExists, ConfigError, InternalError, NotFound, StorageUnavailable,
     WorkbenchError,
 )
 

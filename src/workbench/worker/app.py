@@ -12,19 +12,19 @@ second worker.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
-from .config import QUEUES, WorkerConfig
-import logging
-from . import logs
 from ..errors import WorkbenchError, register_error
 from ..events import JobCancelled
-from .fanout import end_part, fail_fanout
+from . import logs
+from .config import QUEUES, WorkerConfig
+from .fanout_parts import end_part, fail_fanout
 from .metrics import serve
+from .outcome import TimeLimitExceeded, clean_dead_attempts, fail_job
 from .recovery import finish_if_open
 from .runtime import reset_after_fork, runtime
-from .outcome import TimeLimitExceeded, clean_dead_attempts, fail_job
 from .tasks import TASKS
 
 _APP: Any = None
@@ -34,7 +34,6 @@ _LOCK = threading.Lock()
 def celery_config(cfg: WorkerConfig) -> dict[str, Any]:
     # heavy optional dependency: imported on first use
     from kombu import Queue
-
 
     # A dead worker's unacked tasks come back after the visibility timeout, found by a sweep
     # every ``restore_interval`` seconds (kombu's default sweep is every ~100 s).
@@ -100,7 +99,6 @@ def make_app(cfg: WorkerConfig | None = None) -> Any:
     # heavy optional dependency: imported on first use
     from celery import Celery
 
-
     cfg = cfg or WorkerConfig.from_env()
     register_error(TimeLimitExceeded)
     app = Celery("workbench", set_as_current=False)
@@ -133,7 +131,6 @@ def _connect_signals(cfg: WorkerConfig) -> None:
     # heavy optional dependency: imported on first use
     from celery import signals
 
-
     signals.worker_process_init.connect(reset_after_fork, weak=False)
     fmt = cfg.log_format
     signals.after_setup_logger.connect(lambda logger=None, **kw: logs.install(logger, fmt=fmt),
@@ -146,8 +143,6 @@ def _connect_signals(cfg: WorkerConfig) -> None:
 
 
 def _start_metrics(**_: Any) -> None:
-
-
     rt = runtime()
     if rt.cfg.metrics_port <= 0:
         return

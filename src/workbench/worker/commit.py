@@ -12,10 +12,10 @@ from typing import Any, Callable
 import polars as pl
 
 from ..engines import checks as checks_engine
-from ..events import Emit
-from ..spec.models import Pipeline
 from ..engines.profile import profile_exprs
+from ..events import Emit
 from ..execute import make_commit_guard
+from ..spec.models import Pipeline
 
 
 def commit_guard(pipeline: Pipeline, schema: pl.Schema, emit: Emit, job_id: str
@@ -26,7 +26,6 @@ def commit_guard(pipeline: Pipeline, schema: pl.Schema, emit: Emit, job_id: str
 
 
 def stats_exprs(pipeline: Pipeline, schema: pl.Schema) -> list[pl.Expr]:
-
     exprs = checks_engine.check_exprs(pipeline.checks, schema)
     checks_engine.validate_check_exprs(exprs, schema)
     return profile_exprs(schema) + exprs

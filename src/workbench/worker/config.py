@@ -41,10 +41,10 @@ MAINTENANCE.
 from __future__ import annotations
 
 import os
+import random
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
-import random
 
 DEFAULT_BROKER = "redis://localhost:6379/0"
 

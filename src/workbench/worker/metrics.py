@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterator
 
+from ..catalog import JOB_STATES, jobs
 from . import keys
 from .config import QUEUES
-from ..catalog import JOB_STATES, jobs
 
 log = logging.getLogger("workbench.worker.metrics")
 
@@ -68,7 +68,9 @@ class WorkbenchCollector:
 
     def collect(self) -> Iterator[Any]:
         # heavy optional dependency: imported on first use
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+        from prometheus_client.core import (
+            CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily,
+        )
 
         jobs = GaugeMetricFamily("workbench_jobs", "Jobs in the catalog by state", labels=["state"])
         for state, n in self._job_counts().items():
@@ -128,7 +130,6 @@ class WorkbenchCollector:
     def _job_counts(self) -> dict[str, int]:
         # heavy optional dependency: imported on first use
         import sqlalchemy as sa
-
 
         counts = {s: 0 for s in JOB_STATES}
         try:

@@ -8,9 +8,9 @@ import logging
 import time
 from typing import Any, Callable
 
+from ..dataset_store import data_prefix
 from ..errors import Cancelled, TransientError, WorkbenchError
 from ..events import JobFailed
-from ..dataset_store import data_prefix
 from ..execute import run_job
 from . import metrics
 from .recovery import add_dead_letter, finish_if_open
@@ -88,7 +88,6 @@ def run_whole(task: Any, rt: Runtime, pipeline: Any, job_id: str, attempt: int, 
                publish: Callable) -> tuple[str, dict[str, Any]]:
     # heavy optional dependency: imported on first use
     from celery.exceptions import SoftTimeLimitExceeded
-
 
     cfg = rt.cfg
     final = attempt >= cfg.max_attempts

@@ -18,12 +18,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..catalog import FINAL_STATES, dead_letters, jobs
+from ..catalog import FINAL_STATES, dead_letters, job_from_row, jobs
 from ..context import Context
+from ..errors import NotFound
 from .config import WorkerConfig
 from .runtime import owner_alive
-from ..catalog import job_from_row
-from ..errors import NotFound
 
 log = logging.getLogger("workbench.worker")
 
@@ -91,7 +90,6 @@ def list_dead_letters(ctx: Context, *, limit: int = 100) -> list[dict[str, Any]]
 
 
 def get_dead_letter(ctx: Context, job_id: str) -> dict[str, Any]:
-
     for row in ctx.catalog.rows(sa.select(dead_letters).where(dead_letters.c.job_id == job_id)):
         m = dict(row._mapping)
         m["spec"] = json.loads(m.pop("spec_json") or "{}")
@@ -121,7 +119,6 @@ def finish_if_open(ctx: Context, job_id: str, status: str, *, error: dict | None
 
 
 def open_celery_jobs(ctx: Context) -> list[dict[str, Any]]:
-
     q = sa.select(jobs).where(jobs.c.namespace == ctx.namespace, jobs.c.runner == "celery",
                               jobs.c.status.in_(("queued", "running", "retrying")))
     return [job_from_row(r) for r in ctx.catalog.rows(q)]

@@ -14,10 +14,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..catalog import _CATALOGS
 from ..context import Context
 from . import keys
 from .config import WorkerConfig
-from ..catalog import _CATALOGS
 from .stream import StreamPublisher, redis_client, redis_errors
 
 
@@ -29,7 +29,6 @@ class Runtime:
     pid: int
 
     def publisher(self, job_id: str, on_event: Callable | None = None):
-
         return StreamPublisher(self.redis, keys.events(self.ctx.namespace, job_id),
                                maxlen=self.cfg.stream_maxlen, ttl=self.cfg.stream_ttl,
                                on_event=on_event)

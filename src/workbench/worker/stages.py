@@ -15,27 +15,27 @@ from typing import Any, Callable
 
 import polars as pl
 
+from ..dataset_store import HashingWriter, find_committed
+from ..engines.sql import run_sql
+from ..engines.steps import apply_step, step_label
 from ..errors import Cancelled, TransientError, WorkbenchError, as_workbench_error
 from ..events import (
     Event, JobCancelled, JobFinished, JobStarted, Message, Retrying, StepFinished, StepStarted,
 )
-from ..spec import models as m
-from . import metrics
-from .logs import task_context
-from .recovery import finish_if_open
-from .runtime import Heartbeat, Runtime, runtime, worker_id
-from ..dataset_store import HashingWriter, find_committed
-from ..engines.sql import run_sql
-from ..engines.steps import apply_step, step_label
 from ..execute import (
     SINKS, SOURCES, classify_error, dataset_relations, estimate_bytes_per_row, hash_inputs_async,
     result_summary,
 )
 from ..monitor import Monitor
+from ..spec import models as m
 from ..spec.io import pipeline_from_dict
 from ..spec.models import validate_name
+from . import metrics
 from .commit import commit_guard, scan_parts, stats_exprs
+from .logs import task_context
 from .outcome import deadline_check, fail_job, run_whole
+from .recovery import finish_if_open
+from .runtime import Heartbeat, Runtime, runtime, worker_id
 
 log = logging.getLogger("workbench.worker.stages")
 
@@ -43,7 +43,6 @@ QUEUE = {"ingest": "ingestion", "transform": "transformation", "persist": "persi
 
 
 def job_staging(namespace: str, job_id: str) -> str:
-
     return f"{validate_name(namespace, 'namespace')}/staging/{validate_name(job_id, 'job id')}/"
 
 
@@ -53,7 +52,6 @@ def staging_prefix(namespace: str, job_id: str, attempt: int) -> str:
 
 def start(task: Any, rt: Runtime, pipeline: m.Pipeline, job_id: str, me: str,
           publish: Callable[[Event], None]) -> tuple[str, dict[str, Any]]:
-
     if pipeline.sink is None:
         publish(Message(job_id=job_id, level="info",
                         text="stages=True needs a sink; the pipeline runs as one task"))
@@ -147,7 +145,6 @@ def _drop(rt: Runtime, prefix: str) -> None:
 
 
 def _sink_parquet(frame: pl.LazyFrame, ctx: Any, key: str, monitor: Any) -> int:
-
     target = ctx.storage.open_write(key)
     hw = HashingWriter(target, monitor.on_bytes)
     try:
@@ -162,7 +159,6 @@ def _sink_parquet(frame: pl.LazyFrame, ctx: Any, key: str, monitor: Any) -> int:
 
 def _ingest(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, prev: Any,
             publish: Callable, prefix: str, should_cancel: Callable, started: float) -> dict[str, Any]:
-
     ctx = rt.ctx
     publish(StepStarted(job_id=job_id, step="read", index=0))
     monitor = Monitor(job_id, publish, should_cancel=should_cancel)
@@ -194,7 +190,6 @@ def _ingest(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, prev: 
 def _transform(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, prev: dict[str, Any],
                publish: Callable, prefix: str, should_cancel: Callable, started: float
                ) -> dict[str, Any]:
-
     ctx = rt.ctx
     frame = scan_parts(ctx, prev["keys"])
     relations = None
@@ -228,7 +223,6 @@ def _transform(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, pre
 def _persist(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, prev: dict[str, Any],
              publish: Callable, prefix: str, should_cancel: Callable, started: float
              ) -> dict[str, Any]:
-
     ctx = rt.ctx
     sink = pipeline.sink
     assert sink is not None

@@ -17,10 +17,9 @@ import time
 import uuid
 from typing import Any, Callable
 
-from ..events import Event
-from . import keys
 from ..catalog import job_from_row, jobs
-from ..events import JobCancelled, JobFailed, JobFinished, JobStarted, Message
+from ..events import Event, JobCancelled, JobFailed, JobFinished, JobStarted, Message
+from . import keys
 
 log = logging.getLogger("workbench.worker.stream")
 
@@ -307,7 +306,6 @@ class StreamHub:
 def _job_states(catalog: Any, job_ids: list[str]) -> dict[str, dict[str, Any]]:
     # heavy optional dependency: imported on first use
     import sqlalchemy as sa
-
 
     out: dict[str, dict[str, Any]] = {}
     for i in range(0, len(job_ids), 500):

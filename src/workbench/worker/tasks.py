@@ -9,26 +9,26 @@ dataset is committed once per job whatever happens to the worker in between.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from typing import Any, Callable
 
-from ..errors import InternalError, SpecError, WorkbenchError
-from ..events import JobCancelled, Message
-from . import keys, metrics
-from .logs import set_field, task_context
-from .recovery import claim, finish_if_open
-from .runtime import Runtime, runtime, worker_id
-import importlib
-from . import fanout, stages
 from ..catalog import FINAL_STATES, jobs
 from ..context import Context
-from ..scheduling import finish_scheduled_run, run_due_schedules as due, run_notebook as run_nb
+from ..errors import InternalError, SpecError, WorkbenchError
+from ..events import JobCancelled, Message
+from ..scheduling import finish_scheduled_run
+from ..scheduling import run_due_schedules as due
+from ..scheduling import run_notebook as run_nb
 from ..spec.io import pipeline_from_dict
+from . import fanout, keys, metrics, stages
+from .fanout_commit import run_commit
+from .fanout_parts import run_part
+from .logs import set_field, task_context
 from .outcome import clean_dead_attempts, fail_job, outcome, run_whole
-from .fanout import run_commit, run_part
-from .recovery import open_celery_jobs
-from .runtime import owner_alive
+from .recovery import claim, finish_if_open, open_celery_jobs
+from .runtime import Runtime, owner_alive, runtime, worker_id
 from .stream import redis_errors
 from .submit import send_run
 
@@ -43,7 +43,6 @@ def _ensure_record(rt: Runtime, job_id: str, spec: dict[str, Any]) -> None:
 
 
 def _drop_queued_marker(rt: Runtime, job_id: str) -> None:
-
     try:
         rt.redis.delete(keys.queued(rt.ctx.namespace, job_id))
     except redis_errors():
@@ -77,7 +76,6 @@ def run_pipeline(task: Any, job_id: str, spec: dict[str, Any],
 
 def _run_pipeline(task: Any, rt: Runtime, job_id: str, spec: dict[str, Any],
                   options: dict[str, Any], me: str) -> tuple[str, dict[str, Any]]:
-
     cfg = rt.cfg
     _ensure_record(rt, job_id, spec)
     _drop_queued_marker(rt, job_id)
@@ -121,7 +119,6 @@ def _run_pipeline(task: Any, rt: Runtime, job_id: str, spec: dict[str, Any],
             if finish_if_open(rt.ctx, job_id, "cancelled"):
                 publish(JobCancelled(job_id=job_id))
             return "cancelled", outcome(rt.ctx.catalog.get_job(job_id))
-
 
         plan = fanout.plan(pipeline, rt.ctx)
         if plan.files is not None:
@@ -242,7 +239,6 @@ def expire_streams(task: Any) -> dict[str, Any]:
     # heavy optional dependency: imported on first use
     import sqlalchemy as sa
 
-
     rt = runtime()
     fixed = shortened = 0
     finished_ttl = min(rt.cfg.stream_ttl, 86400)
@@ -305,18 +301,15 @@ def run_notebook(task: Any, schedule: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fanout_part(task: Any, *args: Any) -> dict[str, Any]:
-
     return run_part(task, *args)
 
 
 def _fanout_commit(task: Any, *args: Any) -> dict[str, Any]:
-
     return run_commit(task, *args)
 
 
 def _stage(name: str) -> Callable[..., dict[str, Any]]:
     def run(task: Any, *args: Any) -> dict[str, Any]:
-
         return stages.run_stage(task, name, *args)
 
     run.__name__ = name
