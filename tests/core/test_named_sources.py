@@ -113,7 +113,7 @@ def test_one_source_keeps_its_old_spec_and_the_name_input(shop):
     ({"sources": {"a": wb.file("a.csv"), "input": wb.file("b.csv")}}, "none may be named 'input'"),
     ({"sources": {"a": wb.file("a.csv"), "A": wb.file("b.csv")}}, "letter case"),
     ({"source": wb.file("a.csv"), "sources": {"a": wb.file("a.csv")}}, "not both"),
-    ({}, "needs a source"),
+    ({}, "source: field required"),
 ])
 def test_bad_sources_are_spec_errors(kwargs, message):
     with pytest.raises(SpecError, match=message):

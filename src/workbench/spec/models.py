@@ -359,7 +359,7 @@ class Pipeline(_Model):
 
     spec_version: Literal[1] = SPEC_VERSION
     name: str | None = None
-    source: Source = None  # type: ignore[assignment]  # filled from sources= when that is given
+    source: Source  # with sources=, filled from its first entry (and not written back)
     sources: dict[str, Source] | None = None
     steps: list[Step] = Field(default_factory=list)
     checks: list[Check] = Field(default_factory=list)
@@ -381,9 +381,6 @@ class Pipeline(_Model):
     @classmethod
     def _primary_source(cls, data: Any) -> Any:
         if not isinstance(data, dict) or data.get("sources") is None:
-            if isinstance(data, dict) and data.get("source") is None:
-                raise ValueError("a pipeline needs a source: source=wb.file(...), or several "
-                                 "named ones: sources={'orders': wb.file(...), ...}")
             return data
         srcs = data["sources"]
         if not isinstance(srcs, dict) or not srcs:
