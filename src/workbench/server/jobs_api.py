@@ -16,7 +16,7 @@ from tornado.iostream import StreamClosedError
 
 from .. import api
 from ..context import Context
-from ..errors import NotFound, SpecError
+from ..errors import SpecError
 from ..spec import pipeline_from_dict
 from .base import API_PREFIX, WorkbenchHandler, authenticated
 
@@ -67,10 +67,7 @@ def job_row(rec: dict[str, Any]) -> dict[str, Any]:
 def own_job(job_id: str) -> dict[str, Any]:
     """The job's record if it belongs to this server's namespace (another's is not found)."""
     ctx = Context.from_settings()
-    rec = ctx.catalog.get_job(job_id)
-    if rec.get("namespace") != ctx.namespace:
-        raise NotFound(f"no job {job_id!r}", hint="`GET /jobs` lists this namespace's jobs")
-    return rec
+    return ctx.catalog.get_job(job_id, ctx.namespace)
 
 
 def _submit(spec: Any, runner: str | None) -> dict[str, Any]:
