@@ -240,8 +240,10 @@ class Preview(pl.DataFrame):
                 "full run" if self.sampled else "")
 
     def __repr__(self) -> str:
+        # polars' __repr__ calls __str__, which is this method: draw the table with the base's __str__
+        table = pl.DataFrame.__str__(self)
         note = self._note()
-        return f"{note}\n{super().__repr__()}" if note else super().__repr__()
+        return f"{note}\n{table}" if note else table
 
     __str__ = __repr__
 
