@@ -239,11 +239,12 @@ class Preview(pl.DataFrame):
                 f"{self.sample_rows:,} rows of its inputs, so its results may differ from the "
                 "full run" if self.sampled else "")
 
-    def __repr__(self) -> str:
-        note = self._note()
-        return f"{note}\n{super().__repr__()}" if note else super().__repr__()
+    def __str__(self) -> str:
+        note, table = self._note(), super().__str__()
+        return f"{note}\n{table}" if note else table
 
-    __str__ = __repr__
+    def __repr__(self) -> str:
+        return self.__str__()
 
     def _repr_html_(self, **kwargs: Any) -> str:
         import html
