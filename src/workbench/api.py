@@ -240,7 +240,8 @@ class Preview(pl.DataFrame):
                 "full run" if self.sampled else "")
 
     def __str__(self) -> str:
-        note, table = self._note(), super().__str__()
+        # polars' __repr__ calls __str__: draw the table with the base class's __str__
+        note, table = self._note(), pl.DataFrame.__str__(self)
         return f"{note}\n{table}" if note else table
 
     def __repr__(self) -> str:
