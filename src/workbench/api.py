@@ -239,13 +239,13 @@ class Preview(pl.DataFrame):
                 f"{self.sample_rows:,} rows of its inputs, so its results may differ from the "
                 "full run" if self.sampled else "")
 
-    def __repr__(self) -> str:
-        # polars' __repr__ calls __str__, which is this method: draw the table with the base's __str__
-        table = pl.DataFrame.__str__(self)
-        note = self._note()
+    def __str__(self) -> str:
+        # polars' __repr__ calls __str__: draw the table with the base class's __str__
+        note, table = self._note(), pl.DataFrame.__str__(self)
         return f"{note}\n{table}" if note else table
 
-    __str__ = __repr__
+    def __repr__(self) -> str:
+        return self.__str__()
 
     def _repr_html_(self, **kwargs: Any) -> str:
         import html
