@@ -7,7 +7,9 @@ dataset versions are visible: a version row is inserted only after its manifest 
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,8 @@ from .catalog_schema import (  # noqa: F401
     FINAL_STATES, JOB_STATES, cursors, datasets, dead_letters, jobs, metadata, notebook_runs,
     schedules, uploads, versions,
 )
-from .errors import NotFound, StorageUnavailable
+from .errors import NotFound, StorageUnavailable, missing_extra
+from .names import check_job_id, check_namespace
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,14 @@ def _loads(text: str | None) -> Any:
     return json.loads(text) if text else None
 
 
+def default_owner() -> str | None:
+    """Who submits a job when the caller names no one: ``WORKBENCH_USER``, else the OS account."""
+    try:
+        return os.environ.get("WORKBENCH_USER") or getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry for this uid (some containers)
+        return None
+
+
 def job_from_row(row: Any) -> dict[str, Any]:
     m = dict(row._mapping)
     for key in ("spec_json", "progress_json", "error_json", "result_json"):
@@ -81,7 +92,10 @@ class Catalog:
         elif url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url[len("postgresql://"):]
             kwargs["pool_pre_ping"] = True
-        self.engine = sa.create_engine(url, **kwargs)
+        try:
+            self.engine = sa.create_engine(url, **kwargs)
+        except ImportError:  # the PostgreSQL driver is an extra
+            raise missing_extra("psycopg", "postgres") from None
         if self.engine.dialect.name == "sqlite":
             sa_event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
@@ -239,10 +253,13 @@ class Catalog:
     def create_job(self, *, job_id: str, namespace: str, spec: dict, runner: str,
                    name: str | None = None, kind: str = "pipeline", owner: str | None = None,
                    status: str = "queued") -> None:
+        # The edge for every runner and task: no record with a bad name is ever written.
+        check_namespace(namespace)
+        check_job_id(job_id)
         with self.engine.begin() as conn:
             conn.execute(self._insert_ignore(jobs).values(
                 id=job_id, namespace=namespace, name=name, kind=kind, status=status, runner=runner,
-                owner=owner, spec_json=json.dumps(spec), submitted_at=time.time(), attempts=0,
+                owner=owner or default_owner(), spec_json=json.dumps(spec), submitted_at=time.time(), attempts=0,
                 cancel_requested=False).on_conflict_do_nothing())
 
     def update_job(self, job_id: str, **values: Any) -> None:
@@ -274,22 +291,45 @@ class Catalog:
                    error: dict | None = None) -> None:
         self.update_job(job_id, status=status, finished_at=time.time(), result=result, error=error)
 
-    def get_job(self, job_id: str) -> dict[str, Any]:
+    def get_job(self, job_id: str, namespace: str | None = None) -> dict[str, Any]:
+        """The job's record; with ``namespace``, a job of another namespace is NotFound (front
+        ends pass theirs: a job id is no key to another tenant's specs and errors)."""
+        q = jobs.select().where(jobs.c.id == job_id)
+        if namespace is not None:
+            q = q.where(jobs.c.namespace == namespace)
         with self.engine.connect() as conn:
-            row = conn.execute(jobs.select().where(jobs.c.id == job_id)).first()
+            row = conn.execute(q).first()
         if row is None:
             raise NotFound(f"no job {job_id!r}", hint="`workbench jobs` lists recent jobs")
         return job_from_row(row)
 
     def list_jobs(self, namespace: str | None = None, *, limit: int = 50,
-                  status: str | None = None) -> list[dict[str, Any]]:
-        q = jobs.select().order_by(jobs.c.submitted_at.desc()).limit(limit)
+                  status: str | None = None, owner: str | None = None,
+                  dataset: str | None = None, offset: int = 0) -> list[dict[str, Any]]:
+        """Newest first; ``dataset`` matches jobs that write or read that dataset."""
+        q = (jobs.select().order_by(jobs.c.submitted_at.desc(), jobs.c.id)
+             .limit(limit).offset(offset))
         if namespace is not None:
             q = q.where(jobs.c.namespace == namespace)
         if status is not None:
             q = q.where(jobs.c.status == status)
+        if owner is not None:
+            q = q.where(jobs.c.owner == owner)
+        if dataset is not None:
+            q = q.where(sa.or_(self._spec_field("sink", "name") == dataset,
+                               sa.and_(self._spec_field("source", "kind") == "dataset",
+                                       self._spec_field("source", "name") == dataset)))
         with self.engine.connect() as conn:
             return [job_from_row(r) for r in conn.execute(q)]
+
+    def _spec_field(self, *path: str) -> Any:
+        """A text field inside the stored spec JSON, in this database's JSON functions."""
+        if self.dialect == "postgresql":
+            # heavy optional dependency: imported on first use
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return sa.cast(jobs.c.spec_json, JSONB)[tuple(path)].astext
+        return sa.func.json_extract(jobs.c.spec_json, "$." + ".".join(path))
 
     def request_cancel(self, job_id: str) -> None:
         self.get_job(job_id)

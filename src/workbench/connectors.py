@@ -19,7 +19,7 @@ from .engines.source import SourceScan
 from .monitor import Monitor
 from .sinks.tables import write_table
 from .spec.models import FileSource
-from .storage.s3_sources import open_source
+from .storage.s3_sources import open_source as open_object
 from .uploads import upload_uri
 from .writer import write_dataset
 
@@ -73,7 +73,7 @@ def _sha256_file(path: str, ctx: Context) -> str:
     h = hashlib.sha256()
     if "://" in path:
 
-        stream = open_source(path, ctx.settings)
+        stream = open_object(path, ctx.settings)
     else:
         stream = open(path, "rb")
     with stream:
@@ -122,3 +122,7 @@ def estimate_bytes_per_row(scan: SourceScan) -> float | None:
 def dataset_relations(ctx: Context) -> dict[str, Callable[[], pl.LazyFrame]]:
     names = [r.name for r in ctx.catalog.list_datasets(ctx.namespace)]
     return {n: (lambda n=n: scan_dataset(ctx, n)) for n in names}
+
+
+def open_source(source: Any, ctx: Context, monitor: Monitor) -> SourceScan:
+    return SOURCES[source.kind](source, ctx, monitor)

@@ -161,7 +161,7 @@ class CeleryRunner:
         """A handle on an existing job: its events replay from the start, then follow live."""
 
         ctx = self.ctx
-        rec = ctx.catalog.get_job(job_id)
+        rec = ctx.catalog.get_job(job_id, ctx.namespace)
         job = CeleryJob(job_id, self)
         first = None
         try:
@@ -182,6 +182,7 @@ class CeleryRunner:
         """Cancel a job; returns its status after the request (``cancelled`` if it was queued)."""
 
         ctx = self.ctx
+        ctx.catalog.get_job(job_id, ctx.namespace)  # NotFound for another namespace's job
         ctx.catalog.request_cancel(job_id)
         try:
             client = self._redis()

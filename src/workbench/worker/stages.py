@@ -16,14 +16,14 @@ from typing import Any, Callable
 import polars as pl
 
 from ..dataset_store import HashingWriter, find_committed
-from ..engines.sql import run_sql
 from ..engines.steps import apply_step, step_label
 from ..errors import Cancelled, TransientError, WorkbenchError, as_workbench_error
 from ..events import (
     Event, JobCancelled, JobFinished, JobStarted, Message, Retrying, StepFinished, StepStarted,
 )
+from ..connectors import dataset_relations
 from ..execute import (
-    SINKS, SOURCES, classify_error, dataset_relations, estimate_bytes_per_row, hash_inputs_async,
+    SINKS, SOURCES, classify_error, estimate_bytes_per_row, hash_inputs_async,
     result_summary,
 )
 from ..monitor import Monitor
@@ -190,6 +190,9 @@ def _ingest(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, prev: 
 def _transform(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, prev: dict[str, Any],
                publish: Callable, prefix: str, should_cancel: Callable, started: float
                ) -> dict[str, Any]:
+    # engines.sql loads pyarrow and duckdb (heavy optional dependency): imported on first use
+    from ..engines.sql import SqlLimits, run_sql
+
     ctx = rt.ctx
     frame = scan_parts(ctx, prev["keys"])
     relations = None
@@ -200,7 +203,8 @@ def _transform(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, pre
         publish(StepStarted(job_id=job_id, step=label, index=i + 1))
         if isinstance(step, m.SqlStep):
             relations = relations if relations is not None else dataset_relations(ctx)
-            frame = run_sql(step.query, frame, datasets=relations, step=label)
+            frame = run_sql(step.query, {**relations, "input": frame}, step=label,
+                            limits=SqlLimits.from_settings(ctx.settings))
         else:
             frame = apply_step(frame, step, label)
     monitor = Monitor(job_id, publish, should_cancel=should_cancel)
