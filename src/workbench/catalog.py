@@ -383,3 +383,8 @@ def open_catalog(url: str) -> Catalog:
     if cat is None:
         cat = _CATALOGS[url] = Catalog(url)
     return cat
+
+
+def opened_catalogs() -> list[Catalog]:
+    """The catalogs this process has opened (a forked worker disposes their connections)."""
+    return list(_CATALOGS.values())

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..catalog import _CATALOGS
+from ..catalog import opened_catalogs
 from ..context import Context
 from . import keys
 from .config import WorkerConfig
@@ -73,7 +73,7 @@ def reset_after_fork(**_: Any) -> None:
     """``worker_process_init``: drop connections inherited from the parent process."""
     global _RUNTIME
 
-    for cat in list(_CATALOGS.values()):
+    for cat in opened_catalogs():
         try:
             cat.engine.dispose(close=False)
         except Exception:
