@@ -13,6 +13,9 @@ WORKBENCH_S3_REGION         auto                             region name
 WORKBENCH_S3_ADDRESSING     path                             path or virtual
 WORKBENCH_ROLE              kernel                           kernel (the analyst's own process) or
                                                              worker (shared; trust rules apply)
+WORKBENCH_UPLOAD_URL_EXPIRES 900                             seconds a presigned upload URL lives
+WORKBENCH_SOURCE_ROOTS      (kernel: any readable file;      comma-separated folders and s3://
+                            worker: none)                    prefixes file sources may read
 ==========================  ===============================  ==========================
 
 Credentials come from the usual AWS variables (or ``WORKBENCH_S3_ACCESS_KEY_ID`` /
@@ -48,6 +51,10 @@ class Settings:
     # "kernel": the analyst's own process, which may do anything its user may.
     # "worker": a shared worker process; the trust boundary (SECURITY.md) applies.
     role: str = "kernel"
+    # Folders and s3:// prefixes file sources may read (engines/source_roots.py); empty: any
+    # readable file in the kernel, none on a worker.
+    source_roots: tuple[str, ...] = ()
+    upload_url_expires: int = 900
 
     @property
     def on_worker(self) -> bool:
@@ -69,6 +76,9 @@ class Settings:
             s3_secret_access_key=_env("WORKBENCH_S3_SECRET_ACCESS_KEY", _env("AWS_SECRET_ACCESS_KEY")),
             part_size=int(_env("WORKBENCH_PART_SIZE", str(16 * 1024 * 1024))),
             role=_env("WORKBENCH_ROLE", "kernel"),
+            upload_url_expires=int(_env("WORKBENCH_UPLOAD_URL_EXPIRES", "900")),
+            source_roots=tuple(r.strip() for r in (_env("WORKBENCH_SOURCE_ROOTS") or "").split(",")
+                               if r.strip()),
         )
 
     def with_(self, **changes) -> Settings:
