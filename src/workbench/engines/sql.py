@@ -15,6 +15,7 @@ import polars as pl
 import pyarrow as pa
 
 from ..errors import SQLError
+from .sql_types import portable, to_polars
 
 RelationSource = Callable[[], "pa.RecordBatchReader | pa.Table | pl.LazyFrame"]
 
@@ -86,11 +87,12 @@ def run_sql(query: str, frame: pl.LazyFrame | None, *, datasets: dict[str, Relat
             if result is None:
                 raise SQLError("the SQL step is not a query (it returned no rows)", step=step,
                                hint="write a SELECT over the relation `input`")
+            result, after = portable(result)
             table = result.to_arrow_table()
         finally:
             if timer is not None:
                 timer.cancel()
-        return pl.from_arrow(table).lazy() if table.num_rows or table.num_columns else pl.LazyFrame()
+        return to_polars(table, after).lazy() if table.num_rows or table.num_columns else pl.LazyFrame()
     except duckdb.InterruptException:
         raise SQLError(f"the SQL step ran longer than its limit of {timeout}s", step=step,
                        hint="filter earlier or raise the step's timeout") from None
