@@ -9,6 +9,7 @@ import sys
 # Feature modules, each with ``register(subparsers)``; listed here, not self-registered.
 COMMAND_MODULES = [
     "workbench.cli.core",
+    "workbench.cli.init",
     "workbench.cli.storage",
     "workbench.cli.worker",
     "workbench.cli.notebook",

@@ -3,37 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import SpecError
+from .errors import describe_validation_error as _describe
+from .short import expand
 
 SPEC_VERSION = 1
 
-
-def describe_validation_error(err: ValidationError, file: str | None) -> SpecError:
-    first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"] if not (isinstance(p, str) and p.endswith("Source")
-                                                      or isinstance(p, str) and p.endswith("Step")
-                                                      or isinstance(p, str) and p.endswith("Check")
-                                                      or isinstance(p, str) and p.endswith("Sink")))
-    msg = first["msg"]
-    ctx = first.get("ctx") or {}
-    hint = None
-    if first["type"] == "extra_forbidden":
-        msg = f"unknown field {first['loc'][-1]!r}"
-        hint = "remove it or check its spelling against `workbench schema`"
-    elif first["type"] in ("union_tag_invalid", "literal_error"):
-        expected = ctx.get("expected_tags") or ctx.get("expected")
-        hint = f"allowed values: {expected}" if expected else None
-    elif first["type"] == "missing":
-        msg = "field required"
-    more = len(err.errors()) - 1
-    text = f"invalid pipeline spec at {loc or '<root>'}: {msg}"
-    if more:
-        text += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return SpecError(text, file=file, hint=hint)
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
@@ -253,7 +232,7 @@ class NotNullCheck(_Check):
 
 
 class UniqueCheck(_Check):
-    check: Literal["unique"] = "unique"
+    check: Literal["is_unique"] = "is_unique"
     columns: list[str]
 
 
@@ -264,7 +243,7 @@ class AcceptedValuesCheck(_Check):
 
 
 class RangeCheck(_Check):
-    check: Literal["range"] = "range"
+    check: Literal["in_range"] = "in_range"
     column: str
     min: Any = None
     max: Any = None
@@ -272,12 +251,12 @@ class RangeCheck(_Check):
     @model_validator(mode="after")
     def _bound(self) -> RangeCheck:
         if self.min is None and self.max is None:
-            raise ValueError("range needs min, max or both")
+            raise ValueError("in_range needs min, max or both")
         return self
 
 
 class RegexCheck(_Check):
-    check: Literal["regex"] = "regex"
+    check: Literal["matches"] = "matches"
     column: str
     pattern: str
 
@@ -305,7 +284,7 @@ class ColumnTypesCheck(_Check):
 class SqlPredicateCheck(_Check):
     """Every row must satisfy a SQL boolean expression, e.g. ``amount >= 0 OR refund``."""
 
-    check: Literal["sql"] = "sql"
+    check: Literal["check_sql"] = "check_sql"
     predicate: str
 
 
@@ -373,6 +352,11 @@ class Pipeline(_Model):
     checks: list[Check] = Field(default_factory=list)
     sink: Sink | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _short_forms(cls, data: Any) -> Any:
+        return expand(data)
+
     def __init__(self, **data: Any) -> None:
         # ``wb.Pipeline(...)`` raises our SpecError, naming the field, not pydantic's.
         try:
@@ -391,3 +375,32 @@ class Pipeline(_Model):
 
 
 QuerySource.model_rebuild()
+
+
+def _members(union: Any, field: str) -> dict[str, type[_Model]]:
+    return {cls.model_fields[field].default: cls for cls in get_args(get_args(union)[0])}
+
+
+# Which model a place in a spec stands for, so an error can list the fields allowed there.
+_PLACES = {"source": ("kind", _members(Source, "kind")), "sources": ("kind", _members(Source, "kind")),
+           "steps": ("op", _members(Step, "op")), "checks": ("check", _members(Check, "check")),
+           "sink": ("kind", _members(Sink, "kind"))}
+_TAGS = {tag for _, members in _PLACES.values() for tag in members}
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    if not loc:
+        return list(Pipeline.model_fields)
+    place = _PLACES.get(str(loc[0]))
+    if place is None:
+        return []
+    kind_field, members = place
+    for part in reversed(loc[1:]):
+        if isinstance(part, str) and part in members:
+            return [f for f in members[part].model_fields if f != kind_field]
+    return list(members)  # the place itself: the kinds it may hold
+
+
+def describe_validation_error(err: ValidationError, file: str | None) -> SpecError:
+    """Every problem of a spec, each with its path, and "did you mean" for a misspelt field."""
+    return _describe(err, file, tags=_TAGS, fields_at=_fields_at)
