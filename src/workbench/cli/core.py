@@ -270,7 +270,8 @@ def cmd_jobs(args) -> int:
 def cmd_job(args) -> int:
     from ..context import Context
 
-    record = Context.from_settings().catalog.get_job(args.job_id)
+    ctx = Context.from_settings()
+    record = ctx.catalog.get_job(args.job_id, ctx.namespace)
     output(args, record, lambda: json.dumps(record, indent=2, default=str))
     return 0
 

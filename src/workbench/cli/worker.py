@@ -133,7 +133,8 @@ def _job_text(rec: dict[str, Any]) -> str:
 def cmd_status(args) -> int:
     from ..context import Context
 
-    rec = Context.from_settings().catalog.get_job(args.job_id)
+    ctx = Context.from_settings()
+    rec = ctx.catalog.get_job(args.job_id, ctx.namespace)
     rec.pop("spec", None) if not args.json else None
     output(args, rec, lambda: _job_text(rec))
     return 0

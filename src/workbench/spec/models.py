@@ -8,23 +8,11 @@ from typing import Annotated, Any, Literal, Union, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import SpecError
+from ..names import validate_name
 from .errors import describe_validation_error as _describe
 from .short import expand
 
 SPEC_VERSION = 1
-
-
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-
-
-def validate_name(value: str, what: str = "name") -> str:
-    """A dataset/table/namespace name: safe as one path segment and one object-key segment."""
-    if not isinstance(value, str) or not _NAME_RE.match(value) or ".." in value:
-        raise ValueError(
-            f"invalid {what} {value!r}: use 1-128 letters, digits, '_', '-' or '.', starting with a "
-            "letter or digit, with no '/', '..', spaces or control characters"
-        )
-    return value
 
 
 class _Model(BaseModel):
@@ -208,7 +196,7 @@ class PythonStep(_Model):
     @field_validator("function")
     @classmethod
     def _ref(cls, v: str) -> str:
-        if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", v):
+        if not isinstance(v, str) or not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", v):
             raise ValueError("function must look like 'package.module:function'")
         return v
 
