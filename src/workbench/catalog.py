@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
-from .errors import NotFound, StorageUnavailable
+from .errors import NotFound, StorageUnavailable, missing_extra
 from .names import check_job_id, check_namespace
 
 metadata = sa.MetaData()
@@ -194,7 +194,10 @@ class Catalog:
         elif url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url[len("postgresql://"):]
             kwargs["pool_pre_ping"] = True
-        self.engine = sa.create_engine(url, **kwargs)
+        try:
+            self.engine = sa.create_engine(url, **kwargs)
+        except ImportError:  # the PostgreSQL driver is an extra
+            raise missing_extra("psycopg", "postgres") from None
         if self.engine.dialect.name == "sqlite":
             sa_event.listen(self.engine, "connect", _sqlite_pragmas)
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 from typing import Annotated, Any, Literal, Union, get_args
 
@@ -39,6 +40,23 @@ def _db_without_password(value: str) -> str:
     return value
 
 
+# Python's codec names and aliases (latin-1, ISO-8859-1, utf-8, UTF-16LE, windows-1252 …) → ours.
+_CODECS = {"utf-8": "utf8", "utf-16": "utf16", "utf-16-le": "utf16le", "utf-16-be": "utf16be",
+           "iso8859-1": "latin1", "cp1252": "cp1252"}
+
+
+def normalise_encoding(name: str) -> str:
+    """An encoding as the spec names it; Python's codec names and aliases are accepted."""
+    key = name.strip().lower()
+    if key in ("auto", "utf8-lossy", "utf-8-lossy"):
+        return key.replace("utf-8", "utf8")
+    try:
+        codec = codecs.lookup(key).name
+    except LookupError:
+        return name  # left for validation, which lists the allowed values
+    return _CODECS.get(codec, name)
+
+
 Severity = Literal["error", "warn"]
 FileFormat = Literal["auto", "csv", "tsv", "json", "ndjson", "excel", "parquet"]
 
@@ -55,7 +73,8 @@ class FileSource(_Model):
     delimiter: str | None = None
     quote_char: str | None = '"'
     has_header: bool = True
-    encoding: Literal["auto", "utf8", "utf8-lossy", "utf16", "latin1", "cp1252"] = "auto"
+    encoding: Literal["auto", "utf8", "utf8-lossy", "utf16", "utf16le", "utf16be", "latin1",
+                      "cp1252"] = "auto"
     null_values: list[str] | None = None  # None: the default markers ("", NA, N/A, NULL, null)
     schema_overrides: dict[str, str] = Field(default_factory=dict)
     skip_rows: int = 0
@@ -63,6 +82,11 @@ class FileSource(_Model):
     sheet: str | int | None = None
     # a glob of many files split into one task per file on workers
     parallel: bool = False
+
+    @field_validator("encoding", mode="before")
+    @classmethod
+    def _codec_name(cls, v: Any) -> Any:
+        return normalise_encoding(v) if isinstance(v, str) else v
 
     @field_validator("delimiter")
     @classmethod
