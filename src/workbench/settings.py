@@ -17,6 +17,12 @@ WORKBENCH_RESULT_MAX_BYTES  268435456 (256 MiB)              largest frame a pip
                                                              returns (in memory); past it the job fails
 WORKBENCH_RESULT_INLINE_BYTES 524288 (512 KiB)               a result up to this size (Arrow IPC) also
                                                              rides inline in the job's finish event
+WORKBENCH_SQL_TIME_LIMIT    1800                             seconds one SQL step may run (0: none)
+WORKBENCH_SQL_MEMORY_LIMIT  2GB                              DuckDB memory_limit per SQL step
+WORKBENCH_SQL_TEMP_LIMIT    10GB                             spill + inputs read twice, per SQL step
+WORKBENCH_SQL_THREADS       (DuckDB's: one per core)         DuckDB threads per SQL step
+WORKBENCH_PREVIEW_SAMPLE    100000                           rows per input when a preview's SQL
+                                                             needs all rows (then flagged sampled)
 ==========================  ===============================  ==========================
 
 Credentials come from the usual AWS variables (or ``WORKBENCH_S3_ACCESS_KEY_ID`` /
@@ -76,6 +82,19 @@ def _int_env(name: str, default: int) -> int:
     return value
 
 
+def _number(name: str, default: float) -> float:
+    text = _env(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not a number") from None
+    if value < 0:
+        raise ConfigError(f"{name}={text!r} must not be negative")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -95,6 +114,12 @@ class Settings:
     role: str = "kernel"
     result_max_bytes: int = 256 * 1024 * 1024
     result_inline_bytes: int = 512 * 1024
+    # limits of one SQL step (engines/sql.py); each error names its variable
+    sql_time_limit: float | None = 1800.0
+    sql_memory_limit: str = "2GB"
+    sql_temp_limit: str = "10GB"
+    sql_threads: int | None = None
+    preview_sample_rows: int = 100_000
 
     @property
     def on_worker(self) -> bool:
@@ -121,6 +146,11 @@ class Settings:
             role=_env("WORKBENCH_ROLE", "kernel"),
             result_max_bytes=_int_env("WORKBENCH_RESULT_MAX_BYTES", 256 * 1024 * 1024),
             result_inline_bytes=_int_env("WORKBENCH_RESULT_INLINE_BYTES", 512 * 1024),
+            sql_time_limit=_number("WORKBENCH_SQL_TIME_LIMIT", 1800.0) or None,
+            sql_memory_limit=_env("WORKBENCH_SQL_MEMORY_LIMIT", "2GB"),
+            sql_temp_limit=_env("WORKBENCH_SQL_TEMP_LIMIT", "10GB"),
+            sql_threads=int(_number("WORKBENCH_SQL_THREADS", 0)) or None,
+            preview_sample_rows=int(_number("WORKBENCH_PREVIEW_SAMPLE", 100_000)),
         )
 
     def with_(self, **changes) -> Settings:

@@ -49,14 +49,14 @@ def portable(rel: Any) -> tuple[Any, dict[str, pl.DataType]]:
     return (rel.project(", ".join(exprs)) if changed else rel), after
 
 
-def to_polars(table: Any, after: dict[str, pl.DataType]) -> pl.DataFrame:
-    """Polars frame of DuckDB's Arrow result, with the casts ``portable`` asked for; time
-    zones named as UTC (DuckDB labels instants with the machine's zone)."""
-    df = pl.from_arrow(table)
+def finish(frame: pl.LazyFrame, after: dict[str, pl.DataType]) -> pl.LazyFrame:
+    """The result with the casts ``portable`` asked for, and time zones named as UTC (DuckDB
+    labels instants with the machine's zone)."""
+    schema = frame.collect_schema()
     casts = [pl.col(n).cast(t) for n, t in after.items()]
-    casts += [pl.col(n).dt.convert_time_zone("UTC") for n, t in df.schema.items()
-              if isinstance(t, pl.Datetime) and t.time_zone is not None and n not in after]
-    return df.with_columns(casts) if casts else df
+    casts += [pl.col(n).dt.convert_time_zone("UTC") for n, t in schema.items()
+              if isinstance(t, pl.Datetime) and t.time_zone not in (None, "UTC") and n not in after]
+    return frame.with_columns(casts) if casts else frame
 
 
-__all__ = ["portable", "to_polars"]
+__all__ = ["finish", "portable"]
