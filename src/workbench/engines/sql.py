@@ -297,7 +297,7 @@ class _Watcher:
                 pct = self.con.query_progress()
             except Exception:
                 continue
-            if pct is not None and pct >= 0 and hasattr(self.monitor, "sql_progress"):
+            if pct is not None and pct > 0 and hasattr(self.monitor, "sql_progress"):
                 self.monitor.sql_progress(float(pct))
 
 
