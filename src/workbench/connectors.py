@@ -42,7 +42,9 @@ def _query_source(source, ctx: Context, monitor: Monitor) -> SourceScan:
 
 
 def _upload_source(source, ctx: Context, monitor: Monitor) -> SourceScan:
-    return scan_file(FileSource(path=upload_uri(ctx, source.upload_id), format=source.format), ctx)
+    # The one file source inside the storage: this namespace's own confirmed upload.
+    return scan_file(FileSource(path=upload_uri(ctx, source.upload_id), format=source.format), ctx,
+                     internal=True)
 
 
 SOURCES: dict[str, Callable[[Any, Context, Monitor], SourceScan]] = {

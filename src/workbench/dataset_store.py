@@ -27,9 +27,10 @@ import polars as pl
 
 from .catalog import VersionRecord
 from .context import Context
-from .engines.types import dtype_from_str
 from .errors import AlreadyExists, NotFound
 from .names import check_name
+from .results import decode_rows
+from .settings import get_settings
 from .spec.models import validate_name
 from .storage import open_storage
 
@@ -113,14 +114,8 @@ def result_object(result: dict[str, Any]) -> Any:
 
 
 def rows_frame(result: dict[str, Any]) -> pl.DataFrame:
-    """The rows of a sinkless job, typed as the job's frame was (JSON carried them as text)."""
-
-    fields = (result.get("schema") or {}).get("fields") or []
-    columns = result.get("columns") or [f["name"] for f in fields]
-    df = pl.DataFrame(result.get("data") or [], schema=columns, orient="row")
-    casts = [pl.col(f["name"]).cast(dtype_from_str(f["type"]), strict=False)
-             for f in fields if f["name"] in df.columns]
-    return df.with_columns(casts) if casts else df
+    """The whole frame of a sinkless job, exactly as the job's frame was (Arrow IPC)."""
+    return decode_rows(result, lambda url: open_storage(get_settings(), url or None))
 
 
 def manifest_checksum(files: list[dict[str, Any]]) -> str:

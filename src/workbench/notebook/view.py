@@ -13,9 +13,9 @@ import weakref
 from collections import deque
 from typing import Any, TextIO
 
-import polars as pl
 
 from ..api import read
+from ..dataset_store import rows_frame
 from ..events import Event
 from ..job_handle import Job
 from ..textview import TextView, final_lines, progress_line
@@ -43,7 +43,8 @@ def result_preview(result: dict[str, Any] | None, rows: int = PREVIEW_ROWS):
 
         return read(result["name"], version=result.get("version")).head(rows).collect()
     if result.get("kind") == "rows" and result.get("columns"):
-        return pl.DataFrame(result.get("data", [])[:rows], schema=result["columns"], orient="row")
+
+        return rows_frame(result).head(rows)
     return None
 
 
