@@ -28,7 +28,7 @@ from .events import (
     CheckResult, Emit, JobCancelled, JobFailed, JobFinished, JobStarted, Message, Retrying,
     StepFinished, StepStarted, null_emit,
 )
-from .inputs import SqlSession, open_sources, with_cleanup
+from .inputs import SqlSession, open_sources
 from .monitor import Monitor
 from .results import encode_rows, strip_inline
 from .spec.models import DatasetSink, Pipeline, SqlStep
@@ -85,8 +85,8 @@ def build_frame(pipeline: Pipeline, ctx: Context, emit: Emit, monitor: Monitor,
             session.close()
         scan.cleanup()
         raise
-    if session is not None:  # a large SQL result waits in the job's temp folder until the end
-        scan = with_cleanup(scan, session.close)
+    if session is not None:  # datasets it read join the lineage; its temp folder lives to the end
+        scan = session.finish(scan)
     return frame, scan, labels
 
 
