@@ -19,7 +19,7 @@ from typing import Any, Callable
 import polars as pl
 
 from .context import Context
-from .dataset_store import scan_dataset
+from .dataset_store import get_dataset, scan_dataset
 from .engines.source import SourceScan
 from .engines.sql_preview import is_row_wise
 from .engines.sql_sandbox import JobTemp, temp_root
@@ -149,7 +149,6 @@ class SqlSession:
 
     def __init__(self, ctx: Context, pipeline: m.Pipeline, monitor: Any, job_id: str = "",
                  preview: Any = None) -> None:
-        # heavy optional dependency: imported on first use
         from .engines.sql import SqlLimits  # pyarrow + duckdb: only pipelines with SQL load them
 
         self.ctx, self.pipeline, self.monitor, self.job_id = ctx, pipeline, monitor, job_id
@@ -167,7 +166,6 @@ class SqlSession:
 
     def _open_dataset(self, name: str) -> pl.LazyFrame:
         """A dataset a query reads (only those it names are opened), recorded in the lineage."""
-        from .datasets import get_dataset, scan_dataset
 
         ds = get_dataset(self.ctx, name)
         path = f"dataset:{ds.name}@{ds.version}"
