@@ -269,11 +269,15 @@ class Job:
     def cancel(self) -> None:
         raise NotImplementedError
 
-    def show(self):
-        """Display the live view in a notebook, or stream text lines elsewhere."""
+    def show(self) -> None:
+        """Display the live view in a notebook, or stream text lines elsewhere.
+
+        Returns None, so ``job.show()`` as a cell's last line displays the view once (a returned
+        view would be displayed a second time as the cell's value).
+        """
         from .notebook import show_job
 
-        return show_job(self)
+        show_job(self)
 
     def _ipython_display_(self) -> None:
         self.show()
