@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import typing
 from typing import Any, Callable
 
@@ -28,6 +29,9 @@ def _spec_errors(builder: Callable[..., Any]) -> Callable[..., Any]:
     """Builders raise ``SpecError`` naming the field and the allowed values, not pydantic's error;
     an unknown option is named, with a "did you mean" among the builder's and its model's."""
     own, var = keyword_names(builder)
+    # ``**options`` are the model's fields; other ``**kwargs`` are data (column expressions of
+    # with_columns, a Python step's arguments) and are not options
+    var = var and "options" in inspect.signature(builder).parameters
     model_fields: list[set[str]] = []
 
     def allowed() -> set[str]:
@@ -36,9 +40,11 @@ def _spec_errors(builder: Callable[..., Any]) -> Callable[..., Any]:
             model_fields.append(set(model.model_fields) - {"kind"})  # kind: the builder's own
         return own | (model_fields[0] if var else set())
 
+    data_kwargs = keyword_names(builder)[1] and not var
+
     @functools.wraps(builder)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if kwargs:
+        if kwargs and not data_kwargs:
             check_options(f"wb.{builder.__name__}()", kwargs, allowed())
         try:
             return builder(*args, **kwargs)
