@@ -71,7 +71,9 @@ def _upload_source(source, ctx: Context, monitor: Monitor) -> SourceScan:
     from .spec.models import FileSource
     from .uploads import upload_uri
 
-    return scan_file(FileSource(path=upload_uri(ctx, source.upload_id), format=source.format), ctx)
+    # The one file source inside the storage: this namespace's own confirmed upload.
+    return scan_file(FileSource(path=upload_uri(ctx, source.upload_id), format=source.format), ctx,
+                     internal=True)
 
 
 SOURCES: dict[str, Callable[[Any, Context, Monitor], SourceScan]] = {

@@ -13,6 +13,9 @@ WORKBENCH_S3_REGION         auto                             region name
 WORKBENCH_S3_ADDRESSING     path                             path or virtual
 WORKBENCH_ROLE              kernel                           kernel (the analyst's own process) or
                                                              worker (shared; trust rules apply)
+WORKBENCH_UPLOAD_URL_EXPIRES 900                             seconds a presigned upload URL lives
+WORKBENCH_SOURCE_ROOTS      (kernel: any readable file;      comma-separated folders and s3://
+                            worker: none)                    prefixes file sources may read
 WORKBENCH_RESULT_MAX_BYTES  268435456 (256 MiB)              largest frame a pipeline without a sink
                                                              returns (in memory); past it the job fails
 WORKBENCH_RESULT_INLINE_BYTES 524288 (512 KiB)               a result up to this size (Arrow IPC) also
@@ -111,6 +114,10 @@ class Settings:
     # "kernel": the analyst's own process, which may do anything its user may.
     # "worker": a shared worker process; the trust boundary (SECURITY.md) applies.
     role: str = "kernel"
+    # Folders and s3:// prefixes file sources may read (engines/source_roots.py); empty: any
+    # readable file in the kernel, none on a worker.
+    source_roots: tuple[str, ...] = ()
+    upload_url_expires: int = 900
     result_max_bytes: int = 256 * 1024 * 1024
     result_inline_bytes: int = 512 * 1024
     # limits of one SQL step (engines/sql.py); each error names its variable
@@ -143,6 +150,9 @@ class Settings:
             s3_secret_access_key=_env("WORKBENCH_S3_SECRET_ACCESS_KEY", _env("AWS_SECRET_ACCESS_KEY")),
             part_size=int(_env("WORKBENCH_PART_SIZE", str(16 * 1024 * 1024))),
             role=_env("WORKBENCH_ROLE", "kernel"),
+            upload_url_expires=int(_number("WORKBENCH_UPLOAD_URL_EXPIRES", 900)),
+            source_roots=tuple(r.strip() for r in (_env("WORKBENCH_SOURCE_ROOTS") or "").split(",")
+                               if r.strip()),
             result_max_bytes=_int_env("WORKBENCH_RESULT_MAX_BYTES", 256 * 1024 * 1024),
             result_inline_bytes=_int_env("WORKBENCH_RESULT_INLINE_BYTES", 512 * 1024),
             sql_time_limit=_number("WORKBENCH_SQL_TIME_LIMIT", 1800.0) or None,
