@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from .api import (
@@ -19,12 +20,12 @@ from .api import (
     list_jobs, matches, not_null, preview, python, query, read, rename, row_count, run, select,
     sort, sql, submit, table, unique, upload, with_columns,
 )
-from .datasets import Dataset
+from .dataset_store import Dataset
 from .errors import (
     AccessDenied, AlreadyExists, Cancelled, CheckFailed, ConfigError, InputError, NotFound,
     SourceError, SpecError, SQLError, StepError, TransientError, WorkbenchError,
 )
-from .jobs import Job, JobState
+from .job_handle import Job, JobState, set_job_viewer
 from .settings import Settings, get_settings
 from .options import check_options, keyword_names, strict
 from .spec import dump_pipeline, json_schema, load_pipeline, pipeline_from_dict
@@ -44,6 +45,17 @@ _FRONT_END = {
 }
 
 
+def _show_job(job: Job) -> Any:
+    # Front ends import ipywidgets (heavy optional dependency): imported on first use.
+    from .notebook import show_job
+
+    return show_job(job)
+
+
+# The root composes the layers: the job layer draws a job with the front end's viewer.
+set_job_viewer(_show_job)
+
+
 # The class whose constructor takes each front end's options (and options of the function itself).
 _FRONT_END_OPTIONS = {
     "datasets": ("workbench.notebook.tables", "DatasetsTable", ()),
@@ -56,8 +68,7 @@ _FRONT_END_OPTIONS = {
 def _front_end(name: str) -> Any:
     """A front-end function, imported on first use, that refuses unknown options by name (in
     text mode they would otherwise be dropped without a word)."""
-    import functools
-    import importlib
+    import functools  # noqa: PLC0415 - only when a front end is first used
 
     module, attr = _FRONT_END[name]
     fn = getattr(importlib.import_module(module), attr)
@@ -83,10 +94,8 @@ def jobs(**kwargs: Any) -> Any:
     return _front_end("jobs")(**kwargs)
 
 
-# ``workbench.datasets`` and ``workbench.jobs`` are also submodules, and importing a submodule
-# sets the package attribute, so module ``__getattr__`` never sees these two names: the functions
-# above are bound after the submodules are imported and stay the package attributes. Inside the
-# package, import those modules with ``from .datasets import …`` / ``from .jobs import …``.
+# ``wb.datasets`` and ``wb.jobs`` are these functions only: the modules behind them are
+# ``workbench.dataset_store`` and ``workbench.job_handle``, so no submodule shadows them.
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

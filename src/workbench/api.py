@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import functools
+import html
 import inspect
 import typing
 from typing import Any, Callable
@@ -16,10 +17,17 @@ import polars as pl
 from pydantic import ValidationError
 
 from .context import Context
-from .datasets import Dataset, get_dataset, scan_dataset
+from .dataset_store import Dataset, dataset_from_record, get_dataset, scan_dataset
+from .engines.sql_preview import PreviewPlan
 from .errors import WorkbenchError
-from .jobs import Job
+from .events import null_emit
+from .execute import build_frame, classify_error
+from .job_handle import Job
+from .monitor import Monitor
 from .options import check_options, keyword_names, strict
+from .runners import RUNNER_OPTIONS, get_runner
+from .runners.local import LIVE_JOBS
+from .runners.recorded import RecordedJob
 from .spec import models as m
 from .spec.models import Pipeline, describe_validation_error
 
@@ -203,8 +211,6 @@ def table(table: str, *, db: str, mode: str = "append", keys: list[str] | None =
 
 # ----------------------------------------------------------------------------- actions
 def _all_runner_options() -> set[str]:
-    from .runners import RUNNER_OPTIONS
-
     return set().union(*RUNNER_OPTIONS.values())
 
 
@@ -217,7 +223,6 @@ def submit(pipeline: Pipeline, *, runner: str | None = None, job_id: str | None 
     ``options`` are the runner's: ``fallback``, ``stages`` and ``broker_url`` for Celery, none
     for the LocalRunner. An unknown option is refused by name.
     """
-    from .runners import get_runner
 
     return get_runner(runner, **options).submit(pipeline, job_id=job_id)
 
@@ -286,8 +291,6 @@ class Preview(pl.DataFrame):
         return self.__str__()
 
     def _repr_html_(self, **kwargs: Any) -> str:
-        import html
-
         inner = super()._repr_html_(**kwargs)
         note = self._note()
         return (f'<div class="wb-preview-sampled"><b>{html.escape(note)}</b></div>{inner}'
@@ -301,10 +304,6 @@ def preview(pipeline: Pipeline, *, rows: int = 100) -> Preview:
     Row-wise work stops once it has the rows. A SQL step that needs every row runs on a sample
     of its inputs (``WORKBENCH_PREVIEW_SAMPLE`` rows each), and the result says so (``.sampled``).
     """
-    from .engines.sql_preview import PreviewPlan
-    from .events import null_emit
-    from .execute import build_frame
-    from .monitor import Monitor
 
     ctx = Context.from_settings()
     plan = PreviewPlan(rows=rows, sample_rows=ctx.settings.preview_sample_rows)
@@ -313,9 +312,8 @@ def preview(pipeline: Pipeline, *, rows: int = 100) -> Preview:
     try:
         out = Preview(frame.head(rows).collect())
     except Exception as exc:
-        from .execute import _classify
 
-        raise _classify(exc, scan, None) from None
+        raise classify_error(exc, scan, None) from None
     finally:
         scan.cleanup()
     out.sampled = bool(plan.sampled)
@@ -326,8 +324,6 @@ def preview(pipeline: Pipeline, *, rows: int = 100) -> Preview:
 
 @strict
 def list_datasets() -> list[Dataset]:
-    from .datasets import dataset_from_record
-
     ctx = Context.from_settings()
     return [dataset_from_record(ctx, r, {"files": []}) for r in ctx.catalog.list_datasets(ctx.namespace)]
 
@@ -344,9 +340,6 @@ def list_jobs(*, limit: int = 50, status: str | None = None, who: str | None = N
 @strict
 def job(job_id: str) -> Job:
     """Reattach to a job by id (after a kernel restart): replays its events from the start."""
-    from .runners import get_runner
-
-    from .runners.local import LIVE_JOBS
 
     ctx = Context.from_settings()
     live = LIVE_JOBS.get(job_id)
@@ -356,6 +349,5 @@ def job(job_id: str) -> Job:
     if record["runner"] == "celery":
         return get_runner("celery").attach(job_id)
     # A local job of another process: follow its catalog record (status, heartbeat progress).
-    from .runners.recorded import RecordedJob
 
     return RecordedJob(job_id, ctx, record)

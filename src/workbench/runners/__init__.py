@@ -7,12 +7,11 @@ from typing import Any, Callable
 from ..errors import ConfigError
 from ..options import check_options
 from ..settings import get_settings
+from .celery_runner import CeleryRunner
 from .local import LocalJob, LocalRunner
 
 
 def _celery(**kwargs: Any):
-    from .celery_runner import CeleryRunner
-
     return CeleryRunner(**kwargs)
 
 
