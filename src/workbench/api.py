@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from typing import Any, Callable
 
 import polars as pl
@@ -15,7 +16,7 @@ from pydantic import ValidationError
 
 from .context import Context
 from .datasets import Dataset, get_dataset, scan_dataset
-from .errors import WorkbenchError
+from .errors import TimeLimitExceeded, WorkbenchError
 from .jobs import Job
 from .spec import models as m
 from .spec.models import Pipeline, describe_validation_error
@@ -228,9 +229,21 @@ def preview(pipeline: Pipeline, *, rows: int = 100) -> pl.DataFrame:
     from .monitor import Monitor
 
     ctx = Context.from_settings()
+    limit = ctx.settings.job_time_limit
     frame, scan, _ = build_frame(pipeline, ctx, null_emit, Monitor("preview", null_emit))
     try:
-        return frame.head(rows).collect()
+        # A preview stays in the kernel: run it as a cancellable background query, and cancel it
+        # at the job time limit rather than let a runaway plan hold the kernel.
+        query = frame.head(rows).collect(background=True)
+        deadline = time.monotonic() + limit
+        while (out := query.fetch()) is None:
+            if time.monotonic() > deadline:
+                query.cancel()
+                raise TimeLimitExceeded(f"the preview ran past the time limit of {limit:g}s",
+                                        hint="preview a smaller input, or raise "
+                                             "WORKBENCH_JOB_TIME_LIMIT")
+            time.sleep(0.02)  # polling a background query; not a synchronisation
+        return out
     except Exception as exc:
         from .execute import _classify
 

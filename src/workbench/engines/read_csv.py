@@ -25,11 +25,12 @@ import polars as pl
 
 from ..errors import SourceError
 from .read_common import (
-    HEAD_BYTES, INFER_ROWS, SAMPLE_WINDOWS, WINDOW_BYTES, Input,
+    HEAD_BYTES, INFER_ROWS, SAMPLE_WINDOWS, WINDOW_BYTES, Input, Limits,
 )
 from .read_csv_check import (
     CsvOptions, check_bytes, check_records, locate, read_header, whole_lines, window_records,
 )
+from .read_limits import check_columns
 from .read_types import check_declared_columns, misfit, widen
 
 _HEADER_MAX = 1024 * 1024  # a header longer than this is not a header
@@ -168,7 +169,7 @@ def _tn(dtype: pl.DataType) -> str:
 
 
 def plan_csv(inputs: list[Input], opts: CsvOptions, declared: dict[str, pl.DataType], *,
-             sample_markers: bool = True) -> CsvPlan:
+             sample_markers: bool = True, limits: Limits | None = None) -> CsvPlan:
     """Validate the files cheaply, infer the types, and return the plan to scan them.
 
     With ``sample_markers`` (the default markers, not ones the user listed), only the null
@@ -176,6 +177,8 @@ def plan_csv(inputs: list[Input], opts: CsvOptions, declared: dict[str, pl.DataT
     names: list[str] | None = None
     for inp in inputs:
         file_names, header_lines, records = _head(inp, opts)
+        if limits is not None:
+            check_columns(inp, len(file_names), limits)
         inp.extra["header_lines"] = header_lines
         if names is None:
             names = file_names

@@ -90,8 +90,10 @@ def make_app(cfg: WorkerConfig | None = None) -> Any:
     from celery import Celery
 
     from ..errors import WorkbenchError, register_error
+    from . import kombu_fix
     from .tasks import TASKS, TimeLimitExceeded
 
+    kombu_fix.apply()  # before any connection exists: a Redis outage must not end the worker
     cfg = cfg or WorkerConfig.from_env()
     register_error(TimeLimitExceeded)
     app = Celery("workbench", set_as_current=False)
@@ -133,6 +135,7 @@ def _connect_signals(cfg: WorkerConfig) -> None:
     signals.after_setup_task_logger.connect(
         lambda logger=None, **kw: logs.install(logger, fmt=fmt), weak=False)
     signals.worker_ready.connect(_start_metrics, weak=False)
+    signals.worker_ready.connect(_check_stuck_at_start, weak=False)
     signals.task_revoked.connect(_on_revoked, weak=False)
     signals.task_failure.connect(_on_task_failure, weak=False)
 
@@ -152,6 +155,19 @@ def _start_metrics(**_: Any) -> None:
     except OSError as exc:  # a second worker on this machine: the first one serves the totals
         logging.getLogger("workbench.worker.metrics").warning(
             "metrics port %d unavailable: %s", rt.cfg.metrics_port, exc)
+
+
+def _check_stuck_at_start(sender: Any = None, **_: Any) -> None:
+    """A starting worker looks for stuck jobs once (a worker that died before it, with no beat
+    running), by queueing the check for whichever worker takes maintenance tasks."""
+    import logging
+
+    try:
+        get_app().send_task("workbench.detect_stuck_jobs", queue="maintenance",
+                            expires=get_app().conf.beat_schedule[
+                                "workbench-detect-stuck-jobs"]["schedule"] * 3)
+    except Exception as exc:  # Redis still starting: beat's schedule covers it
+        logging.getLogger("workbench.worker").warning("stuck-job check at start not sent: %s", exc)
 
 
 def _on_revoked(sender: Any = None, request: Any = None, terminated: bool = False, **_: Any) -> None:

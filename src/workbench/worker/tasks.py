@@ -14,7 +14,7 @@ import time
 from typing import Any, Callable
 
 from ..errors import (
-    Cancelled, InternalError, SpecError, TransientError, WorkbenchError,
+    Cancelled, InternalError, SpecError, TimeLimitExceeded, TransientError, WorkbenchError,
 )
 from ..events import JobCancelled, JobFailed, Message
 from . import keys, metrics
@@ -23,10 +23,6 @@ from .recovery import add_dead_letter, claim, finish_if_open
 from .runtime import Heartbeat, Runtime, runtime, worker_id
 
 log = logging.getLogger("workbench.worker")
-
-
-class TimeLimitExceeded(WorkbenchError):
-    """A task ran past its soft time limit; the job failed instead of being killed."""
 
 
 # ----------------------------------------------------------------------------- helpers
