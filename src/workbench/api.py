@@ -270,11 +270,11 @@ def job(job_id: str) -> Job:
 
     from .runners.local import LIVE_JOBS
 
-    live = LIVE_JOBS.get(job_id)
-    if live is not None:
-        return live
     ctx = Context.from_settings()
-    record = ctx.catalog.get_job(job_id)
+    live = LIVE_JOBS.get(job_id)
+    if live is not None and live._ctx.namespace == ctx.namespace:
+        return live
+    record = ctx.catalog.get_job(job_id, ctx.namespace)
     if record["runner"] == "celery":
         return get_runner("celery").attach(job_id)
     from .jobs import Job as _Job

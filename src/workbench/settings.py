@@ -36,6 +36,33 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+
+_CATALOG_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
+_BROKER_SCHEMES = ("redis", "rediss")
+
+
+def _url(var: str, value: str | None, schemes: tuple[str, ...], example: str) -> str | None:
+    """A URL from the environment, checked here so a typo is a ConfigError that names the variable,
+    not a driver's traceback later. ``postgres://`` (Heroku, libpq) means ``postgresql://``."""
+    if value is None:
+        return None
+    if value.startswith("postgres://"):
+        value = "postgresql://" + value[len("postgres://"):]
+    scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - parsing the port is what raises on a bad one
+    except ValueError as exc:
+        raise ConfigError(f"{var} is not a valid URL: {exc}", hint=f"for example {example}") from None
+    if scheme not in schemes:
+        raise ConfigError(f"{var} has an unsupported scheme {scheme or '(none)'!r}",
+                          hint=f"use one of {', '.join(s + '://' for s in schemes)}; "
+                               f"for example {example}")
+    return value
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -97,8 +124,11 @@ class Settings:
         return cls(
             home=home,
             storage_url=_env("WORKBENCH_STORAGE_URL", str(home / "storage")),
-            catalog_url=_env("WORKBENCH_CATALOG_URL", f"sqlite:///{home / 'catalog.db'}"),
-            broker_url=_env("WORKBENCH_BROKER_URL"),
+            catalog_url=_url("WORKBENCH_CATALOG_URL",
+                             _env("WORKBENCH_CATALOG_URL", f"sqlite:///{home / 'catalog.db'}"),
+                             _CATALOG_SCHEMES, "postgresql://user@host:5432/workbench"),
+            broker_url=_url("WORKBENCH_BROKER_URL", _env("WORKBENCH_BROKER_URL"), _BROKER_SCHEMES,
+                            "redis://:password@host:6379/0"),
             namespace=_env("WORKBENCH_NAMESPACE", "default"),
             s3_endpoint_url=_env("WORKBENCH_S3_ENDPOINT_URL"),
             s3_region=_env("WORKBENCH_S3_REGION", "auto"),
