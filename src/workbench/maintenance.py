@@ -192,9 +192,9 @@ def _remove_dead_attempts(ctx: Context, namespace: str, cutoff: float,
     partials = list(storage.list_partial(root)) if hasattr(storage, "list_partial") else []
     for obj in partials:
         name, _, inner = obj.key[len(root):].partition("/")
-        m = _ATTEMPT.match(inner)
-        if m:
-            k = (name, m["job"], int(m["attempt"]))
+        found = _attempt_of(inner)
+        if found:
+            k = (name, *found)
             attempts[k] = max(attempts.get(k, 0.0), obj.modified)
     for up in uploads:
         rest = up["key"][len(root):]
