@@ -44,7 +44,7 @@ def test_native_abort_fails_the_job_and_the_kernel_lives(src, wb_home, tmp_path)
     stays, and the next job succeeds."""
     marker = tmp_path / "abort"
     job = LocalRunner().submit(wb.Pipeline(
-        source=wb.file(str(src)), steps=[wb.python("fault_steps:abort", marker=str(marker))],
+        source=wb.file(str(src)), steps=[wb.python("wbtest_steps:abort", marker=str(marker))],
         sink=wb.dataset("aborted")))
     job.wait(TIMEOUT)
     assert job.status == "failed"
@@ -62,7 +62,7 @@ def test_a_job_killed_from_outside_fails_with_the_reason(src, wb_home, tmp_path)
     marker, gate = tmp_path / "running", tmp_path / "never"
     job = LocalRunner().submit(wb.Pipeline(
         source=wb.file(str(src)),
-        steps=[wb.python("fault_steps:wait_for_gate", marker=str(marker), gate=str(gate))],
+        steps=[wb.python("wbtest_steps:wait_for_gate", marker=str(marker), gate=str(gate))],
         sink=wb.dataset("killed")))
     pid = int(wait_until(lambda: marker.exists() and marker.read_text().split(), "the step")[0])
     assert pid == job.pid and pid != os.getpid()
@@ -81,7 +81,7 @@ def test_cancel_stops_a_hung_job_at_once(src, wb_home, tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_KILL_GRACE", "0.5")
     marker = tmp_path / "hung"
     job = LocalRunner().submit(wb.Pipeline(
-        source=wb.file(str(src)), steps=[wb.python("fault_steps:hang", marker=str(marker))],
+        source=wb.file(str(src)), steps=[wb.python("wbtest_steps:hang", marker=str(marker))],
         sink=wb.dataset("hung")))
     wait_until(marker.exists, "the step to hang")
     job.cancel()
@@ -103,7 +103,7 @@ def test_job_time_limit_in_the_kernel(src, wb_home, tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_KILL_GRACE", "0.5")
     marker = tmp_path / "hung"
     job = LocalRunner().submit(wb.Pipeline(
-        source=wb.file(str(src)), steps=[wb.python("fault_steps:hang", marker=str(marker))],
+        source=wb.file(str(src)), steps=[wb.python("wbtest_steps:hang", marker=str(marker))],
         sink=wb.dataset("slow")))
     job.wait(TIMEOUT)
     assert job.status == "failed"
@@ -133,7 +133,7 @@ KERNEL = textwrap.dedent("""
         print(job.status, job.result["w"].sum())
     else:
         job = LocalRunner().submit(wb.Pipeline(
-            source=wb.file(src), steps=[wb.python("fault_steps:hang", marker=sys.argv[3])],
+            source=wb.file(src), steps=[wb.python("wbtest_steps:hang", marker=sys.argv[3])],
             sink=wb.dataset("orphan")))
         job.wait()
 """)

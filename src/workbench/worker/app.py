@@ -40,7 +40,10 @@ def celery_config(cfg: WorkerConfig) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,  # a worker waits out a Redis restart
         "result_backend_always_retry": True,
-        "result_backend_max_retries": 10,
+        # Backoff from 10 ms doubling to 10 s: enough tries to outlast a Redis outage of
+        # ``redis_outage_window`` (10 tries gave up after ~5 s and marked a finished task FAILURE).
+        "result_backend_max_retries": 10 + int(cfg.redis_outage_window / 10),
+        "result_backend_max_sleep_between_retries_ms": 10_000,
         # JSON only: a message in any other format (pickle) is refused, never deserialised.
         "task_serializer": "json",
         "result_serializer": "json",

@@ -32,6 +32,11 @@ WORKBENCH_EXPIRE_INTERVAL           3600                       beat: expiry of o
 WORKBENCH_SCHEDULE_CHECK_INTERVAL   60                         beat: how often notebook schedules are looked at
 WORKBENCH_STREAM_MAXLEN             10000                      events kept per job stream (approximate)
 WORKBENCH_STREAM_TTL                604800                     seconds a job's event stream lives
+WORKBENCH_REDIS_OUTAGE_WINDOW       300                        seconds a worker rides out Redis being away:
+                                                               a finished task waits this long to deliver
+                                                               its events and result
+WORKBENCH_CATALOG_RETRY_WINDOW      300                        seconds catalog calls are retried through an
+                                                               outage (then the task is retried later)
 WORKBENCH_METRICS_PORT              9808                       Prometheus port of a worker (0: off)
 WORKBENCH_LOG_FORMAT                json                       json (one object per line) or text
 ==================================  =========================  ===========================================
@@ -98,6 +103,7 @@ class WorkerConfig:
     stream_maxlen: int = 10_000
     stream_ttl: int = 604_800
     metrics_port: int = 9808
+    redis_outage_window: float = 300.0
     log_format: str = "json"
 
     @property
@@ -150,6 +156,7 @@ class WorkerConfig:
             stream_maxlen=int(_num("WORKBENCH_STREAM_MAXLEN", 10_000)),
             stream_ttl=int(_num("WORKBENCH_STREAM_TTL", 604_800)),
             metrics_port=int(_num("WORKBENCH_METRICS_PORT", 9808)),
+            redis_outage_window=_num("WORKBENCH_REDIS_OUTAGE_WINDOW", 300.0),
             log_format=fmt,
         )
 

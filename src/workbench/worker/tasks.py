@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any, Callable
 
+from ..catalog_retry import CatalogUnavailable
 from ..errors import (
     Cancelled, InternalError, SpecError, TimeLimitExceeded, TransientError, WorkbenchError,
 )
@@ -116,6 +117,13 @@ def run_pipeline(task: Any, job_id: str, spec: dict[str, Any],
         try:
             state, out = _run_pipeline(task, rt, job_id, spec, options, me)
             return out
+        except CatalogUnavailable as exc:
+            # The job's final state could not be written: never acknowledge that as done. A new
+            # message runs the job again once the catalog is back (the claim sees the dead run).
+            state = "retry"
+            log.warning("catalog unavailable, task retried in %.0fs: %s",
+                        rt.cfg.retry_backoff_max, exc)
+            raise task.retry(countdown=rt.cfg.retry_backoff_max, max_retries=None) from None
         except Exception as exc:
             from celery.exceptions import Retry
 
