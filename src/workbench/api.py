@@ -222,34 +222,80 @@ def info(name: str, *, version: int | None = None) -> Dataset:
     return get_dataset(Context.from_settings(), name, version)
 
 
-def preview(pipeline: Pipeline, *, rows: int = 100) -> pl.DataFrame:
-    """Run the pipeline in this kernel on its first rows and return them; nothing is written."""
+class Preview(pl.DataFrame):
+    """What ``preview`` returns: a polars DataFrame that also says how it was computed.
+
+    ``sampled`` is True when a SQL step needed every row (an aggregate, a window over everything,
+    ORDER BY, a join, DISTINCT…) and ran on the first ``sample_rows`` rows of its inputs only: its
+    numbers may differ from the full run. ``sampled_steps`` names those steps. Otherwise the rows
+    are exactly the first rows the full run produces.
+    """
+
+    sampled: bool = False
+    sampled_steps: list[str] = []
+    sample_rows: int | None = None
+
+    def _note(self) -> str:
+        return (f"sampled preview: step {', '.join(self.sampled_steps)} ran on the first "
+                f"{self.sample_rows:,} rows of its inputs, so its results may differ from the "
+                "full run" if self.sampled else "")
+
+    def __str__(self) -> str:
+        # polars' __repr__ calls __str__: draw the table with the base class's __str__
+        note, table = self._note(), pl.DataFrame.__str__(self)
+        return f"{note}\n{table}" if note else table
+
+    def __repr__(self) -> str:
+        return self.__str__()
+
+    def _repr_html_(self, **kwargs: Any) -> str:
+        import html
+
+        inner = super()._repr_html_(**kwargs)
+        note = self._note()
+        return (f'<div class="wb-preview-sampled"><b>{html.escape(note)}</b></div>{inner}'
+                if note else inner)
+
+
+def preview(pipeline: Pipeline, *, rows: int = 100) -> Preview:
+    """Run the pipeline in this kernel and return its first ``rows`` rows; nothing is written.
+
+    Row-wise work stops once it has the rows. A SQL step that needs every row runs on a sample
+    of its inputs (``WORKBENCH_PREVIEW_SAMPLE`` rows each), and the result says so (``.sampled``).
+    """
+    from .engines.sql_preview import PreviewPlan
     from .events import null_emit
     from .execute import build_frame
     from .monitor import Monitor
 
     ctx = Context.from_settings()
     limit = ctx.settings.job_time_limit
-    frame, scan, _ = build_frame(pipeline, ctx, null_emit, Monitor("preview", null_emit))
+    plan = PreviewPlan(rows=rows, sample_rows=ctx.settings.preview_sample_rows)
+    frame, scan, _ = build_frame(pipeline, ctx, null_emit, Monitor("preview", null_emit),
+                                 preview=plan)
     try:
         # A preview stays in the kernel: run it as a cancellable background query, and cancel it
         # at the job time limit rather than let a runaway plan hold the kernel.
         query = frame.head(rows).collect(background=True)
         deadline = time.monotonic() + limit
-        while (out := query.fetch()) is None:
+        while (collected := query.fetch()) is None:
             if time.monotonic() > deadline:
                 query.cancel()
                 raise TimeLimitExceeded(f"the preview ran past the time limit of {limit:g}s",
                                         hint="preview a smaller input, or raise "
                                              "WORKBENCH_JOB_TIME_LIMIT")
             time.sleep(0.02)  # polling a background query; not a synchronisation
-        return out
+        out = Preview(collected)
     except Exception as exc:
         from .execute import _classify
 
         raise _classify(exc, scan, None) from None
     finally:
         scan.cleanup()
+    out.sampled = bool(plan.sampled)
+    out.sampled_steps = list(plan.sampled)
+    out.sample_rows = plan.sample_rows
+    return out
 
 
 def list_datasets() -> list[Dataset]:
@@ -259,9 +305,12 @@ def list_datasets() -> list[Dataset]:
     return [dataset_from_record(ctx, r, {"files": []}) for r in ctx.catalog.list_datasets(ctx.namespace)]
 
 
-def list_jobs(*, limit: int = 50, status: str | None = None) -> list[dict[str, Any]]:
+def list_jobs(*, limit: int = 50, status: str | None = None, who: str | None = None,
+              dataset: str | None = None, offset: int = 0) -> list[dict[str, Any]]:
+    """This namespace's jobs, newest first; filter by status, submitter (``who``) or dataset."""
     ctx = Context.from_settings()
-    return ctx.catalog.list_jobs(ctx.namespace, limit=limit, status=status)
+    return ctx.catalog.list_jobs(ctx.namespace, limit=limit, status=status, owner=who,
+                                 dataset=dataset, offset=offset)
 
 
 def job(job_id: str) -> Job:
@@ -277,22 +326,7 @@ def job(job_id: str) -> Job:
     record = ctx.catalog.get_job(job_id, ctx.namespace)
     if record["runner"] == "celery":
         return get_runner("celery").attach(job_id)
-    from .jobs import Job as _Job
-    from .events import JobFailed, JobFinished, JobStarted, JobCancelled
+    # A local job of another process: follow its catalog record (status, heartbeat progress).
+    from .runners.recorded import RecordedJob
 
-    class _Recorded(_Job):
-        runner = "local"
-
-        def cancel(self) -> None:
-            ctx.catalog.request_cancel(job_id)
-
-    j = _Recorded(job_id)
-    j._deliver(JobStarted(job_id=job_id, name=record.get("name"), ts=record.get("started_at") or record["submitted_at"]))
-    status = record["status"]
-    if status == "succeeded":
-        j._deliver(JobFinished(job_id=job_id, result=record.get("result") or {}, ts=record["finished_at"]))
-    elif status == "failed":
-        j._deliver(JobFailed(job_id=job_id, error=record.get("error") or {}, ts=record["finished_at"]))
-    elif status == "cancelled":
-        j._deliver(JobCancelled(job_id=job_id, ts=record["finished_at"]))
-    return j
+    return RecordedJob(job_id, ctx, record)

@@ -22,6 +22,12 @@ WORKBENCH_KILL_GRACE        3                                seconds between a c
                                                              kill of a job's process
 WORKBENCH_HEARTBEAT         5                                seconds between a kernel job's
                                                              heartbeats in the catalog
+WORKBENCH_SQL_TIME_LIMIT    1800                             seconds one SQL step may run (0: none)
+WORKBENCH_SQL_MEMORY_LIMIT  2GB                              DuckDB memory_limit per SQL step
+WORKBENCH_SQL_TEMP_LIMIT    10GB                             spill + inputs read twice, per SQL step
+WORKBENCH_SQL_THREADS       (DuckDB's: one per core)         DuckDB threads per SQL step
+WORKBENCH_PREVIEW_SAMPLE    100000                           rows per input when a preview's SQL
+                                                             needs all rows (then flagged sampled)
 ==========================  ===============================  ==========================
 
 Reader limits (``WORKBENCH_MAX_*``, ``WORKBENCH_DISK_RESERVE``) are documented in
@@ -64,6 +70,8 @@ def _url(var: str, value: str | None, schemes: tuple[str, ...], example: str) ->
                                f"for example {example}")
     return value
 
+from .errors import ConfigError
+
 
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
@@ -71,14 +79,25 @@ def _env(name: str, default: str | None = None) -> str | None:
 
 
 def _number(name: str, default: float) -> float:
+    text = _env(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not a number") from None
+    if value < 0:
+        raise ConfigError(f"{name}={text!r} must not be negative")
+    return value
+
+
+def _positive(name: str, default: float) -> float:
     raw = _env(name, str(default))
     try:
         value = float(raw)
     except ValueError:
         value = -1.0
     if value <= 0:
-        from .errors import ConfigError
-
         raise ConfigError(f"{name}={raw!r} is not a positive number of seconds")
     return value
 
@@ -86,8 +105,6 @@ def _number(name: str, default: float) -> float:
 def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     value = _env(name, default)
     if value not in choices:
-        from .errors import ConfigError
-
         raise ConfigError(f"{name}={value!r}: use one of {', '.join(choices)}")
     return value
 
@@ -113,6 +130,12 @@ class Settings:
     job_time_limit: float = 3600.0
     kill_grace: float = 3.0
     heartbeat: float = 5.0
+    # limits of one SQL step (engines/sql.py); each error names its variable
+    sql_time_limit: float | None = 1800.0
+    sql_memory_limit: str = "2GB"
+    sql_temp_limit: str = "10GB"
+    sql_threads: int | None = None
+    preview_sample_rows: int = 100_000
 
     @property
     def on_worker(self) -> bool:
@@ -138,9 +161,14 @@ class Settings:
             part_size=int(_env("WORKBENCH_PART_SIZE", str(16 * 1024 * 1024))),
             role=_env("WORKBENCH_ROLE", "kernel"),
             local_isolation=_choice("WORKBENCH_LOCAL_ISOLATION", "process", ("process", "thread")),
-            job_time_limit=_number("WORKBENCH_JOB_TIME_LIMIT", 3600.0),
-            kill_grace=_number("WORKBENCH_KILL_GRACE", 3.0),
-            heartbeat=_number("WORKBENCH_HEARTBEAT", 5.0),
+            job_time_limit=_positive("WORKBENCH_JOB_TIME_LIMIT", 3600.0),
+            kill_grace=_positive("WORKBENCH_KILL_GRACE", 3.0),
+            heartbeat=_positive("WORKBENCH_HEARTBEAT", 5.0),
+            sql_time_limit=_number("WORKBENCH_SQL_TIME_LIMIT", 1800.0) or None,
+            sql_memory_limit=_env("WORKBENCH_SQL_MEMORY_LIMIT", "2GB"),
+            sql_temp_limit=_env("WORKBENCH_SQL_TEMP_LIMIT", "10GB"),
+            sql_threads=int(_number("WORKBENCH_SQL_THREADS", 0)) or None,
+            preview_sample_rows=int(_number("WORKBENCH_PREVIEW_SAMPLE", 100_000)),
         )
 
     def with_(self, **changes) -> Settings:

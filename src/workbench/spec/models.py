@@ -6,7 +6,9 @@ import codecs
 import re
 from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer, model_validator,
+)
 
 from ..errors import SpecError
 from ..names import validate_name
@@ -350,16 +352,27 @@ Sink = Annotated[Union[DatasetSink, TableSink], Field(discriminator="kind")]
 
 
 # ----------------------------------------------------------------------------- pipeline
+_SOURCE_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
 class Pipeline(_Model):
-    """A source, transform steps, checks and a sink.
+    """A source (or several named ones), transform steps, checks and a sink.
 
     >>> import workbench as wb
     >>> p = wb.Pipeline(source=wb.file("sales.csv"), sink=wb.dataset("sales"))
+
+    With ``sources={"orders": wb.file(...), "customers": wb.from_dataset(...)}`` each source is a
+    relation of that name in SQL steps, and the first one is the *primary*: Polars steps, a
+    ``parallel=True`` fan-out and ``input`` in the first SQL step all start from it. In SQL,
+    ``input`` is always the previous step's output (the primary source for the first step), and
+    each name reads its source as read. ``source`` stays the primary (old specs keep working), and
+    a spec with ``sources`` is stored without a separate ``source``.
     """
 
     spec_version: Literal[1] = SPEC_VERSION
     name: str | None = None
-    source: Source
+    source: Source  # with sources=, filled from its first entry (and not written back)
+    sources: dict[str, Source] | None = None
     steps: list[Step] = Field(default_factory=list)
     checks: list[Check] = Field(default_factory=list)
     sink: Sink | None = None
@@ -375,6 +388,50 @@ class Pipeline(_Model):
             super().__init__(**data)
         except ValidationError as err:
             raise describe_validation_error(err, None) from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _primary_source(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("sources") is None:
+            return data
+        srcs = data["sources"]
+        if not isinstance(srcs, dict) or not srcs:
+            raise ValueError("sources must name at least one source, e.g. "
+                             "sources={'orders': wb.file('orders/*.csv')}")
+        if data.get("source") is not None:
+            raise ValueError("give source= or sources=, not both (the first of sources is the "
+                             "primary source)")
+        for key in srcs:
+            if not isinstance(key, str) or not _SOURCE_NAME_RE.fullmatch(key):
+                raise ValueError(f"invalid source name {key!r}: SQL steps read it by name, so use "
+                                 "letters, digits and '_', starting with a letter or '_'")
+        lowered = [k.lower() for k in srcs]
+        if len(set(lowered)) != len(lowered):
+            raise ValueError("source names must differ in more than letter case (SQL ignores it)")
+        if len(srcs) > 1 and "input" in lowered:
+            raise ValueError("with several sources none may be named 'input': in SQL steps "
+                             "`input` is the previous step's output")
+        return {**data, "source": next(iter(srcs.values()))}
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            if self.sources is None:
+                data.pop("sources", None)
+            else:  # one place for the primary: sources, first (as given; model_copy may move it)
+                primary = data.pop("source")
+                names = list(self.sources)
+                rest = {k: v for k, v in (data.get("sources") or {}).items() if k != names[0]}
+                data["sources"] = {names[0]: primary, **rest}
+        return data
+
+    def named_sources(self) -> dict[str, Any]:
+        """Every source by the name SQL steps read it under (``input`` for a single source)."""
+        if self.sources is None:
+            return {"input": self.source}
+        names = list(self.sources)
+        return {names[0]: self.source, **{k: self.sources[k] for k in names[1:]}}
 
     def step_names(self) -> list[str]:
         names = ["read"]

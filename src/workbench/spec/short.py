@@ -180,9 +180,10 @@ def shorten(pipeline: Any) -> dict[str, Any]:
         if field in ("spec_version", "name") or value in (None, [], {}):
             continue
         if field == "source":
-            out[field] = _short_source(value)
+            if getattr(pipeline, "sources", None) is None:  # else the first of ``sources``
+                out[field] = _short_source(value)
         elif field == "sources":
-            out[field] = {k: _short_source(v) for k, v in value.items()}
+            out[field] = {k: _short_source(v) for k, v in pipeline.named_sources().items()}
         elif field == "steps":
             out[field] = [_shorten(_dump(s, "op"), "op", STEP_MAIN) for s in value]
         elif field == "checks":
