@@ -22,6 +22,13 @@ WORKBENCH_KILL_GRACE        3                                seconds between a c
                                                              kill of a job's process
 WORKBENCH_HEARTBEAT         5                                seconds between a kernel job's
                                                              heartbeats in the catalog
+WORKBENCH_UPLOAD_URL_EXPIRES 900                             seconds a presigned upload URL lives
+WORKBENCH_SOURCE_ROOTS      (kernel: any readable file;      comma-separated folders and s3://
+                            worker: none)                    prefixes file sources may read
+WORKBENCH_RESULT_MAX_BYTES  268435456 (256 MiB)              largest frame a pipeline without a sink
+                                                             returns (in memory); past it the job fails
+WORKBENCH_RESULT_INLINE_BYTES 524288 (512 KiB)               a result up to this size (Arrow IPC) also
+                                                             rides inline in the job's finish event
 WORKBENCH_SQL_TIME_LIMIT    1800                             seconds one SQL step may run (0: none)
 WORKBENCH_SQL_MEMORY_LIMIT  2GB                              DuckDB memory_limit per SQL step
 WORKBENCH_SQL_TEMP_LIMIT    10GB                             spill + inputs read twice, per SQL step
@@ -70,12 +77,23 @@ def _url(var: str, value: str | None, schemes: tuple[str, ...], example: str) ->
                                f"for example {example}")
     return value
 
-from .errors import ConfigError
 
 
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
+
+
+def _int_env(name: str, default: int) -> int:
+    text = _env(name)
+    if text is None:
+        return default
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not a whole number of bytes",
+                          hint=f"unset it for the default ({default}) or give an integer") from None
+    return value
 
 
 def _number(name: str, default: float) -> float:
@@ -130,6 +148,12 @@ class Settings:
     job_time_limit: float = 3600.0
     kill_grace: float = 3.0
     heartbeat: float = 5.0
+    # Folders and s3:// prefixes file sources may read (engines/source_roots.py); empty: any
+    # readable file in the kernel, none on a worker.
+    source_roots: tuple[str, ...] = ()
+    upload_url_expires: int = 900
+    result_max_bytes: int = 256 * 1024 * 1024
+    result_inline_bytes: int = 512 * 1024
     # limits of one SQL step (engines/sql.py); each error names its variable
     sql_time_limit: float | None = 1800.0
     sql_memory_limit: str = "2GB"
@@ -164,6 +188,11 @@ class Settings:
             job_time_limit=_positive("WORKBENCH_JOB_TIME_LIMIT", 3600.0),
             kill_grace=_positive("WORKBENCH_KILL_GRACE", 3.0),
             heartbeat=_positive("WORKBENCH_HEARTBEAT", 5.0),
+            upload_url_expires=int(_number("WORKBENCH_UPLOAD_URL_EXPIRES", 900)),
+            source_roots=tuple(r.strip() for r in (_env("WORKBENCH_SOURCE_ROOTS") or "").split(",")
+                               if r.strip()),
+            result_max_bytes=_int_env("WORKBENCH_RESULT_MAX_BYTES", 256 * 1024 * 1024),
+            result_inline_bytes=_int_env("WORKBENCH_RESULT_INLINE_BYTES", 512 * 1024),
             sql_time_limit=_number("WORKBENCH_SQL_TIME_LIMIT", 1800.0) or None,
             sql_memory_limit=_env("WORKBENCH_SQL_MEMORY_LIMIT", "2GB"),
             sql_temp_limit=_env("WORKBENCH_SQL_TEMP_LIMIT", "10GB"),

@@ -100,7 +100,7 @@ def cmd_submit(args) -> int:
         return 0
     follow(job, sys.stderr)
     out = {"job_id": job.id, "status": job.status, "error": job.state.error,
-           "result": {k: v for k, v in (job.state.result or {}).items() if k not in ("data",)}}
+           "result": {k: v for k, v in (job.state.result or {}).items() if k not in ("arrow",)}}
     if args.json:
         output(args, out, "")
     if job.status == "failed":

@@ -14,7 +14,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from ..errors import SourceError, disk_full, is_enospc  # noqa: F401  (re-exported for readers)
+from ..errors import SourceError, disk_full
 from .read_common import Input, Limits, count_lines_before
 
 EXCEL_ROWS = 1_048_576

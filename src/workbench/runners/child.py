@@ -2,8 +2,8 @@
 
 It takes on the kernel's environment, working folder and import path from the request, runs
 ``run_job`` exactly as the in-kernel mode does, and writes every event as a JSON line to the
-kernel. A rows result travels as an Arrow IPC file in the job's private temp folder, which the
-kernel reads and removes. Cancel arrives as SIGTERM and is noticed between batches (a thread
+kernel. A rows result travels as the result says (``results``: Arrow IPC in storage, inline
+when small). Cancel arrives as SIGTERM and is noticed between batches (a thread
 waits for the signal, so it works while the main thread sits in native code); the kernel kills
 the process group if that takes longer than the grace period.
 """
@@ -104,12 +104,7 @@ def run(conn: socket.socket, request: dict[str, Any]) -> int:
                 hint="split the input, or raise WORKBENCH_JOB_TIME_LIMIT")
         return cancel.is_set() or ctx.catalog.cancel_requested(job_id)
 
-    finished: list[Event] = []
-
     def emit(event: Event) -> None:
-        if event.kind == "job_finished":
-            finished.append(event)  # sent after the frame file, below
-            return
         lines.send(event.to_dict())
 
     stop = threading.Event()
@@ -117,19 +112,10 @@ def run(conn: socket.socket, request: dict[str, Any]) -> int:
                      name="workbench-heartbeat", daemon=True).start()
     try:
         pipeline = pipeline_from_dict(request["spec"])
-        result = run_job(pipeline, job_id=job_id, ctx=ctx, emit=emit, should_cancel=should_cancel,
-                         runner="local", worker=worker_label())
+        run_job(pipeline, job_id=job_id, ctx=ctx, emit=emit, should_cancel=should_cancel,
+                runner="local", worker=worker_label())
     except BaseException:
         return 0  # run_job recorded and emitted the failure
     finally:
         stop.set()
-    frame = result.pop("_frame", None)
-    if frame is not None:
-        path = os.path.join(request["tmp_dir"], "result.arrow")
-        frame.write_ipc(path)
-        lines.send({"frame": path})
-    for event in finished:
-        ev = event.to_dict()
-        ev["result"] = {k: v for k, v in ev["result"].items() if k not in ("data", "_frame")}
-        lines.send(ev)
     return 0

@@ -18,7 +18,7 @@ import socket
 import threading
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..context import Context
 from ..errors import ProcessDied, StepError, TimeLimitExceeded, WorkbenchError
@@ -78,10 +78,8 @@ def _describe_death(code: int | None, sig: int) -> str:
 class ProcessRun:
     """One job's process, seen from the kernel."""
 
-    def __init__(self, job: Any, ctx: Context, pipeline: Pipeline,
-                 on_frame: Callable[[Any], None]) -> None:
+    def __init__(self, job: Any, ctx: Context, pipeline: Pipeline) -> None:
         self.job, self.ctx, self.pipeline = job, ctx, pipeline
-        self._on_frame = on_frame
         self.pid: int | None = None
         self._pid_known = threading.Event()
         self._ended = threading.Event()
@@ -116,17 +114,10 @@ class ProcessRun:
                     if "pid" in msg and "kind" not in msg:
                         self.pid = int(msg["pid"])
                         self._pid_known.set()
-                    elif "frame" in msg and "kind" not in msg:
-                        self._load_frame(msg["frame"])
                     elif "exit" in msg and "kind" not in msg:
                         exit_info = msg
                     else:
                         ev = Event.from_dict(msg)
-                        if ev.kind == "job_finished" and self.job.frame is not None:
-                            from ..execute import PREVIEW_ROWS
-
-                            ev.result["data"] = [list(r) for r in
-                                                 self.job.frame.head(PREVIEW_ROWS).iter_rows()]
                         terminal = terminal or ev.terminal
                         self.job._deliver(ev)
         except Exception:  # a torn connection or an unreadable frame: settled below
@@ -137,19 +128,6 @@ class ProcessRun:
             if not terminal:
                 self._settle(exit_info or {"exit": None, "signal": 0})
             shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def _load_frame(self, path: str) -> None:
-        import polars as pl
-
-        try:
-            # read into memory (not mapped): the file goes away with the job's temp folder
-            with open(path, "rb") as f:
-                self._on_frame(pl.read_ipc(f.read()))
-        finally:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
 
     def _settle(self, exit_info: dict[str, Any]) -> None:
         """The process ended without a final event: record why, remove what it wrote."""

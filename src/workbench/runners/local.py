@@ -91,7 +91,7 @@ class LocalRunner:
         if isolation == "process":
             from .isolation import ProcessRun
 
-            job._process = ProcessRun(job, ctx, pipeline, on_frame=lambda df: setattr(job, "frame", df))
+            job._process = ProcessRun(job, ctx, pipeline)
             job._process.start()
         else:
             self._start_thread(job, ctx, pipeline)
