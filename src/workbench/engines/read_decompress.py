@@ -16,7 +16,8 @@ from pathlib import Path
 
 from ..errors import SourceError
 from .read_common import LIMITS, HashingReader, Input, Limits
-from .read_limits import check_free_space, disk_full, is_enospc
+from ..errors import disk_full, is_enospc
+from .read_limits import check_free_space
 
 CHUNK = 4 * 1024 * 1024
 
