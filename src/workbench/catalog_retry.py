@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import sqlalchemy as sa
 
-from .errors import StorageUnavailable, register_error
+from .errors import ConfigError, StorageUnavailable, register_error
 
 log = logging.getLogger("workbench.catalog")
 
@@ -35,13 +35,18 @@ class CatalogUnavailable(StorageUnavailable):
 register_error(CatalogUnavailable)
 
 
+def _masked(url: str) -> str:
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown without anything after the scheme
+        return url.split("://", 1)[0] + "://…"
+
+
 def retry_window() -> float:
     raw = os.environ.get("WORKBENCH_CATALOG_RETRY_WINDOW") or "300"
     try:
         return max(0.0, float(raw))
     except ValueError:
-        from .errors import ConfigError
-
         raise ConfigError(f"WORKBENCH_CATALOG_RETRY_WINDOW={raw!r} is not a number of seconds") \
             from None
 
@@ -72,10 +77,8 @@ def retrying(method: Callable[..., Any]) -> Callable[..., Any]:
                 attempt += 1
                 waited = time.monotonic() - start
                 if waited + delay > window:
-                    from .catalog import _mask
-
                     raise CatalogUnavailable(
-                        f"the catalog at {_mask(self.url)} did not answer for {waited:.0f}s "
+                        f"the catalog at {_masked(self.url)} did not answer for {waited:.0f}s "
                         f"({attempt} tries): {getattr(exc, 'orig', exc)}".strip(),
                         hint="check the catalog database; WORKBENCH_CATALOG_RETRY_WINDOW sets how "
                              "long calls wait for it") from None

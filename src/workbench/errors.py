@@ -34,6 +34,7 @@ boundaries intact.
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 _FIELDS = ("file", "row", "column", "step", "hint")
@@ -214,8 +215,6 @@ def disk_full(path: Any, detail: str = "") -> StorageError:
 
 
 def is_enospc(exc: BaseException) -> bool:
-    import errno
-
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 

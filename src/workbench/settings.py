@@ -53,7 +53,6 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
-
 _CATALOG_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 _BROKER_SCHEMES = ("redis", "rediss")
 
@@ -211,8 +210,6 @@ def disk_reserve_bytes() -> int:
     try:
         return max(0, int(float(raw)))
     except ValueError:
-        from .errors import ConfigError
-
         raise ConfigError(f"WORKBENCH_DISK_RESERVE={raw!r} is not a number of bytes") from None
 
 

@@ -22,10 +22,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cloudpickle  # the analyst's own cell functions arrive by value
+
 from ..context import Context
 from ..errors import TimeLimitExceeded
 from ..events import Event
+from ..execute import run_job
 from ..settings import Settings
+from ..spec.io import pipeline_from_dict
+
+MACHINE = socket.gethostname()
+
+
+def worker_label(pid: int | None = None) -> str:
+    """Who runs a kernel job, in the form ``worker.runtime.owner_alive`` understands."""
+    return f"kernel ({MACHINE} pid {pid or os.getpid()})"
 
 
 class _Lines:
@@ -58,8 +69,6 @@ def _take_on(request: dict[str, Any]) -> None:
     sys.path[:] = request["sys_path"]
     main = sys.modules["__main__"]
     for name, blob in (request.get("main_functions") or {}).items():
-        import cloudpickle  # the analyst's own cell functions, sent by value
-
         setattr(main, name, cloudpickle.loads(base64.b64decode(blob)))
 
 
@@ -83,10 +92,6 @@ def _beat(ctx: Context, job_id: str, interval: float, stop: threading.Event) -> 
 
 
 def run(conn: socket.socket, request: dict[str, Any]) -> int:
-    from ..execute import run_job
-    from ..spec.io import pipeline_from_dict
-    from .isolation import worker_label
-
     cancel = threading.Event()
     _watch_sigterm(cancel)
     lines = _Lines(conn)

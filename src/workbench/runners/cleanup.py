@@ -15,9 +15,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..catalog import jobs
+from ..catalog import job_from_row, jobs
 from ..context import Context
+from ..dataset_store import find_committed, job_data_prefix
 from ..errors import ProcessDied, WorkbenchError
+from ..worker.runtime import owner_alive
 
 _SWEPT: set[str] = set()
 
@@ -31,8 +33,6 @@ def stale_after() -> float:
 
 def remove_job_files(ctx: Context, job_id: str, spec: dict[str, Any]) -> bool:
     """Remove every attempt's staged files of a job that did not commit; True if it had committed."""
-    from ..datasets import find_committed, job_data_prefix
-
     sink = spec.get("sink") or {}
     if sink.get("kind") != "dataset":
         return False
@@ -44,8 +44,6 @@ def remove_job_files(ctx: Context, job_id: str, spec: dict[str, Any]) -> bool:
 
 
 def _owner_gone(worker: str | None, beat: float, now: float) -> bool:
-    from ..worker.runtime import owner_alive
-
     if str(worker or "").endswith(f" pid {os.getpid()})"):
         return False  # a job of this very kernel, running on a thread here
     alive = owner_alive(worker)
@@ -62,8 +60,6 @@ def sweep_dead_kernel_jobs(ctx: Context, *, force: bool = False) -> list[str]:
     settled: list[str] = []
     q = sa.select(jobs).where(jobs.c.namespace == ctx.namespace, jobs.c.runner == "local",
                               jobs.c.status.in_(("queued", "running", "retrying")))
-    from ..catalog import job_from_row
-
     for rec in [job_from_row(r) for r in ctx.catalog.rows(q)]:
         worker = rec.get("worker")
         beat = rec.get("heartbeat_at") or rec.get("started_at") or rec.get("submitted_at") or 0

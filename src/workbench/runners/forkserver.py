@@ -35,12 +35,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError
+from .child import run
+
 # Imported once in the server so a job's child starts with them loaded (the whole point).
 PRELOAD = ("polars", "polars._utils.parquet", "pyarrow", "pyarrow.parquet", "sqlalchemy",
            "sqlalchemy.dialects.sqlite", "sqlite3", "encodings.utf_8_sig", "cloudpickle",
            "workbench.execute", "workbench.engines.readers", "workbench.engines.read_csv",
            "workbench.engines.read_csv_check", "workbench.engines.read_json",
-           "workbench.engines.read_excel", "workbench.writer", "workbench.datasets",
+           "workbench.engines.read_excel", "workbench.writer", "workbench.dataset_store",
            "workbench.spec.io", "workbench.runners.child")
 
 
@@ -108,8 +111,6 @@ def _fork_job(conn: socket.socket, listener: socket.socket) -> int:
             os.setpgid(0, 0)  # its own group: a kill reaches whatever the job started
             for sig in (signal.SIGPIPE, signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, signal.SIG_DFL)
-            from .child import run
-
             code = run(conn, request)
         finally:
             os._exit(code)
@@ -164,8 +165,6 @@ class ForkServer:
             assert self._proc.stdout is not None
             line = self._proc.stdout.readline()
             if line.strip() != b"ready":
-                from ..errors import ConfigError
-
                 raise ConfigError("the job process server did not start",
                                   hint="set WORKBENCH_LOCAL_ISOLATION=thread to run jobs in the "
                                        "kernel itself")

@@ -15,24 +15,20 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import threading
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import cloudpickle  # sends cell-defined step functions by value
+
 from ..context import Context
 from ..errors import ProcessDied, StepError, TimeLimitExceeded, WorkbenchError
 from ..events import Event, JobCancelled, JobFailed
 from ..spec.models import Pipeline, PythonStep
+from .cleanup import remove_job_files
 from .forkserver import fork_server
-
-MACHINE = socket.gethostname()
-
-
-def worker_label(pid: int | None = None) -> str:
-    """Who runs a kernel job, in the form ``worker.runtime.owner_alive`` understands."""
-    return f"kernel ({MACHINE} pid {pid or os.getpid()})"
-
 
 def job_tmp_dir(ctx: Context, job_id: str) -> Path:
     """The private temp folder of one kernel job (reader copies, spill, the result frame)."""
@@ -41,8 +37,6 @@ def job_tmp_dir(ctx: Context, job_id: str) -> Path:
 
 def main_functions(pipeline: Pipeline) -> dict[str, str]:
     """Python steps defined in a notebook cell (``"__main__:f"``), sent by value to the child."""
-    import sys
-
     out: dict[str, str] = {}
     for i, step in enumerate(pipeline.steps):
         if not isinstance(step, PythonStep) or not step.function.startswith("__main__:"):
@@ -51,8 +45,6 @@ def main_functions(pipeline: Pipeline) -> dict[str, str]:
         fn = getattr(sys.modules["__main__"], name, None)
         if fn is None:
             continue  # the child reports the missing function like the kernel would
-        import cloudpickle
-
         try:
             out[name] = base64.b64encode(cloudpickle.dumps(fn)).decode()
         except Exception as exc:
@@ -88,8 +80,6 @@ class ProcessRun:
 
     # -- start ---------------------------------------------------------------------
     def start(self) -> None:
-        import sys
-
         s = self.ctx.settings
         request = {
             "job_id": self.job.id, "spec": self.pipeline.model_dump(mode="json"),
@@ -131,8 +121,6 @@ class ProcessRun:
 
     def _settle(self, exit_info: dict[str, Any]) -> None:
         """The process ended without a final event: record why, remove what it wrote."""
-        from .cleanup import remove_job_files
-
         cat = self.ctx.catalog
         if self._stop_reason == "cancel":
             status, event = "cancelled", JobCancelled(job_id=self.job.id)

@@ -9,6 +9,7 @@ debugging (a breakpoint in a step works there).
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 import weakref
 from typing import Any
@@ -16,8 +17,11 @@ from typing import Any
 from ..context import Context
 from ..errors import ConfigError, TimeLimitExceeded, WorkbenchError
 from ..execute import run_job
-from ..jobs import Job
+from ..job_handle import Job
 from ..spec.models import Pipeline
+from .child import worker_label
+from .cleanup import sweep_dead_kernel_jobs
+from .isolation import ProcessRun
 
 ISOLATIONS = ("process", "thread")
 
@@ -77,8 +81,6 @@ class LocalRunner:
     def submit(self, pipeline: Pipeline, *, job_id: str | None = None, wait: bool = False) -> LocalJob:
         ctx = self._ctx or Context.from_settings()
         isolation = self._isolation or ctx.settings.local_isolation
-        from .cleanup import sweep_dead_kernel_jobs
-
         try:
             sweep_dead_kernel_jobs(ctx)  # once per kernel: jobs of kernels that died
         except WorkbenchError:
@@ -89,8 +91,6 @@ class LocalRunner:
                                name=pipeline.name)
         LIVE_JOBS[job.id] = job
         if isolation == "process":
-            from .isolation import ProcessRun
-
             job._process = ProcessRun(job, ctx, pipeline)
             job._process.start()
         else:
@@ -101,10 +101,6 @@ class LocalRunner:
 
     @staticmethod
     def _start_thread(job: LocalJob, ctx: Context, pipeline: Pipeline) -> None:
-        import time
-
-        from .isolation import worker_label
-
         limit = ctx.settings.job_time_limit
         deadline = time.monotonic() + limit
 
