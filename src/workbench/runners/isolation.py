@@ -108,6 +108,8 @@ class ProcessRun:
                         exit_info = msg
                     else:
                         ev = Event.from_dict(msg)
+                        if ev.terminal:  # the job is over: its temp folder goes before anyone hears
+                            shutil.rmtree(self.tmp, ignore_errors=True)
                         terminal = terminal or ev.terminal
                         self.job._deliver(ev)
         except Exception:  # a torn connection or an unreadable frame: settled below
@@ -115,9 +117,9 @@ class ProcessRun:
         finally:
             self._pid_known.set()
             self._ended.set()
+            shutil.rmtree(self.tmp, ignore_errors=True)  # a dead child holds no space
             if not terminal:
                 self._settle(exit_info or {"exit": None, "signal": 0})
-            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _settle(self, exit_info: dict[str, Any]) -> None:
         """The process ended without a final event: record why, remove what it wrote."""
