@@ -109,7 +109,7 @@ def test_gc_of_a_dead_attempt_leaves_a_prefix_sharing_job_alone(src, wb_home):
     ok = _run(wb.Pipeline(source=wb.file(src), sink=wb.dataset("d")), job_id="nightly-a1")
     assert ok.status == "succeeded"
     # A dead attempt of job "nightly": its files were written, no manifest names them.
-    from workbench.datasets import data_prefix
+    from workbench.dataset_store import data_prefix
 
     dead = data_prefix("default", "d", "nightly", 1) + "part-00000.parquet"
     ctx.storage.put_bytes(dead, b"leftover")
@@ -123,7 +123,7 @@ def test_gc_of_a_dead_attempt_leaves_a_prefix_sharing_job_alone(src, wb_home):
 def test_versions_written_in_the_old_layout_still_read_verify_and_survive_gc(src, wb_home,
                                                                          monkeypatch):
     import workbench.writer as writer
-    from workbench.datasets import legacy_data_prefix
+    from workbench.dataset_store import legacy_data_prefix
 
     with monkeypatch.context() as mp:  # the writer as it was before the per-job folders
         mp.setattr(writer, "data_prefix", legacy_data_prefix)
