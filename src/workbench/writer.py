@@ -69,7 +69,8 @@ class PartWriters:
     def provider(self, args: Any) -> HashingWriter:
         keys = args.partition_keys.to_dicts()[0] if args is not None and \
             args.partition_keys is not None else {}
-        segs = "/".join(f"{k}={_segment(v)}" for k, v in keys.items())
+        # column names too: a column named "../../other/x" must not leave the dataset's prefix
+        segs = "/".join(f"{_segment(k)}={_segment(v)}" for k, v in keys.items())
         key = f"{self.prefix}{segs + '/' if segs else ''}{self.stem}-{len(self.parts):05d}.parquet"
         target = self.ctx.storage.open_write(key)
         hw = HashingWriter(target, self.monitor.on_bytes)

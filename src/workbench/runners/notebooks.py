@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..context import Context
-from ..errors import BrokerUnavailable, ConfigError, WorkbenchError
+from ..errors import BrokerUnavailable, Cancelled, ConfigError, WorkbenchError
 from ..scheduling import check_notebook, check_parameters, get_run
 from .celery_runner import CeleryRunner
 
@@ -32,16 +32,32 @@ def submit_notebook(ctx: Context, path: str | Path, parameters: dict[str, Any] |
     app = CeleryRunner(ctx)._app()  # the app for this context's broker (one per broker URL)
     task = {"id": None, "namespace": ctx.namespace, "notebook": str(nb_path), "parameters": params,
             "output": output}
+    # ``expires``: a worker that receives the message after the caller gave up discards it, so a
+    # run given up on here never starts later (and never runs twice when it is sent again).
     try:
-        result = app.send_task("workbench.run_notebook", args=[task], queue="notebooks")
+        result = app.send_task("workbench.run_notebook", args=[task], queue="notebooks",
+                               expires=timeout)
+    except Exception as exc:
+        raise BrokerUnavailable(f"cannot run the notebook on the workers: {exc}") from None
+    try:
         answer = result.get(timeout=timeout)
     except Exception as exc:
         if isinstance(exc, WorkbenchError):
             raise
-        if type(exc).__name__ == "TimeoutError":
-            raise WorkbenchError(f"no answer from the notebooks queue after {timeout}s",
-                                 hint="is a worker consuming the 'notebooks' queue?") from None
-        raise BrokerUnavailable(f"cannot run the notebook on the workers: {exc}") from None
+        if type(exc).__name__ != "TimeoutError":
+            raise BrokerUnavailable(f"cannot run the notebook on the workers: {exc}") from None
+        result.revoke()  # a worker holding it unstarted drops it now; one that started goes on
+        raise Cancelled(
+            f"no worker finished the run within {timeout:g}s: it was withdrawn, and a worker that "
+            "has not started it will not", file=str(nb_path),
+            hint="start a worker that serves the 'notebooks' queue (`workbench worker` serves every "
+                 "queue; `workbench doctor` shows queues nobody serves), or give --timeout more "
+                 "seconds; a run a worker had already started goes on: `workbench notebook runs`"
+        ) from None
+    finally:
+        # Drop the result's subscription now: left to the garbage collector at interpreter exit,
+        # it printed a traceback from a half torn-down redis client.
+        app.backend.remove_pending_result(result)
     if answer.get("id"):
         return get_run(ctx, answer["id"])
     return {"notebook": str(nb_path), "parameters": params, **answer}
