@@ -28,6 +28,7 @@ from .context import Context
 from .dataset_store import (
     data_prefix, dataset_prefix, legacy_data_prefix, manifest_checksum, read_manifest,
 )
+from .engines.sql_sandbox import sweep_dead, temp_root
 from .errors import NotFound, SpecError, WorkbenchError
 from .spec.models import validate_name
 from .storage import open_storage
@@ -116,6 +117,8 @@ def gc(ctx: Context, *, retention_seconds: float, now: float | None = None,
             report["uploads_expired"] += 1
         except WorkbenchError as exc:
             report["errors"].append(exc.to_dict())
+    # DuckDB temp folders of SQL jobs whose process is gone (a crash, a kill): spill and inputs
+    report["sql_temp_removed"] = sweep_dead(temp_root(ctx.settings.home))
     return report
 
 
