@@ -350,3 +350,13 @@ def test_a_trailing_delimiter_on_every_line_is_dropped_with_a_note(tmp_path):
 def test_an_unnamed_last_column_with_data_is_still_an_error(tmp_path):
     err = fails(write(tmp_path / "a.csv", "a,b,\n1,2,x\n"))
     assert "empty name" in err.message and err.column == "#3"
+
+
+def test_a_blank_line_cut_by_the_search_chunk_is_still_found(tmp_path, monkeypatch):
+    from workbench.engines import read_csv_blank
+
+    monkeypatch.setattr(read_csv_blank, "CHUNK", 4)  # "a,b\n" | "1,2\n" | "\n3,4" ...
+    df, _ = read(write(tmp_path / "a.csv", "a,b\n1,2\n\n3,4\n"))
+    assert df.rows() == [(1, 2), (3, 4)]
+    df, _ = read(write(tmp_path / "b.csv", "a,b\r\n1,2\r\n\r\n3,4\r\n"))
+    assert df.rows() == [(1, 2), (3, 4)]
