@@ -88,6 +88,14 @@ def widen_from(plan: CsvPlan, inp: Input, data: bytes | None) -> None:
             df = pl.read_csv(data, schema=text, truncate_ragged_lines=True, **kwargs)
     except pl.exceptions.PolarsError:
         return
+    zeros = _leading_zero_columns(df, [c for c in typed if plan.dtypes[c].is_numeric()])
+    for c, example in zeros.items():
+        plan.notes.append(f"column {c!r}: {example!r} in {inp.name} has a leading zero; the column "
+                          "is read as text so no value changes (a ZIP, FIPS or phone code)")
+        plan.dtypes[c] = pl.String
+    typed = [c for c in typed if c not in zeros]
+    if not typed:
+        return
     bad = misfit_columns(df, {c: plan.dtypes[c] for c in typed})
     ints = [c for c in bad if plan.dtypes[c].is_integer()]
     not_float = misfit_columns(df, {c: pl.Float64 for c in ints}) if ints else set()
@@ -116,6 +124,21 @@ def misfit_columns(df: pl.DataFrame, types: dict[str, pl.DataType]) -> set[str]:
         hits = long.filter(misfit(pl.col("__v"), dtype)).get_column("__col").unique()
         out.update(hits.to_list())
     return out
+
+
+_LEADING_ZERO = r"^\s*[+-]?0[0-9]"
+
+
+def _leading_zero_columns(df: pl.DataFrame, columns: list[str]) -> dict[str, str]:
+    """Number-like columns holding a value such as ``02134``, each with the first such value:
+    read as a number, the zero would be lost."""
+    if not columns:
+        return {}
+    # long form (column, value): one expression, not one per column (see misfit_columns)
+    long = df.select(columns).unpivot(variable_name="__col", value_name="__v")
+    hits = long.filter(pl.col("__v").str.contains(_LEADING_ZERO)).unique("__col", keep="first",
+                                                                         maintain_order=True)
+    return dict(zip(hits["__col"].to_list(), hits["__v"].to_list()))
 
 
 def type_iso_dates(inp: Input, opts: CsvOptions, plan: CsvPlan) -> None:
