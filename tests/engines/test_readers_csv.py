@@ -327,19 +327,6 @@ def test_glob_with_skip_rows_applies_to_every_file(tmp_path):
     assert df.rows() == [(1, 2), (3, 4)]
 
 
-def test_a_record_of_empty_fields_or_null_markers_stays_a_row_of_nulls(tmp_path):
-    # only a truly blank line is skipped; ``,,`` and ``NA,NULL`` are records of nulls
-    df, _ = read(write(tmp_path / "a.csv", "a,b,c\n1,2,x\n,,\n\nNA,NULL,\n3,4,y\n"))
-    assert df.rows() == [(1, 2, "x"), (None, None, None), (None, None, None), (3, 4, "y")]
-
-
-def test_blank_lines_crlf_quoted_and_across_a_glob(tmp_path):
-    write(tmp_path / "p1.csv", b'a,b\r\n1,"x\r\n\r\ny"\r\n\r\n,\r\n2,z\r\n')
-    write(tmp_path / "p2.csv", b"a,b\n\n3,w\n")
-    df, _ = read(str(tmp_path / "p*.csv"))
-    assert df.rows() == [(1, "x\r\n\r\ny"), (None, None), (2, "z"), (3, "w")]
-
-
 def test_a_trailing_delimiter_on_every_line_is_dropped_with_a_note(tmp_path):
     f = write(tmp_path / "a.csv", "a,b,c,\r\n1,2,3,\r\n4,NA,6,\r\n")
     df, scan = read(f)
