@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
 from .errors import NotFound, StorageUnavailable
+from .security import mask_url
 
 metadata = sa.MetaData()
 
@@ -438,10 +439,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 def _mask(url: str) -> str:
     """A DSN with its password replaced, for errors and logs."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url.split("@")[-1]
+    return mask_url(url)
 
 
 _CATALOGS: dict[str, Catalog] = {}

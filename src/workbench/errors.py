@@ -24,12 +24,15 @@ to fix it.
     └── InternalError              a bug: anything not classified above
 
 Errors survive pickling and JSON (``to_dict``/``from_dict``), so they cross process and broker
-boundaries intact.
+boundaries intact. Their message and hint are masked when made (``security.mask_text``): a URL's
+credentials never reach a job record, an event, a log line or the user's screen.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from .security import mask_text
 
 _FIELDS = ("file", "row", "column", "step", "hint")
 
@@ -49,13 +52,14 @@ class WorkbenchError(Exception):
         step: str | None = None,
         hint: str | None = None,
     ) -> None:
+        message = mask_text(message)
         super().__init__(message)
         self.message = message
-        self.file = file
+        self.file = mask_text(file) if file is not None else None
         self.row = row
         self.column = column
         self.step = step
-        self.hint = hint
+        self.hint = mask_text(hint) if hint is not None else None
 
     def __str__(self) -> str:
         where = ", ".join(
@@ -76,8 +80,10 @@ class WorkbenchError(Exception):
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": type(self).__name__, "message": self.message,
-                **{k: getattr(self, k) for k in _FIELDS}}
+        # masked again: a field may have been set after the error was made
+        return {"type": type(self).__name__, "message": mask_text(self.message),
+                **{k: mask_text(v) if isinstance(v, str) else v
+                   for k in _FIELDS for v in (getattr(self, k),)}}
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> WorkbenchError:

@@ -36,6 +36,7 @@ import polars as pl
 from ..context import Context
 from ..dbconn import DbTarget, classify_db_error, connect, resolve_db
 from ..errors import SourceError, SpecError, SQLError, WorkbenchError
+from ..security import check_db_ref
 from .source import SourceScan
 
 UNSCALED_NUMERIC = (38, 10)  # numeric without typmod: precision, scale
@@ -505,6 +506,7 @@ def scan_query(source: Any, ctx: Context, monitor: Any) -> SourceScan:
 
     from ..cursors import plan_incremental
 
+    check_db_ref(source.db, ctx.settings, step="read")  # a worker takes connection names only
     target = resolve_db(source.db)
     sql = strip_statement(source.sql)
     params = dict(source.params)

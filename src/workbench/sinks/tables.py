@@ -49,6 +49,7 @@ from ..dbconn import DbTarget, classify_db_error, connect, resolve_db
 from ..engines.profile import profile_from_stats, schema_dict
 from ..errors import AlreadyExists, InputError, WorkbenchError
 from ..monitor import Monitor
+from ..security import check_db_ref
 from ..spec.models import Pipeline, TableSink
 from . import typemap
 from .typemap import TargetColumn, WritePlan
@@ -464,6 +465,7 @@ def write_table(frame: pl.LazyFrame, *, sink: TableSink, ctx: Context, job_id: s
     """Stream ``frame`` into ``sink.table``; see the module docstring for the modes."""
     import pyarrow as pa
 
+    check_db_ref(sink.db, ctx.settings, step="write")  # a worker takes connection names only
     target = resolve_db(sink.db)
     missing_keys = [k for k in sink.keys if k not in schema]
     if missing_keys:

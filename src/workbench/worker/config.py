@@ -32,6 +32,13 @@ WORKBENCH_STREAM_MAXLEN             10000                      events kept per j
 WORKBENCH_STREAM_TTL                604800                     seconds a job's event stream lives
 WORKBENCH_METRICS_PORT              9808                       Prometheus port of a worker (0: off)
 WORKBENCH_LOG_FORMAT                json                       json (one object per line) or text
+WORKBENCH_KEYS_DIR                  <WORKBENCH_HOME>/keys      the signing keys (``workbench keys init``);
+                                                               the home's set is made on first use
+WORKBENCH_TASK_MAX_AGE              86400                      seconds after which a signed task message
+                                                               is refused as a replay; must exceed the
+                                                               visibility timeout
+WORKBENCH_ROLE                      kernel                     worker for workers and beat (the worker
+                                                               commands set it); decides the signing key
 ==================================  =========================  ===========================================
 
 Task kinds (``<KIND>`` above): PIPELINE, INGESTION, TRANSFORMATION, PERSISTENCE, NOTEBOOKS,
@@ -44,6 +51,7 @@ import os
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
+from ..security import mask_url
 
 DEFAULT_BROKER = "redis://localhost:6379/0"
 
@@ -97,6 +105,14 @@ class WorkerConfig:
     stream_ttl: int = 604_800
     metrics_port: int = 9808
     log_format: str = "json"
+    keys_dir: str | None = None  # None: <WORKBENCH_HOME>/keys, created on first use
+    task_max_age: float = 86400.0
+    role: str = "kernel"
+
+    @property
+    def signing_role(self) -> str:
+        """Whose key this process signs with: workers and beat hold the worker key."""
+        return "worker" if self.role == "worker" else "client"
 
     @property
     def max_attempts(self) -> int:
@@ -106,7 +122,7 @@ class WorkerConfig:
     def from_env(cls) -> WorkerConfig:
         broker = _env("WORKBENCH_BROKER_URL", DEFAULT_BROKER)
         if not broker.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError(f"WORKBENCH_BROKER_URL must be a Redis URL, got {broker.split('@')[-1]!r}",
+            raise ConfigError(f"WORKBENCH_BROKER_URL must be a Redis URL, got {mask_url(broker)!r}",
                               hint="e.g. redis://localhost:6379/0")
         limits = {}
         for kind, (soft, hard) in TIME_LIMITS.items():
@@ -123,6 +139,16 @@ class WorkerConfig:
             raise ConfigError(f"WORKBENCH_VISIBILITY_TIMEOUT ({vt}s) must be longer than the longest "
                               f"hard time limit ({longest:g}s)",
                               hint="raise it, or lower WORKBENCH_HARD_TIME_LIMIT_*")
+        max_age = _num("WORKBENCH_TASK_MAX_AGE", 86400.0)
+        if max_age <= vt:
+            # Redis hands an unacked message out again after the visibility timeout: that
+            # redelivery must still be accepted.
+            raise ConfigError(f"WORKBENCH_TASK_MAX_AGE ({max_age:g}s) must be longer than the "
+                              f"visibility timeout ({vt}s)",
+                              hint="raise WORKBENCH_TASK_MAX_AGE or lower WORKBENCH_VISIBILITY_TIMEOUT")
+        role = _env("WORKBENCH_ROLE", "kernel")
+        if role not in ("kernel", "worker"):
+            raise ConfigError(f"WORKBENCH_ROLE must be kernel or worker, got {role!r}")
         fmt = _env("WORKBENCH_LOG_FORMAT", "json")
         if fmt not in ("json", "text"):
             raise ConfigError(f"WORKBENCH_LOG_FORMAT must be json or text, got {fmt!r}")
@@ -149,6 +175,9 @@ class WorkerConfig:
             stream_ttl=int(_num("WORKBENCH_STREAM_TTL", 604_800)),
             metrics_port=int(_num("WORKBENCH_METRICS_PORT", 9808)),
             log_format=fmt,
+            keys_dir=os.environ.get("WORKBENCH_KEYS_DIR") or None,
+            task_max_age=max_age,
+            role=role,
         )
 
     def retry_delay(self, attempt: int) -> float:

@@ -193,7 +193,7 @@ def start(task: Any, rt: Runtime, pipeline: m.Pipeline, job_id: str, plan_: Plan
         # Steps are checked against the planned columns now, not in n tasks later.
         frame = pl.LazyFrame(schema={c: _parse(t) for c, t in types.items()})
         for i, step in enumerate(pipeline.steps):
-            frame = apply_step(frame, step, step_label(i, step))
+            frame = apply_step(frame, step, step_label(i, step), settings=ctx.settings)
     except WorkbenchError as err:
         fail_job(rt, job_id, err, publish)
         return "failed", {"job_id": job_id, "status": "failed", "error": err.to_dict()}
@@ -288,7 +288,7 @@ def write_part(rt: Runtime, job_id: str, attempt: int, index: int, source: m.Fil
         if casts:
             frame = frame.with_columns(casts)
         for i, step in enumerate(pipeline.steps):
-            frame = apply_step(frame, step, step_label(i, step))
+            frame = apply_step(frame, step, step_label(i, step), settings=ctx.settings)
         monitor.rows_total = scan.rows_total
         monitor.bytes_total = scan.bytes_total
         monitor.bytes_per_row = _estimate_bytes_per_row(scan)

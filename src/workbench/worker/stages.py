@@ -208,7 +208,7 @@ def _transform(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, pre
             relations = relations if relations is not None else _dataset_relations(ctx)
             frame = run_sql(step.query, frame, datasets=relations, step=label)
         else:
-            frame = apply_step(frame, step, label)
+            frame = apply_step(frame, step, label, settings=ctx.settings)
     monitor = Monitor(job_id, publish, should_cancel=should_cancel)
     monitor.step = labels[-1] if labels else "read"
     key = f"{prefix}transform/part-00000.parquet"
