@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import AccessDenied, SpecError, WorkbenchError
+from ..names import RULE, is_valid_name
 from ..security import check_db_ref, check_python_step
 from ..settings import Settings
 from ..spec import models as m
@@ -19,17 +20,15 @@ from ..spec import models as m
 
 def check_job_id(job_id: Any) -> str:
     """A job id names storage folders and Redis keys: the name rule applies to it too."""
-    try:
-        return m.validate_name(job_id, "job id")
-    except ValueError as exc:
-        raise AccessDenied(f"task message refused: {exc}") from None
+    if not is_valid_name(job_id):
+        raise AccessDenied(f"task message refused: invalid job id {job_id!r}: {RULE}")
+    return job_id
 
 
 def check_namespace(namespace: Any) -> str:
-    try:
-        return m.validate_name(namespace, "namespace")
-    except ValueError as exc:
-        raise AccessDenied(f"task message refused: {exc}") from None
+    if not is_valid_name(namespace):
+        raise AccessDenied(f"task message refused: invalid namespace {namespace!r}: {RULE}")
+    return namespace
 
 
 def check_pipeline(spec: Any, settings: Settings) -> m.Pipeline:

@@ -54,7 +54,7 @@ def _has_record(rt: Runtime, job_id: str) -> bool:
     from ..errors import NotFound
 
     try:
-        rt.ctx.catalog.get_job(job_id)
+        rt.ctx.catalog.get_job(job_id, namespace=rt.ctx.namespace)
     except NotFound:
         return False
     return True
@@ -206,7 +206,10 @@ def _run_pipeline(task: Any, rt: Runtime, job_id: str, spec: dict[str, Any],
             return fanout.start(task, rt, pipeline, job_id, plan, me, publish)
         if plan.note:
             publish(Message(job_id=job_id, level="info", text=plan.note))
-        if options.get("stages"):
+        if options.get("stages") and len(pipeline.named_sources()) > 1:
+            publish(Message(job_id=job_id, level="info",
+                            text="stages=True: a pipeline with several sources runs in one task"))
+        elif options.get("stages"):
             from . import stages
 
             return stages.start(task, rt, pipeline, job_id, me, publish)
