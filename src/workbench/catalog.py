@@ -18,7 +18,7 @@ from sqlalchemy import event as sa_event
 
 from .errors import NotFound, StorageUnavailable, missing_extra
 from .names import check_job_id, check_namespace
-from .security import mask_url
+from .masking import mask_url
 
 metadata = sa.MetaData()
 

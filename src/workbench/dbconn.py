@@ -23,7 +23,7 @@ from .errors import (
     AccessDenied, ConfigError, NotFound, SourceError, SQLError, TransientError, WorkbenchError,
     missing_extra,
 )
-from .security import mask_url
+from .masking import mask_url
 
 CONN_PREFIX = "WORKBENCH_CONN_"
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .security import mask_text
+from .masking import mask_text
 
 _FIELDS = ("file", "row", "column", "step", "hint")
 

@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, ClassVar
 
-from .security import mask_text, mask_value
+from .masking import mask_text, mask_value
 
 
 @dataclass

@@ -35,7 +35,8 @@ from typing import Any, Callable
 from .catalog import notebook_runs, schedules
 from .context import Context
 from .errors import AccessDenied, InputError, NotFound, SourceError, SpecError, WorkbenchError
-from .security import check_notebook_path, inside, mask_value
+from .masking import mask_value
+from .security import check_notebook_path, inside
 
 _ENV_LOCK = threading.Lock()  # the kernel inherits os.environ at start; change it one run at a time
 

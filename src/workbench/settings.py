@@ -38,6 +38,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .masking import mask_url
 
 
 _CATALOG_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
@@ -118,8 +119,6 @@ class Settings:
 
     def __repr__(self) -> str:
         # URLs may carry passwords (catalog, broker, endpoint): never show them
-        from .security import mask_url
-
         return (f"Settings(home={str(self.home)!r}, storage_url={mask_url(self.storage_url)!r}, "
                 f"catalog_url={mask_url(self.catalog_url)!r}, "
                 f"broker_url={mask_url(self.broker_url) if self.broker_url else None!r}, "

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pytest
 
+from data_probes import redis_dump
 from wb_cluster import Cluster, make_cluster, wait_for
 
 
@@ -28,30 +29,6 @@ def use_env(cluster: Cluster) -> Any:
     return mp
 
 
-def redis_bytes(redis: Any) -> bytes:
-    """Every key and value in the Redis database (strings, lists, hashes, sets, streams)."""
-    out = bytearray()
-    for key in redis.scan_iter(count=1000):
-        out += key if isinstance(key, bytes) else str(key).encode()
-        kind = redis.type(key)
-        kind = kind.decode() if isinstance(kind, bytes) else kind
-        if kind == "string":
-            values: Iterable[Any] = [redis.get(key)]
-        elif kind == "list":
-            values = redis.lrange(key, 0, -1)
-        elif kind == "hash":
-            values = [x for kv in redis.hgetall(key).items() for x in kv]
-        elif kind in ("set", "zset"):
-            values = redis.smembers(key) if kind == "set" else redis.zrange(key, 0, -1)
-        elif kind == "stream":
-            values = [x for _id, fields in redis.xrange(key) for kv in fields.items() for x in kv]
-        else:
-            values = []
-        for v in values:
-            out += b"\n" + (v if isinstance(v, bytes) else str(v).encode())
-    return bytes(out)
-
-
 def all_output(cluster: Cluster, *extra: Any) -> bytes:
     """Logs of every worker, every Redis key and stream, the catalog's rows, and ``extra``."""
     import json
@@ -62,7 +39,7 @@ def all_output(cluster: Cluster, *extra: Any) -> bytes:
     for log in cluster.logs.values():
         if log.exists():
             out += log.read_bytes()
-    out += redis_bytes(cluster.redis())
+    out += redis_dump(cluster)
     catalog = cluster.ctx().catalog
     with catalog.engine.connect() as conn:
         meta = sa.MetaData()
@@ -85,4 +62,4 @@ def wait_log(cluster: Cluster, name: str, needle: str, count: int = 1) -> list[s
                     and lines, f"{needle!r} in the log of worker {name}")
 
 
-__all__ = ["all_output", "log_lines", "redis_bytes", "start_cluster", "use_env", "wait_log"]
+__all__ = ["all_output", "log_lines", "start_cluster", "use_env", "wait_log"]

@@ -1,6 +1,6 @@
 """Secrets are masked: the userinfo of every URL (S3 endpoint, broker, catalog, DSN) is replaced
 by ``***`` in errors, logs, job records, events and notebook run records, by one function
-(``workbench.security.mask_url`` / ``mask_text``) in the foundation layer.
+(``workbench.masking.mask_url`` / ``mask_text``) in the foundation layer.
 
 Each probe puts a unique secret into a URL, makes the system fail on it (or work with it), and
 then searches every output for the secret's bytes.
@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 import workbench as wb
-from probes import all_output, redis_bytes
+from data_probes import redis_dump
+from probes import all_output
 from servers import free_port, start_redis
 from wb_cluster import make_cluster
-from workbench.security import mask_text, mask_url
+from workbench.masking import mask_text, mask_url
 
 pytestmark = pytest.mark.services
 
@@ -138,7 +139,7 @@ def test_broker_password_never_reaches_logs_errors_or_redis(tmp_path):
                 CeleryRunner(cl.ctx(), broker_url=down).submit(
                     wb.Pipeline(source=wb.file(str(src))))
             assert secret not in str(exc.value) and "redis://***@127.0.0.1" in str(exc.value)
-            assert secret.encode() not in redis_bytes(cl.redis())
+            assert secret.encode() not in redis_dump(cl)
         finally:
             cl.stop()
     finally:

@@ -18,7 +18,7 @@ from ..context import Context
 from ..errors import BrokerUnavailable, ConfigError
 from ..events import JobCancelled, Message
 from ..jobs import Job
-from ..security import mask_url
+from ..masking import mask_url
 from ..spec.models import Pipeline
 from .local import LocalRunner, new_job_id
 

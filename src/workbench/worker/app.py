@@ -16,9 +16,12 @@ and the trust rules that ``settings.on_worker`` turns on), whichever command sta
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import threading
 from typing import Any
 
+from . import signing
 from .config import QUEUES, WorkerConfig
 
 _APP: Any = None
@@ -95,7 +98,6 @@ def make_app(cfg: WorkerConfig | None = None) -> Any:
     from celery import Celery
 
     from ..errors import WorkbenchError, register_error
-    from . import signing
     from .tasks import TASKS, TimeLimitExceeded
 
     cfg = cfg or WorkerConfig.from_env()
@@ -119,11 +121,6 @@ def enter_worker_role(app: Any = None) -> None:
     Called on ``celeryd_init`` and ``beat_init``, so ``celery -A workbench.worker.app worker``
     gets it as surely as ``workbench worker``. Pool processes fork later and inherit it.
     """
-    import dataclasses
-    import os
-
-    from . import signing
-
     os.environ["WORKBENCH_ROLE"] = "worker"
     cfg = getattr(app, "workbench_config", None)
     if cfg is None or cfg.signing_role == "worker":
@@ -154,10 +151,8 @@ def _connect_signals(cfg: WorkerConfig) -> None:
     from . import logs
     from .runtime import reset_after_fork
 
-    from .signing import stamp_message
-
     signals.worker_process_init.connect(reset_after_fork, weak=False)
-    signals.before_task_publish.connect(stamp_message, weak=False)
+    signals.before_task_publish.connect(signing.stamp_message, weak=False)
     signals.celeryd_init.connect(_on_worker_init, weak=False)
     signals.beat_init.connect(_on_beat_init, weak=False)
     fmt = cfg.log_format

@@ -51,7 +51,7 @@ import os
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
-from ..security import mask_url
+from ..masking import mask_url
 
 DEFAULT_BROKER = "redis://localhost:6379/0"
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..engines.steps import step_label
 from ..errors import AccessDenied, SpecError, WorkbenchError
 from ..names import RULE, is_valid_name
 from ..security import check_db_ref, check_python_step
 from ..settings import Settings
 from ..spec import models as m
+from ..spec.io import pipeline_from_dict
 
 
 def check_job_id(job_id: Any) -> str:
@@ -33,9 +35,6 @@ def check_namespace(namespace: Any) -> str:
 
 def check_pipeline(spec: Any, settings: Settings) -> m.Pipeline:
     """The spec as a validated Pipeline that this worker is allowed to run, or an error."""
-    from ..engines.steps import step_label
-    from ..spec.io import pipeline_from_dict
-
     if not isinstance(spec, dict):
         raise SpecError(f"the pipeline spec is a {type(spec).__name__}, not an object")
     try:

@@ -15,7 +15,7 @@ import logging
 import time
 from typing import Any, Iterator
 
-from ..security import mask_text
+from ..masking import mask_text
 
 _TASK: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("workbench_task",
                                                                               default=None)

@@ -71,6 +71,7 @@ def default_keys_dir() -> Path:
 
 def _generate(role: str) -> tuple[bytes, bytes]:
     """A new RSA key (PEM, unencrypted) and its self-signed certificate."""
+    # imported here: cryptography's X.509 machinery is needed only when keys are made
     try:
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
@@ -123,7 +124,7 @@ def init_keys(directory: str | Path, *, force: bool = False) -> dict[str, Any]:
 
 
 def describe(directory: Path) -> dict[str, Any]:
-    from cryptography import x509
+    from cryptography import x509  # only when keys are shown (heavy, as above)
 
     out: dict[str, Any] = {"directory": str(directory)}
     for role in ROLES:

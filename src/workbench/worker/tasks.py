@@ -17,8 +17,9 @@ from ..errors import (
     AccessDenied, Cancelled, InternalError, TransientError, WorkbenchError,
 )
 from ..events import JobCancelled, JobFailed, Message
-from ..security import mask_text
+from ..masking import mask_text
 from . import keys, metrics
+from .guard import check_job_id, check_namespace, check_pipeline
 from .logs import set_field, task_context
 from .recovery import add_dead_letter, claim, finish_if_open
 from .runtime import Heartbeat, Runtime, runtime, worker_id
@@ -144,8 +145,6 @@ def run_pipeline(task: Any, job_id: str, spec: dict[str, Any],
 
 def _run_pipeline(task: Any, rt: Runtime, job_id: str, spec: dict[str, Any],
                   options: dict[str, Any], me: str) -> tuple[str, dict[str, Any]]:
-    from .guard import check_job_id, check_pipeline
-
     cfg = rt.cfg
     check_job_id(job_id)  # before any record, key or folder is named after it
     try:
@@ -435,8 +434,6 @@ def run_notebook(task: Any, schedule: dict[str, Any]) -> dict[str, Any]:
     from ..context import Context
     from ..scheduling import finish_scheduled_run
     from ..scheduling import run_notebook as run_nb
-
-    from .guard import check_namespace
 
     rt = runtime()
     if not isinstance(schedule, dict) or not isinstance(schedule.get("notebook"), str):
