@@ -6,6 +6,8 @@ leave readable logs.
 
 from __future__ import annotations
 
+import math
+import shutil
 import sys
 import threading
 import time
@@ -35,21 +37,50 @@ def human_count(n: float | None) -> str:
     return f"{int(n)}"
 
 
+def human_number(v: object) -> str:
+    """A statistic for people: ``58,381.81``, ``1,204``, ``0.0123``; anything else as it is."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    if math.isnan(v) or math.isinf(v):
+        return str(v)
+    if v == int(v) and abs(v) < 1e15:
+        return f"{int(v):,}"
+    return f"{v:,.2f}" if abs(v) >= 1 else f"{v:.4g}"
+
+
+def fit(line: str, width: int | None) -> str:
+    """Cut a line to ``width`` characters with an ellipsis (a terminal wraps it otherwise)."""
+    if width is None or len(line) <= width:
+        return line
+    return line[: max(width - 1, 0)] + "…"
+
+
+def terminal_width(stream: TextIO) -> int | None:
+    """The width to fit lines to on a terminal; None (no cutting) for pipes, files and logs."""
+    isatty = getattr(stream, "isatty", None)
+    return shutil.get_terminal_size().columns if isatty and isatty() else None
+
+
 def human_time(ts: float | None, *, seconds: bool = True) -> str:
     """A local wall-clock time for listings, or "-" when there is none."""
     fmt = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
     return time.strftime(fmt, time.localtime(ts)) if ts else "-"
 
 
-def datasets_text(items: list, *, empty: str = "no datasets yet") -> str:
-    """The datasets listing as plain text (the CLI, and notebooks outside a front end)."""
+def datasets_text(items: list, *, empty: str = "no datasets yet", width: int | None = None) -> str:
+    """The datasets listing as plain text (the CLI, and notebooks outside a front end); with a
+    ``width``, each row is cut to it rather than wrapped."""
     if not items:
         return empty
-    lines = [f"{'name':24}  {'version':>7}  {'rows':>9}  {'size':>9}  {'created':19}  columns"]
+    name_w = max(4, min(32, max(len(d.name) for d in items)))
+    lines = [f"{'name':{name_w}}  {'version':>7}  {'rows':>8}  {'size':>8}  {'created':16}  columns"]
     for d in items:
-        lines.append(f"{d.name:24}  {d.version:>7}  {human_count(d.rows):>9}  {human_bytes(d.bytes):>9}  "
-                     f"{human_time(d.created_at):19}  {', '.join(d.columns)[:60]}")
-    return "\n".join(lines)
+        lines.append(f"{d.name:{name_w}}  {d.version:>7}  {human_count(d.rows):>8}  "
+                     f"{human_bytes(d.bytes):>8}  {human_time(d.created_at, seconds=False):16}  "
+                     f"{', '.join(d.columns)}")
+    return "\n".join(fit(line, width) for line in lines)
 
 
 def progress_line(state: JobState, width: int = 24) -> str:
@@ -126,7 +157,7 @@ class TextView:
         if not step_changed and now - self._last < self.interval:
             return
         self._last, self._last_step = now, st.current_step
-        line = progress_line(st)
+        line = fit(progress_line(st), self.width)
         if self.live:
             self.stream.write("\r\x1b[2K" + line)
             self.stream.flush()
@@ -139,6 +170,11 @@ class TextView:
         self.stream.write(line + "\n")
         self.stream.flush()
 
+    @property
+    def width(self) -> int | None:
+        # a live line longer than the terminal wraps, and "\r" then redraws only its last part
+        return terminal_width(self.stream) - 1 if self.live and terminal_width(self.stream) else None
+
     def _finish(self) -> None:
         with self._finish_lock:
             self._finish_locked()
@@ -148,7 +184,7 @@ class TextView:
             return
         self._closed = True
         if self.live:
-            self.stream.write("\r\x1b[2K" + progress_line(self.job.state) + "\n")
+            self.stream.write("\r\x1b[2K" + fit(progress_line(self.job.state), self.width) + "\n")
         for line in final_lines(self.job.state):
             self.stream.write(line + "\n")
         self.stream.flush()

@@ -197,11 +197,13 @@ def wait_for(predicate, what: str, timeout: float = 60.0):
 
 
 def make_cluster(tmp: Path, broker_url: str, **env: Any) -> Cluster:
-    """A cluster whose workers run the Python steps of ``wbtest_steps`` and notebooks from
-    ``tmp`` (a worker runs only what its operator allowed: SECURITY.md)."""
+    """A cluster whose workers run the Python steps of ``wbtest_steps``, notebooks from ``tmp``
+    and file sources from the test session's temporary folders (a worker runs and reads only
+    what its operator allowed: SECURITY.md)."""
     home = tmp / "home"
     home.mkdir(parents=True, exist_ok=True)
-    env = {"WORKBENCH_PYTHON_STEPS": "wbtest_steps", "WORKBENCH_NOTEBOOK_ROOTS": str(tmp), **env}
+    env = {"WORKBENCH_PYTHON_STEPS": "wbtest_steps", "WORKBENCH_NOTEBOOK_ROOTS": str(tmp),
+           "WORKBENCH_SOURCE_ROOTS": str(tmp.parent), **env}
     return Cluster(home, broker_url, worker_env(home, broker_url, **env))
 
 
