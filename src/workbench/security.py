@@ -40,7 +40,7 @@ def check_python_step(ref: str, settings: Settings, *, step: str | None = None) 
     if not settings.on_worker:
         return
     module = ref.partition(":")[0]
-    if ref in registered_steps().values() or _in_allowlist(module, settings.python_steps):
+    if _in_allowlist(module, settings.python_steps) or ref in registered_steps().values():
         return
     raise AccessDenied(
         f"Python step {ref!r} is not registered on this worker, so it was not loaded", step=step,
@@ -52,14 +52,14 @@ def check_python_step(ref: str, settings: Settings, *, step: str | None = None) 
 def check_loaded_step(ref: str, fn: Any, settings: Settings, *, step: str | None = None) -> None:
     """On a worker, an allowlisted module's step must be a function defined in that module: a
     name it merely imported (``from os import system``) is not registered."""
-    if not settings.on_worker or ref in registered_steps().values():
-        return
     defined_in = getattr(fn, "__module__", None) or ""
-    if not _in_allowlist(defined_in, settings.python_steps):
-        raise AccessDenied(
-            f"Python step {ref!r} is {defined_in or 'an object'}'s, imported into "
-            f"{ref.partition(':')[0]!r}, not a function of an allowed module", step=step,
-            hint="point the step at a function defined in a module of WORKBENCH_PYTHON_STEPS")
+    if not settings.on_worker or _in_allowlist(defined_in, settings.python_steps) \
+            or ref in registered_steps().values():
+        return
+    raise AccessDenied(
+        f"Python step {ref!r} is {defined_in or 'an object'}'s, imported into "
+        f"{ref.partition(':')[0]!r}, not a function of an allowed module", step=step,
+        hint="point the step at a function defined in a module of WORKBENCH_PYTHON_STEPS")
 
 
 # ----------------------------------------------------------------------------- databases

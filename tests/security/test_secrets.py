@@ -100,11 +100,10 @@ def test_s3_endpoint_userinfo_on_a_worker_reaches_no_record_event_log_or_redis(r
     secret = _secret()
     cl = make_cluster(tmp_path, redis_server.url.rsplit("/", 1)[0] + "/11",
                       WORKBENCH_S3_ENDPOINT_URL=f"http://user:{secret}@127.0.0.1:{free_port()}",
-                      AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+                      AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                      WORKBENCH_SOURCE_ROOTS="s3://bucket-x/")
     cl.start_worker("s3leak", concurrency=1)
     try:
-        src = tmp_path / "in.csv"
-        src.write_text("a\n1\n")
         # the source is on S3, through the worker's endpoint: the read fails there
         job = cl.runner().submit(wb.Pipeline(source=wb.file("s3://bucket-x/in.csv"),
                                              sink=wb.dataset("leak")))

@@ -13,7 +13,8 @@ from .output import output
 
 def register(sub) -> None:
     p = _add(sub, "keys", cmd_keys, "signing keys for task messages (workers trust only these)")
-    p.add_argument("action", choices=["init", "show"])
+    p.add_argument("action", choices=["init", "show"],
+                   help="init: write a worker and a client key pair; show: list them and their expiry")
     p.add_argument("dir", help="folder for the keys (then set WORKBENCH_KEYS_DIR to it)")
     p.add_argument("--force", action="store_true", help="replace keys that exist")
 
