@@ -47,7 +47,6 @@ from urllib.parse import urlsplit
 from .errors import ConfigError
 from .masking import mask_url
 
-
 _CATALOG_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 _BROKER_SCHEMES = ("redis", "rediss")
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.jobs import Job
+from workbench.job_handle import Job
 
 
 class RecordingJob(Job):

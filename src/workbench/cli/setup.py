@@ -7,6 +7,7 @@ import secrets
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..worker.signing import KeyFiles, describe, init_keys
 from .output import add_command as _add
 from .output import output
 
@@ -25,8 +26,6 @@ def register(sub) -> None:
 
 
 def cmd_keys(args) -> int:
-    from ..worker.signing import describe, init_keys
-
     if args.action == "init":
         info = init_keys(args.dir, force=args.force)
     else:
@@ -71,8 +70,6 @@ def env_file_text(keys_dir: Path) -> str:
 
 
 def cmd_init_env(args) -> int:
-    from ..worker.signing import KeyFiles, init_keys
-
     base = Path(args.dir).expanduser().absolute()
     env_path = base / ".env"
     if env_path.exists() and not args.force:

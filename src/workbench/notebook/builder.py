@@ -12,9 +12,17 @@ import re
 import time
 from typing import Any, Callable
 
+import yaml
+from pydantic import ValidationError
+
+from ..api import list_datasets, preview, submit
 from ..errors import SpecError, WorkbenchError
+from ..spec import dump_pipeline
 from ..spec import models as m
 from ..spec.models import Pipeline
+from .display import display_widget
+from .model import exception_html
+from .view import JobView
 
 PREVIEW_ROWS = 50
 
@@ -42,8 +50,6 @@ def _pairs(text: str, sep: str) -> dict[str, str]:
 
 
 def _value(text: str) -> Any:
-    import yaml
-
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
@@ -150,6 +156,7 @@ class _Row:
     """One step or check: its kind, its text, and a remove button."""
 
     def __init__(self, builder: PipelineBuilder, group: str, kind: str, text: str = "") -> None:
+        # heavy optional dependency: imported on first use
         import ipywidgets as w
 
         forms = STEP_FORMS if group == "steps" else CHECK_FORMS
@@ -172,6 +179,7 @@ class _Row:
 
 class PipelineBuilder:
     def __init__(self) -> None:
+        # heavy optional dependency: imported on first use
         import ipywidgets as w
 
         self.source_kind = w.ToggleButtons(options=["file", "upload", "dataset"], value="file",
@@ -229,13 +237,13 @@ class PipelineBuilder:
     @staticmethod
     def _dataset_names() -> list[str]:
         try:
-            from ..api import list_datasets
 
             return [d.name for d in list_datasets()]
         except WorkbenchError:
             return []
 
     def _show_source(self) -> None:
+        # heavy optional dependency: imported on first use
         import ipywidgets as w
 
         kind = self.source_kind.value
@@ -291,7 +299,6 @@ class PipelineBuilder:
 
     def pipeline(self) -> Pipeline:
         """The pipeline the form describes; a ``SpecError`` names the row that is wrong."""
-        from pydantic import ValidationError
 
         def build(what: str, fn: Callable[[], Any]) -> Any:
             try:
@@ -327,13 +334,10 @@ class PipelineBuilder:
 
     # -- actions ------------------------------------------------------------------------
     def _error(self, exc: BaseException) -> None:
-        from .upload import _error_html
-
-        self.output.value = _error_html(exc)
+        self.output.value = exception_html(exc)
 
     def preview(self, rows: int = PREVIEW_ROWS):
         """Run the pipeline on its first rows in this kernel; shows and returns them."""
-        from ..api import preview
 
         self.output.value = '<span style="color:#777">previewing…</span>'
         try:
@@ -350,8 +354,6 @@ class PipelineBuilder:
 
     def submit(self):
         """Send the pipeline to the configured runner and show its live view."""
-        from ..api import submit
-        from .view import JobView
 
         try:
             self.job = submit(self.pipeline())
@@ -365,7 +367,6 @@ class PipelineBuilder:
 
     def export(self, fmt: str = "yaml") -> str | None:
         """The pipeline as YAML (``fmt="yaml"``), JSON, or Python code; shown in the form."""
-        from ..spec import dump_pipeline
 
         try:
             p = self.pipeline()
@@ -379,8 +380,6 @@ class PipelineBuilder:
         return text
 
     def _ipython_display_(self) -> None:
-        from .display import display_widget
-
         display_widget(self.widget)
 
 

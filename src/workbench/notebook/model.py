@@ -10,7 +10,8 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..jobs import JobState
+from ..errors import WorkbenchError
+from ..job_handle import JobState
 from ..textview import human_bytes, human_count
 
 STEP_MARKS = {"pending": "○", "running": "◐", "done": "✓", "failed": "✗", "cancelled": "⊘"}
@@ -192,3 +193,10 @@ def error_html(error: dict[str, Any]) -> str:
     if error.get("hint"):
         out += f'<div class="wb-hint">Hint: {html.escape(str(error["hint"]))}</div>'
     return out + "</div>"
+
+
+def exception_html(err: BaseException) -> str:
+    """``error_html`` for any exception (a ``WorkbenchError`` keeps its where and hint)."""
+    if isinstance(err, WorkbenchError):
+        return error_html(err.to_dict())
+    return error_html({"type": type(err).__name__, "message": str(err)})

@@ -7,11 +7,17 @@ import threading
 import time
 from typing import Any
 
+from ..api import info
+from ..api import job as attach
+from ..api import list_datasets, list_jobs, read, submit
 from ..context import Context
 from ..errors import WorkbenchError
-from .model import error_html, human_bytes, human_count, human_seconds, status_badge
+from ..spec import pipeline_from_dict
 from ..textview import datasets_text
 from ..textview import human_time as _when
+from .display import display_mode, display_widget
+from .model import error_html, human_bytes, human_count, human_seconds, status_badge
+from .view import JobView, live_job
 
 ACTIVE = ("queued", "running", "retrying")
 
@@ -73,6 +79,7 @@ class JobsTable:
     """Recent jobs; refreshes itself every ``interval`` seconds while any job is active."""
 
     def __init__(self, *, limit: int = 20, interval: float = 2.0, auto: bool = True) -> None:
+        # heavy optional dependency: imported on first use
         import ipywidgets as w
 
         self.limit, self.interval = limit, interval
@@ -102,9 +109,8 @@ class JobsTable:
         self._stop.set()
 
     def refresh(self) -> None:
+        # heavy optional dependency: imported on first use
         import ipywidgets as w
-
-        from ..api import list_jobs
 
         self.items = list_jobs(limit=self.limit)
         rows = [w.HTML("<span style='color:#777'>id · name · status · duration · submitted · who · "
@@ -130,12 +136,9 @@ class JobsTable:
         self.grid.children = rows
 
     def cancel(self, job_id: str) -> None:
-        from .view import live_job
-
         try:
             job = live_job(job_id)
             if job is None:
-                from ..api import job as attach
 
                 job = attach(job_id)
             job.cancel()
@@ -146,9 +149,6 @@ class JobsTable:
 
     def rerun(self, job_id: str):
         """Submit the job's pipeline again as a new job and show it."""
-        from ..api import submit
-        from ..spec import pipeline_from_dict
-        from .view import JobView
 
         try:
             ctx = Context.from_settings()
@@ -163,8 +163,6 @@ class JobsTable:
         return job
 
     def _ipython_display_(self) -> None:
-        from .display import display_widget
-
         display_widget(self.widget)
 
 
@@ -173,6 +171,7 @@ class DatasetsTable:
     """Datasets with their versions; pick one to see its schema, profile charts and first rows."""
 
     def __init__(self) -> None:
+        # heavy optional dependency: imported on first use
         import ipywidgets as w
 
         self.items: list[Any] = []
@@ -190,8 +189,6 @@ class DatasetsTable:
         self.refresh()
 
     def refresh(self) -> None:
-        from ..api import list_datasets
-
         self.items = list_datasets()
         ctx = Context.from_settings()
         counts = {d.name: len(ctx.catalog.list_versions(ctx.namespace, d.name)) for d in self.items}
@@ -221,8 +218,6 @@ class DatasetsTable:
         self.show()
 
     def show(self) -> None:
-        from ..api import info, read
-
         name, version = self.select.value, self.version.value
         if not name or not version:
             self.detail.value = ""
@@ -240,15 +235,10 @@ class DatasetsTable:
             f'<h4>Profile</h4>{profile_html(ds.profile)}<h4>First rows</h4>{head._repr_html_()}</div>')
 
     def _ipython_display_(self) -> None:
-        from .display import display_widget
-
         display_widget(self.widget)
 
 
 def jobs(**kwargs: Any):
-    from ..api import list_jobs
-    from .display import display_mode
-
     if display_mode() == "widget":
         return JobsTable(**kwargs)
     print(jobs_text(list_jobs(limit=kwargs.get("limit", 20))))
@@ -256,9 +246,6 @@ def jobs(**kwargs: Any):
 
 
 def datasets(**kwargs: Any):
-    from ..api import list_datasets
-    from .display import display_mode
-
     if display_mode() == "widget":
         return DatasetsTable(**kwargs)
     print(datasets_text(list_datasets()))

@@ -14,26 +14,26 @@ from __future__ import annotations
 
 import html
 import shutil
-import threading
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
+from ..api import submit
 from ..context import Context
 from ..errors import ConfigError, WorkbenchError
-from ..jobs import Job
+from ..job_handle import Job
+from ..spec.models import DatasetSink, FileSource, Pipeline, UploadSource, validate_name
+from ..uploads import confirm_upload, create_upload, finish_upload, safe_filename
+from .builder import safe_name
+from .direct_upload import direct_upload_available, make_direct_picker
+from .display import display_mode, display_widget
+from .model import exception_html
+from .view import JobView
 
 KERNEL_LIMIT = 50 * 1024 * 1024
 FORMATS = ["auto", "csv", "tsv", "json", "ndjson", "excel", "parquet"]
 MODES = ["overwrite", "create", "append"]
-
-
-def _error_html(err: BaseException) -> str:
-    from .model import error_html
-
-    if isinstance(err, WorkbenchError):
-        return error_html(err.to_dict())
-    return error_html({"type": type(err).__name__, "message": str(err)})
 
 
 class UploadForm:
@@ -41,9 +41,8 @@ class UploadForm:
 
     def __init__(self, *, direct: bool | None = None, kernel_limit: int = KERNEL_LIMIT,
                  single_put_max: int | None = None, ctx: Context | None = None) -> None:
+        # heavy optional dependency: imported on first use
         import ipywidgets as w
-
-        from .direct_upload import direct_upload_available, make_direct_picker
 
         self.ctx = ctx or Context.from_settings()
         presign = hasattr(self.ctx.storage, "presign_put")
@@ -99,7 +98,6 @@ class UploadForm:
         filename = self._chosen_name()
         if filename and not self.name.value:
             stem = Path(filename).name.split(".")[0]
-            from .builder import safe_name
 
             self.name.value = safe_name(stem)
 
@@ -112,12 +110,10 @@ class UploadForm:
         return opts
 
     def _fail(self, err: BaseException) -> None:
-        self.status.value = _error_html(err)
+        self.status.value = exception_html(err)
         self.ingest_button.disabled = False
 
     def _show_job(self, job: Job) -> None:
-        from .view import JobView
-
         self.job = job
         self.view = JobView(job)
         self.job_area.children = [self.view.widget]
@@ -125,7 +121,6 @@ class UploadForm:
     # -- actions ------------------------------------------------------------------------
     def ingest(self) -> Job | None:
         """Start the upload (direct) or the ingest (through the kernel). Errors show in the form."""
-        from ..spec.models import validate_name
 
         self.ingest_button.disabled = True
         try:
@@ -145,16 +140,10 @@ class UploadForm:
             return None
 
     def _pipeline(self, source: Any):
-        from ..spec.models import DatasetSink, Pipeline
-
         return Pipeline(name=f"ingest {self.name.value}", source=source,
                         sink=DatasetSink(name=self.name.value, mode=self.mode.value))
 
     def _ingest_through_kernel(self) -> Job:
-        from ..api import submit
-        from ..spec.models import FileSource
-        from ..uploads import safe_filename
-
         item = self.file_upload.value[0]
         content = item["content"]
         if len(content) > self.kernel_limit:
@@ -191,8 +180,6 @@ class UploadForm:
         return job
 
     def _start_direct(self) -> None:
-        from ..uploads import create_upload
-
         extra = {} if self.single_put_max is None else {"single_put_max": self.single_put_max}
         plan = create_upload(self.ctx, self.picker.filename, int(self.picker.size), **extra)
         self.upload_id = plan["upload_id"]
@@ -212,9 +199,6 @@ class UploadForm:
 
     def ingest_upload(self, upload_id: str) -> Job:
         """Confirm a finished browser upload and ingest it (called when the browser is done)."""
-        from ..api import submit
-        from ..spec.models import UploadSource
-        from ..uploads import confirm_upload, finish_upload
 
         confirm_upload(self.ctx, upload_id)
         job = submit(self._pipeline(UploadSource(upload_id=upload_id, format=self.format.value)))
@@ -234,14 +218,11 @@ class UploadForm:
         return job
 
     def _ipython_display_(self) -> None:
-        from .display import display_widget
-
         display_widget(self.widget)
 
 
 def upload_form(**kwargs: Any) -> UploadForm | None:
     """``wb.upload_form()``: the form in a front end; outside one, how to ingest instead."""
-    from .display import display_mode
 
     if display_mode() != "widget" and not kwargs.pop("force_widget", False):
         print("upload_form needs a notebook front end (JupyterLab). Here, ingest by path: "

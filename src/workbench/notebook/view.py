@@ -13,8 +13,12 @@ import weakref
 from collections import deque
 from typing import Any, TextIO
 
+
+from ..api import read
+from ..dataset_store import rows_frame
 from ..events import Event
-from ..jobs import Job
+from ..job_handle import Job
+from ..textview import TextView, final_lines, progress_line
 from . import model
 from .display import display_mode, display_widget
 from .redraw import redrawer
@@ -34,12 +38,11 @@ def result_preview(result: dict[str, Any] | None, rows: int = PREVIEW_ROWS):
     """The first rows of a job's result as a DataFrame (schema in its header), or None."""
     if not result:
         return None
+
     if result.get("kind") == "dataset":
-        from ..api import read
 
         return read(result["name"], version=result.get("version")).head(rows).collect()
     if result.get("kind") == "rows" and result.get("columns"):
-        from ..datasets import rows_frame
 
         return rows_frame(result).head(rows)
     return None
@@ -76,6 +79,7 @@ class JobView:
     """
 
     def __init__(self, job: Job, *, interval: float = 0.1, preview_rows: int = PREVIEW_ROWS) -> None:
+        # heavy optional dependency: imported on first use
         import ipywidgets as w
 
         self.job = job
@@ -194,7 +198,6 @@ def show_job(job: Job, *, mode: str | None = None, stream: TextIO | None = None,
 
 def show_text(job: Job, *, stream: TextIO, follow: bool = True) -> None:
     """Compact lines: one per step change or every few seconds, then the outcome."""
-    from ..textview import TextView, final_lines, progress_line
 
     name = job.state.name or ""
     stream.write(f"job {job.id} {name}".rstrip() + "\n")

@@ -17,7 +17,7 @@ from typing import Any
 from ..context import Context
 from ..errors import WorkbenchError
 from ..events import Event, JobCancelled, JobFailed, JobFinished, JobStarted, Progress
-from ..jobs import Job
+from ..job_handle import Job
 from ..spec.io import pipeline_from_dict
 
 POLL_INTERVAL = 0.5  # seconds between reads of the record while the job runs
