@@ -77,6 +77,8 @@ class Bench:
             "WORKBENCH_CATALOG_URL": f"sqlite:///{self.home / 'catalog.db'}",
             "WORKBENCH_STORAGE_URL": str(self.home / "storage"), "WORKBENCH_METRICS_PORT": "0",
             "WORKBENCH_LOG_FORMAT": "json", "PYTHONPATH": str(ROOT / "src"),
+            # workers read files only under the roots their operator names
+            "WORKBENCH_SOURCE_ROOTS": f"{work},/tmp/wb-bench",
         })
         os.environ.update({k: v for k, v in self.env.items() if k.startswith("WORKBENCH_")})
         self.worker: subprocess.Popen | None = None
