@@ -265,7 +265,7 @@ def job(job_id: str) -> Job:
     if record["runner"] == "celery":
         return get_runner("celery").attach(job_id)
     from .jobs import Job as _Job
-    from .events import JobFailed, JobFinished, JobStarted, JobCancelled
+    from .jobs import recorded_events
 
     class _Recorded(_Job):
         runner = "local"
@@ -274,12 +274,6 @@ def job(job_id: str) -> Job:
             ctx.catalog.request_cancel(job_id)
 
     j = _Recorded(job_id)
-    j._deliver(JobStarted(job_id=job_id, name=record.get("name"), ts=record.get("started_at") or record["submitted_at"]))
-    status = record["status"]
-    if status == "succeeded":
-        j._deliver(JobFinished(job_id=job_id, result=record.get("result") or {}, ts=record["finished_at"]))
-    elif status == "failed":
-        j._deliver(JobFailed(job_id=job_id, error=record.get("error") or {}, ts=record["finished_at"]))
-    elif status == "cancelled":
-        j._deliver(JobCancelled(job_id=job_id, ts=record["finished_at"]))
+    for ev in recorded_events(record):
+        j._deliver(ev)
     return j

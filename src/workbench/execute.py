@@ -16,7 +16,7 @@ import polars as pl
 
 from .context import Context
 from .engines import checks as checks_engine
-from .engines.profile import profile_exprs, profile_from_stats, schema_dict
+from .engines.profile import add_exact_distinct, profile_exprs, profile_from_stats, schema_dict
 from .engines.source import SourceScan
 from .engines.steps import apply_step, step_label
 from .errors import (
@@ -356,6 +356,7 @@ def _collect(frame: pl.LazyFrame, schema: pl.Schema, check_exprs: list[pl.Expr],
         "__p.rows": df.height}
     checks = commit_guard(stats, df.lazy())
     profile = profile_from_stats(schema, stats)
+    add_exact_distinct(profile, df.lazy())
     return {"kind": "rows", "rows": df.height, "columns": df.columns,
             "schema": schema_dict(schema, profile), "profile": profile, "checks": checks,
             "data": [list(r) for r in df.head(PREVIEW_ROWS).iter_rows()], "inputs": inputs_done(),
@@ -379,8 +380,13 @@ def run_job(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
     attempt = catalog.start_attempt(job_id, worker)
     t0 = time.time()
 
+    checks_seen: list[dict[str, Any]] = []  # kept with a failed job's record, for a reattach
+
     def stamped(event) -> None:
         event.job_id = job_id
+        if event.kind == "check_result":
+            checks_seen.append({k: getattr(event, k) for k in (
+                "name", "column", "passed", "severity", "failed_rows", "examples", "message")})
         emit(event)
 
     stamped(JobStarted(name=pipeline.name or _default_name(pipeline), steps=pipeline.step_names(),
@@ -399,7 +405,8 @@ def run_job(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
             stamped(Retrying(attempt=attempt, delay=retry_delay(attempt) if retry_delay else 0.0,
                              error=err.to_dict()))
             raise err from None
-        catalog.finish_job(job_id, "failed", error=err.to_dict())
+        catalog.finish_job(job_id, "failed", error=err.to_dict(),
+                           result={"checks": checks_seen} if checks_seen else None)
         stamped(JobFailed(error=err.to_dict(), seconds=time.time() - t0))
         raise err from None
     frame = result.pop("_frame", None)

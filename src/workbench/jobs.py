@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -50,7 +51,9 @@ class JobState:
     error: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
     last_event_ts: float | None = None
-    _rate: tuple[float, int, int] | None = None  # (ts, rows, bytes) at the last throughput sample
+    # (ts, rows, bytes) of the last few seconds of progress: throughput is a recent-window rate
+    _window: deque = field(default_factory=lambda: deque(maxlen=256))
+    moved_at: float | None = None  # when rows or bytes last grew (a stall shows no throughput)
     rows_per_s: float = 0.0
     bytes_per_s: float = 0.0
 
@@ -101,15 +104,32 @@ class JobState:
         elif kind == "job_failed":
             self.status, self.error = "failed", ev.error  # type: ignore[attr-defined]
             self.finished_at = ev.ts
-            for s in self.steps:
-                if s.status == "running":
-                    s.status = "failed"
+            self._mark_failed_step((ev.error or {}).get("step"))  # type: ignore[attr-defined]
         elif kind == "job_cancelled":
             self.status = "cancelled"
             self.finished_at = ev.ts
             for s in self.steps:
                 if s.status == "running":
                     s.status = "cancelled"
+
+    def _mark_failed_step(self, failed: str | None) -> None:
+        """Mark the step the error names as failed; the others keep their true state.
+
+        A check runs on the finished data pass, so the steps before it are done; any other
+        failure stops the steps still running (``stopped``: not failed, not done).
+        """
+        names = [s.name for s in self.steps]
+        if failed not in names:  # the error names no step of ours: blame the one running
+            for s in self.steps:
+                if s.status == "running":
+                    s.status = "failed"
+            return
+        at = names.index(failed)
+        for i, s in enumerate(self.steps):
+            if i == at:
+                s.status = "failed"
+            elif s.status == "running":
+                s.status = "done" if failed == "check" and i < at else "stopped"
 
     def _step(self, name: str) -> StepState:
         for s in self.steps:
@@ -119,18 +139,31 @@ class JobState:
         self.steps.append(st)
         return st
 
+    WINDOW = 5.0  # seconds of progress the throughput is measured over
+    STALL = 2.0  # seconds without growth after which the throughput is unknown ("–")
+
     def _sample(self, ts: float) -> None:
-        if self._rate is None:
-            self._rate = (self.started_at or ts, 0, 0)
-        t0, r0, b0 = self._rate
+        last = self._window[-1] if self._window else None
+        if last is None or self.rows > last[1] or self.bytes > last[2]:
+            self.moved_at = ts
+        if last is None and self.started_at and ts > self.started_at:
+            self._window.append((self.started_at, 0, 0))
+        self._window.append((ts, self.rows, self.bytes))
+        while len(self._window) > 2 and ts - self._window[1][0] >= self.WINDOW:
+            self._window.popleft()
+        t0, r0, b0 = self._window[0]
         dt = ts - t0
-        if dt >= 0.5:
-            self.rows_per_s = (self.rows - r0) / dt
-            self.bytes_per_s = (self.bytes - b0) / dt
-            self._rate = (ts, self.rows, self.bytes)
-        elif self.started_at and ts > self.started_at and not self.rows_per_s:
-            self.rows_per_s = self.rows / (ts - self.started_at)
-            self.bytes_per_s = self.bytes / (ts - self.started_at)
+        if dt > 0:
+            self.rows_per_s = max(0.0, (self.rows - r0) / dt)
+            self.bytes_per_s = max(0.0, (self.bytes - b0) / dt)
+
+    def stalled(self, now: float | None = None) -> bool:
+        """Running, but nothing has moved for ``STALL`` seconds (or ever)."""
+        if self.done:
+            return False
+        if self.moved_at is None:
+            return True
+        return (time.time() if now is None else now) - self.moved_at > self.STALL
 
     @property
     def done(self) -> bool:
@@ -159,6 +192,47 @@ class JobState:
         if not frac or frac >= 1.0 or self.done:
             return None
         return self.elapsed * (1 - frac) / frac
+
+
+def recorded_events(record: dict[str, Any]) -> list[Event]:
+    """The events a finished job's catalog record stands for, so a view rebuilt from it after a
+    kernel restart shows the same steps, checks and outcome as the live one did."""
+    from .events import (
+        CheckResult, JobCancelled, JobFailed, JobFinished, JobStarted, StepFinished, StepStarted,
+    )
+
+    job_id = record["id"]
+    names: list[str] = []
+    try:
+        from .spec import pipeline_from_dict
+
+        names = pipeline_from_dict(record["spec"]).step_names()
+    except Exception:  # an old or foreign spec: show the outcome without its steps
+        names = []
+    start = record.get("started_at") or record["submitted_at"]
+    out: list[Event] = [JobStarted(job_id=job_id, name=record.get("name"), steps=names, ts=start)]
+    result = record.get("result") or {}
+    for c in result.get("checks") or []:
+        out.append(CheckResult(job_id=job_id, ts=start, **{k: c[k] for k in c if k in (
+            "name", "column", "passed", "severity", "failed_rows", "examples", "message")}))
+    status, end = record["status"], record.get("finished_at") or start
+    if status == "succeeded":
+        rows, size = result.get("rows"), result.get("bytes")
+        for n in names:
+            last = n == names[-1]
+            out.append(StepFinished(job_id=job_id, step=n, rows=rows if last else None,
+                                    bytes=size if last else None, ts=end))
+        out.append(JobFinished(job_id=job_id, result=result, ts=end))
+    elif status == "failed":
+        error = record.get("error") or {}
+        failed = error.get("step")
+        if failed in names:  # the steps up to the failed one had started; for a check, all had
+            upto = len(names) if failed == "check" else names.index(failed) + 1
+            out += [StepStarted(job_id=job_id, step=n, ts=start) for n in names[:upto]]
+        out.append(JobFailed(job_id=job_id, error=error, ts=end))
+    elif status == "cancelled":
+        out.append(JobCancelled(job_id=job_id, ts=end))
+    return out
 
 
 class Job:

@@ -26,13 +26,33 @@ def human_bytes(n: float | None) -> str:
 
 
 def human_count(n: float | None) -> str:
+    """A count for people: exact with thousands separators below a million (``205,731``),
+    then two decimals and a unit (``2.50 M``, ``1.20 bn``)."""
     if n is None:
         return "?"
-    if n >= 1e6:
-        return f"{n / 1e6:.2f}M"
-    if n >= 1e4:
-        return f"{n / 1e3:.1f}k"
-    return f"{int(n)}"
+    if abs(n) >= 1e9:
+        return f"{n / 1e9:.2f} bn"
+    if abs(n) >= 1e6:
+        return f"{n / 1e6:.2f} M"
+    return f"{int(round(n)):,}"
+
+
+def human_number(v: object) -> str:
+    """A value in a preview or a profile: ``58,381.81``, ``2.50 M``, ``1,204``; other types as
+    they are (text is never reformatted)."""
+    if isinstance(v, bool) or v is None:
+        return "null" if v is None else str(v).lower()
+    if isinstance(v, int):
+        return human_count(v) if abs(v) >= 1e6 else f"{v:,}"
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            return str(v)
+        if abs(v) >= 1e6:
+            return human_count(v)
+        if v != 0 and abs(v) < 0.01:
+            return f"{v:.3g}"
+        return f"{v:,.2f}"
+    return str(v)
 
 
 def human_time(ts: float | None, *, seconds: bool = True) -> str:
