@@ -221,22 +221,66 @@ def info(name: str, *, version: int | None = None) -> Dataset:
     return get_dataset(Context.from_settings(), name, version)
 
 
-def preview(pipeline: Pipeline, *, rows: int = 100) -> pl.DataFrame:
-    """Run the pipeline in this kernel on its first rows and return them; nothing is written."""
+class Preview(pl.DataFrame):
+    """What ``preview`` returns: a polars DataFrame that also says how it was computed.
+
+    ``sampled`` is True when a SQL step needed every row (an aggregate, a window over everything,
+    ORDER BY, a join, DISTINCT…) and ran on the first ``sample_rows`` rows of its inputs only: its
+    numbers may differ from the full run. ``sampled_steps`` names those steps. Otherwise the rows
+    are exactly the first rows the full run produces.
+    """
+
+    sampled: bool = False
+    sampled_steps: list[str] = []
+    sample_rows: int | None = None
+
+    def _note(self) -> str:
+        return (f"sampled preview: step {', '.join(self.sampled_steps)} ran on the first "
+                f"{self.sample_rows:,} rows of its inputs, so its results may differ from the "
+                "full run" if self.sampled else "")
+
+    def __repr__(self) -> str:
+        note = self._note()
+        return f"{note}\n{super().__repr__()}" if note else super().__repr__()
+
+    __str__ = __repr__
+
+    def _repr_html_(self, **kwargs: Any) -> str:
+        import html
+
+        inner = super()._repr_html_(**kwargs)
+        note = self._note()
+        return (f'<div class="wb-preview-sampled"><b>{html.escape(note)}</b></div>{inner}'
+                if note else inner)
+
+
+def preview(pipeline: Pipeline, *, rows: int = 100) -> Preview:
+    """Run the pipeline in this kernel and return its first ``rows`` rows; nothing is written.
+
+    Row-wise work stops once it has the rows. A SQL step that needs every row runs on a sample
+    of its inputs (``WORKBENCH_PREVIEW_SAMPLE`` rows each), and the result says so (``.sampled``).
+    """
+    from .engines.sql_preview import PreviewPlan
     from .events import null_emit
     from .execute import build_frame
     from .monitor import Monitor
 
     ctx = Context.from_settings()
-    frame, scan, _ = build_frame(pipeline, ctx, null_emit, Monitor("preview", null_emit))
+    plan = PreviewPlan(rows=rows, sample_rows=ctx.settings.preview_sample_rows)
+    frame, scan, _ = build_frame(pipeline, ctx, null_emit, Monitor("preview", null_emit),
+                                 preview=plan)
     try:
-        return frame.head(rows).collect()
+        out = Preview(frame.head(rows).collect())
     except Exception as exc:
         from .execute import _classify
 
         raise _classify(exc, scan, None) from None
     finally:
         scan.cleanup()
+    out.sampled = bool(plan.sampled)
+    out.sampled_steps = list(plan.sampled)
+    out.sample_rows = plan.sample_rows
+    return out
 
 
 def list_datasets() -> list[Dataset]:
@@ -257,11 +301,11 @@ def job(job_id: str) -> Job:
 
     from .runners.local import LIVE_JOBS
 
-    live = LIVE_JOBS.get(job_id)
-    if live is not None:
-        return live
     ctx = Context.from_settings()
-    record = ctx.catalog.get_job(job_id)
+    live = LIVE_JOBS.get(job_id)
+    if live is not None and live._ctx.namespace == ctx.namespace:
+        return live
+    record = ctx.catalog.get_job(job_id, ctx.namespace)
     if record["runner"] == "celery":
         return get_runner("celery").attach(job_id)
     from .jobs import Job as _Job

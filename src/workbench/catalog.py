@@ -16,7 +16,8 @@ from typing import Any, Iterator
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
-from .errors import NotFound, StorageUnavailable
+from .errors import NotFound, StorageUnavailable, missing_extra
+from .names import check_job_id, check_namespace
 
 metadata = sa.MetaData()
 
@@ -193,7 +194,10 @@ class Catalog:
         elif url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url[len("postgresql://"):]
             kwargs["pool_pre_ping"] = True
-        self.engine = sa.create_engine(url, **kwargs)
+        try:
+            self.engine = sa.create_engine(url, **kwargs)
+        except ImportError:  # the PostgreSQL driver is an extra
+            raise missing_extra("psycopg", "postgres") from None
         if self.engine.dialect.name == "sqlite":
             sa_event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
@@ -349,6 +353,9 @@ class Catalog:
     def create_job(self, *, job_id: str, namespace: str, spec: dict, runner: str,
                    name: str | None = None, kind: str = "pipeline", owner: str | None = None,
                    status: str = "queued") -> None:
+        # The edge for every runner and task: no record with a bad name is ever written.
+        check_namespace(namespace)
+        check_job_id(job_id)
         with self.engine.begin() as conn:
             conn.execute(self._insert_ignore(jobs).values(
                 id=job_id, namespace=namespace, name=name, kind=kind, status=status, runner=runner,
@@ -384,9 +391,14 @@ class Catalog:
                    error: dict | None = None) -> None:
         self.update_job(job_id, status=status, finished_at=time.time(), result=result, error=error)
 
-    def get_job(self, job_id: str) -> dict[str, Any]:
+    def get_job(self, job_id: str, namespace: str | None = None) -> dict[str, Any]:
+        """The job's record; with ``namespace``, a job of another namespace is NotFound (front
+        ends pass theirs: a job id is no key to another tenant's specs and errors)."""
+        q = jobs.select().where(jobs.c.id == job_id)
+        if namespace is not None:
+            q = q.where(jobs.c.namespace == namespace)
         with self.engine.connect() as conn:
-            row = conn.execute(jobs.select().where(jobs.c.id == job_id)).first()
+            row = conn.execute(q).first()
         if row is None:
             raise NotFound(f"no job {job_id!r}", hint="`workbench jobs` lists recent jobs")
         return job_from_row(row)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .catalog import Catalog, open_catalog
+from .names import check_namespace
 from .settings import Settings, get_settings
 from .storage import Storage, open_storage
 
@@ -22,6 +23,9 @@ class Context:
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Context:
         settings = settings or get_settings()
+        # Every key and catalog row is prefixed with the namespace: refuse a bad one before any
+        # storage or catalog is opened (ConfigError naming WORKBENCH_NAMESPACE).
+        check_namespace(settings.namespace)
         return cls(settings, open_storage(settings), open_catalog(settings.catalog_url))
 
 

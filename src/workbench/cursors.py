@@ -49,6 +49,10 @@ def cursor_key(pipeline: Any, source: Any) -> str:
         basis = {"sink": sink, "cursor": source.incremental.cursor, "db": source.db,
                  "sql": source.sql}
         label = "pipeline"
+    named = pipeline.named_sources() if hasattr(pipeline, "named_sources") else {}
+    secondary = next((n for n, s in list(named.items())[1:] if s is source or s == source), None)
+    if secondary is not None:  # each incremental source of a pipeline keeps its own cursor
+        basis["source"] = secondary
     digest = hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
     return f"{label[:200]}#{digest}"
 

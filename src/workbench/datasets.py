@@ -2,8 +2,13 @@
 
 Layout under the storage root (every segment a validated name)::
 
-    <namespace>/datasets/<name>/data/<job_id>-a<attempt>/part-00000.parquet   data of one attempt
+    <namespace>/datasets/<name>/data/<job_id>/a<attempt>/part-00000.parquet   data of one attempt
     <namespace>/datasets/<name>/v000001.manifest.json                        written last
+
+The job id is a folder of its own, so no job's prefix is a prefix of another job's: with the
+older ``data/<job_id>-a<attempt>/`` layout, cleaning job ``nightly`` (``data/nightly-a``) also
+deleted job ``nightly-a1``'s committed files. Versions written in that layout still read, since
+a manifest names its files' keys; ``gc`` recognises both layouts.
 
 A version exists once its manifest exists (written with put-if-absent, so exactly one writer
 wins) *and* its catalog row is committed. Data files that no manifest names are leftovers of a
@@ -23,6 +28,7 @@ import polars as pl
 from .catalog import VersionRecord
 from .context import Context
 from .errors import AlreadyExists, NotFound
+from .names import check_name
 from .spec.models import validate_name
 
 
@@ -32,12 +38,18 @@ def dataset_prefix(namespace: str, name: str) -> str:
 
 
 def data_prefix(namespace: str, name: str, job_id: str, attempt: int) -> str:
-    return f"{dataset_prefix(namespace, name)}data/{validate_name(job_id, 'job id')}-a{attempt}/"
+    return f"{job_data_prefix(namespace, name, job_id)}a{int(attempt)}/"
 
 
 def job_data_prefix(namespace: str, name: str, job_id: str) -> str:
-    """Prefix of every attempt of one job (for cleaning a dead attempt's files)."""
-    return f"{dataset_prefix(namespace, name)}data/{validate_name(job_id, 'job id')}-a"
+    """Folder of every attempt of one job (for cleaning a dead attempt's files); it ends in '/',
+    so it never covers another job's files."""
+    return f"{dataset_prefix(namespace, name)}data/{validate_name(job_id, 'job id')}/"
+
+
+def legacy_data_prefix(namespace: str, name: str, job_id: str, attempt: int) -> str:
+    """Where versions written before the per-job folders keep their files (read and gc only)."""
+    return f"{dataset_prefix(namespace, name)}data/{validate_name(job_id, 'job id')}-a{int(attempt)}/"
 
 
 def manifest_key(namespace: str, name: str, version: int) -> str:
@@ -144,7 +156,7 @@ def dataset_from_record(ctx: Context, record: VersionRecord, manifest: dict[str,
 
 
 def get_dataset(ctx: Context, name: str, version: int | None = None) -> Dataset:
-    validate_name(name, "dataset name")
+    check_name(name, "dataset name")
     record = ctx.catalog.get_version(ctx.namespace, name, version)
     return dataset_from_record(ctx, record)
 

@@ -25,7 +25,7 @@ from .errors import (
 )
 
 CONN_PREFIX = "WORKBENCH_CONN_"
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 _MASK = "***"
 _SECRET_KEYS = ("password", "sslpassword")
 
@@ -100,7 +100,7 @@ def resolve_db(db: str, environ: dict[str, str] | None = None) -> DbTarget:
     name = None
     uri = db.strip()
     if "://" not in uri:
-        if not _NAME_RE.match(uri):
+        if not _NAME_RE.fullmatch(uri):
             raise ConfigError(f"db={mask_dsn(db)!r} is neither a DSN nor a connection name",
                               hint="use postgresql://user@host/db, sqlite:////path/file.db, or a "
                                    "name NAME with WORKBENCH_CONN_NAME set")

@@ -15,7 +15,8 @@ to fix it.
     │   ├── CheckFailed            a data check with severity "error" that failed
     │   ├── NotFound               no such dataset, version, job or upload
     │   ├── AlreadyExists          mode="create" on an existing dataset
-    │   └── AccessDenied           a name outside the caller's namespace, or a refused credential
+    │   ├── AccessDenied           a name outside the caller's namespace, or a refused credential
+    │   └── UsageError             a command line that does not parse (unknown command or flag)
     ├── TransientError             network, storage 5xx, throttling, broker: retried
     │   ├── StorageUnavailable
     │   └── BrokerUnavailable
@@ -126,6 +127,10 @@ class AlreadyExists(InputError):
 
 class AccessDenied(InputError):
     pass
+
+
+class UsageError(InputError):
+    """A command line that does not parse: an unknown command or flag, a missing argument."""
 
 
 class TransientError(WorkbenchError):

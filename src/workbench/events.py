@@ -58,6 +58,7 @@ class Progress(Event):
     bytes: int = 0
     rows_total: int | None = None
     bytes_total: int | None = None
+    percent: float | None = None  # a SQL step's own progress (DuckDB's estimate), 0..100
 
 
 @dataclass

@@ -160,46 +160,52 @@ def _dataset_relations(ctx: Context) -> dict[str, Callable[[], pl.LazyFrame]]:
     return {n: (lambda n=n: scan_dataset(ctx, n)) for n in names}
 
 
+def open_source(source: Any, ctx: Context, monitor: Monitor) -> SourceScan:
+    return SOURCES[source.kind](source, ctx, monitor)
+
+
 def build_frame(pipeline: Pipeline, ctx: Context, emit: Emit, monitor: Monitor,
-                job_id: str = "", *, scan: SourceScan | None = None
+                job_id: str = "", *, scan: SourceScan | None = None, preview: Any = None
                 ) -> tuple[pl.LazyFrame, SourceScan, list[str]]:
-    """Open the source (unless a rescan gives it) and plan every step; SQL steps run here
-    (DuckDB materialises them)."""
+    """Open the sources (unless a rescan gives the primary) and plan every step; SQL steps run
+    here (DuckDB materialises them). ``preview``: an ``engines.sql.PreviewPlan``."""
+    from .inputs import SqlSession, open_sources, with_cleanup
+
     emit(StepStarted(job_id=job_id, step="read", index=0))
-    if scan is None:
-        try:
-            scan = SOURCES[pipeline.source.kind](pipeline.source, ctx, monitor)
-        except WorkbenchError as exc:
-            raise exc.with_context(step="read")
+    scan = open_sources(pipeline, lambda src: open_source(src, ctx, monitor), scan)
     for note in scan.notes:
         emit(Message(job_id=job_id, level="warning", text=note))
     frame = scan.frame
     labels = []
-    relations = None
-    for i, step in enumerate(pipeline.steps):
-        label = step_label(i, step)
-        labels.append(label)
-        monitor.check_cancel()
-        emit(StepStarted(job_id=job_id, step=label, index=i + 1))
-        t0 = time.time()
-        if isinstance(step, SqlStep):
-            # imported here, not above: it loads pyarrow and duckdb (~0.25 s, ~35 MiB), which
-            # a pipeline without SQL steps never needs
-            from .engines.sql import run_sql
-
-            if relations is None:
-                relations = _dataset_relations(ctx)
-            monitor.step = label
-            try:
-                frame = run_sql(step.query, frame.map_batches(monitor.on_batch, streamable=True),
-                                datasets=relations, step=label)
-            except WorkbenchError:
-                raise
-            except Exception as exc:
-                raise _classify(exc, scan, label) from None
-            emit(StepFinished(job_id=job_id, step=label, index=i + 1, seconds=time.time() - t0))
-        else:
-            frame = apply_step(frame, step, label)
+    session: SqlSession | None = None
+    try:
+        for i, step in enumerate(pipeline.steps):
+            label = step_label(i, step)
+            labels.append(label)
+            monitor.check_cancel()
+            emit(StepStarted(job_id=job_id, step=label, index=i + 1))
+            t0 = time.time()
+            if isinstance(step, SqlStep):
+                if session is None:
+                    session = SqlSession(ctx, pipeline, monitor, job_id, preview)
+                monitor.step = label
+                try:
+                    frame = session.run(i, label, frame.map_batches(monitor.on_batch, streamable=True),
+                                        scan.relations)
+                except WorkbenchError:
+                    raise
+                except Exception as exc:
+                    raise _classify(exc, scan, label) from None
+                emit(StepFinished(job_id=job_id, step=label, index=i + 1, seconds=time.time() - t0))
+            else:
+                frame = apply_step(frame, step, label)
+    except BaseException:
+        if session is not None:
+            session.close()
+        scan.cleanup()
+        raise
+    if session is not None:  # a large SQL result waits in the job's temp folder until the end
+        scan = with_cleanup(scan, session.close)
     return frame, scan, labels
 
 
@@ -301,7 +307,8 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
                         raise
                     except OSError as exc:
                         raise SourceError(f"cannot read the source to checksum it: {exc}") from None
-                    return [{k: v for k, v in i.items() if k in ("path", "size", "sha256")} for i in items]
+                    return [{k: v for k, v in i.items() if k in ("path", "size", "sha256", "source")}
+                            for i in items]
 
                 write_label = "write" if sink is not None else "collect"
                 monitor.step = write_label

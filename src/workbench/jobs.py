@@ -42,6 +42,7 @@ class JobState:
     bytes: int = 0
     rows_total: int | None = None
     bytes_total: int | None = None
+    percent: float | None = None  # a running SQL step's own estimate (DuckDB), 0..100
     started_at: float | None = None
     finished_at: float | None = None
     checks: list[dict[str, Any]] = field(default_factory=list)
@@ -75,11 +76,13 @@ class JobState:
         elif kind == "step_started":
             self.current_step = ev.step  # type: ignore[attr-defined]
             self._step(ev.step).status = "running"  # type: ignore[attr-defined]
+            self.percent = None
         elif kind == "progress":
             self.current_step = ev.step or self.current_step  # type: ignore[attr-defined]
             self.rows, self.bytes = ev.rows, ev.bytes  # type: ignore[attr-defined]
             self.rows_total = ev.rows_total  # type: ignore[attr-defined]
             self.bytes_total = ev.bytes_total  # type: ignore[attr-defined]
+            self.percent = getattr(ev, "percent", None)
             self._sample(ev.ts)
         elif kind == "step_finished":
             st = self._step(ev.step)  # type: ignore[attr-defined]
@@ -174,6 +177,8 @@ class JobState:
         """0..1 when a total is known, else None (an indeterminate bar)."""
         if self.status == "succeeded":
             return 1.0
+        if self.percent is not None:
+            return min(1.0, self.percent / 100.0)
         if self.rows_total:
             return min(1.0, self.rows / self.rows_total)
         if self.bytes_total:

@@ -25,12 +25,26 @@ from .catalog import datasets as datasets_table
 from .catalog import jobs as jobs_table
 from .catalog import versions as versions_table
 from .context import Context
-from .datasets import dataset_prefix, manifest_checksum, read_manifest
+from .datasets import (
+    data_prefix, dataset_prefix, legacy_data_prefix, manifest_checksum, read_manifest,
+)
 from .errors import NotFound, SpecError, WorkbenchError
 from .spec.models import validate_name
 
-_ATTEMPT = re.compile(r"^data/(?P<job>[^/]+)-a(?P<attempt>\d+)/")
-_MANIFEST = re.compile(r"^v\d+\.manifest\.json$")
+# data/<job>/a<attempt>/...; and the older data/<job>-a<attempt>/... (tried second: a new
+# layout key "data/x-a1/a2/..." must not read as job "x", attempt 1)
+_ATTEMPT = re.compile(r"data/(?P<job>[^/]+)/a(?P<attempt>\d+)/")
+_LEGACY_ATTEMPT = re.compile(r"data/(?P<job>[^/]+)-a(?P<attempt>\d+)/")
+_MANIFEST = re.compile(r"v\d+\.manifest\.json")
+
+
+def _attempt_of(inner: str) -> tuple[str, int, bool] | None:
+    """(job id, attempt, legacy layout) of a key below a dataset's folder, or None."""
+    m = _ATTEMPT.match(inner)
+    if m:
+        return m["job"], int(m["attempt"]), False
+    m = _LEGACY_ATTEMPT.match(inner)
+    return (m["job"], int(m["attempt"]), True) if m else None
 
 
 def _name(name: str) -> str:
@@ -161,25 +175,25 @@ def _remove_dead_attempts(ctx: Context, namespace: str, cutoff: float,
                           report: dict[str, Any]) -> None:
     storage = ctx.storage
     root = f"{validate_name(namespace, 'namespace')}/datasets/"
-    # (dataset, job id, attempt) -> newest modification time of its objects / uploads
-    attempts: dict[tuple[str, str, int], float] = {}
+    # (dataset, job id, attempt, legacy) -> newest modification time of its objects / uploads
+    attempts: dict[tuple[str, str, int, bool], float] = {}
     manifests: dict[str, list[str]] = {}
     for obj in storage.list(root):
         rest = obj.key[len(root):]
         name, _, inner = rest.partition("/")
-        m = _ATTEMPT.match(inner)
-        if m:
-            k = (name, m["job"], int(m["attempt"]))
+        found = _attempt_of(inner)
+        if found:
+            k = (name, *found)
             attempts[k] = max(attempts.get(k, 0.0), obj.modified)
-        elif _MANIFEST.match(inner):
+        elif _MANIFEST.fullmatch(inner):
             manifests.setdefault(name, []).append(obj.key)
     uploads = storage.list_uploads(root) if hasattr(storage, "list_uploads") else []
     for up in uploads:
         rest = up["key"][len(root):]
         name, _, inner = rest.partition("/")
-        m = _ATTEMPT.match(inner)
-        if m:
-            k = (name, m["job"], int(m["attempt"]))
+        found = _attempt_of(inner)
+        if found:
+            k = (name, *found)
             attempts[k] = max(attempts.get(k, 0.0), up["initiated"])
     if not attempts:
         return
@@ -193,10 +207,10 @@ def _remove_dead_attempts(ctx: Context, namespace: str, cutoff: float,
             except NotFound:
                 continue  # purged in the meantime
 
-    jobs = _jobs(ctx, {job for _, job, _ in attempts})
-    for (name, job_id, attempt), newest in sorted(attempts.items()):
+    jobs = _jobs(ctx, {job for _, job, _, _ in attempts})
+    for (name, job_id, attempt, legacy), newest in sorted(attempts.items()):
         try:
-            prefix = dataset_prefix(namespace, name) + f"data/{job_id}-a{attempt}/"
+            prefix = (legacy_data_prefix if legacy else data_prefix)(namespace, name, job_id, attempt)
         except ValueError:
             continue  # not a key we wrote
         if any(k.startswith(prefix) for k in referenced.get(name, ())):

@@ -73,6 +73,16 @@ class Monitor:
             except Exception:  # a slow catalog must not fail the data work
                 pass
 
+    def sql_progress(self, percent: float) -> None:
+        """DuckDB's own estimate while a SQL step runs (from the step's watcher thread)."""
+        now = time.monotonic()
+        if now - self._last_emit < EMIT_INTERVAL:
+            return
+        self._last_emit = now
+        self._emit(Progress(job_id=self.job_id, step=self.step, rows=self.rows, bytes=self.bytes,
+                            rows_total=self.rows_total, bytes_total=self.bytes_total,
+                            percent=min(100.0, max(0.0, percent))))
+
     def check_cancel(self) -> None:
         if self._should_cancel is not None and self._should_cancel():
             self.cancelled = True

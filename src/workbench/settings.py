@@ -13,6 +13,12 @@ WORKBENCH_S3_REGION         auto                             region name
 WORKBENCH_S3_ADDRESSING     path                             path or virtual
 WORKBENCH_ROLE              kernel                           kernel (the analyst's own process) or
                                                              worker (shared; trust rules apply)
+WORKBENCH_SQL_TIME_LIMIT    1800                             seconds one SQL step may run (0: none)
+WORKBENCH_SQL_MEMORY_LIMIT  2GB                              DuckDB memory_limit per SQL step
+WORKBENCH_SQL_TEMP_LIMIT    10GB                             spill + inputs read twice, per SQL step
+WORKBENCH_SQL_THREADS       (DuckDB's: one per core)         DuckDB threads per SQL step
+WORKBENCH_PREVIEW_SAMPLE    100000                           rows per input when a preview's SQL
+                                                             needs all rows (then flagged sampled)
 ==========================  ===============================  ==========================
 
 Credentials come from the usual AWS variables (or ``WORKBENCH_S3_ACCESS_KEY_ID`` /
@@ -24,11 +30,53 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+
+_CATALOG_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
+_BROKER_SCHEMES = ("redis", "rediss")
+
+
+def _url(var: str, value: str | None, schemes: tuple[str, ...], example: str) -> str | None:
+    """A URL from the environment, checked here so a typo is a ConfigError that names the variable,
+    not a driver's traceback later. ``postgres://`` (Heroku, libpq) means ``postgresql://``."""
+    if value is None:
+        return None
+    if value.startswith("postgres://"):
+        value = "postgresql://" + value[len("postgres://"):]
+    scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - parsing the port is what raises on a bad one
+    except ValueError as exc:
+        raise ConfigError(f"{var} is not a valid URL: {exc}", hint=f"for example {example}") from None
+    if scheme not in schemes:
+        raise ConfigError(f"{var} has an unsupported scheme {scheme or '(none)'!r}",
+                          hint=f"use one of {', '.join(s + '://' for s in schemes)}; "
+                               f"for example {example}")
+    return value
+
+from .errors import ConfigError
 
 
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
+
+
+def _number(name: str, default: float) -> float:
+    text = _env(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not a number") from None
+    if value < 0:
+        raise ConfigError(f"{name}={text!r} must not be negative")
+    return value
 
 
 @dataclass(frozen=True)
@@ -48,6 +96,12 @@ class Settings:
     # "kernel": the analyst's own process, which may do anything its user may.
     # "worker": a shared worker process; the trust boundary (SECURITY.md) applies.
     role: str = "kernel"
+    # limits of one SQL step (engines/sql.py); each error names its variable
+    sql_time_limit: float | None = 1800.0
+    sql_memory_limit: str = "2GB"
+    sql_temp_limit: str = "10GB"
+    sql_threads: int | None = None
+    preview_sample_rows: int = 100_000
 
     @property
     def on_worker(self) -> bool:
@@ -59,8 +113,11 @@ class Settings:
         return cls(
             home=home,
             storage_url=_env("WORKBENCH_STORAGE_URL", str(home / "storage")),
-            catalog_url=_env("WORKBENCH_CATALOG_URL", f"sqlite:///{home / 'catalog.db'}"),
-            broker_url=_env("WORKBENCH_BROKER_URL"),
+            catalog_url=_url("WORKBENCH_CATALOG_URL",
+                             _env("WORKBENCH_CATALOG_URL", f"sqlite:///{home / 'catalog.db'}"),
+                             _CATALOG_SCHEMES, "postgresql://user@host:5432/workbench"),
+            broker_url=_url("WORKBENCH_BROKER_URL", _env("WORKBENCH_BROKER_URL"), _BROKER_SCHEMES,
+                            "redis://:password@host:6379/0"),
             namespace=_env("WORKBENCH_NAMESPACE", "default"),
             s3_endpoint_url=_env("WORKBENCH_S3_ENDPOINT_URL"),
             s3_region=_env("WORKBENCH_S3_REGION", "auto"),
@@ -69,6 +126,11 @@ class Settings:
             s3_secret_access_key=_env("WORKBENCH_S3_SECRET_ACCESS_KEY", _env("AWS_SECRET_ACCESS_KEY")),
             part_size=int(_env("WORKBENCH_PART_SIZE", str(16 * 1024 * 1024))),
             role=_env("WORKBENCH_ROLE", "kernel"),
+            sql_time_limit=_number("WORKBENCH_SQL_TIME_LIMIT", 1800.0) or None,
+            sql_memory_limit=_env("WORKBENCH_SQL_MEMORY_LIMIT", "2GB"),
+            sql_temp_limit=_env("WORKBENCH_SQL_TEMP_LIMIT", "10GB"),
+            sql_threads=int(_number("WORKBENCH_SQL_THREADS", 0)) or None,
+            preview_sample_rows=int(_number("WORKBENCH_PREVIEW_SAMPLE", 100_000)),
         )
 
     def with_(self, **changes) -> Settings:

@@ -42,7 +42,7 @@ MAX_UPLOAD_SIZE = 5 * 1024 ** 4  # the S3/R2 object size limit
 MAX_EXPIRES = 7 * 24 * 3600  # presigned URLs cannot live longer on S3 and R2
 MAX_PARTS = 10_000
 CONTENT_TYPE = "application/octet-stream"
-_ID = re.compile(r"^[0-9a-f]{32}$")
+_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def _storage(ctx: Context) -> Any:
@@ -130,7 +130,7 @@ def create_upload(ctx: Context, filename: str, size: int, *, sha256: str | None 
 
 
 def _row(ctx: Context, upload_id: str) -> Any:
-    if not isinstance(upload_id, str) or not _ID.match(upload_id):
+    if not isinstance(upload_id, str) or not _ID.fullmatch(upload_id):
         raise NotFound(f"no upload {upload_id!r}", hint="an upload id is 32 hexadecimal digits, "
                        "as `workbench upload-url` prints it")
     rows = ctx.catalog.execute(uploads_table.select().where(

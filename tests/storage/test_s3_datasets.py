@@ -168,6 +168,6 @@ def test_killed_write_is_cleaned_by_the_next_run_of_the_job(s3_env, s3_settings,
                      job_id="job-killed", ctx=ctx)
     assert result["rows"] == n and result["version"] == 1
     assert ctx.storage.list_uploads("default/datasets/big/") == []
-    assert {o.key.split("/")[4] for o in ctx.storage.list("default/datasets/big/data/")} == {
-        "job-killed-a2"}
+    assert {"/".join(o.key.split("/")[4:6]) for o in ctx.storage.list("default/datasets/big/data/")
+            } == {"job-killed/a2"}
     assert verify(ctx, "big")["ok"]

@@ -6,9 +6,14 @@ import argparse
 import importlib
 import sys
 
+from ..errors import UsageError
+from .output import report_error
+from .parser import EXIT_USAGE, Parser
+
 # Feature modules, each with ``register(subparsers)``; listed here, not self-registered.
 COMMAND_MODULES = [
     "workbench.cli.core",
+    "workbench.cli.init",
     "workbench.cli.storage",
     "workbench.cli.worker",
     "workbench.cli.notebook",
@@ -16,7 +21,7 @@ COMMAND_MODULES = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="workbench",
         description="A Jupyter-first data-engineering workbench. Every command takes --json.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -33,7 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as err:
+        # A usage error honours --json too: scripts get the same error object as for a failure.
+        report_error(argparse.Namespace(json="--json" in argv), err)
+        return EXIT_USAGE
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2

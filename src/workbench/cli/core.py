@@ -14,45 +14,48 @@ from ..textview import human_time as _when
 
 def register(sub) -> None:
     p = _add(sub, "demo", cmd_demo, "make a sample file, run a pipeline on it, show the result")
-    p.add_argument("--rows", type=int, default=200_000)
+    p.add_argument("--rows", type=int, default=200_000, help="rows in the sample file (default: 200000)")
     p.add_argument("--dir", default=None, help="where to write the sample (default: the workbench home)")
 
     p = _add(sub, "ingest", cmd_ingest, "read a file (or glob, or s3:// object) into a dataset")
-    p.add_argument("path")
-    p.add_argument("--name", required=True)
-    p.add_argument("--mode", default="overwrite", choices=["create", "overwrite", "append"])
+    p.add_argument("path", help="a file, a glob ('orders/*.csv') or an s3:// / r2:// object or prefix")
+    p.add_argument("--name", required=True, help="the dataset to write")
+    p.add_argument("--mode", default="overwrite", choices=["create", "overwrite", "append"],
+                   help="create (fails if it exists), overwrite (a new version; default) or append")
     p.add_argument("--format", default="auto",
-                   choices=["auto", "csv", "tsv", "json", "ndjson", "excel", "parquet"])
-    p.add_argument("--delimiter")
-    p.add_argument("--encoding")
-    p.add_argument("--sheet")
-    p.add_argument("--no-header", action="store_true")
+                   choices=["auto", "csv", "tsv", "json", "ndjson", "excel", "parquet"],
+                   help="the file format (default: told from the name and the first bytes)")
+    p.add_argument("--delimiter", help="the field delimiter, e.g. ';' or tab (default: sniffed)")
+    p.add_argument("--encoding", help="auto (default), utf8, utf16, latin1, cp1252, utf8-lossy or a Python codec name such as latin-1")
+    p.add_argument("--sheet", help="an Excel sheet, by name or 0-based index (default: the first)")
+    p.add_argument("--no-header", action="store_true", help="the first line is data; columns are named column_1, …")
     p.add_argument("--null", action="append", dest="null_values", metavar="MARKER",
                    help="a null marker (repeatable); default: '', NA, N/A, NULL, null")
     p.add_argument("--type", action="append", default=[], metavar="COL=TYPE",
                    help="declare a column's type, e.g. --type amount=decimal(12,2)")
-    p.add_argument("--partition-by", action="append", default=[])
+    p.add_argument("--partition-by", action="append", default=[], metavar="COLUMN",
+                   help="write one folder per value of this column (repeatable)")
     p.add_argument("--runner", default="local", help="local (default) or celery")
 
     p = _add(sub, "run", cmd_run, "run a pipeline spec file (YAML or JSON) and wait for it")
-    p.add_argument("spec")
+    p.add_argument("spec", help="a pipeline file, .yaml/.yml or .json")
     p.add_argument("--runner", default=None, help="local or celery (default: celery if a broker is set)")
 
     p = _add(sub, "validate", cmd_validate, "check a pipeline spec file without running it")
-    p.add_argument("spec")
+    p.add_argument("spec", help="a pipeline file, .yaml/.yml or .json")
 
     _add(sub, "datasets", cmd_datasets, "list datasets: names, versions, rows, size, created")
 
     p = _add(sub, "show", cmd_show, "a dataset's schema, profile, checksum, versions and files")
-    p.add_argument("name")
-    p.add_argument("--version", type=int)
+    p.add_argument("name", help="the dataset")
+    p.add_argument("--version", type=int, help="a version number (default: the latest)")
 
     p = _add(sub, "jobs", cmd_jobs, "recent jobs: status, duration, error")
-    p.add_argument("--limit", type=int, default=20)
-    p.add_argument("--status")
+    p.add_argument("--limit", type=int, default=20, help="how many jobs, newest first (default: 20)")
+    p.add_argument("--status", help="only jobs in this state: queued, running, succeeded, failed, cancelled")
 
     p = _add(sub, "job", cmd_job, "one job's record")
-    p.add_argument("job_id")
+    p.add_argument("job_id", help="the job id (from `workbench jobs`)")
 
     _add(sub, "schema", cmd_schema, "print the JSON Schema of pipeline specs")
 
@@ -63,7 +66,9 @@ def _follow(job, args) -> Any:
 
     follow(job, sys.stderr)
     if job.status == "failed":
-        raise job.error  # type: ignore[misc]
+        err = job.error
+        err.shown = True  # the view printed it with its hint; report_error need not repeat it
+        raise err  # type: ignore[misc]
     if job.status == "cancelled":
         from ..errors import Cancelled
 
@@ -270,7 +275,8 @@ def cmd_jobs(args) -> int:
 def cmd_job(args) -> int:
     from ..context import Context
 
-    record = Context.from_settings().catalog.get_job(args.job_id)
+    ctx = Context.from_settings()
+    record = ctx.catalog.get_job(args.job_id, ctx.namespace)
     output(args, record, lambda: json.dumps(record, indent=2, default=str))
     return 0
 

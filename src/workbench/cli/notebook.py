@@ -22,7 +22,7 @@ def register(sub) -> None:
     nb.set_defaults(handler=lambda args: (nb.print_help(), 2)[1])
 
     p = _add(nsub, "run", cmd_run, "run a notebook with parameters; store the executed notebook")
-    p.add_argument("notebook")
+    p.add_argument("notebook", help="the .ipynb file")
     _params(p)
     p.add_argument("--output", help="where to store the executed notebook (a path or s3://…); "
                                     "default: the workbench storage")
@@ -34,7 +34,7 @@ def register(sub) -> None:
                    help="with --on-worker: seconds to wait for the run to end")
 
     p = _add(nsub, "schedule", cmd_schedule, "run a notebook on a cron schedule (beat fires it)")
-    p.add_argument("notebook")
+    p.add_argument("notebook", help="the .ipynb file")
     p.add_argument("--cron", required=True, help="five cron fields, e.g. '0 6 * * *'")
     _params(p)
     p.add_argument("--output", help="where to store each executed notebook")
@@ -42,10 +42,10 @@ def register(sub) -> None:
     _add(nsub, "schedules", cmd_schedules, "list schedules with their last and next run")
 
     p = _add(nsub, "unschedule", cmd_unschedule, "disable a schedule")
-    p.add_argument("schedule_id")
+    p.add_argument("schedule_id", help="the id `workbench notebook schedules` lists")
 
     p = _add(nsub, "runs", cmd_runs, "list recent notebook runs")
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=int, default=20, help="how many runs, newest first (default: 20)")
     p.add_argument("--schedule", help="only the runs of this schedule")
 
     p = _add(nsub, "tick", cmd_tick, "run the schedules that are due now (what beat calls)")

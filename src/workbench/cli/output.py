@@ -35,7 +35,7 @@ def output(args: Any, obj: Any, text: str | Callable[[], str]) -> None:
 def report_error(args: Any, err: WorkbenchError) -> int:
     if getattr(args, "json", False):
         emit_json({"error": err.to_dict()})
-    else:
+    elif not getattr(err, "shown", False):  # the progress view already printed it: once is enough
         sys.stderr.write(f"error: {err}\n")
     return EXIT_INTERNAL if isinstance(err, InternalError) else EXIT_FAILED
 
@@ -44,7 +44,7 @@ def add_command(sub: Any, name: str, handler: Callable[[Any], int | None], help:
     """A subcommand that takes ``--json`` and reports failures as error objects."""
     p = sub.add_parser(name, help=help, description=help)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.set_defaults(handler=guarded(handler))
+    p.set_defaults(handler=guarded(handler), _parser=p)
     return p
 
 

@@ -23,12 +23,14 @@ def register(sub) -> None:
 
     p = _add(sub, "confirm", cmd_confirm,
              "check an upload arrived whole; with --name, ingest it into a dataset")
-    p.add_argument("upload_id")
+    p.add_argument("upload_id", help="the id `workbench upload-url` printed")
     p.add_argument("--name", help="ingest into this dataset, then remove the temporary object")
     p.add_argument("--sha256", help="expected SHA-256 (if not given to upload-url)")
     p.add_argument("--format", default="auto",
-                   choices=["auto", "csv", "tsv", "json", "ndjson", "excel", "parquet"])
-    p.add_argument("--mode", default="overwrite", choices=["create", "overwrite", "append"])
+                   choices=["auto", "csv", "tsv", "json", "ndjson", "excel", "parquet"],
+                   help="the file format (default: told from the name and the first bytes)")
+    p.add_argument("--mode", default="overwrite", choices=["create", "overwrite", "append"],
+                   help="create, overwrite (a new version; default) or append")
     p.add_argument("--runner", default=None, help="local or celery (default: celery if a broker is set)")
 
     p = _add(sub, "gc", cmd_gc, "remove soft-deleted data past retention, dead writes and expired uploads")
@@ -37,12 +39,12 @@ def register(sub) -> None:
     p.add_argument("--all-namespaces", action="store_true", help="every namespace, not only this one")
 
     p = _add(sub, "verify", cmd_verify, "re-read a dataset version's files and check their SHA-256")
-    p.add_argument("name")
-    p.add_argument("--version", type=int)
+    p.add_argument("name", help="the dataset")
+    p.add_argument("--version", type=int, help="one version (default: the latest)")
 
     p = _add(sub, "delete", cmd_delete, "soft-delete a dataset (or one --version); gc frees the space")
-    p.add_argument("name")
-    p.add_argument("--version", type=int)
+    p.add_argument("name", help="the dataset")
+    p.add_argument("--version", type=int, help="one version (default: the latest)")
 
 
 def parse_duration(text: str) -> float:

@@ -19,35 +19,36 @@ def register(sub) -> None:
     p.add_argument("--concurrency", "-c", type=int, default=None,
                    help="pool processes (default: one per CPU)")
     p.add_argument("--name", "-n", default=None, help="node name, e.g. ingest1@%%h")
-    p.add_argument("--loglevel", "-l", default="INFO")
+    p.add_argument("--loglevel", "-l", default="INFO", help="DEBUG, INFO (default), WARNING or ERROR")
     p.add_argument("--pool", default=None, help="prefork (default), solo or threads")
 
     p = _add(sub, "beat", cmd_beat, "start the maintenance scheduler (cleanup, stuck jobs, expiry)")
     p.add_argument("--schedule", default=None,
                    help="beat's state file (default: <WORKBENCH_HOME>/celerybeat-schedule)")
-    p.add_argument("--loglevel", "-l", default="INFO")
+    p.add_argument("--loglevel", "-l", default="INFO", help="DEBUG, INFO (default), WARNING or ERROR")
 
     p = _add(sub, "submit", cmd_submit,
              "send a pipeline spec to the workers; prints the job id, then progress until done")
-    p.add_argument("spec")
+    p.add_argument("spec", help="a pipeline file, .yaml/.yml or .json")
     p.add_argument("--no-follow", action="store_true", help="print the job id and return")
     p.add_argument("--stages", action="store_true", help="run ingest/transform/persist as separate tasks")
     p.add_argument("--fallback", choices=["local"], default=None,
                    help="run here when the broker is unreachable")
 
     p = _add(sub, "status", cmd_status, "a job's status, attempts, progress and error")
-    p.add_argument("job_id")
+    p.add_argument("job_id", help="the job id (from `workbench submit` or `workbench jobs`)")
 
     p = _add(sub, "cancel", cmd_cancel, "cancel a queued or running job")
-    p.add_argument("job_id")
+    p.add_argument("job_id", help="the job id (from `workbench submit` or `workbench jobs`)")
 
     p = _add(sub, "workers", cmd_workers, "workers that are up: queues, running jobs, stats")
     p.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for replies")
 
     p = _add(sub, "dead-letters", cmd_dead_letters, "jobs that exhausted their retries")
-    p.add_argument("action", nargs="?", default="list", choices=["list", "resubmit"])
-    p.add_argument("job_id", nargs="?")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("action", nargs="?", default="list", choices=["list", "resubmit"],
+                   help="list the dead letters (default), or resubmit one")
+    p.add_argument("job_id", nargs="?", help="the job to resubmit")
+    p.add_argument("--limit", type=int, default=50, help="how many, newest first (default: 50)")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -133,7 +134,8 @@ def _job_text(rec: dict[str, Any]) -> str:
 def cmd_status(args) -> int:
     from ..context import Context
 
-    rec = Context.from_settings().catalog.get_job(args.job_id)
+    ctx = Context.from_settings()
+    rec = ctx.catalog.get_job(args.job_id, ctx.namespace)
     rec.pop("spec", None) if not args.json else None
     output(args, rec, lambda: _job_text(rec))
     return 0

@@ -11,11 +11,12 @@ from typing import Any
 
 import polars as pl
 
-from ..errors import CheckFailed, StepError
+from ..errors import CheckFailed, StepError, WorkbenchError
 from ..spec.models import (
     AcceptedValuesCheck, ColumnTypesCheck, NotNullCheck, RangeCheck, RegexCheck, RowCountCheck,
     SqlPredicateCheck, UniqueCheck,
 )
+from .expressions import sql_expr
 from .types import type_matches
 
 MAX_EXAMPLES = 5
@@ -69,8 +70,9 @@ def failing_predicate(check: Any) -> pl.Expr | None:
         c = pl.col(check.column).cast(pl.String)
         return c.is_not_null() & ~c.str.contains(check.pattern)
     if isinstance(check, SqlPredicateCheck):
-        # SQL semantics of CHECK: a NULL result is not a failure.
-        return ~pl.sql_expr(check.predicate).fill_null(True)
+        # SQL semantics of CHECK: a NULL result is not a failure. The predicate is parsed and
+        # allow-listed first: Polars' own SQL would read files named in a subquery.
+        return ~sql_expr(check.predicate, "check").fill_null(True)
     return None
 
 
@@ -92,11 +94,13 @@ def check_exprs(checks: list[Any], schema: pl.Schema) -> list[pl.Expr]:
     exprs = []
     for i, check in enumerate(checks):
         _validate_columns(check, schema, i)
-        pred = failing_predicate(check)
+        pred = failing_predicate(check)  # a refused or unparsable predicate raises SQLError
         if pred is not None:
             try:
                 exprs.append(pred.sum().alias(f"__c.{i}"))
-            except Exception as exc:  # e.g. a SQL predicate that does not parse
+            except WorkbenchError:
+                raise
+            except Exception as exc:
                 raise StepError(f"check {check_name(check)!r} is invalid: {exc}", step="check") from None
     return exprs
 

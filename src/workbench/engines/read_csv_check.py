@@ -80,8 +80,9 @@ def check_bytes(inp: Input, data: bytes, offset: int, *, lossy: bool, final: boo
 
 def _utf8_error(inp: Input, offset: int, sample: bytes) -> SourceError:
     err = _at(inp, offset, f"invalid UTF-8 (bytes {sample.hex(' ')})",
-              "set encoding='latin1' or 'cp1252' (Windows/Excel exports), 'utf16', or "
-              "'utf8-lossy' to replace the bad bytes")
+              "declare the file's encoding: latin1 or cp1252 (Windows/Excel exports), utf16, or "
+              "utf8-lossy to replace the bad bytes (--encoding on the command line, "
+              "encoding= in Python or YAML)")
     return err
 
 

@@ -108,5 +108,5 @@ def _decode_error(inp: Input, encoding: str, offset: int, lines: int) -> SourceE
     return SourceError(
         f"the bytes at offset {offset} (near line {lines + 1}) are not valid {encoding}",
         file=inp.path, row=None,
-        hint="set encoding= to the file's real encoding (utf8, utf16, latin1, cp1252), or "
-             "'utf8-lossy' to replace undecodable bytes")
+        hint="declare the file's real encoding (utf8, utf16, latin1, cp1252), or utf8-lossy to "
+             "replace undecodable bytes (--encoding on the command line, encoding= in Python or YAML)")

@@ -81,6 +81,12 @@ def detect_format(head: bytes, name: str, declared: str) -> str:
         if by_name in (None, "excel"):
             return "excel"
     text = _bom_stripped(head).lstrip()
+    markup = _markup(text)
+    if markup and by_name in (None, "csv", "tsv"):
+        raise SourceError(
+            f"this file looks like {markup}, not a table of delimited text", file=name,
+            hint="a saved web page or an error page is a common cause: download the data file "
+                 "itself (or export it as CSV)")
     loose = _suffix(strip_compression_ext(name)) in (".txt", ".dat")  # says "text", not which
     if by_name is not None and not (loose and text[:1] in (b"[", b"{")):
         if by_name == "json":
@@ -93,6 +99,21 @@ def detect_format(head: bytes, name: str, declared: str) -> str:
             raise SourceError(f"cannot tell how to read this file: {what}", file=name,
                               hint="set format= to one of csv, tsv, json, ndjson, excel, parquet")
     return "csv"
+
+
+_MARKUP = [(b"<!doctype html", "an HTML page"), (b"<html", "an HTML page"),
+           (b"<?xml", "an XML document"), (b"<svg", "an SVG image"), (b"<rss", "an RSS feed")]
+
+
+def _markup(text: bytes) -> str | None:
+    """What a file that starts with markup is, or None. Comments and a doctype may come first."""
+    low = text[:2048].lower()
+    for start, what in _MARKUP:
+        if low.startswith(start):
+            return what
+    if low.startswith(b"<") and (b"<html" in low or b"<body" in low or b"<head" in low):
+        return "an HTML page"
+    return None
 
 
 def _bom_stripped(head: bytes) -> bytes:
@@ -142,6 +163,9 @@ def resolve_encoding(head: bytes, declared: str) -> tuple[str, int]:
         return "utf-8-lossy", length if bom == "utf-8" else 0
     if declared in ("latin1", "cp1252"):
         return ("latin-1" if declared == "latin1" else "cp1252"), 0
+    if declared in ("utf16le", "utf16be"):
+        codec = "utf-16-le" if declared == "utf16le" else "utf-16-be"
+        return codec, length if bom == codec else 0
     if declared == "utf16":
         if bom in ("utf-16-le", "utf-16-be"):
             return bom, length

@@ -36,3 +36,5 @@ class SourceScan:
     # after a failed pass: a scan with widened types to run again (a value further into a file
     # did not fit a type inferred from the first rows), or None when widening cannot help
     rescan: Callable[[BaseException], SourceScan | None] = lambda exc: None
+    # the pipeline's other named sources (``sources=``), as read: SQL steps read them by name
+    relations: dict[str, pl.LazyFrame] = field(default_factory=dict)

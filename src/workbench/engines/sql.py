@@ -1,121 +1,327 @@
 """User SQL in a sandboxed DuckDB connection that sees only the pipeline's own relations.
 
-The sandbox follows the checked recipe: replacement scans off (no reading Python variables), every
-relation registered on purpose, external access off (no files, no network), no extension loading,
-configuration locked. A timer calling ``interrupt()`` enforces a time limit.
+One SQL step, in order:
+
+1. the guard (sql_guard.py) accepts one SELECT and names the relations it reads;
+2. a dry run plans the query over empty tables of the same schemas (``EXPLAIN (FORMAT json)``)
+   and counts the scans of each relation. A relation read once streams into DuckDB (an Arrow
+   reader, no copy); one read more than once (a subquery, a self-join, a UNION, a dynamic PIVOT)
+   is first written to Parquet in the step's own temp folder and read back through a view, so
+   memory stays bounded for inputs larger than RAM;
+3. the query runs in a locked connection (sql_sandbox.py) with a time limit (a timer calling
+   ``interrupt()``), a memory limit and a temp-size limit, each a setting named by its error;
+   a watcher thread reports DuckDB's progress and turns the job's cancel into ``interrupt()``;
+4. the result streams out, INTERVAL columns becoming Polars durations (sql_arrow.py).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import threading
-from typing import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Union
 
 import polars as pl
-import pyarrow as pa
 
-from ..errors import SQLError
+from ..errors import Cancelled, SQLError
+from .sql_arrow import arrow_schema, as_reader, collect_result, sink_parquet
+from .sql_guard import CheckedQuery, check_query
+from .sql_preview import PreviewPlan, is_row_wise
+from .sql_sandbox import JobTemp, sandboxed_connection
 
-RelationSource = Callable[[], "pa.RecordBatchReader | pa.Table | pl.LazyFrame"]
+Relation = Union[pl.LazyFrame, Callable[[], pl.LazyFrame]]
 
-_FORBIDDEN_HINT = ("user SQL may only read the relation `input` and catalog datasets by name: "
-                   "no files, URLs, ATTACH, COPY, INSTALL/LOAD, SET or PRAGMA")
-
-
-def sandboxed_connection(*, memory_limit: str = "2GB", threads: int | None = None):
-    import duckdb
-
-    con = duckdb.connect(":memory:")
-    con.execute("SET python_enable_replacements=false")
-    con.execute("SET autoinstall_known_extensions=false")
-    con.execute("SET autoload_known_extensions=false")
-    con.execute("SET allow_community_extensions=false")
-    con.execute(f"SET memory_limit='{memory_limit}'")
-    if threads:
-        con.execute(f"SET threads={int(threads)}")
-    con.execute("SET enable_external_access=false")
-    con.execute("SET lock_configuration=true")
-    return con
+WATCH_INTERVAL = 0.2  # seconds between progress reads / cancel polls while DuckDB runs
 
 
-def _as_arrow(frame: pl.LazyFrame, batch_rows: int) -> pa.RecordBatchReader:
-    """Stream a lazy frame into DuckDB batch by batch (no full copy in memory)."""
-    schema = frame.collect_schema()
-    arrow_schema = pl.DataFrame(schema=schema).to_arrow().schema
+@dataclass(frozen=True)
+class SqlLimits:
+    """Per-job limits; the setting names appear in the errors that enforce them."""
 
-    def batches():
-        for df in frame.collect_batches(chunk_size=batch_rows):
-            yield from df.to_arrow().cast(arrow_schema).to_batches()
+    time_limit: float | None = 1800.0
+    memory_limit: str = "2GB"
+    temp_limit: str = "10GB"
+    threads: int | None = None
 
-    return pa.RecordBatchReader.from_batches(arrow_schema, batches())
+    @classmethod
+    def from_settings(cls, settings: Any) -> SqlLimits:
+        return cls(time_limit=getattr(settings, "sql_time_limit", cls.time_limit),
+                   memory_limit=getattr(settings, "sql_memory_limit", cls.memory_limit),
+                   temp_limit=getattr(settings, "sql_temp_limit", cls.temp_limit),
+                   threads=getattr(settings, "sql_threads", None))
+
+
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_size(text: str, setting: str) -> int:
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*", str(text), re.I)
+    if not m:
+        raise SQLError(f"{setting}={text!r} is not a size", hint="write it like 2GB, 500MB or 4GiB")
+    return int(float(m.group(1)) * _UNITS[(m.group(2) or "b").lower()])
 
 
 def referenced_names(query: str, candidates: list[str]) -> list[str]:
-    """Dataset names that appear as identifiers in the query (cheap, conservative)."""
+    """Names that appear as identifiers in the query (cheap, conservative: it may over-match)."""
     words = set(re.findall(r'"([^"]+)"|([A-Za-z_][\w.\-]*)', query))
-    flat = {a or b for a, b in words}
-    return [c for c in candidates if c in flat]
+    flat = {(a or b).lower() for a, b in words}
+    return [c for c in candidates if c.lower() in flat]
 
 
-def run_sql(query: str, frame: pl.LazyFrame | None, *, datasets: dict[str, RelationSource] | None = None,
-            step: str = "sql", timeout: float | None = None, batch_rows: int = 100_000) -> pl.LazyFrame:
-    """Run ``query`` over ``input`` (and named datasets); returns the result as a lazy frame.
+def count_scans(con: Any, checked: CheckedQuery, frames: dict[str, pl.LazyFrame], step: str
+                ) -> dict[str, int]:
+    """How many times the query scans each relation, from its plan over empty Arrow tables.
 
-    The result is materialised by DuckDB; aggregations and joins are where SQL steps are used, and
-    their output is usually far smaller than their input, which is streamed in.
+    The plan is made with each relation registered as an (empty) Arrow table, the way the real
+    run reads it, since DuckDB plans some queries differently over its own tables (a window with
+    PARTITION BY becomes a self-join over a table, not over an Arrow scan). The plan does not
+    name Arrow scans, so with several relations each is counted in its own connection, where it
+    is the only Arrow relation.
     """
     import duckdb
+    import pyarrow as pa
 
-    con = sandboxed_connection()
-    try:
-        if frame is not None:
-            con.register("input", _as_arrow(frame, batch_rows))
-        for name, source in (datasets or {}).items():
-            if name != "input" and name in referenced_names(query, [name]):
-                rel = source()
-                if isinstance(rel, pl.LazyFrame):
-                    rel = _as_arrow(rel, batch_rows)
-                con.register(name, rel)
-        timer = None
-        if timeout:
-            timer = threading.Timer(timeout, con.interrupt)
-            timer.daemon = True
-            timer.start()
+    if checked.multi:  # a dynamic PIVOT reads its input once for the values, once for the rows
+        return {name: 2 for name in frames}
+    empty = {name: pa.Table.from_batches([], schema=arrow_schema(f)) for name, f in frames.items()}
+    counts = {}
+    for target in frames:
+        dry = con if len(frames) == 1 else sandboxed_connection(temp_dir=None, memory_limit="256MB")
         try:
-            result = con.sql(query)
-            if result is None:
+            for name, table in empty.items():
+                if name == target:
+                    dry.register(name, table)
+                else:
+                    dry.register("__wb_empty", table)
+                    dry.execute(f"CREATE TEMP TABLE {_ident(name)} AS FROM __wb_empty")
+                    dry.unregister("__wb_empty")
+            try:
+                plan = json.loads(dry.execute("EXPLAIN (FORMAT json) " + checked.text).fetchall()[0][1])
+            except duckdb.Error as exc:
+                raise sql_error(exc, step) from None
+        finally:
+            if dry is not con:
+                dry.close()
+        counts[target] = _arrow_scans(plan)
+    return counts
+
+
+def _arrow_scans(plan: Any) -> int:
+    n, stack = 0, [plan]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if "ARROW_SCAN" in str(node.get("name", "")):
+            n += 1
+        stack.extend(node.get("children", []))
+    return n
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def run_sql(query: str, relations: dict[str, Relation], *, step: str = "sql",
+            limits: SqlLimits = SqlLimits(), temp: JobTemp | None = None, monitor: Any = None,
+            preview: PreviewPlan | None = None, batch_rows: int = 100_000) -> pl.LazyFrame:
+    """Run ``query`` over ``relations`` (``input``, named sources, datasets); returns a lazy frame.
+
+    ``temp`` is the job's temp folder (it outlives the step: a large result is kept there as
+    Parquet until the job ends); without one, a folder is made for this step and removed.
+    """
+    own_temp = temp is None
+    if own_temp:
+        import tempfile
+
+        temp = JobTemp(Path(tempfile.gettempdir()) / "workbench-duckdb")
+    try:
+        return _run(query, relations, step, limits, temp, monitor, preview, batch_rows,
+                    spill_results=not own_temp)
+    finally:
+        if own_temp:
+            temp.remove()
+
+
+def _run(query: str, relations: dict[str, Relation], step: str, limits: SqlLimits, temp: JobTemp,
+         monitor: Any, preview: PreviewPlan | None, batch_rows: int, spill_results: bool) -> pl.LazyFrame:
+    import duckdb
+
+    scratch = sandboxed_connection(temp_dir=None, memory_limit="256MB")
+    try:
+        checked = check_query(scratch, query, set(relations), step=step)
+        by_lower = {n.lower(): n for n in relations}
+        used = [by_lower[t] for t in sorted(checked.tables) if t in by_lower]
+        frames = {}
+        for name in used:
+            rel = relations[name]
+            frames[name] = rel() if callable(rel) else rel
+        scans = count_scans(scratch, checked, frames, step)
+    finally:
+        scratch.close()
+
+    text = checked.text
+    counters: dict[str, list[int]] = {}
+    if preview is not None:
+        if preview.rest_row_wise and not checked.multi and is_row_wise(text):
+            text = f"SELECT * FROM (\n{text}\n) LIMIT {int(preview.rows)}"  # exact: a prefix
+        else:
+            for name in frames:
+                counters[name] = seen = [0]
+                frames[name] = frames[name].head(preview.sample_rows).map_batches(
+                    lambda df, seen=seen: (seen.__setitem__(0, seen[0] + df.height), df)[1],
+                    streamable=True)
+
+    step_dir = temp.step_dir()
+    temp_bytes = parse_size(limits.temp_limit, "WORKBENCH_SQL_TEMP_LIMIT")
+    con = None
+    watcher = None
+    try:
+        sunk: dict[str, Path] = {}
+        used_bytes = 0
+        for i, (name, frame) in enumerate(frames.items()):
+            if scans.get(name, 0) > 1:
+                path = step_dir / "duck" / f"input-{i:03d}.parquet"
+                used_bytes += sink_parquet(frame, path, batch_rows, temp_bytes - used_bytes,
+                                           lambda n, name=name: _temp_full(step, limits, name))
+                sunk[name] = path
+        con = sandboxed_connection(temp_dir=step_dir / "duck", memory_limit=limits.memory_limit,
+                                   temp_limit=f"{max(temp_bytes - used_bytes, 1 << 20)}B",
+                                   threads=limits.threads)
+        for name, frame in frames.items():
+            if name in sunk:
+                con.execute(f"CREATE TEMP VIEW {_ident(name)} AS "
+                            f"FROM read_parquet({_sql_literal(str(sunk[name]))})")
+            else:
+                con.register(name, as_reader(frame, batch_rows))
+        watcher = _Watcher(con, monitor, limits.time_limit)
+        watcher.start()
+        try:
+            rel = con.sql(text)
+            if rel is None:
                 raise SQLError("the SQL step is not a query (it returned no rows)", step=step,
                                hint="write a SELECT over the relation `input`")
-            table = result.to_arrow_table()
+            out = collect_result(rel.to_arrow_reader(batch_rows), step,
+                                 temp.path / "results" / step_dir.name,
+                                 spill_after=256 * 1024 * 1024 if spill_results else 1 << 62)
         finally:
-            if timer is not None:
-                timer.cancel()
-        return pl.from_arrow(table).lazy() if table.num_rows or table.num_columns else pl.LazyFrame()
+            watcher.stop()
+        if preview is not None and any(c[0] >= preview.sample_rows for c in counters.values()):
+            preview.sampled.append(step)
+        return out
     except duckdb.InterruptException:
-        raise SQLError(f"the SQL step ran longer than its limit of {timeout}s", step=step,
-                       hint="filter earlier or raise the step's timeout") from None
+        if watcher is not None and watcher.cancelled:
+            raise Cancelled("the job was cancelled") from None
+        raise SQLError(f"the SQL step ran longer than its limit of {limits.time_limit:g}s", step=step,
+                       hint="filter earlier, or raise WORKBENCH_SQL_TIME_LIMIT (seconds)") from None
+    except duckdb.OutOfMemoryException as exc:
+        raise _oom(exc, step, limits) from None
     except duckdb.Error as exc:
-        raise _sql_error(exc, query, step) from None
+        if (watcher is not None and watcher.cancelled) or getattr(monitor, "cancelled", False):
+            raise Cancelled("the job was cancelled") from None
+        raise sql_error(exc, step) from None
     finally:
-        con.close()
+        if con is not None:
+            con.close()
+        import shutil
+
+        shutil.rmtree(step_dir, ignore_errors=True)  # spill files and sunk inputs: never left behind
 
 
-def _sql_error(exc: Exception, query: str, step: str) -> SQLError:
+def _temp_full(step: str, limits: SqlLimits, name: str) -> SQLError:
+    return SQLError(f"the SQL step reads {name!r} more than once, and its copy in the job's temp "
+                    f"folder grew past WORKBENCH_SQL_TEMP_LIMIT={limits.temp_limit}", step=step,
+                    hint="raise WORKBENCH_SQL_TEMP_LIMIT, filter earlier, or read the input once")
+
+
+def _oom(exc: BaseException, step: str, limits: SqlLimits) -> SQLError:
+    text = _first_line(exc)
+    if "offload" in text or "temp" in text.lower() or "max_temp_directory_size" in text:
+        return SQLError(f"the SQL step needed more temp space than WORKBENCH_SQL_TEMP_LIMIT="
+                        f"{limits.temp_limit} allows ({text})", step=step,
+                        hint="raise WORKBENCH_SQL_TEMP_LIMIT, or filter or aggregate earlier")
+    return SQLError(f"the SQL step needed more memory than WORKBENCH_SQL_MEMORY_LIMIT="
+                    f"{limits.memory_limit} allows ({text})", step=step,
+                    hint="raise WORKBENCH_SQL_MEMORY_LIMIT, or filter or aggregate earlier; "
+                         "string_agg/list over many rows hold everything in memory")
+
+
+class _Watcher:
+    """Reads DuckDB's progress and the job's cancel flag while a query runs, and enforces the
+    time limit: each ends in ``con.interrupt()``, which DuckDB answers with InterruptException."""
+
+    def __init__(self, con: Any, monitor: Any, time_limit: float | None) -> None:
+        self.con, self.monitor, self.time_limit = con, monitor, time_limit
+        self.cancelled = False
+        self.timed_out = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="workbench-sql-watch", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        import time
+
+        deadline = time.monotonic() + self.time_limit if self.time_limit else None
+        while not self._stop.wait(WATCH_INTERVAL):
+            if deadline is not None and time.monotonic() >= deadline:
+                self.timed_out = True
+                self.con.interrupt()
+                return
+            if self.monitor is None:
+                continue
+            try:
+                self.monitor.check_cancel()
+            except Cancelled:
+                self.cancelled = True
+                self.con.interrupt()
+                return
+            except Exception:  # a flaky cancel store must not stop the query
+                pass
+            try:
+                pct = self.con.query_progress()
+            except Exception:
+                continue
+            if pct is not None and pct >= 0 and hasattr(self.monitor, "sql_progress"):
+                self.monitor.sql_progress(float(pct))
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+_FORBIDDEN_HINT = ("user SQL may only read `input`, the pipeline's named sources and catalog "
+                   "datasets by name: no files, URLs, ATTACH, COPY, INSTALL/LOAD, SET or PRAGMA")
+
+
+def sql_error(exc: Exception, step: str) -> SQLError:
     text = str(exc).strip()
     kind = type(exc).__name__
     hint = None
     column = None
     if kind in ("PermissionException",) or "disabled by configuration" in text or \
             "lock_configuration" in text or "locked" in text.lower():
-        hint = _FORBIDDEN_HINT
-        return SQLError(f"forbidden in user SQL: {text.splitlines()[0]}", step=step, hint=hint)
+        return SQLError(f"forbidden in user SQL: {_first_line(exc)}", step=step, hint=_FORBIDDEN_HINT)
     m = re.search(r'column "?([^"\s]+)"? not found', text, re.I) or \
         re.search(r'Referenced column "([^"]+)" not found', text)
     if m:
         column = m.group(1)
         hint = "check the column names of `input` (the previous step's output)"
     elif "Table with name" in text or "does not exist" in text:
-        hint = "user SQL sees `input` and catalog datasets by name only"
+        hint = "user SQL sees `input`, the named sources and catalog datasets by name only"
     elif kind == "ParserException":
         hint = "check the SQL syntax near the place DuckDB names"
-    return SQLError(f"SQL failed: {text.splitlines()[0]}", step=step, column=column, hint=hint)
+    return SQLError(f"SQL failed: {_first_line(exc)}", step=step, column=column, hint=hint)

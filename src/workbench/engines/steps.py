@@ -7,8 +7,9 @@ from typing import Any, Callable
 
 import polars as pl
 
-from ..errors import SQLError, StepError, WorkbenchError
+from ..errors import StepError, WorkbenchError
 from ..spec import models as m
+from .expressions import sql_expr as _sql_expr
 from .types import parse_type
 
 
@@ -22,14 +23,6 @@ def _check_columns(frame: pl.LazyFrame, columns: list[str], label: str) -> None:
     if missing:
         raise StepError(f"column not found: {', '.join(missing)}", column=missing[0], step=label,
                         hint=f"columns are: {', '.join(names)}")
-
-
-def _sql_expr(text: str, label: str) -> pl.Expr:
-    try:
-        return pl.sql_expr(text)
-    except Exception as exc:
-        raise SQLError(f"invalid SQL expression {text!r}: {exc}", step=label,
-                       hint="a SQL expression such as \"amount > 0 AND region IS NOT NULL\"") from None
 
 
 def _load_function(ref: str, label: str) -> Callable[..., Any]:

@@ -193,7 +193,7 @@ class JobsTable:
 
         try:
             ctx = Context.from_settings()
-            spec = ctx.catalog.get_job(job_id)["spec"]
+            spec = ctx.catalog.get_job(job_id, ctx.namespace)["spec"]
             job = submit(pipeline_from_dict(spec))
         except WorkbenchError as exc:
             self.message.value = error_html(exc.to_dict())

@@ -97,8 +97,11 @@ def view_model(state: JobState) -> ViewModel:
             bits.append(f"{human_count(s.rows)} rows")
         if s.seconds:
             bits.append(human_seconds(s.seconds))
-        if s.status == "running" and s.name == state.current_step and state.rows:
-            bits.append(f"{human_count(state.rows)} rows so far")
+        if s.status == "running" and s.name == state.current_step:
+            if state.percent is not None:  # a SQL step's own estimate (DuckDB's query progress)
+                bits.append(f"{state.percent:.0f}% of the query")
+            elif state.rows:
+                bits.append(f"{human_count(state.rows)} rows so far")
         steps.append(StepRow(s.name, s.status, " · ".join(bits)))
     retries = ""
     if state.retries:

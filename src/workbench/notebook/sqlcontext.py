@@ -28,7 +28,7 @@ def _context(job_id: str, step: str) -> dict[str, Any]:
     from ..spec.models import SqlStep
 
     ctx = Context.from_settings()
-    pipeline = pipeline_from_dict(ctx.catalog.get_job(job_id)["spec"])
+    pipeline = pipeline_from_dict(ctx.catalog.get_job(job_id, ctx.namespace)["spec"])
     names = pipeline.step_names()[1:1 + len(pipeline.steps)]
     if step not in names:
         return {}

@@ -167,7 +167,7 @@ class CeleryRunner:
         from ..worker.stream import decode, events_from_record, redis_errors
 
         ctx = self.ctx
-        rec = ctx.catalog.get_job(job_id)
+        rec = ctx.catalog.get_job(job_id, ctx.namespace)
         job = CeleryJob(job_id, self)
         first = None
         try:
@@ -191,6 +191,7 @@ class CeleryRunner:
         from ..worker.stream import StreamPublisher, redis_errors
 
         ctx = self.ctx
+        ctx.catalog.get_job(job_id, ctx.namespace)  # NotFound for another namespace's job
         ctx.catalog.request_cancel(job_id)
         try:
             client = self._redis()

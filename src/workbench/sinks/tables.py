@@ -54,7 +54,7 @@ from . import typemap
 from .typemap import TargetColumn, WritePlan
 
 LOADS_TABLE = "_workbench_loads"
-_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
 def q(name: str) -> str:
@@ -81,7 +81,7 @@ class TableName:
 
 def parse_table(text: str, dialect: str) -> TableName:
     parts = text.split(".")
-    if len(parts) > 2 or not all(_PART.match(p) for p in parts) or (
+    if len(parts) > 2 or not all(_PART.fullmatch(p) for p in parts) or (
             dialect == "sqlite" and len(parts) == 2 and parts[0] not in ("main", "temp")):
         raise InputError(f"invalid table name {text!r}", step="write",
                          hint="use letters, digits and '_' (at most 63), starting with a letter; "

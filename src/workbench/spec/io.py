@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from ..errors import SpecError
 from .models import Pipeline, describe_validation_error as _describe
+from .short import shorten
 
 
 def pipeline_from_dict(data: Any, *, file: str | None = None) -> Pipeline:
@@ -40,8 +41,9 @@ def load_pipeline(path: str | Path) -> Pipeline:
     return pipeline_from_dict(data, file=str(p))
 
 
-def dump_pipeline(pipeline: Pipeline, fmt: str = "yaml") -> str:
-    data = pipeline.model_dump(mode="json", exclude_defaults=False)
+def dump_pipeline(pipeline: Pipeline, fmt: str = "yaml", *, short: bool = True) -> str:
+    """The spec as YAML or JSON: the short form the builders read like, or every field (``short=False``)."""
+    data = shorten(pipeline) if short else pipeline.model_dump(mode="json")
     if fmt == "json":
         return json.dumps(data, indent=2)
     import yaml

@@ -2,50 +2,20 @@
 
 from __future__ import annotations
 
+import codecs
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer, model_validator,
+)
 
 from ..errors import SpecError
+from ..names import validate_name
+from .errors import describe_validation_error as _describe
+from .short import expand
 
 SPEC_VERSION = 1
-
-
-def describe_validation_error(err: ValidationError, file: str | None) -> SpecError:
-    first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"] if not (isinstance(p, str) and p.endswith("Source")
-                                                      or isinstance(p, str) and p.endswith("Step")
-                                                      or isinstance(p, str) and p.endswith("Check")
-                                                      or isinstance(p, str) and p.endswith("Sink")))
-    msg = first["msg"]
-    ctx = first.get("ctx") or {}
-    hint = None
-    if first["type"] == "extra_forbidden":
-        msg = f"unknown field {first['loc'][-1]!r}"
-        hint = "remove it or check its spelling against `workbench schema`"
-    elif first["type"] in ("union_tag_invalid", "literal_error"):
-        expected = ctx.get("expected_tags") or ctx.get("expected")
-        hint = f"allowed values: {expected}" if expected else None
-    elif first["type"] == "missing":
-        msg = "field required"
-    more = len(err.errors()) - 1
-    text = f"invalid pipeline spec at {loc or '<root>'}: {msg}"
-    if more:
-        text += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return SpecError(text, file=file, hint=hint)
-
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-
-
-def validate_name(value: str, what: str = "name") -> str:
-    """A dataset/table/namespace name: safe as one path segment and one object-key segment."""
-    if not isinstance(value, str) or not _NAME_RE.match(value) or ".." in value:
-        raise ValueError(
-            f"invalid {what} {value!r}: use 1-128 letters, digits, '_', '-' or '.', starting with a "
-            "letter or digit, with no '/', '..', spaces or control characters"
-        )
-    return value
 
 
 class _Model(BaseModel):
@@ -72,6 +42,23 @@ def _db_without_password(value: str) -> str:
     return value
 
 
+# Python's codec names and aliases (latin-1, ISO-8859-1, utf-8, UTF-16LE, windows-1252 …) → ours.
+_CODECS = {"utf-8": "utf8", "utf-16": "utf16", "utf-16-le": "utf16le", "utf-16-be": "utf16be",
+           "iso8859-1": "latin1", "cp1252": "cp1252"}
+
+
+def normalise_encoding(name: str) -> str:
+    """An encoding as the spec names it; Python's codec names and aliases are accepted."""
+    key = name.strip().lower()
+    if key in ("auto", "utf8-lossy", "utf-8-lossy"):
+        return key.replace("utf-8", "utf8")
+    try:
+        codec = codecs.lookup(key).name
+    except LookupError:
+        return name  # left for validation, which lists the allowed values
+    return _CODECS.get(codec, name)
+
+
 Severity = Literal["error", "warn"]
 FileFormat = Literal["auto", "csv", "tsv", "json", "ndjson", "excel", "parquet"]
 
@@ -88,7 +75,8 @@ class FileSource(_Model):
     delimiter: str | None = None
     quote_char: str | None = '"'
     has_header: bool = True
-    encoding: Literal["auto", "utf8", "utf8-lossy", "utf16", "latin1", "cp1252"] = "auto"
+    encoding: Literal["auto", "utf8", "utf8-lossy", "utf16", "utf16le", "utf16be", "latin1",
+                      "cp1252"] = "auto"
     null_values: list[str] | None = None  # None: the default markers ("", NA, N/A, NULL, null)
     schema_overrides: dict[str, str] = Field(default_factory=dict)
     skip_rows: int = 0
@@ -96,6 +84,11 @@ class FileSource(_Model):
     sheet: str | int | None = None
     # a glob of many files split into one task per file on workers
     parallel: bool = False
+
+    @field_validator("encoding", mode="before")
+    @classmethod
+    def _codec_name(cls, v: Any) -> Any:
+        return normalise_encoding(v) if isinstance(v, str) else v
 
     @field_validator("delimiter")
     @classmethod
@@ -229,7 +222,7 @@ class PythonStep(_Model):
     @field_validator("function")
     @classmethod
     def _ref(cls, v: str) -> str:
-        if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", v):
+        if not isinstance(v, str) or not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", v):
             raise ValueError("function must look like 'package.module:function'")
         return v
 
@@ -253,7 +246,7 @@ class NotNullCheck(_Check):
 
 
 class UniqueCheck(_Check):
-    check: Literal["unique"] = "unique"
+    check: Literal["is_unique"] = "is_unique"
     columns: list[str]
 
 
@@ -264,7 +257,7 @@ class AcceptedValuesCheck(_Check):
 
 
 class RangeCheck(_Check):
-    check: Literal["range"] = "range"
+    check: Literal["in_range"] = "in_range"
     column: str
     min: Any = None
     max: Any = None
@@ -272,12 +265,12 @@ class RangeCheck(_Check):
     @model_validator(mode="after")
     def _bound(self) -> RangeCheck:
         if self.min is None and self.max is None:
-            raise ValueError("range needs min, max or both")
+            raise ValueError("in_range needs min, max or both")
         return self
 
 
 class RegexCheck(_Check):
-    check: Literal["regex"] = "regex"
+    check: Literal["matches"] = "matches"
     column: str
     pattern: str
 
@@ -305,7 +298,7 @@ class ColumnTypesCheck(_Check):
 class SqlPredicateCheck(_Check):
     """Every row must satisfy a SQL boolean expression, e.g. ``amount >= 0 OR refund``."""
 
-    check: Literal["sql"] = "sql"
+    check: Literal["check_sql"] = "check_sql"
     predicate: str
 
 
@@ -359,19 +352,35 @@ Sink = Annotated[Union[DatasetSink, TableSink], Field(discriminator="kind")]
 
 
 # ----------------------------------------------------------------------------- pipeline
+_SOURCE_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
 class Pipeline(_Model):
-    """A source, transform steps, checks and a sink.
+    """A source (or several named ones), transform steps, checks and a sink.
 
     >>> import workbench as wb
     >>> p = wb.Pipeline(source=wb.file("sales.csv"), sink=wb.dataset("sales"))
+
+    With ``sources={"orders": wb.file(...), "customers": wb.from_dataset(...)}`` each source is a
+    relation of that name in SQL steps, and the first one is the *primary*: Polars steps, a
+    ``parallel=True`` fan-out and ``input`` in the first SQL step all start from it. In SQL,
+    ``input`` is always the previous step's output (the primary source for the first step), and
+    each name reads its source as read. ``source`` stays the primary (old specs keep working), and
+    a spec with ``sources`` is stored without a separate ``source``.
     """
 
     spec_version: Literal[1] = SPEC_VERSION
     name: str | None = None
-    source: Source
+    source: Source  # with sources=, filled from its first entry (and not written back)
+    sources: dict[str, Source] | None = None
     steps: list[Step] = Field(default_factory=list)
     checks: list[Check] = Field(default_factory=list)
     sink: Sink | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_forms(cls, data: Any) -> Any:
+        return expand(data)
 
     def __init__(self, **data: Any) -> None:
         # ``wb.Pipeline(...)`` raises our SpecError, naming the field, not pydantic's.
@@ -379,6 +388,50 @@ class Pipeline(_Model):
             super().__init__(**data)
         except ValidationError as err:
             raise describe_validation_error(err, None) from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _primary_source(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("sources") is None:
+            return data
+        srcs = data["sources"]
+        if not isinstance(srcs, dict) or not srcs:
+            raise ValueError("sources must name at least one source, e.g. "
+                             "sources={'orders': wb.file('orders/*.csv')}")
+        if data.get("source") is not None:
+            raise ValueError("give source= or sources=, not both (the first of sources is the "
+                             "primary source)")
+        for key in srcs:
+            if not isinstance(key, str) or not _SOURCE_NAME_RE.fullmatch(key):
+                raise ValueError(f"invalid source name {key!r}: SQL steps read it by name, so use "
+                                 "letters, digits and '_', starting with a letter or '_'")
+        lowered = [k.lower() for k in srcs]
+        if len(set(lowered)) != len(lowered):
+            raise ValueError("source names must differ in more than letter case (SQL ignores it)")
+        if len(srcs) > 1 and "input" in lowered:
+            raise ValueError("with several sources none may be named 'input': in SQL steps "
+                             "`input` is the previous step's output")
+        return {**data, "source": next(iter(srcs.values()))}
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            if self.sources is None:
+                data.pop("sources", None)
+            else:  # one place for the primary: sources, first (as given; model_copy may move it)
+                primary = data.pop("source")
+                names = list(self.sources)
+                rest = {k: v for k, v in (data.get("sources") or {}).items() if k != names[0]}
+                data["sources"] = {names[0]: primary, **rest}
+        return data
+
+    def named_sources(self) -> dict[str, Any]:
+        """Every source by the name SQL steps read it under (``input`` for a single source)."""
+        if self.sources is None:
+            return {"input": self.source}
+        names = list(self.sources)
+        return {names[0]: self.source, **{k: self.sources[k] for k in names[1:]}}
 
     def step_names(self) -> list[str]:
         names = ["read"]
@@ -391,3 +444,32 @@ class Pipeline(_Model):
 
 
 QuerySource.model_rebuild()
+
+
+def _members(union: Any, field: str) -> dict[str, type[_Model]]:
+    return {cls.model_fields[field].default: cls for cls in get_args(get_args(union)[0])}
+
+
+# Which model a place in a spec stands for, so an error can list the fields allowed there.
+_PLACES = {"source": ("kind", _members(Source, "kind")), "sources": ("kind", _members(Source, "kind")),
+           "steps": ("op", _members(Step, "op")), "checks": ("check", _members(Check, "check")),
+           "sink": ("kind", _members(Sink, "kind"))}
+_TAGS = {tag for _, members in _PLACES.values() for tag in members}
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    if not loc:
+        return list(Pipeline.model_fields)
+    place = _PLACES.get(str(loc[0]))
+    if place is None:
+        return []
+    kind_field, members = place
+    for part in reversed(loc[1:]):
+        if isinstance(part, str) and part in members:
+            return [f for f in members[part].model_fields if f != kind_field]
+    return list(members)  # the place itself: the kinds it may hold
+
+
+def describe_validation_error(err: ValidationError, file: str | None) -> SpecError:
+    """Every problem of a spec, each with its path, and "did you mean" for a misspelt field."""
+    return _describe(err, file, tags=_TAGS, fields_at=_fields_at)

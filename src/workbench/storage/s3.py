@@ -31,7 +31,7 @@ T = TypeVar("T")
 
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3 and R2: every part but the last at least 5 MiB
 MAX_PARTS = 10_000
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -68,7 +68,7 @@ def parse_url(url: str) -> tuple[str, str | None, str, str]:
             raise ConfigError(f"invalid R2 account in {url!r}",
                               hint="use r2://<account id>/<bucket>/<prefix>")
     bucket, _, prefix = rest.partition("/")
-    if not _BUCKET_RE.match(bucket) or ".." in bucket:
+    if not _BUCKET_RE.fullmatch(bucket) or ".." in bucket:
         raise ConfigError(f"invalid bucket name {bucket!r} in {url!r}",
                           hint="3-63 lower-case letters, digits, '.' or '-'")
     prefix = prefix.strip("/")

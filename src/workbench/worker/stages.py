@@ -190,7 +190,7 @@ def _ingest(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, prev: 
 def _transform(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, prev: dict[str, Any],
                publish: Callable, prefix: str, should_cancel: Callable, started: float
                ) -> dict[str, Any]:
-    from ..engines.sql import run_sql
+    from ..engines.sql import SqlLimits, run_sql
     from ..engines.steps import apply_step, step_label
     from ..execute import _dataset_relations
     from ..monitor import Monitor
@@ -206,7 +206,8 @@ def _transform(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, pre
         publish(StepStarted(job_id=job_id, step=label, index=i + 1))
         if isinstance(step, m.SqlStep):
             relations = relations if relations is not None else _dataset_relations(ctx)
-            frame = run_sql(step.query, frame, datasets=relations, step=label)
+            frame = run_sql(step.query, {**relations, "input": frame}, step=label,
+                            limits=SqlLimits.from_settings(ctx.settings))
         else:
             frame = apply_step(frame, step, label)
     monitor = Monitor(job_id, publish, should_cancel=should_cancel)

@@ -186,7 +186,10 @@ def _run_pipeline(task: Any, rt: Runtime, job_id: str, spec: dict[str, Any],
             return fanout.start(task, rt, pipeline, job_id, plan, me, publish)
         if plan.note:
             publish(Message(job_id=job_id, level="info", text=plan.note))
-        if options.get("stages"):
+        if options.get("stages") and len(pipeline.named_sources()) > 1:
+            publish(Message(job_id=job_id, level="info",
+                            text="stages=True: a pipeline with several sources runs in one task"))
+        elif options.get("stages"):
             from . import stages
 
             return stages.start(task, rt, pipeline, job_id, me, publish)
