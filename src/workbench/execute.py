@@ -209,6 +209,20 @@ def build_frame(pipeline: Pipeline, ctx: Context, emit: Emit, monitor: Monitor,
     return frame, scan, labels
 
 
+ROW_PRESERVING = frozenset({"select", "with_columns", "rename", "cast", "drop", "sort"})
+
+
+def counts_the_source(pipeline: Pipeline) -> bool:
+    """Whether the monitor's row count is the number of rows read: it counts the rows entering
+    each SQL step, or else the rows reaching the sink, so only when nothing between the source
+    and that point adds or drops rows. Otherwise the read step reports the source's own count, or
+    nothing, never another stage's rows."""
+    sql = [i for i, s in enumerate(pipeline.steps) if isinstance(s, SqlStep)]
+    if sql:
+        return sql == [0]
+    return all(getattr(s, "op", "") in ROW_PRESERVING for s in pipeline.steps)
+
+
 # ----------------------------------------------------------------------------- errors
 def _classify(exc: BaseException, scan: SourceScan | None, step: str | None) -> WorkbenchError:
     """Map an exception from the streaming pass to a located, typed error."""
@@ -327,7 +341,8 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
                     )
                     scan.after_commit()  # only a committed sink moves an incremental cursor
                 monitor.finish_input()
-                emit(StepFinished(job_id=job_id, step="read", index=0, rows=monitor.rows,
+                emit(StepFinished(job_id=job_id, step="read", index=0,
+                                  rows=monitor.rows if counts_the_source(pipeline) else scan.rows_total,
                                   bytes=monitor.bytes_total))
                 for i, label in enumerate(labels):
                     if not isinstance(pipeline.steps[i], SqlStep):

@@ -43,6 +43,7 @@ class JobState:
     rows_total: int | None = None
     bytes_total: int | None = None
     percent: float | None = None  # a running SQL step's own estimate (DuckDB), 0..100
+    bytes_out: int = 0  # written to the sink so far
     started_at: float | None = None
     finished_at: float | None = None
     checks: list[dict[str, Any]] = field(default_factory=list)
@@ -55,6 +56,7 @@ class JobState:
     # (ts, rows, bytes) of the last few seconds of progress: throughput is a recent-window rate
     _window: deque = field(default_factory=lambda: deque(maxlen=256))
     moved_at: float | None = None  # when rows or bytes last grew (a stall shows no throughput)
+    _out_seen: int = 0
     rows_per_s: float = 0.0
     bytes_per_s: float = 0.0
 
@@ -83,6 +85,7 @@ class JobState:
             self.rows_total = ev.rows_total  # type: ignore[attr-defined]
             self.bytes_total = ev.bytes_total  # type: ignore[attr-defined]
             self.percent = getattr(ev, "percent", None)
+            self.bytes_out = getattr(ev, "bytes_out", 0) or 0
             self._sample(ev.ts)
         elif kind == "step_finished":
             st = self._step(ev.step)  # type: ignore[attr-defined]
@@ -147,8 +150,9 @@ class JobState:
 
     def _sample(self, ts: float) -> None:
         last = self._window[-1] if self._window else None
-        if last is None or self.rows > last[1] or self.bytes > last[2]:
+        if last is None or self.rows > last[1] or self.bytes > last[2] or self.bytes_out > self._out_seen:
             self.moved_at = ts
+        self._out_seen = self.bytes_out
         if last is None and self.started_at and ts > self.started_at:
             self._window.append((self.started_at, 0, 0))
         self._window.append((ts, self.rows, self.bytes))

@@ -57,13 +57,31 @@ def test_pipeline_builder_preview_and_export_buttons(browser, lab):
     form.wait_for()
     page.wait_for_function("() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
                            ".every((p) => !p.textContent.includes('[*]'))")
+    # the chosen Source and Sink are filled with the brand colour, the others are not
+    chosen = form.locator(".widget-toggle-button.mod-active").first
+    other = form.locator(".widget-toggle-button:not(.mod-active)").first
+    bg = "(el) => getComputedStyle(el).backgroundColor"
+    assert chosen.evaluate(bg) != other.evaluate(bg)
+    assert chosen.inner_text().strip() == "file"
     form.locator("button[title=Preview]").click()
     form.locator(".wb-preview-info").wait_for()
     assert "nothing written" in form.locator(".wb-preview-info").inner_text()
+    assert "checks on these" in form.locator(".wb-preview-checks").inner_text()
+    form.locator("button[title='Export Python']").click()
+    form.locator(".wb-code-insert").wait_for()
+    assert form.locator(".wb-preview-info").count() == 0  # the export replaced the preview
+    code_box = form.locator("textarea").last
+    page.wait_for_function("(el) => el.value.includes('wb.not_null')", arg=code_box.element_handle())
+    cells = page.locator(".jp-Notebook .jp-Cell").count()
+    form.locator(".wb-code-insert").click()
+    page.wait_for_function(f"() => document.querySelectorAll('.jp-Notebook .jp-Cell').length === {cells + 1}")
+    new_cell = page.locator(".jp-Notebook .jp-Cell.jp-mod-active .cm-content")
+    page.wait_for_function("(el) => el.textContent.includes('wb.Pipeline(')", arg=new_cell.element_handle())
+    assert "wb.not_null(" in new_cell.inner_text()
     form.locator("button[title='Export YAML']").click()
     yaml_box = form.locator("textarea").last
     page.wait_for_function("(el) => el.value.includes('kind: dataset')", arg=yaml_box.element_handle())
-    assert "region_totals" in yaml_box.input_value()
+    assert "region_totals" in yaml_box.input_value() and "mode: overwrite" not in yaml_box.input_value()
     shot(page, "pipeline-builder")
     page.close()
 
@@ -104,13 +122,16 @@ def test_upload_a_file_through_the_form(browser, lab, tmp_path):
     run_all(page)
     form = page.locator(".workbench-upload").first
     form.wait_for()
+    assert form.locator("button", has_text="Ingest").is_disabled()  # no file chosen yet
     with page.expect_file_chooser() as chooser:  # the picker's input is not in the page
         form.locator("button.widget-upload").click()
     chooser.value.set_files(str(csv))
     name = form.locator("input[placeholder='name for the dataset']")
     page.wait_for_function("(el) => el.value === 'visits'", arg=name.element_handle())
+    assert "visits.csv · 33 B" in form.locator(".wb-chosen").inner_text()
     form.locator("button", has_text="Ingest").click()
     form.locator(".workbench-job .wb-status-succeeded").wait_for()
+    assert "job " in form.locator(".wb-ids").inner_text()
     form.locator(".wb-preview table").wait_for()
     assert "Riga" in form.locator(".wb-preview").inner_text()
     shot(page, "upload-form")
@@ -161,6 +182,7 @@ def test_upload_straight_from_the_browser_to_s3(browser, lab, s3_server, tmp_pat
     page.wait_for_function("(el) => el.value === 'clicks'", arg=name.element_handle())
     form.locator("button", has_text="Ingest").click()
     form.locator(".wb-direct-label", has_text="uploaded 100%").wait_for()
+    assert form.locator(".wb-upload-id").inner_text().strip()  # the id the builder asks for
     form.locator(".workbench-job .wb-status-succeeded").wait_for()
     shot(page, "upload-direct-to-s3")
     assert "clicks" in catalog_datasets(home)

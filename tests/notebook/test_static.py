@@ -137,3 +137,17 @@ def test_numbers_for_people():
     assert human_number(None) == "null" and human_number(True) == "true"
     assert human_count(5482) == "5,482" and human_count(205_731) == "205,731"
     assert human_count(1_250_000_000) == "1.25 bn"
+
+
+def test_the_write_phase_shows_the_bytes_written(job):
+    run_to(job, Progress(job_id=job.id, step="write", rows=120_000, rows_total=200_000,
+                         bytes=6_000_000, bytes_total=10_000_000, bytes_out=2_500_000))
+    vm = model.view_model(job.state)
+    assert vm.bytes_text == "6.0 MB of 10.0 MB read · 2.5 MB written"
+    (write,) = [s for s in vm.steps if s.name == "write"]
+    assert "2.5 MB written" in write.detail and "120,000 rows so far" in write.detail
+    # written bytes moving count as work going on: no stall while only the sink advances
+    t = job.state.last_event_ts
+    job._deliver(Progress(job_id=job.id, step="write", rows=120_000, rows_total=200_000,
+                          bytes=6_000_000, bytes_total=10_000_000, bytes_out=3_000_000, ts=t + 1.5))
+    assert job.state.moved_at == t + 1.5

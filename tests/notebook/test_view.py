@@ -34,7 +34,7 @@ def test_progress_value_and_texts_follow_events(job):
     assert view.percent.value == "25%"
     assert view.vm.current_step == "read"
     assert view.vm.rows_text == "250,000 of 1.00 M rows"
-    assert view.vm.bytes_text == "10.0 MB of 40.0 MB"
+    assert view.vm.bytes_text == "10.0 MB of 40.0 MB read"
     # 250k rows in the first second: the throughput the state computed, shown as text
     assert view.vm.throughput_text == "250,000 rows/s · 10.0 MB/s"
     assert "250,000 rows/s" in view.stats.value

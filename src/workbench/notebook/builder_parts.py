@@ -45,9 +45,18 @@ function render({ model, el }) {
 
   // JupyterLab offers extensions, not outputs, its API; so do what a person would: select the
   // cell holding this output, press B (insert a cell below), Enter (edit it) and type the code
-  const key = (target, k, code) => target.dispatchEvent(new KeyboardEvent("keydown",
-    { key: k, code, bubbles: true, cancelable: true }));
-  const settle = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+  // Lumino reads keyCode, which a KeyboardEvent built by script leaves at 0
+  const key = (k, code, keyCode) => {
+    const e = new KeyboardEvent("keydown", { key: k, code, bubbles: true, cancelable: true });
+    Object.defineProperty(e, "keyCode", { get: () => keyCode });
+    Object.defineProperty(e, "which", { get: () => keyCode });
+    (document.activeElement || document.body).dispatchEvent(e);
+  };
+  // wait for the notebook to react, up to a few seconds (a loaded machine is slow)
+  const until = async (cond) => {
+    for (let i = 0; i < 250 && !cond(); i++) await new Promise((r) => setTimeout(r, 20));
+    return cond();
+  };
   insert.addEventListener("click", async () => {
     const cell = el.closest(".jp-Cell");
     const notebook = el.closest(".jp-Notebook");
@@ -55,16 +64,17 @@ function render({ model, el }) {
     const prompt = cell.querySelector(".jp-InputPrompt") || cell;
     prompt.dispatchEvent(new MouseEvent("mousedown", { bubbles: true, button: 0 }));
     prompt.dispatchEvent(new MouseEvent("mouseup", { bubbles: true, button: 0 }));
-    notebook.focus();
-    await settle();
-    key(notebook, "Escape", "Escape");
-    await settle();
-    key(notebook, "b", "KeyB");
-    await settle();
-    const fresh = notebook.querySelector(".jp-Cell.jp-mod-active");
-    if (!fresh || fresh === cell) { note.textContent = "could not add a cell: use Copy"; return; }
-    key(notebook, "Enter", "Enter");
-    await settle();
+    if (!await until(() => cell.classList.contains("jp-mod-active"))) {
+      note.textContent = "could not select the cell: use Copy"; return;
+    }
+    key("b", "KeyB", 66);
+    const active = () => notebook.querySelector(".jp-Cell.jp-mod-active");
+    if (!await until(() => active() && active() !== cell)) {
+      note.textContent = "could not add a cell: use Copy"; return;
+    }
+    const fresh = active();
+    key("Enter", "Enter", 13);
+    await until(() => fresh.contains(document.activeElement));
     const editor = fresh.querySelector(".cm-content");
     if (editor) { editor.focus(); document.execCommand("insertText", false, model.get("code")); }
     note.textContent = "inserted below";

@@ -76,9 +76,11 @@ def view_model(state: JobState) -> ViewModel:
     else:
         rows_text = f"{human_count(rows)} rows"
     if state.bytes_total:
-        bytes_text = f"{human_bytes(state.bytes)} of {human_bytes(state.bytes_total)}"
+        bytes_text = f"{human_bytes(state.bytes)} of {human_bytes(state.bytes_total)} read"
     else:
-        bytes_text = human_bytes(state.bytes) if state.bytes else ""
+        bytes_text = f"{human_bytes(state.bytes)} read" if state.bytes else ""
+    if state.bytes_out:  # the write phase's own count: what has reached the sink
+        bytes_text = (bytes_text + " · " if bytes_text else "") + f"{human_bytes(state.bytes_out)} written"
     rows_per_s, bytes_per_s = state.rows_per_s, state.bytes_per_s
     if state.stalled():  # a rate from before a stall would drift down while nothing moves
         rows_per_s = bytes_per_s = 0.0
@@ -102,6 +104,8 @@ def view_model(state: JobState) -> ViewModel:
                 bits.append(f"{state.percent:.0f}% of the query")
             elif state.rows:
                 bits.append(f"{human_count(state.rows)} rows so far")
+            if s.name in ("write", "collect") and state.bytes_out:
+                bits.append(f"{human_bytes(state.bytes_out)} written")
         steps.append(StepRow(s.name, s.status, " · ".join(bits)))
     retries = ""
     if state.retries:
