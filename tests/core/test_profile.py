@@ -45,3 +45,27 @@ def test_top_values_of_categorical_columns() -> None:
     add_top_values(profile, df.lazy(), df.schema)
     assert profile["columns"]["c"]["top_values"] == [{"value": "u", "count": 2},
                                                      {"value": "v", "count": 1}]
+
+
+def test_distinct_counts_are_exact_and_never_above_the_rows(wb_home, tmp_path, monkeypatch):
+    """5,000 names over 200,000 rows: exact counts (an estimate said 5,482 and 205.7k); above the
+    exact limit an estimate, marked so, within 2 % and capped at the non-null rows. (The limits
+    are lowered here so a small file takes the path a large one would.)"""
+    import workbench as wb
+    from workbench.engines import profile as profile_mod
+
+    n = 200_000
+    path = tmp_path / "people.csv"
+    pl.DataFrame({"id": range(n), "name": [f"name{i % 5000}" for i in range(n)],
+                  "note": [None if i % 4 else f"n{i}" for i in range(n)]}).write_csv(path)
+    cols = wb.ingest(str(path), name="people").profile["columns"]
+    assert (cols["id"]["distinct"], cols["name"]["distinct"]) == (n, 5000)
+    assert cols["note"]["distinct"] == n // 4 and cols["note"]["null_count"] == 3 * n // 4
+    assert not any(c["distinct_estimated"] for c in cols.values())
+    monkeypatch.setattr(profile_mod, "EXACT_DISTINCT_ROWS", 1000)
+    monkeypatch.setattr(profile_mod, "SAMPLE_DISTINCT", 2000)  # sampled, as above the limit
+    cols = wb.ingest(str(path), name="people2").profile["columns"]
+    assert all(c["distinct_estimated"] for c in cols.values())
+    assert n * 0.98 <= cols["id"]["distinct"] <= n
+    assert 5000 * 0.98 <= cols["name"]["distinct"] <= 5000 * 1.02
+    assert cols["note"]["distinct"] <= n // 4
