@@ -59,6 +59,16 @@ def jobs(**kwargs: Any) -> Any:
 # package, import those modules with ``from .datasets import …`` / ``from .jobs import …``.
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where ``jupyter labextension develop .`` finds the built Workbench panel."""
+    return [{"src": "server/labextension", "dest": "workbench-panel"}]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """``jupyter server extension enable workbench`` enables the API in ``workbench.server``."""
+    return [{"module": "workbench.server"}]
+
+
 def __getattr__(name: str) -> Any:
     # Front ends import ipywidgets; load them on first use, not at ``import workbench``.
     if name in _FRONT_END:

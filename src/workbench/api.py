@@ -239,11 +239,13 @@ class Preview(pl.DataFrame):
                 f"{self.sample_rows:,} rows of its inputs, so its results may differ from the "
                 "full run" if self.sampled else "")
 
-    def __repr__(self) -> str:
-        note = self._note()
-        return f"{note}\n{super().__repr__()}" if note else super().__repr__()
+    def __str__(self) -> str:
+        # polars' __repr__ calls __str__: draw the table with the base class's __str__
+        note, table = self._note(), pl.DataFrame.__str__(self)
+        return f"{note}\n{table}" if note else table
 
-    __str__ = __repr__
+    def __repr__(self) -> str:
+        return self.__str__()
 
     def _repr_html_(self, **kwargs: Any) -> str:
         import html
@@ -290,9 +292,12 @@ def list_datasets() -> list[Dataset]:
     return [dataset_from_record(ctx, r, {"files": []}) for r in ctx.catalog.list_datasets(ctx.namespace)]
 
 
-def list_jobs(*, limit: int = 50, status: str | None = None) -> list[dict[str, Any]]:
+def list_jobs(*, limit: int = 50, status: str | None = None, who: str | None = None,
+              dataset: str | None = None, offset: int = 0) -> list[dict[str, Any]]:
+    """This namespace's jobs, newest first; filter by status, submitter (``who``) or dataset."""
     ctx = Context.from_settings()
-    return ctx.catalog.list_jobs(ctx.namespace, limit=limit, status=status)
+    return ctx.catalog.list_jobs(ctx.namespace, limit=limit, status=status, owner=who,
+                                 dataset=dataset, offset=offset)
 
 
 def job(job_id: str) -> Job:
@@ -308,16 +313,7 @@ def job(job_id: str) -> Job:
     record = ctx.catalog.get_job(job_id, ctx.namespace)
     if record["runner"] == "celery":
         return get_runner("celery").attach(job_id)
-    from .jobs import Job as _Job
-    from .jobs import recorded_events
+    # A local job of another process: follow its catalog record (status, heartbeat progress).
+    from .runners.recorded import RecordedJob
 
-    class _Recorded(_Job):
-        runner = "local"
-
-        def cancel(self) -> None:
-            ctx.catalog.request_cancel(job_id)
-
-    j = _Recorded(job_id)
-    for ev in recorded_events(record):
-        j._deliver(ev)
-    return j
+    return RecordedJob(job_id, ctx, record)

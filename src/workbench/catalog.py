@@ -7,7 +7,9 @@ dataset versions are visible: a version row is inserted only after its manifest 
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,6 +173,14 @@ class VersionRecord:
 
 def _loads(text: str | None) -> Any:
     return json.loads(text) if text else None
+
+
+def default_owner() -> str | None:
+    """Who submits a job when the caller names no one: ``WORKBENCH_USER``, else the OS account."""
+    try:
+        return os.environ.get("WORKBENCH_USER") or getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry for this uid (some containers)
+        return None
 
 
 def job_from_row(row: Any) -> dict[str, Any]:
@@ -359,7 +369,7 @@ class Catalog:
         with self.engine.begin() as conn:
             conn.execute(self._insert_ignore(jobs).values(
                 id=job_id, namespace=namespace, name=name, kind=kind, status=status, runner=runner,
-                owner=owner, spec_json=json.dumps(spec), submitted_at=time.time(), attempts=0,
+                owner=owner or default_owner(), spec_json=json.dumps(spec), submitted_at=time.time(), attempts=0,
                 cancel_requested=False).on_conflict_do_nothing())
 
     def update_job(self, job_id: str, **values: Any) -> None:
@@ -404,14 +414,31 @@ class Catalog:
         return job_from_row(row)
 
     def list_jobs(self, namespace: str | None = None, *, limit: int = 50,
-                  status: str | None = None) -> list[dict[str, Any]]:
-        q = jobs.select().order_by(jobs.c.submitted_at.desc()).limit(limit)
+                  status: str | None = None, owner: str | None = None,
+                  dataset: str | None = None, offset: int = 0) -> list[dict[str, Any]]:
+        """Newest first; ``dataset`` matches jobs that write or read that dataset."""
+        q = (jobs.select().order_by(jobs.c.submitted_at.desc(), jobs.c.id)
+             .limit(limit).offset(offset))
         if namespace is not None:
             q = q.where(jobs.c.namespace == namespace)
         if status is not None:
             q = q.where(jobs.c.status == status)
+        if owner is not None:
+            q = q.where(jobs.c.owner == owner)
+        if dataset is not None:
+            q = q.where(sa.or_(self._spec_field("sink", "name") == dataset,
+                               sa.and_(self._spec_field("source", "kind") == "dataset",
+                                       self._spec_field("source", "name") == dataset)))
         with self.engine.connect() as conn:
             return [job_from_row(r) for r in conn.execute(q)]
+
+    def _spec_field(self, *path: str) -> Any:
+        """A text field inside the stored spec JSON, in this database's JSON functions."""
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return sa.cast(jobs.c.spec_json, JSONB)[tuple(path)].astext
+        return sa.func.json_extract(jobs.c.spec_json, "$." + ".".join(path))
 
     def request_cancel(self, job_id: str) -> None:
         self.get_job(job_id)

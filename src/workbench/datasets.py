@@ -29,6 +29,9 @@ from .catalog import VersionRecord
 from .context import Context
 from .errors import AlreadyExists, NotFound
 from .names import check_name
+from .results import decode_rows
+from .settings import get_settings
+from .storage import open_storage
 from .spec.models import validate_name
 
 
@@ -112,15 +115,8 @@ def result_object(result: dict[str, Any]) -> Any:
 
 
 def rows_frame(result: dict[str, Any]) -> pl.DataFrame:
-    """The rows of a sinkless job, typed as the job's frame was (JSON carried them as text)."""
-    from .engines.types import dtype_from_str
-
-    fields = (result.get("schema") or {}).get("fields") or []
-    columns = result.get("columns") or [f["name"] for f in fields]
-    df = pl.DataFrame(result.get("data") or [], schema=columns, orient="row")
-    casts = [pl.col(f["name"]).cast(dtype_from_str(f["type"]), strict=False)
-             for f in fields if f["name"] in df.columns]
-    return df.with_columns(casts) if casts else df
+    """The whole frame of a sinkless job, exactly as the job's frame was (Arrow IPC)."""
+    return decode_rows(result, lambda url: open_storage(get_settings(), url or None))
 
 
 def manifest_checksum(files: list[dict[str, Any]]) -> str:
@@ -135,8 +131,6 @@ def manifest_checksum(files: list[dict[str, Any]]) -> str:
 
 
 def read_manifest(ctx: Context, record: VersionRecord) -> dict[str, Any]:
-    from .storage import open_storage
-
     storage = ctx.storage if record.storage_url == ctx.storage.url else open_storage(
         ctx.settings, record.storage_url)
     return json.loads(storage.get_bytes(record.manifest_key))

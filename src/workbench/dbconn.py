@@ -94,8 +94,26 @@ class DbTarget:
         return text
 
 
-def resolve_db(db: str, environ: dict[str, str] | None = None) -> DbTarget:
-    """Resolve a spec's ``db`` into a target; credentials come from the environment only."""
+def resolve_db(db: str, environ: dict[str, str] | None = None, *,
+               catalog_url: str | None = None) -> DbTarget:
+    """Resolve a spec's ``db`` into a target; credentials come from the environment only.
+
+    With ``catalog_url``, a target that is the workbench catalog database (whatever the spelling:
+    a connection name, a symlink or another form of the same SQLite path, another host name of
+    the same PostgreSQL server) is refused with AccessDenied: it holds every namespace's jobs,
+    specs and versions, so it is never a query source or a table sink.
+    """
+    target = _resolve_db(db, environ)
+    if catalog_url and same_database(target, catalog_url):
+        raise AccessDenied(
+            f"db={target.name or target.display!r} is the workbench catalog database, which is "
+            "never a query source or a table sink",
+            hint="name another database; jobs and datasets are read with wb.list_jobs() and "
+                 "wb.list_datasets() (the catalog is WORKBENCH_CATALOG_URL)")
+    return target
+
+
+def _resolve_db(db: str, environ: dict[str, str] | None = None) -> DbTarget:
     env = os.environ if environ is None else environ
     name = None
     uri = db.strip()
@@ -128,6 +146,63 @@ def resolve_db(db: str, environ: dict[str, str] | None = None) -> DbTarget:
                           hint="PostgreSQL (postgresql://…) and SQLite (sqlite:///…) are supported")
     display = mask_dsn(uri) if dialect == "postgresql" else f"sqlite:///{uri}"
     return DbTarget(dialect=dialect, uri=uri, display=display, name=name)
+
+
+def _sqlite_file(path: str) -> str | None:
+    """The file a SQLite target opens (``file:`` URIs included), or None for memory."""
+    if path.startswith("file:"):
+        path = path[len("file:"):].split("?", 1)[0]
+        if path.startswith("//"):  # file://host/path: only the local host is meaningful
+            path = "/" + path[2:].split("/", 1)[-1]
+    if not path or path == ":memory:" or "mode=memory" in path:
+        return None
+    return os.path.realpath(os.path.expanduser(path))
+
+
+def _pg_key(uri: str) -> tuple[frozenset[str], int, str]:
+    """(addresses of the host, port, database) of a PostgreSQL URI, as libpq would fill them."""
+    import socket
+
+    parts = urlsplit(uri)
+    query = dict(parse_qsl(parts.query))
+    host = parts.hostname or query.get("host") or os.environ.get("PGHOST") or "localhost"
+    port = parts.port or int(query.get("port") or os.environ.get("PGPORT") or 5432)
+    user = parts.username or query.get("user") or os.environ.get("PGUSER") or ""
+    database = (parts.path or "").lstrip("/") or query.get("dbname") or \
+        os.environ.get("PGDATABASE") or user
+    if host.startswith("/"):  # a Unix socket folder: the local server
+        host = "localhost"
+    try:
+        addresses = frozenset(a[4][0] for a in socket.getaddrinfo(host, port))
+    except OSError:
+        addresses = frozenset({host.lower()})
+    if addresses & {"127.0.0.1", "::1"}:
+        addresses = addresses | {"127.0.0.1", "::1"}
+    return addresses, port, database
+
+
+def same_database(target: DbTarget, catalog_url: str) -> bool:
+    """Whether ``target`` opens the catalog database of ``catalog_url`` (a SQLAlchemy URL)."""
+    scheme = catalog_url.split("://", 1)[0].lower()
+    if target.dialect == "sqlite":
+        if not scheme.startswith("sqlite"):
+            return False
+        rest = catalog_url.split("://", 1)[1].split("?", 1)[0]
+        catalog = _sqlite_file(rest[1:] if rest.startswith("/") else rest)
+        mine = _sqlite_file(target.uri)
+        if catalog is None or mine is None:
+            return False
+        if mine == catalog:
+            return True
+        try:  # a hard link, or a path through a bind mount
+            return os.path.samefile(mine, catalog)
+        except OSError:
+            return False
+    if not scheme.startswith("postgres"):
+        return False
+    mine = _pg_key(target.uri)
+    theirs = _pg_key("postgresql://" + catalog_url.split("://", 1)[1])
+    return bool(mine[0] & theirs[0]) and mine[1:] == theirs[1:]
 
 
 def connect(target: DbTarget, *, autocommit: bool = False) -> Any:
@@ -250,4 +325,4 @@ def _line_of_error(exc: BaseException, sql: str | None) -> int | None:
 
 
 __all__ = ["CONN_PREFIX", "DbTarget", "classify_db_error", "connect", "dsn_has_password",
-           "mask_dsn", "resolve_db"]
+           "mask_dsn", "resolve_db", "same_database"]

@@ -28,9 +28,9 @@ from .events import (
     StepFinished, StepStarted, null_emit,
 )
 from .monitor import Monitor
+from .results import encode_rows, strip_inline
 from .spec.models import DatasetSink, Pipeline, SqlStep
 
-PREVIEW_ROWS = 1000
 MAX_RESCANS = 3  # widen inferred types at most this many times before reporting the error
 
 
@@ -71,7 +71,9 @@ def _upload_source(source, ctx: Context, monitor: Monitor) -> SourceScan:
     from .spec.models import FileSource
     from .uploads import upload_uri
 
-    return scan_file(FileSource(path=upload_uri(ctx, source.upload_id), format=source.format), ctx)
+    # The one file source inside the storage: this namespace's own confirmed upload.
+    return scan_file(FileSource(path=upload_uri(ctx, source.upload_id), format=source.format), ctx,
+                     internal=True)
 
 
 SOURCES: dict[str, Callable[[Any, Context, Monitor], SourceScan]] = {
@@ -331,7 +333,8 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
                 counted = frame.map_batches(monitor.on_batch, streamable=True) if not any(
                     isinstance(s, SqlStep) for s in pipeline.steps) else frame
                 if sink is None:
-                    result = _collect(counted, schema, check_exprs, commit_guard, inputs_done)
+                    result = _collect(counted, schema, check_exprs, commit_guard, inputs_done,
+                                      ctx=ctx, job_id=job_id, attempt=attempt)
                 else:
                     result = SINKS[sink.kind](
                         counted, sink=sink, ctx=ctx, job_id=job_id, attempt=attempt, pipeline=pipeline,
@@ -371,18 +374,25 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
 
 
 def _collect(frame: pl.LazyFrame, schema: pl.Schema, check_exprs: list[pl.Expr],
-             commit_guard: Callable, inputs_done: Callable) -> dict[str, Any]:
-    """A pipeline without a sink: the rows themselves are the result (previews, notebooks)."""
+             commit_guard: Callable, inputs_done: Callable, *, ctx: Context, job_id: str,
+             attempt: int) -> dict[str, Any]:
+    """A pipeline without a sink: the rows themselves are the result (previews, notebooks).
+
+    The whole frame is the result, typed (Arrow IPC, see ``results``), or the job fails here,
+    before it is reported as succeeded, when the frame is over the size limit.
+    """
     df = frame.collect(engine="streaming")
     stats = df.select(profile_exprs(schema) + check_exprs).row(0, named=True) if df.width else {
         "__p.rows": df.height}
     checks = commit_guard(stats, df.lazy())
     profile = profile_from_stats(schema, stats)
     add_exact_distinct(profile, df.lazy())
+    rows = encode_rows(df, storage=ctx.storage, namespace=ctx.namespace, job_id=job_id,
+                       attempt=attempt, max_bytes=ctx.settings.result_max_bytes,
+                       inline_bytes=ctx.settings.result_inline_bytes)
     return {"kind": "rows", "rows": df.height, "columns": df.columns,
             "schema": schema_dict(schema, profile), "profile": profile, "checks": checks,
-            "data": [list(r) for r in df.head(PREVIEW_ROWS).iter_rows()], "inputs": inputs_done(),
-            "truncated": df.height > PREVIEW_ROWS, "_frame": df}
+            **rows, "inputs": inputs_done(), "_frame": df}
 
 
 # ----------------------------------------------------------------------------- run_job
@@ -440,8 +450,8 @@ def run_job(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
 
 
 def _summary(result: dict[str, Any]) -> dict[str, Any]:
-    """What the job record keeps: the result without preview rows."""
-    return {k: v for k, v in result.items() if k not in ("data", "_frame")}
+    """What the job record keeps: the result without inline rows (their key stays)."""
+    return strip_inline(result)
 
 
 def _default_name(pipeline: Pipeline) -> str:

@@ -203,47 +203,6 @@ class JobState:
         return self.elapsed * (1 - frac) / frac
 
 
-def recorded_events(record: dict[str, Any]) -> list[Event]:
-    """The events a finished job's catalog record stands for, so a view rebuilt from it after a
-    kernel restart shows the same steps, checks and outcome as the live one did."""
-    from .events import (
-        CheckResult, JobCancelled, JobFailed, JobFinished, JobStarted, StepFinished, StepStarted,
-    )
-
-    job_id = record["id"]
-    names: list[str] = []
-    try:
-        from .spec import pipeline_from_dict
-
-        names = pipeline_from_dict(record["spec"]).step_names()
-    except Exception:  # an old or foreign spec: show the outcome without its steps
-        names = []
-    start = record.get("started_at") or record["submitted_at"]
-    out: list[Event] = [JobStarted(job_id=job_id, name=record.get("name"), steps=names, ts=start)]
-    result = record.get("result") or {}
-    for c in result.get("checks") or []:
-        out.append(CheckResult(job_id=job_id, ts=start, **{k: c[k] for k in c if k in (
-            "name", "column", "passed", "severity", "failed_rows", "examples", "message")}))
-    status, end = record["status"], record.get("finished_at") or start
-    if status == "succeeded":
-        rows, size = result.get("rows"), result.get("bytes")
-        for n in names:
-            last = n == names[-1]
-            out.append(StepFinished(job_id=job_id, step=n, rows=rows if last else None,
-                                    bytes=size if last else None, ts=end))
-        out.append(JobFinished(job_id=job_id, result=result, ts=end))
-    elif status == "failed":
-        error = record.get("error") or {}
-        failed = error.get("step")
-        if failed in names:  # the steps up to the failed one had started; for a check, all had
-            upto = len(names) if failed == "check" else names.index(failed) + 1
-            out += [StepStarted(job_id=job_id, step=n, ts=start) for n in names[:upto]]
-        out.append(JobFailed(job_id=job_id, error=error, ts=end))
-    elif status == "cancelled":
-        out.append(JobCancelled(job_id=job_id, ts=end))
-    return out
-
-
 class Job:
     """A submitted pipeline. Subclasses feed events with ``_deliver`` and implement ``cancel``."""
 

@@ -13,6 +13,13 @@ WORKBENCH_S3_REGION         auto                             region name
 WORKBENCH_S3_ADDRESSING     path                             path or virtual
 WORKBENCH_ROLE              kernel                           kernel (the analyst's own process) or
                                                              worker (shared; trust rules apply)
+WORKBENCH_UPLOAD_URL_EXPIRES 900                             seconds a presigned upload URL lives
+WORKBENCH_SOURCE_ROOTS      (kernel: any readable file;      comma-separated folders and s3://
+                            worker: none)                    prefixes file sources may read
+WORKBENCH_RESULT_MAX_BYTES  268435456 (256 MiB)              largest frame a pipeline without a sink
+                                                             returns (in memory); past it the job fails
+WORKBENCH_RESULT_INLINE_BYTES 524288 (512 KiB)               a result up to this size (Arrow IPC) also
+                                                             rides inline in the job's finish event
 WORKBENCH_SQL_TIME_LIMIT    1800                             seconds one SQL step may run (0: none)
 WORKBENCH_SQL_MEMORY_LIMIT  2GB                              DuckDB memory_limit per SQL step
 WORKBENCH_SQL_TEMP_LIMIT    10GB                             spill + inputs read twice, per SQL step
@@ -66,6 +73,18 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
+def _int_env(name: str, default: int) -> int:
+    text = _env(name)
+    if text is None:
+        return default
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not a whole number of bytes",
+                          hint=f"unset it for the default ({default}) or give an integer") from None
+    return value
+
+
 def _number(name: str, default: float) -> float:
     text = _env(name)
     if text is None:
@@ -96,6 +115,12 @@ class Settings:
     # "kernel": the analyst's own process, which may do anything its user may.
     # "worker": a shared worker process; the trust boundary (SECURITY.md) applies.
     role: str = "kernel"
+    # Folders and s3:// prefixes file sources may read (engines/source_roots.py); empty: any
+    # readable file in the kernel, none on a worker.
+    source_roots: tuple[str, ...] = ()
+    upload_url_expires: int = 900
+    result_max_bytes: int = 256 * 1024 * 1024
+    result_inline_bytes: int = 512 * 1024
     # limits of one SQL step (engines/sql.py); each error names its variable
     sql_time_limit: float | None = 1800.0
     sql_memory_limit: str = "2GB"
@@ -126,6 +151,11 @@ class Settings:
             s3_secret_access_key=_env("WORKBENCH_S3_SECRET_ACCESS_KEY", _env("AWS_SECRET_ACCESS_KEY")),
             part_size=int(_env("WORKBENCH_PART_SIZE", str(16 * 1024 * 1024))),
             role=_env("WORKBENCH_ROLE", "kernel"),
+            upload_url_expires=int(_number("WORKBENCH_UPLOAD_URL_EXPIRES", 900)),
+            source_roots=tuple(r.strip() for r in (_env("WORKBENCH_SOURCE_ROOTS") or "").split(",")
+                               if r.strip()),
+            result_max_bytes=_int_env("WORKBENCH_RESULT_MAX_BYTES", 256 * 1024 * 1024),
+            result_inline_bytes=_int_env("WORKBENCH_RESULT_INLINE_BYTES", 512 * 1024),
             sql_time_limit=_number("WORKBENCH_SQL_TIME_LIMIT", 1800.0) or None,
             sql_memory_limit=_env("WORKBENCH_SQL_MEMORY_LIMIT", "2GB"),
             sql_temp_limit=_env("WORKBENCH_SQL_TEMP_LIMIT", "10GB"),

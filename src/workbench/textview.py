@@ -6,6 +6,8 @@ leave readable logs.
 
 from __future__ import annotations
 
+import math
+import shutil
 import sys
 import threading
 import time
@@ -38,21 +40,32 @@ def human_count(n: float | None) -> str:
 
 
 def human_number(v: object) -> str:
-    """A value in a preview or a profile: ``58,381.81``, ``2.50 M``, ``1,204``; other types as
-    they are (text is never reformatted)."""
-    if isinstance(v, bool) or v is None:
-        return "null" if v is None else str(v).lower()
-    if isinstance(v, int):
-        return human_count(v) if abs(v) >= 1e6 else f"{v:,}"
-    if isinstance(v, float):
-        if v != v or v in (float("inf"), float("-inf")):
-            return str(v)
-        if abs(v) >= 1e6:
-            return human_count(v)
-        if v != 0 and abs(v) < 0.01:
-            return f"{v:.3g}"
-        return f"{v:,.2f}"
-    return str(v)
+    """A value for people, in statistics and previews: ``58,381.81``, ``1,204``, ``3``,
+    ``0.01235``, ``2.50 M``; text and other types as they are, never reformatted."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    if math.isnan(v) or math.isinf(v):
+        return str(v)
+    if abs(v) >= 1e6:
+        return human_count(v)
+    if isinstance(v, int) or v == int(v):
+        return f"{int(v):,}"
+    return f"{v:,.2f}" if abs(v) >= 1 else f"{v:.4g}"
+
+
+def fit(line: str, width: int | None) -> str:
+    """Cut a line to ``width`` characters with an ellipsis (a terminal wraps it otherwise)."""
+    if width is None or len(line) <= width:
+        return line
+    return line[: max(width - 1, 0)] + "…"
+
+
+def terminal_width(stream: TextIO) -> int | None:
+    """The width to fit lines to on a terminal; None (no cutting) for pipes, files and logs."""
+    isatty = getattr(stream, "isatty", None)
+    return shutil.get_terminal_size().columns if isatty and isatty() else None
 
 
 def human_time(ts: float | None, *, seconds: bool = True) -> str:
@@ -61,15 +74,18 @@ def human_time(ts: float | None, *, seconds: bool = True) -> str:
     return time.strftime(fmt, time.localtime(ts)) if ts else "-"
 
 
-def datasets_text(items: list, *, empty: str = "no datasets yet") -> str:
-    """The datasets listing as plain text (the CLI, and notebooks outside a front end)."""
+def datasets_text(items: list, *, empty: str = "no datasets yet", width: int | None = None) -> str:
+    """The datasets listing as plain text (the CLI, and notebooks outside a front end); with a
+    ``width``, each row is cut to it rather than wrapped."""
     if not items:
         return empty
-    lines = [f"{'name':24}  {'version':>7}  {'rows':>9}  {'size':>9}  {'created':19}  columns"]
+    name_w = max(4, min(32, max(len(d.name) for d in items)))
+    lines = [f"{'name':{name_w}}  {'version':>7}  {'rows':>8}  {'size':>8}  {'created':16}  columns"]
     for d in items:
-        lines.append(f"{d.name:24}  {d.version:>7}  {human_count(d.rows):>9}  {human_bytes(d.bytes):>9}  "
-                     f"{human_time(d.created_at):19}  {', '.join(d.columns)[:60]}")
-    return "\n".join(lines)
+        lines.append(f"{d.name:{name_w}}  {d.version:>7}  {human_count(d.rows):>8}  "
+                     f"{human_bytes(d.bytes):>8}  {human_time(d.created_at, seconds=False):16}  "
+                     f"{', '.join(d.columns)}")
+    return "\n".join(fit(line, width) for line in lines)
 
 
 def progress_line(state: JobState, width: int = 24) -> str:
@@ -146,7 +162,7 @@ class TextView:
         if not step_changed and now - self._last < self.interval:
             return
         self._last, self._last_step = now, st.current_step
-        line = progress_line(st)
+        line = fit(progress_line(st), self.width)
         if self.live:
             self.stream.write("\r\x1b[2K" + line)
             self.stream.flush()
@@ -159,6 +175,11 @@ class TextView:
         self.stream.write(line + "\n")
         self.stream.flush()
 
+    @property
+    def width(self) -> int | None:
+        # a live line longer than the terminal wraps, and "\r" then redraws only its last part
+        return terminal_width(self.stream) - 1 if self.live and terminal_width(self.stream) else None
+
     def _finish(self) -> None:
         with self._finish_lock:
             self._finish_locked()
@@ -168,7 +189,7 @@ class TextView:
             return
         self._closed = True
         if self.live:
-            self.stream.write("\r\x1b[2K" + progress_line(self.job.state) + "\n")
+            self.stream.write("\r\x1b[2K" + fit(progress_line(self.job.state), self.width) + "\n")
         for line in final_lines(self.job.state):
             self.stream.write(line + "\n")
         self.stream.flush()

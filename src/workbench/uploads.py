@@ -4,15 +4,24 @@ The flow, never through the kernel or a worker's memory::
 
     create_upload(ctx, "big.csv", size)   -> upload id, a presigned PUT URL (or one per part)
     PUT the bytes to the URL(s)           -> the client talks to R2/S3 directly
-    confirm_upload(ctx, upload_id)        -> completes a multipart upload, checks size (and
-                                             SHA-256 if declared), marks the upload confirmed
+    confirm_upload(ctx, upload_id)        -> completes a multipart upload, pins the bytes (a
+                                             server-side copy no URL can reach), checks the
+                                             copy's size (and SHA-256 if declared), marks the
+                                             upload confirmed
     pipeline with wb.upload(upload_id)    -> ingest it into a dataset
     finish_upload(ctx, upload_id)         -> removes the temporary object
 
 Each URL signs the exact ``Content-Length`` (and the single PUT its ``Content-Type``), so a
 client cannot send more than it declared: R2 has no POST-policy uploads, and this is the
-equivalent. URLs expire (at most 7 days). Uploads that are never confirmed, or confirmed but
-never ingested, are removed by ``workbench gc`` once expired.
+equivalent. URLs expire: after ``WORKBENCH_UPLOAD_URL_EXPIRES`` seconds (15 minutes unless
+set), at most 7 days. Uploads that are never confirmed, or confirmed but never ingested, are
+removed by ``workbench gc`` once expired.
+
+What is confirmed is what is ingested: a presigned URL stays valid after ``confirm`` and accepts
+new bytes of the same length, so confirm first copies the object (server-side, on its ETag) to
+``<upload id>/confirmed/<file>``, which no URL names, removes the original, and checks the copy.
+The ingest reads only the copy. Bytes PUT again after confirm make a second confirm and the
+ingest fail with a clear error rather than be taken or silently dropped.
 
 A browser upload also needs a CORS rule on the bucket allowing PUT from the page's origin and
 exposing the ``ETag`` header.
@@ -34,7 +43,7 @@ import sqlalchemy as sa
 
 from .catalog import uploads as uploads_table
 from .context import Context
-from .errors import ConfigError, NotFound, SourceError, SpecError
+from .errors import AlreadyExists, ConfigError, NotFound, SourceError, SpecError
 from .spec.models import validate_name
 
 SINGLE_PUT_MAX = 100 * 1024 * 1024  # above this, a multipart upload with one URL per part
@@ -79,7 +88,7 @@ def part_size_for(size: int, minimum: int) -> int:
 
 
 def create_upload(ctx: Context, filename: str, size: int, *, sha256: str | None = None,
-                  expires: int = 3600, single_put_max: int = SINGLE_PUT_MAX,
+                  expires: int | None = None, single_put_max: int = SINGLE_PUT_MAX,
                   max_size: int = MAX_UPLOAD_SIZE) -> dict[str, Any]:
     """Reserve an upload and return where to PUT it.
 
@@ -89,14 +98,16 @@ def create_upload(ctx: Context, filename: str, size: int, *, sha256: str | None 
     in any order, then confirm).
     """
     storage = _storage(ctx)
+    if expires is None:
+        expires = ctx.settings.upload_url_expires
     if not isinstance(size, int) or size <= 0:
         raise SpecError(f"upload size must be a positive number of bytes, not {size!r}")
     if size > max_size:
         raise SpecError(f"upload of {size} bytes is larger than the limit of {max_size} bytes",
                         hint="split the file, or ask for a higher limit")
-    if not 1 <= expires <= MAX_EXPIRES:
+    if not isinstance(expires, int) or not 1 <= expires <= MAX_EXPIRES:
         raise SpecError(f"expires must be between 1 and {MAX_EXPIRES} seconds (7 days), "
-                        f"not {expires}")
+                        f"not {expires}", hint="the default is WORKBENCH_UPLOAD_URL_EXPIRES")
     if sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
         raise SpecError("sha256 must be 64 hexadecimal digits")
     upload_id = uuid.uuid4().hex
@@ -153,17 +164,49 @@ def _describe(ctx: Context, row: Any, **extra: Any) -> dict[str, Any]:
             "status": row["status"], "expires_at": row["expires_at"], **extra}
 
 
+def pinned_key(key: str) -> str:
+    """Where confirm keeps the bytes it checked: beside the original, under ``confirmed/``."""
+    folder, _, name = key.rpartition("/")
+    return f"{folder}/confirmed/{name}"
+
+
+def _original_key(row: Any) -> str:
+    key = row["key"]
+    return key.replace("/confirmed/", "/", 1) if "/confirmed/" in key else key
+
+
+def _changed_after_confirm(ctx: Context, row: Any) -> SourceError | None:
+    """New bytes PUT to the still-valid URL after confirm (the original was removed then)."""
+    original = _original_key(row)
+    if original != row["key"] and ctx.storage.exists(original):
+        return SourceError(
+            f"upload {row['id']!r} received new bytes after it was confirmed", file=row["filename"],
+            hint="the confirmed bytes are kept and nothing else is read; to send other content, "
+                 "create a new upload")
+    return None
+
+
 def confirm_upload(ctx: Context, upload_id: str, *, sha256: str | None = None) -> dict[str, Any]:
-    """Check that the upload arrived whole and mark it confirmed; returns its key and URI.
+    """Check that the upload arrived whole, pin exactly those bytes, and mark it confirmed.
 
     Completes a multipart upload from the parts the server holds (the client need not send
-    ETags), then checks the size and, when one was declared here or at creation, the SHA-256.
-    A wrong size or checksum removes the object and keeps the upload open until it expires, so
-    the client can PUT again. Confirming twice returns the same answer.
+    ETags), copies the object to a key no presigned URL names, then checks the copy's size and,
+    when one was declared here or at creation, its SHA-256: what is checked is what the ingest
+    will read. A wrong size or checksum removes the object and keeps the upload open until it
+    expires, so the client can PUT again. Confirming again returns the same answer, unless new
+    bytes were PUT since (or another checksum is declared): then it fails.
     """
     storage = _storage(ctx)
     row = _row(ctx, upload_id)
+    expected = (sha256 or "").lower() or None
     if row["status"] in ("confirmed", "ingested"):
+        changed = _changed_after_confirm(ctx, row)
+        if changed is not None:
+            raise changed
+        if expected and row["sha256"] and expected != row["sha256"]:
+            raise SourceError(f"upload {upload_id!r} was confirmed with SHA-256 {row['sha256']}, "
+                              f"not {expected}", file=row["filename"],
+                              hint="create a new upload for other content")
         return _describe(ctx, row)
     if row["status"] != "pending" or time.time() > row["expires_at"]:
         raise NotFound(f"upload {upload_id!r} expired before it was confirmed",
@@ -171,26 +214,46 @@ def confirm_upload(ctx: Context, upload_id: str, *, sha256: str | None = None) -
     key, size = row["key"], int(row["size"])
     if row["multipart_id"]:
         _complete_multipart(storage, upload_id, key, row["multipart_id"], size)
+    pinned = pinned_key(key)
     try:
-        got = storage.info(key).size
+        _pin(storage, key, pinned)
     except NotFound:
         raise SourceError(f"nothing was uploaded for upload {upload_id!r}", file=row["filename"],
                           hint="PUT the file to the presigned URL, then confirm") from None
+    storage.delete(key)  # from now on, bytes at the original key are a PUT after confirm
+    got = storage.info(pinned).size
     if got != size:
-        storage.delete(key)
+        storage.delete(pinned)
         raise SourceError(f"upload {upload_id!r} holds {got} bytes but {size} were declared",
                           file=row["filename"], hint="upload the whole file again, then confirm")
-    expected = (sha256 or row["sha256"] or "").lower() or None
+    expected = expected or row["sha256"]
     digest = None
     if expected:
-        digest = _sha256(storage, key)
+        digest = _sha256(storage, pinned)
         if digest != expected:
-            storage.delete(key)
+            storage.delete(pinned)
             raise SourceError(f"upload {upload_id!r} does not match its SHA-256: expected "
                               f"{expected}, got {digest}", file=row["filename"],
                               hint="the file changed or was corrupted in transit: upload it again")
-    _set(ctx, upload_id, status="confirmed", sha256=digest or row["sha256"])
+    _set(ctx, upload_id, status="confirmed", key=pinned, sha256=digest or row["sha256"])
     return _describe(ctx, _row(ctx, upload_id))
+
+
+def _pin(storage: Any, key: str, pinned: str) -> None:
+    """A server-side copy of ``key`` to ``pinned``, conditional on the ETag seen first, so the
+    copy is one version of the object (large objects are copied in parts, each on that ETag)."""
+    from boto3.s3.transfer import TransferConfig
+
+    full, target = storage.full_key(key), storage.full_key(pinned)
+    etag = storage.call("head_object", full, Key=full)["ETag"]
+    chunk = max(int(storage.part_size), 64 * 1024 * 1024)
+    try:
+        storage.call("copy", full, CopySource={"Bucket": storage.bucket, "Key": full}, Key=target,
+                     ExtraArgs={"CopySourceIfMatch": etag},
+                     Config=TransferConfig(multipart_threshold=chunk, multipart_chunksize=chunk))
+    except AlreadyExists:  # 412: replaced between the HEAD and the copy
+        raise SourceError(f"the upload at {key!r} changed while it was being confirmed",
+                          hint="confirm again once the upload has finished") from None
 
 
 def _complete_multipart(storage: Any, upload_id: str, key: str, multipart_id: str,
@@ -235,6 +298,9 @@ def upload_uri(ctx: Context, upload_id: str) -> str:
     if row["status"] not in ("confirmed", "ingested"):
         raise NotFound(f"upload {upload_id!r} is not confirmed",
                        hint=f"run `workbench confirm {upload_id}` first")
+    changed = _changed_after_confirm(ctx, row)
+    if changed is not None:  # the ingest would read only the pinned copy, but say so
+        raise changed
     return ctx.storage.uri(row["key"])
 
 
@@ -290,7 +356,7 @@ def expire_upload(ctx: Context, row: Any) -> int:
     """Abort/remove what an expired upload left in storage; returns objects removed."""
     storage = ctx.storage
     if row["multipart_id"] and hasattr(storage, "abort_upload"):
-        storage.abort_upload(row["key"], row["multipart_id"])
+        storage.abort_upload(_original_key(row), row["multipart_id"])
     n = storage.delete_prefix(upload_prefix(row["namespace"], row["id"]))
     _set(ctx, row["id"], status="expired")
     return n

@@ -130,3 +130,56 @@ def test_postgres_scheme_is_accepted_for_the_catalog(tmp_path, postgres_url):
     listed = json.loads(cli("datasets", "--json", home=tmp_path / "h",
                             env={"WORKBENCH_CATALOG_URL": url}).stdout)
     assert [d["name"] for d in listed["datasets"]] == ["s"]
+
+
+def _on_a_terminal(args: list[str], home: Path, columns: int = 80) -> list[str]:
+    """Run a command with stdout and stderr on a real pseudo-terminal of ``columns`` columns."""
+    import pty
+    import select
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
+    env.update({"WORKBENCH_HOME": str(home), "COLUMNS": str(columns), "LINES": "40", "TERM": "xterm"})
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", *args], stdout=slave, stderr=slave,
+                            env=env, close_fds=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        ready, _, _ = select.select([master], [], [], 300)
+        if not ready:
+            proc.kill()
+            raise AssertionError("no output from the command within 300 s")
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the terminal closed: the command ended
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=60) == 0
+    text = b"".join(chunks).decode()
+    # what a terminal shows: each "\r" returns to the start of the line, "\x1b[2K" clears it
+    return [seg.replace("\x1b[2K", "") for line in text.split("\r\n") for seg in line.split("\r")]
+
+
+def test_progress_and_tables_fit_an_80_column_terminal(tmp_path):
+    home = tmp_path / "home"
+    shown = _on_a_terminal(["demo", "--rows", "20000"], home)
+    assert any("done: demo_sales_by_region" in line for line in shown)
+    progress = [line for line in shown if line.startswith(("read ", "write ", "1:sql", "check ", "["))]
+    assert progress and all(len(line) <= 80 for line in progress), [ln for ln in progress if len(ln) > 80]
+    for cmd in (["datasets"], ["jobs"], ["show", "demo_sales"]):
+        lines = _on_a_terminal(cmd, home)
+        if cmd[0] != "show":
+            assert all(len(line) <= 80 for line in lines), (cmd, [ln for ln in lines if len(ln) > 80])
+    show = "\n".join(_on_a_terminal(["show", "demo_sales"], home))
+    assert "mean 10,000.50" in show  # statistics formatted for people
+
+
+def test_human_numbers():
+    from workbench.textview import human_number
+
+    assert human_number(58381.81000000001) == "58,381.81"
+    assert human_number(1204) == "1,204" and human_number(3.0) == "3"
+    assert human_number(0.012345) == "0.01235" and human_number("north") == "north"
+    assert human_number(True) == "True" and human_number(float("nan")) == "nan"

@@ -46,3 +46,12 @@ def test_the_site_builds_strictly(tmp_path):
     api_page = (site / "reference" / "python" / "index.html").read_text()
     assert "workbench.submit" in api_page
     assert (site / "notebooks" / "01-quickstart" / "index.html").exists()
+
+
+def test_a_preview_prints_as_a_table():
+    import polars as pl
+
+    from workbench.api import Preview
+
+    frame = Preview(pl.DataFrame({"a": [1, 2]}))
+    assert repr(frame) == str(frame) == str(pl.DataFrame({"a": [1, 2]}))

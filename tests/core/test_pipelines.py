@@ -258,7 +258,8 @@ def test_value_past_every_sample_widens_the_column_and_reruns(wb_home, tmp_path,
     job = _late_value_job(tmp_path, monkeypatch, "qty", lambda i: i % 7, "2.5", "late")
     assert job.status == "succeeded", job.error
     df = wb.read("late").collect()
-    assert df.schema["qty"] in (pl.Float64, pl.String) and df.height == 260_000
+    assert df.schema["qty"] == pl.Float64 and df.height == 260_000
+    assert df.filter(pl.col("id") == 150_000)["qty"].to_list() == [2.5]
     assert any("qty" in m for m in job.state.messages)
     assert len(Context.from_settings().catalog.list_versions("default", "late")) == 1
 

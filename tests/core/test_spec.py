@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import ValidationError
 import yaml
 
 import workbench as wb
@@ -36,8 +37,9 @@ def test_round_trip_through_files(tmp_path, fmt):
 def test_spec_is_frozen_and_versioned():
     p = _pipeline()
     assert p.spec_version == 1
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         p.name = "other"  # type: ignore[misc]
+    assert p.name != "other"
 
 
 def test_unknown_field_names_the_field(tmp_path):

@@ -80,7 +80,7 @@ def test_pipeline_builder_preview_and_export_buttons(browser, lab):
     assert "wb.not_null(" in new_cell.inner_text()
     form.locator("button[title='Export YAML']").click()
     yaml_box = form.locator("textarea").last
-    page.wait_for_function("(el) => el.value.includes('kind: dataset')", arg=yaml_box.element_handle())
+    page.wait_for_function("(el) => el.value.includes('dataset: region_totals')", arg=yaml_box.element_handle())
     assert "region_totals" in yaml_box.input_value() and "mode: overwrite" not in yaml_box.input_value()
     shot(page, "pipeline-builder")
     page.close()

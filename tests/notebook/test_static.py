@@ -134,7 +134,7 @@ def test_numbers_for_people():
     assert human_number(58381.8123) == "58,381.81"
     assert human_number(2_500_000) == "2.50 M" and human_number(2_500_000.0) == "2.50 M"
     assert human_number(1204) == "1,204" and human_number("1204") == "1204"
-    assert human_number(None) == "null" and human_number(True) == "true"
+    assert human_number(None) == "null" and human_number(True) == "True"
     assert human_count(5482) == "5,482" and human_count(205_731) == "205,731"
     assert human_count(1_250_000_000) == "1.25 bn"
 

@@ -57,8 +57,15 @@ def test_step_states_through_a_successful_job(job, wb_home):
     job._deliver(CheckResult(job_id=job.id, name="not_null(region)", passed=True, ts=1002.0))
     job._deliver(CheckResult(job_id=job.id, name="range(amount)", passed=False, severity="warn",
                              failed_rows=3, message="3 rows outside [0, 100]", ts=1002.0))
+    import base64
+
+    import polars as pl
+
+    from workbench.results import to_ipc
+
+    rows = base64.b64encode(to_ipc(pl.DataFrame({"a": [1, 2], "b": ["x", "y"]}))).decode()
     job._deliver(JobFinished(job_id=job.id, result={"kind": "rows", "rows": 2, "columns": ["a", "b"],
-                                                     "data": [[1, "x"], [2, "y"]]}, ts=1003.0))
+                                                     "arrow": rows}, ts=1003.0))
     view.flush()
     assert view.bar.value == 1.0 and view.bar.bar_style == "success"
     assert [s.status for s in view.vm.steps] == ["done"] * 4

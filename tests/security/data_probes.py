@@ -27,8 +27,11 @@ def forbidden_file(folder: Path, name: str = "secret.csv") -> tuple[Path, str]:
 
 
 def outputs(*, error: Any = None, job: Any = None, ctx: Any = None,
-            home: Path | None = None, extra: Iterable[Any] = ()) -> list[tuple[str, bytes]]:
-    """Everything a refusal could have written, as (where, bytes)."""
+            home: Path | None = None, extra: Iterable[Any] = (),
+            ignore: Iterable[Path] = ()) -> list[tuple[str, bytes]]:
+    """Everything a refusal could have written, as (where, bytes); ``ignore`` names the
+    forbidden files themselves when they live under the home (the victim's own data)."""
+    skipped = {Path(p).resolve() for p in ignore}
     out: list[tuple[str, bytes]] = []
     if job is not None:
         error = error if error is not None else job.error
@@ -44,7 +47,7 @@ def outputs(*, error: Any = None, job: Any = None, ctx: Any = None,
             out.append(("error dict", json.dumps(error.to_dict(), default=str).encode()))
     if home is not None and Path(home).exists():
         for p in sorted(Path(home).rglob("*")):
-            if p.is_file():
+            if p.is_file() and p.resolve() not in skipped:
                 out.append((str(p), p.read_bytes()))
     for item in extra:
         out.append(("extra", item if isinstance(item, bytes) else str(item).encode()))
@@ -93,3 +96,15 @@ def redis_dump(cluster: Any) -> bytes:
         elif kind == "hash":
             chunks.append(json.dumps(r.hgetall(key), default=str).encode())
     return b"\n".join(c if isinstance(c, bytes) else str(c).encode() for c in chunks)
+
+
+def s3_helpers() -> Any:
+    """tests/storage/s3_helpers.py (moto bucket set-up), importable from the security probes."""
+    import sys
+
+    here = Path(__file__).resolve().parents[1] / "storage"
+    if str(here) not in sys.path:
+        sys.path.insert(0, str(here))
+    import s3_helpers as mod
+
+    return mod

@@ -15,22 +15,29 @@ pytestmark = pytest.mark.services
 
 
 @pytest.fixture(scope="module")
-def cluster(redis_server, tmp_path_factory):
-    cl = start_worker_cluster(tmp_path_factory.mktemp("wb-sec-data"), redis_server.url)
+def root(tmp_path_factory):
+    """The one folder the worker's operator allows (WORKBENCH_SOURCE_ROOTS)."""
+    return tmp_path_factory.mktemp("wb-sec-root")
+
+
+@pytest.fixture(scope="module")
+def cluster(redis_server, tmp_path_factory, root):
+    cl = start_worker_cluster(tmp_path_factory.mktemp("wb-sec-data"), redis_server.url,
+                              WORKBENCH_SOURCE_ROOTS=str(root))
     yield cl
     cl.stop()
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory):
-    path = tmp_path_factory.mktemp("wb-sec-in") / "a.csv"
+def source(root):
+    path = root / "a.csv"
     path.write_text("a,b\n1,x\n2,y\n")
     return str(path)
 
 
-def _leaks(cluster, job, marks):
+def _leaks(cluster, job, marks, ignore=()):
     assert_no_leak(marks, job=job, ctx=cluster.ctx(), home=cluster.home,
-                   extra=[redis_dump(cluster)])
+                   extra=[redis_dump(cluster)], ignore=ignore)
 
 
 @pytest.mark.parametrize("where", ["with_columns", "filter", "check_sql"])
@@ -45,3 +52,64 @@ def test_expression_reading_a_file_is_refused_on_a_worker(cluster, source, where
     assert job.status == "failed" and type(job.error).__name__ == "SQLError"
     assert "subquery" in job.error.message
     _leaks(cluster, job, [mark, PASSWD_MARK])
+
+
+def _submit(cluster, source, name, **source_options):
+    job = cluster.runner().submit(wb.Pipeline(source=wb.file(source, **source_options),
+                                              sink=wb.dataset(name)))
+    return job.wait(120)
+
+
+def test_a_file_under_the_workers_root_reads(cluster, source):
+    job = _submit(cluster, source, "inside")
+    assert job.status == "succeeded", job.error
+
+
+@pytest.mark.parametrize("target", ["passwd", "shadow", "secret", "other-namespace", "catalog",
+                                    "dotdot", "glob-symlink", "fanout-glob-symlink"])
+def test_files_outside_the_workers_roots_are_refused(cluster, root, target, tmp_path):
+    secret, mark = forbidden_file(tmp_path / "outside")
+    marks = [mark, PASSWD_MARK, "root:*:", "root:!"]
+    options, ignore = {}, []
+    if target == "passwd":
+        path = "/etc/passwd"
+    elif target == "shadow":
+        path = "/etc/shadow"
+    elif target == "secret":
+        path = str(secret)
+    elif target == "other-namespace":
+        victim = cluster.home / "storage" / "victim" / "datasets" / "p" / "data" / "j" / "a1"
+        victim.mkdir(parents=True, exist_ok=True)
+        (victim / "part-00000.csv").write_text("k\nVICTIMROW\n")
+        path, marks = str(victim / "part-00000.csv"), marks + ["VICTIMROW"]
+        ignore = [victim / "part-00000.csv"]
+    elif target == "catalog":
+        path, options = str(cluster.home / "catalog.db"), {"format": "csv"}
+    elif target == "dotdot":
+        path = str(root / ".." / secret.relative_to(root.parent))
+    else:
+        sub = root / f"g-{target}"
+        sub.mkdir(exist_ok=True)
+        (sub / "a.csv").write_text("x,1\n")
+        link = sub / "z.csv"
+        if not link.is_symlink():
+            link.symlink_to(secret)
+        path = str(sub / "*.csv")
+        options = {"parallel": True} if target.startswith("fanout") else {}
+    job = _submit(cluster, path, f"stolen_{target.replace('-', '_')}", **options)
+    assert job.status == "failed"
+    assert type(job.error).__name__ == "AccessDenied", job.error
+    assert "WORKBENCH_SOURCE_ROOTS" in (job.error.hint or "") or "home" in job.error.message
+    _leaks(cluster, job, marks, ignore)
+
+
+def test_a_worker_without_roots_reads_no_file(wb_home, monkeypatch, tmp_path):
+    """Role worker, no WORKBENCH_SOURCE_ROOTS: every file source is refused (here in-process,
+    with the worker's settings, through the same execute)."""
+    monkeypatch.setenv("WORKBENCH_ROLE", "worker")
+    path = tmp_path / "a.csv"
+    path.write_text("a\n1\n")
+    job = wb.submit(wb.Pipeline(source=wb.file(str(path)), sink=wb.dataset("x")),
+                    runner="local").wait(60)
+    assert job.status == "failed" and type(job.error).__name__ == "AccessDenied"
+    assert "none is set on this worker" in job.error.hint

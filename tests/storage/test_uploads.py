@@ -41,8 +41,10 @@ def test_single_put_flow(ctx):
 
     done = confirm_upload(ctx, info["upload_id"])
     assert done["status"] == "confirmed" and done["size"] == len(data)
-    assert done["uri"] == ctx.storage.uri(info["key"]) == upload_uri(ctx, info["upload_id"])
-    assert ctx.storage.get_bytes(info["key"]) == data
+    pinned = f"alice/uploads/{info['upload_id']}/confirmed/orders_2026.csv"  # what was checked
+    assert done["key"] == pinned and not ctx.storage.exists(info["key"])
+    assert done["uri"] == ctx.storage.uri(pinned) == upload_uri(ctx, info["upload_id"])
+    assert ctx.storage.get_bytes(pinned) == data
     assert confirm_upload(ctx, info["upload_id"]) == done  # idempotent
 
 
@@ -59,7 +61,7 @@ def test_multipart_flow_with_checksum(ctx):
 
     done = confirm_upload(ctx, info["upload_id"])
     assert done["sha256"] == digest
-    assert hashlib.sha256(ctx.storage.get_bytes(info["key"])).hexdigest() == digest
+    assert hashlib.sha256(ctx.storage.get_bytes(done["key"])).hexdigest() == digest
     assert ctx.storage.list_uploads(f"alice/uploads/{info['upload_id']}/") == []
 
 
@@ -73,8 +75,8 @@ def test_incomplete_multipart_names_missing_parts_then_completes(ctx):
         confirm_upload(ctx, info["upload_id"])
     assert "PUT the missing parts" in exc.value.hint
     put_urllib(p2["url"], data[PART:2 * PART])
-    assert confirm_upload(ctx, info["upload_id"])["size"] == len(data)
-    assert ctx.storage.get_bytes(info["key"]) == data
+    done = confirm_upload(ctx, info["upload_id"])
+    assert done["size"] == len(data) and ctx.storage.get_bytes(done["key"]) == data
 
 
 def test_wrong_size_is_refused_and_can_be_uploaded_again(ctx):
@@ -135,7 +137,7 @@ def test_expired_uploads_are_refused_and_collected(ctx):
     put_urllib(multi["parts"][0]["url"], os.urandom(PART))  # a part, never completed
     confirmed = create_upload(ctx, "c.csv", 5)
     put(confirmed["url"], b"hello", confirmed["headers"])
-    confirm_upload(ctx, confirmed["upload_id"])
+    pinned = confirm_upload(ctx, confirmed["upload_id"])["key"]
     past = time.time() - 1
     ctx.catalog.execute(uploads_table.update().values(expires_at=past))  # the clock moves on
 
@@ -146,7 +148,7 @@ def test_expired_uploads_are_refused_and_collected(ctx):
     assert report["uploads_expired"] == 2  # the confirmed one is kept for the retention
     assert not ctx.storage.exists(single["key"])
     assert ctx.storage.list_uploads("alice/uploads/") == []
-    assert ctx.storage.exists(confirmed["key"])
+    assert ctx.storage.exists(pinned)
 
     report = gc(ctx, retention_seconds=86400, now=time.time() + 2 * 86400)
     assert report["uploads_expired"] == 1

@@ -70,24 +70,39 @@ def test_health_check_task(cluster):
     assert res["worker"].startswith("shared@wb")
 
 
-def test_prometheus_metrics(cluster, tmp_path):
-    src = tmp_path / "in.csv"
-    src.write_text("a,b\n1,2\n3,4\n5,6\n")
-    assert cluster.runner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("metered"))
-                                   ).wait(120).status == "succeeded"
-    text = wait_for(lambda: get(f"http://127.0.0.1:{cluster.metrics_port}/metrics"), "metrics")
+def _metrics(port: int) -> dict[str, float]:
     values = {}
-    for line in text.splitlines():
+    for line in get(f"http://127.0.0.1:{port}/metrics").splitlines():
         if line and not line.startswith("#"):
             key, _, value = line.rpartition(" ")
             values[key] = float(value)
-    assert values['workbench_jobs{state="succeeded"}'] >= 1
-    assert values['workbench_tasks_total{state="succeeded",task="run_pipeline"}'] >= 1
-    assert values['workbench_task_duration_seconds_count{task="run_pipeline"}'] >= 1
-    assert 'workbench_queue_depth{queue="pipeline"}' in values
-    assert values["workbench_rows_processed_total"] >= 3
-    assert values["workbench_bytes_processed_total"] >= src.stat().st_size
-    assert "workbench_task_retries_total" in text or "workbench_task_retries" in text
+    return values
+
+
+def test_prometheus_metrics(cluster, tmp_path):
+    """Counters are shared by every test on this worker: read them before and after one job, and
+    check the exact change that job makes."""
+    src = tmp_path / "in.csv"
+    src.write_text("a,b\n1,2\n3,4\n5,6\n")
+    succeeded = 'workbench_tasks_total{state="succeeded",task="run_pipeline"}'
+    durations = 'workbench_task_duration_seconds_count{task="run_pipeline"}'
+    before = wait_for(lambda: _metrics(cluster.metrics_port), "metrics")
+    assert cluster.runner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("metered"))
+                                   ).wait(120).status == "succeeded"
+
+    def after_the_job():
+        now = _metrics(cluster.metrics_port)
+        return now if now.get(succeeded, 0) == before.get(succeeded, 0) + 1 else None
+
+    after = wait_for(after_the_job, "the job counted in the metrics")
+    assert after[durations] == before.get(durations, 0) + 1
+    assert after['workbench_jobs{state="succeeded"}'] >= 1  # a gauge of the catalog's jobs
+    assert 'workbench_queue_depth{queue="pipeline"}' in after
+    assert after["workbench_rows_processed_total"] - before.get("workbench_rows_processed_total", 0) == 3
+    assert (after["workbench_bytes_processed_total"] - before.get("workbench_bytes_processed_total", 0)
+            == src.stat().st_size)
+    assert "# TYPE workbench_task_retries_total counter" in get(
+        f"http://127.0.0.1:{cluster.metrics_port}/metrics")
 
 
 def test_structured_logs_carry_job_task_attempt_duration(cluster, tmp_path):

@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "workbench.cli.storage",
     "workbench.cli.worker",
     "workbench.cli.notebook",
+    "workbench.cli.doctor",
 ]
 
 

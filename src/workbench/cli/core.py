@@ -9,6 +9,7 @@ from typing import Any
 
 from .output import add_command as _add
 from .output import output
+from ..textview import fit, human_number, terminal_width
 from ..textview import human_time as _when
 
 
@@ -81,11 +82,12 @@ def _dataset_text(d: dict[str, Any]) -> str:
              f"checksum {d['checksum'][:16]}…"]
     for f in d["schema"]["fields"]:
         col = d["profile"]["columns"].get(f["name"], {})
-        stats = ", ".join(f"{k} {col[k]}" for k in ("null_count", "approx_distinct", "min", "max", "mean")
+        stats = ", ".join(f"{k} {human_number(col[k])}"
+                          for k in ("null_count", "approx_distinct", "min", "max", "mean")
                           if k in col and col[k] is not None)
         lines.append(f"  {f['name']:<24} {f['type']:<16} {'null' if f['nullable'] else '    '}  {stats}")
         if col.get("top_values"):
-            tops = ", ".join(f"{t['value']} ({t['count']})" for t in col["top_values"])
+            tops = ", ".join(f"{human_number(t['value'])} ({t['count']:,})" for t in col["top_values"])
             lines.append(f"  {'':<24} top: {tops}")
     return "\n".join(lines)
 
@@ -213,7 +215,8 @@ def cmd_datasets(args) -> int:
              "created_at": d.created_at, "checksum": d.checksum, "columns": d.columns}
             for d in items]
     output(args, {"datasets": rows}, lambda: datasets_text(
-        items, empty="no datasets yet: try `workbench demo` or `workbench ingest FILE --name NAME`"))
+        items, empty="no datasets yet: try `workbench demo` or `workbench ingest FILE --name NAME`",
+        width=terminal_width(sys.stdout)))
     return 0
 
 
@@ -259,14 +262,16 @@ def cmd_jobs(args) -> int:
     def text() -> str:
         if not rows:
             return "no jobs yet"
-        out = [f"{'id':<32} {'status':<10} {'duration':>9}  {'submitted':<19}  name / error"]
+        out = [f"{'id':<32} {'status':<9} {'duration':>8}  {'submitted':<11}  name / error"]
         for r in rows:
             dur = f"{r['duration']:.2f}s" if r["duration"] is not None else "-"
             tail = r["name"] or ""
             if r["error"]:
                 tail += f"  ✗ {r['error'].get('message')}"
-            out.append(f"{r['id']:<32} {r['status']:<10} {dur:>9}  {_when(r['submitted_at'])}  {tail}")
-        return "\n".join(out)
+            when = _when(r["submitted_at"], seconds=False)[5:]  # MM-DD HH:MM
+            out.append(f"{r['id']:<32} {r['status']:<9} {dur:>8}  {when:<11}  {' '.join(tail.split())}")
+        width = terminal_width(sys.stdout)  # on a terminal a row is cut, not wrapped; --json has all
+        return "\n".join(fit(line, width) for line in out)
 
     output(args, {"jobs": rows}, text)
     return 0

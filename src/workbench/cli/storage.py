@@ -19,7 +19,8 @@ def register(sub) -> None:
     p.add_argument("--filename", required=True, help="the file's name (its extension tells the format)")
     p.add_argument("--size", required=True, type=int, help="exact size in bytes")
     p.add_argument("--sha256", help="the file's SHA-256, checked on confirm")
-    p.add_argument("--expires", type=int, default=3600, help="seconds the URLs stay valid (max 7 days)")
+    p.add_argument("--expires", type=int, default=None,
+                   help="seconds the URLs stay valid (default WORKBENCH_UPLOAD_URL_EXPIRES, 900; max 7 days)")
 
     p = _add(sub, "confirm", cmd_confirm,
              "check an upload arrived whole; with --name, ingest it into a dataset")

@@ -7,6 +7,7 @@ from typing import Any
 
 from .output import add_command as _add
 from .output import output
+from ..runners.status import workers_info
 from ..textview import human_time as _when
 
 ALL_QUEUES = "ingestion,transformation,persistence,pipeline,notebooks,maintenance"
@@ -99,7 +100,7 @@ def cmd_submit(args) -> int:
         return 0
     follow(job, sys.stderr)
     out = {"job_id": job.id, "status": job.status, "error": job.state.error,
-           "result": {k: v for k, v in (job.state.result or {}).items() if k not in ("data",)}}
+           "result": {k: v for k, v in (job.state.result or {}).items() if k not in ("arrow",)}}
     if args.json:
         output(args, out, "")
     if job.status == "failed":
@@ -148,37 +149,6 @@ def cmd_cancel(args) -> int:
             if status in ("running", "retrying") else f"the job already ended: {status}")
     output(args, {"job_id": args.job_id, "status": status}, text)
     return 0
-
-
-def workers_info(timeout: float = 1.0) -> list[dict[str, Any]]:
-    """Who is up, what they consume and run, and their counters (Celery's inspect)."""
-    runner = _runner()
-    runner.ping()  # a clear BrokerUnavailable instead of an empty list
-    pings = _app().control.inspect(timeout=timeout).ping() or {}
-    # Everyone who answered the ping is known now: stop waiting once they all reply.
-    insp = _app().control.inspect(timeout=timeout, limit=len(pings) or None)
-    stats = insp.stats() or {}
-    active = insp.active() or {}
-    queues = insp.active_queues() or {}
-    registered = insp.registered() or {}
-    out = []
-    for name in sorted(pings):
-        st = stats.get(name, {})
-        pool = st.get("pool", {})
-        out.append({
-            "name": name,
-            "pid": st.get("pid"),
-            "concurrency": pool.get("max-concurrency"),
-            "processes": pool.get("processes"),
-            "queues": sorted(q["name"] for q in queues.get(name, [])),
-            "active": [{"task": t.get("name"), "id": t.get("id"),
-                        "job_id": (t.get("args") or [None])[0] if isinstance(t.get("args"), list)
-                        else None, "started": t.get("time_start")} for t in active.get(name, [])],
-            "processed": st.get("total", {}),
-            "uptime": st.get("uptime"),
-            "registered": len(registered.get(name, [])),
-        })
-    return out
 
 
 def cmd_workers(args) -> int:

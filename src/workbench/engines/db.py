@@ -505,7 +505,7 @@ def scan_query(source: Any, ctx: Context, monitor: Any) -> SourceScan:
 
     from ..cursors import plan_incremental
 
-    target = resolve_db(source.db)
+    target = resolve_db(source.db, catalog_url=ctx.settings.catalog_url)
     sql = strip_statement(source.sql)
     params = dict(source.params)
     if not sql.strip():

@@ -40,10 +40,35 @@ def check_parquet(inp: Input, scan_target: str, storage_options: dict | None) ->
         f.seek(0)
         try:
             meta = pq.ParquetFile(f).metadata
+        except NotImplementedError:
+            # pyarrow cannot type some columns Polars writes (128-bit integers): Polars reads them
+            meta = None
         except Exception as exc:
             raise SourceError(f"the Parquet footer is damaged: {exc}", file=inp.path,
                               hint="write or fetch the file again") from None
+    if meta is None:
+        return _polars_footer(inp, scan_target, storage_options)
     return meta.num_rows, meta.schema.to_arrow_schema()
+
+
+def _polars_footer(inp: Input, scan_target: str, storage_options: dict | None) -> tuple[int, Any]:
+    """Rows and schema from the footer as Polars reads it (the types pyarrow cannot map)."""
+    kwargs = {"storage_options": storage_options} if storage_options else {}
+    try:
+        lf = pl.scan_parquet(scan_target, **kwargs)
+        schema = lf.collect_schema()
+        rows = int(lf.select(pl.len()).collect().item())
+    except Exception as exc:
+        raise SourceError(f"the Parquet footer is damaged: {exc}", file=inp.path,
+                          hint="write or fetch the file again") from None
+    return rows, schema
+
+
+def _fields(schema: Any) -> list[tuple[str, str]]:
+    """(name, type) pairs of an Arrow schema or a Polars one (the fallback above)."""
+    if isinstance(schema, pl.Schema):
+        return [(n, str(t)) for n, t in schema.items()]
+    return [(f.name, str(f.type)) for f in schema]
 
 
 def scan_parquet(inputs: list[Input], targets: list[str], storage_options: dict | None,
@@ -55,14 +80,17 @@ def scan_parquet(inputs: list[Input], targets: list[str], storage_options: dict 
         rows += n
         if first_schema is None:
             first_schema = schema
-        elif schema.names != first_schema.names:
+            continue
+        mine, first = _fields(schema), _fields(first_schema)
+        if [n for n, _ in mine] != [n for n, _ in first]:
+            names, first_names = {n for n, _ in mine}, {n for n, _ in first}
             raise SourceError(
                 "the columns differ from the first file's "
-                f"({sorted(set(schema.names) ^ set(first_schema.names))[:10]} are not in both)",
+                f"({sorted(names ^ first_names)[:10]} are not in both)",
                 file=inp.path,
                 hint="every file of a glob needs the same columns; read the odd file on its own")
-        elif not schema.equals(first_schema):
-            diff = [f.name for f, g in zip(schema, first_schema) if not f.type.equals(g.type)]
+        if mine != first:
+            diff = [a[0] for a, b in zip(mine, first) if a != b]
             raise SourceError(
                 f"column types differ from the first file's: {diff[:10]}", file=inp.path,
                 column=diff[0] if diff else None,

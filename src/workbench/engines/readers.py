@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 
@@ -52,6 +53,7 @@ from .read_detect import (
 )
 from .read_types import declared_types
 from .source import SourceScan
+from .source_roots import source_policy
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -60,14 +62,15 @@ if TYPE_CHECKING:
 _TEXT_FORMATS = ("csv", "tsv", "json", "ndjson")
 
 
-def scan_file(source: FileSource, ctx: Context | None = None, *, limits: Limits = LIMITS) -> SourceScan:
+def scan_file(source: FileSource, ctx: Context | None = None, *, limits: Limits = LIMITS,
+              internal: bool = False) -> SourceScan:
     """Open a file source for reading; raises ``SourceError`` (file, row, column, hint) for
     input that cannot be read as declared. Parse errors found only while the pipeline runs are
     located by the returned scan's ``diagnose``."""
     settings = ctx.settings if ctx is not None else None
     temp = TempFiles(settings.home / "tmp" if settings is not None else None)
     try:
-        return _scan(source, ctx, temp, limits)
+        return _scan(source, ctx, temp, limits, internal)
     except BaseException:
         temp.cleanup()
         raise
@@ -95,27 +98,43 @@ def _settings(ctx: Context | None) -> Settings:
     return get_settings()
 
 
-def _expand(path: str, ctx: Context | None) -> list[dict[str, Any]]:
-    """The files a source path names, sorted: ``[{"path", "size"}]``."""
+def _expand(path: str, ctx: Context | None, *, internal: bool = False) -> list[dict[str, Any]]:
+    """The files a source path names, sorted: ``[{"path", "size"}]``, each one allowed by the
+    source roots (``engines.source_roots``) and, when local, resolved (symlinks followed)."""
+    policy = source_policy(_settings(ctx))
     if _is_remote(path):
-        return _s3_sources().expand(path, _settings(ctx))
+        s3 = _s3_sources()
+        bucket, key, _ = s3.split(path)
+        literal = re.split(r"[*?\[]", key, maxsplit=1)[0]
+        policy.check_remote(path, bucket, literal, internal=internal)  # before any listing
+        found = s3.expand(path, _settings(ctx))
+        for e in found:
+            b, k, _ = s3.split(e["path"])
+            policy.check_remote(path, b, k, internal=internal)
+        return found
     p = Path(path).expanduser()
     if any(ch in path for ch in "*?["):
+        policy.check_glob_base(str(p))
         matches = sorted(m for m in glob.glob(str(p), recursive=True) if os.path.isfile(m))
         if not matches:
             raise SourceError(f"no files match {path!r}", file=path,
                               hint=f"check the pattern; relative paths start at {os.getcwd()}")
-        return [{"path": m, "size": os.path.getsize(m)} for m in matches]
-    if p.is_dir():
-        files = sorted(str(f) for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+        # every match is judged where it leads: a symlink inside the glob cannot leave a root
+        real = [policy.check_local(path, m) for m in matches]
+        return [{"path": r, "size": os.path.getsize(r)} for r in real]
+    real_path = policy.check_local(path, p)  # before is_dir/exists: a refusal tells nothing
+    if os.path.isdir(real_path):
+        files = sorted(str(f) for f in Path(real_path).iterdir()
+                       if f.is_file() and not f.name.startswith("."))
         if not files:
             raise SourceError(f"the folder {path!r} holds no files", file=path,
                               hint="point at a file or a glob such as 'dir/*.csv'")
-        return [{"path": f, "size": os.path.getsize(f)} for f in files]
-    if not p.exists():
+        real = [policy.check_local(path, f) for f in files]
+        return [{"path": r, "size": os.path.getsize(r)} for r in real]
+    if not os.path.exists(real_path):
         raise SourceError(f"no such file: {path!r}", file=path,
                           hint=f"check the path; relative paths start at {os.getcwd()}")
-    return [{"path": str(p), "size": p.stat().st_size}]
+    return [{"path": real_path, "size": os.path.getsize(real_path)}]
 
 
 def _opener(path: str, ctx: Context | None) -> Callable[[], BinaryIO]:
@@ -140,9 +159,10 @@ def _local_copy_or_path(inp: Input, ctx: Context | None, temp: TempFiles, index:
 
 
 # ----------------------------------------------------------------------------- scan
-def _scan(source: FileSource, ctx: Context | None, temp: TempFiles, limits: Limits) -> SourceScan:
+def _scan(source: FileSource, ctx: Context | None, temp: TempFiles, limits: Limits,
+          internal: bool = False) -> SourceScan:
     inputs = [Input(path=e["path"], size=int(e["size"]), opener=_opener(e["path"], ctx))
-              for e in _expand(source.path, ctx)]
+              for e in _expand(source.path, ctx, internal=internal)]
     fmt: str | None = None
     for i, inp in enumerate(inputs):
         with inp.opener() as f:

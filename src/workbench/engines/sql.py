@@ -30,6 +30,7 @@ from .sql_arrow import arrow_schema, as_reader, collect_result, sink_parquet
 from .sql_guard import CheckedQuery, check_query
 from .sql_preview import PreviewPlan, is_row_wise
 from .sql_sandbox import JobTemp, sandboxed_connection
+from .sql_types import finish, portable
 
 Relation = Union[pl.LazyFrame, Callable[[], pl.LazyFrame]]
 
@@ -209,6 +210,7 @@ def _run(query: str, relations: dict[str, Relation], step: str, limits: SqlLimit
             if rel is None:
                 raise SQLError("the SQL step is not a query (it returned no rows)", step=step,
                                hint="write a SELECT over the relation `input`")
+            rel, after = portable(rel)  # types Arrow/Polars cannot carry exactly (docs/types.md)
             out = collect_result(rel.to_arrow_reader(batch_rows), step,
                                  temp.path / "results" / step_dir.name,
                                  spill_after=256 * 1024 * 1024 if spill_results else 1 << 62)
@@ -216,7 +218,7 @@ def _run(query: str, relations: dict[str, Relation], step: str, limits: SqlLimit
             watcher.stop()
         if preview is not None and any(c[0] >= preview.sample_rows for c in counters.values()):
             preview.sampled.append(step)
-        return out
+        return finish(out, after)
     except duckdb.InterruptException:
         if watcher is not None and watcher.cancelled:
             raise Cancelled("the job was cancelled") from None
@@ -295,7 +297,7 @@ class _Watcher:
                 pct = self.con.query_progress()
             except Exception:
                 continue
-            if pct is not None and pct >= 0 and hasattr(self.monitor, "sql_progress"):
+            if pct is not None and pct > 0 and hasattr(self.monitor, "sql_progress"):
                 self.monitor.sql_progress(float(pct))
 
 

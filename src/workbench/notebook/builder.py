@@ -16,7 +16,7 @@ from ..errors import SpecError, WorkbenchError
 from ..spec import models as m
 from ..spec.models import Pipeline
 from . import theme
-from .builder_export import pipeline_code, pipeline_yaml
+from .builder_export import pipeline_code
 from .builder_parts import SELECTED_STYLE, code_actions, preview_checks_html
 from .tables_html import frame_table
 
@@ -346,8 +346,8 @@ class PipelineBuilder:
         except BaseException as exc:
             self._error(exc)
             return None
-        text = pipeline_code(p) if fmt == "python" else (
-            pipeline_yaml(p) if fmt == "yaml" else dump_pipeline(p, fmt))
+        # YAML/JSON in the short form the builders read like: no field left at its default
+        text = pipeline_code(p) if fmt == "python" else dump_pipeline(p, fmt)
         self.code.value = text
         self.output.value = f"{'Python' if fmt == 'python' else fmt.upper()} of the pipeline:"
         self._show(self.output, self.code, self.code_actions)

@@ -1,7 +1,8 @@
-"""The pipeline as code: Python through the public ``wb.*`` builders, YAML without defaults."""
+"""The pipeline as Python through the public ``wb.*`` builders, defaults left out."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..spec import models as m
@@ -88,24 +89,9 @@ def pipeline_code(p: Pipeline) -> str:
     if p.sink is not None:
         body.append(f"    sink={_model_code(p.sink)},")
     head = ["import workbench as wb"]
-    if any("m." in line for line in body):
+    if any(re.search(r"(^|[=\s])m\.[A-Z]", line) for line in body):  # a model without a builder
         head.append("from workbench.spec import models as m")
     return "\n".join([*head, "", "pipeline = wb.Pipeline(", *body, ")"]) + "\n"
 
 
-def pipeline_yaml(p: Pipeline) -> str:
-    """The pipeline as YAML without the fields left at their defaults (what the loader fills)."""
-    import yaml
-
-    data = p.model_dump(mode="json", exclude_defaults=True)
-    # the tags that say which kind a source/step/check/sink is are needed to load it back
-    for key in ("source", "sink"):
-        if isinstance(data.get(key), dict):
-            data[key] = {"kind": getattr(getattr(p, key), "kind"), **data[key]}
-    for key, tag in (("steps", "op"), ("checks", "check")):
-        if data.get(key):
-            data[key] = [{tag: getattr(obj, tag), **d} for obj, d in zip(getattr(p, key), data[key])]
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-
-
-__all__ = ["BUILDERS", "pipeline_code", "pipeline_yaml"]
+__all__ = ["BUILDERS", "pipeline_code"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import html
 import shutil
 import threading
-import uuid
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,7 @@ class UploadForm:
         self.kernel_limit = kernel_limit
         self.single_put_max = single_put_max  # above this, a multipart upload (None: the default)
         self.job: Job | None = None
+        self.staged: Path | None = None  # the folder of a file staged for the kernel's ingest
         self.view: Any = None
         self.shown: Any = None
         self.upload_id: str | None = None
@@ -194,8 +195,10 @@ class UploadForm:
                 "for uploads through the kernel",
                 hint="ingest it by path with wb.ingest(path, name=...), or store datasets in S3/R2 "
                      "so the browser uploads it directly")
-        folder = self.ctx.settings.home / "uploads" / uuid.uuid4().hex
-        folder.mkdir(parents=True, exist_ok=True)
+        # Staged outside the workbench home: the home (catalog, storage, temp) is never a file
+        # source (engines/source_roots.py).
+        folder = Path(tempfile.mkdtemp(prefix="workbench-upload-"))
+        self.staged = folder
         path = folder / safe_filename(item["name"])
         path.write_bytes(bytes(content))
         self.file_upload.value = ()  # let go of the bytes held by the widget

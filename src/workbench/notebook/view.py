@@ -34,14 +34,14 @@ def result_preview(result: dict[str, Any] | None, rows: int = PREVIEW_ROWS):
     """The first rows of a job's result as a DataFrame (schema in its header), or None."""
     if not result:
         return None
-    import polars as pl
-
     if result.get("kind") == "dataset":
         from ..api import read
 
         return read(result["name"], version=result.get("version")).head(rows).collect()
     if result.get("kind") == "rows" and result.get("columns"):
-        return pl.DataFrame(result.get("data", [])[:rows], schema=result["columns"], orient="row")
+        from ..datasets import rows_frame
+
+        return rows_frame(result).head(rows)
     return None
 
 

@@ -464,7 +464,7 @@ def write_table(frame: pl.LazyFrame, *, sink: TableSink, ctx: Context, job_id: s
     """Stream ``frame`` into ``sink.table``; see the module docstring for the modes."""
     import pyarrow as pa
 
-    target = resolve_db(sink.db)
+    target = resolve_db(sink.db, catalog_url=ctx.settings.catalog_url)
     missing_keys = [k for k in sink.keys if k not in schema]
     if missing_keys:
         raise InputError(f"sink keys name a column that does not exist: {', '.join(missing_keys)}",

@@ -1,0 +1,138 @@
+"""What is up: the services a workbench needs, and the Celery workers (for the CLI and HTTP).
+
+``health()`` asks each part once and reports it with a state (``ok``, ``down``, ``not used``,
+``missing``) instead of raising, so one dead service never hides the others. ``workers_info()``
+is Celery's inspect, shaped for people and JSON; ``test_task()`` sends the workers' own health
+check and returns its answer.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from ..context import Context
+from ..errors import BrokerUnavailable, WorkbenchError, as_workbench_error
+
+HEALTH_TASK = "workbench.health_check"
+
+
+def _runner(ctx: Context | None = None) -> Any:
+    from .celery_runner import CeleryRunner
+
+    return CeleryRunner(ctx)
+
+
+def workers_info(timeout: float = 1.0, *, ctx: Context | None = None) -> list[dict[str, Any]]:
+    """Who is up, what they consume and run, and their counters (Celery's inspect)."""
+    runner = _runner(ctx)
+    runner.ping()  # a clear BrokerUnavailable instead of an empty list
+    app = runner._app()
+    pings = app.control.inspect(timeout=timeout).ping() or {}
+    # Everyone who answered the ping is known now: stop waiting once they all reply.
+    insp = app.control.inspect(timeout=timeout, limit=len(pings) or None)
+    stats = insp.stats() or {}
+    active = insp.active() or {}
+    queues = insp.active_queues() or {}
+    registered = insp.registered() or {}
+    out = []
+    for name in sorted(pings):
+        st = stats.get(name, {})
+        pool = st.get("pool", {})
+        out.append({
+            "name": name,
+            "pid": st.get("pid"),
+            "concurrency": pool.get("max-concurrency"),
+            "processes": pool.get("processes"),
+            "queues": sorted(q["name"] for q in queues.get(name, [])),
+            "active": [{"task": t.get("name"), "id": t.get("id"),
+                        "job_id": (t.get("args") or [None])[0] if isinstance(t.get("args"), list)
+                        else None, "started": t.get("time_start")} for t in active.get(name, [])],
+            "processed": st.get("total", {}),
+            "uptime": st.get("uptime"),
+            "registered": len(registered.get(name, [])),
+            "registered_tasks": sorted(registered.get(name, [])),
+        })
+    return out
+
+
+def test_task(timeout: float = 30.0, *, ctx: Context | None = None) -> dict[str, Any]:
+    """Send the workers' health-check task on the ``maintenance`` queue and return its answer."""
+    runner = _runner(ctx)
+    runner.ping()
+    started = time.monotonic()
+    try:
+        answer = runner._app().send_task(HEALTH_TASK, queue="maintenance").get(timeout=timeout)
+    except Exception as exc:
+        if type(exc).__name__ == "TimeoutError":
+            raise BrokerUnavailable(f"no worker answered the test task within {timeout:g}s",
+                                    hint="start a worker that consumes the 'maintenance' queue "
+                                         "(`workbench worker`)") from None
+        raise as_workbench_error(exc) from None
+    return {"task": HEALTH_TASK, "seconds": round(time.monotonic() - started, 3), **answer}
+
+
+def _probe(check: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
+    t = time.monotonic()
+    try:
+        extra = check() or {}
+    except Exception as exc:
+        err = as_workbench_error(exc)
+        return {"state": "down", "error": err.to_dict() if isinstance(exc, WorkbenchError)
+                else {"type": type(exc).__name__, "message": str(exc)}}
+    state = extra.pop("state", "ok")
+    return {"state": state, "ms": round((time.monotonic() - t) * 1000, 2), **extra}
+
+
+def keys_dir(ctx: Context) -> Path:
+    """Where the signing keys are looked for (``WORKBENCH_KEYS_DIR``, else the home's ``keys``)."""
+    return Path(os.environ.get("WORKBENCH_KEYS_DIR") or ctx.settings.home / "keys")
+
+
+def health(ctx: Context | None = None, *, timeout: float = 1.0) -> dict[str, Any]:
+    """Each part with its state: broker, catalog, storage, keys, workers."""
+    ctx = ctx or Context.from_settings()
+    broker = ctx.settings.broker_url
+    parts: dict[str, dict[str, Any]] = {}
+
+    def catalog() -> dict[str, Any]:
+        ctx.catalog.list_jobs(ctx.namespace, limit=1)
+        return {"dialect": ctx.catalog.dialect}
+
+    def storage() -> dict[str, Any]:
+        next(iter(ctx.storage.list(f"{ctx.namespace}/health/")), None)
+        return {"url": ctx.storage.uri("")}
+
+    parts["catalog"] = _probe(catalog)
+    parts["storage"] = _probe(storage)
+    if not broker:
+        parts["broker"] = {"state": "not used", "detail": "no WORKBENCH_BROKER_URL: jobs run in "
+                                                          "the process that submits them"}
+        parts["keys"] = {"state": "not used"}
+        parts["workers"] = {"state": "not used", "count": 0}
+    else:
+        runner = _runner(ctx)
+        parts["broker"] = _probe(lambda: (runner.ping(), None)[1])
+
+        def keys() -> dict[str, Any]:
+            folder = keys_dir(ctx)
+            found = sorted(p.name for p in folder.glob("*")) if folder.is_dir() else []
+            return {"state": "ok" if found else "missing", "dir": str(folder), "files": found}
+
+        parts["keys"] = _probe(keys)
+        if parts["broker"]["state"] == "ok":
+            def workers() -> dict[str, Any]:
+                pings = runner._app().control.inspect(timeout=timeout).ping() or {}
+                return {"state": "ok" if pings else "none", "count": len(pings),
+                        "names": sorted(pings)}
+
+            parts["workers"] = _probe(workers)
+        else:
+            parts["workers"] = {"state": "unknown", "count": 0, "detail": "the broker is down"}
+    ok = all(p["state"] in ("ok", "not used") for p in parts.values())
+    return {"ok": ok, "namespace": ctx.namespace, **parts}
+
+
+__all__ = ["health", "keys_dir", "test_task", "workers_info"]

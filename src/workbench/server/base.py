@@ -1,0 +1,156 @@
+"""What every ``/workbench/api/v1/`` handler shares: authentication, JSON in and out, the CLI's
+error object, and a thread pool for blocking work.
+
+Jupyter Server's ``APIHandler`` brings its authentication (token or login cookie; an API request
+without either gets 403, never a redirect) and its XSRF rule (a cookie-authenticated POST or
+DELETE needs the ``_xsrf`` token). Errors leave as ``{"error": {type, message, file, row, column,
+step, hint}}`` — the object ``workbench … --json`` prints — with an HTTP status chosen by the
+error's type. Catalog, storage and Celery calls block, so they run on ``POOL`` and the server's
+event loop keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+import yaml
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from ..errors import (
+    AccessDenied, AlreadyExists, Cancelled, ConfigError, InputError, InternalError, NotFound,
+    SpecError, TransientError, WorkbenchError, as_workbench_error,
+)
+
+log = logging.getLogger("workbench.server")
+
+API_PREFIX = "/workbench/api/v1"
+AUTH_RESOURCE = "workbench"
+
+# Blocking work (catalog, storage, Celery inspect, papermill) runs here, never on the event loop.
+POOL = ThreadPoolExecutor(max_workers=int(os.environ.get("WORKBENCH_HTTP_THREADS", "8")),
+                          thread_name_prefix="workbench-http")
+
+# The most specific type first: InputError subclasses before InputError itself.
+_STATUS: list[tuple[type[WorkbenchError], int]] = [
+    (NotFound, 404), (AccessDenied, 403), (AlreadyExists, 409), (InputError, 400),
+    (TransientError, 503), (ConfigError, 409), (Cancelled, 409), (InternalError, 500),
+]
+_HTTP_TYPES = {400: SpecError, 403: AccessDenied, 404: NotFound, 405: SpecError, 503: TransientError}
+
+
+def status_for(err: WorkbenchError) -> int:
+    for cls, code in _STATUS:
+        if isinstance(err, cls):
+            return code
+    return 500
+
+
+def authenticated(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Jupyter Server's login check and its authorizer (resource ``workbench``), in that order."""
+    return web.authenticated(authorized(method))
+
+
+class WorkbenchHandler(APIHandler):
+    """Base of the API handlers: ``blocking`` for slow calls, ``reply`` and ``body`` for JSON."""
+
+    auth_resource = AUTH_RESOURCE
+
+    async def blocking(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(POOL, functools.partial(fn, *args, **kwargs))
+
+    def reply(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(data, default=str))
+
+    # -- request bodies -------------------------------------------------------------------
+    def body(self, *, yaml_ok: bool = False) -> Any:
+        """The request body as data: JSON, or YAML when allowed (by content type or on a
+        failed JSON parse); an empty body is ``{}``."""
+        raw = self.request.body.decode("utf-8", errors="replace")
+        if not raw.strip():
+            return {}
+        ctype = (self.request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if yaml_ok and ("yaml" in ctype or not raw.lstrip().startswith(("{", "["))):
+            try:
+                return yaml.safe_load(raw)
+            except yaml.YAMLError as exc:
+                raise SpecError(f"the request body is not valid YAML: {exc}") from None
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise SpecError(f"the request body is not valid JSON: {exc}",
+                            hint="send a JSON object" + (" or YAML" if yaml_ok else "")) from None
+
+    def body_object(self, **kwargs: Any) -> dict[str, Any]:
+        data = self.body(**kwargs)
+        if not isinstance(data, dict):
+            raise SpecError("the request body must be a JSON object")
+        return data
+
+    # -- query arguments ------------------------------------------------------------------
+    def int_arg(self, name: str, default: int, *, low: int = 0, high: int | None = None) -> int:
+        text = self.get_argument(name, None)
+        if text is None or text == "":
+            return default
+        try:
+            value = int(text)
+        except ValueError:
+            raise SpecError(f"query parameter {name!r} must be a whole number, not {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise SpecError(f"query parameter {name!r} must be {bounds}, not {value}")
+        return value
+
+    # -- errors ---------------------------------------------------------------------------
+    def _handle_request_exception(self, e: BaseException) -> None:
+        """A ``WorkbenchError`` (or any bug) becomes the CLI's error object, not a trace page."""
+        if isinstance(e, web.HTTPError) or self._finished:
+            return super()._handle_request_exception(e)
+        err = as_workbench_error(e)
+        if isinstance(err, InternalError):
+            log.exception("workbench API: %s %s failed", self.request.method, self.request.path,
+                          exc_info=e)
+        self.send_error_object(err)
+
+    def send_error_object(self, err: WorkbenchError, status: int | None = None) -> None:
+        if self._headers_written:  # a stream already started (SSE): end it
+            self.finish()
+            return
+        self.clear()
+        self.set_status(status or status_for(err))
+        self.finish(json.dumps({"error": err.to_dict()}, default=str))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Tornado's own errors (403 from authentication or XSRF, 404, 405) in the same shape."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        message = self._reason or "error"
+        if isinstance(exc, web.HTTPError) and exc.log_message:
+            message = exc.log_message % exc.args if exc.args else exc.log_message
+        cls = _HTTP_TYPES.get(status_code, WorkbenchError)
+        hint = None
+        if status_code == 403:
+            message = message if message not in ("Forbidden", "") else "not authenticated"
+            hint = ("send the Jupyter Server token (`Authorization: token …`, from `jupyter server "
+                    "list`); a cookie-authenticated POST or DELETE also needs the _xsrf token")
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": cls(str(message), hint=hint).to_dict()}))
+
+
+class NotFoundHandler(WorkbenchHandler):
+    """Any other path under the API prefix: a JSON 404 naming the path (and the OpenAPI doc)."""
+
+    @authenticated
+    def get(self, *args: Any) -> None:
+        raise NotFound(f"no endpoint {self.request.path}",
+                       hint=f"the endpoints are listed in {API_PREFIX}/openapi.json")
+
+    post = delete = put = patch = get
