@@ -20,7 +20,8 @@ import workbench as wb
 # A fresh workbench folder for this run unless one is given (the embedded default: no servers).
 os.environ["WORKBENCH_HOME"] = workbench_home or tempfile.mkdtemp(prefix="wb-example-")
 os.makedirs(os.environ["WORKBENCH_HOME"], exist_ok=True)
-os.chdir(os.environ["WORKBENCH_HOME"])  # sample files go there too'''
+# Sample files go to a folder of their own: the workbench home is never a file source.
+os.chdir(tempfile.mkdtemp(prefix="wb-example-files-"))'''
 
 
 def md(text: str):

@@ -16,8 +16,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.services]
 MIN_CONTRAST = 4.5
 
 CELLS = [
-    "import os, polars as pl\nimport workbench as wb\nos.environ['WORKBENCH_HOME'] = HOME\n"
-    "os.makedirs(HOME, exist_ok=True); os.chdir(HOME)",
+    "import os, tempfile, polars as pl\nimport workbench as wb\nos.environ['WORKBENCH_HOME'] = HOME\n"
+    "os.makedirs(HOME, exist_ok=True); os.chdir(tempfile.mkdtemp())  # files outside the home",
     "pl.DataFrame({'order_id': range(2000), 'region': [None if i % 97 == 0 else 'nsew'[i % 4] "
     "for i in range(2000)],\n 'amount': [(i * 37 % 1000) * 58.38 - 50 for i in range(2000)]}"
     ").write_csv('sales.csv')\nwb.ingest('sales.csv', name='sales')\nprint('ok')",

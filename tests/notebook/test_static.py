@@ -19,6 +19,19 @@ LITERAL_COLOUR = re.compile(r"#[0-9a-fA-F]{3,8}\b|(?<![-\w])(white|black)(?![-\w
                             re.IGNORECASE)
 
 
+def rows_result(columns: dict) -> dict:
+    """A sinkless job's result as a job sends it (its rows inline as Arrow IPC)."""
+    import base64
+
+    import polars as pl
+
+    from workbench.results import to_ipc
+
+    df = pl.DataFrame(columns)
+    return {"kind": "rows", "rows": df.height, "columns": df.columns,
+            "arrow": base64.b64encode(to_ipc(df)).decode("ascii")}
+
+
 def run_to(job, *events):
     t0 = time.time() - 2.0
     job._deliver(JobStarted(job_id=job.id, name="sales", steps=STEPS, ts=t0))
@@ -87,9 +100,8 @@ def test_static_copy_while_running_and_after_the_end(job):
     assert "running" in live["text/html"] and "25%" in live["text/html"]
     assert live["text/plain"].startswith(f"job {job.id} sales: running")
     assert "VBox" not in live["text/plain"]
-    job._deliver(JobFinished(job_id=job.id, result={
-        "kind": "rows", "rows": 2, "columns": ["region", "total"],
-        "data": [["north", 58381.812], ["south", 2_500_000.0]]}))
+    job._deliver(JobFinished(job_id=job.id, result=rows_result(
+        {"region": ["north", "south"], "total": [58381.812, 2_500_000.0]})))
     view.flush()
     final = view.static_bundle(live=False)
     assert WIDGET_VIEW not in final  # nothing left that needs the kernel
