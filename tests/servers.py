@@ -44,6 +44,7 @@ class Server:
     workdir: Path
     argv: list[str] = field(default_factory=list)
     env: dict | None = None
+    start_timeout: float = 30.0  # an upper bound for a loaded machine, not a speed requirement
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -62,7 +63,7 @@ class Server:
         self.proc = subprocess.Popen(self.argv, cwd=self.workdir, env=self.env,
                                      stdout=open(self.workdir / "server.log", "ab"),
                                      stderr=subprocess.STDOUT)
-        wait_for_port(self.port, proc=self.proc)
+        wait_for_port(self.port, timeout=self.start_timeout, proc=self.proc)
 
     def restart(self) -> None:
         self.stop()
@@ -189,6 +190,7 @@ def start_jupyterlab(root_dir: Path, env: dict[str, str] | None = None) -> Serve
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     full_env = {**os.environ, **(env or {}), "JUPYTER_CONFIG_DIR": str(workdir / "config"),
                 "JUPYTER_RUNTIME_DIR": str(workdir / "runtime")}
-    srv = Server(port, None, f"http://127.0.0.1:{port}/lab?token={token}", workdir, argv, full_env)
+    srv = Server(port, None, f"http://127.0.0.1:{port}/lab?token={token}", workdir, argv, full_env,
+                 start_timeout=120.0)
     srv.start()
     return srv

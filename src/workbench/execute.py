@@ -171,7 +171,7 @@ def build_frame(pipeline: Pipeline, ctx: Context, emit: Emit, monitor: Monitor,
                 ) -> tuple[pl.LazyFrame, SourceScan, list[str]]:
     """Open the sources (unless a rescan gives the primary) and plan every step; SQL steps run
     here (DuckDB materialises them). ``preview``: an ``engines.sql.PreviewPlan``."""
-    from .inputs import SqlSession, open_sources, with_cleanup
+    from .inputs import SqlSession, open_sources
 
     emit(StepStarted(job_id=job_id, step="read", index=0))
     scan = open_sources(pipeline, lambda src: open_source(src, ctx, monitor), scan)
@@ -206,8 +206,8 @@ def build_frame(pipeline: Pipeline, ctx: Context, emit: Emit, monitor: Monitor,
             session.close()
         scan.cleanup()
         raise
-    if session is not None:  # a large SQL result waits in the job's temp folder until the end
-        scan = with_cleanup(scan, session.close)
+    if session is not None:  # datasets it read join the lineage; its temp folder lives to the end
+        scan = session.finish(scan)
     return frame, scan, labels
 
 

@@ -155,14 +155,30 @@ class SqlSession:
         self.limits = SqlLimits.from_settings(ctx.settings)
         self._temp: Any = None
         self._datasets: dict[str, Callable[[], pl.LazyFrame]] | None = None
+        self.datasets_read: list[dict[str, Any]] = []
 
     def _dataset_relations(self) -> dict[str, Callable[[], pl.LazyFrame]]:
-        from .datasets import scan_dataset
-
         if self._datasets is None:
             names = [r.name for r in self.ctx.catalog.list_datasets(self.ctx.namespace)]
-            self._datasets = {n: (lambda n=n: scan_dataset(self.ctx, n)) for n in names}
+            self._datasets = {n: (lambda n=n: self._open_dataset(n)) for n in names}
         return self._datasets
+
+    def _open_dataset(self, name: str) -> pl.LazyFrame:
+        """A dataset a query reads (only those it names are opened), recorded in the lineage."""
+        from .datasets import get_dataset, scan_dataset
+
+        ds = get_dataset(self.ctx, name)
+        path = f"dataset:{ds.name}@{ds.version}"
+        if all(i["path"] != path for i in self.datasets_read):
+            self.datasets_read.append({"path": path, "size": ds.bytes, "sha256": ds.checksum})
+        return scan_dataset(self.ctx, name, ds.version)
+
+    def finish(self, scan: SourceScan) -> SourceScan:
+        """The scan as ``execute`` sees it: datasets the SQL read join the lineage, and the job's
+        temp folder (where a large SQL result waits) is removed with the scan's cleanup."""
+        if self.datasets_read:
+            scan = dataclasses.replace(scan, inputs=list(scan.inputs) + self.datasets_read)
+        return with_cleanup(scan, self.close)
 
     def run(self, index: int, label: str, frame: pl.LazyFrame, named: dict[str, pl.LazyFrame]
             ) -> pl.LazyFrame:

@@ -157,3 +157,15 @@ def test_incremental_secondary_source_advances_its_cursor(shop):
         con.execute("INSERT INTO fx VALUES ('EUR', 2.0, 3)")
     run()  # reads only the new fx row
     assert wb.read("fx_counts").collect().rows() == [(1, 2), (2, 2), (3, 2)]
+
+
+def test_datasets_read_by_sql_are_in_the_lineage(shop):
+    p = wb.Pipeline(source=wb.file(str(shop["orders"] / "a.csv")),
+                    steps=[wb.sql("SELECT o.id, c.name FROM input o JOIN customers_ds c USING (cust)"),
+                           wb.sql("SELECT count(*) AS n FROM input JOIN customers_ds USING (name)")],
+                    sink=wb.dataset("named"))
+    job = wb.submit(p, runner="local").wait(60)
+    assert job.status == "succeeded", job.error
+    read = [i for i in job.result.inputs if i["path"].startswith("dataset:")]
+    assert [i["path"] for i in read] == ["dataset:customers_ds@1"]  # once, though read twice
+    assert read[0]["sha256"] == wb.info("customers_ds").checksum

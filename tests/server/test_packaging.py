@@ -27,3 +27,16 @@ def test_extension_points_name_the_server_module_and_the_panel():
     (paths,) = workbench._jupyter_labextension_paths()
     assert paths["dest"] == "workbench-panel"
     assert (Path(workbench.__file__).parent / paths["src"]).parent == Path(workbench.server.__file__).parent
+
+
+def test_the_docs_describe_every_endpoint():
+    import re
+
+    from workbench.server.routes import ROUTES, methods
+
+    docs = (REPO / "docs" / "server.md").read_text()
+    described = set(re.findall(r"^`(GET|POST|PUT|PATCH|DELETE) (/[^`]*)`$", docs, re.M))
+    registered = {(m.upper(), t) for t, h in ROUTES for m in methods(h)}
+    assert described == registered
+    readme = (REPO / "README.md").read_text()
+    assert "jupyter server list" in readme and "/workbench/api/v1" in readme

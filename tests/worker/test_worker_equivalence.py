@@ -231,3 +231,32 @@ def test_fanout_cancel_leaves_nothing(cluster, tmp_path):
     assert storage_files(cluster.home, "fanout_cancel") == []
     with pytest.raises(wb.NotFound):
         wb.info("fanout_cancel")
+
+
+def test_named_sources_and_sql_reading_them_twice_on_workers(cluster, data_dir):
+    """Several named sources travel in the signed spec; a query reading a source twice (a scalar
+    subquery, a self-join) gives the same rows on a worker as in the kernel."""
+    p = wb.Pipeline(
+        sources={"sales": wb.file(str(data_dir / "sales.csv")),
+                 "parts": wb.file(str(data_dir / "parts" / "*.csv"))},
+        steps=[wb.sql("SELECT s.region, count(*) AS n, count(p2.id) AS with_next FROM sales s "
+                      "JOIN parts p USING (id) LEFT JOIN sales p2 ON p2.id = s.id + 1 "
+                      "WHERE s.amount > (SELECT avg(amount) FROM sales) GROUP BY 1 ORDER BY 1")])
+    local = LocalRunner().submit(p).wait(TIMEOUT)
+    remote = cluster.runner().submit(p).wait(TIMEOUT)
+    assert local.status == "succeeded", local.error
+    assert remote.status == "succeeded", remote.error
+    assert local.result.equals(remote.result) and local.result.height == 4
+
+
+def test_fanout_of_the_primary_source_with_other_named_sources(cluster, data_dir):
+    p = wb.Pipeline(
+        sources={"parts": wb.file(str(data_dir / "parts" / "*.csv"), parallel=True),
+                 "sales": wb.file(str(data_dir / "sales.csv"))},
+        steps=[wb.filter("qty > 2")], sink=wb.dataset("fanout_named"))
+    job = cluster.runner().submit(p).wait(TIMEOUT)
+    assert job.status == "succeeded", job.error
+    assert "split into 4 tasks, one per file" in job.state.messages
+    local = LocalRunner().submit(p.model_copy(update={"sink": wb.dataset("fanout_named_local")})).wait(TIMEOUT)
+    assert local.status == "succeeded", local.error
+    assert _frame("fanout_named").equals(_frame("fanout_named_local"))
