@@ -43,7 +43,7 @@ def pct(values: list[float], q: float) -> float:
 
 def synthetic_latency(seconds: float = 5.0, rate: float = 50.0) -> list[float]:
     from workbench.events import JobStarted, Progress
-    from workbench.jobs import Job
+    from workbench.job_handle import Job
     from workbench.notebook.view import JobView
 
     class FedJob(Job):

@@ -19,9 +19,9 @@ import workbench as wb
 
 # A fresh workbench folder for this run unless one is given (the embedded default: no servers).
 os.environ["WORKBENCH_HOME"] = workbench_home or tempfile.mkdtemp(prefix="wb-example-")
-os.makedirs(os.environ["WORKBENCH_HOME"], exist_ok=True)
-# Sample files go to a folder of their own: the workbench home is never a file source.
-os.chdir(tempfile.mkdtemp(prefix="wb-example-files-"))'''
+# Sample files go to <home>/demo: the one folder of the home a file source may read.
+os.makedirs(os.path.join(os.environ["WORKBENCH_HOME"], "demo"), exist_ok=True)
+os.chdir(os.path.join(os.environ["WORKBENCH_HOME"], "demo"))'''
 
 
 def md(text: str):

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from .api import (
@@ -19,12 +20,12 @@ from .api import (
     list_jobs, matches, not_null, preview, python, query, read, rename, row_count, run, select,
     sort, sql, submit, table, unique, upload, with_columns,
 )
-from .datasets import Dataset
+from .dataset_store import Dataset
 from .errors import (
     AccessDenied, AlreadyExists, Cancelled, CheckFailed, ConfigError, InputError, NotFound,
     SourceError, SpecError, SQLError, StepError, TransientError, WorkbenchError,
 )
-from .jobs import Job, JobState
+from .job_handle import Job, JobState, set_job_viewer
 from .settings import Settings, get_settings
 from .spec import dump_pipeline, json_schema, load_pipeline, pipeline_from_dict
 from .spec.models import Pipeline
@@ -39,8 +40,20 @@ _FRONT_END = {
 }
 
 
+def _show_job(job: Job) -> Any:
+    # Front ends import ipywidgets (heavy optional dependency): imported on first use.
+    from .notebook import show_job
+
+    return show_job(job)
+
+
+# The root composes the layers: the job layer draws a job with the front end's viewer.
+set_job_viewer(_show_job)
+
+
 def datasets(**kwargs: Any) -> Any:
     """A table of the datasets (a widget in JupyterLab, text elsewhere)."""
+    # Front ends import ipywidgets (heavy optional dependency): imported on first use.
     from .notebook import datasets as _datasets
 
     return _datasets(**kwargs)
@@ -48,15 +61,14 @@ def datasets(**kwargs: Any) -> Any:
 
 def jobs(**kwargs: Any) -> Any:
     """A live table of recent jobs (a widget in JupyterLab, text elsewhere)."""
+    # Front ends import ipywidgets (heavy optional dependency): imported on first use.
     from .notebook import jobs as _jobs
 
     return _jobs(**kwargs)
 
 
-# ``workbench.datasets`` and ``workbench.jobs`` are also submodules, and importing a submodule
-# sets the package attribute, so module ``__getattr__`` never sees these two names: the functions
-# above are bound after the submodules are imported and stay the package attributes. Inside the
-# package, import those modules with ``from .datasets import …`` / ``from .jobs import …``.
+# ``wb.datasets`` and ``wb.jobs`` are these functions only: the modules behind them are
+# ``workbench.dataset_store`` and ``workbench.job_handle``, so no submodule shadows them.
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
@@ -72,8 +84,6 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 def __getattr__(name: str) -> Any:
     # Front ends import ipywidgets; load them on first use, not at ``import workbench``.
     if name in _FRONT_END:
-        import importlib
-
         module, attr = _FRONT_END[name]
         return getattr(importlib.import_module(module), attr)
     raise AttributeError(f"module 'workbench' has no attribute {name!r}")

@@ -8,15 +8,23 @@
 from __future__ import annotations
 
 import functools
+import html
 from typing import Any, Callable
 
 import polars as pl
 from pydantic import ValidationError
 
 from .context import Context
-from .datasets import Dataset, get_dataset, scan_dataset
+from .dataset_store import Dataset, dataset_from_record, get_dataset, scan_dataset
+from .engines.sql_preview import PreviewPlan
 from .errors import WorkbenchError
-from .jobs import Job
+from .events import null_emit
+from .execute import build_frame, classify_error
+from .job_handle import Job
+from .monitor import Monitor
+from .runners import get_runner
+from .runners.local import LIVE_JOBS
+from .runners.recorded import RecordedJob
 from .spec import models as m
 from .spec.models import Pipeline, describe_validation_error
 
@@ -185,7 +193,6 @@ def table(table: str, *, db: str, mode: str = "append", keys: list[str] | None =
 # ----------------------------------------------------------------------------- actions
 def submit(pipeline: Pipeline, *, runner: str | None = None, **options: Any) -> Job:
     """Run a pipeline: on Celery workers when a broker is configured, else in this kernel."""
-    from .runners import get_runner
 
     return get_runner(runner, **options).submit(pipeline)
 
@@ -248,8 +255,6 @@ class Preview(pl.DataFrame):
         return self.__str__()
 
     def _repr_html_(self, **kwargs: Any) -> str:
-        import html
-
         inner = super()._repr_html_(**kwargs)
         note = self._note()
         return (f'<div class="wb-preview-sampled"><b>{html.escape(note)}</b></div>{inner}'
@@ -262,10 +267,6 @@ def preview(pipeline: Pipeline, *, rows: int = 100) -> Preview:
     Row-wise work stops once it has the rows. A SQL step that needs every row runs on a sample
     of its inputs (``WORKBENCH_PREVIEW_SAMPLE`` rows each), and the result says so (``.sampled``).
     """
-    from .engines.sql_preview import PreviewPlan
-    from .events import null_emit
-    from .execute import build_frame
-    from .monitor import Monitor
 
     ctx = Context.from_settings()
     plan = PreviewPlan(rows=rows, sample_rows=ctx.settings.preview_sample_rows)
@@ -274,9 +275,8 @@ def preview(pipeline: Pipeline, *, rows: int = 100) -> Preview:
     try:
         out = Preview(frame.head(rows).collect())
     except Exception as exc:
-        from .execute import _classify
 
-        raise _classify(exc, scan, None) from None
+        raise classify_error(exc, scan, None) from None
     finally:
         scan.cleanup()
     out.sampled = bool(plan.sampled)
@@ -286,8 +286,6 @@ def preview(pipeline: Pipeline, *, rows: int = 100) -> Preview:
 
 
 def list_datasets() -> list[Dataset]:
-    from .datasets import dataset_from_record
-
     ctx = Context.from_settings()
     return [dataset_from_record(ctx, r, {"files": []}) for r in ctx.catalog.list_datasets(ctx.namespace)]
 
@@ -302,9 +300,6 @@ def list_jobs(*, limit: int = 50, status: str | None = None, who: str | None = N
 
 def job(job_id: str) -> Job:
     """Reattach to a job by id (after a kernel restart): replays its events from the start."""
-    from .runners import get_runner
-
-    from .runners.local import LIVE_JOBS
 
     ctx = Context.from_settings()
     live = LIVE_JOBS.get(job_id)
@@ -314,6 +309,5 @@ def job(job_id: str) -> Job:
     if record["runner"] == "celery":
         return get_runner("celery").attach(job_id)
     # A local job of another process: follow its catalog record (status, heartbeat progress).
-    from .runners.recorded import RecordedJob
 
     return RecordedJob(job_id, ctx, record)

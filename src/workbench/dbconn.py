@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 from .errors import (
     AccessDenied, ConfigError, NotFound, SourceError, SQLError, TransientError, WorkbenchError,
@@ -86,7 +87,6 @@ class DbTarget:
         except ValueError:
             password = None
         if password:
-            from urllib.parse import unquote
 
             for secret in {password, unquote(password), quote(unquote(password), safe="")}:
                 if secret:
@@ -161,7 +161,6 @@ def _sqlite_file(path: str) -> str | None:
 
 def _pg_key(uri: str) -> tuple[frozenset[str], int, str]:
     """(addresses of the host, port, database) of a PostgreSQL URI, as libpq would fill them."""
-    import socket
 
     parts = urlsplit(uri)
     query = dict(parse_qsl(parts.query))
@@ -209,16 +208,16 @@ def connect(target: DbTarget, *, autocommit: bool = False) -> Any:
     """An ADBC DB-API connection; failures become typed errors that show no password."""
     try:
         if target.dialect == "postgresql":
+            # heavy optional dependency: imported on first use
             import adbc_driver_postgresql.dbapi as driver
         else:
+            # heavy optional dependency: imported on first use
             import adbc_driver_sqlite.dbapi as driver
     except ImportError:
         pkg = "adbc-driver-postgresql" if target.dialect == "postgresql" else "adbc-driver-sqlite"
         raise missing_extra(pkg, "postgres" if target.dialect == "postgresql" else "sqlite") from None
     try:
         if target.dialect == "sqlite":
-            import os.path
-
             if target.uri != ":memory:" and not target.uri.startswith("file:"):
                 parent = os.path.dirname(os.path.abspath(target.uri))
                 if not os.path.isdir(parent):

@@ -6,15 +6,16 @@ decide where this runs; the result is the same in both.
 
 from __future__ import annotations
 
-import hashlib
-import threading
+import re
 import time
 from concurrent.futures import Future
 from typing import Any, Callable
 
 import polars as pl
 
+from .connectors import SINKS, SOURCES, estimate_bytes_per_row, hash_inputs_async, open_source
 from .context import Context
+from .dataset_store import find_committed
 from .engines import checks as checks_engine
 from .engines.profile import add_exact_distinct, profile_exprs, profile_from_stats, schema_dict
 from .engines.source import SourceScan
@@ -27,9 +28,11 @@ from .events import (
     CheckResult, Emit, JobCancelled, JobFailed, JobFinished, JobStarted, Message, Retrying,
     StepFinished, StepStarted, null_emit,
 )
+from .inputs import SqlSession, open_sources
 from .monitor import Monitor
 from .results import encode_rows, strip_inline
 from .spec.models import DatasetSink, Pipeline, SqlStep
+from .uploads import confirm_upload, finish_upload, upload_pipeline
 
 MAX_RESCANS = 3  # widen inferred types at most this many times before reporting the error
 
@@ -43,135 +46,11 @@ def _rescan(scan: SourceScan | None, exc: BaseException) -> SourceScan | None:
         return None
 
 
-# ----------------------------------------------------------------------------- sources
-def _file_source(source, ctx: Context, monitor: Monitor) -> SourceScan:
-    from .engines.readers import scan_file
-
-    return scan_file(source, ctx)
-
-
-def _dataset_source(source, ctx: Context, monitor: Monitor) -> SourceScan:
-    from .datasets import get_dataset, scan_dataset
-
-    ds = get_dataset(ctx, source.name, source.version)
-    frame = scan_dataset(ctx, source.name, ds.version)
-    return SourceScan(frame=frame, rows_total=ds.rows, bytes_total=ds.bytes,
-                      inputs=[{"path": f"dataset:{ds.name}@{ds.version}", "size": ds.bytes,
-                               "sha256": ds.checksum}])
-
-
-def _query_source(source, ctx: Context, monitor: Monitor) -> SourceScan:
-    from .engines.db import scan_query
-
-    return scan_query(source, ctx, monitor)
-
-
-def _upload_source(source, ctx: Context, monitor: Monitor) -> SourceScan:
-    from .engines.readers import scan_file
-    from .spec.models import FileSource
-    from .uploads import upload_uri
-
-    # The one file source inside the storage: this namespace's own confirmed upload.
-    return scan_file(FileSource(path=upload_uri(ctx, source.upload_id), format=source.format), ctx,
-                     internal=True)
-
-
-SOURCES: dict[str, Callable[[Any, Context, Monitor], SourceScan]] = {
-    "file": _file_source,
-    "dataset": _dataset_source,
-    "query": _query_source,
-    "upload": _upload_source,
-}
-
-
-# ----------------------------------------------------------------------------- sinks
-def _table_sink(frame, **kwargs) -> dict[str, Any]:
-    from .sinks.tables import write_table
-
-    return write_table(frame, **kwargs)
-
-
-def _dataset_sink(frame, **kwargs) -> dict[str, Any]:
-    from .writer import write_dataset
-
-    return write_dataset(frame, **kwargs)
-
-
-SINKS: dict[str, Callable[..., dict[str, Any]]] = {
-    "dataset": _dataset_sink,
-    "table": _table_sink,
-}
-
-
-# ----------------------------------------------------------------------------- hashing
-def _sha256_file(path: str, ctx: Context) -> str:
-    h = hashlib.sha256()
-    if "://" in path:
-        from .storage.s3_sources import open_source
-
-        stream = open_source(path, ctx.settings)
-    else:
-        stream = open(path, "rb")
-    with stream:
-        while chunk := stream.read(4 * 1024 * 1024):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def hash_inputs_async(inputs: list[dict[str, Any]], ctx: Context) -> Future:
-    """Hash the source files on a thread while the data pass runs (hashlib releases the GIL)."""
-    fut: Future = Future()
-
-    def run() -> None:
-        try:
-            for item in inputs:
-                if "sha256" not in item and item.get("path") and not str(item["path"]).startswith(
-                        ("dataset:", "query:")):
-                    item["sha256"] = _sha256_file(item.get("hash_path") or item["path"], ctx)
-            fut.set_result(inputs)
-        except BaseException as exc:  # reported after the pass; never kills the thread silently
-            fut.set_exception(exc)
-
-    threading.Thread(target=run, name="workbench-hash", daemon=True).start()
-    return fut
-
-
-# ----------------------------------------------------------------------------- planning
-def _estimate_bytes_per_row(scan: SourceScan) -> float | None:
-    if scan.rows_total and scan.bytes_total:
-        return scan.bytes_total / max(scan.rows_total, 1)
-    if not scan.inputs:
-        return None
-    first = scan.inputs[0]
-    path = first.get("local_path") or first.get("path")
-    if not path or "://" in str(path) or str(path).endswith((".parquet", ".gz", ".zst", ".xlsx")):
-        return None
-    try:
-        with open(path, "rb") as f:
-            head = f.read(1 << 20)
-    except OSError:
-        return None
-    lines = head.count(b"\n")
-    return len(head) / lines if lines > 1 else None
-
-
-def _dataset_relations(ctx: Context) -> dict[str, Callable[[], pl.LazyFrame]]:
-    from .datasets import scan_dataset
-
-    names = [r.name for r in ctx.catalog.list_datasets(ctx.namespace)]
-    return {n: (lambda n=n: scan_dataset(ctx, n)) for n in names}
-
-
-def open_source(source: Any, ctx: Context, monitor: Monitor) -> SourceScan:
-    return SOURCES[source.kind](source, ctx, monitor)
-
-
 def build_frame(pipeline: Pipeline, ctx: Context, emit: Emit, monitor: Monitor,
                 job_id: str = "", *, scan: SourceScan | None = None, preview: Any = None
                 ) -> tuple[pl.LazyFrame, SourceScan, list[str]]:
     """Open the sources (unless a rescan gives the primary) and plan every step; SQL steps run
     here (DuckDB materialises them). ``preview``: an ``engines.sql.PreviewPlan``."""
-    from .inputs import SqlSession, open_sources
 
     emit(StepStarted(job_id=job_id, step="read", index=0))
     scan = open_sources(pipeline, lambda src: open_source(src, ctx, monitor), scan)
@@ -197,7 +76,7 @@ def build_frame(pipeline: Pipeline, ctx: Context, emit: Emit, monitor: Monitor,
                 except WorkbenchError:
                     raise
                 except Exception as exc:
-                    raise _classify(exc, scan, label) from None
+                    raise classify_error(exc, scan, label) from None
                 emit(StepFinished(job_id=job_id, step=label, index=i + 1, seconds=time.time() - t0))
             else:
                 frame = apply_step(frame, step, label)
@@ -226,7 +105,7 @@ def counts_the_source(pipeline: Pipeline) -> bool:
 
 
 # ----------------------------------------------------------------------------- errors
-def _classify(exc: BaseException, scan: SourceScan | None, step: str | None) -> WorkbenchError:
+def classify_error(exc: BaseException, scan: SourceScan | None, step: str | None) -> WorkbenchError:
     """Map an exception from the streaming pass to a located, typed error."""
     if isinstance(exc, WorkbenchError):
         return exc.with_context(step=step)
@@ -244,7 +123,6 @@ def _classify(exc: BaseException, scan: SourceScan | None, step: str | None) -> 
             return located.with_context(step="read")
     if isinstance(exc, pl.exceptions.PolarsError):
         text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        import re
 
         m = re.search(r"column '([^']+)'|column \"([^\"]+)\"|in column (\S+)", text)
         column = (m.group(1) or m.group(2) or m.group(3)).strip("'\"") if m else None
@@ -284,7 +162,6 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
             should_cancel: Callable[[], bool] | None = None, attempt: int = 1,
             heartbeat: Callable[[dict], None] | None = None) -> dict[str, Any]:
     """Run ``pipeline`` and return the result as JSON-able data (``{"kind": "dataset", ...}``)."""
-    from .datasets import find_committed
 
     sink = pipeline.sink
     if isinstance(sink, DatasetSink):
@@ -307,7 +184,7 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
                                                   scan=next_scan)
                 monitor.rows_total = scan.rows_total
                 monitor.bytes_total = scan.bytes_total
-                monitor.bytes_per_row = _estimate_bytes_per_row(scan)
+                monitor.bytes_per_row = estimate_bytes_per_row(scan)
                 schema = frame.collect_schema()
                 check_exprs = checks_engine.check_exprs(pipeline.checks, schema)
                 checks_engine.validate_check_exprs(check_exprs, schema)
@@ -364,7 +241,7 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
                     next_scan = widened
                     monitor.reset()
                     continue
-                raise _classify(exc, scan, monitor.step if monitor.step != "write" else None) from None
+                raise classify_error(exc, scan, monitor.step if monitor.step != "write" else None) from None
     finally:
         if scan is not None:  # a rescan shares its inputs and cleanup
             try:
@@ -442,14 +319,14 @@ def run_job(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
         stamped(JobFailed(error=err.to_dict(), seconds=time.time() - t0))
         raise err from None
     frame = result.pop("_frame", None)
-    catalog.finish_job(job_id, "succeeded", result=_summary(result))
+    catalog.finish_job(job_id, "succeeded", result=result_summary(result))
     stamped(JobFinished(result=result, seconds=time.time() - t0))
     if frame is not None:
         result["_frame"] = frame
     return result
 
 
-def _summary(result: dict[str, Any]) -> dict[str, Any]:
+def result_summary(result: dict[str, Any]) -> dict[str, Any]:
     """What the job record keeps: the result without inline rows (their key stays)."""
     return strip_inline(result)
 
@@ -462,3 +339,17 @@ def _default_name(pipeline: Pipeline) -> str:
 
 
 __all__ = ["SINKS", "SOURCES", "build_frame", "execute", "run_job", "InputError"]
+
+
+def ingest_upload(ctx: Context, upload_id: str, *, name: str, format: str = "auto",
+                  mode: str = "overwrite") -> dict[str, Any]:
+    """Confirm (if needed), ingest into ``name`` in this process, then remove the upload.
+
+    The job id derives from the upload, so running this twice commits one version.
+    """
+    confirm_upload(ctx, upload_id)
+    pipeline = upload_pipeline(ctx, upload_id, name=name, format=format, mode=mode)
+    result = run_job(pipeline, job_id=f"upload-{upload_id}", ctx=ctx)
+    result.pop("_frame", None)
+    finish_upload(ctx, upload_id)
+    return result

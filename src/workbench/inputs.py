@@ -19,7 +19,10 @@ from typing import Any, Callable
 import polars as pl
 
 from .context import Context
+from .dataset_store import get_dataset, scan_dataset
 from .engines.source import SourceScan
+from .engines.sql_preview import is_row_wise
+from .engines.sql_sandbox import JobTemp, temp_root
 from .errors import WorkbenchError
 from .spec import models as m
 
@@ -126,8 +129,6 @@ _AGGREGATE = re.compile(r"\bover\s*\(|\b(sum|avg|mean|count|min|max|median|first
 
 
 def steps_row_wise(steps: list[Any]) -> bool:
-    from .engines.sql_preview import is_row_wise
-
     for step in steps:
         if isinstance(step, m.SqlStep):
             if not is_row_wise(step.query):
@@ -165,7 +166,6 @@ class SqlSession:
 
     def _open_dataset(self, name: str) -> pl.LazyFrame:
         """A dataset a query reads (only those it names are opened), recorded in the lineage."""
-        from .datasets import get_dataset, scan_dataset
 
         ds = get_dataset(self.ctx, name)
         path = f"dataset:{ds.name}@{ds.version}"
@@ -182,8 +182,8 @@ class SqlSession:
 
     def run(self, index: int, label: str, frame: pl.LazyFrame, named: dict[str, pl.LazyFrame]
             ) -> pl.LazyFrame:
+        # heavy optional dependency: imported on first use
         from .engines.sql import run_sql
-        from .engines.sql_sandbox import JobTemp, temp_root
 
         step = self.pipeline.steps[index]
         if self._temp is None:

@@ -25,11 +25,13 @@ from .catalog import datasets as datasets_table
 from .catalog import jobs as jobs_table
 from .catalog import versions as versions_table
 from .context import Context
-from .datasets import (
+from .dataset_store import (
     data_prefix, dataset_prefix, legacy_data_prefix, manifest_checksum, read_manifest,
 )
 from .errors import NotFound, SpecError, WorkbenchError
 from .spec.models import validate_name
+from .storage import open_storage
+from .uploads import expire_upload, expired_uploads
 
 # data/<job>/a<attempt>/...; and the older data/<job>-a<attempt>/... (tried second: a new
 # layout key "data/x-a1/a2/..." must not read as job "x", attempt 1)
@@ -57,7 +59,6 @@ def _name(name: str) -> str:
 def _storage_for(ctx: Context, url: str) -> Any:
     if url == ctx.storage.url:
         return ctx.storage
-    from .storage import open_storage
 
     return open_storage(ctx.settings, url)
 
@@ -89,7 +90,6 @@ def gc(ctx: Context, *, retention_seconds: float, now: float | None = None,
     heartbeat is older than the retention, or (no job record) its files are; files any manifest
     still names are never removed. Safe to run at any time and to run again after a failure.
     """
-    from .uploads import expire_upload, expired_uploads
 
     now = time.time() if now is None else now
     cutoff = now - retention_seconds

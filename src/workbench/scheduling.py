@@ -26,10 +26,12 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
+import yaml
 
 from .catalog import notebook_runs, schedules
 from .context import Context
 from .errors import InputError, NotFound, SourceError, SpecError, WorkbenchError
+from .storage import open_storage
 
 _ENV_LOCK = threading.Lock()  # the kernel inherits os.environ at start; change it one run at a time
 
@@ -37,7 +39,6 @@ _ENV_LOCK = threading.Lock()  # the kernel inherits os.environ at start; change 
 # ----------------------------------------------------------------------------- parameters
 def parse_value(text: str) -> Any:
     """A ``-p key value`` value as papermill's CLI reads it: numbers, booleans, null, else text."""
-    import yaml
 
     try:
         value = yaml.safe_load(text)
@@ -46,7 +47,7 @@ def parse_value(text: str) -> Any:
     return value if isinstance(value, (int, float, bool, list, dict)) or value is None else text
 
 
-def _check_notebook(path: str | Path) -> Path:
+def check_notebook(path: str | Path) -> Path:
     p = Path(path).expanduser().absolute()
     if not p.is_file():
         raise NotFound("notebook not found", file=str(p), hint="give the path of an .ipynb file")
@@ -59,7 +60,7 @@ def _check_notebook(path: str | Path) -> Path:
     return p
 
 
-def _check_parameters(parameters: dict[str, Any] | None) -> dict[str, Any]:
+def check_parameters(parameters: dict[str, Any] | None) -> dict[str, Any]:
     params = dict(parameters or {})
     for key in params:
         if not isinstance(key, str) or not key.isidentifier():
@@ -80,7 +81,6 @@ def _store_output(ctx: Context, local: Path, run_id: str, stem: str, output: str
         ctx.storage.put_bytes(key, data)
         return ctx.storage.uri(key)
     if "://" in output and not output.startswith("file://"):
-        from .storage import open_storage
 
         base, _, name = output.rstrip("/").rpartition("/")
         if not name.endswith(".ipynb"):  # a prefix: keep the run's own name under it
@@ -130,10 +130,11 @@ def run_notebook(ctx: Context, path: str | Path, parameters: dict[str, Any] | No
     notebook as written) and ``error``, and the executed notebook is stored all the same. Bad input
     (no such notebook, not a notebook, bad parameter names) raises before anything is recorded.
     """
+    # heavy optional dependency: imported on first use
     import papermill as pm
 
-    nb_path = _check_notebook(path)
-    params = _check_parameters(parameters)
+    nb_path = check_notebook(path)
+    params = check_parameters(parameters)
     run_id = run_id or uuid.uuid4().hex
     started = time.time()
     ctx.catalog.execute(notebook_runs.insert().values(
@@ -181,40 +182,6 @@ def run_notebook(ctx: Context, path: str | Path, parameters: dict[str, Any] | No
     return get_run(ctx, run_id)
 
 
-def submit_notebook(ctx: Context, path: str | Path, parameters: dict[str, Any] | None = None,
-                    output: str | None = None, *, timeout: float | None = None) -> dict[str, Any]:
-    """Run a notebook as a task on the workers' ``notebooks`` queue and wait for its run record.
-
-    The path must be readable by the workers (a shared folder); the run is recorded in the
-    catalog by the worker exactly as ``run_notebook`` records it here.
-    """
-    from .errors import BrokerUnavailable, ConfigError
-
-    nb_path = _check_notebook(path)
-    params = _check_parameters(parameters)
-    if not ctx.settings.broker_url:
-        raise ConfigError("running a notebook on the workers needs a broker",
-                          hint="set WORKBENCH_BROKER_URL=redis://…, or run it here without --on-worker")
-    from .runners.celery_runner import CeleryRunner
-
-    app = CeleryRunner(ctx)._app()  # the app for this context's broker (one per broker URL)
-    task = {"id": None, "namespace": ctx.namespace, "notebook": str(nb_path), "parameters": params,
-            "output": output}
-    try:
-        result = app.send_task("workbench.run_notebook", args=[task], queue="notebooks")
-        answer = result.get(timeout=timeout)
-    except Exception as exc:
-        if isinstance(exc, WorkbenchError):
-            raise
-        if type(exc).__name__ == "TimeoutError":
-            raise WorkbenchError(f"no answer from the notebooks queue after {timeout}s",
-                                 hint="is a worker consuming the 'notebooks' queue?") from None
-        raise BrokerUnavailable(f"cannot run the notebook on the workers: {exc}") from None
-    if answer.get("id"):
-        return get_run(ctx, answer["id"])
-    return {"notebook": str(nb_path), "parameters": params, **answer}
-
-
 def get_run(ctx: Context, run_id: str) -> dict[str, Any]:
     rows = ctx.catalog.execute(notebook_runs.select().where(
         notebook_runs.c.id == run_id, notebook_runs.c.namespace == ctx.namespace))
@@ -233,6 +200,7 @@ def list_runs(ctx: Context, *, limit: int = 50, schedule_id: str | None = None) 
 
 # ----------------------------------------------------------------------------- schedules
 def _check_cron(cron: str) -> str:
+    # heavy optional dependency: imported on first use
     from croniter import croniter
 
     cron = " ".join(str(cron).split())
@@ -244,6 +212,7 @@ def _check_cron(cron: str) -> str:
 
 
 def next_run(cron: str, after: float) -> float:
+    # heavy optional dependency: imported on first use
     from croniter import croniter
 
     return float(croniter(cron, after).get_next(float))
@@ -260,9 +229,9 @@ def schedule_notebook(ctx: Context, notebook: str | Path, cron: str,
                       parameters: dict[str, Any] | None = None, output: str | None = None, *,
                       schedule_id: str | None = None) -> dict[str, Any]:
     """Register a schedule; beat runs the notebook at each time ``cron`` matches."""
-    nb_path = _check_notebook(notebook)
+    nb_path = check_notebook(notebook)
     cron = _check_cron(cron)
-    params = _check_parameters(parameters)
+    params = check_parameters(parameters)
     sid = schedule_id or uuid.uuid4().hex[:16]
     ctx.catalog.execute(schedules.insert().values(
         id=sid, namespace=ctx.namespace, notebook=str(nb_path), cron=cron,
@@ -343,5 +312,5 @@ def finish_scheduled_run(ctx: Context, schedule_id: str, status: str) -> None:
                         .values(last_status=status))
 
 
-__all__ = ["submit_notebook", "due_schedules", "get_run", "get_schedule", "list_runs", "list_schedules", "next_run",
+__all__ = ["due_schedules", "get_run", "get_schedule", "list_runs", "list_schedules", "next_run",
            "parse_value", "run_due_schedules", "run_notebook", "schedule_notebook", "unschedule"]

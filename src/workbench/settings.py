@@ -41,7 +41,6 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
-
 _CATALOG_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 _BROKER_SCHEMES = ("redis", "rediss")
 

@@ -14,7 +14,7 @@ import time
 from typing import TextIO
 
 from .events import Event
-from .jobs import Job, JobState
+from .job_handle import Job, JobState
 
 
 def human_bytes(n: float | None) -> str:

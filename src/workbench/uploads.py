@@ -44,7 +44,7 @@ import sqlalchemy as sa
 from .catalog import uploads as uploads_table
 from .context import Context
 from .errors import AlreadyExists, ConfigError, NotFound, SourceError, SpecError
-from .spec.models import validate_name
+from .spec.models import DatasetSink, Pipeline, UploadSource, validate_name
 
 SINGLE_PUT_MAX = 100 * 1024 * 1024  # above this, a multipart upload with one URL per part
 MAX_UPLOAD_SIZE = 5 * 1024 ** 4  # the S3/R2 object size limit
@@ -242,6 +242,7 @@ def confirm_upload(ctx: Context, upload_id: str, *, sha256: str | None = None) -
 def _pin(storage: Any, key: str, pinned: str) -> None:
     """A server-side copy of ``key`` to ``pinned``, conditional on the ETag seen first, so the
     copy is one version of the object (large objects are copied in parts, each on that ETag)."""
+    # heavy optional dependency: imported on first use
     from boto3.s3.transfer import TransferConfig
 
     full, target = storage.full_key(key), storage.full_key(pinned)
@@ -307,7 +308,6 @@ def upload_uri(ctx: Context, upload_id: str) -> str:
 def upload_pipeline(ctx: Context, upload_id: str, *, name: str, format: str = "auto",
                     mode: str = "overwrite") -> Any:
     """The pipeline that ingests a confirmed upload into dataset ``name``."""
-    from .spec.models import DatasetSink, Pipeline, UploadSource
 
     row = _row(ctx, upload_id)
     return Pipeline(name=f"upload {row['filename']}"[:200],
@@ -321,22 +321,6 @@ def finish_upload(ctx: Context, upload_id: str) -> None:
     ctx.storage.delete_prefix(upload_prefix(ctx.namespace, upload_id))
     if row["status"] != "ingested":
         _set(ctx, upload_id, status="ingested")
-
-
-def ingest_upload(ctx: Context, upload_id: str, *, name: str, format: str = "auto",
-                  mode: str = "overwrite") -> dict[str, Any]:
-    """Confirm (if needed), ingest into ``name`` in this process, then remove the upload.
-
-    The job id derives from the upload, so running this twice commits one version.
-    """
-    from .execute import run_job
-
-    confirm_upload(ctx, upload_id)
-    pipeline = upload_pipeline(ctx, upload_id, name=name, format=format, mode=mode)
-    result = run_job(pipeline, job_id=f"upload-{upload_id}", ctx=ctx)
-    result.pop("_frame", None)
-    finish_upload(ctx, upload_id)
-    return result
 
 
 def expired_uploads(ctx: Context, now: float, retention_seconds: float,

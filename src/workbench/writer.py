@@ -7,7 +7,7 @@ from typing import Any, Callable
 import polars as pl
 
 from .context import Context
-from .datasets import (
+from .dataset_store import (
     HashingWriter, commit_version, data_prefix, get_dataset, job_data_prefix, previous_files,
     scan_dataset,
 )
@@ -17,7 +17,7 @@ from .monitor import Monitor
 from .spec.models import DatasetSink, Pipeline
 
 
-def _sink_kwargs(sink: DatasetSink) -> dict[str, Any]:
+def sink_kwargs(sink: DatasetSink) -> dict[str, Any]:
     kw: dict[str, Any] = {"compression": sink.compression}
     if sink.compression_level is not None:
         kw["compression_level"] = sink.compression_level
@@ -26,7 +26,7 @@ def _sink_kwargs(sink: DatasetSink) -> dict[str, Any]:
     return kw
 
 
-def _check_append_schema(ctx: Context, name: str, schema: pl.Schema) -> None:
+def check_append_schema(ctx: Context, name: str, schema: pl.Schema) -> None:
     try:
         ds = get_dataset(ctx, name)
     except NotFound:
@@ -69,7 +69,8 @@ class PartWriters:
     def provider(self, args: Any) -> HashingWriter:
         keys = args.partition_keys.to_dicts()[0] if args is not None and \
             args.partition_keys is not None else {}
-        segs = "/".join(f"{k}={_segment(v)}" for k, v in keys.items())
+        # column names too: a column named "../../other/x" must not leave the dataset's prefix
+        segs = "/".join(f"{_segment(k)}={_segment(v)}" for k, v in keys.items())
         key = f"{self.prefix}{segs + '/' if segs else ''}{self.stem}-{len(self.parts):05d}.parquet"
         target = self.ctx.storage.open_write(key)
         hw = HashingWriter(target, self.monitor.on_bytes)
@@ -113,9 +114,9 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
                          column=missing_parts[0], step="write",
                          hint=f"columns are: {', '.join(schema.names())}")
     if sink.mode == "append":
-        _check_append_schema(ctx, name, schema)
+        check_append_schema(ctx, name, schema)
     if sink.mode == "upsert":
-        _check_append_schema(ctx, name, schema)
+        check_append_schema(ctx, name, schema)
         try:
             old = scan_dataset(ctx, name)
             frame = pl.concat([old.join(frame, on=sink.keys, how="anti", nulls_equal=True), frame])
@@ -128,7 +129,7 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
     writers = PartWriters(ctx, prefix, monitor)
     try:
         sink_q = frame.sink_parquet(writers.target(sink.partition_by), lazy=True,
-                                    **_sink_kwargs(sink))
+                                    **sink_kwargs(sink))
         stats_q = frame.select(stats_exprs)
         _, stats_df = pl.collect_all([sink_q, stats_q], engine="streaming")
         monitor.check_cancel()

@@ -221,7 +221,7 @@ def test_manifest_without_catalog_row_is_finished_by_the_retry(orders):
     """A run that died between the manifest and the catalog row: the retry completes the commit."""
     import json
 
-    from workbench.datasets import manifest_key
+    from workbench.dataset_store import manifest_key
     from workbench.execute import run_job
 
     ctx = Context.from_settings()
@@ -242,9 +242,9 @@ def test_manifest_without_catalog_row_is_finished_by_the_retry(orders):
 def _late_value_job(tmp_path, monkeypatch, column: str, value, late: str, name: str) -> wb.Job:
     """Ingest 260k rows whose row 150,000 holds ``late`` in ``column``, a value no sample sees
     (window sampling off), so only the rerun after the failed pass can deal with it."""
-    from workbench.engines import read_csv
+    from workbench.engines import read_csv_sample
 
-    monkeypatch.setattr(read_csv, "SAMPLE_WINDOWS", 0)
+    monkeypatch.setattr(read_csv_sample, "SAMPLE_WINDOWS", 0)
     rows = [f"id,{column}"] + [f"{i},{value(i)}" for i in range(260_000)]
     rows[150_001] = f"150000,{late}"
     path = tmp_path / f"{name}.csv"

@@ -4,7 +4,7 @@ import pytest
 
 from lab_helpers import CHROMIUM, start_lab
 
-from workbench.jobs import Job
+from workbench.job_handle import Job
 
 
 class RecordingJob(Job):

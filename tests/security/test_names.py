@@ -109,7 +109,7 @@ def test_gc_of_a_dead_attempt_leaves_a_prefix_sharing_job_alone(src, wb_home):
     ok = _run(wb.Pipeline(source=wb.file(src), sink=wb.dataset("d")), job_id="nightly-a1")
     assert ok.status == "succeeded"
     # A dead attempt of job "nightly": its files were written, no manifest names them.
-    from workbench.datasets import data_prefix
+    from workbench.dataset_store import data_prefix
 
     dead = data_prefix("default", "d", "nightly", 1) + "part-00000.parquet"
     ctx.storage.put_bytes(dead, b"leftover")
@@ -123,7 +123,7 @@ def test_gc_of_a_dead_attempt_leaves_a_prefix_sharing_job_alone(src, wb_home):
 def test_versions_written_in_the_old_layout_still_read_verify_and_survive_gc(src, wb_home,
                                                                          monkeypatch):
     import workbench.writer as writer
-    from workbench.datasets import legacy_data_prefix
+    from workbench.dataset_store import legacy_data_prefix
 
     with monkeypatch.context() as mp:  # the writer as it was before the per-job folders
         mp.setattr(writer, "data_prefix", legacy_data_prefix)
@@ -177,3 +177,22 @@ def test_cli_job_status_does_not_show_another_namespaces_job(src, wb_home, monke
     out = capsys.readouterr()
     assert code != 0 and "no job 'vj'" in out.err and "in.csv" not in out.out + out.err
     assert os.environ["WORKBENCH_NAMESPACE"] == "attacker"
+
+
+def test_a_partition_column_name_cannot_write_into_another_namespace(src, wb_home):
+    evil = "../../../victim/datasets/private/data/x"
+    job = _run(wb.Pipeline(source=wb.file(src), steps=[wb.rename({"v": evil})],
+                           sink=wb.dataset("d", partition_by=[evil])))
+    assert job.status == "succeeded", job.error
+    keys = [f["key"] for f in wb.info("d").files]
+    assert keys and all(k.startswith("default/datasets/d/data/") and "/../" not in k for k in keys)
+    assert not (wb_home / "storage" / "victim").exists()
+    assert wb.read("d").collect().height == 2
+
+
+def test_storage_keys_with_dot_segments_are_refused(wb_home):
+    storage = Context.from_settings().storage
+    for key in ("default/datasets/../../victim/x", "default/./x", "../x"):
+        with pytest.raises(ValueError, match="segment"):
+            storage.put_bytes(key, b"1")
+    assert not (wb_home / "storage" / "victim").exists()

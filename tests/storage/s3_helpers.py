@@ -32,7 +32,7 @@ def write_version(ctx, name: str, df, *, job_id: str, attempt: int = 1, mode: st
                   record_job: bool = True):
     """Commit a dataset version the way the dataset writer does: data files under the
     attempt's prefix through ``open_write``, then the manifest and the catalog row."""
-    from workbench.datasets import HashingWriter, commit_version, data_prefix, previous_files
+    from workbench.dataset_store import HashingWriter, commit_version, data_prefix, previous_files
     from workbench.engines.profile import schema_dict
 
     if record_job:

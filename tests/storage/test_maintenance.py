@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from s3_helpers import context_for, write_version
 
-from workbench.datasets import data_prefix, get_dataset, manifest_key, scan_dataset
+from workbench.dataset_store import data_prefix, get_dataset, manifest_key, scan_dataset
 from workbench.errors import NotFound, SpecError
 from workbench.maintenance import gc, soft_delete, verify
 

@@ -97,7 +97,7 @@ def test_server_stopped_mid_write_fails_cleanly_then_recovers():
 def test_reader_reads_ahead_in_blocks_and_sniffing_costs_little(s3_storage, s3_server):
     from s3_faults import FaultProxy
 
-    from workbench.storage import s3 as s3mod
+    from workbench.storage import s3_reader as s3mod
 
     data = os.urandom(3 * s3mod.BLOCK + 1234)
     s3_storage.put_bytes("ns/big.bin", data)

@@ -65,7 +65,7 @@ def test_sigkill_mid_ingest_is_redelivered_and_commits_once(kill_cluster, tmp_pa
     assert job.result.rows == 3_000
     named = sorted(f["key"].split("/datasets/killed/", 1)[1] for f in job.result.files)
     assert storage_files(cl.home, "killed") == sorted(named + ["v000001.manifest.json"])
-    assert all(f"{job.id}-a2/" in k for k in named)  # attempt 1's files are gone
+    assert all(f"{job.id}/a2/" in k for k in named)  # attempt 1's files are gone
 
 
 def test_cancel_queued_job_never_runs(kill_cluster, tmp_path):

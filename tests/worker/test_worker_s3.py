@@ -79,6 +79,6 @@ def test_s3_stopped_mid_job_retries_then_succeeds(s3_cluster, tmp_path):
     assert [v.version for v in ctx.catalog.list_versions(ctx.namespace, "on_s3")] == [1]
     named = sorted(f"wb/{f['key']}" for f in ds.files)
     assert bucket_keys(cl.moto.url) == sorted(named + ["wb/default/datasets/on_s3/v000001.manifest.json"])
-    from workbench.datasets import scan_dataset
+    from workbench.dataset_store import scan_dataset
 
     assert scan_dataset(ctx, "on_s3").select(pl.len()).collect().item() == 5_000

@@ -7,10 +7,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .. import api as wb  # the public API (not the package root, which also loads front ends)
+from ..context import Context
+from ..dataset_store import get_dataset
+from ..errors import Cancelled, SpecError
+from ..settings import get_settings
+from ..spec.io import json_schema, load_pipeline, pipeline_from_dict
+from ..textview import datasets_text, fit, follow, human_bytes, human_number
+from ..textview import human_time as _when
+from ..textview import terminal_width
+from .demo_data import write_sample
 from .output import add_command as _add
 from .output import output
-from ..textview import fit, human_number, terminal_width
-from ..textview import human_time as _when
 
 
 def register(sub) -> None:
@@ -63,15 +71,12 @@ def register(sub) -> None:
 
 # ----------------------------------------------------------------------------- helpers
 def _follow(job, args) -> Any:
-    from ..textview import follow
-
     follow(job, sys.stderr)
     if job.status == "failed":
         err = job.error
         err.shown = True  # the view printed it with its hint; report_error need not repeat it
         raise err  # type: ignore[misc]
     if job.status == "cancelled":
-        from ..errors import Cancelled
 
         raise Cancelled("the job was cancelled")
     return job
@@ -93,18 +98,11 @@ def _dataset_text(d: dict[str, Any]) -> str:
 
 
 def _size(n: int | None) -> str:
-    from ..textview import human_bytes
-
     return human_bytes(n)
 
 
 # ----------------------------------------------------------------------------- commands
 def cmd_demo(args) -> int:
-    import workbench as wb
-
-    from ..settings import get_settings
-    from .demo_data import write_sample
-
     folder = Path(args.dir) if args.dir else get_settings().home / "demo"
     folder.mkdir(parents=True, exist_ok=True)
     path = write_sample(folder / "sales.csv", rows=args.rows)
@@ -150,7 +148,6 @@ def _source_options(args) -> dict[str, Any]:
         for item in args.type:
             col, sep, typ = item.partition("=")
             if not sep:
-                from ..errors import SpecError
 
                 raise SpecError(f"--type expects COL=TYPE, got {item!r}")
             overrides[col] = typ
@@ -159,10 +156,6 @@ def _source_options(args) -> dict[str, Any]:
 
 
 def cmd_ingest(args) -> int:
-    import workbench as wb
-
-    from ..spec.io import pipeline_from_dict
-
     spec = {"name": f"ingest {args.name}",
             "source": {"kind": "file", "path": args.path, "format": args.format, **_source_options(args)},
             "sink": {"kind": "dataset", "name": args.name, "mode": args.mode,
@@ -176,10 +169,6 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_run(args) -> int:
-    import workbench as wb
-
-    from ..spec.io import load_pipeline
-
     pipeline = load_pipeline(args.spec)
     job = wb.submit(pipeline, runner=args.runner)
     if not args.json:
@@ -196,8 +185,6 @@ def cmd_run(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from ..spec.io import load_pipeline
-
     p = load_pipeline(args.spec)
     output(args, {"valid": True, "spec": p.model_dump(mode="json")},
            f"valid: {len(p.steps)} steps, {len(p.checks)} checks, sink "
@@ -206,10 +193,6 @@ def cmd_validate(args) -> int:
 
 
 def cmd_datasets(args) -> int:
-    import workbench as wb
-
-    from ..textview import datasets_text
-
     items = wb.list_datasets()
     rows = [{"name": d.name, "version": d.version, "rows": d.rows, "bytes": d.bytes,
              "created_at": d.created_at, "checksum": d.checksum, "columns": d.columns}
@@ -221,9 +204,6 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from ..context import Context
-    from ..datasets import get_dataset
-
     ctx = Context.from_settings()
     ds = get_dataset(ctx, args.name, args.version)
     versions = [{"version": v.version, "rows": v.rows, "bytes": v.bytes, "created_at": v.created_at,
@@ -255,8 +235,6 @@ def _job_row(j: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_jobs(args) -> int:
-    import workbench as wb
-
     rows = [_job_row(j) for j in wb.list_jobs(limit=args.limit, status=args.status)]
 
     def text() -> str:
@@ -278,8 +256,6 @@ def cmd_jobs(args) -> int:
 
 
 def cmd_job(args) -> int:
-    from ..context import Context
-
     ctx = Context.from_settings()
     record = ctx.catalog.get_job(args.job_id, ctx.namespace)
     output(args, record, lambda: json.dumps(record, indent=2, default=str))
@@ -287,7 +263,5 @@ def cmd_job(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    from ..spec.io import json_schema
-
     print(json.dumps(json_schema(), indent=2))
     return 0

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
+
 
 def write_sample(path: Path, *, rows: int = 200_000, seed: int = 7) -> Path:
+    # heavy optional dependency: imported on first use
     import numpy as np
-    import polars as pl
 
     rng = np.random.default_rng(seed)
     regions = np.array(["north", "south", "east", "west"])

@@ -12,8 +12,7 @@ from typing import Any, Callable
 
 from ..context import Context
 from ..dbconn import mask_dsn
-from ..errors import BrokerUnavailable
-from ..errors import WorkbenchError
+from ..errors import BrokerUnavailable, WorkbenchError
 from ..settings import Settings, get_settings
 from .output import add_command, output
 from .worker import ALL_QUEUES, workers_info
@@ -65,6 +64,7 @@ def _storage(settings: Settings) -> tuple[str, str]:
 
 
 def _queue_lengths(broker_url: str) -> dict[str, int]:
+    # heavy optional dependency: imported on first use
     import redis  # the broker client: only needed when a broker is configured
 
     client = redis.Redis.from_url(broker_url, socket_timeout=5, socket_connect_timeout=5)

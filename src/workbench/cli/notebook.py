@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..context import Context
+from ..runners.notebooks import submit_notebook
+from ..scheduling import (
+    list_runs, list_schedules, parse_value, run_due_schedules, run_notebook, schedule_notebook,
+    unschedule,
+)
+from ..textview import human_time
 from .output import add_command as _add
 from .output import output
-from ..textview import human_time
 
 
 def _params(p: argparse.ArgumentParser) -> None:
@@ -52,14 +58,10 @@ def register(sub) -> None:
 
 
 def _ctx():
-    from ..context import Context
-
     return Context.from_settings()
 
 
 def _parameters(args) -> dict[str, Any]:
-    from ..scheduling import parse_value
-
     return {k: parse_value(v) for k, v in args.parameter}
 
 
@@ -79,8 +81,6 @@ def _run_text(r: dict[str, Any]) -> str:
 
 
 def cmd_run(args) -> int:
-    from ..scheduling import run_notebook, submit_notebook
-
     if args.on_worker:
         run = submit_notebook(_ctx(), args.notebook, _parameters(args), args.output,
                               timeout=args.timeout)
@@ -92,8 +92,6 @@ def cmd_run(args) -> int:
 
 
 def cmd_schedule(args) -> int:
-    from ..scheduling import schedule_notebook
-
     s = schedule_notebook(_ctx(), args.notebook, args.cron, _parameters(args), args.output)
     output(args, s, lambda: f"schedule {s['id']}: {s['notebook']} at '{s['cron']}', "
                             f"next run {_when(s['next_run_at'])}")
@@ -101,8 +99,6 @@ def cmd_schedule(args) -> int:
 
 
 def cmd_schedules(args) -> int:
-    from ..scheduling import list_schedules
-
     items = list_schedules(_ctx())
 
     def text() -> str:
@@ -121,24 +117,18 @@ def cmd_schedules(args) -> int:
 
 
 def cmd_unschedule(args) -> int:
-    from ..scheduling import unschedule
-
     s = unschedule(_ctx(), args.schedule_id)
     output(args, s, f"schedule {s['id']} disabled")
     return 0
 
 
 def cmd_runs(args) -> int:
-    from ..scheduling import list_runs
-
     items = list_runs(_ctx(), limit=args.limit, schedule_id=args.schedule)
     output(args, {"runs": items}, lambda: "\n".join(_run_text(r) for r in items) or "no runs")
     return 0
 
 
 def cmd_tick(args) -> int:
-    from ..scheduling import run_due_schedules
-
     fired = run_due_schedules(_ctx())
     output(args, {"runs": fired},
            lambda: "\n".join(_run_text(r) for r in fired if "id" in r) or "nothing due")

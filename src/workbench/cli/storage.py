@@ -6,9 +6,15 @@ import re
 import sys
 from typing import Any
 
+from .. import api as wb  # the public API (not the package root, which also loads front ends)
+from ..context import Context
+from ..errors import Cancelled, CheckFailed, SpecError
+from ..maintenance import gc, soft_delete, verify
+from ..textview import follow
+from ..textview import human_time as _when
+from ..uploads import confirm_upload, create_upload, finish_upload, upload_pipeline
 from .output import add_command as _add
 from .output import output
-from ..textview import human_time as _when
 
 DEFAULT_RETENTION = "7d"
 
@@ -49,8 +55,6 @@ def register(sub) -> None:
 
 
 def parse_duration(text: str) -> float:
-    from ..errors import SpecError
-
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(text))
     if not m:
         raise SpecError(f"invalid duration {text!r}", hint="seconds, or a number with s, m, h or d")
@@ -58,14 +62,10 @@ def parse_duration(text: str) -> float:
 
 
 def _ctx():
-    from ..context import Context
-
     return Context.from_settings()
 
 
 def cmd_upload_url(args) -> int:
-    from ..uploads import create_upload
-
     info = create_upload(_ctx(), args.filename, args.size, sha256=args.sha256, expires=args.expires)
 
     def text() -> str:
@@ -83,23 +83,18 @@ def cmd_upload_url(args) -> int:
 
 
 def cmd_confirm(args) -> int:
-    from ..textview import follow
-    from ..uploads import confirm_upload, finish_upload, upload_pipeline
-
     ctx = _ctx()
     info = confirm_upload(ctx, args.upload_id, sha256=args.sha256)
     if not args.name:
         output(args, info, lambda: f"upload {info['upload_id']} confirmed: {info['size']} bytes "
                                    f"at {info['uri']}")
         return 0
-    import workbench as wb
 
     pipeline = upload_pipeline(ctx, args.upload_id, name=args.name, format=args.format,
                                mode=args.mode)
     job = wb.submit(pipeline, runner=args.runner)
     follow(job, sys.stderr)
     if job.status != "succeeded":
-        from ..errors import Cancelled
 
         raise job.error if job.error is not None else Cancelled("the job was cancelled")
     finish_upload(ctx, args.upload_id)
@@ -112,8 +107,6 @@ def cmd_confirm(args) -> int:
 
 
 def cmd_gc(args) -> int:
-    from ..maintenance import gc
-
     retention = parse_duration(args.retention)
     report = gc(_ctx(), retention_seconds=retention, all_namespaces=args.all_namespaces)
     output(args, {**report, "retention_seconds": retention},
@@ -126,9 +119,6 @@ def cmd_gc(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from ..errors import CheckFailed
-    from ..maintenance import verify
-
     report = verify(_ctx(), args.name, args.version)
     if not report["ok"]:
         bad = len(report["missing"]) + len(report["mismatched"])
@@ -153,8 +143,6 @@ def cmd_verify(args) -> int:
 
 
 def cmd_delete(args) -> int:
-    from ..maintenance import soft_delete
-
     info = soft_delete(_ctx(), args.name, args.version)
     what = f"{args.name} v{args.version}" if args.version else f"dataset {args.name}"
     output(args, info, lambda: f"{what} deleted (hidden now; `workbench gc` frees the space "

@@ -5,10 +5,17 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from ..context import Context
+from ..errors import SpecError
+from ..runners.celery_runner import CeleryRunner
+from ..runners.status import workers_info
+from ..settings import get_settings
+from ..spec.io import load_pipeline, pipeline_from_dict
+from ..textview import follow
+from ..textview import human_time as _when
+from ..worker.recovery import get_dead_letter, list_dead_letters, mark_resubmitted
 from .output import add_command as _add
 from .output import output
-from ..runners.status import workers_info
-from ..textview import human_time as _when
 
 ALL_QUEUES = "ingestion,transformation,persistence,pipeline,notebooks,maintenance"
 
@@ -59,8 +66,6 @@ def _app() -> Any:
 
 
 def _runner(**kwargs: Any) -> Any:
-    from ..runners.celery_runner import CeleryRunner
-
     return CeleryRunner(**kwargs)
 
 
@@ -78,8 +83,6 @@ def cmd_worker(args) -> int:
 
 
 def cmd_beat(args) -> int:
-    from ..settings import get_settings
-
     schedule = args.schedule or str(get_settings().home / "celerybeat-schedule")
     get_settings().home.mkdir(parents=True, exist_ok=True)
     _app().start(["beat", "-s", schedule, "--loglevel", args.loglevel])
@@ -87,9 +90,6 @@ def cmd_beat(args) -> int:
 
 
 def cmd_submit(args) -> int:
-    from ..spec.io import load_pipeline
-    from ..textview import follow
-
     pipeline = load_pipeline(args.spec)
     job = _runner(fallback=args.fallback, stages=args.stages).submit(pipeline)
     if not args.json:
@@ -133,8 +133,6 @@ def _job_text(rec: dict[str, Any]) -> str:
 
 
 def cmd_status(args) -> int:
-    from ..context import Context
-
     ctx = Context.from_settings()
     rec = ctx.catalog.get_job(args.job_id, ctx.namespace)
     rec.pop("spec", None) if not args.json else None
@@ -172,11 +170,6 @@ def cmd_workers(args) -> int:
 
 
 def cmd_dead_letters(args) -> int:
-    from ..context import Context
-    from ..errors import SpecError
-    from ..spec.io import pipeline_from_dict
-    from ..worker.recovery import get_dead_letter, list_dead_letters, mark_resubmitted
-
     ctx = Context.from_settings()
     if args.action == "list":
         rows = list_dead_letters(ctx, limit=args.limit)

@@ -26,131 +26,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import polars as pl
+from polars.io.plugins import register_io_source
 
 from ..context import Context
+from ..cursors import plan_incremental
 from ..dbconn import DbTarget, classify_db_error, connect, resolve_db
-from ..errors import SourceError, SpecError, SQLError, WorkbenchError
+from ..errors import SpecError, SQLError, WorkbenchError
+from .db_params import as_text, quote_type, strip_statement, translate_params
+from .db_types import convert_batch, plan_columns
 from .source import SourceScan
 
-UNSCALED_NUMERIC = (38, 10)  # numeric without typmod: precision, scale
 PG_BATCH_BYTES = 8 * 1024 * 1024  # the driver's batch size hint: bounds memory per batch
-
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-# ----------------------------------------------------------------------------- parameters
-def translate_params(sql: str, names: set[str] | dict[str, Any],
-                     placeholder: Callable[[int, str], str]) -> tuple[str, list[str]]:
-    """Replace ``:name`` outside strings, quoted names, comments and ``::`` casts.
-
-    Returns the new text and the parameter names in position order (a name used twice keeps
-    one position). ``placeholder(position, name)`` gives the text to put in (1-based position).
-    """
-    out: list[str] = []
-    order: list[str] = []
-    i, n = 0, len(sql)
-    while i < n:
-        ch = sql[i]
-        nxt = sql[i + 1] if i + 1 < n else ""
-        if ch == "'":
-            escapes = i > 0 and sql[i - 1] in "eE" and (i < 2 or not (sql[i - 2].isalnum() or sql[i - 2] == "_"))
-            j = i + 1
-            while j < n:
-                if escapes and sql[j] == "\\":
-                    j += 2
-                    continue
-                if sql[j] == "'":
-                    if j + 1 < n and sql[j + 1] == "'":
-                        j += 2
-                        continue
-                    break
-                j += 1
-            out.append(sql[i:j + 1])
-            i = j + 1
-        elif ch == '"':
-            j = sql.find('"', i + 1)
-            while j != -1 and j + 1 < n and sql[j + 1] == '"':
-                j = sql.find('"', j + 2)
-            j = n - 1 if j == -1 else j
-            out.append(sql[i:j + 1])
-            i = j + 1
-        elif ch == "-" and nxt == "-":
-            j = sql.find("\n", i)
-            j = n if j == -1 else j
-            out.append(sql[i:j])
-            i = j
-        elif ch == "/" and nxt == "*":
-            depth, j = 1, i + 2
-            while j < n and depth:
-                if sql.startswith("/*", j):
-                    depth, j = depth + 1, j + 2
-                elif sql.startswith("*/", j):
-                    depth, j = depth - 1, j + 2
-                else:
-                    j += 1
-            out.append(sql[i:j])
-            i = j
-        elif ch == "$" and (m := re.match(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$", sql[i:])) and \
-                not (i > 0 and (sql[i - 1].isalnum() or sql[i - 1] == "_")):
-            tag = m.group(0)
-            j = sql.find(tag, i + len(tag))
-            j = n if j == -1 else j + len(tag)
-            out.append(sql[i:j])
-            i = j
-        elif ch == ":" and nxt == ":":
-            out.append("::")
-            i += 2
-        elif ch == ":" and (m := _IDENT.match(sql, i + 1)) and not (i > 0 and sql[i - 1] == ":"):
-            name = m.group(0)
-            if name not in names:
-                known = ", ".join(f":{k}" for k in sorted(names)) or "none"
-                raise SpecError(f"the query uses the parameter :{name}, which params does not give",
-                                hint=f"parameters given: {known}; a literal colon goes in quotes")
-            if name not in order:
-                order.append(name)
-            out.append(placeholder(order.index(name) + 1, name))
-            i = m.end()
-        else:
-            out.append(ch)
-            i += 1
-    unused = [k for k in names if k not in order]
-    if unused:
-        raise SpecError(f"params gives {', '.join(sorted(unused))}, which the query does not use",
-                        hint="write :name in the query where each value goes")
-    return "".join(out), order
-
-
-def _as_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, str)):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, (list, dict, tuple, set)):
-        raise SpecError(f"a query parameter must be a single value, not {type(value).__name__}",
-                        hint="pass one value per :name (an IN list can use = ANY(:values) with "
-                             "a PostgreSQL array literal such as '{1,2,3}')")
-    return str(value)
-
-
-def _quote_type(typname: str) -> str:
-    return '"' + typname.replace('"', '""') + '"'
-
-
-def strip_statement(sql: str) -> str:
-    """The query without trailing whitespace and semicolons (so it can be wrapped)."""
-    return re.sub(r"[\s;]+$", "", sql)
 
 
 # ----------------------------------------------------------------------------- running a query
@@ -163,6 +54,7 @@ class _Open:
 
 def _bind_and_run(target: DbTarget, sql: str, params: dict[str, Any], batch_rows: int) -> _Open:
     """Connect, bind, execute; the reader streams the rows."""
+    # heavy optional dependency: imported on first use
     import pyarrow as pa
 
     conn = connect(target)
@@ -182,8 +74,8 @@ def _bind_and_run(target: DbTarget, sql: str, params: dict[str, Any], batch_rows
                          for f in cur.adbc_prepare(dollar)]
                 sent, _ = translate_params(
                     sql, params, lambda k, _n: f"${k}" if types[k - 1] == "text"
-                    else f"CAST(${k} AS {_quote_type(types[k - 1])})")
-                values = pa.record_batch([pa.array([_as_text(params[name])], pa.string())
+                    else f"CAST(${k} AS {quote_type(types[k - 1])})")
+                values = pa.record_batch([pa.array([as_text(params[name])], pa.string())
                                           for name in order],
                                          names=[f"p{k}" for k in range(1, len(order) + 1)])
                 cur.execute(sent, values)
@@ -198,7 +90,7 @@ def _bind_and_run(target: DbTarget, sql: str, params: dict[str, Any], batch_rows
             if params:
                 sent, order = translate_params(sql, params, lambda k, _n: f"?{k}")
                 for name in order:
-                    _as_text(params[name])  # the same value checks as PostgreSQL
+                    as_text(params[name])  # the same value checks as PostgreSQL
                 cur.execute(sent, [params[name] for name in order])
             else:
                 cur.execute(sent)
@@ -219,140 +111,6 @@ def _close(cur: Any, conn: Any) -> None:
                 obj.close()
         except Exception:
             pass
-
-
-# ----------------------------------------------------------------------------- types
-def _typmod_decimal(fieldmeta: dict[bytes, bytes]) -> tuple[int, int] | None:
-    raw = fieldmeta.get(b"POSTGRESQL:typmod")
-    if raw is None:
-        return None
-    typmod = int(raw)
-    if typmod < 4:
-        return None
-    typmod -= 4
-    return (typmod >> 16) & 0xFFFF, typmod & 0xFFFF
-
-
-@dataclass
-class _Column:
-    name: str
-    convert: Callable[[Any], Any] | None  # an Arrow array -> an Arrow array Polars reads
-
-
-def _plan_columns(schema: Any, notes: list[str]) -> tuple[list[_Column], Any]:
-    """How to turn each driver column into one Polars reads, and the resulting Arrow schema."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    plans: list[_Column] = []
-    out_fields = []
-    for f in schema:
-        meta = f.metadata or {}
-        typname = meta.get(b"POSTGRESQL:type", b"").decode() or None
-        t = f.type
-        convert = None
-        out_type = t
-        if isinstance(t, pa.BaseExtensionType) and typname == "numeric":
-            p_s = _typmod_decimal(meta)
-            if p_s is None or p_s[0] > 38:
-                p, s = UNSCALED_NUMERIC
-                notes.append(f"column {f.name!r} is numeric without a declared precision (or over "
-                             f"38 digits): read as Decimal({p}, {s}), rounded to {s} decimals; cast "
-                             f"it in the query (e.g. {f.name}::numeric(18,4)) to choose")
-
-                def convert(arr, p=p, s=s):
-                    text = arr.storage if isinstance(arr.type, pa.BaseExtensionType) else arr
-                    # keep one digit more than the scale, then round: the cast alone refuses
-                    text = pc.replace_substring_regex(text, rf"(\.\d{{{s + 1}}})\d+", r"\1")
-                    wide = text.cast(pa.decimal128(p, s + 1))
-                    return pc.round(wide, ndigits=s, round_mode="half_towards_infinity").cast(
-                        pa.decimal128(p, s))
-            else:
-                p, s = p_s
-
-                def convert(arr, p=p, s=s):
-                    text = arr.storage if isinstance(arr.type, pa.BaseExtensionType) else arr
-                    return text.cast(pa.decimal128(max(p, 1), s))
-            out_type = pa.decimal128(max(p, 1), s)
-        elif isinstance(t, pa.BaseExtensionType) and typname == "uuid" or \
-                getattr(t, "extension_name", None) == "arrow.uuid":
-            def convert(arr):
-                storage = arr.storage if isinstance(arr.type, pa.BaseExtensionType) else arr
-                return _uuid_text(pl.Series(storage).cast(pl.Binary).bin.encode("hex"))
-            out_type = pa.large_string()
-        elif isinstance(t, pa.BaseExtensionType):
-            storage = t.storage_type
-            if pa.types.is_string(storage) or pa.types.is_large_string(storage):
-                def convert(arr):
-                    return arr.storage if isinstance(arr.type, pa.BaseExtensionType) else arr
-                out_type = storage
-            else:
-                raise SourceError(f"column {f.name!r} has the type {typname or t}, which cannot be "
-                                  "read", column=f.name, step="read",
-                                  hint=f"cast it in the query, e.g. {f.name}::text")
-        elif pa.types.is_interval(t):
-            def convert(arr, name=f.name):
-                return _interval_to_duration(arr, name)
-            out_type = pa.duration("us")
-        elif pa.types.is_null(t):
-            out_type = t
-        plans.append(_Column(f.name, convert))
-        out_fields.append(pa.field(f.name, out_type))
-    return plans, pa.schema(out_fields)
-
-
-def _interval_to_duration(arr: Any, name: str) -> Any:
-    """PostgreSQL intervals as durations; a month has no fixed length, so months are refused."""
-    import numpy as np
-    import pyarrow as pa
-
-    n = len(arr)
-    raw = np.frombuffer(arr.buffers()[1], dtype=[("m", "<i4"), ("d", "<i4"), ("ns", "<i8")],
-                        count=arr.offset + n)[arr.offset:]
-    valid = np.asarray(arr.is_valid())
-    if (raw["m"][valid] != 0).any():
-        raise SourceError(f"column {name!r} holds intervals with months, which have no fixed "
-                          "length as a duration", column=name, step="read",
-                          hint=f"cast it in the query: {name}::text, or extract(epoch from "
-                               f"{name}) for seconds")
-    micros = raw["d"].astype("int64") * 86_400_000_000 + raw["ns"] // 1000
-    return pa.array(micros, type=pa.duration("us"), mask=~valid)
-
-
-def _uuid_text(hexed: pl.Series) -> Any:
-    frame = pl.DataFrame({"h": hexed})
-    parts = [pl.col("h").str.slice(a, b - a) for a, b in ((0, 8), (8, 4 + 8), (12, 4 + 12),
-                                                           (16, 4 + 16), (20, 12 + 20))]
-    return frame.select(pl.concat_str(parts, separator="-")).to_series().to_arrow()
-
-
-def _convert_batch(batch: Any, plans: list[_Column], arrow_schema: Any) -> Any:
-    import pyarrow as pa
-
-    if all(p.convert is None for p in plans) and batch.schema.equals(arrow_schema):
-        return batch
-    cols = []
-    for i, plan in enumerate(plans):
-        arr = batch.column(i)
-        if plan.convert is not None:
-            try:
-                arr = plan.convert(arr)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise SourceError(f"column {plan.name!r} has a value that does not fit "
-                                  f"{arrow_schema.field(i).type}: {exc}", column=plan.name,
-                                  step="read", hint=f"cast it in the query, e.g. "
-                                                    f"{plan.name}::numeric(38,4) or ::text") from None
-        target = arrow_schema.field(i).type
-        if arr.type != target:
-            try:
-                arr = arr.cast(target)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                raise SourceError(f"column {plan.name!r} changed type part-way through the result "
-                                  f"({target} first, then {arr.type})", column=plan.name,
-                                  step="read", hint=f"CAST({plan.name} AS TEXT) or AS REAL in the "
-                                                    "query, so every row has one type") from None
-        cols.append(arr)
-    return pa.record_batch(cols, schema=arrow_schema)
 
 
 # ----------------------------------------------------------------------------- the source
@@ -399,7 +157,7 @@ class QueryStream:
                 # the unfiltered query, so an empty run has the same schema as a full one
                 schema = self._probe_schema(schema)
         try:
-            self.plans, self.arrow_schema = _plan_columns(schema, self.notes)
+            self.plans, self.arrow_schema = plan_columns(schema, self.notes)
         except WorkbenchError:
             self.close()
             raise
@@ -445,7 +203,7 @@ class QueryStream:
                         raise self.error from None
                 if batch.num_rows == 0:
                     continue
-                batch = _convert_batch(batch, self.plans, self.arrow_schema)
+                batch = convert_batch(batch, self.plans, self.arrow_schema)
                 if left is not None and batch.num_rows > left:
                     batch = batch.slice(0, left)
                 if cursor_idx >= 0:
@@ -465,6 +223,7 @@ class QueryStream:
             _cancel_and_close(opened)
 
     def _track_cursor(self, column: Any) -> None:
+        # heavy optional dependency: imported on first use
         import pyarrow.compute as pc
 
         value = pc.max(column).as_py()
@@ -501,9 +260,6 @@ def scan_query(source: Any, ctx: Context, monitor: Any) -> SourceScan:
     Rows are counted by ``execute`` as batches pass; the total is not known in advance (a
     ``count(*)`` would run the query twice).
     """
-    from polars.io.plugins import register_io_source
-
-    from ..cursors import plan_incremental
 
     target = resolve_db(source.db, catalog_url=ctx.settings.catalog_url)
     sql = strip_statement(source.sql)

@@ -58,6 +58,7 @@ def _refused(what: str, text: str, label: str | None) -> SQLError:
 
 
 def _describe(node: Any) -> str:
+    # heavy optional dependency: imported on first use
     from sqlglot import exp
 
     if isinstance(node, (exp.Subquery, exp.Select, exp.Exists, exp.Union, exp.Query)):
@@ -81,8 +82,11 @@ def _describe(node: Any) -> str:
 def check_expression(text: str, label: str | None = None) -> str:
     """The SQL of ``text``'s checked tree (for ``pl.sql_expr``), or ``SQLError`` naming what is
     refused. Only the parser runs here; no file, table or function is touched."""
+    # heavy optional dependency: imported on first use
     import sqlglot
+    # heavy optional dependency: imported on first use
     from sqlglot import exp
+    # heavy optional dependency: imported on first use
     from sqlglot.errors import ParseError, TokenError
 
     if not isinstance(text, str) or not text.strip():

@@ -150,20 +150,3 @@ def count_lines_before(path: str, offset: int, chunk: int = 8 * 1024 * 1024) -> 
             n += data.count(b"\n")
             left -= len(data)
     return n
-
-
-def describe_bytes(head: bytes) -> str:
-    """A short human description of what a file starts with, for 'this is not X' errors."""
-    from .read_detect import MAGIC
-
-    for magic, what in MAGIC:
-        if head.startswith(magic):
-            return f"it starts like {what}"
-    if not head:
-        return "it is empty"
-    try:
-        text = head[:200].decode("utf-8")
-    except UnicodeDecodeError:
-        return f"it starts with bytes {head[:8].hex(' ')}"
-    first = text.splitlines()[0][:60] if text.splitlines() else ""
-    return f"it starts with text {first!r}"

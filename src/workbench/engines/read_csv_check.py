@@ -203,8 +203,6 @@ def locate(inp: Input, exc_text: str, opts: CsvOptions, names: list[str],
 
 
 def column_in(text: str) -> str | None:
-    import re
-
     m = re.search(r"column '([^']+)'|in column \"?([^\s\"]+)\"?", text)
     return (m.group(1) or m.group(2)) if m else None
 

@@ -25,6 +25,7 @@ def materialize(inp: Input, out: Path, *, compression: str | None, encoding: str
     ``encoding`` is a Python codec; ``utf-8`` copies bytes as they are. ``skip_bytes`` drops a
     byte-order mark of a transcoded encoding.
     """
+    # heavy optional dependency: imported on first use
     import pyarrow as pa
 
     raw = HashingReader(inp.opener())

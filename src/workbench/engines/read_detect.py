@@ -35,6 +35,21 @@ _BOMS = [
 ]
 
 
+def describe_bytes(head: bytes) -> str:
+    """A short human description of what a file starts with, for 'this is not X' errors."""
+    for magic, what in MAGIC:
+        if head.startswith(magic):
+            return f"it starts like {what}"
+    if not head:
+        return "it is empty"
+    try:
+        text = head[:200].decode("utf-8")
+    except UnicodeDecodeError:
+        return f"it starts with bytes {head[:8].hex(' ')}"
+    first = text.splitlines()[0][:60] if text.splitlines() else ""
+    return f"it starts with text {first!r}"
+
+
 def _suffix(name: str) -> str:
     dot = name.rfind(".")
     return name[dot:].lower() if dot > 0 else ""
@@ -65,8 +80,6 @@ def detect_compression(head: bytes, name: str, declared: str) -> str | None:
 
 
 def _what(head: bytes) -> str:
-    from .read_common import describe_bytes
-
     return describe_bytes(head)
 
 

@@ -14,8 +14,8 @@ import zipfile
 import polars as pl
 
 from ..errors import SourceError
-from .read_common import LIMITS, Input, Limits, describe_bytes
-from .read_detect import OLE_MAGIC, ZIP_MAGIC
+from .read_common import LIMITS, Input, Limits
+from .read_detect import OLE_MAGIC, ZIP_MAGIC, describe_bytes
 from .read_types import apply_declared_eager, type_name
 
 
@@ -36,6 +36,7 @@ def read_excel(inputs: list[Input], sheet: str | int | None, has_header: bool, s
 def _read_one(inp: Input, sheet: str | int | None, has_header: bool, skip_rows: int,
               nulls: list[str], declared: dict[str, pl.DataType], notes: list[str],
               limits: Limits) -> pl.DataFrame:
+    # heavy optional dependency: imported on first use
     import fastexcel
 
     head = inp.read_at(0, 8)

@@ -9,12 +9,13 @@ from typing import Any
 import polars as pl
 
 from ..errors import SourceError
-from .read_common import Input, describe_bytes
-from .read_detect import PARQUET_MAGIC
+from .read_common import Input
+from .read_detect import PARQUET_MAGIC, describe_bytes
 
 
 def check_parquet(inp: Input, scan_target: str, storage_options: dict | None) -> tuple[int, Any]:
     """``(rows, arrow schema)`` from the footer; a ``SourceError`` if there is no valid one."""
+    # heavy optional dependency: imported on first use
     import pyarrow.parquet as pq
 
     remote = "://" in scan_target

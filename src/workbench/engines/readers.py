@@ -5,7 +5,7 @@
 
 One entry point, ``scan_file``. What it does, in order:
 
-1. ``_expand`` lists the files a path names (a file, a folder, a glob; ``s3://``/``r2://``
+1. ``expand_paths`` lists the files a path names (a file, a folder, a glob; ``s3://``/``r2://``
    through ``workbench.storage.s3_sources``).
 2. Each file is sniffed (first 64 KiB): compression and format from the magic bytes and the
    name, then the text encoding (BOMs, UTF-16). ``_local_copy_or_path`` gives the local file
@@ -58,6 +58,13 @@ from .source_roots import source_policy
 if TYPE_CHECKING:
     from ..context import Context
     from ..settings import Settings
+from ..settings import get_settings
+from .read_csv import CsvPlan, plan_csv
+from .read_csv_check import CsvOptions
+from .read_excel import read_excel
+from .read_json import NdjsonPlan, plan_ndjson, read_json_array
+from .read_parquet import scan_parquet
+from .read_types import check_declared_columns, misfit, parse_text
 
 _TEXT_FORMATS = ("csv", "tsv", "json", "ndjson")
 
@@ -83,6 +90,7 @@ def _is_remote(path: str) -> bool:
 
 def _s3_sources():
     try:
+        # heavy optional dependency: imported on first use
         from ..storage import s3_sources
     except ImportError:
         raise ConfigError("s3:// sources need the S3 storage module, which is not available",
@@ -93,12 +101,11 @@ def _s3_sources():
 def _settings(ctx: Context | None) -> Settings:
     if ctx is not None:
         return ctx.settings
-    from ..settings import get_settings
 
     return get_settings()
 
 
-def _expand(path: str, ctx: Context | None, *, internal: bool = False) -> list[dict[str, Any]]:
+def expand_paths(path: str, ctx: Context | None, *, internal: bool = False) -> list[dict[str, Any]]:
     """The files a source path names, sorted: ``[{"path", "size"}]``, each one allowed by the
     source roots (``engines.source_roots``) and, when local, resolved (symlinks followed)."""
     policy = source_policy(_settings(ctx))
@@ -162,7 +169,7 @@ def _local_copy_or_path(inp: Input, ctx: Context | None, temp: TempFiles, index:
 def _scan(source: FileSource, ctx: Context | None, temp: TempFiles, limits: Limits,
           internal: bool = False) -> SourceScan:
     inputs = [Input(path=e["path"], size=int(e["size"]), opener=_opener(e["path"], ctx))
-              for e in _expand(source.path, ctx, internal=internal)]
+              for e in expand_paths(source.path, ctx, internal=internal)]
     fmt: str | None = None
     for i, inp in enumerate(inputs):
         with inp.opener() as f:
@@ -239,9 +246,6 @@ def _safe(fn: Callable[[BaseException], WorkbenchError | None]) -> Callable[[Bas
 # ----------------------------------------------------------------------------- formats
 def _read_csv(source: FileSource, inputs: list[Input], ctx: Context | None, limits: Limits,
               *, tsv: bool = False) -> SourceScan:
-    from .read_csv import CsvPlan, plan_csv
-    from .read_csv_check import CsvOptions
-
     delimiter = source.delimiter or ("\t" if tsv else None)
     if delimiter is None:
         head = inputs[0].read_at(0, HEAD_BYTES).decode("utf-8", errors="replace")
@@ -270,8 +274,6 @@ def _read_tsv(source: FileSource, inputs: list[Input], ctx: Context | None, limi
 
 
 def _read_ndjson(source: FileSource, inputs: list[Input], ctx: Context | None, limits: Limits) -> SourceScan:
-    from .read_json import NdjsonPlan, plan_ndjson
-
     plan = plan_ndjson(inputs, declared_types(source.schema_overrides, inputs[0].path))
 
     def to_scan(p: NdjsonPlan) -> SourceScan:
@@ -288,8 +290,6 @@ def _read_ndjson(source: FileSource, inputs: list[Input], ctx: Context | None, l
 
 
 def _read_json(source: FileSource, inputs: list[Input], ctx: Context | None, limits: Limits) -> SourceScan:
-    from .read_json import read_json_array
-
     df = read_json_array(inputs, declared_types(source.schema_overrides, inputs[0].path))
     frame = _json_nulls(df.lazy(), source.null_values, dict(df.schema))
     return SourceScan(frame=frame, rows_total=df.height)
@@ -308,8 +308,6 @@ def _json_nulls(frame: pl.LazyFrame, null_values: list[str] | None,
 
 
 def _read_excel(source: FileSource, inputs: list[Input], ctx: Context | None, limits: Limits) -> SourceScan:
-    from .read_excel import read_excel
-
     notes: list[str] = []
     df = read_excel(inputs, source.sheet, source.has_header, source.skip_rows,
                     default_nulls(source.null_values),
@@ -318,8 +316,6 @@ def _read_excel(source: FileSource, inputs: list[Input], ctx: Context | None, li
 
 
 def _read_parquet(source: FileSource, inputs: list[Input], ctx: Context | None, limits: Limits) -> SourceScan:
-    from .read_parquet import scan_parquet
-
     options = None
     targets = []
     for inp in inputs:
@@ -341,7 +337,6 @@ def _read_parquet(source: FileSource, inputs: list[Input], ctx: Context | None, 
 
 def _declared_lazy(frame: pl.LazyFrame, declared: dict[str, pl.DataType], inputs: list[Input]):
     """Casts to declared types on a lazy frame, and how to find the first value that fails."""
-    from .read_types import check_declared_columns, misfit, parse_text
 
     schema = frame.collect_schema()
     check_declared_columns(declared, list(schema.names()), inputs[0].path)

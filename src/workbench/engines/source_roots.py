@@ -27,6 +27,7 @@ from ..errors import AccessDenied
 
 if TYPE_CHECKING:
     from ..settings import Settings
+from ..storage.s3 import parse_url
 
 SETTING = "WORKBENCH_SOURCE_ROOTS"
 
@@ -41,8 +42,6 @@ class Remote:
 
 
 def _remote(url: str) -> Remote:
-    from ..storage.s3 import parse_url  # boto3 stays unimported until a bucket is involved
-
     _, _, bucket, prefix = parse_url(url)
     return Remote(bucket, prefix + "/" if prefix else "")
 

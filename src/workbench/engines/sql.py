@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Union
@@ -82,6 +85,7 @@ def count_scans(con: Any, checked: CheckedQuery, frames: dict[str, pl.LazyFrame]
     name Arrow scans, so with several relations each is counted in its own connection, where it
     is the only Arrow relation.
     """
+    # heavy optional dependency: imported on first use
     import duckdb
     import pyarrow as pa
 
@@ -141,7 +145,6 @@ def run_sql(query: str, relations: dict[str, Relation], *, step: str = "sql",
     """
     own_temp = temp is None
     if own_temp:
-        import tempfile
 
         temp = JobTemp(Path(tempfile.gettempdir()) / "workbench-duckdb")
     try:
@@ -154,6 +157,7 @@ def run_sql(query: str, relations: dict[str, Relation], *, step: str = "sql",
 
 def _run(query: str, relations: dict[str, Relation], step: str, limits: SqlLimits, temp: JobTemp,
          monitor: Any, preview: PreviewPlan | None, batch_rows: int, spill_results: bool) -> pl.LazyFrame:
+    # heavy optional dependency: imported on first use
     import duckdb
 
     scratch = sandboxed_connection(temp_dir=None, memory_limit="256MB")
@@ -233,7 +237,6 @@ def _run(query: str, relations: dict[str, Relation], step: str, limits: SqlLimit
     finally:
         if con is not None:
             con.close()
-        import shutil
 
         shutil.rmtree(step_dir, ignore_errors=True)  # spill files and sunk inputs: never left behind
 
@@ -275,8 +278,6 @@ class _Watcher:
         self._thread.join()
 
     def _run(self) -> None:
-        import time
-
         deadline = time.monotonic() + self.time_limit if self.time_limit else None
         while not self._stop.wait(WATCH_INTERVAL):
             if deadline is not None and time.monotonic() >= deadline:

@@ -43,6 +43,7 @@ def sink_parquet(frame: pl.LazyFrame, path: Path, batch_rows: int, limit_bytes: 
                  on_limit: Callable[[int], Exception]) -> int:
     """Write ``frame`` to one Parquet file batch by batch, refusing to grow past ``limit_bytes``
     (checked while writing, not after). Returns the bytes written."""
+    # heavy optional dependency: imported on first use
     import pyarrow.parquet as pq
 
     schema = arrow_schema(frame)
@@ -121,6 +122,7 @@ def collect_result(reader: pa.RecordBatchReader, step: str, spill_dir: Path,
                    spill_after: int = 256 * 1024 * 1024) -> pl.LazyFrame:
     """The query's rows as a lazy frame: in memory while small, else in a Parquet file in the
     job's temp folder (removed when the job ends), so a large result does not sit in RAM."""
+    # heavy optional dependency: imported on first use
     import pyarrow.parquet as pq
 
     schema = result_schema(reader.schema)

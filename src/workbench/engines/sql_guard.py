@@ -54,6 +54,7 @@ def check_query(con: Any, sql: str, allowed: set[str], *, step: str = "sql") -> 
 
     ``con`` is a sandboxed DuckDB connection used for parsing only.
     """
+    # heavy optional dependency: imported on first use
     import duckdb
 
     try:
@@ -157,7 +158,9 @@ def _tables_hint(allowed: set[str]) -> str:
 
 def _walk_sqlglot(text: str, allowed: set[str], step: str) -> set[str]:
     """The same rules over sqlglot's tree (for MULTI statements such as a dynamic PIVOT)."""
+    # heavy optional dependency: imported on first use
     import sqlglot
+    # heavy optional dependency: imported on first use
     from sqlglot import exp
 
     try:

@@ -27,6 +27,7 @@ class PreviewPlan:
 
 
 def _whole_input_nodes() -> tuple:
+    # heavy optional dependency: imported on first use
     from sqlglot import exp
 
     # expression nodes that look at more than one row or more than one relation
@@ -36,7 +37,9 @@ def _whole_input_nodes() -> tuple:
 
 
 def is_row_wise(sql: str) -> bool:
+    # heavy optional dependency: imported on first use
     import sqlglot  # parsed only for previews and plans with SQL steps
+    # heavy optional dependency: imported on first use
     from sqlglot import exp
 
     whole_input = _whole_input_nodes()

@@ -117,6 +117,7 @@ def sandboxed_connection(*, temp_dir: Path | str | None, memory_limit: str = "2G
                          temp_limit: str = "10GB", threads: int | None = None):
     """A DuckDB connection for user SQL. ``temp_dir=None``: no spilling and no file at all
     (used to parse and plan queries)."""
+    # heavy optional dependency: imported on first use
     import duckdb
 
     con = duckdb.connect(":memory:")

@@ -7,34 +7,34 @@ from __future__ import annotations
 
 from typing import Any
 
+from .builder import pipeline_builder as _pipeline_builder
 from .display import display_mode, use_display
+from .tables import datasets as _datasets
+from .tables import jobs as _jobs
+from .upload import upload_form as _upload_form
 from .view import JobView, show_job
 
 
 def datasets(**kwargs: Any):
     """A table of the datasets (versions, rows, size, schema, profile, preview)."""
-    from .tables import datasets as _datasets
 
     return _datasets(**kwargs)
 
 
 def jobs(**kwargs: Any):
     """A live table of recent jobs (status, duration, error; cancel and re-run)."""
-    from .tables import jobs as _jobs
 
     return _jobs(**kwargs)
 
 
 def upload_form(**kwargs: Any):
     """Choose a file and options, press Ingest, and watch the job in the form."""
-    from .upload import upload_form as _upload_form
 
     return _upload_form(**kwargs)
 
 
 def pipeline_builder(**kwargs: Any):
     """Build a pipeline with forms; Preview, Submit, Export (YAML or Python)."""
-    from .builder import pipeline_builder as _pipeline_builder
 
     return _pipeline_builder(**kwargs)
 

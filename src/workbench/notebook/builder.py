@@ -18,6 +18,7 @@ from ..spec.models import Pipeline
 from . import theme
 from .builder_export import pipeline_code
 from .builder_parts import SELECTED_STYLE, code_actions, preview_checks_html
+from .render import exception_html
 from .tables_html import frame_table
 
 PREVIEW_ROWS = 50
@@ -295,9 +296,7 @@ class PipelineBuilder:
         self.result_area.children = children
 
     def _error(self, exc: BaseException) -> None:
-        from .upload import _error_html
-
-        self.output.value = _error_html(exc)
+        self.output.value = exception_html(exc)
         self._show(self.output)
 
     def preview(self, rows: int = PREVIEW_ROWS):

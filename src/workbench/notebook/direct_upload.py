@@ -104,6 +104,7 @@ export default { render };
 
 def direct_upload_available() -> bool:
     try:
+        # heavy optional dependency: imported on first use
         import anywidget  # noqa: F401
     except ImportError:
         return False
@@ -112,7 +113,9 @@ def direct_upload_available() -> bool:
 
 def make_direct_picker(on_message: Callable[[dict[str, Any]], None]) -> Any:
     """The browser-side picker widget; ``on_message`` gets ``uploaded``/``failed`` messages."""
+    # heavy optional dependency: imported on first use
     import anywidget
+    # heavy optional dependency: imported on first use
     import traitlets as t
 
     class DirectUpload(anywidget.AnyWidget):

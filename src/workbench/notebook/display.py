@@ -35,6 +35,7 @@ def use_display(mode: str) -> None:
 
 def _ipython() -> Any:
     try:
+        # heavy optional dependency: imported on first use
         from IPython import get_ipython
     except ImportError:
         return None
@@ -64,6 +65,7 @@ def display_mode() -> str:
     if shell is None or getattr(shell, "kernel", None) is None:
         return "text"
     try:
+        # heavy optional dependency: imported on first use
         import ipywidgets  # noqa: F401
     except ImportError:
         return "text"
@@ -74,6 +76,7 @@ def display_mode() -> str:
 
 
 def display_widget(widget: Any) -> None:
+    # heavy optional dependency: imported on first use
     from IPython.display import display
 
     display(widget)

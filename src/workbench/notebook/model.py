@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..jobs import JobState
+from ..job_handle import JobState
 from ..textview import human_bytes, human_count
 
 STEP_MARKS = {"pending": "○", "running": "◐", "done": "✓", "failed": "✗", "cancelled": "⊘",

@@ -153,10 +153,20 @@ def sql_html(sql: str, error: dict[str, Any]) -> str:
             f'white-space:pre-wrap">{body}</pre>')
 
 
+def exception_html(err: BaseException) -> str:
+    """``error_html`` for any exception (a ``WorkbenchError`` keeps its where and hint)."""
+    from ..errors import WorkbenchError
+
+    if isinstance(err, WorkbenchError):
+        return error_html(err.to_dict())
+    return error_html({"type": type(err).__name__, "message": str(err)})
+
+
 def message_html(text: str) -> str:
     """A one-line status message in a form (not an error)."""
     return f'<div class="wb-message" style="color:{theme.TEXT}">{text}</div>'
 
 
-__all__ = ["bar_html", "check_html", "checks_html", "error_html", "header_html", "message_html",
+__all__ = ["bar_html", "check_html", "checks_html", "error_html", "exception_html", "header_html",
+           "message_html",
            "notes_html", "sql_html", "stats_html", "status_badge", "steps_html"]

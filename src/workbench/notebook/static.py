@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..jobs import JobState
+from ..job_handle import JobState
 from ..textview import final_lines, human_bytes, human_count
 from . import render, theme
 from .model import ViewModel, view_model

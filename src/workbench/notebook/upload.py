@@ -21,20 +21,13 @@ from typing import Any
 
 from ..context import Context
 from ..errors import ConfigError, WorkbenchError
-from ..jobs import Job
+from ..job_handle import Job
 from . import theme
+from .render import exception_html
 
 KERNEL_LIMIT = 50 * 1024 * 1024
 FORMATS = ["auto", "csv", "tsv", "json", "ndjson", "excel", "parquet"]
 MODES = ["overwrite", "create", "append"]
-
-
-def _error_html(err: BaseException) -> str:
-    from .render import error_html
-
-    if isinstance(err, WorkbenchError):
-        return error_html(err.to_dict())
-    return error_html({"type": type(err).__name__, "message": str(err)})
 
 
 class UploadForm:
@@ -134,7 +127,7 @@ class UploadForm:
 
     def _fail(self, err: BaseException) -> None:
         # the error replaces the previous job's view: one outcome at a time
-        self.status.value = _error_html(err)
+        self.status.value = exception_html(err)
         self.ids.value = ""
         self.job_area.children = []
         self.ingest_button.disabled = not self._chosen_name()

@@ -14,7 +14,7 @@ from collections import deque
 from typing import Any, TextIO
 
 from ..events import Event
-from ..jobs import Job
+from ..job_handle import Job
 from . import model, render, static, theme
 from .display import Shown, display_mode, show_bundle
 from .redraw import redrawer
@@ -39,7 +39,7 @@ def result_preview(result: dict[str, Any] | None, rows: int = PREVIEW_ROWS):
 
         return read(result["name"], version=result.get("version")).head(rows).collect()
     if result.get("kind") == "rows" and result.get("columns"):
-        from ..datasets import rows_frame
+        from ..dataset_store import rows_frame
 
         return rows_frame(result).head(rows)
     return None

@@ -6,12 +6,11 @@ from typing import Any, Callable
 
 from ..errors import ConfigError
 from ..settings import get_settings
+from .celery_runner import CeleryRunner
 from .local import LocalJob, LocalRunner
 
 
 def _celery(**kwargs: Any):
-    from .celery_runner import CeleryRunner
-
     return CeleryRunner(**kwargs)
 
 

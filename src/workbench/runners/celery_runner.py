@@ -11,14 +11,23 @@ replays the job from its first event.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from typing import Any
 
 from ..context import Context
 from ..errors import BrokerUnavailable, ConfigError
 from ..events import JobCancelled, Message
-from ..jobs import Job
+from ..job_handle import Job
 from ..spec.models import Pipeline
+from ..worker import keys
+from ..worker.app import get_app, make_app
+from ..worker.config import WorkerConfig
+from ..worker.recovery import finish_if_open
+from ..worker.stream import (
+    StreamHub, StreamPublisher, decode, events_from_record, redis_client, redis_errors,
+)
+from ..worker.submit import send_run
 from .local import LocalRunner, new_job_id
 
 CONNECT_TIMEOUT = 2.0  # seconds: a submit fails fast instead of hanging on a dead broker
@@ -29,8 +38,6 @@ _APPS: dict[str, Any] = {}
 
 
 def _hub(broker_url: str, ctx: Context) -> Any:
-    from ..worker.stream import StreamHub
-
     key = (broker_url, ctx.namespace, ctx.catalog.url)
     with _HUBS_LOCK:
         hub = _HUBS.get(key)
@@ -86,8 +93,6 @@ class CeleryRunner:
         return url
 
     def _redis(self) -> Any:
-        from ..worker.stream import redis_client
-
         if self._client is None:  # one connection pool per runner (clients are thread-safe)
             self._client = redis_client(self.broker_url, timeout=CONNECT_TIMEOUT,
                                         connect_timeout=CONNECT_TIMEOUT)
@@ -95,7 +100,6 @@ class CeleryRunner:
 
     def ping(self) -> Any:
         """A Redis client after a successful PING, or ``BrokerUnavailable``."""
-        from ..worker.stream import redis_errors
 
         client = self._redis()
         try:
@@ -108,18 +112,12 @@ class CeleryRunner:
         return client
 
     def _app(self) -> Any:
-        from ..worker.app import get_app
-
         app = get_app()
         if app.conf.broker_url == self.broker_url:
             return app
         with _HUBS_LOCK:  # another broker than the environment's: one app per broker URL
             app = _APPS.get(self.broker_url)
             if app is None:
-                import dataclasses
-
-                from ..worker.app import make_app
-                from ..worker.config import WorkerConfig
 
                 cfg = dataclasses.replace(WorkerConfig.from_env(), broker_url=self.broker_url,
                                           result_backend=self.broker_url)
@@ -140,7 +138,6 @@ class CeleryRunner:
             if wait:
                 job.wait()
             return job
-        from ..worker.submit import send_run
 
         ctx = self.ctx
         spec = pipeline.model_dump(mode="json")
@@ -152,7 +149,6 @@ class CeleryRunner:
             send_run(self._app(), client, ctx.namespace, job_id, spec,
                      {"stages": True} if self.stages else {})
         except BrokerUnavailable as err:
-            from ..worker.recovery import finish_if_open
 
             finish_if_open(ctx, job_id, "failed", error=err.to_dict())
             _hub(self.broker_url, ctx).unsubscribe(job_id)
@@ -163,8 +159,6 @@ class CeleryRunner:
 
     def attach(self, job_id: str) -> CeleryJob:
         """A handle on an existing job: its events replay from the start, then follow live."""
-        from ..worker import keys
-        from ..worker.stream import decode, events_from_record, redis_errors
 
         ctx = self.ctx
         rec = ctx.catalog.get_job(job_id, ctx.namespace)
@@ -186,9 +180,6 @@ class CeleryRunner:
 
     def cancel(self, job_id: str) -> str:
         """Cancel a job; returns its status after the request (``cancelled`` if it was queued)."""
-        from ..worker import keys
-        from ..worker.recovery import finish_if_open
-        from ..worker.stream import StreamPublisher, redis_errors
 
         ctx = self.ctx
         ctx.catalog.get_job(job_id, ctx.namespace)  # NotFound for another namespace's job

@@ -10,7 +10,7 @@ from typing import Any
 from ..context import Context
 from ..errors import WorkbenchError
 from ..execute import run_job
-from ..jobs import Job
+from ..job_handle import Job
 from ..spec.models import Pipeline
 
 

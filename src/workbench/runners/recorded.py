@@ -20,7 +20,7 @@ from ..events import (
     CheckResult, Event, JobCancelled, JobFailed, JobFinished, JobStarted, Progress, StepFinished,
     StepStarted,
 )
-from ..jobs import Job
+from ..job_handle import Job
 from ..spec.io import pipeline_from_dict
 
 POLL_INTERVAL = 0.5  # seconds between reads of the record while the job runs

@@ -15,13 +15,12 @@ from typing import Any, Callable
 
 from ..context import Context
 from ..errors import BrokerUnavailable, WorkbenchError, as_workbench_error
+from .celery_runner import CeleryRunner
 
 HEALTH_TASK = "workbench.health_check"
 
 
 def _runner(ctx: Context | None = None) -> Any:
-    from .celery_runner import CeleryRunner
-
     return CeleryRunner(ctx)
 
 

@@ -27,6 +27,7 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
+    # the routes import tornado (heavy optional dependency): imported when the server loads us
     from .routes import handlers
 
     web_app = serverapp.web_app

@@ -95,6 +95,7 @@ def sql_type(name: str, dtype: pl.DataType, dialect: str) -> str:
 # ---------------------------------------------------------------------------- writing values
 def arrow_type_for_new(name: str, dtype: pl.DataType, dialect: str) -> Any:
     """The Arrow type the driver gets for a column of a table created from ``dtype``."""
+    # heavy optional dependency: imported on first use
     import pyarrow as pa
 
     base = _base(dtype)
@@ -140,6 +141,7 @@ class TargetColumn:
 
 # PostgreSQL type name -> (kind, Arrow type or None when sent as text and cast by the server)
 def _pg_arrow(col: TargetColumn) -> tuple[str, Any]:
+    # heavy optional dependency: imported on first use
     import pyarrow as pa
 
     t = col.typname
@@ -200,6 +202,7 @@ class WritePlan:
 
 
 def plan_existing_pg(schema: pl.Schema, columns: list[TargetColumn]) -> list[WritePlan]:
+    # heavy optional dependency: imported on first use
     import pyarrow as pa
 
     by_name = {c.name: c for c in columns}

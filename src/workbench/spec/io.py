@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from ..errors import SpecError
-from .models import Pipeline, describe_validation_error as _describe
+from .models import Pipeline
+from .models import describe_validation_error as _describe
 from .short import shorten
 
 
@@ -26,7 +28,6 @@ def pipeline_from_dict(data: Any, *, file: str | None = None) -> Pipeline:
 
 def load_pipeline(path: str | Path) -> Pipeline:
     """Read a pipeline from a ``.yaml``/``.yml`` or ``.json`` file."""
-    import yaml
 
     p = Path(path)
     try:
@@ -46,7 +47,6 @@ def dump_pipeline(pipeline: Pipeline, fmt: str = "yaml", *, short: bool = True) 
     data = shorten(pipeline) if short else pipeline.model_dump(mode="json")
     if fmt == "json":
         return json.dumps(data, indent=2)
-    import yaml
 
     return yaml.safe_dump(data, sort_keys=False)
 

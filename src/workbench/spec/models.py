@@ -5,9 +5,11 @@ from __future__ import annotations
 import codecs
 import re
 from typing import Annotated, Any, Literal, Union, get_args
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import (
-    BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer, model_validator,
+    BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer,
+    model_validator,
 )
 
 from ..errors import SpecError
@@ -24,7 +26,6 @@ class _Model(BaseModel):
 
 def _db_without_password(value: str) -> str:
     """Specs are stored in job records and shown: a ``db`` DSN must not carry a password."""
-    from urllib.parse import parse_qsl, urlsplit
 
     text = value if isinstance(value, str) else ""
     try:

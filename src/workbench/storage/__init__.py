@@ -8,6 +8,7 @@ from ..errors import ConfigError
 from ..settings import Settings
 from .base import ObjectInfo, ObjectWriter, Storage
 from .local import LocalStorage
+from .s3 import S3Storage
 
 
 def _local(url: str, settings: Settings) -> Storage:
@@ -15,8 +16,6 @@ def _local(url: str, settings: Settings) -> Storage:
 
 
 def _s3(url: str, settings: Settings) -> Storage:
-    from .s3 import S3Storage  # boto3 is imported only when S3 is used
-
     return S3Storage.from_url(url, settings)
 
 

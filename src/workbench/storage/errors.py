@@ -13,12 +13,7 @@ import re
 from typing import Iterable
 
 from ..errors import (
-    AccessDenied,
-    AlreadyExists,
-    ConfigError,
-    InternalError,
-    NotFound,
-    StorageUnavailable,
+    AccessDenied, AlreadyExists, ConfigError, InternalError, NotFound, StorageUnavailable,
     WorkbenchError,
 )
 
@@ -69,6 +64,7 @@ def classify(
     """The workbench error for ``exc`` raised while working on ``bucket``/``key``."""
     if isinstance(exc, WorkbenchError):
         return exc
+    # heavy optional dependency: imported on first use
     from botocore import exceptions as bce
 
     where = location(bucket, key)

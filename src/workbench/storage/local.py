@@ -56,6 +56,10 @@ class LocalStorage:
         self.url = str(self.root)
 
     def _path(self, key: str) -> Path:
+        # A '..' segment could stay under the root and still leave the namespace prefix the key
+        # was built under (another tenant's datasets): refuse it, as S3 keys do (check_key).
+        if "\\" in key or any(seg in (".", "..") for seg in key.split("/")):
+            raise ValueError(f"invalid storage key {key!r}: '.' or '..' segment")
         path = (self.root / key).resolve()
         if self.root.resolve() not in path.parents and path != self.root.resolve():
             raise ValueError(f"key escapes the storage root: {key!r}")

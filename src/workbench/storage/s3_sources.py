@@ -157,6 +157,7 @@ def open_source(path: str, settings: Settings) -> BinaryIO:
 
 def pyarrow_filesystem(settings: Settings, path: str | None = None) -> Any:
     """pyarrow's S3FileSystem for the same endpoint (for DuckDB/pyarrow datasets)."""
+    # heavy optional dependency: imported on first use
     from pyarrow import fs
 
     opts = polars_storage_options(settings, path)

@@ -12,19 +12,28 @@ second worker.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
+from ..errors import WorkbenchError, register_error
+from ..events import JobCancelled
+from . import logs
 from .config import QUEUES, WorkerConfig
+from .fanout_parts import end_part, fail_fanout
+from .metrics import serve
+from .outcome import TimeLimitExceeded, clean_dead_attempts, fail_job
+from .recovery import finish_if_open
+from .runtime import reset_after_fork, runtime
+from .tasks import TASKS
 
 _APP: Any = None
 _LOCK = threading.Lock()
 
 
 def celery_config(cfg: WorkerConfig) -> dict[str, Any]:
+    # heavy optional dependency: imported on first use
     from kombu import Queue
-
-    from .tasks import TASKS
 
     # A dead worker's unacked tasks come back after the visibility timeout, found by a sweep
     # every ``restore_interval`` seconds (kombu's default sweep is every ~100 s).
@@ -87,10 +96,8 @@ def beat_schedule(cfg: WorkerConfig) -> dict[str, Any]:
 
 def make_app(cfg: WorkerConfig | None = None) -> Any:
     """Build a configured app with every task of ``tasks.TASKS`` registered."""
+    # heavy optional dependency: imported on first use
     from celery import Celery
-
-    from ..errors import WorkbenchError, register_error
-    from .tasks import TASKS, TimeLimitExceeded
 
     cfg = cfg or WorkerConfig.from_env()
     register_error(TimeLimitExceeded)
@@ -121,10 +128,8 @@ def _connect_signals(cfg: WorkerConfig) -> None:
     if _SIGNALS_CONNECTED:
         return
     _SIGNALS_CONNECTED = True
+    # heavy optional dependency: imported on first use
     from celery import signals
-
-    from . import logs
-    from .runtime import reset_after_fork
 
     signals.worker_process_init.connect(reset_after_fork, weak=False)
     fmt = cfg.log_format
@@ -138,14 +143,9 @@ def _connect_signals(cfg: WorkerConfig) -> None:
 
 
 def _start_metrics(**_: Any) -> None:
-    import logging
-
-    from .runtime import runtime
-
     rt = runtime()
     if rt.cfg.metrics_port <= 0:
         return
-    from .metrics import serve
 
     try:
         serve(rt.cfg.metrics_port, rt.redis, rt.ctx.catalog, rt.ctx.namespace)
@@ -156,9 +156,6 @@ def _start_metrics(**_: Any) -> None:
 
 def _on_revoked(sender: Any = None, request: Any = None, terminated: bool = False, **_: Any) -> None:
     """A revoked job's message was dropped by the worker: record the cancel and tell watchers."""
-    from ..events import JobCancelled
-    from .recovery import finish_if_open
-    from .runtime import runtime
 
     task_id = getattr(request, "id", None)
     if not task_id or getattr(sender, "name", "") != "workbench.run_pipeline":
@@ -180,6 +177,7 @@ def _on_task_failure(sender: Any = None, task_id: str | None = None, exception: 
     """A task killed at its hard time limit never records anything itself (its process is
     gone): the worker's main process fails the job now, instead of leaving it to the stuck-job
     check. A time limit is not transient, so the job is not retried."""
+    # heavy optional dependency: imported on first use
     from celery.exceptions import TimeLimitExceeded as HardLimit
 
     if not isinstance(exception, HardLimit) or not args:
@@ -192,8 +190,6 @@ def _on_task_failure(sender: Any = None, task_id: str | None = None, exception: 
         job_id = args[0]
     else:
         return
-    from .runtime import runtime
-    from .tasks import TimeLimitExceeded, fail_job
 
     rt = runtime()
     limit = getattr(sender, "time_limit", None)
@@ -204,17 +200,15 @@ def _on_task_failure(sender: Any = None, task_id: str | None = None, exception: 
     pub = rt.publisher(job_id)
     try:
         if name == "workbench.fanout_part":
-            from .fanout import _end, _fail
 
             job_id, attempt, index, _part, _types, spec, info = args
-            _fail(rt, job_id, attempt, err)
-            _end(rt, job_id, attempt, index, int(info["n"]), spec, info, pub)
+            fail_fanout(rt, job_id, attempt, err)
+            end_part(rt, job_id, attempt, index, int(info["n"]), spec, info, pub, sender.app)
         else:
             if name == "workbench.run_pipeline":
-                from .tasks import _clean_dead_attempts
 
                 rec = rt.ctx.catalog.get_job(job_id)
-                _clean_dead_attempts(rt, args[1], job_id, int(rec.get("attempts") or 0))
+                clean_dead_attempts(rt, args[1], job_id, int(rec.get("attempts") or 0))
             fail_job(rt, job_id, err, pub)
     except Exception:  # the stuck-job check is the fallback
         pass

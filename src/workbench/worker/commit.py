@@ -12,21 +12,20 @@ from typing import Any, Callable
 import polars as pl
 
 from ..engines import checks as checks_engine
+from ..engines.profile import profile_exprs
 from ..events import Emit
+from ..execute import make_commit_guard
 from ..spec.models import Pipeline
 
 
 def commit_guard(pipeline: Pipeline, schema: pl.Schema, emit: Emit, job_id: str
                  ) -> Callable[[dict[str, Any], pl.LazyFrame | None], list[dict[str, Any]]]:
     """The same ``commit_guard`` ``execute`` gives the sink writer."""
-    from ..execute import make_commit_guard
 
     return make_commit_guard(pipeline, schema, emit, job_id)
 
 
 def stats_exprs(pipeline: Pipeline, schema: pl.Schema) -> list[pl.Expr]:
-    from ..engines.profile import profile_exprs
-
     exprs = checks_engine.check_exprs(pipeline.checks, schema)
     checks_engine.validate_check_exprs(exprs, schema)
     return profile_exprs(schema) + exprs

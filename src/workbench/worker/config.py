@@ -41,6 +41,7 @@ MAINTENANCE.
 from __future__ import annotations
 
 import os
+import random
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
@@ -153,7 +154,6 @@ class WorkerConfig:
 
     def retry_delay(self, attempt: int) -> float:
         """Exponential backoff with a cap and 0-25% jitter, so retries of many jobs spread out."""
-        import random
 
         base = min(self.retry_backoff_max, self.retry_backoff * (2 ** max(0, attempt - 1)))
         return round(base * (1 + random.random() * 0.25), 3)

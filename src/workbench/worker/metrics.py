@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterator
 
+from ..catalog import JOB_STATES, jobs
 from . import keys
 from .config import QUEUES
 
@@ -66,7 +67,10 @@ class WorkbenchCollector:
         self.redis, self.catalog, self.namespace = redis, catalog, namespace
 
     def collect(self) -> Iterator[Any]:
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+        # heavy optional dependency: imported on first use
+        from prometheus_client.core import (
+            CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily,
+        )
 
         jobs = GaugeMetricFamily("workbench_jobs", "Jobs in the catalog by state", labels=["state"])
         for state, n in self._job_counts().items():
@@ -124,9 +128,8 @@ class WorkbenchCollector:
         yield nbytes
 
     def _job_counts(self) -> dict[str, int]:
+        # heavy optional dependency: imported on first use
         import sqlalchemy as sa
-
-        from ..catalog import JOB_STATES, jobs
 
         counts = {s: 0 for s in JOB_STATES}
         try:
@@ -141,6 +144,7 @@ class WorkbenchCollector:
 
 def serve(port: int, redis: Any, catalog: Any, namespace: str) -> Any:
     """Start ``/metrics`` on ``port`` in this process (a daemon thread); returns the server."""
+    # heavy optional dependency: imported on first use
     from prometheus_client import CollectorRegistry, start_http_server
 
     registry = CollectorRegistry(auto_describe=False)

@@ -18,8 +18,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..catalog import FINAL_STATES, dead_letters, jobs
+from ..catalog import FINAL_STATES, dead_letters, job_from_row, jobs
 from ..context import Context
+from ..errors import NotFound
 from .config import WorkerConfig
 from .runtime import owner_alive
 
@@ -89,8 +90,6 @@ def list_dead_letters(ctx: Context, *, limit: int = 100) -> list[dict[str, Any]]
 
 
 def get_dead_letter(ctx: Context, job_id: str) -> dict[str, Any]:
-    from ..errors import NotFound
-
     for row in ctx.catalog.rows(sa.select(dead_letters).where(dead_letters.c.job_id == job_id)):
         m = dict(row._mapping)
         m["spec"] = json.loads(m.pop("spec_json") or "{}")
@@ -120,8 +119,6 @@ def finish_if_open(ctx: Context, job_id: str, status: str, *, error: dict | None
 
 
 def open_celery_jobs(ctx: Context) -> list[dict[str, Any]]:
-    from ..catalog import job_from_row
-
     q = sa.select(jobs).where(jobs.c.namespace == ctx.namespace, jobs.c.runner == "celery",
                               jobs.c.status.in_(("queued", "running", "retrying")))
     return [job_from_row(r) for r in ctx.catalog.rows(q)]

@@ -14,9 +14,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..catalog import opened_catalogs
 from ..context import Context
 from . import keys
 from .config import WorkerConfig
+from .stream import StreamPublisher, redis_client, redis_errors
 
 
 @dataclass
@@ -27,8 +29,6 @@ class Runtime:
     pid: int
 
     def publisher(self, job_id: str, on_event: Callable | None = None):
-        from .stream import StreamPublisher
-
         return StreamPublisher(self.redis, keys.events(self.ctx.namespace, job_id),
                                maxlen=self.cfg.stream_maxlen, ttl=self.cfg.stream_ttl,
                                on_event=on_event)
@@ -38,7 +38,6 @@ class Runtime:
 
         A job that already ended elsewhere (a failed part of a fanned-out job) stops too.
         """
-        from .stream import redis_errors
 
         key = keys.cancel(self.ctx.namespace, job_id)
         errors = redis_errors()
@@ -63,7 +62,6 @@ def runtime() -> Runtime:
     global _RUNTIME
     with _LOCK:
         if _RUNTIME is None or _RUNTIME.pid != os.getpid():
-            from .stream import redis_client
 
             cfg = WorkerConfig.from_env()
             ctx = Context.from_settings()
@@ -74,9 +72,8 @@ def runtime() -> Runtime:
 def reset_after_fork(**_: Any) -> None:
     """``worker_process_init``: drop connections inherited from the parent process."""
     global _RUNTIME
-    from ..catalog import _CATALOGS
 
-    for cat in list(_CATALOGS.values()):
+    for cat in opened_catalogs():
         try:
             cat.engine.dispose(close=False)
         except Exception:

@@ -15,13 +15,25 @@ from typing import Any, Callable
 
 import polars as pl
 
+from ..dataset_store import HashingWriter, find_committed
+from ..engines.steps import apply_step, step_label
 from ..errors import Cancelled, TransientError, WorkbenchError, as_workbench_error
 from ..events import (
     Event, JobCancelled, JobFinished, JobStarted, Message, Retrying, StepFinished, StepStarted,
 )
+from ..connectors import dataset_relations
+from ..execute import (
+    SINKS, SOURCES, classify_error, estimate_bytes_per_row, hash_inputs_async,
+    result_summary,
+)
+from ..monitor import Monitor
 from ..spec import models as m
+from ..spec.io import pipeline_from_dict
+from ..spec.models import validate_name
 from . import metrics
+from .commit import commit_guard, scan_parts, stats_exprs
 from .logs import task_context
+from .outcome import deadline_check, fail_job, run_whole
 from .recovery import finish_if_open
 from .runtime import Heartbeat, Runtime, runtime, worker_id
 
@@ -31,8 +43,6 @@ QUEUE = {"ingest": "ingestion", "transform": "transformation", "persist": "persi
 
 
 def job_staging(namespace: str, job_id: str) -> str:
-    from ..spec.models import validate_name
-
     return f"{validate_name(namespace, 'namespace')}/staging/{validate_name(job_id, 'job id')}/"
 
 
@@ -42,18 +52,15 @@ def staging_prefix(namespace: str, job_id: str, attempt: int) -> str:
 
 def start(task: Any, rt: Runtime, pipeline: m.Pipeline, job_id: str, me: str,
           publish: Callable[[Event], None]) -> tuple[str, dict[str, Any]]:
-    from .app import get_app
-    from .tasks import _run_whole
-
     if pipeline.sink is None:
         publish(Message(job_id=job_id, level="info",
                         text="stages=True needs a sink; the pipeline runs as one task"))
         attempt = int(rt.ctx.catalog.get_job(job_id).get("attempts") or 0) + 1
-        return _run_whole(task, rt, pipeline, job_id, attempt, me, publish)
+        return run_whole(task, rt, pipeline, job_id, attempt, me, publish)
     attempt = rt.ctx.catalog.start_attempt(job_id, me)
     publish(JobStarted(job_id=job_id, name=pipeline.name or getattr(pipeline.sink, "name", None),
                        steps=pipeline.step_names(), attempt=attempt, worker=me))
-    app = get_app()
+    app = task.app  # the app this task runs on
     spec = pipeline.model_dump(mode="json")
     sigs = []
     for stage in ("ingest", "transform", "persist"):
@@ -72,8 +79,6 @@ def start(task: Any, rt: Runtime, pipeline: m.Pipeline, job_id: str, me: str,
 
 def run_stage(task: Any, stage: str, *args: Any) -> dict[str, Any]:
     """One stage of a chained job; ``args`` are the previous stage's result (not for ingest)."""
-    from ..spec.io import pipeline_from_dict
-    from .tasks import _deadline_check, fail_job
 
     prev: dict[str, Any] | None = None
     if stage == "ingest":
@@ -97,7 +102,7 @@ def run_stage(task: Any, stage: str, *args: Any) -> dict[str, Any]:
         try:
             with Heartbeat(rt.ctx.catalog, job_id, cfg.heartbeat_interval):
                 out = _STAGES[stage](rt, job_id, attempt, pipeline, prev, publish, prefix,
-                                     _deadline_check(rt.cancel_check(job_id), soft),
+                                     deadline_check(rt.cancel_check(job_id), soft),
                                      rec.get("started_at") or rec["submitted_at"])
             state = "succeeded"
             return out
@@ -140,8 +145,6 @@ def _drop(rt: Runtime, prefix: str) -> None:
 
 
 def _sink_parquet(frame: pl.LazyFrame, ctx: Any, key: str, monitor: Any) -> int:
-    from ..datasets import HashingWriter
-
     target = ctx.storage.open_write(key)
     hw = HashingWriter(target, monitor.on_bytes)
     try:
@@ -156,9 +159,6 @@ def _sink_parquet(frame: pl.LazyFrame, ctx: Any, key: str, monitor: Any) -> int:
 
 def _ingest(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, prev: Any,
             publish: Callable, prefix: str, should_cancel: Callable, started: float) -> dict[str, Any]:
-    from ..execute import SOURCES, _classify, _estimate_bytes_per_row, hash_inputs_async
-    from ..monitor import Monitor
-
     ctx = rt.ctx
     publish(StepStarted(job_id=job_id, step="read", index=0))
     monitor = Monitor(job_id, publish, should_cancel=should_cancel)
@@ -168,7 +168,7 @@ def _ingest(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, prev: 
         for note in scan.notes:
             publish(Message(job_id=job_id, level="warning", text=note))
         monitor.rows_total, monitor.bytes_total = scan.rows_total, scan.bytes_total
-        monitor.bytes_per_row = _estimate_bytes_per_row(scan)
+        monitor.bytes_per_row = estimate_bytes_per_row(scan)
         hashing = hash_inputs_async(scan.inputs, ctx)
         key = f"{prefix}ingest/part-00000.parquet"
         _sink_parquet(scan.frame.map_batches(monitor.on_batch, streamable=True), ctx, key, monitor)
@@ -178,7 +178,7 @@ def _ingest(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, prev: 
     except BaseException as exc:
         if monitor.cancelled or isinstance(exc, Cancelled):
             raise Cancelled("the job was cancelled") from None
-        raise _classify(exc, scan, "read") from None
+        raise classify_error(exc, scan, "read") from None
     finally:
         if scan is not None:
             scan.cleanup()
@@ -190,11 +190,8 @@ def _ingest(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, prev: 
 def _transform(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, prev: dict[str, Any],
                publish: Callable, prefix: str, should_cancel: Callable, started: float
                ) -> dict[str, Any]:
+    # engines.sql loads pyarrow and duckdb (heavy optional dependency): imported on first use
     from ..engines.sql import SqlLimits, run_sql
-    from ..engines.steps import apply_step, step_label
-    from ..execute import _dataset_relations
-    from ..monitor import Monitor
-    from .commit import scan_parts
 
     ctx = rt.ctx
     frame = scan_parts(ctx, prev["keys"])
@@ -205,7 +202,7 @@ def _transform(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, pre
         labels.append(label)
         publish(StepStarted(job_id=job_id, step=label, index=i + 1))
         if isinstance(step, m.SqlStep):
-            relations = relations if relations is not None else _dataset_relations(ctx)
+            relations = relations if relations is not None else dataset_relations(ctx)
             frame = run_sql(step.query, {**relations, "input": frame}, step=label,
                             limits=SqlLimits.from_settings(ctx.settings))
         else:
@@ -218,9 +215,8 @@ def _transform(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, pre
     except BaseException as exc:
         if monitor.cancelled or isinstance(exc, Cancelled):
             raise Cancelled("the job was cancelled") from None
-        from ..execute import _classify
 
-        raise _classify(exc, None, monitor.step) from None
+        raise classify_error(exc, None, monitor.step) from None
     for i, label in enumerate(labels):
         publish(StepFinished(job_id=job_id, step=label, index=i + 1,
                              rows=monitor.rows if i == len(labels) - 1 else None))
@@ -231,11 +227,6 @@ def _transform(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, pre
 def _persist(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, prev: dict[str, Any],
              publish: Callable, prefix: str, should_cancel: Callable, started: float
              ) -> dict[str, Any]:
-    from ..datasets import find_committed
-    from ..execute import SINKS, _classify, _summary
-    from ..monitor import Monitor
-    from .commit import commit_guard, scan_parts, stats_exprs
-
     ctx = rt.ctx
     sink = pipeline.sink
     assert sink is not None
@@ -262,11 +253,11 @@ def _persist(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, prev:
         except BaseException as exc:
             if monitor.cancelled or isinstance(exc, Cancelled):
                 raise Cancelled("the job was cancelled") from None
-            raise _classify(exc, None, None) from None
+            raise classify_error(exc, None, None) from None
         publish(StepFinished(job_id=job_id, step="write", index=index, rows=result.get("rows"),
                              bytes=result.get("bytes"), seconds=time.time() - t0))
     _drop(rt, job_staging(ctx.namespace, job_id))
-    ctx.catalog.finish_job(job_id, "succeeded", result=_summary(result))
+    ctx.catalog.finish_job(job_id, "succeeded", result=result_summary(result))
     publish(JobFinished(job_id=job_id, result=result, seconds=time.time() - started))
     return {"job_id": job_id, "status": "succeeded", "version": result.get("version")}
 

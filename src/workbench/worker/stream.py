@@ -17,7 +17,8 @@ import time
 import uuid
 from typing import Any, Callable
 
-from ..events import Event
+from ..catalog import job_from_row, jobs
+from ..events import Event, JobCancelled, JobFailed, JobFinished, JobStarted, Message
 from . import keys
 
 log = logging.getLogger("workbench.worker.stream")
@@ -27,6 +28,7 @@ FIELD = "e"  # each stream entry is {"e": <event JSON>}
 
 def redis_client(url: str, *, timeout: float = 5.0, connect_timeout: float = 2.0):
     """A client that fails fast when Redis is away instead of hanging."""
+    # heavy optional dependency: imported on first use
     import redis
 
     return redis.Redis.from_url(url, socket_connect_timeout=connect_timeout, socket_timeout=timeout,
@@ -42,6 +44,7 @@ def decode(fields: dict[str, str]) -> Event:
 
 
 def redis_errors() -> tuple[type[BaseException], ...]:
+    # heavy optional dependency: imported on first use
     import redis
 
     return (redis.ConnectionError, redis.TimeoutError, OSError)
@@ -301,9 +304,8 @@ class StreamHub:
 
 
 def _job_states(catalog: Any, job_ids: list[str]) -> dict[str, dict[str, Any]]:
+    # heavy optional dependency: imported on first use
     import sqlalchemy as sa
-
-    from ..catalog import job_from_row, jobs
 
     out: dict[str, dict[str, Any]] = {}
     for i in range(0, len(job_ids), 500):
@@ -316,7 +318,6 @@ def _job_states(catalog: Any, job_ids: list[str]) -> dict[str, dict[str, Any]]:
 
 def events_from_record(rec: dict[str, Any], state: Any | None = None) -> list[Event]:
     """Events that bring a job view up to its catalog record (for lost or expired streams)."""
-    from ..events import JobCancelled, JobFailed, JobFinished, JobStarted, Message
 
     out: list[Event] = []
     job_id = rec["id"]

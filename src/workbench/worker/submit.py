@@ -6,6 +6,7 @@ from typing import Any
 
 from ..errors import BrokerUnavailable
 from . import keys
+from .stream import redis_errors
 
 RUN_TASK = "workbench.run_pipeline"
 
@@ -18,7 +19,6 @@ def send_run(app: Any, redis: Any, namespace: str, job_id: str, spec: dict[str, 
     the job. A marker key says the message should be in Redis: if Redis loses its data, the
     marker goes too and the stuck-job check queues the job again.
     """
-    from .stream import redis_errors
 
     errors = redis_errors() + _kombu_errors()
     try:
@@ -33,6 +33,7 @@ def send_run(app: Any, redis: Any, namespace: str, job_id: str, spec: dict[str, 
 
 
 def _kombu_errors() -> tuple[type[BaseException], ...]:
+    # heavy optional dependency: imported on first use
     from kombu.exceptions import OperationalError
 
     return (OperationalError,)

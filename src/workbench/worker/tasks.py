@@ -9,40 +9,33 @@ dataset is committed once per job whatever happens to the worker in between.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from typing import Any, Callable
 
-from ..errors import (
-    Cancelled, InternalError, SpecError, TransientError, WorkbenchError,
-)
-from ..events import JobCancelled, JobFailed, Message
-from . import keys, metrics
+from ..catalog import FINAL_STATES, jobs
+from ..context import Context
+from ..errors import InternalError, SpecError, WorkbenchError
+from ..events import JobCancelled, Message
+from ..scheduling import finish_scheduled_run
+from ..scheduling import run_due_schedules as due
+from ..scheduling import run_notebook as run_nb
+from ..spec.io import pipeline_from_dict
+from . import fanout, keys, metrics, stages
+from .fanout_commit import run_commit
+from .fanout_parts import run_part
 from .logs import set_field, task_context
-from .recovery import add_dead_letter, claim, finish_if_open
-from .runtime import Heartbeat, Runtime, runtime, worker_id
+from .outcome import clean_dead_attempts, fail_job, outcome, run_whole
+from .recovery import claim, finish_if_open, open_celery_jobs
+from .runtime import Runtime, owner_alive, runtime, worker_id
+from .stream import redis_errors
+from .submit import send_run
 
 log = logging.getLogger("workbench.worker")
 
 
-class TimeLimitExceeded(WorkbenchError):
-    """A task ran past its soft time limit; the job failed instead of being killed."""
-
-
 # ----------------------------------------------------------------------------- helpers
-def _outcome(rec: dict[str, Any]) -> dict[str, Any]:
-    """The small JSON a task returns (the catalog has the full record)."""
-    return {"job_id": rec["id"], "status": rec["status"], "attempts": rec.get("attempts"),
-            "error": rec.get("error"), "result": _small(rec.get("result"))}
-
-
-def _small(result: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not result:
-        return result
-    return {k: v for k, v in result.items() if k in ("kind", "name", "version", "rows", "bytes",
-                                                      "checksum", "uri")}
-
-
 def _ensure_record(rt: Runtime, job_id: str, spec: dict[str, Any]) -> None:
     """A message can outlive its job record only if the catalog was reset; recreate it."""
     rt.ctx.catalog.create_job(job_id=job_id, namespace=rt.ctx.namespace, spec=spec, runner="celery",
@@ -50,61 +43,10 @@ def _ensure_record(rt: Runtime, job_id: str, spec: dict[str, Any]) -> None:
 
 
 def _drop_queued_marker(rt: Runtime, job_id: str) -> None:
-    from .stream import redis_errors
-
     try:
         rt.redis.delete(keys.queued(rt.ctx.namespace, job_id))
     except redis_errors():
         pass
-
-
-def _deadline_check(should_cancel: Callable[[], bool], soft_limit: float) -> Callable[[], bool]:
-    """``should_cancel`` that also ends the job cleanly at the soft time limit.
-
-    Celery's own soft limit interrupts the task's main thread only between Python calls, which a
-    long Polars pass does not make; this check runs between batches, where stopping is safe.
-    """
-    deadline = time.monotonic() + soft_limit
-
-    def check() -> bool:
-        if time.monotonic() > deadline:
-            raise TimeLimitExceeded(f"the job ran past its time limit of {soft_limit:g}s",
-                                    hint="split the input, or raise WORKBENCH_SOFT_TIME_LIMIT_* "
-                                         "and WORKBENCH_HARD_TIME_LIMIT_* on the workers")
-        return should_cancel()
-
-    return check
-
-
-def _clean_dead_attempts(rt: Runtime, spec: dict[str, Any], job_id: str, attempts: int) -> None:
-    """Files a crashed attempt was writing (temporary parts included): never visible, now gone."""
-    from ..datasets import data_prefix
-
-    sink = spec.get("sink") or {}
-    if sink.get("kind") != "dataset":
-        return
-    for n in range(1, attempts + 1):
-        try:
-            rt.ctx.storage.delete_prefix(data_prefix(rt.ctx.namespace, sink["name"], job_id, n))
-        except Exception as exc:  # gc removes it later; the new attempt writes elsewhere
-            log.warning("could not remove attempt %d of %s: %s", n, job_id, exc)
-
-
-def fail_job(rt: Runtime, job_id: str, err: WorkbenchError, emit: Callable, *,
-             dead_letter_task: str | None = None, attempts: int | None = None) -> None:
-    """Record a failure decided outside ``run_job`` (poison job, bad spec, failed part).
-
-    The dead letter is written before the job's end is announced, so whoever sees the failure
-    finds the letter.
-    """
-    rec = rt.ctx.catalog.get_job(job_id)
-    if rec["status"] in ("succeeded", "failed", "cancelled"):
-        return
-    if dead_letter_task:
-        add_dead_letter(rt.ctx, rec, task=dead_letter_task, error=err.to_dict(),
-                        attempts=attempts if attempts is not None else rec.get("attempts") or 0)
-    if finish_if_open(rt.ctx, job_id, "failed", error=err.to_dict()):
-        emit(JobFailed(job_id=job_id, error=err.to_dict()))
 
 
 # ----------------------------------------------------------------------------- run_pipeline
@@ -121,6 +63,7 @@ def run_pipeline(task: Any, job_id: str, spec: dict[str, Any],
             state, out = _run_pipeline(task, rt, job_id, spec, options, me)
             return out
         except Exception as exc:
+            # heavy optional dependency: imported on first use
             from celery.exceptions import Retry
 
             state = "retry" if isinstance(exc, Retry) else "failed"
@@ -133,15 +76,13 @@ def run_pipeline(task: Any, job_id: str, spec: dict[str, Any],
 
 def _run_pipeline(task: Any, rt: Runtime, job_id: str, spec: dict[str, Any],
                   options: dict[str, Any], me: str) -> tuple[str, dict[str, Any]]:
-    from ..spec.io import pipeline_from_dict
-
     cfg = rt.cfg
     _ensure_record(rt, job_id, spec)
     _drop_queued_marker(rt, job_id)
     c = claim(rt.ctx, job_id, me, cfg)
     if c.decision == "skip":
         log.info("job already %s; not run again", c.record["status"])
-        return "skipped", _outcome(c.record)
+        return "skipped", outcome(c.record)
     if c.decision == "wait":
         # Another process is running this job and is alive: come back when it would be stale.
         log.info("job held by %s; checking again in %.0fs", c.record.get("worker"), c.wait_seconds)
@@ -156,7 +97,7 @@ def _run_pipeline(task: Any, rt: Runtime, job_id: str, spec: dict[str, Any],
             publish(Message(job_id=job_id, level="warning",
                             text=f"attempt {done_attempts} ended without an outcome (its worker "
                                  f"{rec.get('worker') or '?'} stopped); running the job again"))
-            _clean_dead_attempts(rt, spec, job_id, done_attempts)
+            clean_dead_attempts(rt, spec, job_id, done_attempts)
         if done_attempts >= cfg.max_attempts:
             err = InternalError(
                 f"the job stopped its worker process {done_attempts} times without an outcome "
@@ -165,21 +106,19 @@ def _run_pipeline(task: Any, rt: Runtime, job_id: str, spec: dict[str, Any],
                      f"`workbench dead-letters resubmit {job_id}`")
             fail_job(rt, job_id, err, publish, dead_letter_task="run_pipeline",
                      attempts=done_attempts)
-            return "dead_letter", _outcome(rt.ctx.catalog.get_job(job_id))
+            return "dead_letter", outcome(rt.ctx.catalog.get_job(job_id))
         try:
             pipeline = pipeline_from_dict(spec)
         except WorkbenchError as err:
             fail_job(rt, job_id, err, publish)
-            return "failed", _outcome(rt.ctx.catalog.get_job(job_id))
+            return "failed", outcome(rt.ctx.catalog.get_job(job_id))
         except Exception as exc:
             fail_job(rt, job_id, SpecError(f"the pipeline spec does not validate: {exc}"), publish)
-            return "failed", _outcome(rt.ctx.catalog.get_job(job_id))
+            return "failed", outcome(rt.ctx.catalog.get_job(job_id))
         if rt.cancel_check(job_id)():
             if finish_if_open(rt.ctx, job_id, "cancelled"):
                 publish(JobCancelled(job_id=job_id))
-            return "cancelled", _outcome(rt.ctx.catalog.get_job(job_id))
-
-        from . import fanout
+            return "cancelled", outcome(rt.ctx.catalog.get_job(job_id))
 
         plan = fanout.plan(pipeline, rt.ctx)
         if plan.files is not None:
@@ -190,61 +129,11 @@ def _run_pipeline(task: Any, rt: Runtime, job_id: str, spec: dict[str, Any],
             publish(Message(job_id=job_id, level="info",
                             text="stages=True: a pipeline with several sources runs in one task"))
         elif options.get("stages"):
-            from . import stages
 
             return stages.start(task, rt, pipeline, job_id, me, publish)
-        return _run_whole(task, rt, pipeline, job_id, done_attempts + 1, me, publish)
+        return run_whole(task, rt, pipeline, job_id, done_attempts + 1, me, publish)
     finally:
         publish.close()
-
-
-def _run_whole(task: Any, rt: Runtime, pipeline: Any, job_id: str, attempt: int, me: str,
-               publish: Callable) -> tuple[str, dict[str, Any]]:
-    from celery.exceptions import SoftTimeLimitExceeded
-
-    from ..execute import run_job
-
-    cfg = rt.cfg
-    final = attempt >= cfg.max_attempts
-    delays: list[float] = []
-
-    def delay(n: int) -> float:
-        delays.append(cfg.retry_delay(n))
-        return delays[-1]
-
-    soft = (task.soft_time_limit or cfg.time_limits["pipeline"][0])
-    should_cancel = _deadline_check(rt.cancel_check(job_id), soft)
-
-    def emit(ev: Any) -> None:
-        if final and ev.kind == "job_failed" and WorkbenchError.from_dict(ev.error).retryable:
-            # Retries are exhausted: a dead letter, written before the failure is announced.
-            add_dead_letter(rt.ctx, rt.ctx.catalog.get_job(job_id), task="run_pipeline",
-                            error=ev.error, attempts=attempt)
-        publish(ev)
-
-    with Heartbeat(rt.ctx.catalog, job_id, cfg.heartbeat_interval):
-        try:
-            result = run_job(pipeline, job_id=job_id, ctx=rt.ctx, emit=emit,
-                             should_cancel=should_cancel, final_attempt=final, worker=me,
-                             runner="celery", retry_delay=delay)
-        except Cancelled:
-            return "cancelled", _outcome(rt.ctx.catalog.get_job(job_id))
-        except SoftTimeLimitExceeded:
-            err = TimeLimitExceeded(f"the job ran past its time limit of {soft:g}s")
-            fail_job(rt, job_id, err, publish)
-            raise err from None
-        except TransientError as err:
-            if not final and delays:
-                metrics.record_retry(rt.redis, rt.ctx.namespace, "run_pipeline")
-                log.info("transient error, retry in %.1fs: %s", delays[-1], err)
-                raise task.retry(countdown=delays[-1], max_retries=None) from None
-            raise  # run_job recorded the failure and ``emit`` the dead letter
-    result.pop("_frame", None)
-    metrics.record_rows(rt.redis, rt.ctx.namespace, int(result.get("rows") or 0),
-                        int(result.get("bytes_in") or sum(int(i.get("size") or 0)
-                                                          for i in result.get("inputs") or [])))
-    rec = rt.ctx.catalog.get_job(job_id)
-    return "succeeded", _outcome(rec)
 
 
 # ----------------------------------------------------------------------------- health & maintenance
@@ -269,7 +158,6 @@ def health_check(task: Any) -> dict[str, Any]:
 
 def cleanup(task: Any, retention_seconds: float | None = None) -> dict[str, Any]:
     """Daily: remove soft-deleted versions and dead writes past the retention (maintenance.gc)."""
-    import importlib
 
     rt = runtime()
     try:
@@ -293,8 +181,6 @@ def detect_stuck_jobs(task: Any) -> dict[str, Any]:
     attempts left, else failed into the dead letters; a queued job whose message Redis no longer
     holds (a Redis restart) is queued again. The reason goes to the job's events.
     """
-    from .recovery import open_celery_jobs
-    from .stream import redis_errors
 
     rt = runtime()
     cfg = rt.cfg
@@ -313,7 +199,6 @@ def detect_stuck_jobs(task: Any) -> dict[str, Any]:
                     reason = "its queue message was lost (Redis restarted without persistence)"
                     report["lost_messages"].append(job_id)
                 else:
-                    from .runtime import owner_alive
 
                     beat = rec.get("heartbeat_at") or rec.get("started_at") or rec["submitted_at"]
                     limit = cfg.stale_after + (cfg.retry_backoff_max if status == "retrying" else 0)
@@ -335,30 +220,27 @@ def detect_stuck_jobs(task: Any) -> dict[str, Any]:
                         report["failed"].append(job_id)
                         continue
                     report["requeued"].append(job_id)
-                requeue(rt, rec, reason)
+                requeue(rt, rec, reason, task.app)
             except redis_errors() as exc:
                 log.warning("stuck check of %s skipped: %s", job_id, exc)
         log.info("stuck jobs checked", extra={"report": report})
     return report
 
 
-def requeue(rt: Runtime, rec: dict[str, Any], reason: str) -> None:
-    from .app import get_app
-    from .submit import send_run
-
+def requeue(rt: Runtime, rec: dict[str, Any], reason: str, app: Any) -> None:
+    """Send the job again on ``app`` (the Celery app of the task that found it stuck)."""
     pub = rt.publisher(rec["id"])
     try:
         pub(Message(job_id=rec["id"], level="warning", text=f"re-queued: {reason}"))
     finally:
         pub.close()
-    send_run(get_app(), rt.redis, rt.ctx.namespace, rec["id"], rec.get("spec") or {}, {})
+    send_run(app, rt.redis, rt.ctx.namespace, rec["id"], rec.get("spec") or {}, {})
 
 
 def expire_streams(task: Any) -> dict[str, Any]:
     """Hourly: give every event stream a TTL (a stream of a finished job keeps one day)."""
+    # heavy optional dependency: imported on first use
     import sqlalchemy as sa
-
-    from ..catalog import FINAL_STATES, jobs
 
     rt = runtime()
     fixed = shortened = 0
@@ -392,12 +274,10 @@ def expire_streams(task: Any) -> dict[str, Any]:
 
 def run_due_schedules(task: Any, now: float | None = None) -> dict[str, Any]:
     """Every minute: fire due notebook schedules as tasks on the notebooks queue."""
-    from ..scheduling import run_due_schedules as due
 
     rt = runtime()
-    from .app import get_app
 
-    app = get_app()
+    app = task.app  # the app this beat task runs on
 
     def dispatch(sched: dict[str, Any]) -> str:
         res = app.send_task("workbench.run_notebook", args=[sched], queue="notebooks")
@@ -409,9 +289,6 @@ def run_due_schedules(task: Any, now: float | None = None) -> dict[str, Any]:
 
 def run_notebook(task: Any, schedule: dict[str, Any]) -> dict[str, Any]:
     """Run one scheduled notebook with papermill (the run is recorded in the catalog)."""
-    from ..context import Context
-    from ..scheduling import finish_scheduled_run
-    from ..scheduling import run_notebook as run_nb
 
     rt = runtime()
     ctx = rt.ctx if schedule["namespace"] == rt.ctx.namespace else Context(
@@ -427,21 +304,15 @@ def run_notebook(task: Any, schedule: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fanout_part(task: Any, *args: Any) -> dict[str, Any]:
-    from .fanout import run_part
-
     return run_part(task, *args)
 
 
 def _fanout_commit(task: Any, *args: Any) -> dict[str, Any]:
-    from .fanout import run_commit
-
     return run_commit(task, *args)
 
 
 def _stage(name: str) -> Callable[..., dict[str, Any]]:
     def run(task: Any, *args: Any) -> dict[str, Any]:
-        from . import stages
-
         return stages.run_stage(task, name, *args)
 
     run.__name__ = name

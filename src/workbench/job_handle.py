@@ -14,8 +14,19 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from .dataset_store import result_object
 from .errors import WorkbenchError
 from .events import Event
+
+# How a job is drawn (a live widget in JupyterLab, text lines elsewhere) is the front end's
+# business: the package root sets it with ``set_job_viewer`` when ``workbench`` is imported, so this
+# layer never imports a front end.
+_VIEWER: dict[str, Callable[[Any], Any] | None] = {"show": None}
+
+
+def set_job_viewer(show: Callable[[Any], Any]) -> None:
+    """Set the function ``Job.show`` calls to draw a job (``workbench.notebook.show_job``)."""
+    _VIEWER["show"] = show
 
 Subscriber = Callable[[Event], None]
 
@@ -260,7 +271,6 @@ class Job:
             raise WorkbenchError.from_dict(self.state.error)
         if self.state.result is None:
             return None
-        from .datasets import result_object
 
         return result_object(self.state.result)
 
@@ -308,9 +318,9 @@ class Job:
 
     def show(self):
         """Display the live view in a notebook, or stream text lines elsewhere."""
-        from .notebook import show_job
-
-        return show_job(self)
+        if _VIEWER["show"] is None:
+            raise WorkbenchError("no job viewer is set", hint="import workbench (it sets the viewer)")
+        return _VIEWER["show"](self)
 
     def _ipython_display_(self) -> None:
         self.show()

@@ -31,8 +31,8 @@ from .errors import AlreadyExists, NotFound
 from .names import check_name
 from .results import decode_rows
 from .settings import get_settings
-from .storage import open_storage
 from .spec.models import validate_name
+from .storage import open_storage
 
 
 # ----------------------------------------------------------------------------- layout
@@ -95,9 +95,8 @@ class Dataset:
         return [f["name"] for f in self.schema.get("fields", [])]
 
     def read(self) -> pl.LazyFrame:
-        from .api import read
-
-        return read(self.name, version=self.version)
+        """A lazy frame over this version's Parquet files (what ``wb.read`` returns)."""
+        return scan_dataset(Context.from_settings(), self.name, self.version)
 
     def __repr__(self) -> str:
         return (f"Dataset(name={self.name!r}, version={self.version}, rows={self.rows}, "

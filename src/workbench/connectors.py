@@ -1,0 +1,130 @@
+"""Where a pipeline reads and writes: the SOURCES and SINKS registries (kind -> function),
+the input files' hashes, the bytes-per-row estimate, and the catalog datasets SQL steps can name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from concurrent.futures import Future
+from typing import Any, Callable
+
+import polars as pl
+
+from .context import Context
+from .dataset_store import get_dataset, scan_dataset
+from .engines.db import scan_query
+from .engines.readers import scan_file
+from .engines.source import SourceScan
+from .monitor import Monitor
+from .sinks.tables import write_table
+from .spec.models import FileSource
+from .storage.s3_sources import open_source as open_object
+from .uploads import upload_uri
+from .writer import write_dataset
+
+
+# ----------------------------------------------------------------------------- sources
+def _file_source(source, ctx: Context, monitor: Monitor) -> SourceScan:
+    return scan_file(source, ctx)
+
+
+def _dataset_source(source, ctx: Context, monitor: Monitor) -> SourceScan:
+    ds = get_dataset(ctx, source.name, source.version)
+    frame = scan_dataset(ctx, source.name, ds.version)
+    return SourceScan(frame=frame, rows_total=ds.rows, bytes_total=ds.bytes,
+                      inputs=[{"path": f"dataset:{ds.name}@{ds.version}", "size": ds.bytes,
+                               "sha256": ds.checksum}])
+
+
+def _query_source(source, ctx: Context, monitor: Monitor) -> SourceScan:
+    return scan_query(source, ctx, monitor)
+
+
+def _upload_source(source, ctx: Context, monitor: Monitor) -> SourceScan:
+    # The one file source inside the storage: this namespace's own confirmed upload.
+    return scan_file(FileSource(path=upload_uri(ctx, source.upload_id), format=source.format), ctx,
+                     internal=True)
+
+
+SOURCES: dict[str, Callable[[Any, Context, Monitor], SourceScan]] = {
+    "file": _file_source,
+    "dataset": _dataset_source,
+    "query": _query_source,
+    "upload": _upload_source,
+}
+
+
+# ----------------------------------------------------------------------------- sinks
+def _table_sink(frame, **kwargs) -> dict[str, Any]:
+    return write_table(frame, **kwargs)
+
+
+def _dataset_sink(frame, **kwargs) -> dict[str, Any]:
+    return write_dataset(frame, **kwargs)
+
+
+SINKS: dict[str, Callable[..., dict[str, Any]]] = {
+    "dataset": _dataset_sink,
+    "table": _table_sink,
+}
+
+
+# ----------------------------------------------------------------------------- hashing
+def _sha256_file(path: str, ctx: Context) -> str:
+    h = hashlib.sha256()
+    if "://" in path:
+
+        stream = open_object(path, ctx.settings)
+    else:
+        stream = open(path, "rb")
+    with stream:
+        while chunk := stream.read(4 * 1024 * 1024):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def hash_inputs_async(inputs: list[dict[str, Any]], ctx: Context) -> Future:
+    """Hash the source files on a thread while the data pass runs (hashlib releases the GIL)."""
+    fut: Future = Future()
+
+    def run() -> None:
+        try:
+            for item in inputs:
+                if "sha256" not in item and item.get("path") and not str(item["path"]).startswith(
+                        ("dataset:", "query:")):
+                    item["sha256"] = _sha256_file(item.get("hash_path") or item["path"], ctx)
+            fut.set_result(inputs)
+        except BaseException as exc:  # reported after the pass; never kills the thread silently
+            fut.set_exception(exc)
+
+    threading.Thread(target=run, name="workbench-hash", daemon=True).start()
+    return fut
+
+
+# ----------------------------------------------------------------------------- planning
+def estimate_bytes_per_row(scan: SourceScan) -> float | None:
+    if scan.rows_total and scan.bytes_total:
+        return scan.bytes_total / max(scan.rows_total, 1)
+    if not scan.inputs:
+        return None
+    first = scan.inputs[0]
+    path = first.get("local_path") or first.get("path")
+    if not path or "://" in str(path) or str(path).endswith((".parquet", ".gz", ".zst", ".xlsx")):
+        return None
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 20)
+    except OSError:
+        return None
+    lines = head.count(b"\n")
+    return len(head) / lines if lines > 1 else None
+
+
+def dataset_relations(ctx: Context) -> dict[str, Callable[[], pl.LazyFrame]]:
+    names = [r.name for r in ctx.catalog.list_datasets(ctx.namespace)]
+    return {n: (lambda n=n: scan_dataset(ctx, n)) for n in names}
+
+
+def open_source(source: Any, ctx: Context, monitor: Monitor) -> SourceScan:
+    return SOURCES[source.kind](source, ctx, monitor)

@@ -1,0 +1,143 @@
+"""CsvPlan: what the CSV reader decided for a set of inputs (encoding, dialect, header, types,
+notes) and how it turns into Polars scan options.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import polars as pl
+
+from ..errors import SourceError
+from .read_common import Input
+from .read_csv_check import CsvOptions, column_in, locate
+from .read_types import misfit, type_name, widen
+
+HEADER_MAX = 1024 * 1024  # a header longer than this is not a header
+
+
+MARKER_HEAD_BYTES = 4 * 1024 * 1024  # where null markers are looked for, besides the windows
+
+
+@dataclass
+class CsvPlan:
+    inputs: list[Input]
+    opts: CsvOptions
+    names: list[str]
+    dtypes: dict[str, pl.DataType]
+    declared: dict[str, pl.DataType]
+    notes: list[str] = field(default_factory=list)
+    # text columns whose sampled values are all ISO dates/times: column -> (type, strptime format)
+    parse_dates: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def frame(self) -> pl.LazyFrame:
+        targets = [i.target for i in self.inputs]
+        lf = pl.scan_csv(targets if len(targets) > 1 else targets[0],
+                         schema={n: self.dtypes[n] for n in self.names},
+                         truncate_ragged_lines=False, **self.opts.polars_kwargs())
+        if len(self.names) > 1:
+            # A blank line comes out of Polars as a row of nulls; like pandas, skip it (a
+            # record whose every field is empty goes too: it holds no data).
+            lf = lf.filter(~pl.all_horizontal(pl.all().is_null()))
+        if self.names[-1] == "":  # the column a trailing delimiter makes (see read_header)
+            lf = lf.drop("")
+        if self.parse_dates:
+            # strict: a later value that is not in the format fails the pass, and ``widened``
+            # then keeps that column as text
+            lf = lf.with_columns([
+                pl.col(c).str.strptime(pl.Date if kind == "date" else pl.Datetime("us"), fmt,
+                                       strict=True)
+                for c, (kind, fmt) in self.parse_dates.items()])
+        return lf
+
+    def _date_misfit(self, exc: BaseException) -> CsvPlan | None:
+        text = str(exc)
+        if "conversion from `str` to `date" not in text:
+            return None
+        for c, (kind, _fmt) in self.parse_dates.items():
+            if f"in column '{c}'" in text:
+                rest = {k: v for k, v in self.parse_dates.items() if k != c}
+                note = (f"column {c!r}: a value further into the file is not an ISO {kind}; "
+                        f"read as text (declare schema_overrides to choose)")
+                return replace(self, parse_dates=rest, notes=self.notes + [note])
+        return None
+
+    def diagnose(self, exc: BaseException) -> SourceError | None:
+        text = str(exc)
+        for inp in self.inputs:
+            err = locate(inp, text, self.opts, self.names, self.dtypes, self.declared)
+            if err is not None:
+                return err
+        if self.opts.active is not None and "could not parse" in text.lower():
+            return self._late_marker(text)
+        return None
+
+    def _late_marker(self, text: str) -> SourceError | None:
+        """A null marker first met past the samples (not given to Polars) in a typed column."""
+
+        active = self.opts.nulls if self.opts.active is None else self.opts.active
+        late = [m for m in self.opts.nulls if m and m not in active]
+        column = column_in(text)
+        if not late or column not in self.names:
+            return None
+        for inp in self.inputs:
+            hit = pl.scan_csv(inp.target, schema={c: pl.String for c in self.names},
+                              row_index_name="__wb_row", row_index_offset=1,
+                              truncate_ragged_lines=True, **self.opts.polars_kwargs()).filter(
+                pl.col(column).is_in(late)).select("__wb_row", column).head(1).collect()
+            if hit.height:
+                row, value = hit.row(0)
+                return SourceError(
+                    f"the null marker {value!r} first appears past the sampled part of the file",
+                    file=inp.path, row=row, column=column,
+                    hint="run the job again (the reader then knows the marker), or list the "
+                         "markers: null_values=[...]")
+        return None
+
+    def widened(self, exc: BaseException) -> CsvPlan | None:
+        """After a value did not fit a type: one Polars pass reads every typed column as text
+        and finds (a) null markers first met past the samples, which are added, and (b) values
+        that do not fit an *inferred* type, whose columns are widened. Declared types are
+        never widened."""
+        dates = self._date_misfit(exc)
+        if dates is not None:
+            return dates
+        typed = [c for c in self.names if self.dtypes[c] != pl.String]
+        active = self.opts.nulls if self.opts.active is None else self.opts.active
+        late = [m for m in self.opts.nulls if m and m not in active]
+        inferred = [c for c in typed if c not in self.declared]
+        if not typed:
+            return None
+        markers = [m for m in self.opts.nulls if m]
+        bad_any = {c: False for c in inferred}
+        fits_float = {c: True for c in inferred}
+        seen: set[str] = set()
+        for inp in self.inputs:
+            lf = pl.scan_csv(inp.target, schema={c: pl.String for c in self.names},
+                             truncate_ragged_lines=True, **self.opts.polars_kwargs())
+            exprs = [(misfit(pl.col(c), self.dtypes[c]) & ~pl.col(c).is_in(markers)).any()
+                     .alias(c) for c in inferred]
+            exprs += [(misfit(pl.col(c), pl.Float64) & ~pl.col(c).is_in(markers)).any()
+                      .alias(f"__f_{c}") for c in inferred if self.dtypes[c].is_integer()]
+            exprs += [pl.any_horizontal(pl.col(self.names).is_in([m]).any()).alias(f"__m_{m}")
+                      for m in late]
+            try:
+                res = lf.select(exprs).collect().row(0, named=True)
+            except pl.exceptions.PolarsError:
+                return None
+            for c in inferred:
+                bad_any[c] |= bool(res[c])
+                if f"__f_{c}" in res:
+                    fits_float[c] &= not res[f"__f_{c}"]
+            seen |= {m for m in late if res[f"__m_{m}"]}
+        changed = {c: widen(self.dtypes[c], fits_float[c]) for c in inferred if bad_any[c]}
+        if not changed and not seen:
+            return None
+        notes = [f"column {c!r}: a value further into the file is not {type_name(self.dtypes[c])}; "
+                 f"read as {type_name(t)} (declare schema_overrides to choose)" for c, t in changed.items()]
+        if seen:
+            notes.append(f"null markers first met past the sampled part of the file: "
+                         f"{sorted(seen)}; read again with them")
+        active = tuple(m for m in self.opts.nulls if m == "" or m in seen or m in active)
+        return replace(self, dtypes={**self.dtypes, **changed}, notes=self.notes + notes,
+                       opts=replace(self.opts, active=active))

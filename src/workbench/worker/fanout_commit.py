@@ -1,0 +1,159 @@
+"""Fan-out commit: check the parts against the sink and commit them as one dataset version.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, Callable
+
+from ..dataset_store import commit_version, find_committed, previous_files
+from ..engines.profile import add_top_values, profile_from_stats, schema_dict
+from ..errors import InternalError, NotFound, SourceError, TransientError, as_workbench_error
+from ..events import Event, JobCancelled, JobFinished, Message, Retrying, StepFinished, StepStarted
+from ..execute import result_summary
+from ..spec import models as m
+from ..spec.io import pipeline_from_dict
+from ..writer import check_append_schema
+from . import keys, metrics
+from .commit import commit_guard, scan_parts, stats_exprs
+from .fanout_parts import cleanup_parts, parts_prefix
+from .logs import task_context
+from .outcome import fail_job
+from .recovery import finish_if_open
+from .runtime import Heartbeat, Runtime, runtime, worker_id
+
+log = logging.getLogger("workbench.worker.fanout")
+
+
+# ----------------------------------------------------------------------------- commit
+def run_commit(task: Any, job_id: str, attempt: int, spec: dict[str, Any],
+               info: dict[str, Any]) -> dict[str, Any]:
+    rt = runtime()
+    me = worker_id(task.request.hostname)
+    t0 = time.monotonic()
+    state = "skipped"
+    pipeline = pipeline_from_dict(spec)
+    sink = pipeline.sink
+    assert isinstance(sink, m.DatasetSink)
+    with task_context(job_id=job_id, task_id=task.request.id, task="fanout_commit",
+                      attempt=attempt, worker=me):
+        rec = rt.ctx.catalog.get_job(job_id)
+        if rec["status"] not in ("running", "retrying") or rec.get("attempts") != attempt:
+            return {"job_id": job_id, "status": rec["status"]}
+        if rec.get("cancel_requested"):
+            cleanup_parts(rt, sink.name, job_id)
+            pub = rt.publisher(job_id)
+            if finish_if_open(rt.ctx, job_id, "cancelled"):
+                pub(JobCancelled(job_id=job_id))
+            pub.close()
+            return {"job_id": job_id, "status": "cancelled"}
+        lock = keys.lock(rt.ctx.namespace, job_id, "commit")
+        hard = rt.cfg.time_limits["persistence"][1]
+        if not rt.redis.set(lock, me, nx=True, ex=int(hard) + 60):
+            return {"job_id": job_id, "status": "committing elsewhere"}
+        publish = rt.publisher(job_id)
+        try:
+            with Heartbeat(rt.ctx.catalog, job_id, rt.cfg.heartbeat_interval):
+                result = commit_parts(rt, job_id, attempt, pipeline, int(info["n"]), publish,
+                                      started=rec.get("started_at") or rec["submitted_at"])
+            state = "succeeded"
+            return {"job_id": job_id, "status": "succeeded",
+                    "result": {k: result.get(k) for k in ("name", "version", "rows", "checksum")}}
+        except TransientError as err:
+            retries = task.request.retries or 0
+            if retries < rt.cfg.max_retries:
+                delay = rt.cfg.retry_delay(retries + 1)
+                publish(Retrying(job_id=job_id, attempt=retries + 1, delay=delay,
+                                 error=err.to_dict()))
+                metrics.record_retry(rt.redis, rt.ctx.namespace, "fanout_commit")
+                state = "retry"
+                raise task.retry(countdown=delay, max_retries=None) from None
+            cleanup_parts(rt, sink.name, job_id)
+            fail_job(rt, job_id, err, publish, dead_letter_task="fanout_commit",
+                     attempts=retries + 1)
+            state = "failed"
+            raise
+        except BaseException as exc:
+            err = as_workbench_error(exc)
+            cleanup_parts(rt, sink.name, job_id)
+            fail_job(rt, job_id, err, publish)
+            state = "failed"
+            raise err from None
+        finally:
+            try:
+                if rt.redis.get(lock) == me:
+                    rt.redis.delete(lock)
+            except Exception:
+                pass
+            publish.close()
+            seconds = time.monotonic() - t0
+            metrics.record_task(rt.redis, rt.ctx.namespace, "fanout_commit", state, seconds)
+            log.info("commit %s", state, extra={"state": state, "duration": round(seconds, 4)})
+
+
+def commit_parts(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, n: int,
+                 publish: Callable[[Event], None], *, started: float) -> dict[str, Any]:
+    ctx = rt.ctx
+    sink = pipeline.sink
+    assert isinstance(sink, m.DatasetSink)
+    done = find_committed(ctx, sink.name, job_id)
+    if done is None:
+        pprefix = parts_prefix(ctx.namespace, sink.name, job_id, attempt)
+        entries = []
+        for i in range(n):
+            try:
+                entries.append(json.loads(ctx.storage.get_bytes(f"{pprefix}{i:05d}.json")))
+            except NotFound:
+                raise InternalError(f"part {i} of {n} is missing at commit") from None
+        first = entries[0]
+        for e in entries[1:]:
+            if e["schema"] != first["schema"]:
+                diff = sorted(set(e["schema"].items()) ^ set(first["schema"].items()))
+                raise SourceError(
+                    f"this file's columns differ from the first file's: {diff[:6]}",
+                    file=e["inputs"][0]["path"] if e["inputs"] else None,
+                    hint="give the files one layout, declare types with schema_overrides, or read "
+                         "them without parallel=True")
+        rows_in = sum(int(e["rows"]) for e in entries)
+        publish(StepFinished(job_id=job_id, step="read", index=0, rows=rows_in,
+                             bytes=sum(int(i.get("size") or 0) for e in entries for i in e["inputs"])))
+        for i, step in enumerate(pipeline.steps):
+            publish(StepFinished(job_id=job_id, step=step.name or f"{i + 1}:{step.op}", index=i + 1))
+        write_index = len(pipeline.steps) + 1
+        publish(StepStarted(job_id=job_id, step="write", index=write_index))
+        t_write = time.time()
+        files = [f for e in entries for f in e["files"]]
+        staged = scan_parts(ctx, [f["key"] for f in files])
+        schema = staged.collect_schema()
+        if sink.mode == "append":
+            check_append_schema(ctx, sink.name, schema)
+        stats = staged.select(stats_exprs(pipeline, schema)).collect(engine="streaming").row(
+            0, named=True)
+        checks = commit_guard(pipeline, schema, publish, job_id)(stats, staged)
+        profile = profile_from_stats(schema, stats)
+        add_top_values(profile, staged, schema)
+        inputs = [i for e in entries for i in e["inputs"]]
+        base = previous_files(ctx, sink.name)[0] if sink.mode == "append" else []
+        ds = commit_version(
+            ctx, name=sink.name, job_id=job_id, files=files, rows=int(stats["__p.rows"]),
+            schema=schema_dict(schema, profile), profile=profile,
+            spec=pipeline.model_dump(mode="json"), inputs=inputs,
+            bytes_in=sum(int(i.get("size") or 0) for i in inputs), checks=checks,
+            mode=sink.mode, base_files=base)
+        publish(StepFinished(job_id=job_id, step="write", index=write_index, rows=ds.rows,
+                             bytes=ds.bytes, seconds=time.time() - t_write))
+    else:
+        ds = done
+        publish(Message(job_id=job_id, level="info",
+                        text=f"already committed as {ds.name} v{ds.version}; not committed again"))
+    result = ds.to_dict()
+    try:  # the part manifests served their purpose; gone before anyone hears of the result
+        ctx.storage.delete_prefix(parts_prefix(ctx.namespace, sink.name, job_id, attempt))
+        rt.redis.delete(keys.fanout(ctx.namespace, job_id, attempt))
+    except Exception:
+        pass
+    ctx.catalog.finish_job(job_id, "succeeded", result=result_summary(result))
+    publish(JobFinished(job_id=job_id, result=result, seconds=time.time() - started))
+    return result
