@@ -27,10 +27,15 @@ from .errors import (
 )
 from .job_handle import Job, JobState, set_job_viewer
 from .settings import Settings, get_settings
+from .options import check_options, keyword_names, strict
 from .spec import dump_pipeline, json_schema, load_pipeline, pipeline_from_dict
 from .spec.models import Pipeline
 
 __version__ = "0.1.0"
+
+# Plain functions re-exported here refuse unknown options by name too.
+dump_pipeline, json_schema, load_pipeline, pipeline_from_dict, get_settings = (
+    strict(f) for f in (dump_pipeline, json_schema, load_pipeline, pipeline_from_dict, get_settings))
 
 _FRONT_END = {
     "datasets": ("workbench.notebook", "datasets"),
@@ -51,20 +56,42 @@ def _show_job(job: Job) -> Any:
 set_job_viewer(_show_job)
 
 
+# The class whose constructor takes each front end's options (and options of the function itself).
+_FRONT_END_OPTIONS = {
+    "datasets": ("workbench.notebook.tables", "DatasetsTable", ()),
+    "jobs": ("workbench.notebook.tables", "JobsTable", ()),
+    "upload_form": ("workbench.notebook.upload", "UploadForm", ("force_widget",)),
+    "pipeline_builder": ("workbench.notebook.builder", "PipelineBuilder", ()),
+}
+
+
+def _front_end(name: str) -> Any:
+    """A front-end function, imported on first use, that refuses unknown options by name (in
+    text mode they would otherwise be dropped without a word)."""
+    import functools  # noqa: PLC0415 - only when a front end is first used
+
+    module, attr = _FRONT_END[name]
+    fn = getattr(importlib.import_module(module), attr)
+    cls_module, cls_name, extra = _FRONT_END_OPTIONS[name]
+    own, _ = keyword_names(getattr(importlib.import_module(cls_module), cls_name).__init__)
+    allowed = (own - {"self", "ctx"}) | set(extra)
+
+    @functools.wraps(fn)
+    def checked(**kwargs: Any) -> Any:
+        check_options(f"wb.{name}()", kwargs, allowed)
+        return fn(**kwargs)
+
+    return checked
+
+
 def datasets(**kwargs: Any) -> Any:
     """A table of the datasets (a widget in JupyterLab, text elsewhere)."""
-    # Front ends import ipywidgets (heavy optional dependency): imported on first use.
-    from .notebook import datasets as _datasets
-
-    return _datasets(**kwargs)
+    return _front_end("datasets")(**kwargs)
 
 
 def jobs(**kwargs: Any) -> Any:
     """A live table of recent jobs (a widget in JupyterLab, text elsewhere)."""
-    # Front ends import ipywidgets (heavy optional dependency): imported on first use.
-    from .notebook import jobs as _jobs
-
-    return _jobs(**kwargs)
+    return _front_end("jobs")(**kwargs)
 
 
 # ``wb.datasets`` and ``wb.jobs`` are these functions only: the modules behind them are
@@ -84,8 +111,7 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 def __getattr__(name: str) -> Any:
     # Front ends import ipywidgets; load them on first use, not at ``import workbench``.
     if name in _FRONT_END:
-        module, attr = _FRONT_END[name]
-        return getattr(importlib.import_module(module), attr)
+        return _front_end(name)
     raise AttributeError(f"module 'workbench' has no attribute {name!r}")
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import html
+import inspect
+import typing
 from typing import Any, Callable
 
 import polars as pl
@@ -22,7 +24,8 @@ from .events import null_emit
 from .execute import build_frame, classify_error
 from .job_handle import Job
 from .monitor import Monitor
-from .runners import get_runner
+from .options import check_options, keyword_names, strict
+from .runners import RUNNER_OPTIONS, get_runner
 from .runners.local import LIVE_JOBS
 from .runners.recorded import RecordedJob
 from .spec import models as m
@@ -31,10 +34,26 @@ from .spec.models import Pipeline, describe_validation_error
 
 # ----------------------------------------------------------------------------- builders
 def _spec_errors(builder: Callable[..., Any]) -> Callable[..., Any]:
-    """Builders raise ``SpecError`` naming the field and the allowed values, not pydantic's error."""
+    """Builders raise ``SpecError`` naming the field and the allowed values, not pydantic's error;
+    an unknown option is named, with a "did you mean" among the builder's and its model's."""
+    own, var = keyword_names(builder)
+    # ``**options`` are the model's fields; other ``**kwargs`` are data (column expressions of
+    # with_columns, a Python step's arguments) and are not options
+    var = var and "options" in inspect.signature(builder).parameters
+    model_fields: list[set[str]] = []
+
+    def allowed() -> set[str]:
+        if var and not model_fields:  # the model the builder returns takes the **options
+            model = typing.get_type_hints(builder, {**vars(m), **globals()})["return"]
+            model_fields.append(set(model.model_fields) - {"kind"})  # kind: the builder's own
+        return own | (model_fields[0] if var else set())
+
+    data_kwargs = keyword_names(builder)[1] and not var
 
     @functools.wraps(builder)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if kwargs and not data_kwargs:
+            check_options(f"wb.{builder.__name__}()", kwargs, allowed())
         try:
             return builder(*args, **kwargs)
         except ValidationError as err:
@@ -191,12 +210,24 @@ def table(table: str, *, db: str, mode: str = "append", keys: list[str] | None =
 
 
 # ----------------------------------------------------------------------------- actions
-def submit(pipeline: Pipeline, *, runner: str | None = None, **options: Any) -> Job:
-    """Run a pipeline: on Celery workers when a broker is configured, else in this kernel."""
-
-    return get_runner(runner, **options).submit(pipeline)
+def _all_runner_options() -> set[str]:
+    return set().union(*RUNNER_OPTIONS.values())
 
 
+@strict(extra=_all_runner_options)
+def submit(pipeline: Pipeline, *, runner: str | None = None, job_id: str | None = None,
+           **options: Any) -> Job:
+    """Run a pipeline: on Celery workers when a broker is configured, else in this kernel.
+
+    ``job_id`` names the job (submitting the same id again never runs a finished job twice);
+    ``options`` are the runner's: ``fallback``, ``stages`` and ``broker_url`` for Celery, none
+    for the LocalRunner. An unknown option is refused by name.
+    """
+
+    return get_runner(runner, **options).submit(pipeline, job_id=job_id)
+
+
+@strict
 def run(pipeline: Pipeline, *, runner: str | None = None, timeout: float | None = None) -> Any:
     """Submit, wait, and return the result; raises the job's error if it failed."""
     job = submit(pipeline, runner=runner)
@@ -206,24 +237,29 @@ def run(pipeline: Pipeline, *, runner: str | None = None, timeout: float | None 
     return job.result
 
 
+_SINK_OPTIONS = ("partition_by", "compression", "row_group_size", "compression_level", "keys")
+
+
+@strict(extra=lambda: set(m.FileSource.model_fields) - {"kind", "path"} | set(_SINK_OPTIONS))
 def ingest(path: str, *, name: str, mode: str = "overwrite", format: str = "auto",
            runner: str | None = "local", **options: Any) -> Dataset:
     """Read a file (or glob) into a dataset; returns the committed ``Dataset``.
 
     Options are the file source's (delimiter, encoding, null_values, schema_overrides, sheet…).
     """
-    sink_opts = {k: options.pop(k) for k in ("partition_by", "compression", "row_group_size",
-                                              "compression_level", "keys") if k in options}
+    sink_opts = {k: options.pop(k) for k in _SINK_OPTIONS if k in options}
     p = Pipeline(name=f"ingest {name}", source=file(path, format=format, **options),
                  sink=dataset(name, mode=mode, **sink_opts))
     return run(p, runner=runner)
 
 
+@strict
 def read(name: str, *, version: int | None = None) -> pl.LazyFrame:
     """A lazy frame over a dataset's Parquet files (latest version unless ``version``)."""
     return scan_dataset(Context.from_settings(), name, version)
 
 
+@strict
 def info(name: str, *, version: int | None = None) -> Dataset:
     return get_dataset(Context.from_settings(), name, version)
 
@@ -261,6 +297,7 @@ class Preview(pl.DataFrame):
                 if note else inner)
 
 
+@strict
 def preview(pipeline: Pipeline, *, rows: int = 100) -> Preview:
     """Run the pipeline in this kernel and return its first ``rows`` rows; nothing is written.
 
@@ -285,11 +322,13 @@ def preview(pipeline: Pipeline, *, rows: int = 100) -> Preview:
     return out
 
 
+@strict
 def list_datasets() -> list[Dataset]:
     ctx = Context.from_settings()
     return [dataset_from_record(ctx, r, {"files": []}) for r in ctx.catalog.list_datasets(ctx.namespace)]
 
 
+@strict
 def list_jobs(*, limit: int = 50, status: str | None = None, who: str | None = None,
               dataset: str | None = None, offset: int = 0) -> list[dict[str, Any]]:
     """This namespace's jobs, newest first; filter by status, submitter (``who``) or dataset."""
@@ -298,6 +337,7 @@ def list_jobs(*, limit: int = 50, status: str | None = None, who: str | None = N
                                  dataset=dataset, offset=offset)
 
 
+@strict
 def job(job_id: str) -> Job:
     """Reattach to a job by id (after a kernel restart): replays its events from the start."""
 

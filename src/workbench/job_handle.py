@@ -316,11 +316,15 @@ class Job:
     def cancel(self) -> None:
         raise NotImplementedError
 
-    def show(self):
-        """Display the live view in a notebook, or stream text lines elsewhere."""
+    def show(self) -> None:
+        """Display the live view in a notebook, or stream text lines elsewhere.
+
+        Returns None, so ``job.show()`` as a cell's last line displays the view once (a returned
+        view would be displayed a second time as the cell's value).
+        """
         if _VIEWER["show"] is None:
             raise WorkbenchError("no job viewer is set", hint="import workbench (it sets the viewer)")
-        return _VIEWER["show"](self)
+        _VIEWER["show"](self)
 
     def _ipython_display_(self) -> None:
         self.show()

@@ -64,7 +64,6 @@ def _url(var: str, value: str | None, schemes: tuple[str, ...], example: str) ->
                                f"for example {example}")
     return value
 
-from .errors import ConfigError
 
 
 def _env(name: str, default: str | None = None) -> str | None:

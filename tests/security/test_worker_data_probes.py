@@ -22,8 +22,11 @@ def root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cluster(redis_server, tmp_path_factory, root):
-    cl = start_worker_cluster(tmp_path_factory.mktemp("wb-sec-data"), redis_server.url,
-                              WORKBENCH_SOURCE_ROOTS=str(root))
+    tmp = tmp_path_factory.mktemp("wb-sec-data")
+    # a connection the operator set up that happens to name the catalog (another spelling of it)
+    catalog = tmp / "home" / "catalog.db"
+    cl = start_worker_cluster(tmp, redis_server.url, WORKBENCH_SOURCE_ROOTS=str(root),
+                              WORKBENCH_CONN_REPORTS=f"sqlite:////{str(catalog).lstrip('/')}")
     yield cl
     cl.stop()
 
@@ -113,3 +116,33 @@ def test_a_worker_without_roots_reads_no_file(wb_home, monkeypatch, tmp_path):
                     runner="local").wait(60)
     assert job.status == "failed" and type(job.error).__name__ == "AccessDenied"
     assert "none is set on this worker" in job.error.hint
+
+
+@pytest.mark.parametrize("how", ["sink-symlink", "sink-connection", "query-dotdot", "query-connection"])
+def test_the_catalog_is_no_source_or_sink_on_a_worker(cluster, source, how, tmp_path):
+    """From the issue: wb.table("datasets", db=<catalog>, mode="replace") rewrote the catalog and
+    wb.query(..., db=<catalog>) read every namespace's specs."""
+    catalog = cluster.home / "catalog.db"
+    link = tmp_path / "reports.db"
+    link.symlink_to(catalog)
+    marker = "SPECMARK" + how.replace("-", "")
+    victim = cluster.runner().submit(wb.Pipeline(name=marker, source=wb.file(source),
+                                                 sink=wb.dataset(f"v_{how.replace('-', '_')}")))
+    assert victim.wait(120).status == "succeeded"
+    db = {"sink-symlink": f"sqlite:///{link}", "sink-connection": "reports",
+          "query-dotdot": f"sqlite:///{catalog.parent / '..' / 'home' / 'catalog.db'}",
+          "query-connection": "reports"}[how]
+    if how.startswith("sink"):
+        pipeline = wb.Pipeline(source=wb.file(source), sink=wb.table("datasets", db=db, mode="replace"))
+    else:
+        pipeline = wb.Pipeline(source=wb.query("SELECT name, spec_json FROM jobs", db=db),
+                               sink=wb.dataset(f"loot_{how.replace('-', '_')}"))
+    job = cluster.runner().submit(pipeline).wait(120)
+    assert job.status == "failed" and type(job.error).__name__ == "AccessDenied", job.error
+    # a raw DSN may also be refused on a worker as such (db= must name a connection there)
+    assert "catalog" in job.error.message or (not how.endswith("connection")
+                                              and "WORKBENCH_CONN_" in (job.error.hint or ""))
+    names = [r.name for r in cluster.ctx().catalog.list_datasets("default")]
+    assert f"v_{how.replace('-', '_')}" in names  # the catalog is intact
+    # the attacker's job (its error, events and record) shows nothing of the victim's spec
+    assert_no_leak([marker], job=job, ctx=cluster.ctx())

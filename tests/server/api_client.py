@@ -62,7 +62,12 @@ def wait_for_api(wb: WorkbenchServer, timeout: float = 60.0) -> None:
     """The port opens before the extensions load: wait until the API answers."""
     deadline = time.monotonic() + timeout
     s = wb.session()
+    log_file = wb.server.workdir / "server.log"
     while time.monotonic() < deadline:
+        log = log_file.read_text(errors="replace")
+        if "workbench.server | extension failed loading" in log:  # no point waiting
+            start = log.index("workbench.server | extension failed loading")
+            raise RuntimeError(f"the workbench extension failed to load:\n{log[start:start + 4000]}")
         try:
             if s.get(wb.api + "/openapi.json", timeout=5).status_code == 200:
                 return

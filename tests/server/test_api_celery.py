@@ -65,8 +65,14 @@ def test_the_test_task_runs_on_a_worker(api, served):
     assert set(answer["checks"]) == {"catalog", "storage", "redis"}
 
 
-def test_a_job_on_the_workers_streams_its_events_and_resumes(api, served, cluster):
-    src = write_csv(cluster.home / "orders.csv", 20_000)
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    """Inputs outside the workbench home (the home is never a source)."""
+    return tmp_path_factory.mktemp("srv-celery-data")
+
+
+def test_a_job_on_the_workers_streams_its_events_and_resumes(api, served, data):
+    src = write_csv(data / "orders.csv", 20_000)
     r = api.post(served.api + "/jobs", json={
         "name": "orders on workers", "source": {"kind": "file", "path": str(src)},
         "sink": {"kind": "dataset", "name": "orders"}})
@@ -75,7 +81,8 @@ def test_a_job_on_the_workers_streams_its_events_and_resumes(api, served, cluste
     job_id = r.json()["job_id"]
     url = f"{served.api}/jobs/{job_id}/events"
     full = stream(api, url)
-    assert full[0].event == "job_started" and full[-1].event == "job_finished"
+    assert full[0].event == "job_started"
+    assert full[-1].event == "job_finished", full[-1].data
     assert full[0].data["worker"].startswith("srv@wb")
     assert any(e.event == "progress" for e in full)
     resumed = stream(api, url, last_id="1")
@@ -85,9 +92,9 @@ def test_a_job_on_the_workers_streams_its_events_and_resumes(api, served, cluste
     assert api.get(served.api + "/datasets/orders").json()["rows"] == 20_000
 
 
-def test_cancel_a_job_running_on_a_worker(api, served, cluster, tmp_path):
-    src = write_csv(cluster.home / "slow.csv", 300_000)
-    marker = cluster.home / "slow.marker"
+def test_cancel_a_job_running_on_a_worker(api, served, data):
+    src = write_csv(data / "slow.csv", 300_000)
+    marker = data / "slow.marker"
     r = api.post(served.api + "/jobs", json={
         "source": {"kind": "file", "path": str(src)},
         "steps": [{"op": "python", "function": "wbtest_steps:slow",

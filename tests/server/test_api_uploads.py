@@ -26,6 +26,7 @@ def s3_served(s3_server, tmp_path_factory):
     wb = start_server(root, {
         "WORKBENCH_HOME": str(root / "wbhome"), "WORKBENCH_STORAGE_URL": f"s3://{bucket}/wb",
         "WORKBENCH_S3_ENDPOINT_URL": s3_server.url, "WORKBENCH_PART_SIZE": str(PART),
+        "WORKBENCH_UPLOAD_SINGLE_PUT_MAX": str(PART),  # multipart above 5 MiB
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
     wb.bucket = bucket  # type: ignore[attr-defined]
     wb.s3 = admin_client(s3_server.url)  # type: ignore[attr-defined]
@@ -63,6 +64,24 @@ def test_upload_confirm_and_ingest(api, s3_served):
     assert keys(s3_served, f"wb/default/uploads/{plan['upload_id']}/") == []
     again = api.post(f"{url}/uploads/{plan['upload_id']}/confirm", json={})
     assert again.status_code == 200 and again.json()["upload"]["status"] == "ingested"
+
+
+def test_a_multipart_upload_put_part_by_part(api, s3_served, tmp_path):
+    url = s3_served.api
+    body = b"day,clicks\n" + b"".join(f"2026-01-{i % 28 + 1:02d},{i}\n".encode()
+                                      for i in range(700_000))
+    plan = api.post(url + "/uploads", json={"filename": "clicks.csv", "size": len(body)}).json()
+    assert plan["multipart"] is True and plan["part_size"] == PART
+    assert [p["part_number"] for p in plan["parts"]] == [1, 2, 3]
+    offset = 0
+    for part in plan["parts"]:
+        assert put(part["url"], body[offset:offset + part["size"]]) == 200
+        offset += part["size"]
+    assert offset == len(body)
+    r = api.post(f"{url}/uploads/{plan['upload_id']}/confirm", json={"name": "clicks"})
+    assert r.status_code == 202, r.text
+    evs = stream(api, f"{url}/jobs/{r.json()['job_id']}/events")
+    assert evs[-1].event == "job_finished" and evs[-1].data["result"]["rows"] == 700_000
 
 
 def test_confirm_without_a_name_only_checks(api, s3_served):

@@ -82,6 +82,8 @@ def panel_lab(tmp_path_factory, s3_server):
         "WORKBENCH_HOME": str(home), "WORKBENCH_STORAGE_URL": f"s3://{bucket}/wb",
         "WORKBENCH_S3_ENDPOINT_URL": s3_server.url, "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing", "JUPYTER_PATH": str(jpath),
+        # files over 5 MiB go in 5 MiB parts, so a test can drop a multipart upload
+        "WORKBENCH_PART_SIZE": str(5 * 1024 * 1024), "WORKBENCH_UPLOAD_SINGLE_PUT_MAX": str(5 * 1024 * 1024),
         "JUPYTER_CONFIG_PATH": str(REPO / "jupyter-config"),
         "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(root)]),
     })
@@ -205,6 +207,37 @@ def test_drop_a_file_to_upload_and_ingest_then_browse_the_dataset(jobs_page, pan
                            arg=cells)
     source = page.locator(".jp-Notebook .jp-Cell.jp-mod-active .jp-InputArea-editor").inner_text()
     assert 'wb.read("visits")' in source
+
+
+def test_drop_a_large_file_uploads_it_in_parts(jobs_page, panel_lab):
+    """Over the single-PUT limit the browser PUTs each presigned part itself (three here)."""
+    page = jobs_page
+    page.locator('#workbench-panel .wb-tab[data-tab="upload"]').click()
+    zone = page.locator("#workbench-panel .wb-dropzone")
+    transfer = page.evaluate_handle(
+        "() => { const rows = ['day,clicks\\n'];"
+        " for (let i = 0; i < 700000; i++) rows.push(`2026-01-${String(i % 28 + 1).padStart(2, '0')},${i}\\n`);"
+        " const dt = new DataTransfer();"
+        " dt.items.add(new File(rows, 'clicks.csv', {type: 'text/csv'})); return dt; }")
+    size = transfer.evaluate("(dt) => dt.files[0].size")
+    assert size > 10 * 1024 * 1024
+    puts = []
+    page.on("request", lambda r: r.method == "PUT" and "partNumber=" in r.url and puts.append(r.url))
+    zone.dispatch_event("drop", {"dataTransfer": transfer})
+    page.locator("#workbench-panel .wb-upload-label").filter(has_text="uploaded 100%").wait_for(
+        state="attached")
+    row = job_row(page, "upload clicks.csv")
+    row.locator(".wb-status-succeeded").wait_for()
+    assert len(puts) == 3  # one PUT per 5 MiB part, straight to the bucket
+    from workbench.catalog import Catalog, uploads
+
+    cat = Catalog(f"sqlite:///{panel_lab[2] / 'catalog.db'}")
+    try:
+        rows = [r for r in cat.execute(uploads.select()) if r.filename == "clicks.csv"]
+    finally:
+        cat.close()
+    assert len(rows) == 1 and rows[0].multipart_id and rows[0].status == "ingested"
+    shot(page, "panel-upload-multipart")
 
 
 def test_the_panel_follows_the_light_and_dark_themes(jobs_page):

@@ -15,7 +15,7 @@ from ..context import Context
 from ..errors import NotFound, SpecError
 from ..runners.status import health, test_task, workers_info
 from ..scheduling import get_run, list_runs, list_schedules, run_notebook, schedule_notebook
-from ..scheduling import submit_notebook
+from ..runners.notebooks import submit_notebook
 from .base import POOL, WorkbenchHandler, authenticated
 
 RUN_ANSWER_WAIT = 0.2  # seconds between looks for a started run's record

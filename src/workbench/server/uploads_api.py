@@ -8,12 +8,15 @@ The temporary object is removed once the ingest succeeds (a failed ingest keeps 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from .. import api
 from ..context import Context
-from ..errors import SpecError
-from ..uploads import confirm_upload, create_upload, finish_upload, upload_pipeline
+from ..errors import ConfigError, SpecError
+from ..uploads import (
+    SINGLE_PUT_MAX, confirm_upload, create_upload, finish_upload, upload_pipeline,
+)
 from .base import WorkbenchHandler, authenticated
 from .datasets_api import check_name
 from .jobs_api import handle
@@ -35,11 +38,23 @@ def _create(body: dict[str, Any]) -> dict[str, Any]:
         raise SpecError("filename is required (the file's name; its extension tells the format)")
     if not isinstance(size, int) or isinstance(size, bool):
         raise SpecError(f"size must be the file's exact size in bytes, not {size!r}")
-    expires = body.get("expires", 3600)
-    if not isinstance(expires, int) or isinstance(expires, bool):
+    expires = body.get("expires")
+    if expires is not None and (not isinstance(expires, int) or isinstance(expires, bool)):
         raise SpecError(f"expires must be a number of seconds, not {expires!r}")
     return create_upload(Context.from_settings(), filename, size, sha256=body.get("sha256"),
-                         expires=expires)
+                         expires=expires, single_put_max=single_put_max())
+
+
+def single_put_max() -> int:
+    """Files above this many bytes get a multipart upload (``WORKBENCH_UPLOAD_SINGLE_PUT_MAX``)."""
+    text = os.environ.get("WORKBENCH_UPLOAD_SINGLE_PUT_MAX")
+    if not text:
+        return SINGLE_PUT_MAX
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"WORKBENCH_UPLOAD_SINGLE_PUT_MAX must be a number of bytes, not {text!r}"
+                          ) from None
 
 
 def _confirm(upload_id: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:

@@ -2,145 +2,31 @@
 
 from __future__ import annotations
 
-import codecs
 import re
 from typing import Annotated, Any, Literal, Union, get_args
-from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import (
-    BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer,
-    model_validator,
+    ConfigDict, Field, ValidationError, field_validator, model_serializer, model_validator,
 )
 
 from ..errors import SpecError
 from ..names import validate_name
+from .base import SPEC_VERSION, SpecModel
+# Sources and checks live in their own modules; every spec model stays importable from here.
+from .checks import (  # noqa: F401
+    AcceptedValuesCheck, Check, CheckBase, ColumnTypesCheck, NotNullCheck, RangeCheck, RegexCheck,
+    RowCountCheck, Severity, SqlPredicateCheck, UniqueCheck,
+)
 from .errors import describe_validation_error as _describe
 from .short import expand
-
-SPEC_VERSION = 1
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-def _db_without_password(value: str) -> str:
-    """Specs are stored in job records and shown: a ``db`` DSN must not carry a password."""
-
-    text = value if isinstance(value, str) else ""
-    try:
-        parts = urlsplit(text) if "://" in text else None
-        secret = (parts is not None and (parts.password is not None or any(
-            k.lower() in ("password", "sslpassword") for k, _ in parse_qsl(parts.query)))) or (
-            parts is None and re.search(r"(?i)\bpassword\s*=", text) is not None)
-    except ValueError:
-        secret = True
-    if secret:
-        raise ValueError("db must not contain a password (specs are stored in job records): name "
-                         "a connection, db='warehouse' with WORKBENCH_CONN_WAREHOUSE=postgresql://"
-                         "user:password@host/db set where the job runs, or use PGPASSWORD / "
-                         "~/.pgpass")
-    return value
-
-
-# Python's codec names and aliases (latin-1, ISO-8859-1, utf-8, UTF-16LE, windows-1252 …) → ours.
-_CODECS = {"utf-8": "utf8", "utf-16": "utf16", "utf-16-le": "utf16le", "utf-16-be": "utf16be",
-           "iso8859-1": "latin1", "cp1252": "cp1252"}
-
-
-def normalise_encoding(name: str) -> str:
-    """An encoding as the spec names it; Python's codec names and aliases are accepted."""
-    key = name.strip().lower()
-    if key in ("auto", "utf8-lossy", "utf-8-lossy"):
-        return key.replace("utf-8", "utf8")
-    try:
-        codec = codecs.lookup(key).name
-    except LookupError:
-        return name  # left for validation, which lists the allowed values
-    return _CODECS.get(codec, name)
-
-
-Severity = Literal["error", "warn"]
-FileFormat = Literal["auto", "csv", "tsv", "json", "ndjson", "excel", "parquet"]
-
-
-# ----------------------------------------------------------------------------- sources
-class FileSource(_Model):
-    """One file, a glob of files, or an s3:// object/prefix/glob."""
-
-    kind: Literal["file"] = "file"
-    path: str
-    format: FileFormat = "auto"
-    compression: Literal["auto", "none", "gzip", "zstd"] = "auto"
-    # text options
-    delimiter: str | None = None
-    quote_char: str | None = '"'
-    has_header: bool = True
-    encoding: Literal["auto", "utf8", "utf8-lossy", "utf16", "utf16le", "utf16be", "latin1",
-                      "cp1252"] = "auto"
-    null_values: list[str] | None = None  # None: the default markers ("", NA, N/A, NULL, null)
-    schema_overrides: dict[str, str] = Field(default_factory=dict)
-    skip_rows: int = 0
-    # excel
-    sheet: str | int | None = None
-    # a glob of many files split into one task per file on workers
-    parallel: bool = False
-
-    @field_validator("encoding", mode="before")
-    @classmethod
-    def _codec_name(cls, v: Any) -> Any:
-        return normalise_encoding(v) if isinstance(v, str) else v
-
-    @field_validator("delimiter")
-    @classmethod
-    def _one_char(cls, v: str | None) -> str | None:
-        if v is not None and len(v.encode()) != 1:
-            raise ValueError("delimiter must be a single one-byte character, e.g. ',' ';' '|' or '\\t'")
-        return v
-
-
-class DatasetSource(_Model):
-    kind: Literal["dataset"] = "dataset"
-    name: str
-    version: int | None = None
-
-    _name = field_validator("name")(lambda cls, v: validate_name(v, "dataset name"))
-
-
-class QuerySource(_Model):
-    """A SQL query against a database; ``db`` is a DSN without password or a connection name."""
-
-    # a rejected db= may hold a password: keep it out of the validation message
-    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
-
-    kind: Literal["query"] = "query"
-    sql: str
-    db: str
-    params: dict[str, Any] = Field(default_factory=dict)
-    incremental: Incremental | None = None
-    batch_rows: int = 100_000
-
-    _db = field_validator("db")(lambda cls, v: _db_without_password(v))
-
-
-class Incremental(_Model):
-    cursor: str
-    initial: Any = None
-
-
-class UploadSource(_Model):
-    """A file uploaded through a presigned URL, referenced by its upload id."""
-
-    kind: Literal["upload"] = "upload"
-    upload_id: str
-    format: FileFormat = "auto"
-
-
-Source = Annotated[Union[FileSource, DatasetSource, QuerySource, UploadSource], Field(discriminator="kind")]
+from .sources import (  # noqa: F401
+    DatasetSource, FileFormat, FileSource, Incremental, QuerySource, Source, UploadSource,
+    db_without_password, normalise_encoding,
+)
 
 
 # ----------------------------------------------------------------------------- steps
-class SqlStep(_Model):
+class SqlStep(SpecModel):
     """DuckDB SQL over the relation ``input`` (and catalog datasets by name), sandboxed."""
 
     op: Literal["sql"] = "sql"
@@ -148,57 +34,57 @@ class SqlStep(_Model):
     name: str | None = None
 
 
-class SelectStep(_Model):
+class SelectStep(SpecModel):
     op: Literal["select"] = "select"
     columns: list[str]
     name: str | None = None
 
 
-class FilterStep(_Model):
+class FilterStep(SpecModel):
     op: Literal["filter"] = "filter"
     predicate: str  # a SQL expression, e.g. "amount > 0 AND region IS NOT NULL"
     name: str | None = None
 
 
-class WithColumnsStep(_Model):
+class WithColumnsStep(SpecModel):
     op: Literal["with_columns"] = "with_columns"
     columns: dict[str, str]  # new name -> SQL expression
     name: str | None = None
 
 
-class RenameStep(_Model):
+class RenameStep(SpecModel):
     op: Literal["rename"] = "rename"
     mapping: dict[str, str]
     name: str | None = None
 
 
-class CastStep(_Model):
+class CastStep(SpecModel):
     op: Literal["cast"] = "cast"
     dtypes: dict[str, str]  # column -> type name ("int64", "float64", "date", "string", ...)
     strict: bool = True
     name: str | None = None
 
 
-class DropStep(_Model):
+class DropStep(SpecModel):
     op: Literal["drop"] = "drop"
     columns: list[str]
     name: str | None = None
 
 
-class DropNullsStep(_Model):
+class DropNullsStep(SpecModel):
     op: Literal["drop_nulls"] = "drop_nulls"
     subset: list[str] | None = None
     name: str | None = None
 
 
-class UniqueStep(_Model):
+class UniqueStep(SpecModel):
     op: Literal["unique"] = "unique"
     subset: list[str] | None = None
     keep: Literal["first", "last", "any", "none"] = "first"
     name: str | None = None
 
 
-class SortStep(_Model):
+class SortStep(SpecModel):
     op: Literal["sort"] = "sort"
     by: list[str]
     descending: bool | list[bool] = False
@@ -206,13 +92,13 @@ class SortStep(_Model):
     name: str | None = None
 
 
-class LimitStep(_Model):
+class LimitStep(SpecModel):
     op: Literal["limit"] = "limit"
     n: int = Field(ge=0)
     name: str | None = None
 
 
-class PythonStep(_Model):
+class PythonStep(SpecModel):
     """A function ``module:function`` taking and returning a polars (Lazy)DataFrame."""
 
     op: Literal["python"] = "python"
@@ -235,83 +121,8 @@ Step = Annotated[
 ]
 
 
-# ----------------------------------------------------------------------------- checks
-class _Check(_Model):
-    severity: Severity = "error"
-    name: str | None = None
-
-
-class NotNullCheck(_Check):
-    check: Literal["not_null"] = "not_null"
-    columns: list[str]
-
-
-class UniqueCheck(_Check):
-    check: Literal["is_unique"] = "is_unique"
-    columns: list[str]
-
-
-class AcceptedValuesCheck(_Check):
-    check: Literal["accepted_values"] = "accepted_values"
-    column: str
-    values: list[Any]
-
-
-class RangeCheck(_Check):
-    check: Literal["in_range"] = "in_range"
-    column: str
-    min: Any = None
-    max: Any = None
-
-    @model_validator(mode="after")
-    def _bound(self) -> RangeCheck:
-        if self.min is None and self.max is None:
-            raise ValueError("in_range needs min, max or both")
-        return self
-
-
-class RegexCheck(_Check):
-    check: Literal["matches"] = "matches"
-    column: str
-    pattern: str
-
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, v: str) -> str:
-        try:
-            re.compile(v)
-        except re.error as exc:
-            raise ValueError(f"pattern does not compile: {exc}") from None
-        return v
-
-
-class RowCountCheck(_Check):
-    check: Literal["row_count"] = "row_count"
-    min: int | None = None
-    max: int | None = None
-
-
-class ColumnTypesCheck(_Check):
-    check: Literal["column_types"] = "column_types"
-    types: dict[str, str]
-
-
-class SqlPredicateCheck(_Check):
-    """Every row must satisfy a SQL boolean expression, e.g. ``amount >= 0 OR refund``."""
-
-    check: Literal["check_sql"] = "check_sql"
-    predicate: str
-
-
-Check = Annotated[
-    Union[NotNullCheck, UniqueCheck, AcceptedValuesCheck, RangeCheck, RegexCheck, RowCountCheck,
-          ColumnTypesCheck, SqlPredicateCheck],
-    Field(discriminator="check"),
-]
-
-
 # ----------------------------------------------------------------------------- sinks
-class DatasetSink(_Model):
+class DatasetSink(SpecModel):
     kind: Literal["dataset"] = "dataset"
     name: str
     mode: Literal["create", "overwrite", "append", "upsert"] = "overwrite"
@@ -330,7 +141,7 @@ class DatasetSink(_Model):
         return self
 
 
-class TableSink(_Model):
+class TableSink(SpecModel):
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     kind: Literal["table"] = "table"
@@ -340,7 +151,7 @@ class TableSink(_Model):
     keys: list[str] = Field(default_factory=list)
     batch_rows: int = 100_000
 
-    _db = field_validator("db")(lambda cls, v: _db_without_password(v))
+    _db = field_validator("db")(lambda cls, v: db_without_password(v))
 
     @model_validator(mode="after")
     def _keys(self) -> TableSink:
@@ -356,7 +167,7 @@ Sink = Annotated[Union[DatasetSink, TableSink], Field(discriminator="kind")]
 _SOURCE_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
-class Pipeline(_Model):
+class Pipeline(SpecModel):
     """A source (or several named ones), transform steps, checks and a sink.
 
     >>> import workbench as wb
@@ -447,7 +258,7 @@ class Pipeline(_Model):
 QuerySource.model_rebuild()
 
 
-def _members(union: Any, field: str) -> dict[str, type[_Model]]:
+def _members(union: Any, field: str) -> dict[str, type[SpecModel]]:
     return {cls.model_fields[field].default: cls for cls in get_args(get_args(union)[0])}
 
 
