@@ -80,7 +80,7 @@ def test_widget_output_is_replaced_by_its_final_static_copy(wb_home, tmp_path):
     notebook reopened with a new kernel, nbconvert and GitHub show the result, not a frozen repr."""
     nb = execute(tmp_path / "widget.ipynb", [
         "from workbench.notebook import use_display\nuse_display('widget')", SALES,
-        "job = wb.submit(pipeline)\nview = job.show()",
+        "from workbench.notebook import show_job\njob = wb.submit(pipeline)\nview = show_job(job)",
         "assert view.final_drawn.wait(300), 'the view never drew the end'\nprint(job.status)"],
         tmp_path)
     (out,) = job_outputs(nb)
