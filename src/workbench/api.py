@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import html
 import inspect
+import time
 import typing
 from typing import Any, Callable
 
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 from .context import Context
 from .dataset_store import Dataset, dataset_from_record, get_dataset, scan_dataset
 from .engines.sql_preview import PreviewPlan
-from .errors import WorkbenchError
+from .errors import TimeLimitExceeded, WorkbenchError
 from .events import null_emit
 from .execute import build_frame, classify_error
 from .job_handle import Job
@@ -306,11 +307,23 @@ def preview(pipeline: Pipeline, *, rows: int = 100) -> Preview:
     """
 
     ctx = Context.from_settings()
+    limit = ctx.settings.job_time_limit
     plan = PreviewPlan(rows=rows, sample_rows=ctx.settings.preview_sample_rows)
     frame, scan, _ = build_frame(pipeline, ctx, null_emit, Monitor("preview", null_emit),
                                  preview=plan)
     try:
-        out = Preview(frame.head(rows).collect())
+        # A preview stays in the kernel: run it as a cancellable background query, and cancel it
+        # at the job time limit rather than let a runaway plan hold the kernel.
+        query = frame.head(rows).collect(background=True)
+        deadline = time.monotonic() + limit
+        while (collected := query.fetch()) is None:
+            if time.monotonic() > deadline:
+                query.cancel()
+                raise TimeLimitExceeded(f"the preview ran past the time limit of {limit:g}s",
+                                        hint="preview a smaller input, or raise "
+                                             "WORKBENCH_JOB_TIME_LIMIT")
+            time.sleep(0.02)  # polling a background query; not a synchronisation
+        out = Preview(collected)
     except Exception as exc:
 
         raise classify_error(exc, scan, None) from None

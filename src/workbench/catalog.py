@@ -18,6 +18,7 @@ from typing import Any, Iterator
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
+from . import catalog_retry
 # The tables stay importable from here (``from workbench.catalog import jobs``).
 from .catalog_schema import (  # noqa: F401
     FINAL_STATES, JOB_STATES, cursors, datasets, dead_letters, jobs, metadata, notebook_runs,
@@ -354,8 +355,18 @@ class Catalog:
             return result.fetchall() if result.returns_rows else result.rowcount
 
     def rows(self, statement: Any) -> Iterator[Any]:
+        # fetched whole, so a lost connection is retried before any row reached the caller
         with self.engine.connect() as conn:
-            yield from conn.execute(statement)
+            return iter(conn.execute(statement).fetchall())
+
+
+# Every method is one short transaction (or a read), so running it again after a lost
+# connection is safe: see catalog_retry.
+catalog_retry.install(Catalog, [
+    "add_version", "get_version", "latest_version_number", "version_by_job", "list_versions",
+    "list_datasets", "soft_delete", "deleted_before", "purge_version", "create_job", "update_job",
+    "start_attempt", "heartbeat", "finish_job", "get_job", "list_jobs", "request_cancel",
+    "cancel_requested", "stale_jobs", "execute", "rows"])
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

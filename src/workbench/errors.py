@@ -20,9 +20,13 @@ to fix it.
     ├── TransientError             network, storage 5xx, throttling, broker: retried
     │   ├── StorageUnavailable
     │   └── BrokerUnavailable
+    │   └── StorageError           storage that refuses writes (disk full): retried, then reported
     ├── ConfigError                settings or a missing optional dependency
+    ├── LimitExceeded              a configured limit was reached (time, size, depth): never retried
+    │   └── TimeLimitExceeded
     ├── Cancelled                  the job was cancelled by its owner
     └── InternalError              a bug: anything not classified above
+        └── ProcessDied            the job's process was killed or crashed in native code
 
 Errors survive pickling and JSON (``to_dict``/``from_dict``), so they cross process and broker
 boundaries intact.
@@ -30,6 +34,7 @@ boundaries intact.
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 _FIELDS = ("file", "row", "column", "step", "hint")
@@ -147,8 +152,21 @@ class BrokerUnavailable(TransientError):
     pass
 
 
+class StorageError(TransientError):
+    """Storage refused a write for a reason outside the job (the disk is full): the data is
+    fine, so retrying later can work, but it is never reported as a step's fault."""
+
+
 class ConfigError(WorkbenchError):
     pass
+
+
+class LimitExceeded(WorkbenchError):
+    """A configured limit was reached; the message names the setting that raises it."""
+
+
+class TimeLimitExceeded(LimitExceeded):
+    """A job ran past its time limit and was stopped."""
 
 
 class Cancelled(WorkbenchError):
@@ -157,6 +175,10 @@ class Cancelled(WorkbenchError):
 
 class InternalError(WorkbenchError):
     pass
+
+
+class ProcessDied(InternalError):
+    """The process running a job ended without an outcome (a signal, a native abort)."""
 
 
 def _all_subclasses(cls: type) -> list[type]:
@@ -181,6 +203,19 @@ def as_workbench_error(exc: BaseException, **context: Any) -> WorkbenchError:
         return exc.with_context(**context)
     err = InternalError(f"{type(exc).__name__}: {exc}")
     return err.with_context(**context)
+
+
+def disk_full(path: Any, detail: str = "") -> StorageError:
+    """ENOSPC (or the free-space reserve reached) while writing under ``path``."""
+    return StorageError(
+        f"disk full at {path}" + (f": {detail}" if detail else ""),
+        hint="free space there (`workbench gc` removes dead writes and temporary files), point "
+             "WORKBENCH_HOME or WORKBENCH_STORAGE_URL at a larger disk, or lower "
+             "WORKBENCH_DISK_RESERVE")
+
+
+def is_enospc(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def missing_extra(package: str, extra: str) -> ConfigError:

@@ -22,7 +22,7 @@ from .engines.source import SourceScan
 from .engines.steps import apply_step, step_label
 from .errors import (
     Cancelled, InputError, SourceError, StepError, TransientError, WorkbenchError,
-    as_workbench_error,
+    as_workbench_error, disk_full, is_enospc,
 )
 from .events import (
     CheckResult, Emit, JobCancelled, JobFailed, JobFinished, JobStarted, Message, Retrying,
@@ -114,6 +114,9 @@ def classify_error(exc: BaseException, scan: SourceScan | None, step: str | None
         cause = cause.__cause__
     if isinstance(cause, WorkbenchError):
         return cause.with_context(step=step)
+    full = _disk_full(exc)
+    if full is not None:
+        return full
     if scan is not None:
         try:
             located = scan.diagnose(exc)
@@ -134,6 +137,26 @@ def classify_error(exc: BaseException, scan: SourceScan | None, step: str | None
     if isinstance(exc, OSError):
         return SourceError(f"{type(exc).__name__}: {exc}", step=step)
     return as_workbench_error(exc, step=step)
+
+
+_DISK_FULL_AT = re.compile(r"disk full at (\S+?)(?::|\s|$|\))")
+
+
+def _disk_full(exc: BaseException) -> WorkbenchError | None:
+    """ENOSPC anywhere under the data pass (Polars wraps a writer's error in its own text):
+    a StorageError naming the folder, never a step's fault."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if is_enospc(seen):
+            return disk_full(getattr(seen, "filename", None) or "the folder being written")
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc)
+    m = _DISK_FULL_AT.search(text)
+    if m:
+        return disk_full(m.group(1).rstrip(".,'\""))
+    if "No space left on device" in text or "os error 28" in text or "Errno 28" in text:
+        return disk_full("the folder being written", text.strip().splitlines()[0][:200])
+    return None
 
 
 # ----------------------------------------------------------------------------- execute

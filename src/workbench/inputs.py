@@ -166,7 +166,6 @@ class SqlSession:
 
     def _open_dataset(self, name: str) -> pl.LazyFrame:
         """A dataset a query reads (only those it names are opened), recorded in the lineage."""
-
         ds = get_dataset(self.ctx, name)
         path = f"dataset:{ds.name}@{ds.version}"
         if all(i["path"] != path for i in self.datasets_read):

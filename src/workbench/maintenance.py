@@ -28,6 +28,7 @@ from .context import Context
 from .dataset_store import (
     data_prefix, dataset_prefix, legacy_data_prefix, manifest_checksum, read_manifest,
 )
+from .engines.sql_sandbox import sweep_dead, temp_root
 from .errors import NotFound, SpecError, WorkbenchError
 from .spec.models import validate_name
 from .storage import open_storage
@@ -95,7 +96,7 @@ def gc(ctx: Context, *, retention_seconds: float, now: float | None = None,
     cutoff = now - retention_seconds
     report: dict[str, Any] = {"versions_purged": 0, "objects_deleted": 0, "bytes_freed": 0,
                               "attempts_removed": 0, "multipart_aborted": 0,
-                              "uploads_expired": 0, "errors": []}
+                              "uploads_expired": 0, "partial_files": [], "errors": []}
     namespaces = _namespaces(ctx) if all_namespaces else [ctx.namespace]
 
     for record_group in _group_by_dataset(ctx.catalog.deleted_before(cutoff), namespaces):
@@ -116,6 +117,8 @@ def gc(ctx: Context, *, retention_seconds: float, now: float | None = None,
             report["uploads_expired"] += 1
         except WorkbenchError as exc:
             report["errors"].append(exc.to_dict())
+    # DuckDB temp folders of SQL jobs whose process is gone (a crash, a kill): spill and inputs
+    report["sql_temp_removed"] = sweep_dead(temp_root(ctx.settings.home))
     return report
 
 
@@ -188,6 +191,14 @@ def _remove_dead_attempts(ctx: Context, namespace: str, cutoff: float,
         elif _MANIFEST.fullmatch(inner):
             manifests.setdefault(name, []).append(obj.key)
     uploads = storage.list_uploads(root) if hasattr(storage, "list_uploads") else []
+    # A writer that died mid-write leaves a temporary ``.part`` file no listing shows.
+    partials = list(storage.list_partial(root)) if hasattr(storage, "list_partial") else []
+    for obj in partials:
+        name, _, inner = obj.key[len(root):].partition("/")
+        found = _attempt_of(inner)
+        if found:
+            k = (name, *found)
+            attempts[k] = max(attempts.get(k, 0.0), obj.modified)
     for up in uploads:
         rest = up["key"][len(root):]
         name, _, inner = rest.partition("/")
@@ -219,6 +230,7 @@ def _remove_dead_attempts(ctx: Context, namespace: str, cutoff: float,
             continue
         pending = [u for u in uploads if u["key"].startswith(prefix)]
         removed = storage.delete_prefix(prefix)  # also aborts the attempt's pending uploads
+        report["partial_files"].extend(p.key for p in partials if p.key.startswith(prefix))
         report["objects_deleted"] += removed
         report["multipart_aborted"] += len(pending)
         report["attempts_removed"] += 1

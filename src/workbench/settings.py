@@ -13,6 +13,15 @@ WORKBENCH_S3_REGION         auto                             region name
 WORKBENCH_S3_ADDRESSING     path                             path or virtual
 WORKBENCH_ROLE              kernel                           kernel (the analyst's own process) or
                                                              worker (shared; trust rules apply)
+WORKBENCH_LOCAL_ISOLATION   process                          process: a kernel's jobs run in
+                                                             a child process; thread: in the
+                                                             kernel (tests, debugging)
+WORKBENCH_JOB_TIME_LIMIT    3600                             seconds a job (or a preview) may
+                                                             run in the kernel
+WORKBENCH_KILL_GRACE        3                                seconds between a cancel and the
+                                                             kill of a job's process
+WORKBENCH_HEARTBEAT         5                                seconds between a kernel job's
+                                                             heartbeats in the catalog
 WORKBENCH_UPLOAD_URL_EXPIRES 900                             seconds a presigned upload URL lives
 WORKBENCH_SOURCE_ROOTS      (kernel: any readable file;      comma-separated folders and s3://
                             worker: none)                    prefixes file sources may read
@@ -27,6 +36,9 @@ WORKBENCH_SQL_THREADS       (DuckDB's: one per core)         DuckDB threads per 
 WORKBENCH_PREVIEW_SAMPLE    100000                           rows per input when a preview's SQL
                                                              needs all rows (then flagged sampled)
 ==========================  ===============================  ==========================
+
+Reader limits (``WORKBENCH_MAX_*``, ``WORKBENCH_DISK_RESERVE``) are documented in
+``engines/read_common.py``.
 
 Credentials come from the usual AWS variables (or ``WORKBENCH_S3_ACCESS_KEY_ID`` /
 ``WORKBENCH_S3_SECRET_ACCESS_KEY``) and are never copied into specs, job records or events.
@@ -96,6 +108,24 @@ def _number(name: str, default: float) -> float:
     return value
 
 
+def _positive(name: str, default: float) -> float:
+    raw = _env(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} is not a positive number of seconds")
+    return value
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _env(name, default)
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r}: use one of {', '.join(choices)}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -113,6 +143,10 @@ class Settings:
     # "kernel": the analyst's own process, which may do anything its user may.
     # "worker": a shared worker process; the trust boundary (SECURITY.md) applies.
     role: str = "kernel"
+    local_isolation: str = "process"
+    job_time_limit: float = 3600.0
+    kill_grace: float = 3.0
+    heartbeat: float = 5.0
     # Folders and s3:// prefixes file sources may read (engines/source_roots.py); empty: any
     # readable file in the kernel, none on a worker.
     source_roots: tuple[str, ...] = ()
@@ -149,6 +183,10 @@ class Settings:
             s3_secret_access_key=_env("WORKBENCH_S3_SECRET_ACCESS_KEY", _env("AWS_SECRET_ACCESS_KEY")),
             part_size=int(_env("WORKBENCH_PART_SIZE", str(16 * 1024 * 1024))),
             role=_env("WORKBENCH_ROLE", "kernel"),
+            local_isolation=_choice("WORKBENCH_LOCAL_ISOLATION", "process", ("process", "thread")),
+            job_time_limit=_positive("WORKBENCH_JOB_TIME_LIMIT", 3600.0),
+            kill_grace=_positive("WORKBENCH_KILL_GRACE", 3.0),
+            heartbeat=_positive("WORKBENCH_HEARTBEAT", 5.0),
             upload_url_expires=int(_number("WORKBENCH_UPLOAD_URL_EXPIRES", 900)),
             source_roots=tuple(r.strip() for r in (_env("WORKBENCH_SOURCE_ROOTS") or "").split(",")
                                if r.strip()),
@@ -163,6 +201,16 @@ class Settings:
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
+
+
+def disk_reserve_bytes() -> int:
+    """``WORKBENCH_DISK_RESERVE``: free bytes kept on any disk that temp files and local storage
+    write to (default 256 MiB); a write that would go below it is refused as "disk full"."""
+    raw = _env("WORKBENCH_DISK_RESERVE", str(256 * 1024 * 1024))
+    try:
+        return max(0, int(float(raw)))
+    except ValueError:
+        raise ConfigError(f"WORKBENCH_DISK_RESERVE={raw!r} is not a number of bytes") from None
 
 
 def get_settings() -> Settings:

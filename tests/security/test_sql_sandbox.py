@@ -171,3 +171,17 @@ def test_next_start_removes_folders_of_dead_jobs(env):
     removed = sweep_dead(root)
     assert str(folder) in removed and not folder.exists()
     assert env["spill"].exists()  # a live job's folder stays
+
+
+def test_gc_removes_and_lists_dead_jobs_sql_folders(env):
+    from workbench.maintenance import gc
+
+    root = temp_root(env["home"])
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    folder = root / "job-killed"
+    folder.mkdir(parents=True)
+    (folder / "owner.json").write_text(json.dumps({"pid": int(dead.stdout), "host": os.uname().nodename}))
+    report = gc(Context.from_settings(), retention_seconds=0)
+    assert report["sql_temp_removed"] == [str(folder)] and not folder.exists()
+    assert env["spill"].exists()

@@ -260,3 +260,15 @@ def test_fanout_of_the_primary_source_with_other_named_sources(cluster, data_dir
     local = LocalRunner().submit(p.model_copy(update={"sink": wb.dataset("fanout_named_local")})).wait(TIMEOUT)
     assert local.status == "succeeded", local.error
     assert _frame("fanout_named").equals(_frame("fanout_named_local"))
+
+
+def test_stages_with_several_sources_run_in_one_task(cluster, data_dir):
+    p = wb.Pipeline(
+        sources={"sales": wb.file(str(data_dir / "sales.csv")),
+                 "parts": wb.file(str(data_dir / "parts" / "*.csv"))},
+        steps=[wb.sql("SELECT s.region, count(*) AS n FROM sales s JOIN parts p USING (id) GROUP BY 1")],
+        sink=wb.dataset("stages_named"))
+    job = cluster.runner(stages=True).submit(p).wait(TIMEOUT)
+    assert job.status == "succeeded", job.error
+    assert "stages=True: a pipeline with several sources runs in one task" in job.state.messages
+    assert sorted(i["source"] for i in job.result.inputs) == ["parts"] * 4 + ["sales"]

@@ -45,3 +45,46 @@ def flaky(frame: pl.LazyFrame, counter: str, failures: int) -> pl.LazyFrame:
         path.write_text(str(n + 1))
         raise TransientError(f"the service is busy (failure {n + 1} of {failures})")
     return frame
+
+
+# Steps that misbehave on purpose, for the fault suite (tests/faults).
+def _touch(marker: str) -> None:
+    with open(marker, "a") as f:
+        f.write(f"{os.getpid()}\n")
+
+
+def abort(frame: pl.LazyFrame, marker: str = "") -> pl.LazyFrame:
+    """A crash in native code: the process aborts (SIGABRT) with the data flowing."""
+
+    def fn(df: pl.DataFrame) -> pl.DataFrame:
+        if marker:
+            _touch(marker)
+        os.abort()
+
+    return frame.map_batches(fn, streamable=True)
+
+
+def hang(frame: pl.LazyFrame, marker: str) -> pl.LazyFrame:
+    """Touch ``marker``, then never return (a step stuck in a call that ignores cancels)."""
+
+    def fn(df: pl.DataFrame) -> pl.DataFrame:
+        _touch(marker)
+        while True:
+            time.sleep(3600)
+
+    return frame.map_batches(fn, streamable=True)
+
+
+def wait_for_gate(frame: pl.LazyFrame, marker: str, gate: str, passed: str = "") -> pl.LazyFrame:
+    """Touch ``marker``, then wait until the test creates ``gate`` (a job held mid-run); touch
+    ``passed`` once through."""
+
+    def fn(df: pl.DataFrame) -> pl.DataFrame:
+        _touch(marker)
+        while not os.path.exists(gate):
+            time.sleep(0.05)
+        if passed:
+            _touch(passed)
+        return df
+
+    return frame.map_batches(fn, streamable=True)

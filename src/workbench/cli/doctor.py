@@ -1,25 +1,31 @@
 """``workbench doctor``: is everything this machine is configured to use reachable and served?
 
-Each check is ``ok``, ``warn`` or ``fail`` with a line saying what was found and what to do. The
-command exits 1 if any check fails, so it fits a deploy script or a container's health check.
+The parts are ``runners.status.health()`` (what ``GET /workbench/api/v1/health`` serves too),
+plus two things a person at a terminal wants checked: that storage really takes a write, and that
+no queue holds messages no worker consumes. Each line is ``ok``, ``WARN`` or ``FAIL`` with what
+was found and what to do; the command exits 1 if a check fails, so it fits a deploy script.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
-from typing import Any, Callable
+from typing import Any
 
 from ..context import Context
-from ..dbconn import mask_dsn
-from ..errors import BrokerUnavailable, WorkbenchError
-from ..settings import Settings, get_settings
+from ..errors import WorkbenchError
+from ..runners.status import health, queue_backlog
 from .output import add_command, output
-from .worker import ALL_QUEUES, workers_info
 
-# kombu's Redis transport keeps a queue's messages in a list named after it, plus one list per
-# priority step (the queue name, a separator and the step).
-_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
+# health() states -> doctor's verdicts
+_VERDICT = {"ok": "ok", "not used": "ok", "none": "warn", "missing": "warn", "down": "fail",
+            "unknown": "warn"}
+_ADVICE = {
+    "broker": "check WORKBENCH_BROKER_URL and that Redis is running",
+    "catalog": "check WORKBENCH_CATALOG_URL and that the database is up",
+    "storage": "check WORKBENCH_STORAGE_URL and the storage credentials",
+    "keys": "create them with `workbench keys init` (or set WORKBENCH_KEYS_DIR)",
+    "workers": "start one with `workbench worker` (it serves every queue)",
+}
 
 
 def register(sub) -> None:
@@ -29,98 +35,74 @@ def register(sub) -> None:
                    help="seconds to wait for workers to answer (default: 2)")
 
 
-def _check(name: str, fn: Callable[[], tuple[str, str]]) -> dict[str, Any]:
-    started = time.monotonic()
+def _line(check: str, status: str, detail: str) -> dict[str, Any]:
+    return {"check": check, "status": status, "detail": detail}
+
+
+def _part(name: str, part: dict[str, Any]) -> dict[str, Any]:
+    status = _VERDICT.get(part["state"], "warn")
+    if "error" in part:
+        detail = part["error"].get("message", "")
+    elif name == "workers" and part.get("names"):
+        detail = f"{part['count']} up: {', '.join(part['names'])}"
+    elif name == "catalog" and part.get("dialect"):
+        detail = f"{part['dialect']} answers"
+    elif name == "storage" and part.get("url"):
+        detail = f"{part['url']} answers"
+    else:
+        detail = part.get("detail") or part["state"]
+    if status != "ok" and name in _ADVICE:
+        detail += f" — {_ADVICE[name]}"
+    return _line(name, status, detail)
+
+
+def _storage_write(ctx: Context) -> dict[str, Any]:
+    key = f"{ctx.namespace}/_doctor/{uuid.uuid4().hex}"
     try:
-        status, detail = fn()
+        ctx.storage.put_bytes(key, b"ok")
+        try:
+            same = ctx.storage.get_bytes(key) == b"ok"
+        finally:
+            ctx.storage.delete(key)
     except WorkbenchError as err:
-        status, detail = "fail", str(err)
-    except Exception as exc:  # a check must report, never crash the report
-        status, detail = "fail", f"{type(exc).__name__}: {exc}"
-    return {"check": name, "status": status, "detail": detail,
-            "seconds": round(time.monotonic() - started, 3)}
+        return _line("storage write", "fail", f"{err} — {_ADVICE['storage']}")
+    return _line("storage write", "ok" if same else "fail",
+                 "write, read and delete work" if same else "read back other bytes than were written")
 
 
-def _shown(url: str) -> str:
-    return mask_dsn(url) if "@" in url else url
-
-
-def _catalog(settings: Settings) -> tuple[str, str]:
-    ctx = Context.from_settings(settings)
-    ctx.catalog.list_jobs(settings.namespace, limit=1)
-    return "ok", f"{_shown(settings.catalog_url)} answers"
-
-
-def _storage(settings: Settings) -> tuple[str, str]:
-    storage = Context.from_settings(settings).storage
-    key = f"{settings.namespace}/_doctor/{uuid.uuid4().hex}"
-    storage.put_bytes(key, b"ok")
-    try:
-        if storage.get_bytes(key) != b"ok":
-            return "fail", f"{storage.uri(key)} read back other bytes than were written"
-    finally:
-        storage.delete(key)
-    return "ok", f"{_shown(settings.storage_url)}: write, read and delete work"
-
-
-def _queue_lengths(broker_url: str) -> dict[str, int]:
-    # heavy optional dependency: imported on first use
-    import redis  # the broker client: only needed when a broker is configured
-
-    client = redis.Redis.from_url(broker_url, socket_timeout=5, socket_connect_timeout=5)
-    try:
-        return {q: sum(client.llen(q + s) for s in _PRIORITY_SUFFIXES) for q in ALL_QUEUES.split(",")}
-    except redis.RedisError as exc:
-        raise BrokerUnavailable(f"cannot reach the broker at {_shown(broker_url)}: {exc}",
-                                hint="check WORKBENCH_BROKER_URL and that Redis is running") from None
-
-
-def doctor(settings: Settings, timeout: float) -> list[dict[str, Any]]:
-    checks = [_check("catalog", lambda: _catalog(settings)),
-              _check("storage", lambda: _storage(settings))]
-    if not settings.broker_url:
-        checks.append({"check": "broker", "status": "ok", "seconds": 0.0,
-                       "detail": "not configured: jobs run on this machine (set WORKBENCH_BROKER_URL "
-                                 "to use Celery workers)"})
-        return checks
-    lengths: dict[str, int] = {}
-
-    def broker() -> tuple[str, str]:
-        lengths.update(_queue_lengths(settings.broker_url))
-        return "ok", f"{_shown(settings.broker_url)} answers"
-
-    checks.append(_check("broker", broker))
-    if checks[-1]["status"] == "fail":
-        return checks
-    served: dict[str, list[str]] = {q: [] for q in lengths}
-
-    def workers() -> tuple[str, str]:
-        info = workers_info(timeout)
-        for w in info:
-            for q in w["queues"]:
-                served.setdefault(q, []).append(w["name"])
-        if not info:
-            return "warn", "no worker answered: start one with `workbench worker` (it serves every queue)"
-        return "ok", f"{len(info)} up: " + ", ".join(w["name"] for w in info)
-
-    checks.append(_check("workers", workers))
-    for queue, waiting in sorted(lengths.items()):
-        if served.get(queue):
-            status, detail = "ok", f"{waiting} waiting; served by {', '.join(served[queue])}"
-        elif waiting:
-            status, detail = "warn", (
-                f"{waiting} message{'s' if waiting != 1 else ''} wait and no worker serves this queue: "
-                f"start `workbench worker` (every queue) or add {queue} to a worker's --queues")
+def _queues(ctx: Context, timeout: float) -> list[dict[str, Any]]:
+    lines = []
+    for queue, q in queue_backlog(ctx, timeout=timeout).items():
+        n, workers = q["waiting"], q["workers"]
+        if workers:
+            lines.append(_line(f"queue {queue}", "ok", f"{n} waiting; served by {', '.join(workers)}"))
+        elif n:
+            lines.append(_line(f"queue {queue}", "warn",
+                               f"{n} message{'s' if n != 1 else ''} wait and no worker serves this queue: "
+                               f"start `workbench worker` (every queue) or add {queue} to a worker's "
+                               "--queues"))
         else:
-            status, detail = "ok", "empty; no worker serves it"
-        checks.append({"check": f"queue {queue}", "status": status, "detail": detail, "seconds": 0.0})
+            lines.append(_line(f"queue {queue}", "ok", "empty; no worker serves it"))
+    return lines
+
+
+def doctor(ctx: Context, timeout: float) -> list[dict[str, Any]]:
+    parts = health(ctx, timeout=timeout)
+    checks = [_part(name, parts[name]) for name in ("catalog", "storage", "broker", "keys", "workers")]
+    if parts["storage"]["state"] == "ok":
+        checks.insert(2, _storage_write(ctx))
+    if parts["broker"]["state"] == "ok":
+        try:
+            checks += _queues(ctx, timeout)
+        except WorkbenchError as err:
+            checks.append(_line("queues", "fail", str(err)))
     return checks
 
 
 def cmd_doctor(args) -> int:
-    settings = get_settings()
-    checks = doctor(settings, args.timeout)
+    ctx = Context.from_settings()
+    checks = doctor(ctx, args.timeout)
     marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
-    output(args, {"namespace": settings.namespace, "home": str(settings.home), "checks": checks},
+    output(args, {"namespace": ctx.namespace, "home": str(ctx.settings.home), "checks": checks},
            lambda: "\n".join(f"{marks[c['status']]}  {c['check']:<22} {c['detail']}" for c in checks))
     return 1 if any(c["status"] == "fail" for c in checks) else 0

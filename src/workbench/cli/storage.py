@@ -114,6 +114,9 @@ def cmd_gc(args) -> int:
                     f"{report['attempts_removed']} dead write attempts and "
                     f"{report['uploads_expired']} expired uploads: {report['objects_deleted']} "
                     f"objects deleted, {report['multipart_aborted']} multipart uploads aborted"
+                    + (f", {len(report['partial_files'])} partial files of dead writes removed"
+                       + "".join(f"\n  {k}" for k in report["partial_files"])
+                       if report["partial_files"] else "")
                     + (f"; {len(report['errors'])} errors" if report["errors"] else "")))
     return 1 if report["errors"] else 0
 

@@ -17,6 +17,7 @@ from ..spec.models import (
     SqlPredicateCheck, UniqueCheck,
 )
 from .expressions import sql_expr
+from .profile_limits import cut
 from .types import type_matches
 
 MAX_EXAMPLES = 5
@@ -148,8 +149,19 @@ def add_examples(outcomes: list[CheckOutcome], checks: list[Any], frame: pl.Lazy
         if pred is None:
             continue
         rows = frame.filter(pred).head(MAX_EXAMPLES).collect()
-        oc.examples = [{k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v))
-                        for k, v in r.items()} for r in rows.to_dicts()]
+        # examples land in the job record and the manifest: values cut like profile values,
+        # and at most EXAMPLE_COLUMNS columns, so their size never grows with the data
+        oc.examples = [{k: _example_value(v) for k, v in list(r.items())[:EXAMPLE_COLUMNS]}
+                       for r in rows.to_dicts()]
+
+
+EXAMPLE_COLUMNS = 50
+
+
+def _example_value(v: Any) -> Any:
+    v = v if isinstance(v, (int, float, str, bool)) or v is None else str(v)
+    text, was_cut = cut(v)
+    return text + "…" if was_cut else text
 
 
 def raise_for_failures(outcomes: list[CheckOutcome]) -> None:

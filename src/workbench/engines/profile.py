@@ -6,6 +6,8 @@ from typing import Any
 
 import polars as pl
 
+from .profile_limits import bound_profile, supported
+
 TOP_VALUES = 5
 TOP_VALUES_MAX_DISTINCT = 10_000  # above this, top values are not meaningful and cost memory
 # Up to this many rows, distinct counts are exact (counted on the written columns); above it they
@@ -27,13 +29,13 @@ def profile_exprs(schema: pl.Schema) -> list[pl.Expr]:
     for name, dtype in schema.items():
         col = pl.col(name)
         exprs.append(col.null_count().alias(f"__p.nulls.{name}"))
-        if dtype.is_nested() or dtype == pl.Null or dtype == pl.Binary or dtype == pl.Object:
-            continue
-        exprs.append(col.approx_n_unique().alias(f"__p.distinct.{name}"))
-        if _is_orderable(dtype) and dtype != pl.Boolean:
+        # every statistic a type cannot take is left out with its reason (profile_limits)
+        if supported("distinct", dtype):
+            exprs.append(col.approx_n_unique().alias(f"__p.distinct.{name}"))
+        if supported("min", dtype) and _is_orderable(dtype):
             exprs.append(col.min().alias(f"__p.min.{name}"))
             exprs.append(col.max().alias(f"__p.max.{name}"))
-        if dtype.is_numeric() or dtype == pl.Boolean:
+        if supported("mean", dtype):
             exprs.append(col.cast(pl.Float64).mean().alias(f"__p.mean.{name}"))
     return exprs
 
@@ -62,7 +64,7 @@ def profile_from_stats(schema: pl.Schema, stats: dict[str, Any]) -> dict[str, An
             entry["distinct"] = max(0, min(int(entry["approx_distinct"]), rows - nulls))
             entry["distinct_estimated"] = True
         columns[name] = entry
-    return {"rows": rows, "columns": columns}
+    return bound_profile({"rows": rows, "columns": columns}, schema)
 
 
 def add_exact_distinct(profile: dict[str, Any], frame: pl.LazyFrame) -> None:
@@ -124,6 +126,7 @@ def add_top_values(profile: dict[str, Any], frame: pl.LazyFrame, schema: pl.Sche
         profile["columns"][n]["top_values"] = [
             {"value": _jsonable(v), "count": int(c)} for v, c in zip(df[n], df["__count"])
         ]
+    bound_profile(profile)
 
 
 def schema_dict(schema: pl.Schema, profile: dict[str, Any] | None = None) -> dict[str, Any]:

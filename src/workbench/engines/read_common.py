@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
+from ..errors import ConfigError
+from ..settings import disk_reserve_bytes
+
 DEFAULT_NULLS: tuple[str, ...] = ("", "NA", "N/A", "NULL", "null")
 HEAD_BYTES = 64 * 1024  # sniffed from the start of every file
 WINDOW_BYTES = 64 * 1024  # one sampled window further into a text file
@@ -24,15 +27,60 @@ INFER_ROWS = 10_000  # rows Polars infers types from, before sampled windows wid
 
 @dataclass(frozen=True)
 class Limits:
-    """Caps that keep a hostile or broken input from filling the disk or memory."""
+    """Caps that keep a hostile or broken input from filling the disk or memory.
 
-    max_decompressed_bytes: int = 64 * 1024**3
+    ===================================  ==========  =============================================
+    variable                             default     meaning
+    ===================================  ==========  =============================================
+    WORKBENCH_MAX_DECOMPRESSED_BYTES     16 GiB      bytes a source (all files of a glob) may
+                                                     inflate to, checked while inflating
+    WORKBENCH_MAX_DECOMPRESSION_RATIO    100         inflated / compressed bytes, judged past
+                                                     64 MiB of output (zeros gzip ~1000x, text
+                                                     rarely beyond 20x)
+    WORKBENCH_MAX_FIELD_BYTES            64 MiB      longest line of a CSV/TSV/NDJSON file (so
+                                                     the longest field or record)
+    WORKBENCH_MAX_COLUMNS                16384       columns of a file (Excel's own maximum)
+    WORKBENCH_MAX_JSON_DEPTH             512         nesting of a JSON value
+    WORKBENCH_DISK_RESERVE               256 MiB     free bytes kept on a disk that temp files
+                                                     and local storage write to
+    ===================================  ==========  =============================================
+    """
+
+    max_decompressed_bytes: int = 16 * 1024**3
     # A ratio is only judged past this much output: small files compress absurdly well.
-    ratio_floor_bytes: int = 256 * 1024**2
-    max_ratio: float = 1000.0
+    ratio_floor_bytes: int = 64 * 1024**2
+    max_ratio: float = 100.0
     excel_max_uncompressed: int = 2 * 1024**3
     excel_max_ratio: float = 200.0
     max_diagnose_bytes: int = 16 * 1024**3  # the slow exact pass stops after this much
+    max_field_bytes: int = 64 * 1024**2
+    max_columns: int = 16_384
+    max_json_depth: int = 512
+    disk_reserve_bytes: int = 256 * 1024**2
+    # Bytes inflated so far by this scan (every file of a glob counts against one cap).
+    inflated: list = field(default_factory=lambda: [0], init=False, compare=False, repr=False)
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        def num(name: str, default: float) -> float:
+            raw = os.environ.get(name) or str(default)
+            try:
+                value = float(raw)
+            except ValueError:
+                value = -1
+            if value < 0:
+                raise ConfigError(f"{name}={raw!r} is not a non-negative number")
+            return value
+
+        d = cls()
+        return cls(
+            max_decompressed_bytes=int(num("WORKBENCH_MAX_DECOMPRESSED_BYTES", d.max_decompressed_bytes)),
+            max_ratio=num("WORKBENCH_MAX_DECOMPRESSION_RATIO", d.max_ratio),
+            max_field_bytes=int(num("WORKBENCH_MAX_FIELD_BYTES", d.max_field_bytes)),
+            max_columns=int(num("WORKBENCH_MAX_COLUMNS", d.max_columns)),
+            max_json_depth=int(num("WORKBENCH_MAX_JSON_DEPTH", d.max_json_depth)),
+            disk_reserve_bytes=disk_reserve_bytes(),
+        )
 
 
 LIMITS = Limits()

@@ -22,15 +22,16 @@ from dataclasses import replace
 import polars as pl
 
 from ..errors import SourceError
-from .read_common import HEAD_BYTES, INFER_ROWS, Input
+from .read_common import HEAD_BYTES, INFER_ROWS, Input, Limits
 from .read_csv_check import CsvOptions, check_bytes, check_records, read_header, whole_lines
 from .read_csv_plan import HEADER_MAX, MARKER_HEAD_BYTES, CsvPlan
 from .read_csv_sample import sample_windows, type_iso_dates, widen_from
+from .read_limits import check_columns
 from .read_types import check_declared_columns
 
 
 def plan_csv(inputs: list[Input], opts: CsvOptions, declared: dict[str, pl.DataType], *,
-             sample_markers: bool = True) -> CsvPlan:
+             sample_markers: bool = True, limits: Limits | None = None) -> CsvPlan:
     """Validate the files cheaply, infer the types, and return the plan to scan them.
 
     With ``sample_markers`` (the default markers, not ones the user listed), only the null
@@ -38,6 +39,8 @@ def plan_csv(inputs: list[Input], opts: CsvOptions, declared: dict[str, pl.DataT
     names: list[str] | None = None
     for inp in inputs:
         file_names, header_lines, records = _head(inp, opts)
+        if limits is not None:
+            check_columns(inp, len(file_names), limits)
         inp.extra["header_lines"] = header_lines
         if names is None:
             names = file_names

@@ -3,8 +3,10 @@
 One pass, constant memory: read the original in chunks (hashing it on the way, so execute
 need not read it again), inflate gzip/zstd through pyarrow's codecs (which, unlike Polars'
 own reader, raise on a truncated stream), decode from the declared encoding and write UTF-8.
-Decompressed bytes are capped in total and against the compressed size, so a small bomb
-cannot fill the disk.
+Decompressed bytes are capped per source (every file of a glob counts) and against the
+compressed size, checked chunk by chunk while inflating, so a small bomb cannot fill the disk;
+the disk's free space is checked against the reserve as the copy grows, and a full disk is a
+``StorageError`` naming the folder.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pathlib import Path
 
 from ..errors import SourceError
 from .read_common import LIMITS, HashingReader, Input, Limits
+from ..errors import disk_full, is_enospc
+from .read_limits import check_free_space
 
 CHUNK = 4 * 1024 * 1024
 
@@ -37,6 +41,7 @@ def materialize(inp: Input, out: Path, *, compression: str | None, encoding: str
             stream = pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), compression)
         else:
             stream = raw
+        check_free_space(out.parent, limits)
         with open(out, "wb") as sink:
             pending_skip = skip_bytes
             decoded_in = 0
@@ -48,7 +53,9 @@ def materialize(inp: Input, out: Path, *, compression: str | None, encoding: str
                 if not chunk:
                     break
                 if compression:
-                    _check_caps(inp, compression, decoded_in + len(chunk), raw.bytes, limits)
+                    _check_caps(inp, compression, decoded_in + len(chunk), raw.bytes, limits,
+                                len(chunk))
+                    limits.inflated[0] += len(chunk)
                 decoded_in += len(chunk)
                 if pending_skip:
                     cut = min(pending_skip, len(chunk))
@@ -62,8 +69,14 @@ def materialize(inp: Input, out: Path, *, compression: str | None, encoding: str
                         raise _decode_error(inp, encoding, decoded_in - len(chunk) + at,
                                             lines + chunk[:max(at, 0)].count(b"\n")) from None
                     chunk = text.encode("utf-8")
-                sink.write(chunk)
+                try:
+                    sink.write(chunk)
+                except OSError as exc:
+                    if is_enospc(exc):
+                        raise disk_full(out.parent) from None
+                    raise
                 written += len(chunk)
+                check_free_space(out.parent, limits)
                 lines += chunk.count(b"\n")
             if decoder is not None:
                 try:
@@ -79,17 +92,25 @@ def materialize(inp: Input, out: Path, *, compression: str | None, encoding: str
     inp.sha256 = raw.sha.hexdigest()
 
 
-def _check_caps(inp: Input, compression: str, out_bytes: int, in_bytes: int, limits: Limits) -> None:
-    if out_bytes > limits.max_decompressed_bytes:
+def _check_caps(inp: Input, compression: str, out_bytes: int, in_bytes: int, limits: Limits,
+                chunk: int) -> None:
+    """``out_bytes``: this file inflated so far, this chunk included; ``limits.inflated``: the
+    source's total before this chunk."""
+    if limits.inflated[0] + chunk > limits.max_decompressed_bytes:
         raise SourceError(
-            f"the {compression} stream decompresses to more than {limits.max_decompressed_bytes:,} "
-            "bytes, the limit", file=inp.path,
-            hint="split the file, or decompress it yourself and read the plain file")
+            f"the source decompresses to more than {limits.max_decompressed_bytes:,} bytes "
+            f"(WORKBENCH_MAX_DECOMPRESSED_BYTES); refused while inflating {inp.name}",
+            file=inp.path,
+            hint="split the input, raise WORKBENCH_MAX_DECOMPRESSED_BYTES, or decompress it "
+                 "yourself and read the plain files")
     if out_bytes > limits.ratio_floor_bytes and in_bytes and out_bytes / in_bytes > limits.max_ratio:
         raise SourceError(
-            f"the {compression} stream expands more than {limits.max_ratio:.0f}x "
-            f"({in_bytes:,} bytes read gave {out_bytes:,}): it looks like a decompression bomb",
-            file=inp.path, hint="if the file is genuine, decompress it yourself and read the plain file")
+            f"the {compression} stream expands more than {limits.max_ratio:g}x "
+            f"({in_bytes:,} bytes read gave {out_bytes:,}), the limit "
+            "(WORKBENCH_MAX_DECOMPRESSION_RATIO): it looks like a decompression bomb",
+            file=inp.path,
+            hint="if the file is genuine, raise WORKBENCH_MAX_DECOMPRESSION_RATIO or decompress "
+                 "it yourself and read the plain file")
 
 
 def _stream_error(inp: Input, compression: str | None, exc: BaseException) -> SourceError:

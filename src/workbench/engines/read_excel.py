@@ -16,6 +16,7 @@ import polars as pl
 from ..errors import SourceError
 from .read_common import LIMITS, Input, Limits
 from .read_detect import OLE_MAGIC, ZIP_MAGIC, describe_bytes
+from .read_limits import check_xlsx_grid
 from .read_types import apply_declared_eager, type_name
 
 
@@ -50,6 +51,7 @@ def _read_one(inp: Input, sheet: str | int | None, has_header: bool, skip_rows: 
                                "format='csv'; else re-export it from Excel as .xlsx")
     if head.startswith(ZIP_MAGIC):
         _check_zip(inp, limits)
+        check_xlsx_grid(inp)  # before calamine allocates the grid a cell reference implies
     try:
         reader = fastexcel.read_excel(inp.target)
     except Exception as exc:  # fastexcel's own error types

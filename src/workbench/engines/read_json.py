@@ -15,6 +15,7 @@ from .read_common import (
     INFER_ROWS, SAMPLE_WINDOWS, WINDOW_BYTES, Input, count_lines_before,
 )
 from .read_csv_check import whole_lines
+from .read_limits import depth_error, json_depth_exceeded
 from .read_types import apply_declared_eager, py_fits, type_name
 
 _CHAR_AT = re.compile(r"at character (\d+)")
@@ -28,14 +29,15 @@ def _empty(inp: Input) -> None:
 
 
 # ----------------------------------------------------------------------------- JSON array
-def read_json_array(inputs: list[Input], declared: dict[str, pl.DataType]) -> pl.DataFrame:
+def read_json_array(inputs: list[Input], declared: dict[str, pl.DataType], *,
+                    depth: int = 512) -> pl.DataFrame:
     frames = []
     for inp in inputs:
         _empty(inp)
         try:
             df = pl.read_json(inp.target, infer_schema_length=None)
         except pl.exceptions.PolarsError as exc:
-            raise json_error(inp, exc) from None
+            raise json_error(inp, exc, depth) from None
         if frames and set(df.columns) != set(frames[0].columns):
             raise SourceError(
                 f"the keys differ from the first file's ({sorted(set(df.columns) ^ set(frames[0].columns))[:10]} "
@@ -47,8 +49,10 @@ def read_json_array(inputs: list[Input], declared: dict[str, pl.DataType]) -> pl
     return pl.concat(frames, how="diagonal_relaxed")
 
 
-def json_error(inp: Input, exc: BaseException) -> SourceError:
+def json_error(inp: Input, exc: BaseException, depth: int = 512) -> SourceError:
     """Where a JSON document breaks: Polars gives a byte offset; lines are counted from it."""
+    if "DepthLimit" in str(exc) or "recursion" in str(exc).lower():
+        return depth_error(inp, None, depth)
     m = _CHAR_AT.search(str(exc))
     if m:
         offset = int(m.group(1))
@@ -63,7 +67,12 @@ def json_error(inp: Input, exc: BaseException) -> SourceError:
     if inp.target_size <= 256 * 1024 * 1024:
         try:
             with open(inp.target, "rb") as f:  # type: ignore[arg-type]
-                json.loads(f.read())
+                raw = f.read()
+            if json_depth_exceeded(raw, depth):
+                return depth_error(inp, None, depth)
+            json.loads(raw)
+        except RecursionError:
+            return depth_error(inp, None, depth)
         except json.JSONDecodeError as jexc:
             return SourceError(f"malformed JSON at line {jexc.lineno}, column {jexc.colno}: "
                                f"{jexc.msg}", file=inp.path,
@@ -82,6 +91,7 @@ class NdjsonPlan:
     schema: dict[str, pl.DataType]
     declared: dict[str, pl.DataType]
     notes: list[str] = field(default_factory=list)
+    depth: int = 512
 
     def frame(self) -> pl.LazyFrame:
         targets = [i.target for i in self.inputs]
@@ -89,7 +99,7 @@ class NdjsonPlan:
 
     def diagnose(self, exc: BaseException) -> SourceError | None:
         for inp in self.inputs:
-            err = _locate_line(inp, self.schema, self.declared)
+            err = _locate_line(inp, self.schema, self.declared, depth=self.depth)
             if err is not None:
                 return err
         return None
@@ -113,7 +123,8 @@ class NdjsonPlan:
         return replace(self, schema=schema, notes=self.notes + notes)
 
 
-def plan_ndjson(inputs: list[Input], declared: dict[str, pl.DataType]) -> NdjsonPlan:
+def plan_ndjson(inputs: list[Input], declared: dict[str, pl.DataType], *,
+                depth: int = 512) -> NdjsonPlan:
     schema: dict[str, pl.DataType] = {}
     notes: list[str] = []
     for n, inp in enumerate(inputs):
@@ -129,7 +140,7 @@ def plan_ndjson(inputs: list[Input], declared: dict[str, pl.DataType]) -> Ndjson
                 schema = dict(pl.scan_ndjson(inp.target, infer_schema_length=INFER_ROWS)
                               .collect_schema())
             except pl.exceptions.PolarsError:
-                raise _locate_line(inp, {}, {}) or SourceError(
+                raise _locate_line(inp, {}, {}, depth=depth) or SourceError(
                     "cannot read the file as NDJSON", file=inp.path,
                     hint="each line must be one JSON object; for one JSON document use "
                          "format='json'") from None
@@ -147,7 +158,7 @@ def plan_ndjson(inputs: list[Input], declared: dict[str, pl.DataType]) -> Ndjson
             try:
                 got = dict(pl.read_ndjson(data, infer_schema_length=None).schema)
             except pl.exceptions.PolarsError:
-                raise _locate_line(inp, {}, {}, start=off + dropped) or SourceError(
+                raise _locate_line(inp, {}, {}, start=off + dropped, depth=depth) or SourceError(
                     f"cannot read the file as NDJSON near byte {off + dropped}",
                     file=inp.path, hint="each line must be one JSON object") from None
             merged = merge_schemas(schema, got)
@@ -165,7 +176,7 @@ def plan_ndjson(inputs: list[Input], declared: dict[str, pl.DataType]) -> Ndjson
                           file=inputs[0].path, column=missing[0],
                           hint=f"the keys seen are: {list(schema)[:50]}")
     schema.update(declared)
-    return NdjsonPlan(inputs, schema, declared, notes)
+    return NdjsonPlan(inputs, schema, declared, notes, depth=depth)
 
 
 def merge_schemas(a: dict[str, pl.DataType], b: dict[str, pl.DataType]) -> dict[str, pl.DataType]:
@@ -184,7 +195,7 @@ def merge_schemas(a: dict[str, pl.DataType], b: dict[str, pl.DataType]) -> dict[
 
 
 def _locate_line(inp: Input, schema: dict[str, pl.DataType], declared: dict[str, pl.DataType],
-                 start: int = 0) -> SourceError | None:
+                 start: int = 0, *, depth: int = 512) -> SourceError | None:
     """The first line that is not a JSON object, or whose value does not fit its type."""
     assert inp.target is not None
     line_no = count_lines_before(inp.target, start) if start else 0  # ``start`` begins a line
@@ -195,8 +206,12 @@ def _locate_line(inp: Input, schema: dict[str, pl.DataType], declared: dict[str,
             line_no += 1
             if not raw.strip():
                 continue
+            if json_depth_exceeded(raw, depth):  # json.loads would recurse past Python's limit
+                return depth_error(inp, line_no, depth)
             try:
                 rec = json.loads(raw)
+            except RecursionError:
+                return depth_error(inp, line_no, depth)
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 pos = getattr(exc, "colno", None) or getattr(exc, "start", 0)
                 return SourceError(f"malformed JSON on line {line_no}, column {pos}: "

@@ -36,6 +36,7 @@ Conventions shared by every reader:
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import re
@@ -51,6 +52,7 @@ from .read_decompress import materialize
 from .read_detect import (
     detect_compression, detect_format, resolve_encoding, sniff_delimiter, strip_compression_ext,
 )
+from .read_limits import check_line_lengths
 from .read_types import declared_types
 from .source import SourceScan
 from .source_roots import source_policy
@@ -69,11 +71,14 @@ from .read_types import check_declared_columns, misfit, parse_text
 _TEXT_FORMATS = ("csv", "tsv", "json", "ndjson")
 
 
-def scan_file(source: FileSource, ctx: Context | None = None, *, limits: Limits = LIMITS,
-              internal: bool = False) -> SourceScan:
+def scan_file(source: FileSource, ctx: Context | None = None, *,
+              limits: Limits | None = None, internal: bool = False) -> SourceScan:
     """Open a file source for reading; raises ``SourceError`` (file, row, column, hint) for
     input that cannot be read as declared. Parse errors found only while the pipeline runs are
-    located by the returned scan's ``diagnose``."""
+    located by the returned scan's ``diagnose``. ``limits`` default to the settings
+    (``Limits.from_env``)."""
+    # a copy per scan: the decompressed-bytes budget counts this source's files only
+    limits = dataclasses.replace(limits) if limits is not None else Limits.from_env()
     settings = ctx.settings if ctx is not None else None
     temp = TempFiles(settings.home / "tmp" if settings is not None else None)
     try:
@@ -256,7 +261,10 @@ def _read_csv(source: FileSource, inputs: list[Input], ctx: Context | None, limi
                       nulls=tuple(default_nulls(source.null_values)),
                       lossy=bool(inputs[0].extra.get("lossy")))
     declared = declared_types(source.schema_overrides, inputs[0].path)
-    plan = plan_csv(inputs, opts, declared, sample_markers=source.null_values is None)
+    for inp in inputs:  # before Polars sees a field that would take all memory
+        check_line_lengths(inp, limits)
+    plan = plan_csv(inputs, opts, declared, sample_markers=source.null_values is None,
+                    limits=limits)
 
     def to_scan(p: CsvPlan) -> SourceScan:
         def rescan(exc: BaseException) -> SourceScan | None:
@@ -274,7 +282,10 @@ def _read_tsv(source: FileSource, inputs: list[Input], ctx: Context | None, limi
 
 
 def _read_ndjson(source: FileSource, inputs: list[Input], ctx: Context | None, limits: Limits) -> SourceScan:
-    plan = plan_ndjson(inputs, declared_types(source.schema_overrides, inputs[0].path))
+    for inp in inputs:
+        check_line_lengths(inp, limits, what="a record")
+    plan = plan_ndjson(inputs, declared_types(source.schema_overrides, inputs[0].path),
+                       depth=limits.max_json_depth)
 
     def to_scan(p: NdjsonPlan) -> SourceScan:
         frame = _json_nulls(p.frame(), source.null_values, p.schema)
@@ -290,7 +301,8 @@ def _read_ndjson(source: FileSource, inputs: list[Input], ctx: Context | None, l
 
 
 def _read_json(source: FileSource, inputs: list[Input], ctx: Context | None, limits: Limits) -> SourceScan:
-    df = read_json_array(inputs, declared_types(source.schema_overrides, inputs[0].path))
+    df = read_json_array(inputs, declared_types(source.schema_overrides, inputs[0].path),
+                         depth=limits.max_json_depth)
     frame = _json_nulls(df.lazy(), source.null_values, dict(df.schema))
     return SourceScan(frame=frame, rows_total=df.height)
 

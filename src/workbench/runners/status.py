@@ -15,9 +15,13 @@ from typing import Any, Callable
 
 from ..context import Context
 from ..errors import BrokerUnavailable, WorkbenchError, as_workbench_error
+from ..worker.config import QUEUES
 from .celery_runner import CeleryRunner
 
 HEALTH_TASK = "workbench.health_check"
+# kombu's Redis transport keeps a queue's messages in a list named after it, plus one list per
+# priority step (the queue name, a separator and the step).
+_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
 
 def _runner(ctx: Context | None = None) -> Any:
@@ -134,4 +138,23 @@ def health(ctx: Context | None = None, *, timeout: float = 1.0) -> dict[str, Any
     return {"ok": ok, "namespace": ctx.namespace, **parts}
 
 
-__all__ = ["health", "keys_dir", "test_task", "workers_info"]
+def queue_backlog(ctx: Context | None = None, *, timeout: float = 1.0) -> dict[str, dict[str, Any]]:
+    """Each queue's waiting messages and the workers that consume it. A queue that holds
+    messages nobody consumes (a due schedule with no maintenance worker) is the case to warn of."""
+    import redis  # the broker's client: only needed when a broker is configured
+
+    ctx = ctx or Context.from_settings()
+    client = redis.Redis.from_url(ctx.settings.broker_url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        waiting = {q: sum(client.llen(q + s) for s in _PRIORITY_SUFFIXES) for q in QUEUES}
+    except redis.RedisError as exc:
+        raise BrokerUnavailable(f"cannot read the queues: {exc}",
+                                hint="check WORKBENCH_BROKER_URL and that Redis is running") from None
+    served: dict[str, list[str]] = {q: [] for q in QUEUES}
+    for w in workers_info(timeout, ctx=ctx):
+        for q in w["queues"]:
+            served.setdefault(q, []).append(w["name"])
+    return {q: {"waiting": waiting.get(q, 0), "workers": served.get(q, [])} for q in QUEUES}
+
+
+__all__ = ["health", "keys_dir", "queue_backlog", "test_task", "workers_info"]

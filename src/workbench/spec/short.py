@@ -91,27 +91,23 @@ def expand_sink(value: Any) -> Any:
     return value
 
 
-def expand_step(value: Any) -> Any:
-    if not isinstance(value, dict) or "op" in value:
-        return value
-    key = _one_key(value, STEP_MAIN)
+def _expand_keyed(value: Any, kind_field: str, mains: dict[str, str | None]) -> Any:
+    """``{name: value, **options}`` → ``{kind_field: name, <main field>: value, **options}``."""
+    key = _one_key(value, mains) if isinstance(value, dict) and kind_field not in value else None
     if key is None:
         return value
     rest = {k: v for k, v in value.items() if k != key}
-    return _fill("op", key, STEP_MAIN[key], value[key], rest)
+    return _fill(kind_field, key, mains[key], value[key], rest)
+
+
+def expand_step(value: Any) -> Any:
+    return _expand_keyed(value, "op", STEP_MAIN)
 
 
 def expand_check(value: Any) -> Any:
-    if not isinstance(value, dict):
-        return value
-    if "check" in value:
-        name = value["check"]
-        return {**value, "check": CHECK_ALIASES.get(name, name)} if isinstance(name, str) else value
-    key = _one_key(value, CHECK_MAIN)
-    if key is None:
-        return value
-    rest = {k: v for k, v in value.items() if k != key}
-    return _fill("check", key, CHECK_MAIN[key], value[key], rest)
+    if isinstance(value, dict) and isinstance(value.get("check"), str):
+        return {**value, "check": CHECK_ALIASES.get(value["check"], value["check"])}
+    return _expand_keyed(value, "check", CHECK_MAIN)
 
 
 def expand(data: Any) -> Any:

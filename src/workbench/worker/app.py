@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import WorkbenchError, register_error
 from ..events import JobCancelled
-from . import logs
+from . import kombu_fix, logs
 from .config import QUEUES, WorkerConfig
 from .fanout_parts import end_part, fail_fanout
 from .metrics import serve
@@ -49,7 +49,10 @@ def celery_config(cfg: WorkerConfig) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,  # a worker waits out a Redis restart
         "result_backend_always_retry": True,
-        "result_backend_max_retries": 10,
+        # Backoff from 10 ms doubling to 10 s: enough tries to outlast a Redis outage of
+        # ``redis_outage_window`` (10 tries gave up after ~5 s and marked a finished task FAILURE).
+        "result_backend_max_retries": 10 + int(cfg.redis_outage_window / 10),
+        "result_backend_max_sleep_between_retries_ms": 10_000,
         # JSON only: a message in any other format (pickle) is refused, never deserialised.
         "task_serializer": "json",
         "result_serializer": "json",
@@ -99,6 +102,7 @@ def make_app(cfg: WorkerConfig | None = None) -> Any:
     # heavy optional dependency: imported on first use
     from celery import Celery
 
+    kombu_fix.apply()  # before any connection exists: a Redis outage must not end the worker
     cfg = cfg or WorkerConfig.from_env()
     register_error(TimeLimitExceeded)
     app = Celery("workbench", set_as_current=False)
@@ -138,6 +142,7 @@ def _connect_signals(cfg: WorkerConfig) -> None:
     signals.after_setup_task_logger.connect(
         lambda logger=None, **kw: logs.install(logger, fmt=fmt), weak=False)
     signals.worker_ready.connect(_start_metrics, weak=False)
+    signals.worker_ready.connect(_check_stuck_at_start, weak=False)
     signals.task_revoked.connect(_on_revoked, weak=False)
     signals.task_failure.connect(_on_task_failure, weak=False)
 
@@ -152,6 +157,19 @@ def _start_metrics(**_: Any) -> None:
     except OSError as exc:  # a second worker on this machine: the first one serves the totals
         logging.getLogger("workbench.worker.metrics").warning(
             "metrics port %d unavailable: %s", rt.cfg.metrics_port, exc)
+
+
+def _check_stuck_at_start(sender: Any = None, **_: Any) -> None:
+    """A starting worker looks for stuck jobs once (a worker that died before it, with no beat
+    running), by queueing the check for whichever worker takes maintenance tasks."""
+    import logging
+
+    try:
+        get_app().send_task("workbench.detect_stuck_jobs", queue="maintenance",
+                            expires=get_app().conf.beat_schedule[
+                                "workbench-detect-stuck-jobs"]["schedule"] * 3)
+    except Exception as exc:  # Redis still starting: beat's schedule covers it
+        logging.getLogger("workbench.worker").warning("stuck-job check at start not sent: %s", exc)
 
 
 def _on_revoked(sender: Any = None, request: Any = None, terminated: bool = False, **_: Any) -> None:

@@ -21,15 +21,22 @@ WORKBENCH_RETRY_BACKOFF             2                          first retry delay
 WORKBENCH_RETRY_BACKOFF_MAX         300                        cap of the retry delay (plus 0-25% jitter)
 WORKBENCH_MAX_TASKS_PER_CHILD       200                        a pool process is replaced after this many
 WORKBENCH_MAX_MEMORY_PER_CHILD      4000000                    ... or once its resident memory (KiB) passes
-WORKBENCH_HEARTBEAT_INTERVAL        10                         seconds between a running job's heartbeats
-WORKBENCH_STALE_AFTER               120                        a running job without a heartbeat this long
-                                                               is stuck (its worker is gone)
-WORKBENCH_STUCK_CHECK_INTERVAL      1800                       beat: how often stuck jobs are looked for
+WORKBENCH_HEARTBEAT_INTERVAL        5                          seconds between a running job's heartbeats
+WORKBENCH_STALE_AFTER               60                         a running job without a heartbeat this long
+                                                               is stuck (its worker is gone): re-queued, or
+                                                               failed once its attempts are spent
+WORKBENCH_STUCK_CHECK_INTERVAL      20                         beat: how often stuck jobs are looked for
+                                                               (every worker also looks once at start)
 WORKBENCH_CLEANUP_INTERVAL          86400                      beat: cleanup of soft-deleted data
 WORKBENCH_EXPIRE_INTERVAL           3600                       beat: expiry of old event streams
 WORKBENCH_SCHEDULE_CHECK_INTERVAL   60                         beat: how often notebook schedules are looked at
 WORKBENCH_STREAM_MAXLEN             10000                      events kept per job stream (approximate)
 WORKBENCH_STREAM_TTL                604800                     seconds a job's event stream lives
+WORKBENCH_REDIS_OUTAGE_WINDOW       300                        seconds a worker rides out Redis being away:
+                                                               a finished task waits this long to deliver
+                                                               its events and result
+WORKBENCH_CATALOG_RETRY_WINDOW      300                        seconds catalog calls are retried through an
+                                                               outage (then the task is retried later)
 WORKBENCH_METRICS_PORT              9808                       Prometheus port of a worker (0: off)
 WORKBENCH_LOG_FORMAT                json                       json (one object per line) or text
 ==================================  =========================  ===========================================
@@ -88,15 +95,16 @@ class WorkerConfig:
     retry_backoff_max: float = 300.0
     max_tasks_per_child: int = 200
     max_memory_per_child: int = 4_000_000
-    heartbeat_interval: float = 10.0
-    stale_after: float = 120.0
-    stuck_check_interval: float = 1800.0
+    heartbeat_interval: float = 5.0
+    stale_after: float = 60.0
+    stuck_check_interval: float = 20.0
     cleanup_interval: float = 86400.0
     expire_interval: float = 3600.0
     schedule_check_interval: float = 60.0
     stream_maxlen: int = 10_000
     stream_ttl: int = 604_800
     metrics_port: int = 9808
+    redis_outage_window: float = 300.0
     log_format: str = "json"
 
     @property
@@ -140,15 +148,16 @@ class WorkerConfig:
             retry_backoff_max=_num("WORKBENCH_RETRY_BACKOFF_MAX", 300.0),
             max_tasks_per_child=int(_num("WORKBENCH_MAX_TASKS_PER_CHILD", 200)),
             max_memory_per_child=int(_num("WORKBENCH_MAX_MEMORY_PER_CHILD", 4_000_000)),
-            heartbeat_interval=_num("WORKBENCH_HEARTBEAT_INTERVAL", 10.0),
-            stale_after=_num("WORKBENCH_STALE_AFTER", 120.0),
-            stuck_check_interval=_num("WORKBENCH_STUCK_CHECK_INTERVAL", 1800.0),
+            heartbeat_interval=_num("WORKBENCH_HEARTBEAT_INTERVAL", 5.0),
+            stale_after=_num("WORKBENCH_STALE_AFTER", 60.0),
+            stuck_check_interval=_num("WORKBENCH_STUCK_CHECK_INTERVAL", 20.0),
             cleanup_interval=_num("WORKBENCH_CLEANUP_INTERVAL", 86400.0),
             expire_interval=_num("WORKBENCH_EXPIRE_INTERVAL", 3600.0),
             schedule_check_interval=_num("WORKBENCH_SCHEDULE_CHECK_INTERVAL", 60.0),
             stream_maxlen=int(_num("WORKBENCH_STREAM_MAXLEN", 10_000)),
             stream_ttl=int(_num("WORKBENCH_STREAM_TTL", 604_800)),
             metrics_port=int(_num("WORKBENCH_METRICS_PORT", 9808)),
+            redis_outage_window=_num("WORKBENCH_REDIS_OUTAGE_WINDOW", 300.0),
             log_format=fmt,
         )
 

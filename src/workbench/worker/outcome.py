@@ -9,7 +9,7 @@ import time
 from typing import Any, Callable
 
 from ..dataset_store import data_prefix
-from ..errors import Cancelled, TransientError, WorkbenchError
+from ..errors import Cancelled, TimeLimitExceeded, TransientError, WorkbenchError
 from ..events import JobFailed
 from ..execute import run_job
 from . import metrics
@@ -17,10 +17,6 @@ from .recovery import add_dead_letter, finish_if_open
 from .runtime import Heartbeat, Runtime
 
 log = logging.getLogger("workbench.worker")
-
-
-class TimeLimitExceeded(WorkbenchError):
-    """A task ran past its soft time limit; the job failed instead of being killed."""
 
 
 def outcome(rec: dict[str, Any]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ class Runtime:
     def publisher(self, job_id: str, on_event: Callable | None = None):
         return StreamPublisher(self.redis, keys.events(self.ctx.namespace, job_id),
                                maxlen=self.cfg.stream_maxlen, ttl=self.cfg.stream_ttl,
-                               on_event=on_event)
+                               on_event=on_event, close_timeout=self.cfg.redis_outage_window)
 
     def cancel_check(self, job_id: str) -> Callable[[], bool]:
         """``should_cancel`` for execute: the Redis flag (cheap), else the catalog's (durable).

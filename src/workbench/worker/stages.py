@@ -16,6 +16,7 @@ from typing import Any, Callable
 import polars as pl
 
 from ..dataset_store import HashingWriter, find_committed
+from ..engines.sql_sandbox import JobTemp, temp_root
 from ..engines.steps import apply_step, step_label
 from ..errors import Cancelled, TransientError, WorkbenchError, as_workbench_error
 from ..events import (
@@ -197,26 +198,33 @@ def _transform(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, pre
     frame = scan_parts(ctx, prev["keys"])
     relations = None
     labels = []
-    for i, step in enumerate(pipeline.steps):
-        label = step_label(i, step)
-        labels.append(label)
-        publish(StepStarted(job_id=job_id, step=label, index=i + 1))
-        if isinstance(step, m.SqlStep):
-            relations = relations if relations is not None else dataset_relations(ctx)
-            frame = run_sql(step.query, {**relations, "input": frame}, step=label,
-                            limits=SqlLimits.from_settings(ctx.settings))
-        else:
-            frame = apply_step(frame, step, label)
     monitor = Monitor(job_id, publish, should_cancel=should_cancel)
-    monitor.step = labels[-1] if labels else "read"
-    key = f"{prefix}transform/part-00000.parquet"
+    temp = None  # the job's DuckDB temp folder: a large SQL result waits there until the sink
     try:
-        _sink_parquet(frame.map_batches(monitor.on_batch, streamable=True), ctx, key, monitor)
-    except BaseException as exc:
-        if monitor.cancelled or isinstance(exc, Cancelled):
-            raise Cancelled("the job was cancelled") from None
-
-        raise classify_error(exc, None, monitor.step) from None
+        for i, step in enumerate(pipeline.steps):
+            label = step_label(i, step)
+            labels.append(label)
+            publish(StepStarted(job_id=job_id, step=label, index=i + 1))
+            if isinstance(step, m.SqlStep):
+                relations = relations if relations is not None else dataset_relations(ctx)
+                temp = temp or JobTemp(temp_root(ctx.settings.home), job_id)
+                monitor.step = label
+                frame = run_sql(step.query, {**relations, "input": frame}, step=label,
+                                limits=SqlLimits.from_settings(ctx.settings), temp=temp,
+                                monitor=monitor)
+            else:
+                frame = apply_step(frame, step, label)
+        monitor.step = labels[-1] if labels else "read"
+        key = f"{prefix}transform/part-00000.parquet"
+        try:
+            _sink_parquet(frame.map_batches(monitor.on_batch, streamable=True), ctx, key, monitor)
+        except BaseException as exc:
+            if monitor.cancelled or isinstance(exc, Cancelled):
+                raise Cancelled("the job was cancelled") from None
+            raise classify_error(exc, None, monitor.step) from None
+    finally:
+        if temp is not None:
+            temp.remove()
     for i, label in enumerate(labels):
         publish(StepFinished(job_id=job_id, step=label, index=i + 1,
                              rows=monitor.rows if i == len(labels) - 1 else None))

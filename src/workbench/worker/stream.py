@@ -61,8 +61,10 @@ class StreamPublisher:
     MAX_PENDING = 50_000
 
     def __init__(self, client: Any, key: str, *, maxlen: int, ttl: int,
-                 on_event: Callable[[Event], None] | None = None) -> None:
+                 on_event: Callable[[Event], None] | None = None,
+                 close_timeout: float = 10.0) -> None:
         self._client, self._key, self._maxlen, self._ttl = client, key, maxlen, ttl
+        self._close_timeout = close_timeout
         self._pending: collections.deque[str] = collections.deque()
         self._last_is_progress = False
         self._cond = threading.Condition()
@@ -132,8 +134,11 @@ class StreamPublisher:
 
     _give_up = False
 
-    def close(self, timeout: float = 10.0) -> int:
-        """Write what is pending (waiting up to ``timeout``); returns the events not written."""
+    def close(self, timeout: float | None = None) -> int:
+        """Write what is pending (waiting up to ``timeout``, by default the Redis outage window
+        a worker rides out); returns the events not written."""
+        if timeout is None:
+            timeout = self._close_timeout
         with self._cond:
             self._closing = True
             self._cond.notify_all()

@@ -15,6 +15,7 @@ import time
 from typing import Any, Callable
 
 from ..catalog import FINAL_STATES, jobs
+from ..catalog_retry import CatalogUnavailable
 from ..context import Context
 from ..errors import InternalError, SpecError, WorkbenchError
 from ..events import JobCancelled, Message
@@ -62,6 +63,13 @@ def run_pipeline(task: Any, job_id: str, spec: dict[str, Any],
         try:
             state, out = _run_pipeline(task, rt, job_id, spec, options, me)
             return out
+        except CatalogUnavailable as exc:
+            # The job's final state could not be written: never acknowledge that as done. A new
+            # message runs the job again once the catalog is back (the claim sees the dead run).
+            state = "retry"
+            log.warning("catalog unavailable, task retried in %.0fs: %s",
+                        rt.cfg.retry_backoff_max, exc)
+            raise task.retry(countdown=rt.cfg.retry_backoff_max, max_retries=None) from None
         except Exception as exc:
             # heavy optional dependency: imported on first use
             from celery.exceptions import Retry

@@ -1,4 +1,6 @@
-"""Redis restarted (losing everything) and whole workers lost: no job is lost, none doubled."""
+"""Redis restarted (losing everything), whole workers and beat lost: no job is lost, none
+doubled; a killed worker's job runs again through the heartbeat check, not the visibility
+timeout."""
 
 from __future__ import annotations
 
@@ -40,6 +42,8 @@ def restart_cluster(tmp_path_factory):
 
 
 def test_redis_restart_loses_no_job(restart_cluster, tmp_path):
+    """Redis restarted without persistence while two jobs run and four are queued: all six end
+    ``succeeded`` once each; the queued ones come back through the stuck-job check."""
     cl = restart_cluster
     src = write_csv(tmp_path / "in.csv", 2_000)
     runner = cl.runner()
@@ -78,6 +82,8 @@ def test_redis_restart_loses_no_job(restart_cluster, tmp_path):
 
 
 def test_whole_worker_killed_is_requeued_by_the_stuck_check(restart_cluster, tmp_path):
+    """SIGKILL of a worker's main process and pool mid-job: the stuck-job check re-queues the
+    job long before the visibility timeout; it commits once, attempt 1's files are gone."""
     cl = restart_cluster
     cl.start_worker("r2", concurrency=1)
     src = write_csv(tmp_path / "in.csv", 1_000)
@@ -98,3 +104,79 @@ def test_whole_worker_killed_is_requeued_by_the_stuck_check(restart_cluster, tmp
     assert storage_files(cl.home, "orphan") == sorted(
         [f["key"].split("/datasets/orphan/", 1)[1] for f in job.result.files]
         + ["v000001.manifest.json"])
+
+
+# ----------------------------------------------------------------------------- default settings
+def _start_beat(cl) -> subprocess.Popen:
+    log = cl.home / "beat.log"
+    return subprocess.Popen([sys.executable, "-m", "workbench", "beat",
+                             "--schedule", str(cl.home / "beat-schedule")],
+                            cwd=cl.home, env=cl.process_env(), stdout=open(log, "ab"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+@pytest.fixture(scope="module")
+def default_cluster(redis_server, tmp_path_factory):
+    """Two workers and beat on the shipped heartbeat settings (beat every 5 s, stale after
+    60 s, stuck check every 20 s) and a long visibility timeout."""
+    import os
+
+    cl = make_cluster(tmp_path_factory.mktemp("wb-defaults"),
+                      redis_server.url.rsplit("/", 1)[0] + "/7", hard_limit=600,
+                      visibility_timeout=3600)
+    for var in ("WORKBENCH_HEARTBEAT_INTERVAL", "WORKBENCH_STALE_AFTER"):
+        cl.env.pop(var, None)
+    cl.start_worker("d1")
+    cl.start_worker("d2")
+    cl.beat = _start_beat(cl)  # type: ignore[attr-defined]
+    yield cl
+    cl.beat.kill()
+    cl.beat.wait(20)
+    cl.stop()
+    assert os.environ.get("WORKBENCH_STALE_AFTER") is None
+
+
+def _killed_mid_job_runs_again(cl, tmp_path, name: str) -> None:
+    import os
+    import signal
+
+    src = write_csv(tmp_path / "in.csv", 1_000)
+    marker, gate = tmp_path / "running", tmp_path / "gate"
+    job = cl.runner().submit(wb.Pipeline(
+        source=wb.file(str(src)),
+        steps=[wb.python("wbtest_steps:wait_for_gate", marker=str(marker), gate=str(gate))],
+        sink=wb.dataset(name)))
+    pid = int(wait_for(lambda: marker.exists() and marker.read_text().split(), "the job")[0])
+    victim = next(n for n, w in cl.workers.items() if os.getpgid(pid) == w.pid)
+    gate.touch()  # the second attempt goes straight through
+    cl.kill_worker(victim, signal.SIGKILL)
+    # the promise: running again within 2 minutes (the visibility timeout is an hour)
+    wait_for(lambda: cl.ctx().catalog.get_job(job.id)["attempts"] == 2, "a second attempt", 120)
+    job.wait(TIMEOUT)
+    assert job.status == "succeeded", job.error
+    ctx = cl.ctx()
+    assert ctx.catalog.get_job(job.id)["attempts"] == 2
+    assert [v.version for v in ctx.catalog.list_versions(ctx.namespace, name)] == [1]
+    assert storage_files(cl.home, name) == sorted(
+        [f["key"].split(f"/datasets/{name}/", 1)[1] for f in job.result.files]
+        + ["v000001.manifest.json"])
+    cl.start_worker(victim)  # back to two workers; the next job is fine
+    nxt = cl.runner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset(f"{name}_next")))
+    nxt.wait(TIMEOUT)
+    assert nxt.status == "succeeded", nxt.error
+
+
+def test_sigkill_of_main_worker_runs_again_within_two_minutes(default_cluster, tmp_path):
+    """SIGKILL of a whole worker (main process and pool) on the shipped settings: its job runs
+    again on the other worker within 2 minutes, through the heartbeat/stuck check."""
+    _killed_mid_job_runs_again(default_cluster, tmp_path, "default_kill")
+
+
+def test_beat_restarted(default_cluster, tmp_path):
+    """Beat SIGKILLed and started again: its schedule goes on (stuck jobs are still found), so a
+    worker killed afterwards still has its job run again within 2 minutes."""
+    cl = default_cluster
+    cl.beat.kill()
+    cl.beat.wait(20)
+    cl.beat = _start_beat(cl)
+    _killed_mid_job_runs_again(cl, tmp_path, "after_beat_restart")

@@ -1,0 +1,152 @@
+"""Hostile sizes refused while (or before) they are read, each limit a setting its error names.
+
+``Limits`` (in ``read_common``) holds the numbers; this module holds the checks that need to look
+at bytes: the longest line of a text file (a 1 GB CSV field must not reach Polars, which would
+take 13 GB to hold it and then abort), the cell references of an xlsx sheet (a cell at row
+1,000,000,000 makes calamine allocate the whole grid), the nesting of a JSON line, and the free
+space left on the disk being written.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import zipfile
+from pathlib import Path
+
+from ..errors import SourceError, disk_full
+from .read_common import Input, Limits, count_lines_before
+
+EXCEL_ROWS = 1_048_576
+EXCEL_COLS = 16_384  # XFD
+_SCAN_CHUNK = 8 * 1024 * 1024
+
+
+def check_line_lengths(inp: Input, limits: Limits, *, what: str = "a field") -> None:
+    """Refuse a text file with a line longer than ``max_field_bytes``, in one pass at memchr
+    speed (a line holds every field of its row, so no field is longer than its line)."""
+    assert inp.target is not None
+    limit = limits.max_field_bytes
+    size = Path(inp.target).stat().st_size
+    if size <= limit:
+        return
+    buf = bytearray(min(_SCAN_CHUNK, limit))
+    view = memoryview(buf)
+    last_nl = -1  # offset of the last newline seen
+    pos = 0
+    with open(inp.target, "rb") as f:
+        while n := f.readinto(view):
+            first = buf.find(b"\n", 0, n)
+            if first < 0:
+                if pos + n - last_nl - 1 > limit:
+                    _too_long(inp, last_nl + 1, limit, what)
+            else:
+                if pos + first - last_nl - 1 > limit:
+                    _too_long(inp, last_nl + 1, limit, what)
+                last_nl = pos + buf.rfind(b"\n", 0, n)
+            pos += n
+
+
+def _too_long(inp: Input, start: int, limit: int, what: str) -> None:
+    line = count_lines_before(inp.target or inp.path, start) + 1
+    raise SourceError(
+        f"line {line} (from byte {start:,}) is longer than {limit:,} bytes, the limit for {what}",
+        file=inp.path, row=line - 1 if what == "a field" else line,
+        hint="if the data is genuine, raise WORKBENCH_MAX_FIELD_BYTES; a file with no line breaks "
+             "is often not a CSV (check format= and the delimiter)")
+
+
+def check_columns(inp: Input, count: int, limits: Limits) -> None:
+    if count > limits.max_columns:
+        raise SourceError(
+            f"the file has {count:,} columns, more than the limit of {limits.max_columns:,}",
+            file=inp.path, row=0,
+            hint="select the columns you need upstream, or raise WORKBENCH_MAX_COLUMNS; a "
+                 "wrong delimiter= also makes many columns")
+
+
+# ----------------------------------------------------------------------------- xlsx
+_REF = re.compile(rb'<(?:c|row)\b[^>]*?\br="([A-Z]{0,4})(\d{1,15})"')
+_DIM = re.compile(rb'<dimension\b[^>]*?\bref="([A-Z]{1,4})(\d{1,15})(?::([A-Z]{1,4})(\d{1,15}))?"')
+
+
+def _col_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + (ch - 64)
+    return n
+
+
+def check_xlsx_grid(inp: Input) -> None:
+    """Refuse cell references and dimension tags past Excel's own grid (1,048,576 rows by
+    16,384 columns) before any reader allocates it; streams each sheet's XML."""
+    assert inp.target is not None
+    try:
+        zf = zipfile.ZipFile(inp.target)
+    except zipfile.BadZipFile:
+        return  # reported by the reader with its own message
+    with zf:
+        for info in zf.infolist():
+            if not (info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")):
+                continue
+            sheet = info.filename.rsplit("/", 1)[-1]
+            tail = b""
+            with zf.open(info) as stream:
+                while chunk := stream.read(1024 * 1024):
+                    data = tail + chunk
+                    for regex in (_DIM, _REF):
+                        for m in regex.finditer(data):
+                            groups = m.groups()
+                            for letters, digits in zip(groups[::2], groups[1::2]):
+                                if digits is None:
+                                    continue
+                                row, col = int(digits), _col_number(letters or b"A")
+                                if row > EXCEL_ROWS or col > EXCEL_COLS:
+                                    ref = (f"cell {letters.decode()}{digits.decode()}" if letters
+                                           else f"row {digits.decode()}")
+                                    raise SourceError(
+                                        f"{sheet} refers to {ref}, beyond Excel's grid of "
+                                        f"{EXCEL_ROWS:,} rows by {EXCEL_COLS:,} columns",
+                                        file=inp.path,
+                                        hint="the workbook is damaged or crafted; re-save it in "
+                                             "Excel, or export the sheet as CSV")
+                    tail = data[-64:]  # a reference cut by the chunk boundary
+
+
+# ----------------------------------------------------------------------------- JSON depth
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def json_depth_exceeded(raw: bytes, limit: int) -> int | None:
+    """The nesting depth of one JSON text if it passes ``limit``, else None (no recursion)."""
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    depth = deepest = 0
+    for ch in brackets:
+        depth += 1 if ch in (91, 123) else -1
+        if depth > deepest:
+            deepest = depth
+            if deepest > limit:
+                return deepest
+    return None
+
+
+def depth_error(inp: Input, line: int | None, limit: int) -> SourceError:
+    where = f"line {line}" if line else "the document"
+    return SourceError(f"{where} nests JSON deeper than {limit} levels, the limit",
+                       file=inp.path, row=line,
+                       hint="flatten the data, or raise WORKBENCH_MAX_JSON_DEPTH")
+
+
+# ----------------------------------------------------------------------------- disk
+def check_free_space(path: Path | str, limits: Limits) -> None:
+    """Refuse to write on when the disk holding ``path`` is down to the reserve."""
+    try:
+        free = shutil.disk_usage(path).free
+    except OSError:
+        return
+    if free < limits.disk_reserve_bytes:
+        raise disk_full(path, f"only {free:,} bytes are free, below the reserve of "
+                              f"{limits.disk_reserve_bytes:,} (WORKBENCH_DISK_RESERVE)")
+
+

@@ -1,0 +1,184 @@
+"""Jobs in the kernel run in their own process: a crash, a kill or a hang ends the job, never
+the kernel, and leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import workbench as wb
+from workbench.context import Context
+from workbench.errors import ProcessDied, TimeLimitExceeded
+from workbench.runners.local import LocalRunner
+
+from invariants import assert_clean_dataset, assert_settled, wait_until
+
+HERE = Path(__file__).resolve().parent
+TIMEOUT = 120
+
+
+@pytest.fixture
+def src(wb_home, tmp_path) -> Path:
+    path = tmp_path / "in.csv"
+    pl.DataFrame({"id": range(5000), "v": [i * 0.5 for i in range(5000)]}).write_csv(path)
+    return path
+
+
+def _next_job_fine(src: Path, name: str) -> None:
+    job = LocalRunner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset(name)),
+                               wait=True)
+    assert job.status == "succeeded", job.error
+    assert job.result.rows == 5000
+
+
+def test_native_abort_fails_the_job_and_the_kernel_lives(src, wb_home, tmp_path):
+    """A step that aborts its process (SIGABRT, as a failed native allocation does) fails its job
+    with a ProcessDied error naming the signal; the kernel keeps running, nothing the job wrote
+    stays, and the next job succeeds."""
+    marker = tmp_path / "abort"
+    job = LocalRunner().submit(wb.Pipeline(
+        source=wb.file(str(src)), steps=[wb.python("wbtest_steps:abort", marker=str(marker))],
+        sink=wb.dataset("aborted")))
+    job.wait(TIMEOUT)
+    assert job.status == "failed"
+    assert isinstance(job.error, ProcessDied) and "SIGABRT" in str(job.error)
+    ctx = Context.from_settings()
+    assert_settled(ctx, [job.id])
+    assert_clean_dataset(ctx, wb_home / "storage", "aborted", [])
+    assert not (wb_home / "tmp" / f"job-{job.id}").exists()
+    _next_job_fine(src, "after_abort")
+
+
+def test_a_job_killed_from_outside_fails_with_the_reason(src, wb_home, tmp_path):
+    """SIGKILL of a job's process (what the OOM killer does) fails the job with the reason; its
+    half-written files are removed at once."""
+    marker, gate = tmp_path / "running", tmp_path / "never"
+    job = LocalRunner().submit(wb.Pipeline(
+        source=wb.file(str(src)),
+        steps=[wb.python("wbtest_steps:wait_for_gate", marker=str(marker), gate=str(gate))],
+        sink=wb.dataset("killed")))
+    pid = int(wait_until(lambda: marker.exists() and marker.read_text().split(), "the step")[0])
+    assert pid == job.pid and pid != os.getpid()
+    os.kill(pid, signal.SIGKILL)
+    job.wait(TIMEOUT)
+    assert job.status == "failed" and "SIGKILL" in str(job.error)
+    ctx = Context.from_settings()
+    assert_settled(ctx, [job.id])
+    assert_clean_dataset(ctx, wb_home / "storage", "killed", [])
+    _next_job_fine(src, "after_kill")
+
+
+def test_cancel_stops_a_hung_job_at_once(src, wb_home, tmp_path, monkeypatch):
+    """``cancel()`` of a job stuck in a call that never returns: SIGTERM, then a kill after the
+    grace period; the job ends cancelled and leaves no file."""
+    monkeypatch.setenv("WORKBENCH_KILL_GRACE", "0.5")
+    marker = tmp_path / "hung"
+    job = LocalRunner().submit(wb.Pipeline(
+        source=wb.file(str(src)), steps=[wb.python("wbtest_steps:hang", marker=str(marker))],
+        sink=wb.dataset("hung")))
+    wait_until(marker.exists, "the step to hang")
+    job.cancel()
+    job.wait(TIMEOUT)
+    assert job.status == "cancelled"
+    ctx = Context.from_settings()
+    assert_settled(ctx, [job.id])
+    assert ctx.catalog.get_job(job.id)["status"] == "cancelled"
+    assert_clean_dataset(ctx, wb_home / "storage", "hung", [])
+    with pytest.raises(ProcessLookupError):
+        os.kill(job.pid, 0)
+    _next_job_fine(src, "after_cancel")
+
+
+def test_job_time_limit_in_the_kernel(src, wb_home, tmp_path, monkeypatch):
+    """A kernel job past WORKBENCH_JOB_TIME_LIMIT is stopped and fails with TimeLimitExceeded,
+    whose hint names the setting."""
+    monkeypatch.setenv("WORKBENCH_JOB_TIME_LIMIT", "1")
+    monkeypatch.setenv("WORKBENCH_KILL_GRACE", "0.5")
+    marker = tmp_path / "hung"
+    job = LocalRunner().submit(wb.Pipeline(
+        source=wb.file(str(src)), steps=[wb.python("wbtest_steps:hang", marker=str(marker))],
+        sink=wb.dataset("slow")))
+    job.wait(TIMEOUT)
+    assert job.status == "failed"
+    assert isinstance(job.error, TimeLimitExceeded)
+    assert "WORKBENCH_JOB_TIME_LIMIT" in str(job.error)
+    ctx = Context.from_settings()
+    assert_settled(ctx, [job.id])
+    assert_clean_dataset(ctx, wb_home / "storage", "slow", [])
+    monkeypatch.setenv("WORKBENCH_JOB_TIME_LIMIT", "600")
+    _next_job_fine(src, "after_limit")
+
+
+KERNEL = textwrap.dedent("""
+    import sys
+    import polars as pl
+    import workbench as wb
+    from workbench.runners.local import LocalRunner
+
+    def add_one(frame):            # a step defined in the "notebook" itself
+        return frame.with_columns(w=pl.col("id") + 1)
+
+    src, mode = sys.argv[1], sys.argv[2]
+    pl.DataFrame({"a": range(100_000)}).group_by("a").len()   # the kernel's thread pool is up
+    if mode == "main-step":
+        job = LocalRunner().submit(wb.Pipeline(source=wb.file(src),
+                                               steps=[wb.python("__main__:add_one")]), wait=True)
+        print(job.status, job.result["w"].sum())
+    else:
+        job = LocalRunner().submit(wb.Pipeline(
+            source=wb.file(src), steps=[wb.python("wbtest_steps:hang", marker=sys.argv[3])],
+            sink=wb.dataset("orphan")))
+        job.wait()
+""")
+
+
+def _kernel(args: list[str], home: Path) -> subprocess.Popen:
+    env = {**os.environ, "WORKBENCH_HOME": str(home),
+           "PYTHONPATH": os.pathsep.join([str(HERE), *sys.path])}
+    return subprocess.Popen([sys.executable, "-c", KERNEL, *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+
+def test_cell_defined_step_runs_in_the_job_process(src, wb_home):
+    """A ``"__main__:f"`` step defined in the kernel works in the job's process, even after the
+    kernel used Polars' thread pool (a plain fork of the kernel would deadlock there)."""
+    proc = _kernel([str(src), "main-step"], wb_home)
+    out, _ = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 0, out
+    assert out.strip().splitlines()[-1] == f"succeeded {sum(range(1, 5001))}"
+
+
+def test_a_dead_kernels_job_is_settled_by_the_next_start(src, wb_home, tmp_path):
+    """A kernel killed while its job runs takes the job's process with it (the fork server sees
+    the kernel go); the next kernel to submit fails that job with the reason and removes its
+    files and temp folder."""
+    marker = tmp_path / "hung"
+    proc = _kernel([str(src), "orphan", str(marker)], wb_home)
+    child = int(wait_until(lambda: marker.exists() and marker.read_text().split(), "the step")[0])
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(TIMEOUT)
+    wait_until(lambda: not _alive(child), "the orphaned job process to go")
+    ctx = Context.from_settings()
+    orphan = [j for j in ctx.catalog.list_jobs(ctx.namespace) if j["status"] == "running"]
+    assert len(orphan) == 1
+    _next_job_fine(src, "after_dead_kernel")  # this submit settles the dead kernel's job
+    rec = assert_settled(ctx, [orphan[0]["id"]])[0]
+    assert rec["status"] == "failed" and "stopped without an outcome" in rec["error"]["message"]
+    assert_clean_dataset(ctx, wb_home / "storage", "orphan", [])
+    assert not (wb_home / "tmp" / f"job-{orphan[0]['id']}").exists()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -1,0 +1,235 @@
+"""Workers killed, poisoned, overloaded and handed a job twice: no job lost, none doubled, none
+left without a final state; the next job is fine. (Moved here from tests/worker.)"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+import workbench as wb
+from workbench.worker import keys
+from wb_cluster import make_cluster, storage_files, wait_for, write_csv
+
+from invariants import assert_clean_dataset, assert_settled, wait_until
+
+pytestmark = pytest.mark.services
+
+TIMEOUT = 120
+
+
+def slow_step(marker: Path, seconds: float = 2.0):
+    return wb.python("wbtest_steps:slow", marker=str(marker), seconds=seconds)
+
+
+def versions(cluster, name: str) -> list[int]:
+    ctx = cluster.ctx()
+    return [v.version for v in ctx.catalog.list_versions(ctx.namespace, name)]
+
+
+@pytest.fixture(scope="module")
+def cluster(redis_server, tmp_path_factory):
+    """One worker with two pool processes, every queue."""
+    cl = make_cluster(tmp_path_factory.mktemp("wb-faults"), redis_server.url.rsplit("/", 1)[0] + "/8")
+    cl.start_worker("f1", concurrency=2)
+    with pytest.MonkeyPatch.context() as mp:
+        for var in list(os.environ):
+            if var.startswith("WORKBENCH_"):
+                mp.delenv(var)
+        for key, value in cl.env.items():
+            mp.setenv(key, value)
+        yield cl
+    cl.stop()
+
+
+# ----------------------------------------------------------------------------- killed worker
+@pytest.fixture(scope="module")
+def kill_cluster(redis_server, tmp_path_factory):
+    """Two workers with a short visibility timeout, so a dead worker's task comes back soon."""
+    cl = make_cluster(tmp_path_factory.mktemp("wb-kill"), redis_server.url.rsplit("/", 1)[0] + "/4",
+                      hard_limit=6, visibility_timeout=8, WORKBENCH_RESTORE_INTERVAL="1")
+    cl.start_worker("a", wait=False)
+    cl.start_worker("b", wait=False, cli=True)  # through `workbench worker`
+    cl.wait_ready("a")
+    cl.wait_ready("b")
+    yield cl
+    cl.stop()
+
+
+def test_sigkill_mid_ingest_is_redelivered_and_commits_once(kill_cluster, tmp_path):
+    """SIGKILL of the worker running a job, mid-write (a .part file open): its unacknowledged
+    message is delivered again after the visibility timeout (8 s here) to the other worker; the
+    job commits once and attempt 1's files are gone."""
+    cl = kill_cluster
+    src = write_csv(tmp_path / "in.csv", 3_000)
+    marker = tmp_path / "started"
+    p = wb.Pipeline(source=wb.file(str(src)), steps=[slow_step(marker, 2.0)],
+                    checks=[wb.is_unique("id")], sink=wb.dataset("killed"))
+    job = cl.runner().submit(p)
+    pid = int(wait_for(lambda: marker.exists() and marker.read_text().split(), "the job to run")[0])
+    victim = next(n for n, w in cl.workers.items() if os.getpgid(pid) == w.pid)
+    # Mid-write: the Parquet part of attempt 1 is open as a temporary file right now.
+    assert any(".part" in f for f in storage_files(cl.home, "killed"))
+    cl.kill_worker(victim)
+
+    job.wait(TIMEOUT)
+    assert job.status == "succeeded", job.error
+    record = cl.ctx().catalog.get_job(job.id)
+    survivor = next(iter(cl.workers))
+    assert record["attempts"] == 2 and record["worker"].startswith(f"{survivor}@wb")
+    assert any("attempt 1 ended without an outcome" in m for m in job.state.messages)
+    assert versions(cl, "killed") == [1]
+    assert job.result.rows == 3_000
+    named = sorted(f["key"].split("/datasets/killed/", 1)[1] for f in job.result.files)
+    assert storage_files(cl.home, "killed") == sorted(named + ["v000001.manifest.json"])
+    assert all(f"{job.id}/a2/" in k for k in named)  # attempt 1's files are gone
+
+
+def test_hard_time_limit_fails_the_job_cleanly(kill_cluster, tmp_path):
+    """A task killed at its hard time limit fails its job with TimeLimitExceeded (not
+    retried), its partial file is removed, and the next job runs."""
+    cl = kill_cluster  # hard limit 6 s in this cluster
+    if not cl.workers:
+        cl.start_worker("a")
+    src = write_csv(tmp_path / "in.csv", 500)
+    marker = tmp_path / "started"
+    job = cl.runner().submit(wb.Pipeline(source=wb.file(str(src)), steps=[slow_step(marker, 30)],
+                                         sink=wb.dataset("too_slow")))
+    job.wait(TIMEOUT)
+    assert job.status == "failed"
+    err = job.state.error
+    assert err["type"] == "TimeLimitExceeded" and "hard time limit of 6s" in err["message"]
+    assert cl.ctx().catalog.get_job(job.id)["attempts"] == 1  # not retried
+    assert storage_files(cl.home, "too_slow") == []  # the killed attempt's partial file is gone
+    # The next job runs fine (the pool replaced the killed process).
+    ok = cl.runner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("in_time")))
+    assert ok.wait(TIMEOUT).status == "succeeded"
+def test_poison_job_goes_to_dead_letters_and_does_not_block(cluster, tmp_path):
+    """A job that SIGKILLs its task process every time ends in the dead letters after its
+    attempts, with a reason and a resubmit hint; jobs beside it succeed."""
+    src = write_csv(tmp_path / "in.csv", 100)
+    runner = cluster.runner()
+    poison = runner.submit(wb.Pipeline(source=wb.file(str(src)), steps=[wb.python("wbtest_steps:crash")],
+                                       sink=wb.dataset("poison")))
+    others = [runner.submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset(f"healthy{i}")))
+              for i in range(4)]
+    for j in others:
+        assert j.wait(TIMEOUT).status == "succeeded", j.error
+    poison.wait(TIMEOUT)
+    assert poison.status == "failed"
+    err = poison.state.error
+    assert err["type"] == "InternalError" and "dead letters" in err["message"]
+    assert "dead-letters resubmit" in err["hint"]
+    record = cluster.ctx().catalog.get_job(poison.id)
+    assert record["attempts"] == 3  # WORKBENCH_MAX_RETRIES=2 in the tests
+    from workbench.worker.recovery import list_dead_letters
+
+    letters = {d["job_id"]: d for d in list_dead_letters(cluster.ctx())}
+    assert letters[poison.id]["attempts"] == 3 and letters[poison.id]["spec"]["sink"]["name"] == "poison"
+    assert storage_files(cluster.home, "poison") == []
+
+
+def test_a_redelivered_finished_job_is_not_run_again(cluster, tmp_path):
+    """The same task message again after the job finished (at-least-once delivery): the claim
+    sees the final state and nothing runs or commits twice."""
+    src = write_csv(tmp_path / "in.csv", 100)
+    p = wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("twice"))
+    job = cluster.runner().submit(p).wait(TIMEOUT)
+    assert job.status == "succeeded"
+    # The same message again, as acks_late may deliver it: the claim sees the job finished.
+    res = cluster.app.send_task("workbench.run_pipeline", args=[job.id, p.model_dump(mode="json"), {}],
+                                queue="pipeline")
+    out = res.get(timeout=TIMEOUT)
+    assert out["status"] == "succeeded" and out["attempts"] == 1
+    assert versions(cluster, "twice") == [1]
+
+
+def test_500_jobs_from_threads_none_lost_or_doubled(cluster, tmp_path):
+    """500 jobs submitted concurrently from 5 threads: every one runs exactly once and ends
+    succeeded; nothing is left queued."""
+    src = tmp_path / "tiny.csv"
+    src.write_text("a,b\n1,2\n3,4\n")
+    p = wb.Pipeline(source=wb.file(str(src)), steps=[wb.filter("a > 0")])
+    runner = cluster.runner()
+    jobs: list = []
+    lock = threading.Lock()
+
+    def submit(n: int) -> None:
+        for _ in range(n):
+            j = runner.submit(p)
+            with lock:
+                jobs.append(j)
+
+    threads = [threading.Thread(target=submit, args=(100,)) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({j.id for j in jobs}) == 500
+    for j in jobs:
+        j.wait(300)
+    assert {j.status for j in jobs} == {"succeeded"}
+    for j in jobs:
+        kinds = [e.kind for e in j.events]
+        assert kinds.count("job_started") == 1 and kinds.count("job_finished") == 1
+        assert j.result.height == 2
+    ctx = cluster.ctx()
+    records = [ctx.catalog.get_job(j.id) for j in jobs]
+    assert {(r["status"], r["attempts"]) for r in records} == {("succeeded", 1)}
+    r = cluster.redis()
+    assert r.llen("pipeline") == 0
+    assert not any(r.exists(keys.queued("default", j.id)) for j in jobs[:50])
+
+
+
+
+def test_two_workers_racing_one_job(cluster, tmp_path):
+    """The same job's message delivered to two pool processes at once (a duplicate publish):
+    one claims and runs it, the other sees it held and stands back; one version, one attempt."""
+    src = write_csv(tmp_path / "in.csv", 500)
+    marker, gate = tmp_path / "running", tmp_path / "gate"
+    p = wb.Pipeline(source=wb.file(str(src)),
+                    steps=[wb.python("wbtest_steps:wait_for_gate", marker=str(marker),
+                                     gate=str(gate))],
+                    sink=wb.dataset("raced"))
+    job = cluster.runner().submit(p)
+    dup = cluster.app.send_task("workbench.run_pipeline",
+                                args=[job.id, p.model_dump(mode="json"), {}], queue="pipeline")
+    wait_until(marker.exists, "one of them to run it")
+    wait_until(lambda: "job held by" in cluster.logs["f1"].read_text(),
+               "the other to stand back")
+    gate.touch()
+    job.wait(TIMEOUT)
+    assert job.status == "succeeded", job.error
+    out = dup.get(timeout=TIMEOUT) if dup.state != "RETRY" else None
+    ctx = cluster.ctx()
+    rec = assert_settled(ctx, [job.id])[0]
+    assert rec["attempts"] == 1
+    assert len(marker.read_text().split()) == 1  # the step ran in one process only
+    assert_clean_dataset(ctx, cluster.home / "storage", "raced", [1])
+    if out is not None:
+        assert out["status"] == "succeeded"
+
+
+def test_sigkill_of_the_task_process(cluster, tmp_path):
+    """SIGKILL of the pool process running a job (its worker lives): the job is handed out again
+    at once, runs to the end on attempt 2, commits once, and the next job is fine."""
+    import signal
+
+    src = write_csv(tmp_path / "in.csv", 500)
+    marker = tmp_path / "running"
+    job = cluster.runner().submit(wb.Pipeline(source=wb.file(str(src)), steps=[slow_step(marker, 2)],
+                                              sink=wb.dataset("child_killed")))
+    pid = int(wait_for(lambda: marker.exists() and marker.read_text().split(), "the job")[0])
+    os.kill(pid, signal.SIGKILL)
+    job.wait(TIMEOUT)
+    assert job.status == "succeeded", job.error
+    ctx = cluster.ctx()
+    rec = assert_settled(ctx, [job.id])[0]
+    assert rec["attempts"] == 2
+    assert_clean_dataset(ctx, cluster.home / "storage", "child_killed", [1])
+    assert cluster.workers["f1"].poll() is None
+    nxt = cluster.runner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("ck_next")))
+    assert nxt.wait(TIMEOUT).status == "succeeded"
