@@ -90,8 +90,8 @@ def decode_rows(result: dict[str, Any], open_storage: Callable[[str], Any]) -> p
         data = storage.get_bytes(key)
     except NotFound:
         raise NotFound(f"the rows of this job are no longer in storage ({key})",
-                       hint="results of pipelines without a sink are removed by `workbench gc`; "
-                            "run the pipeline again, or give it a sink") from None
+                       hint="the object was deleted from storage; run the pipeline again, or "
+                            "give it a sink to keep its rows as a dataset") from None
     return from_ipc(data)
 
 

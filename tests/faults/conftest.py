@@ -11,5 +11,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# The worker tests' cluster helper and steps (real Celery workers on a real Redis).
+# The worker tests' cluster helper and steps (real Celery workers on a real Redis), and the
+# storage tests' S3 helpers (a bucket on moto, a fault-injecting proxy in front of it).
 sys.path.insert(0, str(HERE.parent / "worker"))
+sys.path.insert(0, str(HERE.parent / "storage"))

@@ -182,3 +182,33 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_cancel_during_commit_is_all_or_nothing(src, wb_home, monkeypatch):
+    """Cancels (SIGTERM, then a kill 50 ms later) landing while jobs write and commit: each job
+    ends either ``succeeded`` with its whole version or ``cancelled`` with no version and no
+    file; never a partial version."""
+    monkeypatch.setenv("WORKBENCH_KILL_GRACE", "0.05")
+    jobs = []
+    for i in range(8):
+        job = LocalRunner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset(f"c{i}")))
+
+        def on_event(ev, job=job, skip=i % 4):
+            # cancel as the write step starts; later jobs let a few more events pass first
+            if ev.kind in ("step_started", "progress", "step_finished") and \
+                    any(e.kind == "step_started" and e.step == "write" for e in job.events):
+                on_event.seen = getattr(on_event, "seen", 0) + 1
+                if on_event.seen > skip and not job._cancel.is_set():
+                    job.cancel()
+
+        job.subscribe(on_event)
+        jobs.append(job)
+    for job in jobs:
+        job.wait(TIMEOUT)
+    ctx = Context.from_settings()
+    assert_settled(ctx, [j.id for j in jobs])
+    for i, job in enumerate(jobs):
+        assert job.status in ("succeeded", "cancelled"), (job.status, job.error)
+        assert_clean_dataset(ctx, wb_home / "storage", f"c{i}",
+                             [1] if job.status == "succeeded" else [])
+    _next_job_fine(src, "after_cancels")

@@ -233,3 +233,45 @@ def test_sigkill_of_the_task_process(cluster, tmp_path):
     assert cluster.workers["f1"].poll() is None
     nxt = cluster.runner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("ck_next")))
     assert nxt.wait(TIMEOUT).status == "succeeded"
+
+
+CLIENT = """
+import sys
+import workbench as wb
+from workbench.runners.celery_runner import CeleryRunner
+job = CeleryRunner().attach(sys.argv[1])
+for ev in job:
+    print(ev.kind, flush=True)
+"""
+
+
+def test_client_killed_while_reading_progress(cluster, tmp_path):
+    """A client process SIGKILLed while it reads a job's progress stream: the job is not
+    affected and succeeds; a new client replays every event from the start."""
+    import signal
+    import subprocess
+    import sys
+
+    src = write_csv(tmp_path / "in.csv", 1_000)
+    marker, gate = tmp_path / "running", tmp_path / "gate"
+    job = cluster.runner().submit(wb.Pipeline(
+        source=wb.file(str(src)),
+        steps=[wb.python("wbtest_steps:wait_for_gate", marker=str(marker), gate=str(gate))],
+        sink=wb.dataset("watched")))
+    wait_until(marker.exists, "the job to run")
+    out = tmp_path / "client.out"
+    client = subprocess.Popen([sys.executable, "-c", CLIENT, job.id],
+                              env=cluster.process_env(), stdout=open(out, "w"),
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    wait_until(lambda: "job_started" in out.read_text(), "the client to read the stream")
+    os.killpg(client.pid, signal.SIGKILL)
+    client.wait(30)
+    gate.touch()
+    job.wait(TIMEOUT)
+    assert job.status == "succeeded", job.error
+    again = cluster.runner().attach(job.id).wait(TIMEOUT)
+    kinds = [e.kind for e in again.events]
+    assert kinds[0] == "job_started" and kinds[-1] == "job_finished" and kinds.count("job_finished") == 1
+    ctx = cluster.ctx()
+    assert assert_settled(ctx, [job.id])[0]["attempts"] == 1
+    assert_clean_dataset(ctx, cluster.home / "storage", "watched", [1])

@@ -9,6 +9,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "worker"))  # the real-cluster helpers (wb_cluster)
+sys.path.insert(0, str(HERE.parent / "storage"))  # the moto helpers (s3_helpers)
 
 from typecases import polars_frame  # noqa: E402
 from wb_cluster import Cluster, make_cluster  # noqa: E402

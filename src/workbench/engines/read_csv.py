@@ -55,7 +55,7 @@ def plan_csv(inputs: list[Input], opts: CsvOptions, declared: dict[str, pl.DataT
     check_declared_columns(declared, names, inputs[0].path)
     dtypes = _infer(inputs[0], opts, names, declared)
     plan = CsvPlan(inputs, opts, names, dtypes, declared)
-    for inp in inputs[1:]:
+    for inp in inputs:  # the first file too: Polars' inference drops leading zeros (02134)
         widen_from(plan, inp, None)
     seen = sample_windows(plan)
     for n, inp in enumerate(inputs):

@@ -88,6 +88,14 @@ def widen_from(plan: CsvPlan, inp: Input, data: bytes | None) -> None:
             df = pl.read_csv(data, schema=text, truncate_ragged_lines=True, **kwargs)
     except pl.exceptions.PolarsError:
         return
+    zeros = _leading_zero_columns(df, [c for c in typed if plan.dtypes[c].is_numeric()])
+    for c, example in zeros.items():
+        plan.notes.append(f"column {c!r}: {example!r} in {inp.name} has a leading zero; the column "
+                          "is read as text so no value changes (a ZIP, FIPS or phone code)")
+        plan.dtypes[c] = pl.String
+    typed = [c for c in typed if c not in zeros]
+    if not typed:
+        return
     exprs = [misfit(pl.col(c), plan.dtypes[c]).any().alias(c) for c in typed]
     exprs += [misfit(pl.col(c), pl.Float64).any().alias(f"__f_{c}") for c in typed
               if plan.dtypes[c].is_integer()]
@@ -100,6 +108,19 @@ def widen_from(plan: CsvPlan, inp: Input, data: bytes | None) -> None:
                 f"column {c!r}: {example!r} further into {inp.name} is not "
                 f"{type_name(plan.dtypes[c])}; read as {type_name(new)}")
             plan.dtypes[c] = new
+
+
+_LEADING_ZERO = r"^\s*[+-]?0[0-9]"
+
+
+def _leading_zero_columns(df: pl.DataFrame, columns: list[str]) -> dict[str, str]:
+    """Number-like columns holding a value such as ``02134``, each with the first such value:
+    read as a number, the zero would be lost."""
+    if not columns:
+        return {}
+    hits = df.select([pl.col(c).str.contains(_LEADING_ZERO).any().alias(c) for c in columns]
+                     ).row(0, named=True)
+    return {c: df.filter(pl.col(c).str.contains(_LEADING_ZERO))[c][0] for c in columns if hits[c]}
 
 
 def type_iso_dates(inp: Input, opts: CsvOptions, plan: CsvPlan) -> None:

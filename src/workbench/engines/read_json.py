@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import polars as pl
 
@@ -43,6 +44,7 @@ def read_json_array(inputs: list[Input], declared: dict[str, pl.DataType], *,
                 f"the keys differ from the first file's ({sorted(set(df.columns) ^ set(frames[0].columns))[:10]} "
                 "are not in both)", file=inp.path,
                 hint="every file of a glob needs the same keys; read the odd file on its own")
+        df = empty_objects_as_text(df, df.schema)
         frames.append(apply_declared_eager(df, declared, inp.path, row_offset=0))
     if len(frames) == 1:
         return frames[0]
@@ -95,7 +97,8 @@ class NdjsonPlan:
 
     def frame(self) -> pl.LazyFrame:
         targets = [i.target for i in self.inputs]
-        return pl.scan_ndjson(targets if len(targets) > 1 else targets[0], schema=self.schema)
+        lf = pl.scan_ndjson(targets if len(targets) > 1 else targets[0], schema=self.schema)
+        return empty_objects_as_text(lf, self.schema)
 
     def diagnose(self, exc: BaseException) -> SourceError | None:
         for inp in self.inputs:
@@ -176,7 +179,22 @@ def plan_ndjson(inputs: list[Input], declared: dict[str, pl.DataType], *,
                           file=inputs[0].path, column=missing[0],
                           hint=f"the keys seen are: {list(schema)[:50]}")
     schema.update(declared)
+    notes += [f"key {c!r} is always an empty object: kept as the JSON text '{{}}' (a struct with "
+              "no fields cannot be stored in Parquet)" for c in _empty_objects(schema)]
     return NdjsonPlan(inputs, schema, declared, notes, depth=depth)
+
+
+def _empty_objects(schema: Any) -> list[str]:
+    return [c for c, t in schema.items() if isinstance(t, pl.Struct) and not t.fields]
+
+
+def empty_objects_as_text(lf: Any, schema: Any) -> Any:
+    """A key whose objects never have a field (``{}``) as the JSON text ``"{}"``, nulls kept."""
+    cols = _empty_objects(schema)
+    if not cols:
+        return lf
+    return lf.with_columns([pl.when(pl.col(c).is_null()).then(pl.lit(None, pl.String))
+                            .otherwise(pl.lit("{}")).alias(c) for c in cols])
 
 
 def merge_schemas(a: dict[str, pl.DataType], b: dict[str, pl.DataType]) -> dict[str, pl.DataType]:
