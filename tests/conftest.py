@@ -6,7 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from servers import create_database, start_moto, start_postgres, start_redis
+from servers import create_database, session_keys, start_moto, start_postgres, start_redis
+
+
+@pytest.fixture(scope="session", autouse=True)
+def signing_keys():
+    """Every process of the session signs task messages with one key set (see session_keys)."""
+    keys = session_keys()
+    saved = os.environ.get("WORKBENCH_KEYS_DIR")
+    os.environ["WORKBENCH_KEYS_DIR"] = str(keys)
+    yield keys
+    if saved is None:
+        os.environ.pop("WORKBENCH_KEYS_DIR", None)
+    else:
+        os.environ["WORKBENCH_KEYS_DIR"] = saved
 
 
 @pytest.fixture
@@ -14,7 +27,7 @@ def wb_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An embedded-default workbench in a fresh folder, with no servers configured."""
     home = tmp_path / "wbhome"
     for var in list(os.environ):
-        if var.startswith("WORKBENCH_"):
+        if var.startswith("WORKBENCH_") and var != "WORKBENCH_KEYS_DIR":
             monkeypatch.delenv(var)
     monkeypatch.setenv("WORKBENCH_HOME", str(home))
     return home

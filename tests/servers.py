@@ -70,7 +70,9 @@ class Server:
         self.start()
 
 
-def start_redis() -> Server:
+def start_redis(password: str | None = None) -> Server:
+    """redis-server on a free port; with ``password`` it requires it (``--requirepass``) and
+    ``url`` carries it, as a production broker URL does."""
     exe = shutil.which("redis-server")
     if exe is None:
         raise RuntimeError("redis-server is not installed (apt-get install -y redis-server)")
@@ -78,7 +80,10 @@ def start_redis() -> Server:
     workdir = Path(tempfile.mkdtemp(prefix="wb-redis-"))
     argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--maxmemory-policy", "noeviction", "--dir", str(workdir)]
-    srv = Server(port, None, f"redis://127.0.0.1:{port}/0", workdir, argv)
+    if password:
+        argv += ["--requirepass", password]
+    auth = f":{password}@" if password else ""
+    srv = Server(port, None, f"redis://{auth}127.0.0.1:{port}/0", workdir, argv)
     srv.start()
     return srv
 
@@ -194,3 +199,22 @@ def start_jupyterlab(root_dir: Path, env: dict[str, str] | None = None) -> Serve
                  start_timeout=120.0)
     srv.start()
     return srv
+
+
+_SESSION_KEYS: Path | None = None
+
+
+def session_keys() -> Path:
+    """One set of task-signing keys for the whole test session (``workbench keys init``).
+
+    Celery registers the signing key for a whole process, so every app this test process makes,
+    whatever its workbench home, must sign with the same client key its workers trust.
+    """
+    global _SESSION_KEYS
+    if _SESSION_KEYS is None:
+        from workbench.worker.signing import init_keys
+
+        _SESSION_KEYS = Path(tempfile.mkdtemp(prefix="wb-keys-")) / "keys"
+        init_keys(_SESSION_KEYS)
+    return _SESSION_KEYS
+

@@ -26,6 +26,7 @@ from .catalog_schema import (  # noqa: F401
 )
 from .errors import NotFound, StorageUnavailable, missing_extra
 from .names import check_job_id, check_namespace
+from .masking import mask_url
 
 
 @dataclass(frozen=True)
@@ -379,10 +380,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 def _mask(url: str) -> str:
     """A DSN with its password replaced, for errors and logs."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url.split("@")[-1]
+    return mask_url(url)
 
 
 _CATALOGS: dict[str, Catalog] = {}

@@ -18,12 +18,13 @@ import re
 import socket
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from .errors import (
     AccessDenied, ConfigError, NotFound, SourceError, SQLError, TransientError, WorkbenchError,
     missing_extra,
 )
+from .masking import mask_url
 
 CONN_PREFIX = "WORKBENCH_CONN_"
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
@@ -33,28 +34,7 @@ _SECRET_KEYS = ("password", "sslpassword")
 
 def mask_dsn(dsn: str) -> str:
     """``dsn`` with any password replaced by ``***`` (URL userinfo, query or key=value form)."""
-    if not isinstance(dsn, str):
-        return str(dsn)
-    if "://" not in dsn:
-        # libpq key=value form: password=secret or password='se cret'
-        return re.sub(r"(?i)\b(password|sslpassword)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)",
-                      lambda m: f"{m.group(1)}={_MASK}", dsn)
-    try:
-        parts = urlsplit(dsn)
-    except ValueError:
-        return re.sub(r"//[^@/]*@", "//" + _MASK + "@", dsn)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        if ":" in userinfo:
-            userinfo = userinfo.split(":", 1)[0] + ":" + _MASK
-        netloc = f"{userinfo}@{host}"
-    query = parts.query
-    if query:
-        query = "&".join(
-            f"{k}={_MASK}" if k.lower() in _SECRET_KEYS else (f"{k}={v}" if v != "" else k)
-            for k, v in parse_qsl(query, keep_blank_values=True))
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return mask_url(dsn)
 
 
 def dsn_has_password(dsn: str) -> bool:

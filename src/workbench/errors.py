@@ -29,13 +29,16 @@ to fix it.
         └── ProcessDied            the job's process was killed or crashed in native code
 
 Errors survive pickling and JSON (``to_dict``/``from_dict``), so they cross process and broker
-boundaries intact.
+boundaries intact. Their message and hint are masked when made (``security.mask_text``): a URL's
+credentials never reach a job record, an event, a log line or the user's screen.
 """
 
 from __future__ import annotations
 
 import errno
 from typing import Any
+
+from .masking import mask_text
 
 _FIELDS = ("file", "row", "column", "step", "hint")
 
@@ -55,13 +58,14 @@ class WorkbenchError(Exception):
         step: str | None = None,
         hint: str | None = None,
     ) -> None:
+        message = mask_text(message)
         super().__init__(message)
         self.message = message
-        self.file = file
+        self.file = mask_text(file) if file is not None else None
         self.row = row
         self.column = column
         self.step = step
-        self.hint = hint
+        self.hint = mask_text(hint) if hint is not None else None
 
     def __str__(self) -> str:
         where = ", ".join(
@@ -82,8 +86,10 @@ class WorkbenchError(Exception):
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": type(self).__name__, "message": self.message,
-                **{k: getattr(self, k) for k in _FIELDS}}
+        # masked again: a field may have been set after the error was made
+        return {"type": type(self).__name__, "message": mask_text(self.message),
+                **{k: mask_text(v) if isinstance(v, str) else v
+                   for k in _FIELDS for v in (getattr(self, k),)}}
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> WorkbenchError:

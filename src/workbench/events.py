@@ -11,6 +11,8 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, ClassVar
 
+from .masking import mask_text, mask_value
+
 
 @dataclass
 class Event:
@@ -19,7 +21,8 @@ class Event:
     ts: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, **asdict(self)}
+        # masked: events go to Redis streams and job records, where no credential may go
+        return mask_value({"kind": self.kind, **asdict(self)})
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> Event:
@@ -91,6 +94,9 @@ class Message(Event):
     kind: ClassVar[str] = "message"
     level: str = "info"
     text: str = ""
+
+    def __post_init__(self) -> None:
+        self.text = mask_text(self.text)
 
 
 @dataclass

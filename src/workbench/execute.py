@@ -79,7 +79,7 @@ def build_frame(pipeline: Pipeline, ctx: Context, emit: Emit, monitor: Monitor,
                     raise classify_error(exc, scan, label) from None
                 emit(StepFinished(job_id=job_id, step=label, index=i + 1, seconds=time.time() - t0))
             else:
-                frame = apply_step(frame, step, label)
+                frame = apply_step(frame, step, label, settings=ctx.settings)
     except BaseException:
         if session is not None:
             session.close()

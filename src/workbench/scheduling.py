@@ -11,6 +11,11 @@ index of the failing cell and its error) and its executed notebook is stored, fa
 path or an ``s3://``/``r2://`` URL). Schedules live in the ``schedules`` table, so they survive a
 restart of beat; beat's periodic task calls ``run_due_schedules(ctx)``.
 
+On a worker (``settings.on_worker``) a notebook runs only from a folder of
+``WORKBENCH_NOTEBOOK_ROOTS`` or from the namespace's own storage, both checked after resolving
+``..`` and symlinks, and its output goes only under the storage's ``<namespace>/notebooks/``
+prefix: a task cannot make a worker execute or write a file anywhere else (SECURITY.md).
+
 Kernels started here get ``WORKBENCH_DISPLAY=text``, so job views in scheduled runs print plain
 lines into the saved notebook instead of widgets nobody can see.
 """
@@ -30,7 +35,9 @@ import yaml
 
 from .catalog import notebook_runs, schedules
 from .context import Context
-from .errors import InputError, NotFound, SourceError, SpecError, WorkbenchError
+from .errors import AccessDenied, InputError, NotFound, SourceError, SpecError, WorkbenchError
+from .masking import mask_value
+from .security import check_notebook_path, inside
 from .storage import open_storage
 
 _ENV_LOCK = threading.Lock()  # the kernel inherits os.environ at start; change it one run at a time
@@ -74,8 +81,35 @@ def check_parameters(parameters: dict[str, Any] | None) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- output
+def _worker_output_key(ctx: Context, output: str | None, run_id: str, stem: str) -> str:
+    """On a worker: the storage key an output may go to, inside ``<namespace>/notebooks/``."""
+    prefix = f"{ctx.namespace}/notebooks/"
+    if output is None:
+        return f"{prefix}{run_id}/{stem}.ipynb"
+    base = ctx.storage.uri(prefix).rstrip("/") + "/"
+    text = output.removeprefix("file://")
+    local = "://" not in base
+    if local and inside(text, base) or not local and text.startswith(base):
+        rel = (os.path.relpath(os.path.realpath(text), os.path.realpath(base)) if local
+               else text[len(base):])
+        parts = [p for p in rel.replace(os.sep, "/").split("/") if p not in ("", ".")]
+        if parts and ".." not in parts:
+            name = "/".join(parts)
+            if not name.endswith(".ipynb"):
+                name = f"{name}/{stem}-{run_id[:12]}.ipynb"
+            return prefix + name
+    raise AccessDenied(
+        "on a worker a notebook's output goes only to the workbench storage's notebooks folder, "
+        f"not to {output!r}",
+        hint=f"leave the output unset (it goes to {base}<run id>/), or name a place under {base}")
+
+
 def _store_output(ctx: Context, local: Path, run_id: str, stem: str, output: str | None) -> str:
     data = local.read_bytes()
+    if ctx.settings.on_worker:
+        key = _worker_output_key(ctx, output, run_id, stem)
+        ctx.storage.put_bytes(key, data)
+        return ctx.storage.uri(key)
     if output is None:
         key = f"{ctx.namespace}/notebooks/{run_id}/{stem}.ipynb"
         ctx.storage.put_bytes(key, data)
@@ -133,12 +167,42 @@ def run_notebook(ctx: Context, path: str | Path, parameters: dict[str, Any] | No
     # heavy optional dependency: imported on first use
     import papermill as pm
 
-    nb_path = check_notebook(path)
+    with tempfile.TemporaryDirectory(prefix="wb-nbsrc-") as fetched:
+        nb_path = _worker_notebook(ctx, path, Path(fetched)) if ctx.settings.on_worker \
+            else check_notebook(path)
+        shown = str(path) if "://" in str(path) else str(nb_path)  # a fetched copy: its origin
+        return _run(pm, ctx, nb_path, shown, parameters, output, schedule_id=schedule_id,
+                    kernel_name=kernel_name, cell_timeout=cell_timeout, run_id=run_id)
+
+
+def _worker_notebook(ctx: Context, path: str | Path, fetched: Path) -> Path:
+    """On a worker: the notebook from an allowed folder, or fetched from the namespace's
+    storage; anything else is refused before it is read."""
+    text = str(path)
+    base = ctx.storage.uri(f"{ctx.namespace}/").rstrip("/") + "/"
+    if "://" in base and text.startswith(base):
+        rel = text[len(base):]
+        if ".." in rel.split("/") or not rel.endswith(".ipynb"):
+            raise AccessDenied(f"notebook {rel!r} is not a notebook of this namespace's storage")
+        target = fetched / Path(rel).name
+        target.write_bytes(ctx.storage.get_bytes(f"{ctx.namespace}/{rel}"))
+        return check_notebook(target)
+    if "://" not in base and inside(text, base):
+        return check_notebook(os.path.realpath(text))
+    check_notebook_path(text, ctx.settings)
+    return check_notebook(os.path.realpath(text))
+
+
+def _run(pm: Any, ctx: Context, nb_path: Path, shown: str, parameters: dict[str, Any] | None,
+         output: str | None, *, schedule_id: str | None, kernel_name: str | None,
+         cell_timeout: float | None, run_id: str | None) -> dict[str, Any]:
     params = check_parameters(parameters)
     run_id = run_id or uuid.uuid4().hex
+    if ctx.settings.on_worker:  # refused before the notebook runs, not after
+        _worker_output_key(ctx, output, run_id, nb_path.stem)
     started = time.time()
     ctx.catalog.execute(notebook_runs.insert().values(
-        id=run_id, namespace=ctx.namespace, notebook=str(nb_path), parameters_json=json.dumps(params),
+        id=run_id, namespace=ctx.namespace, notebook=shown, parameters_json=json.dumps(params),
         status="running", started_at=started, schedule_id=schedule_id))
     status, failed_cell, error, output_uri = "succeeded", None, None, None
     with tempfile.TemporaryDirectory(prefix="wb-nbrun-") as tmp:
@@ -178,7 +242,7 @@ def run_notebook(ctx: Context, path: str | Path, parameters: dict[str, Any] | No
                 error = error or {**exc.to_dict(), "hint": exc.hint or "check the output location"}
     ctx.catalog.execute(notebook_runs.update().where(notebook_runs.c.id == run_id).values(
         status=status, finished_at=time.time(), failed_cell=failed_cell, output_uri=output_uri,
-        error_json=json.dumps(error) if error else None))
+        error_json=json.dumps(mask_value(error)) if error else None))
     return get_run(ctx, run_id)
 
 

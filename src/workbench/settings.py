@@ -13,6 +13,11 @@ WORKBENCH_S3_REGION         auto                             region name
 WORKBENCH_S3_ADDRESSING     path                             path or virtual
 WORKBENCH_ROLE              kernel                           kernel (the analyst's own process) or
                                                              worker (shared; trust rules apply)
+WORKBENCH_PYTHON_STEPS      (none)                           worker: modules whose functions may run
+                                                             as Python steps (comma-separated); with
+                                                             ``workbench.steps`` entry points
+WORKBENCH_NOTEBOOK_ROOTS    (none)                           worker: folders notebooks may run from
+                                                             (comma-separated), besides storage
 WORKBENCH_LOCAL_ISOLATION   process                          process: a kernel's jobs run in
                                                              a child process; thread: in the
                                                              kernel (tests, debugging)
@@ -52,6 +57,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .masking import mask_url
 
 _CATALOG_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 _BROKER_SCHEMES = ("redis", "rediss")
@@ -143,6 +149,10 @@ class Settings:
     # "kernel": the analyst's own process, which may do anything its user may.
     # "worker": a shared worker process; the trust boundary (SECURITY.md) applies.
     role: str = "kernel"
+    # On a worker only: modules whose functions may run as Python steps, and the folders
+    # notebooks may run from (SECURITY.md). The kernel runs whatever its user can.
+    python_steps: tuple[str, ...] = ()
+    notebook_roots: tuple[str, ...] = ()
     local_isolation: str = "process"
     job_time_limit: float = 3600.0
     kill_grace: float = 3.0
@@ -164,6 +174,15 @@ class Settings:
     def on_worker(self) -> bool:
         return self.role == "worker"
 
+    def __repr__(self) -> str:
+        # URLs may carry passwords (catalog, broker, endpoint): never show them
+        return (f"Settings(home={str(self.home)!r}, storage_url={mask_url(self.storage_url)!r}, "
+                f"catalog_url={mask_url(self.catalog_url)!r}, "
+                f"broker_url={mask_url(self.broker_url) if self.broker_url else None!r}, "
+                f"namespace={self.namespace!r}, "
+                f"s3_endpoint_url={mask_url(self.s3_endpoint_url) if self.s3_endpoint_url else None!r}, "
+                f"role={self.role!r})")
+
     @classmethod
     def from_env(cls) -> Settings:
         home = Path(_env("WORKBENCH_HOME", ".workbench")).expanduser().absolute()
@@ -183,6 +202,10 @@ class Settings:
             s3_secret_access_key=_env("WORKBENCH_S3_SECRET_ACCESS_KEY", _env("AWS_SECRET_ACCESS_KEY")),
             part_size=int(_env("WORKBENCH_PART_SIZE", str(16 * 1024 * 1024))),
             role=_env("WORKBENCH_ROLE", "kernel"),
+            python_steps=tuple(m.strip() for m in (_env("WORKBENCH_PYTHON_STEPS", "") or "").split(",")
+                               if m.strip()),
+            notebook_roots=tuple(r.strip() for r in (_env("WORKBENCH_NOTEBOOK_ROOTS") or "").split(",")
+                                 if r.strip()),
             local_isolation=_choice("WORKBENCH_LOCAL_ISOLATION", "process", ("process", "thread")),
             job_time_limit=_positive("WORKBENCH_JOB_TIME_LIMIT", 3600.0),
             kill_grace=_positive("WORKBENCH_KILL_GRACE", 3.0),

@@ -13,7 +13,9 @@ def shared_cluster(redis_server, tmp_path_factory) -> Cluster:
     """One worker (2 pool processes, every queue) shared by the tests that do not kill it."""
     metrics_port = free_port()
     cl = make_cluster(tmp_path_factory.mktemp("wb-shared"), redis_server.url.rsplit("/", 1)[0] + "/3",
-                      WORKBENCH_METRICS_PORT=str(metrics_port))
+                      WORKBENCH_METRICS_PORT=str(metrics_port),
+                      # the tests write their notebooks in their own tmp_path
+                      WORKBENCH_NOTEBOOK_ROOTS=str(tmp_path_factory.getbasetemp()))
     cl.metrics_port = metrics_port  # type: ignore[attr-defined]
     cl.start_worker("shared", concurrency=2)
     yield cl

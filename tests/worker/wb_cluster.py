@@ -22,11 +22,25 @@ ALL_QUEUES = "ingestion,transformation,persistence,pipeline,notebooks,maintenanc
 KINDS = ("PIPELINE", "INGESTION", "TRANSFORMATION", "PERSISTENCE", "NOTEBOOKS", "MAINTENANCE")
 
 
+def install_keys(home: Path) -> Path:
+    """Signing keys in ``home/keys``: the session's key set (servers.session_keys), copied, so
+    every cluster trusts the one client key this test process signs with."""
+    import shutil
+
+    from servers import session_keys
+
+    target = home / "keys"
+    if not target.exists():
+        shutil.copytree(session_keys(), target)
+    return target
+
+
 def worker_env(home: Path, broker_url: str, *, hard_limit: float = 60.0,
                visibility_timeout: float = 90.0, **extra: str) -> dict[str, str]:
     """WORKBENCH_* settings for tests: short limits, quick retries, quick stuck detection."""
     env = {
         "WORKBENCH_HOME": str(home),
+        "WORKBENCH_KEYS_DIR": str(install_keys(home)),
         "WORKBENCH_CATALOG_URL": f"sqlite:///{home / 'catalog.db'}",
         "WORKBENCH_STORAGE_URL": str(home / "storage"),
         "WORKBENCH_BROKER_URL": broker_url,
@@ -65,7 +79,8 @@ class Cluster:
             from workbench.worker.config import WorkerConfig
 
             cfg = dataclasses.replace(WorkerConfig.from_env(), broker_url=self.broker_url,
-                                      result_backend=self.broker_url)
+                                      result_backend=self.broker_url,
+                                      keys_dir=self.env["WORKBENCH_KEYS_DIR"], role="kernel")
             self._app = make_app(cfg)
         return self._app
 
@@ -73,7 +88,9 @@ class Cluster:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
         env.update(self.env)
         env.update(extra)
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(HERE)])
+        # the project's sources and the test step modules, then any extra folders asked for
+        more = extra.get("PYTHONPATH") or self.env.get("PYTHONPATH")
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(HERE)] + ([more] if more else []))
         return env
 
     def start_worker(self, name: str, *, queues: str = ALL_QUEUES, concurrency: int = 1,
@@ -180,8 +197,13 @@ def wait_for(predicate, what: str, timeout: float = 60.0):
 
 
 def make_cluster(tmp: Path, broker_url: str, **env: Any) -> Cluster:
+    """A cluster whose workers run the Python steps of ``wbtest_steps``, notebooks from ``tmp``
+    and file sources from the test session's temporary folders (a worker runs and reads only
+    what its operator allowed: SECURITY.md)."""
     home = tmp / "home"
     home.mkdir(parents=True, exist_ok=True)
+    env = {"WORKBENCH_PYTHON_STEPS": "wbtest_steps", "WORKBENCH_NOTEBOOK_ROOTS": str(tmp),
+           "WORKBENCH_SOURCE_ROOTS": str(tmp.parent), **env}
     return Cluster(home, broker_url, worker_env(home, broker_url, **env))
 
 

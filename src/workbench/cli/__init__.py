@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "workbench.cli.worker",
     "workbench.cli.notebook",
     "workbench.cli.doctor",
+    "workbench.cli.setup",
 ]
 
 

@@ -70,7 +70,16 @@ def _runner(**kwargs: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------- commands
+def _become_worker() -> None:
+    # Set before the app is built, so it signs with the worker key from the start and the
+    # trust rules of a worker (settings.on_worker) apply in every pool process.
+    import os
+
+    os.environ["WORKBENCH_ROLE"] = "worker"
+
+
 def cmd_worker(args) -> int:
+    _become_worker()
     argv = ["worker", "-Q", args.queues, "--loglevel", args.loglevel]
     if args.concurrency:
         argv += ["-c", str(args.concurrency)]
@@ -83,6 +92,7 @@ def cmd_worker(args) -> int:
 
 
 def cmd_beat(args) -> int:
+    _become_worker()
     schedule = args.schedule or str(get_settings().home / "celerybeat-schedule")
     get_settings().home.mkdir(parents=True, exist_ok=True)
     _app().start(["beat", "-s", schedule, "--loglevel", args.loglevel])

@@ -37,6 +37,7 @@ from ..context import Context
 from ..cursors import plan_incremental
 from ..dbconn import DbTarget, classify_db_error, connect, resolve_db
 from ..errors import SpecError, SQLError, WorkbenchError
+from ..security import check_db_ref
 from .db_params import as_text, quote_type, strip_statement, translate_params
 from .db_types import convert_batch, plan_columns
 from .source import SourceScan
@@ -261,6 +262,7 @@ def scan_query(source: Any, ctx: Context, monitor: Any) -> SourceScan:
     ``count(*)`` would run the query twice).
     """
 
+    check_db_ref(source.db, ctx.settings, step="read")  # a worker takes connection names only
     target = resolve_db(source.db, catalog_url=ctx.settings.catalog_url)
     sql = strip_statement(source.sql)
     params = dict(source.params)

@@ -8,6 +8,8 @@ from typing import Any, Callable
 import polars as pl
 
 from ..errors import StepError, WorkbenchError
+from ..security import check_loaded_step, check_python_step
+from ..settings import Settings, get_settings
 from ..spec import models as m
 from .expressions import sql_expr as _sql_expr
 from .types import parse_type
@@ -25,18 +27,26 @@ def _check_columns(frame: pl.LazyFrame, columns: list[str], label: str) -> None:
                         hint=f"columns are: {', '.join(names)}")
 
 
-def _load_function(ref: str, label: str) -> Callable[..., Any]:
+def _load_function(ref: str, label: str, settings: Settings) -> Callable[..., Any]:
+    # On a worker only registered steps are imported at all: importing runs module code.
+    check_python_step(ref, settings, step=label)
     module_name, _, attr = ref.partition(":")
     try:
         module = importlib.import_module(module_name)
-        return getattr(module, attr)
+        fn = getattr(module, attr)
     except (ImportError, AttributeError) as exc:
         raise StepError(f"cannot load Python step {ref!r}: {exc}", step=label,
                         hint="the module must be importable where the job runs (kernel or worker)") from None
+    check_loaded_step(ref, fn, settings, step=label)
+    return fn
 
 
-def apply_step(frame: pl.LazyFrame, step: Any, label: str) -> pl.LazyFrame:
-    """One step; the output schema is resolved at once so a wrong column fails before any data."""
+def apply_step(frame: pl.LazyFrame, step: Any, label: str, *,
+               settings: Settings | None = None) -> pl.LazyFrame:
+    """One step; the output schema is resolved at once so a wrong column fails before any data.
+
+    ``settings`` are those of the process running the job (a worker allows only registered
+    Python steps); the environment's when not given."""
     if isinstance(step, m.SelectStep):
         _check_columns(frame, step.columns, label)
         out = frame.select(step.columns)
@@ -71,7 +81,7 @@ def apply_step(frame: pl.LazyFrame, step: Any, label: str) -> pl.LazyFrame:
     elif isinstance(step, m.LimitStep):
         out = frame.limit(step.n)
     elif isinstance(step, m.PythonStep):
-        fn = _load_function(step.function, label)
+        fn = _load_function(step.function, label, settings or get_settings())
         try:
             result = fn(frame, **step.kwargs)
         except WorkbenchError as exc:

@@ -19,6 +19,7 @@ from ..context import Context
 from ..errors import BrokerUnavailable, ConfigError
 from ..events import JobCancelled, Message
 from ..job_handle import Job
+from ..masking import mask_url
 from ..spec.models import Pipeline
 from ..worker import keys
 from ..worker.app import get_app, make_app
@@ -106,7 +107,7 @@ class CeleryRunner:
             client.ping()
         except redis_errors() as exc:
             raise BrokerUnavailable(
-                f"the broker at {_mask(self.broker_url)} is unreachable: {exc}",
+                f"the broker at {mask_url(self.broker_url)} is unreachable: {exc}",
                 hint="start Redis (and workers), fix WORKBENCH_BROKER_URL, or submit with "
                      "runner='local' / fallback='local'") from None
         return client
@@ -204,13 +205,6 @@ class CeleryRunner:
 
     def status(self, job_id: str) -> dict[str, Any]:
         return self.ctx.catalog.get_job(job_id)
-
-
-def _mask(url: str) -> str:
-    if "@" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
 
 
 __all__ = ["CeleryJob", "CeleryRunner"]

@@ -47,6 +47,7 @@ from ..dbconn import resolve_db
 from ..engines.profile import profile_from_stats, schema_dict
 from ..errors import InputError, WorkbenchError
 from ..monitor import Monitor
+from ..security import check_db_ref
 from ..spec.models import Pipeline, TableSink
 from . import typemap
 from .table_plan import already_loaded, finish_write, loads_ready, plan_write
@@ -105,6 +106,7 @@ def write_table(frame: pl.LazyFrame, *, sink: TableSink, ctx: Context, job_id: s
     # heavy optional dependency: imported on first use
     import pyarrow as pa
 
+    check_db_ref(sink.db, ctx.settings, step="write")  # a worker takes connection names only
     target = resolve_db(sink.db, catalog_url=ctx.settings.catalog_url)
     missing_keys = [k for k in sink.keys if k not in schema]
     if missing_keys:

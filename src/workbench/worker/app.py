@@ -1,4 +1,4 @@
-"""The Celery app: Redis broker, JSON only, six queues, late acks, time limits, beat schedule.
+"""The Celery app: Redis broker, signed JSON tasks, six queues, late acks, time limits, beat.
 
 ``celery -A workbench.worker.app worker|beat|flower`` finds ``app`` here; it is built on first
 access (not at import) from ``WorkerConfig.from_env()`` — the same function the client uses, so
@@ -8,17 +8,23 @@ Delivery is at-least-once (``acks_late`` + ``task_reject_on_worker_lost``): a ta
 dies is handed out again, and every task is idempotent by job id (``recovery.claim``). The
 visibility timeout is longer than any hard time limit, so Redis never hands a running task to a
 second worker.
+
+Task messages are signed (``signing``): the app is set up with this process's key where it is
+made, never at import. A worker or beat start switches the process to the worker role (its key,
+and the trust rules that ``settings.on_worker`` turns on), whichever command started it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import threading
 from typing import Any
 
 from ..errors import WorkbenchError, register_error
 from ..events import JobCancelled
-from . import kombu_fix, logs
+from . import kombu_fix, logs, signing
 from .config import QUEUES, WorkerConfig
 from .fanout_parts import end_part, fail_fanout
 from .metrics import serve
@@ -53,11 +59,12 @@ def celery_config(cfg: WorkerConfig) -> dict[str, Any]:
         # ``redis_outage_window`` (10 tries gave up after ~5 s and marked a finished task FAILURE).
         "result_backend_max_retries": 10 + int(cfg.redis_outage_window / 10),
         "result_backend_max_sleep_between_retries_ms": 10_000,
-        # JSON only: a message in any other format (pickle) is refused, never deserialised.
-        "task_serializer": "json",
+        # Signed JSON only (``signing.celery_settings`` adds the keys): a message in any other
+        # format (pickle, plain JSON) or signed by an unknown key is refused, never run.
+        "task_serializer": "auth",
         "result_serializer": "json",
         "event_serializer": "json",
-        "accept_content": ["json"],
+        "accept_content": ["auth"],
         "result_accept_content": ["json"],
         # At-least-once, one task at a time per process.
         "task_acks_late": True,
@@ -107,12 +114,29 @@ def make_app(cfg: WorkerConfig | None = None) -> Any:
     register_error(TimeLimitExceeded)
     app = Celery("workbench", set_as_current=False)
     app.conf.update(celery_config(cfg))
+    signing.configure(app, cfg.signing_role, cfg.keys_dir)
+    app.workbench_config = cfg
     for name, (fn, kind) in TASKS.items():
         soft, hard = cfg.time_limits[kind]
         app.task(name=name, bind=True, soft_time_limit=soft, time_limit=hard, acks_late=True,
-                 reject_on_worker_lost=True, throws=(WorkbenchError,), queue=kind)(fn)
+                 reject_on_worker_lost=True, throws=(WorkbenchError,),
+                 queue=kind)(signing.guard(fn))
     _connect_signals(cfg)
     return app
+
+
+def enter_worker_role(app: Any = None) -> None:
+    """A worker or beat starts in this process: from now on it is a worker (key and rules).
+
+    Called on ``celeryd_init`` and ``beat_init``, so ``celery -A workbench.worker.app worker``
+    gets it as surely as ``workbench worker``. Pool processes fork later and inherit it.
+    """
+    os.environ["WORKBENCH_ROLE"] = "worker"
+    cfg = getattr(app, "workbench_config", None)
+    if cfg is None or cfg.signing_role == "worker":
+        return
+    app.workbench_config = dataclasses.replace(cfg, role="worker")
+    signing.configure(app, "worker", cfg.keys_dir)
 
 
 def get_app() -> Any:
@@ -136,6 +160,9 @@ def _connect_signals(cfg: WorkerConfig) -> None:
     from celery import signals
 
     signals.worker_process_init.connect(reset_after_fork, weak=False)
+    signals.before_task_publish.connect(signing.stamp_message, weak=False)
+    signals.celeryd_init.connect(_on_worker_init, weak=False)
+    signals.beat_init.connect(_on_beat_init, weak=False)
     fmt = cfg.log_format
     signals.after_setup_logger.connect(lambda logger=None, **kw: logs.install(logger, fmt=fmt),
                                        weak=False)
@@ -145,6 +172,14 @@ def _connect_signals(cfg: WorkerConfig) -> None:
     signals.worker_ready.connect(_check_stuck_at_start, weak=False)
     signals.task_revoked.connect(_on_revoked, weak=False)
     signals.task_failure.connect(_on_task_failure, weak=False)
+
+
+def _on_worker_init(sender: Any = None, instance: Any = None, **_: Any) -> None:
+    enter_worker_role(getattr(instance, "app", None))
+
+
+def _on_beat_init(sender: Any = None, **_: Any) -> None:
+    enter_worker_role(getattr(sender, "app", None))
 
 
 def _start_metrics(**_: Any) -> None:

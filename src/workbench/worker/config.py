@@ -39,6 +39,13 @@ WORKBENCH_CATALOG_RETRY_WINDOW      300                        seconds catalog c
                                                                outage (then the task is retried later)
 WORKBENCH_METRICS_PORT              9808                       Prometheus port of a worker (0: off)
 WORKBENCH_LOG_FORMAT                json                       json (one object per line) or text
+WORKBENCH_KEYS_DIR                  <WORKBENCH_HOME>/keys      the signing keys (``workbench keys init``);
+                                                               the home's set is made on first use
+WORKBENCH_TASK_MAX_AGE              86400                      seconds after which a signed task message
+                                                               is refused as a replay; must exceed the
+                                                               visibility timeout
+WORKBENCH_ROLE                      kernel                     worker for workers and beat (the worker
+                                                               commands set it); decides the signing key
 ==================================  =========================  ===========================================
 
 Task kinds (``<KIND>`` above): PIPELINE, INGESTION, TRANSFORMATION, PERSISTENCE, NOTEBOOKS,
@@ -52,6 +59,7 @@ import random
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
+from ..masking import mask_url
 
 DEFAULT_BROKER = "redis://localhost:6379/0"
 
@@ -106,6 +114,14 @@ class WorkerConfig:
     metrics_port: int = 9808
     redis_outage_window: float = 300.0
     log_format: str = "json"
+    keys_dir: str | None = None  # None: <WORKBENCH_HOME>/keys, created on first use
+    task_max_age: float = 86400.0
+    role: str = "kernel"
+
+    @property
+    def signing_role(self) -> str:
+        """Whose key this process signs with: workers and beat hold the worker key."""
+        return "worker" if self.role == "worker" else "client"
 
     @property
     def max_attempts(self) -> int:
@@ -115,7 +131,7 @@ class WorkerConfig:
     def from_env(cls) -> WorkerConfig:
         broker = _env("WORKBENCH_BROKER_URL", DEFAULT_BROKER)
         if not broker.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError(f"WORKBENCH_BROKER_URL must be a Redis URL, got {broker.split('@')[-1]!r}",
+            raise ConfigError(f"WORKBENCH_BROKER_URL must be a Redis URL, got {mask_url(broker)!r}",
                               hint="e.g. redis://localhost:6379/0")
         limits = {}
         for kind, (soft, hard) in TIME_LIMITS.items():
@@ -132,6 +148,16 @@ class WorkerConfig:
             raise ConfigError(f"WORKBENCH_VISIBILITY_TIMEOUT ({vt}s) must be longer than the longest "
                               f"hard time limit ({longest:g}s)",
                               hint="raise it, or lower WORKBENCH_HARD_TIME_LIMIT_*")
+        max_age = _num("WORKBENCH_TASK_MAX_AGE", 86400.0)
+        if max_age <= vt:
+            # Redis hands an unacked message out again after the visibility timeout: that
+            # redelivery must still be accepted.
+            raise ConfigError(f"WORKBENCH_TASK_MAX_AGE ({max_age:g}s) must be longer than the "
+                              f"visibility timeout ({vt}s)",
+                              hint="raise WORKBENCH_TASK_MAX_AGE or lower WORKBENCH_VISIBILITY_TIMEOUT")
+        role = _env("WORKBENCH_ROLE", "kernel")
+        if role not in ("kernel", "worker"):
+            raise ConfigError(f"WORKBENCH_ROLE must be kernel or worker, got {role!r}")
         fmt = _env("WORKBENCH_LOG_FORMAT", "json")
         if fmt not in ("json", "text"):
             raise ConfigError(f"WORKBENCH_LOG_FORMAT must be json or text, got {fmt!r}")
@@ -159,6 +185,9 @@ class WorkerConfig:
             metrics_port=int(_num("WORKBENCH_METRICS_PORT", 9808)),
             redis_outage_window=_num("WORKBENCH_REDIS_OUTAGE_WINDOW", 300.0),
             log_format=fmt,
+            keys_dir=os.environ.get("WORKBENCH_KEYS_DIR") or None,
+            task_max_age=max_age,
+            role=role,
         )
 
     def retry_delay(self, attempt: int) -> float:

@@ -67,7 +67,7 @@ def start(task: Any, rt: Runtime, pipeline: m.Pipeline, job_id: str, plan_: Plan
         # Steps are checked against the planned columns now, not in n tasks later.
         frame = pl.LazyFrame(schema={c: parse_type(t) for c, t in types.items()})
         for i, step in enumerate(pipeline.steps):
-            frame = apply_step(frame, step, step_label(i, step))
+            frame = apply_step(frame, step, step_label(i, step), settings=ctx.settings)
     except WorkbenchError as err:
         fail_job(rt, job_id, err, publish)
         return "failed", {"job_id": job_id, "status": "failed", "error": err.to_dict()}

@@ -98,7 +98,7 @@ def write_part(rt: Runtime, job_id: str, attempt: int, index: int, source: m.Fil
         if casts:
             frame = frame.with_columns(casts)
         for i, step in enumerate(pipeline.steps):
-            frame = apply_step(frame, step, step_label(i, step))
+            frame = apply_step(frame, step, step_label(i, step), settings=ctx.settings)
         monitor.rows_total = scan.rows_total
         monitor.bytes_total = scan.bytes_total
         monitor.bytes_per_row = estimate_bytes_per_row(scan)

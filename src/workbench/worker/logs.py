@@ -2,7 +2,8 @@
 
 Log shippers (Loki, CloudWatch, ...) index the fields without parsing free text. Fields of the
 task being run come from a context variable set around each task, so every line the job logs,
-ours or a library's, carries them.
+ours or a library's, carries them. Every line is masked (``security.mask_text``) on its way out:
+a URL's credentials in a library's message never reach the log.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 import logging
 import time
 from typing import Any, Iterator
+
+from ..masking import mask_text
 
 _TASK: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("workbench_task",
                                                                               default=None)
@@ -36,16 +39,29 @@ class JsonFormatter(logging.Formatter):
                 out[key] = value
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str)
+        return mask_text(json.dumps(out, default=str))
+
+
+class MaskingFormatter(logging.Formatter):
+    """Another formatter's lines, masked (the text format)."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_text(self.inner.format(record))
 
 
 def install(logger: logging.Logger | None = None, *, fmt: str = "json", **_: Any) -> None:
-    """Format every handler of ``logger`` (the root by default) as JSON lines."""
-    if fmt != "json":
-        return
+    """Format every handler of ``logger`` (the root by default) as masked JSON lines (or masked
+    text with ``fmt="text"``)."""
     logger = logger or logging.getLogger()
     for handler in logger.handlers:
-        handler.setFormatter(JsonFormatter())
+        if fmt == "json":
+            handler.setFormatter(JsonFormatter())
+        elif not isinstance(handler.formatter, (JsonFormatter, MaskingFormatter)):
+            handler.setFormatter(MaskingFormatter(handler.formatter))
 
 
 @contextlib.contextmanager

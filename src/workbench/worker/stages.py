@@ -213,7 +213,7 @@ def _transform(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, pre
                                 limits=SqlLimits.from_settings(ctx.settings), temp=temp,
                                 monitor=monitor)
             else:
-                frame = apply_step(frame, step, label)
+                frame = apply_step(frame, step, label, settings=ctx.settings)
         monitor.step = labels[-1] if labels else "read"
         key = f"{prefix}transform/part-00000.parquet"
         try:

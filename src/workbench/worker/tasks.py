@@ -17,15 +17,16 @@ from typing import Any, Callable
 from ..catalog import FINAL_STATES, jobs
 from ..catalog_retry import CatalogUnavailable
 from ..context import Context
-from ..errors import InternalError, SpecError, WorkbenchError
+from ..errors import AccessDenied, InternalError, NotFound, WorkbenchError
 from ..events import JobCancelled, Message
+from ..masking import mask_text
 from ..scheduling import finish_scheduled_run
 from ..scheduling import run_due_schedules as due
 from ..scheduling import run_notebook as run_nb
-from ..spec.io import pipeline_from_dict
 from . import fanout, keys, metrics, stages
 from .fanout_commit import run_commit
 from .fanout_parts import run_part
+from .guard import check_job_id, check_namespace, check_pipeline
 from .logs import set_field, task_context
 from .outcome import clean_dead_attempts, fail_job, outcome, run_whole
 from .recovery import claim, finish_if_open, open_celery_jobs
@@ -41,6 +42,14 @@ def _ensure_record(rt: Runtime, job_id: str, spec: dict[str, Any]) -> None:
     """A message can outlive its job record only if the catalog was reset; recreate it."""
     rt.ctx.catalog.create_job(job_id=job_id, namespace=rt.ctx.namespace, spec=spec, runner="celery",
                               name=spec.get("name"))
+
+
+def _has_record(rt: Runtime, job_id: str) -> bool:
+    try:
+        rt.ctx.catalog.get_job(job_id, namespace=rt.ctx.namespace)
+    except NotFound:
+        return False
+    return True
 
 
 def _drop_queued_marker(rt: Runtime, job_id: str) -> None:
@@ -85,6 +94,22 @@ def run_pipeline(task: Any, job_id: str, spec: dict[str, Any],
 def _run_pipeline(task: Any, rt: Runtime, job_id: str, spec: dict[str, Any],
                   options: dict[str, Any], me: str) -> tuple[str, dict[str, Any]]:
     cfg = rt.cfg
+    check_job_id(job_id)  # before any record, key or folder is named after it
+    try:
+        checked = check_pipeline(spec, rt.ctx.settings)
+    except WorkbenchError as err:
+        # Refused before anything ran. The client made the job's record: fail it, so the user
+        # sees why. A message with no record gets none.
+        log.error("refused job %s: %s", job_id, err)
+        if _has_record(rt, job_id):
+            publish = rt.publisher(job_id)
+            try:
+                fail_job(rt, job_id, err, publish)
+            finally:
+                publish.close()
+            return "failed", outcome(rt.ctx.catalog.get_job(job_id))
+        return "refused", {"job_id": job_id, "status": "refused", "attempts": 0,
+                           "error": err.to_dict(), "result": None}
     _ensure_record(rt, job_id, spec)
     _drop_queued_marker(rt, job_id)
     c = claim(rt.ctx, job_id, me, cfg)
@@ -115,14 +140,7 @@ def _run_pipeline(task: Any, rt: Runtime, job_id: str, spec: dict[str, Any],
             fail_job(rt, job_id, err, publish, dead_letter_task="run_pipeline",
                      attempts=done_attempts)
             return "dead_letter", outcome(rt.ctx.catalog.get_job(job_id))
-        try:
-            pipeline = pipeline_from_dict(spec)
-        except WorkbenchError as err:
-            fail_job(rt, job_id, err, publish)
-            return "failed", outcome(rt.ctx.catalog.get_job(job_id))
-        except Exception as exc:
-            fail_job(rt, job_id, SpecError(f"the pipeline spec does not validate: {exc}"), publish)
-            return "failed", outcome(rt.ctx.catalog.get_job(job_id))
+        pipeline = checked
         if rt.cancel_check(job_id)():
             if finish_if_open(rt.ctx, job_id, "cancelled"):
                 publish(JobCancelled(job_id=job_id))
@@ -148,7 +166,10 @@ def _run_pipeline(task: Any, rt: Runtime, job_id: str, spec: dict[str, Any],
 def health_check(task: Any) -> dict[str, Any]:
     """What this worker can reach: the catalog, storage and Redis (for ``workbench workers``)."""
     rt = runtime()
-    out: dict[str, Any] = {"worker": worker_id(task.request.hostname), "time": time.time()}
+    out: dict[str, Any] = {"worker": worker_id(task.request.hostname), "time": time.time(),
+                           "role": rt.ctx.settings.role,
+                           "signs_with": "worker" if task.app.conf.security_key.endswith(
+                               "worker.key") else "client"}
     checks: dict[str, Any] = {}
     for name, probe in (("catalog", lambda: rt.ctx.catalog.list_jobs(limit=1)),
                         ("storage", lambda: list(rt.ctx.storage.list(f"{rt.ctx.namespace}/health/"))),
@@ -158,7 +179,7 @@ def health_check(task: Any) -> dict[str, Any]:
             probe()
             checks[name] = {"ok": True, "ms": round((time.monotonic() - t) * 1000, 2)}
         except Exception as exc:
-            checks[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            checks[name] = {"ok": False, "error": mask_text(f"{type(exc).__name__}: {exc}")}
     out["checks"] = checks
     out["ok"] = all(c["ok"] for c in checks.values())
     return out
@@ -299,15 +320,21 @@ def run_notebook(task: Any, schedule: dict[str, Any]) -> dict[str, Any]:
     """Run one scheduled notebook with papermill (the run is recorded in the catalog)."""
 
     rt = runtime()
-    ctx = rt.ctx if schedule["namespace"] == rt.ctx.namespace else Context(
-        rt.ctx.settings.with_(namespace=schedule["namespace"]), rt.ctx.storage, rt.ctx.catalog)
-    with task_context(task="run_notebook", task_id=task.request.id, schedule_id=schedule["id"]):
+    if not isinstance(schedule, dict) or not isinstance(schedule.get("notebook"), str):
+        raise AccessDenied("task message refused: run_notebook needs a schedule object with a "
+                           "notebook path")
+    namespace = check_namespace(schedule.get("namespace"))
+    ctx = rt.ctx if namespace == rt.ctx.namespace else Context(
+        rt.ctx.settings.with_(namespace=namespace), rt.ctx.storage, rt.ctx.catalog)
+    with task_context(task="run_notebook", task_id=task.request.id, schedule_id=schedule.get("id")):
         try:
             run = run_nb(ctx, schedule["notebook"], schedule.get("parameters") or {},
-                         schedule.get("output"), schedule_id=schedule["id"])
+                         schedule.get("output"), schedule_id=schedule.get("id"))
         except WorkbenchError as exc:
+            log.error("notebook run refused or failed: %s", exc)
             run = {"status": "failed", "error": exc.to_dict()}
-        finish_scheduled_run(ctx, schedule["id"], run["status"])
+        if schedule.get("id"):
+            finish_scheduled_run(ctx, schedule["id"], run["status"])
     return {k: run.get(k) for k in ("id", "status", "output_uri", "error")}
 
 
