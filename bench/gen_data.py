@@ -116,6 +116,39 @@ def generate(out: str, size: int, *, seed: int = 42, chunk_rows: int = 200_000,
             "seconds": round(time.time() - t0, 2)}
 
 
+def generate_wide(out: str, cols: int, rows: int, *, seed: int = 42) -> None:
+    """A wide CSV (surveys, sensors, one-hot features): ``cols`` columns cycling through int,
+    float with ~5% empty fields, a 12-value category and a boolean, ``rows`` rows. (Empty,
+    not ``NA``: bare Polars, the baseline, reads an empty field as null without options.)"""
+    rng = np.random.default_rng(seed)
+    data: dict[str, object] = {}
+    for i in range(cols):
+        kind = i % 4
+        if kind == 0:
+            data[f"i{i}"] = rng.integers(0, 1000, rows)
+        elif kind == 1:
+            v = np.round(rng.random(rows) * 100, 2).astype(str).astype(object)
+            v[rng.random(rows) < 0.05] = ""
+            data[f"f{i}"] = v.astype(str)
+        elif kind == 2:
+            data[f"s{i}"] = np.array(REGIONS)[rng.integers(0, len(REGIONS), rows)]
+        else:
+            data[f"b{i}"] = rng.random(rows) < 0.5
+    tmp = out + ".part"
+    pl.DataFrame(data).write_csv(tmp)
+    os.replace(tmp, out)
+
+
+def ensure_wide(cols: int, rows: int, data_dir: str) -> str:
+    """``wide-<cols>x<rows>.csv`` in ``data_dir``, generated if missing."""
+    path = os.path.join(os.path.abspath(data_dir), f"wide-{cols}x{rows}.csv")
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        print(f"generating {path} …", file=sys.stderr)
+        generate_wide(path, cols, rows)
+    return path
+
+
 def ensure_file(file: str | None, size: str, data_dir: str) -> tuple[str, bool]:
     """The benchmark's CSV: ``file`` when given, else ``events-<size>.csv`` in ``data_dir``,
     generated if missing. Returns the path and whether it was generated now."""

@@ -143,6 +143,19 @@ def test_blank_lines_are_skipped(tmp_path):
     assert df.rows() == [(1, 2), (3, 4)]
 
 
+def test_a_record_of_empty_fields_or_null_markers_stays_a_row_of_nulls(tmp_path):
+    # only a truly blank line is skipped; ``,,`` and ``NA,NULL`` are records of nulls
+    df, _ = read(write(tmp_path / "a.csv", "a,b,c\n1,2,x\n,,\n\nNA,NULL,\n3,4,y\n"))
+    assert df.rows() == [(1, 2, "x"), (None, None, None), (None, None, None), (3, 4, "y")]
+
+
+def test_blank_lines_crlf_quoted_and_across_a_glob(tmp_path):
+    write(tmp_path / "p1.csv", b'a,b\r\n1,"x\r\n\r\ny"\r\n\r\n,\r\n2,z\r\n')
+    write(tmp_path / "p2.csv", b"a,b\n\n3,w\n")
+    df, _ = read(str(tmp_path / "p*.csv"))
+    assert df.rows() == [(1, "x\r\n\r\ny"), (None, None), (2, "z"), (3, "w")]
+
+
 def test_crlf_and_quoted_newlines(tmp_path):
     f = write(tmp_path / "a.csv", b'id,text\r\n1,"two\r\nlines"\r\n2,plain\r\n')
     df, _ = read(f)
@@ -324,3 +337,13 @@ def test_a_trailing_delimiter_on_every_line_is_dropped_with_a_note(tmp_path):
 def test_an_unnamed_last_column_with_data_is_still_an_error(tmp_path):
     err = fails(write(tmp_path / "a.csv", "a,b,\n1,2,x\n"))
     assert "empty name" in err.message and err.column == "#3"
+
+
+def test_a_blank_line_cut_by_the_search_chunk_is_still_found(tmp_path, monkeypatch):
+    from workbench.engines import read_csv_blank
+
+    monkeypatch.setattr(read_csv_blank, "CHUNK", 4)  # "a,b\n" | "1,2\n" | "\n3,4" ...
+    df, _ = read(write(tmp_path / "a.csv", "a,b\n1,2\n\n3,4\n"))
+    assert df.rows() == [(1, 2), (3, 4)]
+    df, _ = read(write(tmp_path / "b.csv", "a,b\r\n1,2\r\n\r\n3,4\r\n"))
+    assert df.rows() == [(1, 2), (3, 4)]

@@ -16,6 +16,7 @@ TOP_VALUES_MAX_DISTINCT = 10_000  # above this, top values are not meaningful an
 EXACT_DISTINCT_ROWS = 2_000_000
 SAMPLE_DISTINCT = 250_000  # distinct values a column's hash sample holds above that
 HASH_SEED = 0x5EED
+WIDE_CELLS = 4_000_000  # values read at once when top values are counted for many columns
 
 
 def _is_orderable(dtype: pl.DataType) -> bool:
@@ -115,6 +116,15 @@ def add_top_values(profile: dict[str, Any], frame: pl.LazyFrame, schema: pl.Sche
               if 0 < (profile["columns"][n].get("distinct") or 0) <= TOP_VALUES_MAX_DISTINCT]
     if not wanted:
         return
+    rows = int(profile.get("rows") or 0)
+    per_batch = max(1, WIDE_CELLS // max(rows, 1))
+    if len(wanted) > 1 and per_batch > 1:
+        # Many columns, few rows (a wide file): one query per column would parse the Parquet
+        # footer of every column once per column (quadratic). Read them in batches of at most
+        # WIDE_CELLS values and count all of a batch's columns at once, in long form.
+        for start in range(0, len(wanted), per_batch):
+            _top_values_long(profile, frame, wanted[start:start + per_batch])
+        return
     queries = [
         frame.select(pl.col(n)).drop_nulls().group_by(n).agg(pl.len().alias("__count"))
         # ties broken by value, so the same data always gives the same top values
@@ -127,6 +137,21 @@ def add_top_values(profile: dict[str, Any], frame: pl.LazyFrame, schema: pl.Sche
             {"value": _jsonable(v), "count": int(c)} for v, c in zip(df[n], df["__count"])
         ]
     bound_profile(profile)
+
+
+def _top_values_long(profile: dict[str, Any], frame: pl.LazyFrame, names: list[str]) -> None:
+    """Top values of ``names`` from one read, as (column, value) pairs counted together."""
+    df = frame.select(pl.col(names).cast(pl.String)).collect()
+    long = df.unpivot(variable_name="__col", value_name="__value").drop_nulls("__value")
+    counts = (long.group_by("__col", "__value").agg(pl.len().alias("__count"))
+              # same order as the per-column path: count, then value
+              .sort(["__col", "__count", "__value"], descending=[False, True, False])
+              .group_by("__col", maintain_order=True).head(TOP_VALUES))
+    tops: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    for col, value, count in counts.select("__col", "__value", "__count").iter_rows():
+        tops[col].append({"value": _jsonable(value), "count": int(count)})
+    for n in names:
+        profile["columns"][n]["top_values"] = tops[n]
 
 
 def schema_dict(schema: pl.Schema, profile: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import polars as pl
 
 from ..errors import SourceError
 from .read_common import HEAD_BYTES, INFER_ROWS, Input, Limits
+from .read_csv_blank import blank_rows
 from .read_csv_check import CsvOptions, check_bytes, check_records, read_header, whole_lines
 from .read_csv_plan import HEADER_MAX, MARKER_HEAD_BYTES, CsvPlan
 from .read_csv_sample import sample_windows, type_iso_dates, widen_from
@@ -61,6 +62,9 @@ def plan_csv(inputs: list[Input], opts: CsvOptions, declared: dict[str, pl.DataT
     for n, inp in enumerate(inputs):
         seen |= opts.markers_in(inp.read_at(0, MARKER_HEAD_BYTES if n == 0 else HEAD_BYTES))
     type_iso_dates(inputs[0], opts, plan)
+    if len(names) > 1:  # one column: a blank line is a null value
+        for inp in inputs:
+            inp.extra["blank_rows"] = blank_rows(inp, opts)
     if names[-1] == "":
         plan.notes.append("every line ends with the delimiter: the empty last column is dropped")
     if sample_markers:

@@ -11,6 +11,7 @@ import codecs
 import csv
 import io
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -147,7 +148,7 @@ def read_header(inp: Input, text: str, opts: CsvOptions, complete: bool) -> tupl
                 column=f"#{i + 1}",
                 hint="name every column in the header, or read with has_header=False and "
                      "rename the columns in a step")
-    dups = sorted({n for n in names if names.count(n) > 1})
+    dups = sorted(n for n, k in Counter(names).items() if k > 1)
     if dups:
         raise SourceError(
             f"duplicate column names: {', '.join(repr(d) for d in dups)}", file=inp.path, row=0,

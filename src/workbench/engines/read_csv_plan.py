@@ -32,13 +32,17 @@ class CsvPlan:
 
     def frame(self) -> pl.LazyFrame:
         targets = [i.target for i in self.inputs]
-        lf = pl.scan_csv(targets if len(targets) > 1 else targets[0],
-                         schema={n: self.dtypes[n] for n in self.names},
-                         truncate_ragged_lines=False, **self.opts.polars_kwargs())
-        if len(self.names) > 1:
-            # A blank line comes out of Polars as a row of nulls; like pandas, skip it (a
-            # record whose every field is empty goes too: it holds no data).
-            lf = lf.filter(~pl.all_horizontal(pl.all().is_null()))
+        schema = {n: self.dtypes[n] for n in self.names}
+        blanks = [i.extra.get("blank_rows") or [] for i in self.inputs]
+        if any(blanks):
+            # A blank line comes out of Polars as a row of nulls; like pandas, skip it, by its
+            # row number (see read_csv_blank: a filter over every column costs quadratic plan
+            # time, and a record of empty fields is a row of nulls that must stay).
+            lf = pl.concat([self._scan(t, schema).with_row_index("__wb_line")
+                            .filter(~pl.col("__wb_line").is_in(b)).drop("__wb_line")
+                            if b else self._scan(t, schema) for t, b in zip(targets, blanks)])
+        else:
+            lf = self._scan(targets if len(targets) > 1 else targets[0], schema)
         if self.names[-1] == "":  # the column a trailing delimiter makes (see read_header)
             lf = lf.drop("")
         if self.parse_dates:
@@ -49,6 +53,10 @@ class CsvPlan:
                                        strict=True)
                 for c, (kind, fmt) in self.parse_dates.items()])
         return lf
+
+    def _scan(self, target, schema: dict[str, pl.DataType]) -> pl.LazyFrame:
+        return pl.scan_csv(target, schema=schema, truncate_ragged_lines=False,
+                           **self.opts.polars_kwargs())
 
     def _date_misfit(self, exc: BaseException) -> CsvPlan | None:
         text = str(exc)
