@@ -78,15 +78,21 @@ NOTEBOOKS = {
              'job.wait()\n'
              'print(job.status)\n'
              'print(wb.read("totals").collect().rows())'),
-        md("After a kernel restart, `wb.job(\"<id>\")` reattaches to a job and shows it from the "
-           "beginning:"),
+        md("When the job ends, its output is replaced by a static copy of the finished view "
+           "(status, rows, bytes, duration, steps, checks, the result's first rows), so the saved "
+           "notebook, nbconvert's HTML and GitHub show what happened without a kernel. It follows "
+           "JupyterLab's light or dark theme.\n\n"
+           "After a kernel restart, `wb.job(\"<id>\")` reattaches to a job and shows the same view, "
+           "steps and checks included:"),
         code('wb.job(job.id)'),
         md("`wb.jobs()` and `wb.datasets()` list what there is (live tables in JupyterLab)."),
         code('wb.datasets()'),
     ],
     "02-upload-form": [
         md("# Upload form\n\n`wb.upload_form()` lets you pick a file in the browser, name the "
-           "dataset, choose options and press **Ingest**; the job's live view appears in the form.\n\n"
+           "dataset, choose options and press **Ingest** (enabled once a file is chosen; the form "
+           "shows its name and size); the upload id and the job appear in the form with the job's "
+           "live view.\n\n"
            "* With local storage (the default) the file comes through the kernel (up to 50 MB).\n"
            "* With S3/R2 storage the browser sends the file straight to the bucket through presigned "
            "URLs (multipart for large files), with a byte progress bar; the kernel never holds it. "
@@ -111,7 +117,10 @@ NOTEBOOKS = {
         code('with open("orders.csv", "w") as f:\n'
              '    f.write("id,region,amount\\n" + "".join(f"{i},{\'nsew\'[i % 4]},{i * 3 % 50}\\n" for i in range(1000)))'),
         code('builder = wb.pipeline_builder()\nbuilder'),
-        md("Fill the form (by hand in JupyterLab; here from code so the notebook runs unattended):"),
+        md("Fill the form (by hand in JupyterLab; here from code so the notebook runs unattended). "
+           "Each button replaces what the last one showed; Preview also runs the checks on the "
+           "preview rows; Export gives Python with the public `wb.*` builders (or YAML without "
+           "defaults), with **Copy** and **Insert as a new cell**:"),
         code('builder.path.value = "orders.csv"\n'
              'builder.add_row("steps", "filter", "amount > 10")\n'
              'builder.add_row("steps", "sql", "SELECT region, count(*) AS n, sum(amount) AS total "\n'
@@ -120,6 +129,7 @@ NOTEBOOKS = {
              'builder.sink_name.value = "region_totals"'),
         code('# NBVAL_CHECK_OUTPUT\nprint(builder.preview().rows())'),
         code('# NBVAL_CHECK_OUTPUT\nprint(builder.export("python"))'),
+        code('# NBVAL_CHECK_OUTPUT\nprint(builder.export("yaml"))'),
         code('job = builder.submit()\njob.wait()\nprint(job.status)'),
     ],
     "04-checks-and-profiles": [
@@ -152,12 +162,28 @@ NOTEBOOKS = {
         code('# NBVAL_CHECK_OUTPUT\n'
              'bad.wait()\n'
              'print(bad.status, bad.error.__class__.__name__)\n'
+             'print([(s.name, s.status) for s in bad.state.steps])  # the check failed, not the read\n'
              'print([d.name for d in wb.list_datasets()])'),
         md("The profile of a dataset version:"),
         code('# NBVAL_CHECK_OUTPUT\n'
              'profile = wb.info("people").profile\n'
              'for name, col in profile["columns"].items():\n'
              '    print(name, col["type"], "nulls:", col["null_count"], "min:", col.get("min"), "max:", col.get("max"))'),
+        md("The same profile as `wb.datasets()` shows it: nulls as numbers and shares, distinct "
+           "counts (exact up to two million rows, marked ≈ when estimated above that), numbers "
+           "formatted for people."),
+        code('# NBVAL_CHECK_OUTPUT\n'
+             'from workbench.notebook.profile_html import profile_text\n'
+             'print(profile_text(profile))'),
+        md("A mistake in a SQL step names the step, shows the statement with the place marked and "
+           "lists the columns `input` has:"),
+        code('typo = wb.submit(wb.Pipeline(source=wb.from_dataset("people"),\n'
+             '                             steps=[wb.sql("SELECT nmae, age FROM input")]))\n'
+             'typo.wait()\n'
+             'typo'),
+        code('# NBVAL_CHECK_OUTPUT\n'
+             'print(typo.status, typo.error.__class__.__name__, typo.error.step)\n'
+             'print([(s.name, s.status) for s in typo.state.steps])'),
     ],
     "05-object-storage": [
         md("# Datasets on R2 / S3\n\nPoint workbench at a bucket with settings (environment "

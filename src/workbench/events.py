@@ -62,6 +62,7 @@ class Progress(Event):
     rows_total: int | None = None
     bytes_total: int | None = None
     percent: float | None = None  # a SQL step's own progress (DuckDB's estimate), 0..100
+    bytes_out: int = 0  # bytes written to the sink so far (the write phase's own count)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from .connectors import SINKS, SOURCES, estimate_bytes_per_row, hash_inputs_asyn
 from .context import Context
 from .dataset_store import find_committed
 from .engines import checks as checks_engine
-from .engines.profile import profile_exprs, profile_from_stats, schema_dict
+from .engines.profile import add_exact_distinct, profile_exprs, profile_from_stats, schema_dict
 from .engines.source import SourceScan
 from .engines.steps import apply_step, step_label
 from .errors import (
@@ -88,6 +88,20 @@ def build_frame(pipeline: Pipeline, ctx: Context, emit: Emit, monitor: Monitor,
     if session is not None:  # datasets it read join the lineage; its temp folder lives to the end
         scan = session.finish(scan)
     return frame, scan, labels
+
+
+ROW_PRESERVING = frozenset({"select", "with_columns", "rename", "cast", "drop", "sort"})
+
+
+def counts_the_source(pipeline: Pipeline) -> bool:
+    """Whether the monitor's row count is the number of rows read: it counts the rows entering
+    each SQL step, or else the rows reaching the sink, so only when nothing between the source
+    and that point adds or drops rows. Otherwise the read step reports the source's own count, or
+    nothing, never another stage's rows."""
+    sql = [i for i, s in enumerate(pipeline.steps) if isinstance(s, SqlStep)]
+    if sql:
+        return sql == [0]
+    return all(getattr(s, "op", "") in ROW_PRESERVING for s in pipeline.steps)
 
 
 # ----------------------------------------------------------------------------- errors
@@ -230,7 +244,8 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
                     )
                     scan.after_commit()  # only a committed sink moves an incremental cursor
                 monitor.finish_input()
-                emit(StepFinished(job_id=job_id, step="read", index=0, rows=monitor.rows,
+                emit(StepFinished(job_id=job_id, step="read", index=0,
+                                  rows=monitor.rows if counts_the_source(pipeline) else scan.rows_total,
                                   bytes=monitor.bytes_total))
                 for i, label in enumerate(labels):
                     if not isinstance(pipeline.steps[i], SqlStep):
@@ -271,6 +286,7 @@ def _collect(frame: pl.LazyFrame, schema: pl.Schema, check_exprs: list[pl.Expr],
         "__p.rows": df.height}
     checks = commit_guard(stats, df.lazy())
     profile = profile_from_stats(schema, stats)
+    add_exact_distinct(profile, df.lazy())
     rows = encode_rows(df, storage=ctx.storage, namespace=ctx.namespace, job_id=job_id,
                        attempt=attempt, max_bytes=ctx.settings.result_max_bytes,
                        inline_bytes=ctx.settings.result_inline_bytes)
@@ -296,8 +312,13 @@ def run_job(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
     attempt = catalog.start_attempt(job_id, worker)
     t0 = time.time()
 
+    checks_seen: list[dict[str, Any]] = []  # kept with a failed job's record, for a reattach
+
     def stamped(event) -> None:
         event.job_id = job_id
+        if event.kind == "check_result":
+            checks_seen.append({k: getattr(event, k) for k in (
+                "name", "column", "passed", "severity", "failed_rows", "examples", "message")})
         emit(event)
 
     stamped(JobStarted(name=pipeline.name or _default_name(pipeline), steps=pipeline.step_names(),
@@ -316,7 +337,8 @@ def run_job(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
             stamped(Retrying(attempt=attempt, delay=retry_delay(attempt) if retry_delay else 0.0,
                              error=err.to_dict()))
             raise err from None
-        catalog.finish_job(job_id, "failed", error=err.to_dict())
+        catalog.finish_job(job_id, "failed", error=err.to_dict(),
+                           result={"checks": checks_seen} if checks_seen else None)
         stamped(JobFailed(error=err.to_dict(), seconds=time.time() - t0))
         raise err from None
     frame = result.pop("_frame", None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -53,6 +54,7 @@ class JobState:
     rows_total: int | None = None
     bytes_total: int | None = None
     percent: float | None = None  # a running SQL step's own estimate (DuckDB), 0..100
+    bytes_out: int = 0  # written to the sink so far
     started_at: float | None = None
     finished_at: float | None = None
     checks: list[dict[str, Any]] = field(default_factory=list)
@@ -62,7 +64,10 @@ class JobState:
     error: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
     last_event_ts: float | None = None
-    _rate: tuple[float, int, int] | None = None  # (ts, rows, bytes) at the last throughput sample
+    # (ts, rows, bytes) of the last few seconds of progress: throughput is a recent-window rate
+    _window: deque = field(default_factory=lambda: deque(maxlen=256))
+    moved_at: float | None = None  # when rows or bytes last grew (a stall shows no throughput)
+    _out_seen: int = 0
     rows_per_s: float = 0.0
     bytes_per_s: float = 0.0
 
@@ -91,6 +96,7 @@ class JobState:
             self.rows_total = ev.rows_total  # type: ignore[attr-defined]
             self.bytes_total = ev.bytes_total  # type: ignore[attr-defined]
             self.percent = getattr(ev, "percent", None)
+            self.bytes_out = getattr(ev, "bytes_out", 0) or 0
             self._sample(ev.ts)
         elif kind == "step_finished":
             st = self._step(ev.step)  # type: ignore[attr-defined]
@@ -115,15 +121,32 @@ class JobState:
         elif kind == "job_failed":
             self.status, self.error = "failed", ev.error  # type: ignore[attr-defined]
             self.finished_at = ev.ts
-            for s in self.steps:
-                if s.status == "running":
-                    s.status = "failed"
+            self._mark_failed_step((ev.error or {}).get("step"))  # type: ignore[attr-defined]
         elif kind == "job_cancelled":
             self.status = "cancelled"
             self.finished_at = ev.ts
             for s in self.steps:
                 if s.status == "running":
                     s.status = "cancelled"
+
+    def _mark_failed_step(self, failed: str | None) -> None:
+        """Mark the step the error names as failed; the others keep their true state.
+
+        A check runs on the finished data pass, so the steps before it are done; any other
+        failure stops the steps still running (``stopped``: not failed, not done).
+        """
+        names = [s.name for s in self.steps]
+        if failed not in names:  # the error names no step of ours: blame the one running
+            for s in self.steps:
+                if s.status == "running":
+                    s.status = "failed"
+            return
+        at = names.index(failed)
+        for i, s in enumerate(self.steps):
+            if i == at:
+                s.status = "failed"
+            elif s.status == "running":
+                s.status = "done" if failed == "check" and i < at else "stopped"
 
     def _step(self, name: str) -> StepState:
         for s in self.steps:
@@ -133,18 +156,32 @@ class JobState:
         self.steps.append(st)
         return st
 
+    WINDOW = 5.0  # seconds of progress the throughput is measured over
+    STALL = 2.0  # seconds without growth after which the throughput is unknown ("–")
+
     def _sample(self, ts: float) -> None:
-        if self._rate is None:
-            self._rate = (self.started_at or ts, 0, 0)
-        t0, r0, b0 = self._rate
+        last = self._window[-1] if self._window else None
+        if last is None or self.rows > last[1] or self.bytes > last[2] or self.bytes_out > self._out_seen:
+            self.moved_at = ts
+        self._out_seen = self.bytes_out
+        if last is None and self.started_at and ts > self.started_at:
+            self._window.append((self.started_at, 0, 0))
+        self._window.append((ts, self.rows, self.bytes))
+        while len(self._window) > 2 and ts - self._window[1][0] >= self.WINDOW:
+            self._window.popleft()
+        t0, r0, b0 = self._window[0]
         dt = ts - t0
-        if dt >= 0.5:
-            self.rows_per_s = (self.rows - r0) / dt
-            self.bytes_per_s = (self.bytes - b0) / dt
-            self._rate = (ts, self.rows, self.bytes)
-        elif self.started_at and ts > self.started_at and not self.rows_per_s:
-            self.rows_per_s = self.rows / (ts - self.started_at)
-            self.bytes_per_s = self.bytes / (ts - self.started_at)
+        if dt > 0:
+            self.rows_per_s = max(0.0, (self.rows - r0) / dt)
+            self.bytes_per_s = max(0.0, (self.bytes - b0) / dt)
+
+    def stalled(self, now: float | None = None) -> bool:
+        """Running, but nothing has moved for ``STALL`` seconds (or ever)."""
+        if self.done:
+            return False
+        if self.moved_at is None:
+            return True
+        return (time.time() if now is None else now) - self.moved_at > self.STALL
 
     @property
     def done(self) -> bool:

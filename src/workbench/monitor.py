@@ -65,7 +65,8 @@ class Monitor:
         if force or now - self._last_emit >= EMIT_INTERVAL:
             self._last_emit = now
             self._emit(Progress(job_id=self.job_id, step=self.step, rows=self.rows, bytes=self.bytes,
-                                rows_total=self.rows_total, bytes_total=self.bytes_total))
+                                rows_total=self.rows_total, bytes_total=self.bytes_total,
+                            bytes_out=self.bytes_out))
         if self._heartbeat is not None and now - self._last_heartbeat >= self._heartbeat_interval:
             self._last_heartbeat = now
             try:
@@ -81,6 +82,7 @@ class Monitor:
         self._last_emit = now
         self._emit(Progress(job_id=self.job_id, step=self.step, rows=self.rows, bytes=self.bytes,
                             rows_total=self.rows_total, bytes_total=self.bytes_total,
+                            bytes_out=self.bytes_out,
                             percent=min(100.0, max(0.0, percent))))
 
     def check_cancel(self) -> None:
@@ -95,7 +97,8 @@ class Monitor:
                 self.bytes = self.bytes_total
             self.rows_total = self.rows
         self._emit(Progress(job_id=self.job_id, step=self.step, rows=self.rows, bytes=self.bytes,
-                            rows_total=self.rows_total, bytes_total=self.bytes_total))
+                            rows_total=self.rows_total, bytes_total=self.bytes_total,
+                            bytes_out=self.bytes_out))
 
     def reset(self) -> None:
         """Start counting again (the pass is re-run after widening the source's types)."""

@@ -28,24 +28,29 @@ def human_bytes(n: float | None) -> str:
 
 
 def human_count(n: float | None) -> str:
+    """A count for people: exact with thousands separators below a million (``205,731``),
+    then two decimals and a unit (``2.50 M``, ``1.20 bn``)."""
     if n is None:
         return "?"
-    if n >= 1e6:
-        return f"{n / 1e6:.2f}M"
-    if n >= 1e4:
-        return f"{n / 1e3:.1f}k"
-    return f"{int(n)}"
+    if abs(n) >= 1e9:
+        return f"{n / 1e9:.2f} bn"
+    if abs(n) >= 1e6:
+        return f"{n / 1e6:.2f} M"
+    return f"{int(round(n)):,}"
 
 
 def human_number(v: object) -> str:
-    """A statistic for people: ``58,381.81``, ``1,204``, ``0.0123``; anything else as it is."""
+    """A value for people, in statistics and previews: ``58,381.81``, ``1,204``, ``3``,
+    ``0.01235``, ``2.50 M``; text and other types as they are, never reformatted."""
+    if v is None:
+        return "null"
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return str(v)
-    if isinstance(v, int):
-        return f"{v:,}"
     if math.isnan(v) or math.isinf(v):
         return str(v)
-    if v == int(v) and abs(v) < 1e15:
+    if abs(v) >= 1e6:
+        return human_count(v)
+    if isinstance(v, int) or v == int(v):
         return f"{int(v):,}"
     return f"{v:,.2f}" if abs(v) >= 1 else f"{v:.4g}"
 

@@ -45,3 +45,34 @@ def test_top_values_of_categorical_columns() -> None:
     add_top_values(profile, df.lazy(), df.schema)
     assert profile["columns"]["c"]["top_values"] == [{"value": "u", "count": 2},
                                                      {"value": "v", "count": 1}]
+
+
+def test_distinct_counts_are_exact_and_never_above_the_rows(wb_home, tmp_path, monkeypatch):
+    """5,000 names over 200,000 rows: exact counts (an estimate said 5,482 and 205.7k); above the
+    exact limit an estimate, marked so, within 2 % and capped at the non-null rows. (The limits
+    are lowered here so a small file takes the path a large one would.)"""
+    import workbench as wb
+    from workbench.engines import profile as profile_mod
+
+    n = 200_000
+    path = tmp_path / "people.csv"
+    pl.DataFrame({"id": range(n), "name": [f"name{i % 5000}" for i in range(n)],
+                  "note": [None if i % 4 else f"n{i}" for i in range(n)]}).write_csv(path)
+    cols = wb.ingest(str(path), name="people").profile["columns"]
+    assert (cols["id"]["distinct"], cols["name"]["distinct"]) == (n, 5000)
+    assert cols["note"]["distinct"] == n // 4 and cols["note"]["null_count"] == 3 * n // 4
+    assert not any(c["distinct_estimated"] for c in cols.values())
+    # above the exact limit (lowered here, in this process, so a small frame takes the path a
+    # large one would; jobs run in a child process, so this is the engine function itself)
+    monkeypatch.setattr(profile_mod, "EXACT_DISTINCT_ROWS", 1000)
+    monkeypatch.setattr(profile_mod, "SAMPLE_DISTINCT", 20_000)
+    df = pl.read_csv(path)
+    profile = profile_mod.profile_from_stats(
+        df.schema, df.select(profile_mod.profile_exprs(df.schema)).row(0, named=True))
+    profile_mod.add_exact_distinct(profile, df.lazy())
+    cols = profile["columns"]
+    assert cols["id"]["distinct_estimated"] and n * 0.98 <= cols["id"]["distinct"] <= n
+    # fewer distinct values than the sample holds: every one is kept, so the count is exact
+    assert (cols["name"]["distinct"], cols["name"]["distinct_estimated"]) == (5000, False)
+    assert cols["note"]["distinct_estimated"] and n // 4 * 0.98 <= cols["note"]["distinct"] <= n // 4
+    assert cols["note"]["distinct"] <= n // 4

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from lab_helpers import CHROMIUM, start_lab
+
 from workbench.job_handle import Job
 
 
@@ -29,3 +31,27 @@ def _auto_display():
 
     yield
     use_display("auto")
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    """One JupyterLab for every browser test of the run: ``(server, root, home)``."""
+    from pathlib import Path
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    server, root, home = start_lab(tmp_path_factory.mktemp("lab-root"))
+    yield server, root, home
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()

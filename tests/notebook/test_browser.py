@@ -5,116 +5,14 @@ Screenshots go to ``test-artifacts/`` (gitignored) so a person can look at what 
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from servers import start_jupyterlab
+from lab_helpers import open_notebook, run_all, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.services]
-
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-WAIT = 120_000  # ms: an upper bound for a step, not a speed requirement
-
-SLOW_STEPS = '''\
-import time
-
-import polars as pl
-
-
-def crawl(frame: pl.LazyFrame, delay: float = 3.0) -> pl.LazyFrame:
-    """Pass rows through slowly: a long job to watch and cancel."""
-    def slow(df: pl.DataFrame) -> pl.DataFrame:
-        time.sleep(delay)
-        return df
-    return frame.map_batches(slow, streamable=True)
-'''
-
-LONG_JOB = [
-    "import os, polars as pl\nimport workbench as wb\nos.environ['WORKBENCH_HOME'] = HOME",
-    "pl.DataFrame({'i': range(3_000_000)}).write_csv('long.csv')\n"
-    "job = wb.submit(wb.Pipeline(name='long job', source=wb.file(os.path.abspath('long.csv')),\n"
-    "                            steps=[wb.python('slow_steps:crawl', delay=4.0)],\n"
-    "                            sink=wb.dataset('long')))\n"
-    "job",
-    "import time\ntime.sleep(8)  # another cell keeps the kernel busy; the view goes on updating",
-]
-
-
-def with_home(path: Path, home: Path) -> None:
-    """Point a notebook copy at a known workbench home (its parameters cell, or a first cell)."""
-    nb = nbformat.read(path, as_version=4)
-    for cell in nb.cells:
-        if "parameters" in cell.metadata.get("tags", []):
-            cell.source += f"\nworkbench_home = {str(home)!r}"
-            break
-    nbformat.write(nb, path)
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    root = tmp_path_factory.mktemp("lab-root")
-    home = root / "wbhome"
-    for nb in (REPO / "notebooks").glob("*.ipynb"):
-        shutil.copy(nb, root / nb.name)
-        with_home(root / nb.name, home)
-    (root / "slow_steps.py").write_text(SLOW_STEPS)
-    long_nb = nbformat.v4.new_notebook()
-    long_nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    long_nb.cells = [nbformat.v4.new_code_cell(f"HOME = {str(home)!r}")] + [
-        nbformat.v4.new_code_cell(c) for c in LONG_JOB]
-    nbformat.write(long_nb, root / "long-job.ipynb")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    server = start_jupyterlab(root, env)
-    yield server, root, home
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        yield b
-        b.close()
-
-
-def open_notebook(browser, lab, name: str):
-    server, _root, _home = lab
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(WAIT)
-    base, query = server.url.split("?", 1)
-    page.goto(f"{base}/tree/{name}?{query}&reset")
-    page.wait_for_selector(".jp-Notebook .jp-Cell")
-    # the kernel is connected when the status bar says so
-    page.locator(".jp-StatusBar-TextItem", has_text="| Idle").first.wait_for()
-    return page
-
-
-def run_all(page) -> None:
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-    # every code cell gets an execution count once run (a [*] prompt while waiting)
-    page.wait_for_function("""() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
-        .every((p) => /\\[(\\d+|\\*)\\]/.test(p.textContent))""")
-
-
-def shot(page, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
 
 
 def catalog_datasets(home: Path) -> list[str]:
@@ -130,12 +28,12 @@ def catalog_datasets(home: Path) -> list[str]:
 def test_quickstart_job_view_reaches_100_percent_with_result_table(browser, lab):
     page = open_notebook(browser, lab, "01-quickstart.ipynb")
     run_all(page)
-    view = page.locator(".workbench-job").first
+    # the finished job's output is replaced by its static copy (what a saved notebook keeps)
+    view = page.locator(".workbench-job.wb-static").first
     view.locator(".wb-status-succeeded").wait_for()
     view.locator(".wb-preview table").wait_for()
-    assert view.locator(".widget-label", has_text="100%").count() == 1
-    bar = view.locator(".progress-bar").first
-    assert bar.get_attribute("style") and "100%" in bar.get_attribute("style")
+    assert view.locator(".wb-percent").inner_text() == "100%"
+    assert "width:100.0%" in view.locator(".wb-bar-fill").get_attribute("style").replace(" ", "")
     header = view.locator(".wb-preview table thead").inner_text()
     assert "region" in header and "total" in header
     steps = view.locator(".wb-step").all_inner_texts()
@@ -159,13 +57,31 @@ def test_pipeline_builder_preview_and_export_buttons(browser, lab):
     form.wait_for()
     page.wait_for_function("() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
                            ".every((p) => !p.textContent.includes('[*]'))")
+    # the chosen Source and Sink are filled with the brand colour, the others are not
+    chosen = form.locator(".widget-toggle-button.mod-active").first
+    other = form.locator(".widget-toggle-button:not(.mod-active)").first
+    bg = "(el) => getComputedStyle(el).backgroundColor"
+    assert chosen.evaluate(bg) != other.evaluate(bg)
+    assert chosen.inner_text().strip() == "file"
     form.locator("button[title=Preview]").click()
     form.locator(".wb-preview-info").wait_for()
     assert "nothing written" in form.locator(".wb-preview-info").inner_text()
+    assert "checks on these" in form.locator(".wb-preview-checks").inner_text()
+    form.locator("button[title='Export Python']").click()
+    form.locator(".wb-code-insert").wait_for()
+    assert form.locator(".wb-preview-info").count() == 0  # the export replaced the preview
+    code_box = form.locator("textarea").last
+    page.wait_for_function("(el) => el.value.includes('wb.not_null')", arg=code_box.element_handle())
+    cells = page.locator(".jp-Notebook .jp-Cell").count()
+    form.locator(".wb-code-insert").click()
+    page.wait_for_function(f"() => document.querySelectorAll('.jp-Notebook .jp-Cell').length === {cells + 1}")
+    new_cell = page.locator(".jp-Notebook .jp-Cell.jp-mod-active .cm-content")
+    page.wait_for_function("(el) => el.textContent.includes('wb.Pipeline(')", arg=new_cell.element_handle())
+    assert "wb.not_null(" in new_cell.inner_text()
     form.locator("button[title='Export YAML']").click()
     yaml_box = form.locator("textarea").last
     page.wait_for_function("(el) => el.value.includes('dataset: region_totals')", arg=yaml_box.element_handle())
-    assert "region_totals" in yaml_box.input_value()
+    assert "region_totals" in yaml_box.input_value() and "mode: overwrite" not in yaml_box.input_value()
     shot(page, "pipeline-builder")
     page.close()
 
@@ -206,13 +122,16 @@ def test_upload_a_file_through_the_form(browser, lab, tmp_path):
     run_all(page)
     form = page.locator(".workbench-upload").first
     form.wait_for()
+    assert form.locator("button", has_text="Ingest").is_disabled()  # no file chosen yet
     with page.expect_file_chooser() as chooser:  # the picker's input is not in the page
         form.locator("button.widget-upload").click()
     chooser.value.set_files(str(csv))
     name = form.locator("input[placeholder='name for the dataset']")
     page.wait_for_function("(el) => el.value === 'visits'", arg=name.element_handle())
+    assert "visits.csv · 33 B" in form.locator(".wb-chosen").inner_text()
     form.locator("button", has_text="Ingest").click()
     form.locator(".workbench-job .wb-status-succeeded").wait_for()
+    assert "job " in form.locator(".wb-ids").inner_text()
     form.locator(".wb-preview table").wait_for()
     assert "Riga" in form.locator(".wb-preview").inner_text()
     shot(page, "upload-form")
@@ -263,6 +182,7 @@ def test_upload_straight_from_the_browser_to_s3(browser, lab, s3_server, tmp_pat
     page.wait_for_function("(el) => el.value === 'clicks'", arg=name.element_handle())
     form.locator("button", has_text="Ingest").click()
     form.locator(".wb-direct-label", has_text="uploaded 100%").wait_for()
+    assert form.locator(".wb-upload-id").inner_text().strip()  # the id the builder asks for
     form.locator(".workbench-job .wb-status-succeeded").wait_for()
     shot(page, "upload-direct-to-s3")
     assert "clicks" in catalog_datasets(home)

@@ -128,8 +128,11 @@ def test_upload_form_through_the_kernel_ingests_the_file(wb_home):
 
 def test_upload_form_bad_input_is_shown_and_the_next_ingest_works(wb_home):
     form = UploadForm(direct=False, kernel_limit=10)
+    assert form.ingest_button.disabled  # nothing chosen: nothing to ingest
     assert form.ingest() is None and "choose a file first" in form.status.value
     choose(form, "x.csv", CSV)
+    assert not form.ingest_button.disabled
+    assert f"x.csv</b> · {len(CSV)} B" in form.chosen.value  # the chosen file's name and size
     form.name.value = "../etc"
     assert form.ingest() is None and "invalid dataset name" in form.status.value
     form.name.value = "sales"
@@ -169,7 +172,7 @@ def test_tables_text_and_widgets(wb_home, sales_csv, capsys):
     assert "sales" in out and "region, amount" in out
     wb.jobs()
     out = capsys.readouterr().out
-    assert out.count("succeeded") == 2 and "ingest sales" in out
+    assert out.count("succeeded") == 2 and "sales" in out
     table = DatasetsTable()
     assert table.select.value == "sales" and list(table.version.options) == [2, 1]
     assert "wb-profile" in table.detail.value and "north" in table.detail.value
@@ -179,3 +182,95 @@ def test_tables_text_and_widgets(wb_home, sales_csv, capsys):
     new = jobs.rerun(jobs.items[0]["id"])
     new.wait(60)
     assert new.status == "succeeded" and wb.info("sales").version == 3
+
+
+# ----------------------------------------------------------------------------- builder, finished
+def test_builder_exports_public_builders_and_yaml_without_defaults(sales_csv):
+    b = filled_builder(sales_csv)
+    code = b.export("python")
+    assert "wb.not_null('region')" in code and "wb.in_range('total', min=0, max=1000)" in code
+    assert "m." not in code and "models" not in code
+    assert b.result_area.children == (b.output, b.code, b.code_actions)
+    assert b.code_actions.code == code  # what Copy / Insert as a new cell use
+    text = b.export("yaml")
+    for default in ("mode: overwrite", "format: auto", "severity: error"):
+        assert default not in text
+    assert wb.pipeline_from_dict(__import__("yaml").safe_load(text)) == b.pipeline()
+
+
+def test_builder_each_action_replaces_the_last_output(wb_home, sales_csv):
+    b = filled_builder(sales_csv)
+    b.export("python")
+    job = b.submit()
+    assert b.result_area.children == (b.output, b.job_area)  # the export is gone
+    job.wait(60)
+    b.path.value = ""
+    b.preview()
+    assert b.result_area.children == (b.output,)  # the old job is gone, the error alone
+    assert "needs a path" in b.output.value and b.code.layout.display == "none"
+
+
+def test_builder_preview_shows_the_checks_on_the_preview_rows(wb_home, sales_csv):
+    b = filled_builder(sales_csv)
+    b.add_row("checks", "accepted_values", "region: north")
+    b.preview()
+    html = b.output.value
+    assert "checks on these 2 rows" in html
+    assert "wb-check-success" in html and "wb-check-error" in html
+    assert "1 of 2 rows fail accepted_values(region)" in html and "wb-rows" in html
+
+
+def test_builder_labels_are_not_cut(sales_csv):
+    b = PipelineBuilder()
+    assert b.sink_kind.style.button_width == "auto" and b.source_kind.style.button_width == "auto"
+
+
+# ----------------------------------------------------------------------------- tables, finished
+def test_jobs_table_actions_follow_the_status_and_open_shows_the_view(wb_home, sales_csv):
+    from workbench.notebook.jobs_table import JobsTable, jobs_html
+
+    wb.ingest(str(sales_csv), name="sales")
+    bad = wb.submit(wb.Pipeline(source=wb.from_dataset("sales"), checks=[wb.in_range("amount", max=6)],
+                                sink=wb.dataset("checked")))
+    bad.wait(60)
+    table = JobsTable(auto=False)
+    header = [c.value for c in table.grid.children[:7]]
+    assert [h.split(">")[1].split("<")[0] for h in header[:6]] == [
+        "status", "dataset", "who", "started", "duration", "error"]
+    rows = table.grid.children[7:]
+    assert len(rows) == 2 * 7
+    actions = [[b.description for b in rows[i].children] for i in range(6, len(rows), 7)]
+    assert actions == [["Open", "Re-run"], ["Open", "Re-run"]]  # finished jobs: no Cancel
+    failed_row = [rows[i:i + 7] for i in range(0, len(rows), 7) if "checked" in rows[i + 1].value][0]
+    assert "rows fail" in failed_row[5].value and "range(amount)" in failed_row[5].value  # its own column
+    job = table.open(bad.id)
+    assert table.view.job is job and table.selected == bad.id
+    table.view.flush()
+    assert "wb-error" in table.view.summary.value
+    assert "wb-selected" in table.grid.children[7]._dom_classes
+    assert "<table" in jobs_html(table.items) and "checked" in jobs_html(table.items)
+
+
+def test_jobs_table_offers_cancel_on_a_running_job(wb_home):
+    from workbench.notebook.jobs_table import JobsTable
+
+    ctx = __import__("workbench.context", fromlist=["Context"]).Context.from_settings()
+    ctx.catalog.create_job(job_id="j-running", namespace=ctx.namespace, runner="local",
+                           spec=wb.Pipeline(source=wb.file("x.csv"), sink=wb.dataset("x")).model_dump(mode="json"),
+                           name="x")
+    ctx.catalog.start_attempt("j-running", None)
+    table = JobsTable(auto=False)
+    (actions,) = [c for c in table.grid.children if hasattr(c, "children")]
+    assert [b.description for b in actions.children] == ["Open", "Cancel"]
+
+
+def test_datasets_newest_first_with_schema_and_profile(wb_home, sales_csv):
+    from workbench.notebook.datasets_table import DatasetsTable
+
+    wb.ingest(str(sales_csv), name="older")
+    wb.ingest(str(sales_csv), name="newer")
+    table = DatasetsTable()
+    assert table.select.value == "newer" and table.table.value.index("newer") < table.table.value.index("older")
+    detail = table.detail.value
+    assert "wb-schema" in detail and "wb-profile" in detail
+    assert "0 (0.0%)" in detail  # null counts as numbers and shares

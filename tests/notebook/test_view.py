@@ -33,11 +33,11 @@ def test_progress_value_and_texts_follow_events(job):
     assert view.bar.value == pytest.approx(0.25)
     assert view.percent.value == "25%"
     assert view.vm.current_step == "read"
-    assert view.vm.rows_text == "250.0k of 1.00M rows"
-    assert view.vm.bytes_text == "10.0 MB of 40.0 MB"
+    assert view.vm.rows_text == "250,000 of 1.00 M rows"
+    assert view.vm.bytes_text == "10.0 MB of 40.0 MB read"
     # 250k rows in the first second: the throughput the state computed, shown as text
-    assert view.vm.throughput_text == "250.0k rows/s · 10.0 MB/s"
-    assert "250.0k rows/s" in view.stats.value
+    assert view.vm.throughput_text == "250,000 rows/s · 10.0 MB/s"
+    assert "250,000 rows/s" in view.stats.value
     assert [(s.name, s.status) for s in view.vm.steps] == [
         ("read", "running"), ("1:sql", "pending"), ("check", "pending"), ("write", "pending")]
     assert 'wb-step-running' in view.steps.value
@@ -73,7 +73,7 @@ def test_step_states_through_a_successful_job(job, wb_home):
     assert view.cancel_button.disabled
     # the final summary carries a preview table with the result's rows and schema
     assert "wb-preview" in view.summary.value and "<table" in view.summary.value
-    assert "<td>&quot;y&quot;</td>" in view.summary.value and "<td>str</td>" in view.summary.value
+    assert '">y</td>' in view.summary.value and ">str</div>" in view.summary.value
 
 
 def test_dataset_result_preview_reads_first_rows(job, wb_home, tmp_path):
@@ -203,7 +203,7 @@ def test_finished_job_shows_its_average_throughput(job):
                           rows_total=1_000_010, ts=t0 + 3.0))  # a last, nearly empty sample
     job._deliver(JobFinished(job_id=job.id, result={"kind": "rows", "rows": 1_000_010}, ts=t0 + 4.0))
     view = JobView(job)
-    assert view.vm.throughput_text == "250.0k rows/s · 12.5 MB/s"  # 1M rows, 50 MB in 4 s
+    assert view.vm.throughput_text == "250,002 rows/s · 12.5 MB/s"  # 1M rows, 50 MB in 4 s
 
 
 def test_running_view_keeps_ticking_without_events(job):

@@ -136,7 +136,7 @@ def evaluate(checks: list[Any], schema: pl.Schema, stats: dict[str, Any]) -> lis
                                     "; ".join(bad)))
         else:
             failed = int(stats.get(f"__c.{i}") or 0)
-            msg = "" if not failed else f"{failed} of {rows} rows fail {name}"
+            msg = "" if not failed else f"{failed:,} of {rows:,} rows fail {name}"
             out.append(CheckOutcome(i, name, column, failed == 0, check.severity, failed, msg))
     return out
 
@@ -170,7 +170,8 @@ def raise_for_failures(outcomes: list[CheckOutcome]) -> None:
         return
     first = failed[0]
     more = f" (and {len(failed) - 1} more failed check{'s' if len(failed) > 2 else ''})" if len(failed) > 1 else ""
-    example = f"; e.g. {first.examples[0]}" if first.examples else ""
-    raise CheckFailed(f"check {first.name} failed: {first.message}{example}{more}",
+    # the offending rows travel with the check's result event (a table in the notebook); the
+    # message says what failed once, without a Python dict of one of them
+    raise CheckFailed(f"{first.message or f'check {first.name} failed'}{more}",
                       column=first.column, step="check",
                       hint="fix the data or the step producing it, or mark the check severity='warn'")

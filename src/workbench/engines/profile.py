@@ -10,6 +10,12 @@ from .profile_limits import bound_profile, supported
 
 TOP_VALUES = 5
 TOP_VALUES_MAX_DISTINCT = 10_000  # above this, top values are not meaningful and cost memory
+# Up to this many rows, distinct counts are exact (counted on the written columns); above it they
+# are counted on a hash sample (see add_exact_distinct), capped at the non-null rows and marked
+# estimated when sampled. The exact count holds every distinct value of a column at once.
+EXACT_DISTINCT_ROWS = 2_000_000
+SAMPLE_DISTINCT = 250_000  # distinct values a column's hash sample holds above that
+HASH_SEED = 0x5EED
 WIDE_CELLS = 4_000_000  # values read at once when top values are counted for many columns
 
 
@@ -47,26 +53,67 @@ def profile_from_stats(schema: pl.Schema, stats: dict[str, Any]) -> dict[str, An
     rows = int(stats.get("__p.rows") or 0)
     columns: dict[str, Any] = {}
     for name, dtype in schema.items():
-        entry: dict[str, Any] = {"type": str(dtype), "null_count": int(stats.get(f"__p.nulls.{name}") or 0)}
+        nulls = int(stats.get(f"__p.nulls.{name}") or 0)
+        entry: dict[str, Any] = {"type": str(dtype), "null_count": nulls,
+                                 "null_share": nulls / rows if rows else 0.0}
         for stat in ("distinct", "min", "max", "mean"):
             key = f"__p.{stat}.{name}"
             if key in stats:
                 entry["approx_distinct" if stat == "distinct" else stat] = _jsonable(stats[key])
+        if entry.get("approx_distinct") is not None:
+            # an estimate can overshoot; there are never more distinct values than non-null rows
+            entry["distinct"] = max(0, min(int(entry["approx_distinct"]), rows - nulls))
+            entry["distinct_estimated"] = True
         columns[name] = entry
     return bound_profile({"rows": rows, "columns": columns}, schema)
 
 
+def add_exact_distinct(profile: dict[str, Any], frame: pl.LazyFrame) -> None:
+    """Replace the streaming pass's estimates by counts read back from the written columns.
+
+    Up to ``EXACT_DISTINCT_ROWS`` rows every count is exact. Above, each column's values are
+    sampled by hash: only values whose 64-bit hash falls under a threshold are kept and counted
+    exactly, and the count is scaled up by the share the threshold keeps, chosen so about
+    ``SAMPLE_DISTINCT`` distinct values are held. That is exact when a column has fewer distinct
+    values than that, and otherwise off by about 1/sqrt(SAMPLE_DISTINCT) (0.2 %), where the
+    HyperLogLog of the streaming pass was seen 4 % off; memory stays bounded either way.
+    """
+    rows = int(profile.get("rows") or 0)
+    wanted = [n for n, c in profile["columns"].items() if "distinct" in c]
+    if not wanted:
+        return
+    if rows <= EXACT_DISTINCT_ROWS:
+        # distinct values, nulls not among them (the null count says how many rows have none)
+        counts = frame.select([pl.col(n).drop_nulls().n_unique().alias(n) for n in wanted]).collect(
+            engine="streaming").row(0, named=True)
+        for n in wanted:
+            profile["columns"][n].update(distinct=int(counts[n]), distinct_estimated=False)
+        return
+    for n in wanted:
+        col = profile["columns"][n]
+        share = min(1.0, SAMPLE_DISTINCT / max(1, int(col.get("approx_distinct") or 0)))
+        limit = int(share * (2**64 - 1))
+        kept = (frame.select(pl.col(n).drop_nulls().hash(seed=HASH_SEED).alias("h"))
+                .filter(pl.col("h") <= limit).select(pl.col("h").n_unique())
+                .collect(engine="streaming").item())
+        estimate = int(round(kept / share))
+        col["distinct"] = min(estimate, rows - int(col.get("null_count") or 0))
+        col["distinct_estimated"] = share < 1.0
+
+
 def add_top_values(profile: dict[str, Any], frame: pl.LazyFrame, schema: pl.Schema) -> None:
-    """Top values of low-cardinality string columns, read back from the written Parquet.
+    """Exact distinct counts (when small enough) and the top values of low-cardinality string
+    columns, read back from the written Parquet.
 
     Parquet is columnar, so this reads only those columns, not the whole dataset again. Each
     column is a streaming group-by whose state is at most ``TOP_VALUES_MAX_DISTINCT`` keys;
     ``value_counts(...).implode()`` would hold the whole column in memory instead (on 1 GB of
     CSV: 0.5 s and +570 MiB peak RSS, against 0.13 s and +60 MiB this way).
     """
+    add_exact_distinct(profile, frame)
     wanted = [n for n, t in schema.items()
               if t in (pl.String, pl.Categorical) or isinstance(t, pl.Enum)
-              if 0 < (profile["columns"][n].get("approx_distinct") or 0) <= TOP_VALUES_MAX_DISTINCT]
+              if 0 < (profile["columns"][n].get("distinct") or 0) <= TOP_VALUES_MAX_DISTINCT]
     if not wanted:
         return
     rows = int(profile.get("rows") or 0)

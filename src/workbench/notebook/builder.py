@@ -12,17 +12,14 @@ import re
 import time
 from typing import Any, Callable
 
-import yaml
-from pydantic import ValidationError
-
-from ..api import list_datasets, preview, submit
 from ..errors import SpecError, WorkbenchError
-from ..spec import dump_pipeline
 from ..spec import models as m
 from ..spec.models import Pipeline
-from .display import display_widget
-from .model import exception_html
-from .view import JobView
+from . import theme
+from .builder_export import pipeline_code
+from .builder_parts import SELECTED_STYLE, code_actions, preview_checks_html
+from .render import exception_html
+from .tables_html import frame_table
 
 PREVIEW_ROWS = 50
 
@@ -50,6 +47,8 @@ def _pairs(text: str, sep: str) -> dict[str, str]:
 
 
 def _value(text: str) -> Any:
+    import yaml
+
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
@@ -105,58 +104,11 @@ def _row_count(text: str) -> m.RowCountCheck:
     return m.RowCountCheck(min=lo, max=hi)
 
 
-# ----------------------------------------------------------------------------- export
-def _call(fn: str, args: list[str], kwargs: dict[str, Any]) -> str:
-    parts = args + [f"{k}={v!r}" for k, v in kwargs.items()]
-    return f"{fn}({', '.join(parts)})"
-
-
-def _model_code(obj: Any) -> str:
-    """Python for one spec model: the ``wb`` helper when there is one, else the model class."""
-    d = obj.model_dump(mode="json", exclude_defaults=True)
-    d.pop("kind", None), d.pop("op", None), d.pop("check", None)
-    if isinstance(obj, m.FileSource):
-        return _call("wb.file", [repr(d.pop("path"))], d)
-    if isinstance(obj, m.DatasetSource):
-        return _call("wb.from_dataset", [repr(d.pop("name"))], d)
-    if isinstance(obj, m.UploadSource):
-        return _call("wb.upload", [repr(d.pop("upload_id"))], d)
-    if isinstance(obj, m.SqlStep):
-        return _call("wb.sql", [repr(d.pop("query"))], d)
-    if isinstance(obj, m.FilterStep):
-        return _call("wb.filter", [repr(d.pop("predicate"))], d)
-    if isinstance(obj, m.DatasetSink):
-        return _call("wb.dataset", [repr(d.pop("name"))], d)
-    return _call(f"m.{type(obj).__name__}", [], d)
-
-
-def pipeline_code(p: Pipeline) -> str:
-    """Python that rebuilds ``p`` exactly (``exec`` it and compare: the tests do)."""
-    lines = ["import workbench as wb", "from workbench.spec import models as m", "",
-             "pipeline = wb.Pipeline("]
-    if p.name:
-        lines.append(f"    name={p.name!r},")
-    lines.append(f"    source={_model_code(p.source)},")
-    if p.steps:
-        lines.append("    steps=[")
-        lines += [f"        {_model_code(s)}," for s in p.steps]
-        lines.append("    ],")
-    if p.checks:
-        lines.append("    checks=[")
-        lines += [f"        {_model_code(c)}," for c in p.checks]
-        lines.append("    ],")
-    if p.sink is not None:
-        lines.append(f"    sink={_model_code(p.sink)},")
-    lines.append(")")
-    return "\n".join(lines) + "\n"
-
-
 # ----------------------------------------------------------------------------- the form
 class _Row:
     """One step or check: its kind, its text, and a remove button."""
 
     def __init__(self, builder: PipelineBuilder, group: str, kind: str, text: str = "") -> None:
-        # heavy optional dependency: imported on first use
         import ipywidgets as w
 
         forms = STEP_FORMS if group == "steps" else CHECK_FORMS
@@ -169,8 +121,8 @@ class _Row:
             self.text = w.Text(value=text, placeholder=placeholder, layout=w.Layout(width="60%"))
         remove = w.Button(icon="trash", tooltip="remove", layout=w.Layout(width="36px"))
         remove.on_click(lambda _b: builder._remove(self))
-        self.widget = w.HBox([w.HTML(f"<code>{kind}</code> <span style='color:#777'>{label}</span>",
-                                     layout=w.Layout(width="200px")), self.text, remove])
+        self.widget = w.HBox([w.HTML(f"<code>{kind}</code> <span style='color:{theme.MUTED}'>{label}</span>",
+                                     layout=w.Layout(min_width="200px", width="auto")), self.text, remove])
 
     def model(self) -> Any:
         forms = STEP_FORMS if self.group == "steps" else CHECK_FORMS
@@ -179,11 +131,10 @@ class _Row:
 
 class PipelineBuilder:
     def __init__(self) -> None:
-        # heavy optional dependency: imported on first use
         import ipywidgets as w
 
         self.source_kind = w.ToggleButtons(options=["file", "upload", "dataset"], value="file",
-                                           description="Source")
+                                           description="Source", style={"button_width": "auto"})
         self.path = w.Text(description="Path", placeholder="sales.csv, orders/*.csv or s3://…",
                            layout=w.Layout(width="70%"))
         self.format = w.Dropdown(options=["auto", "csv", "tsv", "json", "ndjson", "excel", "parquet"],
@@ -203,13 +154,13 @@ class PipelineBuilder:
         self.add_step.observe(lambda c: self._added(c, "steps"), names="value")
         self.add_check.observe(lambda c: self._added(c, "checks"), names="value")
         self.sink_kind = w.ToggleButtons(options=["dataset", "none (preview only)"], value="dataset",
-                                         description="Sink")
+                                         description="Sink", style={"button_width": "auto"})
         self.sink_name = w.Text(description="Name", placeholder="dataset name")
         self.sink_mode = w.Dropdown(options=["overwrite", "create", "append", "upsert"],
                                     value="overwrite", description="Mode")
         self.sink_keys = w.Text(description="Keys", placeholder="for upsert: id, date")
         self.name = w.Text(description="Pipeline", placeholder="optional name")
-        self.preview_button = w.Button(description="Preview", icon="eye", button_style="info")
+        self.preview_button = w.Button(description="Preview", icon="eye")
         self.submit_button = w.Button(description="Submit", icon="play", button_style="primary")
         self.export_yaml = w.Button(description="Export YAML", icon="file-code-o")
         self.export_python = w.Button(description="Export Python", icon="code")
@@ -219,7 +170,10 @@ class PipelineBuilder:
         self.export_python.on_click(lambda _b: self.export("python"))
         self.output = w.HTML()
         self.code = w.Textarea(layout=w.Layout(width="95%", height="200px", display="none"))
+        self.code_actions = code_actions(self.code)
         self.job_area = w.VBox()
+        # what the last action produced; the next action replaces it (never a pile of old outputs)
+        self.result_area = w.VBox()
         self.job = None
         self.view = None
         self.last_preview = None
@@ -230,20 +184,20 @@ class PipelineBuilder:
             w.HTML("<b>Checks</b>"), self.checks_box, self.add_check,
             self.sink_kind, w.HBox([self.sink_name, self.sink_mode, self.sink_keys]),
             w.HBox([self.preview_button, self.submit_button, self.export_yaml, self.export_python]),
-            self.output, self.code, self.job_area])
+            self.result_area, w.HTML(SELECTED_STYLE)])
         self.widget.add_class("workbench-builder")
 
     # -- form plumbing ------------------------------------------------------------------
     @staticmethod
     def _dataset_names() -> list[str]:
         try:
+            from ..api import list_datasets
 
             return [d.name for d in list_datasets()]
         except WorkbenchError:
             return []
 
     def _show_source(self) -> None:
-        # heavy optional dependency: imported on first use
         import ipywidgets as w
 
         kind = self.source_kind.value
@@ -299,6 +253,7 @@ class PipelineBuilder:
 
     def pipeline(self) -> Pipeline:
         """The pipeline the form describes; a ``SpecError`` names the row that is wrong."""
+        from pydantic import ValidationError
 
         def build(what: str, fn: Callable[[], Any]) -> Any:
             try:
@@ -333,27 +288,42 @@ class PipelineBuilder:
                                                   steps=steps, checks=checks, sink=sink))
 
     # -- actions ------------------------------------------------------------------------
+    def _show(self, *children: Any) -> None:
+        """Replace what the previous action showed."""
+        if self.view is not None and self.job_area not in children:
+            self.view.close()
+        self.code.layout.display = None if self.code in children else "none"
+        self.result_area.children = children
+
     def _error(self, exc: BaseException) -> None:
         self.output.value = exception_html(exc)
+        self._show(self.output)
 
     def preview(self, rows: int = PREVIEW_ROWS):
         """Run the pipeline on its first rows in this kernel; shows and returns them."""
+        from ..api import preview
 
-        self.output.value = '<span style="color:#777">previewing…</span>'
+        self.output.value = f'<span style="color:{theme.MUTED}">previewing…</span>'
+        self._show(self.output)
         try:
             t0 = time.perf_counter()
-            df = preview(self.pipeline(), rows=rows)
+            pipeline = self.pipeline()
+            df = preview(pipeline, rows=rows)
             seconds = time.perf_counter() - t0
         except BaseException as exc:
             self._error(exc)
             return None
         self.last_preview = df
-        self.output.value = (f'<div class="wb-preview-info">preview: first {df.height} rows in '
-                             f'{seconds:.2f} s (nothing written)</div>{df._repr_html_()}')
+        self.output.value = (f'<div class="wb-preview-info" style="color:{theme.TEXT}">preview: first '
+                             f'{df.height} rows in {seconds:.2f} s (nothing written)</div>'
+                             f'{preview_checks_html(pipeline, df)}<div class="wb-preview">'
+                             f'{frame_table(df)}</div>')
         return df
 
     def submit(self):
         """Send the pipeline to the configured runner and show its live view."""
+        from ..api import submit
+        from .view import JobView
 
         try:
             self.job = submit(self.pipeline())
@@ -363,23 +333,28 @@ class PipelineBuilder:
         self.output.value = f"submitted job <code>{html.escape(self.job.id)}</code>"
         self.view = JobView(self.job)
         self.job_area.children = [self.view.widget]
+        self._show(self.output, self.job_area)
         return self.job
 
     def export(self, fmt: str = "yaml") -> str | None:
         """The pipeline as YAML (``fmt="yaml"``), JSON, or Python code; shown in the form."""
+        from ..spec import dump_pipeline
 
         try:
             p = self.pipeline()
         except BaseException as exc:
             self._error(exc)
             return None
+        # YAML/JSON in the short form the builders read like: no field left at its default
         text = pipeline_code(p) if fmt == "python" else dump_pipeline(p, fmt)
         self.code.value = text
-        self.code.layout.display = None
         self.output.value = f"{'Python' if fmt == 'python' else fmt.upper()} of the pipeline:"
+        self._show(self.output, self.code, self.code_actions)
         return text
 
     def _ipython_display_(self) -> None:
+        from .display import display_widget
+
         display_widget(self.widget)
 
 

@@ -80,3 +80,25 @@ def display_widget(widget: Any) -> None:
     from IPython.display import display
 
     display(widget)
+
+
+class Shown:
+    """One output in the notebook, updatable in place (``display_id``) from any thread.
+
+    JupyterLab keeps a cell's output area listening after the cell ends, and routes an update by
+    its display id, so the job's end can refresh the saved copy while other cells run.
+    """
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        from IPython.display import display
+
+        self.handle = display(data, raw=True, display_id=True)
+
+    def update(self, data: dict[str, Any]) -> None:
+        if self.handle is not None:
+            self.handle.update(data, raw=True)
+
+
+def show_bundle(data: dict[str, Any]) -> Shown:
+    """Display a raw mime bundle (a widget view beside its static ``text/html``/``text/plain``)."""
+    return Shown(data)

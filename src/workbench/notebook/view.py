@@ -13,14 +13,10 @@ import weakref
 from collections import deque
 from typing import Any, TextIO
 
-
-from ..api import read
-from ..dataset_store import rows_frame
 from ..events import Event
 from ..job_handle import Job
-from ..textview import TextView, final_lines, progress_line
-from . import model
-from .display import display_mode, display_widget
+from . import model, render, static, theme
+from .display import Shown, display_mode, show_bundle
 from .redraw import redrawer
 
 PREVIEW_ROWS = 10
@@ -38,37 +34,44 @@ def result_preview(result: dict[str, Any] | None, rows: int = PREVIEW_ROWS):
     """The first rows of a job's result as a DataFrame (schema in its header), or None."""
     if not result:
         return None
-
     if result.get("kind") == "dataset":
+        from ..api import read
 
         return read(result["name"], version=result.get("version")).head(rows).collect()
     if result.get("kind") == "rows" and result.get("columns"):
+        from ..dataset_store import rows_frame
 
         return rows_frame(result).head(rows)
     return None
 
 
-def preview_html(df: Any) -> str:
+def preview_html(df: Any, total: int | None = None) -> str:
     if df is None:
         return ""
-    return f'<div class="wb-preview">{df._repr_html_()}</div>'
+    from .tables_html import frame_table
+
+    return f'<div class="wb-preview">{frame_table(df, total=total)}</div>'
 
 
-def summary_html(vm: model.ViewModel, preview: str) -> str:
-    if vm.status == "failed" and vm.error:
-        return model.error_html(vm.error)
-    if vm.status == "cancelled":
-        return ('<div class="wb-summary wb-cancelled">Cancelled after '
-                f'{vm.elapsed_text}; nothing it wrote became visible.</div>')
-    if vm.status == "succeeded" and vm.result:
-        r = vm.result
-        if r.get("kind") == "dataset":
-            head = (f'<b>{r["name"]}</b> v{r.get("version")} · {model.human_count(r.get("rows"))} rows'
-                    f' · {model.human_bytes(r.get("bytes"))} · {vm.elapsed_text}')
+def final_summary(job: Job, vm: model.ViewModel, rows: int = PREVIEW_ROWS
+                  ) -> tuple[str, str, str | None]:
+    """The finished job's summary HTML, its preview as text, and why there is no preview."""
+    from .sqlcontext import sql_context
+    from .tables_html import frame_text
+
+    preview, text, problem = "", "", None
+    if vm.status == "succeeded":
+        try:
+            df = result_preview(vm.result, rows)
+        except Exception as exc:  # the job succeeded; a preview that fails must not hide that
+            problem = f"{type(exc).__name__}: {exc}"
+            preview = f'<div style="color:{theme.MUTED}">(no preview: {render.esc(problem)})</div>'
         else:
-            head = f'{model.human_count(r.get("rows"))} rows · {vm.elapsed_text}'
-        return f'<div class="wb-summary wb-succeeded">{head}</div>{preview}'
-    return ""
+            if df is not None:
+                text = frame_text(df)
+                preview = preview_html(df, total=(vm.result or {}).get("rows"))
+    context = sql_context(job.id, vm.error) if vm.status == "failed" else {}
+    return static.summary_html(vm, preview, **context), text, problem
 
 
 class JobView:
@@ -79,7 +82,6 @@ class JobView:
     """
 
     def __init__(self, job: Job, *, interval: float = 0.1, preview_rows: int = PREVIEW_ROWS) -> None:
-        # heavy optional dependency: imported on first use
         import ipywidgets as w
 
         self.job = job
@@ -94,7 +96,8 @@ class JobView:
         self.steps = w.HTML()
         self.checks = w.HTML()
         self.notes = w.HTML()
-        self.cancel_button = w.Button(description="Cancel", icon="stop", button_style="warning",
+        # no button_style: the styled buttons put white text on a mid-tone (under 4.5:1 in a theme)
+        self.cancel_button = w.Button(description="Cancel", icon="stop",
                                       tooltip="stop the job between batches; nothing partial is kept")
         self.cancel_button.on_click(self._on_cancel)
         self.summary = w.HTML()
@@ -106,8 +109,15 @@ class JobView:
         self.draws = 0
         self._pending: list[float] = []
         self._lock = threading.Lock()
+        self._show_lock = threading.RLock()  # the final draw and the display, never interleaved
         self._final_drawn = False
         self._preview_error: str | None = None
+        self._preview_text = ""
+        self.shown: Shown | None = None
+        # set once the final state is drawn and the saved copy refreshed (a gate for tests and
+        # for a cell that must not end before it: nbclient applies updates only while it runs)
+        self.final_drawn = threading.Event()
+        self._on_final: list[Any] = []
         self._unsubscribe = job.subscribe(self._on_event)
         self.flush()
 
@@ -126,7 +136,7 @@ class JobView:
         except Exception as exc:  # show why, and let the user try again
             self.cancel_button.disabled = False
             self.cancel_button.description = "Cancel"
-            self.notes.value = model.error_html({"type": type(exc).__name__, "message": str(exc)})
+            self.notes.value = render.error_html({"type": type(exc).__name__, "message": str(exc)})
 
     # -- drawing ------------------------------------------------------------------------
     def flush(self) -> None:
@@ -138,16 +148,16 @@ class JobView:
             pending, self._pending = self._pending, []
         vm = model.view_model(self.job.state)
         self.vm = vm
-        self.header.value = model.header_html(vm)
+        self.header.value = render.header_html(vm)
         # no total known yet: an empty bar and the label says "…" rather than a made-up share
         self.bar.value = vm.fraction if vm.fraction is not None else 0.0
         self.bar.bar_style = {"succeeded": "success", "failed": "danger",
-                              "cancelled": "warning"}.get(vm.status, "info")
+                              "cancelled": ""}.get(vm.status, "info")
         self.percent.value = vm.percent_text
-        self.stats.value = model.stats_html(vm)
-        self.steps.value = model.steps_html(vm)
-        self.checks.value = model.checks_html(vm)
-        self.notes.value = model.notes_html(vm) if vm.retries_text or vm.messages else ""
+        self.stats.value = render.stats_html(vm)
+        self.steps.value = render.steps_html(vm)
+        self.checks.value = render.checks_html(vm)
+        self.notes.value = render.notes_html(vm) if vm.retries_text or vm.messages else ""
         # the events are on screen now; the final preview below is extra, not event delay
         drawn = time.time()
         self.latencies.extend(drawn - ts for ts in pending)
@@ -155,30 +165,58 @@ class JobView:
             self.cancel_button.disabled = True
             self.cancel_button.description = vm.status.capitalize()
             self.cancel_button.layout.display = "none"  # nothing left to cancel
-            if not self._final_drawn:
-                self._final_drawn = True
-                self.summary.value = summary_html(vm, self._preview(vm))
-                self._unsubscribe()
-                redrawer().forget(self)
+            with self._show_lock:  # once, whichever thread gets here first
+                if not self._final_drawn:
+                    self._final_drawn = True
+                    self.summary.value = self._summary(vm)
+                    self._unsubscribe()
+                    redrawer().forget(self)
+                    if self.shown is not None:
+                        # the finished job is static: its saved copy no longer needs the kernel
+                        self.shown.update(self.static_bundle(live=False))
+                    self.final_drawn.set()
+                    for callback in self._on_final:
+                        try:
+                            callback()
+                        except Exception:  # a container's refresh must not break the view
+                            pass
         else:
             # elapsed time and the estimate move on between events too (a slow step sends none)
             redrawer().request(self, delay=TICK)
         self.draws += 1
 
-    def _preview(self, vm: model.ViewModel) -> str:
-        try:
-            return preview_html(result_preview(vm.result, self.preview_rows))
-        except Exception as exc:  # the job succeeded; a preview that fails must not hide that
-            self._preview_error = f"{type(exc).__name__}: {exc}"
-            return f'<div style="color:#777">(no preview: {self._preview_error})</div>'
+    def _summary(self, vm: model.ViewModel) -> str:
+        summary, self._preview_text, self._preview_error = final_summary(self.job, vm, self.preview_rows)
+        return summary
+
+    def when_final(self, callback: Any) -> None:
+        """Call ``callback()`` once the finished state is drawn (at once if it already is)."""
+        with self._show_lock:
+            if not self._final_drawn:
+                self._on_final.append(callback)
+                return
+        callback()
+
+    # -- static copies --------------------------------------------------------------------
+    def static_bundle(self, *, live: bool = True) -> dict[str, Any]:
+        """The display data: the widget view (``live``) beside static HTML and text."""
+        vm = self.vm or model.view_model(self.job.state)
+        html = static.job_html(vm, self.summary.value)
+        text = static.job_text(self.job.state, self._preview_text)
+        return static.bundle(html, text, model_id=self.widget.model_id if live else None)
 
     # -- display ------------------------------------------------------------------------
     def close(self) -> None:
         self._unsubscribe()
         redrawer().forget(self)
 
+    def display(self) -> None:
+        """Show it as an output of its own, updated in place when the job ends."""
+        with self._show_lock:
+            self.shown = show_bundle(self.static_bundle(live=not self._final_drawn))
+
     def _ipython_display_(self) -> None:
-        display_widget(self.widget)
+        self.display()
 
 
 def show_job(job: Job, *, mode: str | None = None, stream: TextIO | None = None,
@@ -190,14 +228,29 @@ def show_job(job: Job, *, mode: str | None = None, stream: TextIO | None = None,
     mode = mode or display_mode()
     if mode == "widget":
         view = JobView(job)
-        display_widget(view.widget)
+        view.display()
         return view
     show_text(job, stream=stream or sys.stdout, follow=follow)
+    if job.done:
+        show_static(job)
     return None
+
+
+def show_static(job: Job) -> None:
+    """Outside a front end (papermill, nbconvert, nbval): the finished job as a static output,
+    so the saved notebook shows it like the live view would have."""
+    from .display import _ipython
+
+    if _ipython() is None:
+        return
+    vm = model.view_model(job.state)
+    summary, text, _ = final_summary(job, vm)
+    show_bundle(static.bundle(static.job_html(vm, summary), static.job_text(job.state, text)))
 
 
 def show_text(job: Job, *, stream: TextIO, follow: bool = True) -> None:
     """Compact lines: one per step change or every few seconds, then the outcome."""
+    from ..textview import TextView, final_lines, progress_line
 
     name = job.state.name or ""
     stream.write(f"job {job.id} {name}".rstrip() + "\n")

@@ -16,7 +16,10 @@ from typing import Any
 
 from ..context import Context
 from ..errors import WorkbenchError
-from ..events import Event, JobCancelled, JobFailed, JobFinished, JobStarted, Progress
+from ..events import (
+    CheckResult, Event, JobCancelled, JobFailed, JobFinished, JobStarted, Progress, StepFinished,
+    StepStarted,
+)
 from ..job_handle import Job
 from ..spec.io import pipeline_from_dict
 
@@ -48,6 +51,8 @@ def events_for(rec: dict[str, Any], seen: dict[str, Any]) -> list[Event]:
                             ts=rec.get("heartbeat_at") or time.time()))
     end = rec.get("finished_at") or time.time()
     seconds = end - (rec.get("started_at") or rec.get("submitted_at") or end)
+    if status in ("succeeded", "failed"):
+        out += _outcome_detail(rec, end)
     if status == "succeeded":
         out.append(JobFinished(job_id=job_id, result=rec.get("result") or {}, seconds=seconds, ts=end))
     elif status == "failed":
@@ -56,6 +61,27 @@ def events_for(rec: dict[str, Any], seen: dict[str, Any]) -> list[Event]:
         out.append(JobCancelled(job_id=job_id, seconds=seconds, ts=end))
     if out and out[-1].terminal:
         seen["done"] = True
+    return out
+
+
+def _outcome_detail(rec: dict[str, Any], end: float) -> list[Event]:
+    """What the record keeps of a finished job besides its status: the checks' results and where
+    the steps stood, so a view rebuilt from it (after a kernel restart) shows what the live one
+    did: the failed step marked, the others in their true state, the checks with their rows."""
+    job_id, names = rec["id"], _step_names(rec.get("spec"))
+    result = rec.get("result") or {}
+    out: list[Event] = [
+        CheckResult(job_id=job_id, ts=end, **{k: c[k] for k in c if k in (
+            "name", "column", "passed", "severity", "failed_rows", "examples", "message")})
+        for c in result.get("checks") or [] if isinstance(c, dict)]
+    if rec["status"] == "succeeded" and names:
+        out.append(StepFinished(job_id=job_id, step=names[-1], rows=result.get("rows"),
+                                bytes=result.get("bytes"), ts=end))
+    failed = (rec.get("error") or {}).get("step")
+    if rec["status"] == "failed" and failed in names:
+        # the steps up to the failed one had started; a check runs on the whole pass, so all had
+        upto = len(names) if failed == "check" else names.index(failed) + 1
+        out += [StepStarted(job_id=job_id, step=n, ts=end) for n in names[:upto]]
     return out
 
 

@@ -1,0 +1,35 @@
+"""Each stage reports its own rows: the read step the rows read, the write step the rows written
+(never the one's count under the other's name)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+import workbench as wb
+
+
+def step_rows(job) -> dict[str, int | None]:
+    return {e.step: e.rows for e in job.events if e.kind == "step_finished"}
+
+
+def test_read_and_write_rows_of_an_aggregation(wb_home, tmp_path):
+    path = tmp_path / "sales.csv"
+    pl.DataFrame({"region": ["n", "s", "e", "w"] * 500, "amount": range(2000)}).write_csv(path)
+    job = wb.submit(wb.Pipeline(source=wb.file(str(path)),
+                                steps=[wb.sql("SELECT region, sum(amount) AS total FROM input GROUP BY 1")],
+                                sink=wb.dataset("totals"))).wait(120)
+    assert job.status == "succeeded", job.state.error
+    rows = step_rows(job)
+    assert rows["read"] == 2000 and rows["write"] == 4
+
+
+def test_a_filter_does_not_pass_its_output_off_as_the_rows_read(wb_home, tmp_path):
+    path = tmp_path / "sales.csv"
+    pl.DataFrame({"amount": range(2000)}).write_csv(path)
+    wb.ingest(str(path), name="sales")
+    job = wb.submit(wb.Pipeline(source=wb.from_dataset("sales"), steps=[wb.filter("amount < 10")],
+                                sink=wb.dataset("small"))).wait(120)
+    assert job.status == "succeeded", job.state.error
+    rows = step_rows(job)
+    assert rows["read"] == 2000  # the dataset's own count, not the 10 rows the filter kept
+    assert rows["write"] == 10
