@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab_helpers import CHROMIUM, start_lab
+from lab_helpers import CHROMIUM, chromium_browser, start_lab
 
 from workbench.job_handle import Job
 
@@ -47,11 +47,4 @@ def lab(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        yield b
-        b.close()
+    yield from chromium_browser()

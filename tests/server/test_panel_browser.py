@@ -21,9 +21,15 @@ from servers import start_jupyterlab
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "notebook"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "storage"))
 from s3_helpers import admin_client, make_bucket  # noqa: E402
-from test_browser import CHROMIUM, browser, catalog_datasets, open_notebook, run_all, shot  # noqa: E402,F401
+from lab_helpers import CHROMIUM, chromium_browser, open_notebook, run_all, shot  # noqa: E402
+from test_browser import catalog_datasets  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.services]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    yield from chromium_browser()
 
 REPO = Path(__file__).resolve().parents[2]
 BUILT = REPO / "src" / "workbench" / "server" / "labextension"
@@ -36,10 +42,11 @@ import polars as pl
 
 
 def crawl_until(frame: pl.LazyFrame, release: str, delay: float = 1.0) -> pl.LazyFrame:
-    """Pass rows slowly until the file ``release`` exists, then at full speed."""
+    """Pass rows slowly (``delay`` seconds per 100,000 rows, whatever size the engine's batches
+    have) until the file ``release`` exists, then at full speed."""
     def fn(df: pl.DataFrame) -> pl.DataFrame:
         if not os.path.exists(release):
-            time.sleep(delay)
+            time.sleep(delay * max(df.height, 1) / 100_000)
         return df
     return frame.map_batches(fn, streamable=True)
 '''
