@@ -76,3 +76,18 @@ def test_distinct_counts_are_exact_and_never_above_the_rows(wb_home, tmp_path, m
     assert (cols["name"]["distinct"], cols["name"]["distinct_estimated"]) == (5000, False)
     assert cols["note"]["distinct_estimated"] and n // 4 * 0.98 <= cols["note"]["distinct"] <= n // 4
     assert cols["note"]["distinct"] <= n // 4
+
+
+def test_exact_distinct_counts_hold_across_column_batches(wb_home, tmp_path):
+    """Distinct counts are taken in batches of columns (one select of thousands is slow to plan):
+    every column of a frame wider than a batch still gets its exact count."""
+    import workbench as wb
+    from workbench.engines.profile import DISTINCT_BATCH_COLUMNS
+
+    width = DISTINCT_BATCH_COLUMNS * 2 + 7
+    df = pl.DataFrame({f"c{i}": [j % (i % 5 + 1) for j in range(20)] for i in range(width)})
+    path = tmp_path / "wide.parquet"
+    df.write_parquet(path)
+    ds = wb.ingest(str(path), name="wide")
+    cols = ds.profile["columns"]
+    assert [cols[f"c{i}"]["distinct"] for i in range(width)] == [i % 5 + 1 for i in range(width)]

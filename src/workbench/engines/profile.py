@@ -68,6 +68,9 @@ def profile_from_stats(schema: pl.Schema, stats: dict[str, Any]) -> dict[str, An
     return bound_profile({"rows": rows, "columns": columns}, schema)
 
 
+DISTINCT_BATCH_COLUMNS = 100
+
+
 def add_exact_distinct(profile: dict[str, Any], frame: pl.LazyFrame) -> None:
     """Replace the streaming pass's estimates by counts read back from the written columns.
 
@@ -84,8 +87,14 @@ def add_exact_distinct(profile: dict[str, Any], frame: pl.LazyFrame) -> None:
         return
     if rows <= EXACT_DISTINCT_ROWS:
         # distinct values, nulls not among them (the null count says how many rows have none)
-        counts = frame.select([pl.col(n).drop_nulls().n_unique().alias(n) for n in wanted]).collect(
-            engine="streaming").row(0, named=True)
+        # In batches of columns: Polars plans one select of k aggregations in time that grows
+        # with k squared (2,000 columns took 2.7 s, 10,000 minutes), and a batch reads only its
+        # own columns of the Parquet just written.
+        counts: dict[str, Any] = {}
+        for i in range(0, len(wanted), DISTINCT_BATCH_COLUMNS):
+            batch = wanted[i:i + DISTINCT_BATCH_COLUMNS]
+            counts.update(frame.select([pl.col(n).drop_nulls().n_unique().alias(n) for n in batch])
+                          .collect(engine="streaming").row(0, named=True))
         for n in wanted:
             profile["columns"][n].update(distinct=int(counts[n]), distinct_estimated=False)
         return
