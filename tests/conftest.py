@@ -58,3 +58,17 @@ def s3_server():
     srv = start_moto()
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One Debian Chromium under Playwright for the whole run (never a downloaded browser):
+    Playwright's sync API allows one instance per process, so every browser test shares it."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()

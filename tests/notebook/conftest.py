@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab_helpers import CHROMIUM, chromium_browser, start_lab
+from lab_helpers import CHROMIUM, start_lab
 
 from workbench.job_handle import Job
 
@@ -44,7 +44,3 @@ def lab(tmp_path_factory):
     yield server, root, home
     server.stop()
 
-
-@pytest.fixture(scope="session")
-def browser():
-    yield from chromium_browser()

@@ -178,14 +178,3 @@ def contrast(locator) -> list[dict]:
         found += locator.nth(i).evaluate(CONTRAST_JS)
     return found
 
-
-def chromium_browser():
-    """Debian's Chromium under Playwright (never a downloaded browser), for a session fixture."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        yield b
-        b.close()

@@ -21,15 +21,10 @@ from servers import start_jupyterlab
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "notebook"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "storage"))
 from s3_helpers import admin_client, make_bucket  # noqa: E402
-from lab_helpers import CHROMIUM, chromium_browser, open_notebook, run_all, shot  # noqa: E402
+from lab_helpers import CHROMIUM, open_notebook, run_all, shot  # noqa: E402
 from test_browser import catalog_datasets  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.services]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from chromium_browser()
 
 REPO = Path(__file__).resolve().parents[2]
 BUILT = REPO / "src" / "workbench" / "server" / "labextension"

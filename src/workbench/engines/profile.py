@@ -133,6 +133,7 @@ def add_top_values(profile: dict[str, Any], frame: pl.LazyFrame, schema: pl.Sche
         # WIDE_CELLS values and count all of a batch's columns at once, in long form.
         for start in range(0, len(wanted), per_batch):
             _top_values_long(profile, frame, wanted[start:start + per_batch])
+        bound_profile(profile)  # top values are metadata: cut like every other value
         return
     queries = [
         frame.select(pl.col(n)).drop_nulls().group_by(n).agg(pl.len().alias("__count"))
