@@ -126,6 +126,8 @@ def test_versions_written_in_the_old_layout_still_read_verify_and_survive_gc(src
     from workbench.dataset_store import legacy_data_prefix
 
     with monkeypatch.context() as mp:  # the writer as it was before the per-job folders
+        # patched in this process: the job must run here too, not in a child of the fork server
+        mp.setenv("WORKBENCH_LOCAL_ISOLATION", "thread")
         mp.setattr(writer, "data_prefix", legacy_data_prefix)
         mp.setattr(writer, "job_data_prefix",
                    lambda ns, name, job: legacy_data_prefix(ns, name, job, 0)[:-2])

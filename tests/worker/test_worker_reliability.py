@@ -10,7 +10,7 @@ import pytest
 
 import workbench as wb
 from workbench.cli import main as cli_main
-from wb_cluster import storage_files, wait_for, write_csv
+from wb_cluster import make_cluster, storage_files, wait_for, write_csv
 
 pytestmark = pytest.mark.services
 
@@ -26,8 +26,17 @@ def versions(cluster, name: str) -> list[int]:
     return [v.version for v in ctx.catalog.list_versions(ctx.namespace, name)]
 
 
-def test_cancel_queued_job_never_runs(kill_cluster, tmp_path):
-    cl = kill_cluster
+@pytest.fixture(scope="module")
+def idle_cluster(redis_server, tmp_path_factory):
+    """A cluster of its own: the test below stops its workers."""
+    cl = make_cluster(tmp_path_factory.mktemp("wb-idle"), redis_server.url.rsplit("/", 1)[0] + "/2")
+    cl.start_worker("a")
+    yield cl
+    cl.stop()
+
+
+def test_cancel_queued_job_never_runs(idle_cluster, tmp_path):
+    cl = idle_cluster
     for name in list(cl.workers):
         cl.stop_worker(name)
     src = write_csv(tmp_path / "in.csv", 100)
