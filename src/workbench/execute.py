@@ -70,6 +70,7 @@ def build_frame(pipeline: Pipeline, ctx: Context, emit: Emit, monitor: Monitor,
                 if session is None:
                     session = SqlSession(ctx, pipeline, monitor, job_id, preview)
                 monitor.step = label
+                monitor.step_rows = None
                 try:
                     frame = session.run(i, label, frame.map_batches(monitor.on_batch, streamable=True),
                                         scan.relations)
@@ -77,7 +78,10 @@ def build_frame(pipeline: Pipeline, ctx: Context, emit: Emit, monitor: Monitor,
                     raise
                 except Exception as exc:
                     raise classify_error(exc, scan, label) from None
-                emit(StepFinished(job_id=job_id, step=label, index=i + 1, seconds=time.time() - t0))
+                if i == 0:  # the rows that entered the first step are the rows read
+                    monitor.rows_read = monitor.rows
+                emit(StepFinished(job_id=job_id, step=label, index=i + 1, rows=monitor.step_rows,
+                                  seconds=time.time() - t0))
             else:
                 frame = apply_step(frame, step, label, settings=ctx.settings)
     except BaseException:
@@ -102,6 +106,14 @@ def counts_the_source(pipeline: Pipeline) -> bool:
     if sql:
         return sql == [0]
     return all(getattr(s, "op", "") in ROW_PRESERVING for s in pipeline.steps)
+
+
+def read_rows(pipeline: Pipeline, monitor: Monitor, scan: SourceScan) -> int | None:
+    """The read step's rows: counted as they entered a first SQL step, else as they reached the
+    sink when nothing on the way changes the count, else the source's own count (or nothing)."""
+    if getattr(monitor, "rows_read", None) is not None:
+        return monitor.rows_read
+    return monitor.rows if counts_the_source(pipeline) else scan.rows_total
 
 
 # ----------------------------------------------------------------------------- errors
@@ -245,7 +257,7 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
                     scan.after_commit()  # only a committed sink moves an incremental cursor
                 monitor.finish_input()
                 emit(StepFinished(job_id=job_id, step="read", index=0,
-                                  rows=monitor.rows if counts_the_source(pipeline) else scan.rows_total,
+                                  rows=read_rows(pipeline, monitor, scan),
                                   bytes=monitor.bytes_total))
                 for i, label in enumerate(labels):
                     if not isinstance(pipeline.steps[i], SqlStep):

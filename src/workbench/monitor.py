@@ -36,6 +36,8 @@ class Monitor:
         self.rows_total: int | None = None
         self.bytes_total: int | None = None
         self.bytes_per_row: float | None = None
+        self.step_rows: int | None = None  # the rows the last SQL step put out
+        self.rows_read: int | None = None  # the rows that entered a first SQL step
         self._last_emit = 0.0
         self._last_cancel_poll = 0.0
         self._last_heartbeat = time.monotonic()
@@ -106,6 +108,7 @@ class Monitor:
             self.rows = 0
             self.bytes = 0
             self.bytes_out = 0
+            self.rows_read = None
 
     def snapshot(self) -> dict:
         return {"step": self.step, "rows": self.rows, "bytes": self.bytes, "bytes_out": self.bytes_out,

@@ -21,6 +21,21 @@ def test_read_and_write_rows_of_an_aggregation(wb_home, tmp_path):
     assert job.status == "succeeded", job.state.error
     rows = step_rows(job)
     assert rows["read"] == 2000 and rows["write"] == 4
+    (sql,) = [name for name in rows if name not in ("read", "write")]
+    assert rows[sql] == 4  # the SQL step's own output
+
+
+def test_each_sql_step_reports_its_own_output_rows(wb_home, tmp_path):
+    path = tmp_path / "sales.csv"
+    pl.DataFrame({"region": ["n", "s", "e", "w"] * 500, "amount": range(2000)}).write_csv(path)
+    job = wb.submit(wb.Pipeline(source=wb.file(str(path)),
+                                steps=[wb.sql("SELECT * FROM input WHERE amount < 1000", name="recent"),
+                                       wb.sql("SELECT region, count(*) AS n FROM input GROUP BY 1",
+                                              name="by_region")])).wait(120)
+    assert job.status == "succeeded", job.state.error
+    rows = step_rows(job)
+    assert (rows["read"], rows["recent"], rows["by_region"]) == (2000, 1000, 4)
+    assert {s.name: s.rows for s in job.state.steps}["recent"] == 1000
 
 
 def test_a_filter_does_not_pass_its_output_off_as_the_rows_read(wb_home, tmp_path):

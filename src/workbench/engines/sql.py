@@ -215,9 +215,13 @@ def _run(query: str, relations: dict[str, Relation], step: str, limits: SqlLimit
                 raise SQLError("the SQL step is not a query (it returned no rows)", step=step,
                                hint="write a SELECT over the relation `input`")
             rel, after = portable(rel)  # types Arrow/Polars cannot carry exactly (docs/types.md)
+            counted = [0]
             out = collect_result(rel.to_arrow_reader(batch_rows), step,
                                  temp.path / "results" / step_dir.name,
-                                 spill_after=256 * 1024 * 1024 if spill_results else 1 << 62)
+                                 spill_after=256 * 1024 * 1024 if spill_results else 1 << 62,
+                                 counted=counted)
+            if monitor is not None:  # each stage reports its own rows
+                monitor.step_rows = counted[0]
         finally:
             watcher.stop()
         if preview is not None and any(c[0] >= preview.sample_rows for c in counters.values()):

@@ -119,7 +119,8 @@ def result_schema(schema: pa.Schema) -> pa.Schema:
 
 
 def collect_result(reader: pa.RecordBatchReader, step: str, spill_dir: Path,
-                   spill_after: int = 256 * 1024 * 1024) -> pl.LazyFrame:
+                   spill_after: int = 256 * 1024 * 1024, counted: list[int] | None = None
+                   ) -> pl.LazyFrame:
     """The query's rows as a lazy frame: in memory while small, else in a Parquet file in the
     job's temp folder (removed when the job ends), so a large result does not sit in RAM."""
     # heavy optional dependency: imported on first use
@@ -133,6 +134,8 @@ def collect_result(reader: pa.RecordBatchReader, step: str, spill_dir: Path,
     try:
         for batch in reader:
             batch = convert_batch(batch, step)
+            if counted is not None:  # the step's own output rows
+                counted[0] += batch.num_rows
             if writer is not None:
                 writer.write_batch(batch)
                 continue

@@ -198,6 +198,7 @@ def _transform(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, pre
     frame = scan_parts(ctx, prev["keys"])
     relations = None
     labels = []
+    own_rows: dict[int, int | None] = {}  # each SQL step's own output rows
     monitor = Monitor(job_id, publish, should_cancel=should_cancel)
     temp = None  # the job's DuckDB temp folder: a large SQL result waits there until the sink
     try:
@@ -212,6 +213,7 @@ def _transform(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, pre
                 frame = run_sql(step.query, {**relations, "input": frame}, step=label,
                                 limits=SqlLimits.from_settings(ctx.settings), temp=temp,
                                 monitor=monitor)
+                own_rows[i] = monitor.step_rows
             else:
                 frame = apply_step(frame, step, label, settings=ctx.settings)
         monitor.step = labels[-1] if labels else "read"
@@ -227,7 +229,7 @@ def _transform(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, pre
             temp.remove()
     for i, label in enumerate(labels):
         publish(StepFinished(job_id=job_id, step=label, index=i + 1,
-                             rows=monitor.rows if i == len(labels) - 1 else None))
+                             rows=monitor.rows if i == len(labels) - 1 else own_rows.get(i)))
     ctx.storage.delete_prefix(f"{prefix}ingest/")
     return {**prev, "keys": [key], "rows": monitor.rows}
 
