@@ -339,9 +339,12 @@ def run_job(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
         result = execute(pipeline, job_id=job_id, ctx=ctx, emit=stamped, should_cancel=should_cancel,
                          attempt=attempt, heartbeat=lambda p: catalog.heartbeat(job_id, p))
     except Cancelled:
-        catalog.finish_job(job_id, "cancelled")
-        stamped(JobCancelled(seconds=time.time() - t0))
-        raise
+        done = _committed_anyway(pipeline, ctx, job_id)
+        if done is None:
+            catalog.finish_job(job_id, "cancelled")
+            stamped(JobCancelled(seconds=time.time() - t0))
+            raise
+        result = done  # the cancel came after the commit: the visible version decides
     except BaseException as exc:
         err = as_workbench_error(exc)
         if err.retryable and not final_attempt:
@@ -359,6 +362,17 @@ def run_job(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
     if frame is not None:
         result["_frame"] = frame
     return result
+
+
+def _committed_anyway(pipeline: Pipeline, ctx: Context, job_id: str) -> dict[str, Any] | None:
+    """The version a cancelled job had committed before the cancel landed, if any."""
+    if not isinstance(pipeline.sink, DatasetSink):
+        return None
+    try:
+        done = find_committed(ctx, pipeline.sink.name, job_id)
+    except WorkbenchError:
+        return None
+    return None if done is None else done.to_dict()
 
 
 def result_summary(result: dict[str, Any]) -> dict[str, Any]:

@@ -184,33 +184,33 @@ def _alive(pid: int) -> bool:
     return True
 
 
-@pytest.mark.xfail(strict=False, reason="known race, open: a cancel that lands after the commit can "
-                   "mark the job cancelled although its version was committed (seen once in CI)")
-def test_cancel_during_commit_is_all_or_nothing(src, wb_home, monkeypatch):
-    """Cancels (SIGTERM, then a kill 50 ms later) landing while jobs write and commit: each job
-    ends either ``succeeded`` with its whole version or ``cancelled`` with no version and no
-    file; never a partial version."""
-    monkeypatch.setenv("WORKBENCH_KILL_GRACE", "0.05")
-    jobs = []
-    for i in range(8):
-        job = LocalRunner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset(f"c{i}")))
-
-        def on_event(ev, job=job, skip=i % 4):
-            # cancel as the write step starts; later jobs let a few more events pass first
-            if ev.kind in ("step_started", "progress", "step_finished") and \
-                    any(e.kind == "step_started" and e.step == "write" for e in job.events):
-                on_event.seen = getattr(on_event, "seen", 0) + 1
-                if on_event.seen > skip and not job._cancel.is_set():
-                    job.cancel()
-
-        job.subscribe(on_event)
-        jobs.append(job)
-    for job in jobs:
-        job.wait(TIMEOUT)
+@pytest.mark.parametrize("landing", ["mid_write", "after_commit_killed", "after_commit_noticed"])
+def test_cancel_during_commit_is_all_or_nothing(src, wb_home, tmp_path, monkeypatch, landing):
+    """A cancel that lands while the job writes ends it ``cancelled`` with no version and no
+    file; one that lands after the commit (whether the process is killed there or notices the
+    cancel and carries on) ends it ``succeeded`` with its whole version, in the catalog and on
+    the handle alike. The state reported is always the one that is visible; never a partial
+    version."""
+    monkeypatch.setenv("WORKBENCH_KILL_GRACE", "0.05" if landing != "after_commit_noticed" else "300")
+    marker, gate = tmp_path / "held", tmp_path / "gate"
+    step = (wb.python("wbtest_steps:wait_for_gate", marker=str(marker), gate=str(gate))
+            if landing == "mid_write" else
+            wb.python("wbtest_steps:hold_after_commit", marker=str(marker), gate=str(gate)))
+    job = LocalRunner().submit(wb.Pipeline(source=wb.file(str(src)), steps=[step],
+                                           sink=wb.dataset("c")))
+    wait_until(marker.exists, "the job to reach the landing point")
     ctx = Context.from_settings()
-    assert_settled(ctx, [j.id for j in jobs])
-    for i, job in enumerate(jobs):
-        assert job.status in ("succeeded", "cancelled"), (job.status, job.error)
-        assert_clean_dataset(ctx, wb_home / "storage", f"c{i}",
-                             [1] if job.status == "succeeded" else [])
-    _next_job_fine(src, "after_cancels")
+    committed = [v.version for v in ctx.catalog.list_versions(ctx.namespace, "c")]
+    assert committed == ([] if landing == "mid_write" else [1])
+    job.cancel()
+    if landing != "after_commit_killed":
+        wait_until(lambda: ctx.catalog.cancel_requested(job.id), "the cancel to be recorded")
+        gate.touch()  # the process carries on past the landing point, with the cancel set
+    job.wait(TIMEOUT)
+    rec = assert_settled(ctx, [job.id])[0]
+    want = "cancelled" if landing == "mid_write" else "succeeded"
+    assert (job.status, rec["status"]) == (want, want), (job.status, rec, job.error)
+    assert_clean_dataset(ctx, wb_home / "storage", "c", [] if want == "cancelled" else [1])
+    if want == "succeeded":
+        assert job.result.version == 1 and job.result.rows == 5000
+    _next_job_fine(src, "after_cancel")

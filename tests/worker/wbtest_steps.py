@@ -88,3 +88,25 @@ def wait_for_gate(frame: pl.LazyFrame, marker: str, gate: str, passed: str = "")
         return df
 
     return frame.map_batches(fn, streamable=True)
+
+
+def hold_after_commit(frame: pl.LazyFrame, marker: str, gate: str) -> pl.LazyFrame:
+    """Hold the job's process right after its version is committed (and before it reports),
+    until the test creates ``gate``: a cancel or a kill then lands exactly there.
+
+    Patches the commit of this process only, so use it in a job's own process (a kernel job
+    process, or a worker's pool child), never on a thread of the test itself.
+    """
+    import workbench.writer as writer
+
+    commit = writer.commit_version
+
+    def held(*args, **kwargs):
+        ds = commit(*args, **kwargs)
+        _touch(marker)
+        while not os.path.exists(gate):
+            time.sleep(0.05)
+        return ds
+
+    writer.commit_version = held
+    return frame

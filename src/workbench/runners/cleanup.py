@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from ..catalog import job_from_row, jobs
 from ..context import Context
-from ..dataset_store import find_committed, job_data_prefix
+from ..dataset_store import Dataset, find_committed, job_data_prefix
 from ..errors import ProcessDied, WorkbenchError
 from ..worker.runtime import owner_alive
 
@@ -31,16 +31,18 @@ def stale_after() -> float:
         return 60.0
 
 
-def remove_job_files(ctx: Context, job_id: str, spec: dict[str, Any]) -> bool:
-    """Remove every attempt's staged files of a job that did not commit; True if it had committed."""
+def remove_job_files(ctx: Context, job_id: str, spec: dict[str, Any]) -> Dataset | None:
+    """Remove every attempt's staged files of a job that did not commit; returns the version
+    it committed, if it did (then nothing is removed: the version is visible and whole)."""
     sink = spec.get("sink") or {}
     if sink.get("kind") != "dataset":
-        return False
-    if find_committed(ctx, sink["name"], job_id) is not None:
-        return True
+        return None
+    done = find_committed(ctx, sink["name"], job_id)
+    if done is not None:
+        return done
     # every attempt's files, the temporary ``.part`` files of a write cut short included
     ctx.storage.delete_prefix(job_data_prefix(ctx.namespace, sink["name"], job_id))
-    return False
+    return None
 
 
 def _owner_gone(worker: str | None, beat: float, now: float) -> bool:
@@ -67,8 +69,8 @@ def sweep_dead_kernel_jobs(ctx: Context, *, force: bool = False) -> list[str]:
             continue
         try:
             committed = remove_job_files(ctx, rec["id"], rec.get("spec") or {})
-            if committed:
-                ctx.catalog.finish_job(rec["id"], "succeeded")
+            if committed is not None:
+                ctx.catalog.finish_job(rec["id"], "succeeded", result=committed.to_dict())
             else:
                 err = ProcessDied(f"the job's process ({worker}) stopped without an outcome; "
                                   "its files were removed", hint="run the job again")

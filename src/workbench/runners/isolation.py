@@ -25,7 +25,7 @@ import cloudpickle  # sends cell-defined step functions by value
 
 from ..context import Context
 from ..errors import ProcessDied, StepError, TimeLimitExceeded, WorkbenchError
-from ..events import Event, JobCancelled, JobFailed
+from ..events import Event, JobCancelled, JobFailed, JobFinished
 from ..spec.models import Pipeline, PythonStep
 from .cleanup import remove_job_files
 from .forkserver import fork_server
@@ -53,6 +53,16 @@ def main_functions(pipeline: Pipeline) -> dict[str, str]:
                             hint="move it to a module, or set WORKBENCH_LOCAL_ISOLATION=thread "
                                  "to run jobs in the kernel itself") from None
     return out
+
+
+def _event_for_record(job_id: str, rec: dict[str, Any], committed: Any) -> Event:
+    """The final event that says what the catalog already holds."""
+    if rec["status"] == "succeeded":
+        result = rec.get("result") or (committed.to_dict() if committed is not None else {})
+        return JobFinished(job_id=job_id, result=result)
+    if rec["status"] == "failed":
+        return JobFailed(job_id=job_id, error=rec.get("error") or {})
+    return JobCancelled(job_id=job_id)
 
 
 def _describe_death(code: int | None, sig: int) -> str:
@@ -122,37 +132,46 @@ class ProcessRun:
                 self._settle(exit_info or {"exit": None, "signal": 0})
 
     def _settle(self, exit_info: dict[str, Any]) -> None:
-        """The process ended without a final event: record why, remove what it wrote."""
-        cat = self.ctx.catalog
-        if self._stop_reason == "cancel":
-            status, event = "cancelled", JobCancelled(job_id=self.job.id)
-        else:
-            if self._stop_reason == "time":
-                err: WorkbenchError = TimeLimitExceeded(
-                    f"the job ran past its time limit of {self.ctx.settings.job_time_limit:g}s "
-                    "and its process was stopped",
-                    hint="split the input, or raise WORKBENCH_JOB_TIME_LIMIT")
-            else:
-                what = _describe_death(exit_info.get("exit"), int(exit_info.get("signal") or 0))
-                err = ProcessDied(
-                    f"the job's process {what}; the kernel is fine and nothing the job wrote is "
-                    "visible", hint="if it ran out of memory, read fewer rows at a time or run it "
-                                    "on a worker; `wb.preview` and the in-kernel mode "
-                                    "(WORKBENCH_LOCAL_ISOLATION=thread) help to debug it")
-            status, event = "failed", JobFailed(job_id=self.job.id, error=err.to_dict())
+        """The process ended without a final event: record why, remove what it wrote.
+
+        The catalog decides, not the reason it was stopped: a job that committed before the kill
+        landed succeeded (its version is visible and whole), and a final state the process wrote
+        before it died stands. So the state reported is always the one the catalog shows.
+        """
+        event = self._final_event(exit_info)
         try:
-            remove_job_files(self.ctx, self.job.id, self.pipeline.model_dump(mode="json"))
-            rec = cat.get_job(self.job.id)
-            if rec["status"] not in ("succeeded", "failed", "cancelled"):
-                if status == "failed":
-                    cat.finish_job(self.job.id, status, error=event.error)  # type: ignore[attr-defined]
-                else:
-                    cat.finish_job(self.job.id, status)
-        except WorkbenchError:
-            pass  # the stale-job check at the next start settles it
+            committed = remove_job_files(self.ctx, self.job.id, self.pipeline.model_dump(mode="json"))
+            rec = self.ctx.catalog.get_job(self.job.id)
+            if rec["status"] in ("succeeded", "failed", "cancelled"):
+                event = _event_for_record(self.job.id, rec, committed)
+            elif committed is not None:
+                self.ctx.catalog.finish_job(self.job.id, "succeeded", result=committed.to_dict())
+                event = JobFinished(job_id=self.job.id, result=committed.to_dict())
+            elif isinstance(event, JobFailed):
+                self.ctx.catalog.finish_job(self.job.id, "failed", error=event.error)
+            else:
+                self.ctx.catalog.finish_job(self.job.id, "cancelled")
         except Exception:
-            pass
+            pass  # the catalog is away: the stale-job check at the next start settles it
         self.job._deliver(event)
+
+    def _final_event(self, exit_info: dict[str, Any]) -> Event:
+        if self._stop_reason == "cancel":
+            return JobCancelled(job_id=self.job.id)
+        if self._stop_reason == "time":
+            err: WorkbenchError = TimeLimitExceeded(
+                f"the job ran past its time limit of {self.ctx.settings.job_time_limit:g}s "
+                "and its process was stopped",
+                hint="split the input, or raise WORKBENCH_JOB_TIME_LIMIT")
+        else:
+            what = _describe_death(exit_info.get("exit"), int(exit_info.get("signal") or 0))
+            err = ProcessDied(
+                f"the job's process {what}; the kernel is fine and nothing the job wrote is "
+                "visible", hint="if it ran out of memory, read fewer rows at a time or run it "
+                                "on a worker; "
+                                "`wb.preview` and the in-kernel mode "
+                                "(WORKBENCH_LOCAL_ISOLATION=thread) help to debug it")
+        return JobFailed(job_id=self.job.id, error=err.to_dict())
 
     # -- stopping --------------------------------------------------------------------
     def _watch_time(self) -> None:
