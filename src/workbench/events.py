@@ -63,6 +63,7 @@ class Progress(Event):
     bytes_total: int | None = None
     percent: float | None = None  # a SQL step's own progress (DuckDB's estimate), 0..100
     bytes_out: int = 0  # bytes written to the sink so far (the write phase's own count)
+    phase: str = ""  # what the step does while no rows move (a sink's profile, its commit)
 
 
 @dataclass

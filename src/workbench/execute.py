@@ -242,8 +242,12 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
                 monitor.step = write_label
                 emit(StepStarted(job_id=job_id, step=write_label, index=len(labels) + 1))
                 t0 = time.time()
-                counted = frame.map_batches(monitor.on_batch, streamable=True) if not any(
-                    isinstance(s, SqlStep) for s in pipeline.steps) else frame
+                sql_at = [i for i, s in enumerate(pipeline.steps) if isinstance(s, SqlStep)]
+                if sql_at:  # the input was counted into the SQL steps: now count what is written
+                    after = pipeline.steps[sql_at[-1] + 1:]
+                    keeps = all(getattr(s, "op", "") in ROW_PRESERVING for s in after)
+                    monitor.start_output(monitor.step_rows if keeps else None)
+                counted = frame.map_batches(monitor.on_batch, streamable=True)
                 if sink is None:
                     result = _collect(counted, schema, check_exprs, commit_guard, inputs_done,
                                       ctx=ctx, job_id=job_id, attempt=attempt)

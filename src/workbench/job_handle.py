@@ -55,6 +55,7 @@ class JobState:
     bytes_total: int | None = None
     percent: float | None = None  # a running SQL step's own estimate (DuckDB), 0..100
     bytes_out: int = 0  # written to the sink so far
+    phase: str = ""  # what the running step does while no rows move (profile, commit)
     started_at: float | None = None
     finished_at: float | None = None
     checks: list[dict[str, Any]] = field(default_factory=list)
@@ -88,6 +89,7 @@ class JobState:
                     s.status = "pending"
         elif kind == "step_started":
             self.current_step = ev.step  # type: ignore[attr-defined]
+            self.phase = ""
             self._step(ev.step).status = "running"  # type: ignore[attr-defined]
             self.percent = None
         elif kind == "progress":
@@ -97,6 +99,7 @@ class JobState:
             self.bytes_total = ev.bytes_total  # type: ignore[attr-defined]
             self.percent = getattr(ev, "percent", None)
             self.bytes_out = getattr(ev, "bytes_out", 0) or 0
+            self.phase = getattr(ev, "phase", "") or ""
             self._sample(ev.ts)
         elif kind == "step_finished":
             st = self._step(ev.step)  # type: ignore[attr-defined]

@@ -39,6 +39,7 @@ class Monitor:
         self.step_rows: int | None = None  # the rows the last SQL step put out
         self.rows_read: int | None = None  # the rows that entered a first SQL step
         self._last_emit = 0.0
+        self._phase = ""
         self._last_cancel_poll = 0.0
         self._last_heartbeat = time.monotonic()
         self.cancelled = False
@@ -68,7 +69,7 @@ class Monitor:
             self._last_emit = now
             self._emit(Progress(job_id=self.job_id, step=self.step, rows=self.rows, bytes=self.bytes,
                                 rows_total=self.rows_total, bytes_total=self.bytes_total,
-                            bytes_out=self.bytes_out))
+                                bytes_out=self.bytes_out, phase=self._phase))
         if self._heartbeat is not None and now - self._last_heartbeat >= self._heartbeat_interval:
             self._last_heartbeat = now
             try:
@@ -101,6 +102,21 @@ class Monitor:
         self._emit(Progress(job_id=self.job_id, step=self.step, rows=self.rows, bytes=self.bytes,
                             rows_total=self.rows_total, bytes_total=self.bytes_total,
                             bytes_out=self.bytes_out))
+
+    def phase(self, text: str) -> None:
+        """Name what the step does now that moves no rows (profiling the written files, the
+        commit), so a long tail shows as work going on, not as a bar standing still."""
+        self._phase = text
+        self.tick(force=True)
+
+    def start_output(self, rows_total: int | None) -> None:
+        """The write phase after SQL steps counts the rows it writes (of ``rows_total``, the
+        last SQL step's output when what follows keeps the count); the input's bytes stay read."""
+        with self._lock:
+            self.rows = 0
+            self.rows_total = rows_total
+            self.bytes_per_row = None
+        self.tick(force=True)
 
     def reset(self) -> None:
         """Start counting again (the pass is re-run after widening the source's types)."""

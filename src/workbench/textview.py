@@ -94,14 +94,19 @@ def progress_line(state: JobState, width: int = 24) -> str:
     if frac is not None:
         filled = int(frac * width)
         bar = "[" + "#" * filled + "-" * (width - filled) + f"] {frac * 100:5.1f}% "
-    parts = [f"{bar}{state.current_step or state.status}",
-             f"{human_count(state.rows)} rows"]
+    step = state.current_step or state.status
+    if getattr(state, "phase", "") and not state.done:
+        step += f" ({state.phase})"
+    parts = [f"{bar}{step}", f"{human_count(state.rows)} rows"]
     if state.bytes_total:
         parts.append(f"{human_bytes(state.bytes)}/{human_bytes(state.bytes_total)}")
-    if state.rows_per_s:
-        parts.append(f"{human_count(state.rows_per_s)} rows/s")
-    if state.bytes_per_s:
-        parts.append(f"{human_bytes(state.bytes_per_s)}/s")
+    if not state.done and state.status == "running" and state.stalled():
+        parts.append("– rows/s")  # a rate from before a stall would drift down while nothing moves
+    else:
+        if state.rows_per_s:
+            parts.append(f"{human_count(state.rows_per_s)} rows/s")
+        if state.bytes_per_s:
+            parts.append(f"{human_bytes(state.bytes_per_s)}/s")
     parts.append(f"{state.elapsed:.1f}s")
     if state.eta is not None:
         parts.append(f"eta {state.eta:.0f}s")

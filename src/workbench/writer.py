@@ -144,15 +144,18 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
         uris = [storage.uri(k) for k, _t, _h in writers.parts]
         opts = storage.storage_options()
         staged = pl.scan_parquet(uris, storage_options=opts)
+        monitor.phase("checks")
         checks = commit_guard(stats, staged)
         profile = profile_from_stats(schema, stats)
-        add_top_values(profile, staged, schema)
+        add_top_values(profile, staged, schema, on_phase=monitor.phase)
         files = []
         for key, _target, hw in writers.parts:
             rows = pl.scan_parquet(storage.uri(key), storage_options=opts).select(pl.len()).collect().item() \
                 if len(writers.parts) > 1 else int(stats["__p.rows"])
             files.append({"key": key, "rows": int(rows), "bytes": hw.bytes, "sha256": hw.sha256})
+        monitor.phase("checksums")
         input_list = inputs()
+        monitor.phase("commit")
         base = previous_files(ctx, name)[0] if sink.mode == "append" else []
         ds = commit_version(
             ctx, name=name, job_id=job_id, files=files, rows=int(stats["__p.rows"]),

@@ -106,6 +106,8 @@ def view_model(state: JobState) -> ViewModel:
                 bits.append(f"{human_count(state.rows)} rows so far")
             if s.name in ("write", "collect") and state.bytes_out:
                 bits.append(f"{human_bytes(state.bytes_out)} written")
+            if getattr(state, "phase", ""):
+                bits.append(state.phase)
         steps.append(StepRow(s.name, s.status, " · ".join(bits)))
     retries = ""
     if state.retries:
