@@ -11,6 +11,7 @@ import polars as pl
 from ..errors import SourceError
 from .read_common import Input
 from .read_csv_check import CsvOptions, column_in, locate
+from .read_text_types import misfit_column, parse_expr
 from .read_types import misfit, type_name, widen
 
 HEADER_MAX = 1024 * 1024  # a header longer than this is not a header
@@ -27,7 +28,8 @@ class CsvPlan:
     dtypes: dict[str, pl.DataType]
     declared: dict[str, pl.DataType]
     notes: list[str] = field(default_factory=list)
-    # text columns whose sampled values are all ISO dates/times: column -> (type, strptime format)
+    # text columns whose sampled values are all ISO dates/times or spelled booleans:
+    # column -> (kind, strptime format), see read_text_types
     parse_dates: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def frame(self) -> pl.LazyFrame:
@@ -48,10 +50,8 @@ class CsvPlan:
         if self.parse_dates:
             # strict: a later value that is not in the format fails the pass, and ``widened``
             # then keeps that column as text
-            lf = lf.with_columns([
-                pl.col(c).str.strptime(pl.Date if kind == "date" else pl.Datetime("us"), fmt,
-                                       strict=True)
-                for c, (kind, fmt) in self.parse_dates.items()])
+            lf = lf.with_columns([parse_expr(c, kind, fmt)
+                                  for c, (kind, fmt) in self.parse_dates.items()])
         return lf
 
     def _scan(self, target, schema: dict[str, pl.DataType]) -> pl.LazyFrame:
@@ -59,16 +59,15 @@ class CsvPlan:
                            **self.opts.polars_kwargs())
 
     def _date_misfit(self, exc: BaseException) -> CsvPlan | None:
-        text = str(exc)
-        if "conversion from `str` to `date" not in text:
+        c = misfit_column(exc, list(self.parse_dates))
+        if c is None:
             return None
-        for c, (kind, _fmt) in self.parse_dates.items():
-            if f"in column '{c}'" in text:
-                rest = {k: v for k, v in self.parse_dates.items() if k != c}
-                note = (f"column {c!r}: a value further into the file is not an ISO {kind}; "
-                        f"read as text (declare schema_overrides to choose)")
-                return replace(self, parse_dates=rest, notes=self.notes + [note])
-        return None
+        kind = self.parse_dates[c][0].partition("@")[0].replace("_tz", "")
+        rest = {k: v for k, v in self.parse_dates.items() if k != c}
+        what = "a boolean" if kind == "bool" else f"an ISO {kind}"
+        note = (f"column {c!r}: a value further into the file is not {what}; "
+                f"read as text (declare schema_overrides to choose)")
+        return replace(self, parse_dates=rest, notes=self.notes + [note])
 
     def diagnose(self, exc: BaseException) -> SourceError | None:
         text = str(exc)

@@ -5,7 +5,6 @@ hold, and ISO dates recognised in text columns.
 from __future__ import annotations
 
 import io
-import re
 
 import polars as pl
 
@@ -14,6 +13,7 @@ from .read_common import (
 )
 from .read_csv_check import CsvOptions, check_bytes, ragged_error, whole_lines, window_records
 from .read_csv_plan import CsvPlan
+from .read_text_types import describe, text_kind
 from .read_types import misfit, type_name, widen
 
 
@@ -142,53 +142,50 @@ def _leading_zero_columns(df: pl.DataFrame, columns: list[str]) -> dict[str, str
 
 
 def type_iso_dates(inp: Input, opts: CsvOptions, plan: CsvPlan) -> None:
-    """Text columns whose first values are all ISO dates or date-times are stored typed.
+    """Text columns whose sampled values are all ISO dates, times or date-times (naive, ``Z`` or
+    an offset), or booleans spelled ``t``/``yes``/``y``, are stored typed (``read_text_types``).
 
-    Polars' own date inference costs more than the whole read; parsing a text column with one
-    known format costs next to nothing (measured on 1 GB). A later value in another format
-    makes the pass fail and ``widened`` keeps that column as text."""
+    Parsing a text column with one known format costs next to nothing (measured on 1 GB); a
+    later value in another format makes the pass fail and ``widened`` keeps that column as
+    text. Every row of the head is looked at (a column empty for its first thousand rows is
+    common), and the file's tail for columns the head holds no value of."""
     text_cols = [c for c in plan.names if plan.dtypes[c] == pl.String and c not in plan.declared]
     if not text_cols:
         return
     # Parse only the first bytes: a lazy scan with n_rows still reads far into a large file
     # (measured +0.06-0.38 s and +120-150 MiB on 1 GB).
     raw = inp.read_at(0, HEAD_BYTES)
-    data, _ = whole_lines(raw, at_start=True, at_end=len(raw) >= inp.target_size)
-    try:
-        head = pl.read_csv(io.BytesIO(data), schema={c: pl.String for c in plan.names}, n_rows=1000,
-                           truncate_ragged_lines=True,
-                           **opts.polars_kwargs(all_markers=True)).select(text_cols)
-    except pl.exceptions.PolarsError:
+    complete = len(raw) >= inp.target_size
+    data, _ = whole_lines(raw, at_start=True, at_end=complete)
+    head = _text_frame(data, opts, plan, text_cols, header=True)
+    if head is None:
         return
+    empty = [c for c in text_cols if head[c].null_count() == head.height]
+    tail = None
+    if empty and not complete:
+        offset = max(inp.target_size - WINDOW_BYTES, HEAD_BYTES)
+        raw = inp.read_at(offset, WINDOW_BYTES)
+        body, _ = whole_lines(raw, at_start=False, at_end=True)
+        tail = _text_frame(body, opts, plan, text_cols, header=False)
     for c in text_cols:
-        values = head[c].drop_nulls().head(200).to_list()
-        if not values:
-            continue
-        fmt = _iso_format(values)
-        if fmt is not None:
-            plan.parse_dates[c] = fmt
+        values = head[c]
+        if c in empty and tail is not None:
+            values = tail[c]
+        found = text_kind(values)
+        if found is not None:
+            plan.parse_dates[c] = found
     if plan.parse_dates:
-        cols = ", ".join(f"{c!r} as {k}" for c, (k, _f) in plan.parse_dates.items())
-        plan.notes.append(f"ISO dates read typed: {cols} (schema_overrides={{col: 'string'}} "
-                          "keeps a column as text)")
+        plan.notes.append(f"typed values read from text: {describe(plan.parse_dates)} "
+                          "(schema_overrides={col: 'string'} keeps a column as text)")
 
 
-_ISO_FORMATS = [
-    ("date", "%Y-%m-%d", re.compile(r"^\d{4}-\d{2}-\d{2}$")),
-    ("datetime", "%Y-%m-%d %H:%M:%S", re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")),
-    ("datetime", "%Y-%m-%dT%H:%M:%S", re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")),
-    ("datetime", "%Y-%m-%d %H:%M:%S%.f",
-     re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{1,9}$")),
-    ("datetime", "%Y-%m-%dT%H:%M:%S%.f",
-     re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{1,9}$")),
-    ("datetime", "%Y-%m-%d %H:%M", re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$")),
-    ("datetime", "%Y-%m-%dT%H:%M", re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$")),
-]
-
-
-def _iso_format(values: list[str]) -> tuple[str, str] | None:
-    """The one ISO format every value is written in, or None (mixed, zoned or not a date)."""
-    for kind, fmt, pattern in _ISO_FORMATS:
-        if all(pattern.match(v) for v in values):
-            return kind, fmt
-    return None
+def _text_frame(data: bytes, opts: CsvOptions, plan: CsvPlan, cols: list[str], *,
+                header: bool) -> pl.DataFrame | None:
+    kwargs = opts.polars_kwargs(all_markers=True)
+    if not header:
+        kwargs = {**kwargs, "has_header": False, "skip_rows": 0}
+    try:
+        return pl.read_csv(io.BytesIO(data), schema={c: pl.String for c in plan.names},
+                           truncate_ragged_lines=True, **kwargs).select(cols)
+    except pl.exceptions.PolarsError:
+        return None

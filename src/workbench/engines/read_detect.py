@@ -186,10 +186,37 @@ def resolve_encoding(head: bytes, declared: str) -> tuple[str, int]:
     if bom is not None:
         return bom, length  # auto and utf8 follow the mark: a file that says UTF-16 is UTF-16
     if declared == "auto":
-        guess = looks_utf16(head)
+        guess = looks_utf16(head) or single_byte_encoding(head)
         if guess:
             return guess, 0
     return "utf-8", 0
+
+
+def single_byte_encoding(head: bytes) -> str | None:
+    """``latin-1`` or ``cp1252`` for text that is not UTF-8 but decodes cleanly as one of them
+    (Windows and Excel exports), else None.
+
+    The two differ only in bytes 0x80-0x9F: control codes in Latin-1, which real text does not
+    hold, and printable characters (€, curly quotes, dashes) in cp1252. So: none of those bytes
+    → Latin-1; some, all defined in cp1252 → cp1252; else neither. Decided on the sniffed head:
+    an invalid byte first met further into the file fails the read with a hint to declare the
+    encoding."""
+    if b"\x00" in head or first_invalid_utf8(head, final=False) is None:
+        return None
+    if not any(0x80 <= b < 0xA0 for b in head):
+        return "latin-1"
+    try:
+        head.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    return "cp1252"
+
+
+def encoding_note(codec: str) -> str:
+    """What the notes of a job say about an encoding ``auto`` chose from the bytes."""
+    name = {"cp1252": "cp1252 (Windows-1252)", "latin-1": "Latin-1 (ISO-8859-1)"}.get(codec, codec)
+    return (f"the file is not UTF-8: read as {name}, detected from its bytes (declare "
+            f"encoding= to choose another)")
 
 
 def first_invalid_utf8(data: bytes, final: bool) -> int | None:

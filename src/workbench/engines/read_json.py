@@ -17,6 +17,7 @@ from .read_common import (
 )
 from .read_csv_check import whole_lines
 from .read_limits import depth_error, json_depth_exceeded
+from .read_text_types import describe, kind_dtype, misfit_column, parse_expr, text_kind
 from .read_types import apply_declared_eager, py_fits, type_name
 
 _CHAR_AT = re.compile(r"at character (\d+)")
@@ -94,10 +95,15 @@ class NdjsonPlan:
     declared: dict[str, pl.DataType]
     notes: list[str] = field(default_factory=list)
     depth: int = 512
+    # string keys whose sampled values are all ISO dates/times or spelled booleans:
+    # key -> (kind, format), see read_text_types
+    parse: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def frame(self) -> pl.LazyFrame:
         targets = [i.target for i in self.inputs]
         lf = pl.scan_ndjson(targets if len(targets) > 1 else targets[0], schema=self.schema)
+        if self.parse:
+            lf = lf.with_columns([parse_expr(c, k, f) for c, (k, f) in self.parse.items()])
         return empty_objects_as_text(lf, self.schema)
 
     def diagnose(self, exc: BaseException) -> SourceError | None:
@@ -109,6 +115,12 @@ class NdjsonPlan:
 
     def widened(self, exc: BaseException) -> NdjsonPlan | None:
         """Infer from every row (Polars, multi-threaded) and widen where it differs."""
+        c = misfit_column(exc, list(self.parse))
+        if c is not None:
+            note = (f"key {c!r}: a value further into the file is not "
+                    f"{kind_dtype(self.parse[c][0])}; read as text")
+            return replace(self, parse={k: v for k, v in self.parse.items() if k != c},
+                           notes=self.notes + [note])
         schema = dict(self.schema)
         for inp in self.inputs:
             try:
@@ -130,6 +142,7 @@ def plan_ndjson(inputs: list[Input], declared: dict[str, pl.DataType], *,
                 depth: int = 512) -> NdjsonPlan:
     schema: dict[str, pl.DataType] = {}
     notes: list[str] = []
+    texts: dict[str, list[pl.Series]] = {}  # sampled string values, for typed text
     for n, inp in enumerate(inputs):
         _empty(inp)
         head = inp.read_at(0, WINDOW_BYTES)
@@ -159,11 +172,15 @@ def plan_ndjson(inputs: list[Input], declared: dict[str, pl.DataType], *,
             if not data.strip():
                 continue
             try:
-                got = dict(pl.read_ndjson(data, infer_schema_length=None).schema)
+                window = pl.read_ndjson(data, infer_schema_length=None)
+                got = dict(window.schema)
             except pl.exceptions.PolarsError:
                 raise _locate_line(inp, {}, {}, start=off + dropped, depth=depth) or SourceError(
                     f"cannot read the file as NDJSON near byte {off + dropped}",
                     file=inp.path, hint="each line must be one JSON object") from None
+            for c, t in got.items():
+                if t == pl.String:
+                    texts.setdefault(c, []).append(window[c])
             merged = merge_schemas(schema, got)
             for c, t in merged.items():
                 if c not in schema:
@@ -179,9 +196,18 @@ def plan_ndjson(inputs: list[Input], declared: dict[str, pl.DataType], *,
                           file=inputs[0].path, column=missing[0],
                           hint=f"the keys seen are: {list(schema)[:50]}")
     schema.update(declared)
+    parse = {}
+    for c, t in schema.items():
+        if t == pl.String and c not in declared and c in texts:
+            found = text_kind(pl.concat(texts[c]))
+            if found is not None:
+                parse[c] = found
+    if parse:
+        notes.append(f"typed values read from text: {describe(parse)} "
+                     "(schema_overrides={key: 'string'} keeps a key as text)")
     notes += [f"key {c!r} is always an empty object: kept as the JSON text '{{}}' (a struct with "
               "no fields cannot be stored in Parquet)" for c in _empty_objects(schema)]
-    return NdjsonPlan(inputs, schema, declared, notes, depth=depth)
+    return NdjsonPlan(inputs, schema, declared, notes, depth=depth, parse=parse)
 
 
 def _empty_objects(schema: Any) -> list[str]:

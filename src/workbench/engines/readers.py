@@ -29,9 +29,12 @@ Conventions shared by every reader:
 * Types: inferred from the first 10,000 rows and widened (int → float → string, with a note)
   where a value in sampled windows further into the files does not fit; declared types
   (``schema_overrides``) never widen: a value that does not fit them is an error.
-* Dates in CSV are read as text unless declared (``{"day": "date", "ts": "datetime"}``):
-  parsing them costs more than the rest of the read; a note names columns that look like
-  ISO dates.
+* Text that is typed: a CSV column (or NDJSON string key) whose sampled values are all ISO
+  dates, times or date-times (naive, or with ``Z``/an offset: UTC instants), or booleans
+  spelled ``t``/``yes``/``y``, is read typed with one known format (``read_text_types``), with
+  a note; a later value that does not fit keeps the column as text, with a note.
+* Encoding ``auto``: a BOM decides; else UTF-16 by its NUL bytes; else a head that is not
+  UTF-8 but decodes cleanly as Latin-1 or cp1252 is read as such, and the job's notes say so.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ from ..spec.models import FileSource
 from .read_common import HEAD_BYTES, LIMITS, Input, Limits, TempFiles, default_nulls
 from .read_decompress import materialize
 from .read_detect import (
-    detect_compression, detect_format, resolve_encoding, sniff_delimiter, strip_compression_ext,
+    detect_compression, detect_format, encoding_note, resolve_encoding, sniff_delimiter,
+    strip_compression_ext,
 )
 from .read_limits import check_line_lengths
 from .read_types import declared_types
@@ -176,6 +180,7 @@ def _scan(source: FileSource, ctx: Context | None, temp: TempFiles, limits: Limi
     inputs = [Input(path=e["path"], size=int(e["size"]), opener=_opener(e["path"], ctx))
               for e in expand_paths(source.path, ctx, internal=internal)]
     fmt: str | None = None
+    detected: list[str] = []  # what encoding "auto" found, for the job's notes
     for i, inp in enumerate(inputs):
         with inp.opener() as f:
             inp.head = f.read(HEAD_BYTES)
@@ -199,6 +204,9 @@ def _scan(source: FileSource, ctx: Context | None, temp: TempFiles, limits: Limi
                                    "the pattern")
         if this in _TEXT_FORMATS:
             encoding, bom_len = resolve_encoding(head, source.encoding)
+            if source.encoding == "auto" and not bom_len and encoding != "utf-8":
+                note = encoding_note(encoding)
+                detected.append(note if len(inputs) == 1 else f"{inp.name}: {note}")
             if inp.target is not None and encoding not in ("utf-8", "utf-8-lossy"):
                 raw_target = inp.target  # decompressed but not yet transcoded
                 inp.opener = lambda p=raw_target: open(p, "rb")  # type: ignore[misc]
@@ -214,20 +222,23 @@ def _scan(source: FileSource, ctx: Context | None, temp: TempFiles, limits: Limi
             _local_copy_or_path(inp, ctx, temp, i, limits=limits)
     assert fmt is not None
     reader = READERS[fmt]
-    return _finish(reader(source, inputs, ctx, limits), inputs, temp)
+    return _finish(reader(source, inputs, ctx, limits), inputs, temp, detected)
 
 
-def _finish(scan: SourceScan, inputs: list[Input], temp: TempFiles) -> SourceScan:
+def _finish(scan: SourceScan, inputs: list[Input], temp: TempFiles,
+            notes: list[str] | None = None) -> SourceScan:
     """What every scan of these inputs shares, a rescan's included: the inputs (with the
     checksums of copies), their size, and the one cleanup of the temporary files."""
     scan.inputs = [inp.as_dict() for inp in inputs]
     scan.bytes_total = sum(inp.size for inp in inputs)
     scan.cleanup = temp.cleanup
+    if notes:
+        scan.notes = list(notes) + list(scan.notes)
     inner = getattr(scan, "rescan", None)
     if inner is not None:
         def rescan(exc: BaseException) -> SourceScan | None:
             new = inner(exc)
-            return None if new is None else _finish(new, inputs, temp)
+            return None if new is None else _finish(new, inputs, temp, notes)
         scan.rescan = rescan
     return scan
 

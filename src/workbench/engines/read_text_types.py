@@ -1,0 +1,98 @@
+"""Typed values hiding in text columns: ISO dates, times, date-times (naive or with ``Z`` or a
+UTC offset, fractional seconds on some values only) and booleans spelled ``t``/``f``,
+``yes``/``no`` or ``y``/``n``, as DuckDB's sniffer reads them.
+
+Polars' own CSV inference knows none of these (and its date inference costs more than the whole
+read); one regular expression per candidate over the sampled values, then one known format at
+scan time, costs next to nothing. CSV and NDJSON (string values) share it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+_D = r"\d{4}-\d{2}-\d{2}"
+_T = r"\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?"
+_Z = r"(?:Z|[+-]\d{2}(?::?\d{2})?)"
+
+# (kind, strptime format, pattern); the first whose pattern every value matches wins
+_CANDIDATES: list[tuple[str, str, str]] = [
+    ("date", "%Y-%m-%d", rf"^{_D}$"),
+    ("time", "%H:%M:%S%.f", rf"^{_T}$"),
+    ("datetime", "%Y-%m-%dT%H:%M:%S%.f", rf"^{_D}T{_T}$"),
+    ("datetime", "%Y-%m-%d %H:%M:%S%.f", rf"^{_D} {_T}$"),
+    ("datetime", "%Y-%m-%dT%H:%M", rf"^{_D}T\d{{2}}:\d{{2}}$"),
+    ("datetime", "%Y-%m-%d %H:%M", rf"^{_D} \d{{2}}:\d{{2}}$"),
+    ("datetime_tz", "%Y-%m-%dT%H:%M:%S%.f%#z", rf"^{_D}T{_T}{_Z}$"),
+    ("datetime_tz", "%Y-%m-%d %H:%M:%S%.f%#z", rf"^{_D} {_T}{_Z}$"),
+]
+TRUE = ("true", "t", "yes", "y")
+FALSE = ("false", "f", "no", "n")
+_BOOL = rf"(?i)^(?:{'|'.join(TRUE + FALSE)})$"
+_NS = re.compile(r"\.\d{7,9}")  # more than microseconds: keep nanoseconds
+
+
+def text_kind(values: pl.Series) -> tuple[str, str] | None:
+    """``(kind, format)`` that every non-null value of a text column is written in, or None.
+    ``kind`` is ``date``, ``time``, ``datetime``, ``datetime_tz``, or ``bool`` (format ``""``);
+    a date-time with more than six fractional digits gets ``@ns`` added to its kind."""
+    values = values.drop_nulls()
+    if values.len() == 0:
+        return None
+    for kind, fmt, pattern in _CANDIDATES:
+        if values.str.contains(pattern).all():
+            if kind.startswith("datetime") and values.str.contains(_NS.pattern).any():
+                kind += "@ns"
+            return kind, fmt
+    if values.str.contains(_BOOL).all():
+        lower = set(values.str.to_lowercase().unique().to_list())
+        if not lower <= {"true", "false"}:  # Polars reads these itself
+            return "bool", ""
+    return None
+
+
+def kind_dtype(kind: str) -> pl.DataType:
+    base, _, unit = kind.partition("@")
+    if base == "date":
+        return pl.Date()
+    if base == "time":
+        return pl.Time()
+    if base == "bool":
+        return pl.Boolean()
+    return pl.Datetime(unit or "us", "UTC" if base == "datetime_tz" else None)  # type: ignore[arg-type]
+
+
+def parse_expr(column: str, kind: str, fmt: str) -> pl.Expr:
+    """The strict expression turning a text column into its kind. A value that does not fit
+    fails the pass with Polars' ``conversion from `str` to ... in column '<column>'``, which
+    ``is_misfit_error`` recognises."""
+    col = pl.col(column)
+    dtype = kind_dtype(kind)
+    if dtype == pl.Boolean:
+        # regex replaces, not ``replace``: a failed cast after it names a temporary column
+        return (col.str.replace(rf"(?i)^(?:{'|'.join(TRUE)})$", "1")
+                .str.replace(rf"(?i)^(?:{'|'.join(FALSE)})$", "0")
+                .cast(pl.UInt8, strict=True).cast(pl.Boolean))
+    if dtype == pl.Date:
+        return col.str.strptime(pl.Date, fmt, strict=True)
+    if dtype == pl.Time:
+        return col.str.strptime(pl.Time, fmt, strict=True)
+    return col.str.strptime(dtype, fmt, strict=True)  # type: ignore[arg-type]
+
+
+def misfit_column(exc: BaseException, columns: list[str]) -> str | None:
+    """The column of ``columns`` a failed strict parse names, or None."""
+    text = str(exc)
+    if "conversion from `str` to `" not in text:
+        return None
+    for c in columns:
+        if f"in column '{c}'" in text:
+            return c
+    return None
+
+
+def describe(kinds: dict[str, tuple[str, str]]) -> str:
+    return ", ".join(f"{c!r} as {k.partition('@')[0].replace('_tz', ' (UTC)')}"
+                     for c, (k, _f) in kinds.items())
