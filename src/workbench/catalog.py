@@ -24,7 +24,7 @@ from .catalog_schema import (  # noqa: F401
     FINAL_STATES, JOB_STATES, cursors, datasets, dead_letters, jobs, metadata, notebook_runs,
     schedules, uploads, versions,
 )
-from .errors import NotFound, StorageUnavailable, missing_extra
+from .errors import AlreadyExists, NotFound, StorageUnavailable, missing_extra
 from .names import check_job_id, check_namespace
 from .masking import mask_url
 
@@ -139,6 +139,25 @@ class Catalog:
                     manifest_key: str, storage_url: str, rows: int, bytes: int, checksum: str,
                     schema: dict, profile: dict, spec: dict | None, inputs: list) -> VersionRecord:
         now = time.time()
+        try:
+            self._insert_version(namespace, name, version, now, dict(
+                job_id=job_id, manifest_key=manifest_key, storage_url=storage_url, rows=rows,
+                bytes=bytes, checksum=checksum, schema_json=json.dumps(schema),
+                profile_json=json.dumps(profile),
+                spec_json=json.dumps(spec) if spec is not None else None,
+                inputs_json=json.dumps(inputs)))
+        except sa.exc.IntegrityError:
+            # The only unique key of a version is (namespace, name, version): it is taken. By
+            # this very commit when a lost connection made catalog_retry run it again.
+            held = self.get_version(namespace, name, version, include_deleted=True)
+            if held.job_id == job_id and held.manifest_key == manifest_key:
+                return held
+            raise AlreadyExists(f"version {version} of dataset {name!r} already exists",
+                                hint="a version is never replaced; commit the next number") from None
+        return self.get_version(namespace, name, version)
+
+    def _insert_version(self, namespace: str, name: str, version: int, now: float,
+                        values: dict[str, Any]) -> None:
         with self.engine.begin() as conn:
             conn.execute(self._insert_ignore(datasets)
                          .values(namespace=namespace, name=name, created_at=now)
@@ -147,12 +166,7 @@ class Catalog:
                          .where(datasets.c.namespace == namespace, datasets.c.name == name)
                          .values(deleted_at=None))
             conn.execute(versions.insert().values(
-                namespace=namespace, name=name, version=version, job_id=job_id,
-                manifest_key=manifest_key, storage_url=storage_url, rows=rows, bytes=bytes,
-                checksum=checksum, schema_json=json.dumps(schema), profile_json=json.dumps(profile),
-                spec_json=json.dumps(spec) if spec is not None else None,
-                inputs_json=json.dumps(inputs), created_at=now))
-        return self.get_version(namespace, name, version)
+                namespace=namespace, name=name, version=version, created_at=now, **values))
 
     def get_version(self, namespace: str, name: str, version: int | None = None, *,
                     include_deleted: bool = False) -> VersionRecord:

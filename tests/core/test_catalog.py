@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from workbench.catalog import Catalog
-from workbench.errors import NotFound, StorageUnavailable
+from workbench.errors import AlreadyExists, NotFound, StorageUnavailable
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
@@ -41,8 +41,19 @@ def test_versions_and_lineage(catalog):
 
 def test_duplicate_version_is_refused(catalog):
     _version(catalog, "sales", 1, "j1")
-    with pytest.raises(Exception):
+    with pytest.raises(AlreadyExists, match=r"^version 1 of dataset 'sales' already exists\. "
+                                            r"Hint: a version is never replaced"):
         _version(catalog, "sales", 1, "j9")
+    kept = catalog.get_version("default", "sales", 1)
+    assert kept.job_id == "j1"
+    assert [v.version for v in catalog.list_versions("default", "sales")] == [1]
+
+
+def test_the_same_commit_again_returns_its_version(catalog):
+    """A commit run again (catalog_retry after a connection lost past the COMMIT) is no conflict."""
+    first = _version(catalog, "sales", 1, "j1")
+    again = _version(catalog, "sales", 1, "j1")
+    assert (again.version, again.job_id, again.created_at) == (1, "j1", first.created_at)
 
 
 def test_namespaces_are_separate(catalog):
