@@ -49,13 +49,20 @@ def password_role(postgres_server) -> str:
     _as_postgres([str(_pg_bin() / "pg_ctl"), "-D", str(postgres_server.workdir / "data"), "reload"])
     import time
 
-    for _ in range(100):  # the reload is asynchronous: wait until the rule is in force
+    # The reload is asynchronous: wait until the rule is in force, and fail here if it never is
+    # (under the trust lines a password test would pass without any password being asked).
+    deadline = time.monotonic() + 60
+    while True:
         try:
             with psycopg.connect(f"postgresql://{PW_ROLE}@127.0.0.1:{postgres_server.port}/postgres",
-                                 connect_timeout=2):
+                                 connect_timeout=5):
                 pass
+            seen = "the login succeeded without a password"
         except psycopg.OperationalError as exc:
-            if "password" in str(exc):
+            if "no password supplied" in str(exc) or "password authentication" in str(exc):
                 break
+            seen = str(exc)
+        if time.monotonic() > deadline:
+            pytest.fail(f"the pg_hba password rule for {PW_ROLE} never applied: {seen}")
         time.sleep(0.05)
     return f"postgresql://{PW_ROLE}@127.0.0.1:{postgres_server.port}/postgres"

@@ -104,7 +104,8 @@ def test_upsert_refuses_repeated_keys_and_a_table_without_a_key(tmp_path, db) ->
     _exec(db, "CREATE TABLE nokey (id INTEGER, name TEXT, score REAL)")
     job = _load(tmp_path, PEOPLE, "nokey", db, "upsert", keys=["id"])
     assert job.status == "failed"
-    assert "no primary key or unique index" in job.error.message or "ON CONFLICT" in job.error.message
+    assert (type(job.error).__name__, job.error.message, job.error.step) == (
+        "InputError", "the table has no primary key or unique index on the upsert keys", "write")
     assert _rows(db, "SELECT count(*) FROM people") == [(3,)]
     assert _rows(db, "SELECT count(*) FROM nokey") == [(0,)]
 

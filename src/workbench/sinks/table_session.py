@@ -164,6 +164,12 @@ def write_error(exc: BaseException, target: DbTarget, sql: str, data: Any = None
             value = ""
     sqlstate = getattr(exc, "sqlstate", None) or (re.search(r"SQLSTATE:? (\w{5})", text) or [None, None])[1]
     low = text.lower()
+    # before the unique-constraint rule: SQLite's wording names one ("… does not match any
+    # PRIMARY KEY or UNIQUE constraint")
+    if sqlstate == "42P10" or "on conflict clause does not match" in low:
+        return InputError("the table has no primary key or unique index on the upsert keys",
+                          step="write", hint="create one, e.g. CREATE UNIQUE INDEX ON table (keys), "
+                                             "or write to a new table (created with the keys)")
     if sqlstate == "23505" or "unique constraint" in low:
         return InputError(f"a row conflicts with an existing key in the table: "
                           f"{first_line(text)}{value}", column=err.column, step="write",
@@ -173,10 +179,6 @@ def write_error(exc: BaseException, target: DbTarget, sql: str, data: Any = None
         return InputError(f"a null value in a column that does not accept nulls: {first_line(text)}",
                           column=err.column, step="write",
                           hint="filter or fill the nulls (drop_nulls / coalesce) before writing")
-    if sqlstate == "42P10":
-        return InputError("the table has no primary key or unique index on the upsert keys",
-                          step="write", hint="create one, e.g. CREATE UNIQUE INDEX ON table (keys), "
-                                             "or write to a new table (created with the keys)")
     if sqlstate == "21000" or "cannot affect row a second time" in low:
         return InputError("the rows to upsert repeat a key", step="write",
                           hint="make the keys unique first (a unique step, or an is_unique check)")
