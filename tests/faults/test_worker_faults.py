@@ -29,19 +29,12 @@ def versions(cluster, name: str) -> list[int]:
     return [v.version for v in ctx.catalog.list_versions(ctx.namespace, name)]
 
 
+OWN_CLUSTER_DB = 8  # own_cluster (tests/conftest.py): a worker these tests kill and race
+
+
 @pytest.fixture(scope="module")
-def cluster(redis_server, tmp_path_factory):
-    """One worker with two pool processes, every queue."""
-    cl = make_cluster(tmp_path_factory.mktemp("wb-faults"), redis_server.url.rsplit("/", 1)[0] + "/8")
-    cl.start_worker("f1", concurrency=2)
-    with pytest.MonkeyPatch.context() as mp:
-        for var in list(os.environ):
-            if var.startswith("WORKBENCH_"):
-                mp.delenv(var)
-        for key, value in cl.env.items():
-            mp.setenv(key, value)
-        yield cl
-    cl.stop()
+def cluster(own_cluster):
+    return own_cluster
 
 
 # ----------------------------------------------------------------------------- killed worker
@@ -198,7 +191,7 @@ def test_two_workers_racing_one_job(cluster, tmp_path):
     dup = cluster.app.send_task("workbench.run_pipeline",
                                 args=[job.id, p.model_dump(mode="json"), {}], queue="pipeline")
     wait_until(marker.exists, "one of them to run it")
-    wait_until(lambda: "job held by" in cluster.logs["f1"].read_text(),
+    wait_until(lambda: "job held by" in cluster.logs["own"].read_text(),
                "the other to stand back")
     gate.touch()
     job.wait(TIMEOUT)
@@ -230,7 +223,7 @@ def test_sigkill_of_the_task_process(cluster, tmp_path):
     rec = assert_settled(ctx, [job.id])[0]
     assert rec["attempts"] == 2
     assert_clean_dataset(ctx, cluster.home / "storage", "child_killed", [1])
-    assert cluster.workers["f1"].poll() is None
+    assert cluster.workers["own"].poll() is None
     nxt = cluster.runner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("ck_next")))
     assert nxt.wait(TIMEOUT).status == "succeeded"
 

@@ -10,7 +10,7 @@ import pytest
 
 import workbench as wb
 from workbench.cli import main as cli_main
-from wb_cluster import make_cluster, storage_files, wait_for, write_csv
+from wb_cluster import storage_files, wait_for, write_csv
 
 pytestmark = pytest.mark.services
 
@@ -26,17 +26,11 @@ def versions(cluster, name: str) -> list[int]:
     return [v.version for v in ctx.catalog.list_versions(ctx.namespace, name)]
 
 
-@pytest.fixture(scope="module")
-def idle_cluster(redis_server, tmp_path_factory):
-    """A cluster of its own: the test below stops its workers."""
-    cl = make_cluster(tmp_path_factory.mktemp("wb-idle"), redis_server.url.rsplit("/", 1)[0] + "/2")
-    cl.start_worker("a")
-    yield cl
-    cl.stop()
+OWN_CLUSTER_DB = 2  # own_cluster (tests/conftest.py): the queued-cancel test stops its worker
 
 
-def test_cancel_queued_job_never_runs(idle_cluster, tmp_path):
-    cl = idle_cluster
+def test_cancel_queued_job_never_runs(own_cluster, tmp_path):
+    cl = own_cluster
     for name in list(cl.workers):
         cl.stop_worker(name)
     src = write_csv(tmp_path / "in.csv", 100)
@@ -44,7 +38,7 @@ def test_cancel_queued_job_never_runs(idle_cluster, tmp_path):
     job.cancel()
     job.wait(TIMEOUT)
     assert job.status == "cancelled"
-    cl.start_worker("a")
+    cl.start_worker("own", concurrency=2)
     later = cl.runner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("after")))
     assert later.wait(TIMEOUT).status == "succeeded"
     assert cl.ctx().catalog.get_job(job.id)["status"] == "cancelled"
