@@ -50,6 +50,28 @@ AREAS = {
 }
 
 
+def select_rows(page) -> None:
+    """Selecting a row: the jobs table opens that job's view under it (Cancel on running jobs,
+    Re-run on finished ones), the datasets table (newest first) shows that dataset's schema and
+    profile. Measured afterwards, so the selected rows' tint is measured too."""
+    jobs = page.locator(".workbench-jobs").first
+    rows = jobs.locator("tr.wb-row")
+    assert rows.count() >= 4
+    assert jobs.locator("tr.wb-row button", has_text="Cancel").count() == 0  # all have ended
+    assert jobs.locator("tr.wb-row button", has_text="Re-run").count() == rows.count()
+    failed = rows.filter(has_text="checked").first
+    failed.locator("td").nth(1).click()
+    jobs.locator("tr.wb-selected", has_text="checked").wait_for()
+    jobs.locator(".workbench-job .wb-error", has_text="check").first.wait_for()
+    datasets = page.locator(".workbench-datasets").first
+    names = datasets.locator("tr.wb-row td:first-child").all_inner_texts()
+    assert names[:3] == ["checked", "totals", "sales"] or names[:2] == ["totals", "sales"], names
+    datasets.locator("tr.wb-row", has_text="sales").first.click()
+    datasets.locator(".wb-dataset-detail b", has_text="sales").first.wait_for()
+    datasets.locator(".wb-dataset-detail .wb-schema").wait_for()
+    datasets.locator(".wb-dataset-detail .wb-profile").wait_for()
+
+
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_every_text_is_readable_in_both_themes(browser, lab, theme):
     server, root, home = lab
@@ -63,6 +85,7 @@ def test_every_text_is_readable_in_both_themes(browser, lab, theme):
         wait_idle(page)
         page.locator(".wb-error .wb-sql-mark").wait_for()
         page.locator(".workbench-datasets .wb-profile").wait_for()
+        select_rows(page)
         figures, low = {}, []
         for area, selector in AREAS.items():
             found = contrast(page.locator(selector))

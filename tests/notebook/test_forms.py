@@ -174,9 +174,9 @@ def test_tables_text_and_widgets(wb_home, sales_csv, capsys):
     out = capsys.readouterr().out
     assert out.count("succeeded") == 2 and "sales" in out
     table = DatasetsTable()
-    assert table.select.value == "sales" and list(table.version.options) == [2, 1]
+    assert table.selected == "sales" and list(table.version.options) == [2, 1]
     assert "wb-profile" in table.detail.value and "north" in table.detail.value
-    assert "v2 (2)" in table.table.value
+    assert "v2 (2)" in table.table.rows[0]["cells"]
     jobs = JobsTable(auto=False)
     assert len(jobs.items) == 2
     new = jobs.rerun(jobs.items[0]["id"])
@@ -226,28 +226,28 @@ def test_builder_labels_are_not_cut(sales_csv):
 
 
 # ----------------------------------------------------------------------------- tables, finished
-def test_jobs_table_actions_follow_the_status_and_open_shows_the_view(wb_home, sales_csv):
-    from workbench.notebook.jobs_table import JobsTable, jobs_html
+def test_jobs_table_actions_follow_the_status_and_a_selected_row_shows_the_view(wb_home, sales_csv):
+    from workbench.notebook.jobs_table import COLUMNS, JobsTable, jobs_html
 
     wb.ingest(str(sales_csv), name="sales")
     bad = wb.submit(wb.Pipeline(source=wb.from_dataset("sales"), checks=[wb.in_range("amount", max=6)],
                                 sink=wb.dataset("checked")))
     bad.wait(60)
     table = JobsTable(auto=False)
-    header = [c.value for c in table.grid.children[:7]]
-    assert [h.split(">")[1].split("<")[0] for h in header[:6]] == [
-        "status", "dataset", "who", "started", "duration", "error"]
-    rows = table.grid.children[7:]
-    assert len(rows) == 2 * 7
-    actions = [[b.description for b in rows[i].children] for i in range(6, len(rows), 7)]
-    assert actions == [["Open", "Re-run"], ["Open", "Re-run"]]  # finished jobs: no Cancel
-    failed_row = [rows[i:i + 7] for i in range(0, len(rows), 7) if "checked" in rows[i + 1].value][0]
-    assert "rows fail" in failed_row[5].value and "range(amount)" in failed_row[5].value  # its own column
-    job = table.open(bad.id)
-    assert table.view.job is job and table.selected == bad.id
+    assert table.table.columns == list(COLUMNS[:-1]) + [""]
+    assert table.table.columns[:6] == ["status", "dataset", "who", "started", "duration", "error"]
+    rows = table.table.rows
+    assert len(rows) == 2 and all(len(r["cells"]) == 6 for r in rows)
+    assert [[a["label"] for a in r["actions"]] for r in rows] == [["Re-run"], ["Re-run"]]  # no Cancel
+    (failed_row,) = [r for r in rows if "checked" in r["cells"][1]]
+    assert "rows fail" in failed_row["cells"][5] and "range(amount)" in failed_row["cells"][5]
+    # the front end sends a selected row's id: its job view opens under the table
+    table._action("select", bad.id)
+    assert table.view.job.id == bad.id and table.selected == bad.id == table.table.selected
     table.view.flush()
     assert "wb-error" in table.view.summary.value
-    assert "wb-selected" in table.grid.children[7]._dom_classes
+    saved = table.bundle()["text/html"]  # the saved copy: the rows, the selected one, its view
+    assert "<table" in saved and 'class="wb-selected"' in saved and "wb-static" in saved
     assert "<table" in jobs_html(table.items) and "checked" in jobs_html(table.items)
 
 
@@ -260,17 +260,21 @@ def test_jobs_table_offers_cancel_on_a_running_job(wb_home):
                            name="x")
     ctx.catalog.start_attempt("j-running", None)
     table = JobsTable(auto=False)
-    (actions,) = [c for c in table.grid.children if hasattr(c, "children")]
-    assert [b.description for b in actions.children] == ["Open", "Cancel"]
+    (row,) = table.table.rows
+    assert [a["label"] for a in row["actions"]] == ["Cancel"]
 
 
-def test_datasets_newest_first_with_schema_and_profile(wb_home, sales_csv):
+def test_datasets_newest_first_with_schema_and_profile_of_the_selected(wb_home, sales_csv):
     from workbench.notebook.datasets_table import DatasetsTable
 
     wb.ingest(str(sales_csv), name="older")
     wb.ingest(str(sales_csv), name="newer")
     table = DatasetsTable()
-    assert table.select.value == "newer" and table.table.value.index("newer") < table.table.value.index("older")
+    assert [r["id"] for r in table.table.rows] == ["newer", "older"]
+    assert table.selected == "newer" == table.table.selected
     detail = table.detail.value
-    assert "wb-schema" in detail and "wb-profile" in detail
+    assert "wb-schema" in detail and "wb-profile" in detail and "<b>newer</b>" in detail
     assert "0 (0.0%)" in detail  # null counts as numbers and shares
+    table._action("select", "older")  # a row picked in the front end
+    assert table.selected == "older" and "<b>older</b>" in table.detail.value
+    assert "<b>older</b>" in table.bundle()["text/html"]

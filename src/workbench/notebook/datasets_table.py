@@ -1,4 +1,5 @@
-"""``wb.datasets()``: datasets newest first; pick one to see its schema, profile and first rows."""
+"""``wb.datasets()``: datasets newest first; select a row (click, or Enter on a focused row) to see
+that dataset's schema, profile and first rows under the table."""
 
 from __future__ import annotations
 
@@ -11,17 +12,23 @@ from ..textview import datasets_text, human_bytes, human_count
 from ..textview import human_time as _when
 from . import static, theme
 from .profile_html import profile_html
+from .selectable import selectable_table
 from .render import error_html
 from .tables_html import frame_table, table
+
+
+COLUMNS = ["name", "version (count)", "rows", "size", "created", "columns"]
+
+
+def row_values(d: Any, counts: dict[str, int]) -> list[str]:
+    return [d.name, f"v{d.version} ({counts.get(d.name, 1)})", human_count(d.rows),
+            human_bytes(d.bytes), _when(d.created_at), ", ".join(d.columns)[:80]]
 
 
 def datasets_html(items: list[Any], counts: dict[str, int]) -> str:
     if not items:
         return f'<span style="color:{theme.TEXT}">no datasets yet</span>'
-    return table(["name", "version (count)", "rows", "size", "created", "columns"],
-                 ([d.name, f"v{d.version} ({counts.get(d.name, 1)})", human_count(d.rows),
-                   human_bytes(d.bytes), _when(d.created_at), ", ".join(d.columns)[:80]] for d in items),
-                 css_class="wb-table wb-datasets")
+    return table(COLUMNS, (row_values(d, counts) for d in items), css_class="wb-table wb-datasets")
 
 
 def schema_html(schema: dict[str, Any]) -> str:
@@ -32,22 +39,23 @@ def schema_html(schema: dict[str, Any]) -> str:
 
 
 class DatasetsTable:
-    """Datasets with their versions; pick one to see its schema, profile charts and first rows."""
+    """Datasets newest first; select one to see its schema, profile charts and first rows."""
 
     def __init__(self) -> None:
         import ipywidgets as w
 
         self.items: list[Any] = []
-        self.table = w.HTML()
-        self.select = w.Dropdown(description="Dataset", options=[])
+        self.counts: dict[str, int] = {}
+        self.selected: str | None = None
+        self.table = selectable_table(COLUMNS, css_class="wb-table wb-datasets",
+                                      row_title="show this dataset", on_action=self._action)
         self.version = w.Dropdown(description="Version", options=[])
         self.detail = w.HTML()
-        self.select.observe(lambda _c: self._versions(), names="value")
         self.version.observe(lambda _c: self.show(), names="value")
         refresh = w.Button(description="Refresh", icon="refresh")
         refresh.on_click(lambda _b: self.refresh())
         self.widget = w.VBox([w.HBox([w.HTML("<b>Datasets</b>"), refresh]), self.table,
-                              w.HBox([self.select, self.version]), self.detail])
+                              self.version, self.detail])
         self.widget.add_class("workbench-datasets")
         self.shown: Any = None
         self.refresh()
@@ -58,17 +66,27 @@ class DatasetsTable:
         # newest first: the dataset just written is the one looked for
         self.items = sorted(list_datasets(), key=lambda d: d.created_at or 0, reverse=True)
         ctx = Context.from_settings()
-        counts = {d.name: len(ctx.catalog.list_versions(ctx.namespace, d.name)) for d in self.items}
-        self.table.value = datasets_html(self.items, counts)
+        self.counts = {d.name: len(ctx.catalog.list_versions(ctx.namespace, d.name)) for d in self.items}
+        self.table.rows = [{"id": d.name, "cells": [html.escape(v) for v in row_values(d, self.counts)]}
+                           for d in self.items]
         names = [d.name for d in self.items]
-        current = self.select.value
-        self.select.options = names
-        if names:
-            self.select.value = current if current in names else names[0]
+        self.select(self.selected if self.selected in names else (names[0] if names else None))
+
+    def _action(self, action: str, name: str) -> None:
+        if action == "select":
+            self.select(name)
+
+    def select(self, name: str | None) -> None:
+        """Show ``name``'s newest version (its schema, profile and first rows)."""
+        self.selected = name
+        self.table.selected = name or ""
+        self._versions()
 
     def _versions(self) -> None:
-        name = self.select.value
+        name = self.selected
         if not name:
+            self.version.options = []
+            self.detail.value = ""
             return
         ctx = Context.from_settings()
         versions = [v.version for v in ctx.catalog.list_versions(ctx.namespace, name)]
@@ -80,7 +98,7 @@ class DatasetsTable:
     def show(self) -> None:
         from ..api import info, read
 
-        name, version = self.select.value, self.version.value
+        name, version = self.selected, self.version.value
         if not name or not version:
             self.detail.value = ""
             return
@@ -101,7 +119,8 @@ class DatasetsTable:
 
     def bundle(self) -> dict[str, Any]:
         return static.bundle(
-            f'<div class="workbench-datasets">{self.table.value}{self.detail.value}</div>',
+            f'<div class="workbench-datasets">{datasets_html(self.items, self.counts)}'
+            f'{self.detail.value}</div>',
             datasets_text(self.items), model_id=self.widget.model_id)
 
     def _ipython_display_(self) -> None:

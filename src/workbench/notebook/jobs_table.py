@@ -1,5 +1,5 @@
-"""``wb.jobs()``: recent jobs as an aligned table; Cancel on running jobs, Re-run on finished ones,
-Open shows a job's view under the table."""
+"""``wb.jobs()``: recent jobs as an aligned table; Cancel on running jobs, Re-run on finished ones;
+selecting a row (click, or Enter on a focused row) shows that job's view under the table."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from ..textview import human_time as _when
 from . import static, theme
 from .model import human_seconds
 from .render import error_html, status_badge
+from .selectable import STYLES, selectable_table
 
 ACTIVE = ("queued", "running", "retrying")
 COLUMNS = ("status", "dataset", "who", "started", "duration", "error", "")
-GRID = "110px minmax(120px, 1.2fr) 90px 150px 80px minmax(160px, 2fr) 190px"
 SHORT_ERROR = 60  # characters of an error shown in the row; the rest on expand
 
 
@@ -55,6 +55,13 @@ def row_cells(j: dict[str, Any]) -> list[str]:
             human_seconds(d) if d else "–", error_cell(j)]
 
 
+def actions(j: dict[str, Any]) -> dict[str, str]:
+    """Cancel while a job can still be stopped, Re-run once it has ended."""
+    if j["status"] in ACTIVE:
+        return {"action": "cancel", "label": "Cancel", "title": f"cancel job {j['id']}"}
+    return {"action": "rerun", "label": "Re-run", "title": f"run job {j['id']}'s pipeline again"}
+
+
 def jobs_text(items: list[dict[str, Any]]) -> str:
     if not items:
         return "no jobs yet"
@@ -68,14 +75,16 @@ def jobs_text(items: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def jobs_html(items: list[dict[str, Any]]) -> str:
-    """The same table as static HTML (the output's saved copy)."""
+def jobs_html(items: list[dict[str, Any]], selected: str | None = None) -> str:
+    """The same table as static HTML (the output's saved copy); the selected row tinted."""
     if not items:
         return f'<div class="workbench-jobs" style="color:{theme.TEXT}">no jobs yet</div>'
     head = "".join(f'<th style="text-align:left;padding:2px 8px;border-bottom:1px solid {theme.BORDER}">'
                    f'{c}</th>' for c in COLUMNS[:-1])
-    body = "".join("<tr>" + "".join(f'<td style="padding:1px 8px;vertical-align:top">{c}</td>'
-                                    for c in row_cells(j)) + "</tr>" for j in items)
+    body = "".join(
+        (f'<tr class="wb-selected" style="{STYLES["selected"]}">' if j["id"] == selected else "<tr>")
+        + "".join(f'<td style="padding:1px 8px;vertical-align:top">{c}</td>' for c in row_cells(j))
+        + "</tr>" for j in items)
     return (f'<div class="workbench-jobs" style="color:{theme.TEXT}"><b>Recent jobs</b>'
             f'<table class="wb-jobs" style="border-collapse:collapse;font-size:90%">'
             f'<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>')
@@ -90,15 +99,14 @@ class JobsTable:
         self.limit, self.interval = limit, interval
         self.items: list[dict[str, Any]] = []
         self.selected: str | None = None
-        self.grid = w.GridBox(layout=w.Layout(grid_template_columns=GRID, grid_gap="2px 4px",
-                                              align_items="center", width="100%"))
-        self.grid.add_class("wb-jobs")
+        self.table = selectable_table(list(COLUMNS[:-1]), css_class="wb-table wb-jobs", has_actions=True,
+                                      row_title="show this job", on_action=self._action)
         self.message = w.HTML()
         refresh = w.Button(description="Refresh", icon="refresh")
         refresh.on_click(lambda _b: self.refresh())
         self.job_area = w.VBox()
         self.view: Any = None
-        self.widget = w.VBox([w.HBox([w.HTML("<b>Recent jobs</b>"), refresh]), self.grid, self.message,
+        self.widget = w.VBox([w.HBox([w.HTML("<b>Recent jobs</b>"), refresh]), self.table, self.message,
                               self.job_area])
         self.widget.add_class("workbench-jobs")
         self._stop = threading.Event()
@@ -119,33 +127,17 @@ class JobsTable:
         self._stop.set()
 
     def refresh(self) -> None:
-        import ipywidgets as w
-
         from ..api import list_jobs
 
         self.items = list_jobs(limit=self.limit)
-        cells: list[Any] = [w.HTML(f'<b style="color:{theme.STRONG}">{c}</b>') for c in COLUMNS]
-        for j in self.items:
-            selected = j["id"] == self.selected
-            for c in row_cells(j):
-                cell = w.HTML(c, layout=w.Layout(overflow="hidden"))
-                if selected:
-                    cell.add_class("wb-selected")
-                cells.append(cell)
-            open_b = w.Button(description="Open", icon="eye", tooltip=f"show job {j['id']}",
-                              button_style="primary" if selected else "",
-                              layout=w.Layout(width="80px"))
-            open_b.on_click(lambda _b, i=j["id"]: self.open(i))
-            if j["status"] in ACTIVE:
-                act = w.Button(description="Cancel", icon="stop", layout=w.Layout(width="95px"))
-                act.on_click(lambda _b, i=j["id"]: self.cancel(i))
-            else:
-                act = w.Button(description="Re-run", icon="repeat", layout=w.Layout(width="95px"))
-                act.on_click(lambda _b, i=j["id"]: self.rerun(i))
-            cells.append(w.HBox([open_b, act]))
-        self.grid.children = cells
+        self.table.rows = [{"id": j["id"], "cells": row_cells(j), "actions": [actions(j)]}
+                           for j in self.items]
+        self.table.selected = self.selected or ""
         if self.shown is not None:
             self.shown.update(self.bundle())
+
+    def _action(self, action: str, job_id: str) -> None:
+        {"select": self.open, "cancel": self.cancel, "rerun": self.rerun}.get(action, lambda _i: None)(job_id)
 
     def _show(self, job: Any) -> None:
         from .view import JobView
@@ -154,6 +146,11 @@ class JobsTable:
             self.view.close()
         self.view = JobView(job)
         self.job_area.children = [self.view.widget]
+        self.view.when_final(self._refresh_shown)  # the saved copy shows how the job ended
+
+    def _refresh_shown(self) -> None:
+        if self.shown is not None:
+            self.shown.update(self.bundle())
 
     def open(self, job_id: str):
         """Show ``job_id``'s view (steps, checks, error or result) under the table."""
@@ -205,7 +202,13 @@ class JobsTable:
         return job
 
     def bundle(self) -> dict[str, Any]:
-        return static.bundle(jobs_html(self.items), jobs_text(self.items), model_id=self.widget.model_id)
+        """The live table beside its static copy: the rows, and the job opened under them."""
+        html_, text = jobs_html(self.items, self.selected), jobs_text(self.items)
+        if self.view is not None:
+            opened = self.view.static_bundle(live=False)
+            html_ += opened["text/html"]
+            text += "\n\n" + opened["text/plain"]
+        return static.bundle(html_, text, model_id=self.widget.model_id)
 
     def _ipython_display_(self) -> None:
         from .display import show_bundle
