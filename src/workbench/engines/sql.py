@@ -33,7 +33,7 @@ from .sql_arrow import arrow_schema, as_reader, collect_result, sink_parquet
 from .sql_guard import CheckedQuery, check_query
 from .sql_preview import PreviewPlan, is_row_wise
 from .sql_sandbox import JobTemp, sandboxed_connection
-from .sql_types import finish, portable
+from .sql_types import cast_back, finish, parquet_casts, portable, wide_ints_as_text
 
 Relation = Union[pl.LazyFrame, Callable[[], pl.LazyFrame]]
 
@@ -75,8 +75,8 @@ def referenced_names(query: str, candidates: list[str]) -> list[str]:
     return [c for c in candidates if c.lower() in flat]
 
 
-def count_scans(con: Any, checked: CheckedQuery, frames: dict[str, pl.LazyFrame], step: str
-                ) -> dict[str, int]:
+def count_scans(con: Any, checked: CheckedQuery, frames: dict[str, pl.LazyFrame], step: str,
+                casts: dict[str, dict[str, str]] | None = None) -> dict[str, int]:
     """How many times the query scans each relation, from its plan over empty Arrow tables.
 
     The plan is made with each relation registered as an (empty) Arrow table, the way the real
@@ -97,11 +97,13 @@ def count_scans(con: Any, checked: CheckedQuery, frames: dict[str, pl.LazyFrame]
         dry = con if len(frames) == 1 else sandboxed_connection(temp_dir=None, memory_limit="256MB")
         try:
             for name, table in empty.items():
+                back = (casts or {}).get(name) or {}
                 if name == target:
-                    dry.register(name, table)
+                    register(dry, name, table, back)
                 else:
                     dry.register("__wb_empty", table)
-                    dry.execute(f"CREATE TEMP TABLE {_ident(name)} AS FROM __wb_empty")
+                    dry.execute(f"CREATE TEMP TABLE {_ident(name)} AS "
+                                f"{cast_back('__wb_empty', back)}")
                     dry.unregister("__wb_empty")
             try:
                 plan = json.loads(dry.execute("EXPLAIN (FORMAT json) " + checked.text).fetchall()[0][1])
@@ -125,6 +127,17 @@ def _arrow_scans(plan: Any) -> int:
             n += 1
         stack.extend(node.get("children", []))
     return n
+
+
+def register(con: Any, name: str, data: Any, casts: dict[str, str]) -> None:
+    """Register ``data`` as ``name``; with ``casts`` (128-bit integers sent as text), under a
+    hidden name with a view ``name`` that casts them back."""
+    if not casts:
+        con.register(name, data)
+        return
+    raw = f"__wb_text_{name}"
+    con.register(raw, data)
+    con.execute(f"CREATE TEMP VIEW {_ident(name)} AS {cast_back(_ident(raw), casts)}")
 
 
 def _ident(name: str) -> str:
@@ -166,10 +179,11 @@ def _run(query: str, relations: dict[str, Relation], step: str, limits: SqlLimit
         by_lower = {n.lower(): n for n in relations}
         used = [by_lower[t] for t in sorted(checked.tables) if t in by_lower]
         frames = {}
+        casts: dict[str, dict[str, str]] = {}
         for name in used:
             rel = relations[name]
-            frames[name] = rel() if callable(rel) else rel
-        scans = count_scans(scratch, checked, frames, step)
+            frames[name], casts[name] = wide_ints_as_text(rel() if callable(rel) else rel)
+        scans = count_scans(scratch, checked, frames, step, casts)
     finally:
         scratch.close()
 
@@ -203,10 +217,11 @@ def _run(query: str, relations: dict[str, Relation], step: str, limits: SqlLimit
                                    threads=limits.threads)
         for name, frame in frames.items():
             if name in sunk:
-                con.execute(f"CREATE TEMP VIEW {_ident(name)} AS "
-                            f"FROM read_parquet({_sql_literal(str(sunk[name]))})")
+                source = f"read_parquet({_sql_literal(str(sunk[name]))})"
+                back = {**parquet_casts(frame), **casts[name]}
+                con.execute(f"CREATE TEMP VIEW {_ident(name)} AS {cast_back(source, back)}")
             else:
-                con.register(name, as_reader(frame, batch_rows))
+                register(con, name, as_reader(frame, batch_rows), casts[name])
         watcher = _Watcher(con, monitor, limits.time_limit)
         watcher.start()
         try:
