@@ -132,13 +132,54 @@ def test_xlsx_cell_beyond_excels_grid(wb_home, tmp_path):
     _next_job_fine(tmp_path)
 
 
-def test_json_nested_100000_deep(wb_home, tmp_path):
-    """An NDJSON line nested 100,000 deep is a SourceError naming the line and
-    WORKBENCH_MAX_JSON_DEPTH (it was an InternalError from a RecursionError)."""
-    path = tmp_path / "deep.ndjson"
-    path.write_text('{"a": 1}\n{"a": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+def _deep(levels: int) -> str:
+    return '{"a": ' + "[" * (levels - 1) + "]" * (levels - 1) + "}"
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "json"])
+@pytest.mark.parametrize("levels", [600, 100_000])
+def test_json_nested_too_deep(wb_home, tmp_path, fmt, levels):
+    """A JSON value nested deeper than WORKBENCH_MAX_JSON_DEPTH (512) is a SourceError naming
+    the setting (and, for NDJSON, the line): 100,000 levels was an InternalError from a
+    RecursionError, and 600 levels, which Polars reads without complaint, passed the limit."""
+    path = tmp_path / f"deep.{fmt}"
+    if levels > 1000:  # the issue's case: a fine line, then one nested 100,000 deep
+        lines = ['{"a": 1}', _deep(levels)]
+    else:  # every line equally deep: Polars itself infers and reads it
+        lines = [_deep(levels), _deep(levels)]
+    path.write_text("\n".join(lines) + "\n" if fmt == "ndjson" else "[" + ", ".join(lines) + "]")
     job = _run(path, "deep")
-    _refused(job, wb_home, "deep", "line 2", "WORKBENCH_MAX_JSON_DEPTH")
+    want = ("line 2" if levels > 1000 else "line 1") if fmt == "ndjson" else "the document"
+    _refused(job, wb_home, "deep", want, "WORKBENCH_MAX_JSON_DEPTH")
+    _next_job_fine(tmp_path)
+
+
+def test_a_long_line_of_small_fields_is_no_long_field(wb_home, tmp_path, monkeypatch):
+    """WORKBENCH_MAX_FIELD_BYTES bounds a field, not a line: a row of many small fields, longer
+    than the limit, is read."""
+    monkeypatch.setenv("WORKBENCH_MAX_FIELD_BYTES", "4096")
+    path = tmp_path / "wide_row.csv"
+    cols = 1500
+    path.write_text(",".join(f"c{i}" for i in range(cols)) + "\n"
+                    + ",".join(str(10**7 + i) for i in range(cols)) + "\n")
+    assert path.stat().st_size > 3 * 4096
+    job = _run(path, "wide_row")
+    assert job.status == "succeeded", job.error
+    assert job.result.rows == 1
+
+
+@pytest.mark.parametrize("shape", ["quoted_with_line_breaks", "unquoted"])
+def test_a_field_over_the_limit_is_refused_whatever_its_shape(wb_home, tmp_path, monkeypatch,
+                                                              shape):
+    """A field longer than WORKBENCH_MAX_FIELD_BYTES is a SourceError naming the setting and
+    its line, also when it is quoted and its lines are short (a line limit did not see it)."""
+    monkeypatch.setenv("WORKBENCH_MAX_FIELD_BYTES", str(64 * 1024))
+    path = tmp_path / "big_field.csv"
+    body = ("y" * 99 + "\n") * 2000 if shape == "quoted_with_line_breaks" else "y" * 200_000
+    path.write_text('id,text\n1,short\n2,"' + body + '"\n3,short\n'
+                    if shape == "quoted_with_line_breaks" else f"id,text\n1,short\n2,{body}\n")
+    job = _run(path, "big_field")
+    _refused(job, wb_home, "big_field", "WORKBENCH_MAX_FIELD_BYTES", "line 3")
     _next_job_fine(tmp_path)
 
 

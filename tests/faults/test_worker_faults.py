@@ -268,3 +268,29 @@ def test_client_killed_while_reading_progress(cluster, tmp_path):
     ctx = cluster.ctx()
     assert assert_settled(ctx, [job.id])[0]["attempts"] == 1
     assert_clean_dataset(ctx, cluster.home / "storage", "watched", [1])
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "json"])
+def test_json_nested_100000_deep_on_a_worker(cluster, tmp_path, fmt):
+    """On a worker as in the kernel: a JSON value nested 100,000 deep is a SourceError naming
+    WORKBENCH_MAX_JSON_DEPTH (never an InternalError from a RecursionError, never a retry or a
+    dead letter); the pool process lives on and the next job is fine."""
+    path = tmp_path / f"deep.{fmt}"
+    deep = '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    path.write_text('{"a": 1}\n' + deep + "\n" if fmt == "ndjson" else '[{"a": 1}, ' + deep + "]")
+    job = cluster.runner().submit(wb.Pipeline(source=wb.file(str(path)),
+                                              sink=wb.dataset(f"deep_{fmt}")))
+    job.wait(TIMEOUT)
+    assert job.status == "failed"
+    err = job.state.error
+    assert err["type"] == "SourceError" and "WORKBENCH_MAX_JSON_DEPTH" in err["hint"], err
+    if fmt == "ndjson":
+        assert "line 2" in err["message"]
+    ctx = cluster.ctx()
+    rec = assert_settled(ctx, [job.id])[0]
+    assert rec["attempts"] == 1
+    assert_clean_dataset(ctx, cluster.home / "storage", f"deep_{fmt}", [])
+    src = write_csv(tmp_path / "in.csv", 100)
+    nxt = cluster.runner().submit(wb.Pipeline(source=wb.file(str(src)),
+                                              sink=wb.dataset(f"after_deep_{fmt}")))
+    assert nxt.wait(TIMEOUT).status == "succeeded"

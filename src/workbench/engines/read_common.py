@@ -37,10 +37,11 @@ class Limits:
     WORKBENCH_MAX_DECOMPRESSION_RATIO    100         inflated / compressed bytes, judged past
                                                      64 MiB of output (zeros gzip ~1000x, text
                                                      rarely beyond 20x)
-    WORKBENCH_MAX_FIELD_BYTES            64 MiB      longest line of a CSV/TSV/NDJSON file (so
-                                                     the longest field or record)
+    WORKBENCH_MAX_FIELD_BYTES            64 MiB      longest field of a CSV/TSV file (quoted
+                                                     fields with line breaks too), longest
+                                                     record (line) of an NDJSON file
     WORKBENCH_MAX_COLUMNS                16384       columns of a file (Excel's own maximum)
-    WORKBENCH_MAX_JSON_DEPTH             512         nesting of a JSON value
+    WORKBENCH_MAX_JSON_DEPTH             512         nesting of a JSON value (the record is 1)
     WORKBENCH_DISK_RESERVE               256 MiB     free bytes kept on a disk that temp files
                                                      and local storage write to
     ===================================  ==========  =============================================

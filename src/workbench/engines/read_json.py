@@ -16,7 +16,7 @@ from .read_common import (
     INFER_ROWS, SAMPLE_WINDOWS, WINDOW_BYTES, Input, count_lines_before,
 )
 from .read_csv_check import whole_lines
-from .read_limits import depth_error, json_depth_exceeded
+from .read_limits import depth_error, dtype_depth, json_depth_exceeded
 from .read_text_types import describe, kind_dtype, misfit_column, parse_expr, text_kind
 from .read_types import apply_declared_eager, py_fits, type_name
 
@@ -45,6 +45,7 @@ def read_json_array(inputs: list[Input], declared: dict[str, pl.DataType], *,
                 f"the keys differ from the first file's ({sorted(set(df.columns) ^ set(frames[0].columns))[:10]} "
                 "are not in both)", file=inp.path,
                 hint="every file of a glob needs the same keys; read the odd file on its own")
+        _check_depth([inp], dict(df.schema), depth, line_by_line=False)
         df = empty_objects_as_text(df, df.schema)
         frames.append(apply_declared_eager(df, declared, inp.path, row_offset=0))
     if len(frames) == 1:
@@ -85,6 +86,22 @@ def json_error(inp: Input, exc: BaseException, depth: int = 512) -> SourceError:
                                hint="set encoding= to the file's encoding")
     return SourceError(f"cannot read the JSON: {str(exc).splitlines()[0]}", file=inp.path,
                        hint="check that the file is one JSON array or object")
+
+
+def _check_depth(inputs: list[Input], schema: dict[str, Any], depth: int, *,
+                 line_by_line: bool) -> None:
+    """Enforce WORKBENCH_MAX_JSON_DEPTH on what Polars read without complaint (it accepts about
+    a thousand levels, so its own error covers only the deeper cases): the record is one level,
+    each list or struct inside it one more. NDJSON names the first line too deep."""
+    deepest = 1 + max((dtype_depth(t) for t in schema.values()), default=0)
+    if deepest <= depth:
+        return
+    if line_by_line:
+        for inp in inputs:
+            err = _locate_line(inp, {}, {}, depth=depth)
+            if err is not None:
+                raise err
+    raise depth_error(inputs[0], None, depth)
 
 
 # ----------------------------------------------------------------------------- NDJSON
@@ -160,6 +177,7 @@ def plan_ndjson(inputs: list[Input], declared: dict[str, pl.DataType], *,
                     "cannot read the file as NDJSON", file=inp.path,
                     hint="each line must be one JSON object; for one JSON document use "
                          "format='json'") from None
+            _check_depth([inp], schema, depth, line_by_line=True)  # before types are compared
     per_file = max(1, SAMPLE_WINDOWS // len(inputs))
     for inp in inputs:
         size = inp.target_size
@@ -178,6 +196,7 @@ def plan_ndjson(inputs: list[Input], declared: dict[str, pl.DataType], *,
                 raise _locate_line(inp, {}, {}, start=off + dropped, depth=depth) or SourceError(
                     f"cannot read the file as NDJSON near byte {off + dropped}",
                     file=inp.path, hint="each line must be one JSON object") from None
+            _check_depth([inp], got, depth, line_by_line=True)
             for c, t in got.items():
                 if t == pl.String:
                     texts.setdefault(c, []).append(window[c])

@@ -22,38 +22,65 @@ EXCEL_COLS = 16_384  # XFD
 _SCAN_CHUNK = 8 * 1024 * 1024
 
 
-def check_line_lengths(inp: Input, limits: Limits, *, what: str = "a field") -> None:
-    """Refuse a text file with a line longer than ``max_field_bytes``, in one pass at memchr
-    speed (a line holds every field of its row, so no field is longer than its line)."""
+def check_line_lengths(inp: Input, limits: Limits, *, what: str = "a record") -> None:
+    """Refuse a text file with a line longer than ``max_field_bytes`` (NDJSON: a line is one
+    record, so no value in it is longer), in one pass at memchr speed."""
+    check_field_sizes(inp, limits, separators=b"", quote=None, what=what)
+
+
+def check_field_sizes(inp: Input, limits: Limits, *, separators: bytes, quote: bytes | None,
+                      what: str = "a field") -> None:
+    """Refuse a delimited text file with a field longer than ``max_field_bytes``, before any
+    reader holds it: one pass in chunks no larger than the limit, memory bounded by the chunk.
+
+    A field ends at a newline or at one of ``separators`` (the delimiter), and a quote character
+    is taken as an end too, so a stretch longer than the limit with none of them in it is
+    surely one field, quoted or not. Inside quotes a field may hold delimiters and newlines: the
+    quote count's parity says when the file is inside quotes, and a quoted stretch longer than
+    the limit with no quote character in it is refused as well. (A quoted field that hides an
+    escaped quote at least every ``max_field_bytes`` is not seen; the line-free stretch check
+    still bounds a field without line breaks.)
+    """
     assert inp.target is not None
     limit = limits.max_field_bytes
-    size = Path(inp.target).stat().st_size
-    if size <= limit:
+    if Path(inp.target).stat().st_size <= limit:
         return
-    buf = bytearray(min(_SCAN_CHUNK, limit))
+    ends = bytes(sorted(set(separators + (quote or b"")) - {10}))
+    table = bytes.maketrans(ends, b"\n" * len(ends)) if ends else None
+    buf = bytearray(max(1, min(_SCAN_CHUNK, limit)))
     view = memoryview(buf)
-    last_nl = -1  # offset of the last newline seen
+    last_end = -1  # offset of the last field end seen
+    last_quote, inside = -1, False
     pos = 0
     with open(inp.target, "rb") as f:
         while n := f.readinto(view):
-            first = buf.find(b"\n", 0, n)
+            data = bytes(view[:n]).translate(table) if table else buf
+            first = data.find(b"\n", 0, n)
             if first < 0:
-                if pos + n - last_nl - 1 > limit:
-                    _too_long(inp, last_nl + 1, limit, what)
+                if pos + n - last_end - 1 > limit:
+                    _too_long(inp, last_end + 1, limit, what)
             else:
-                if pos + first - last_nl - 1 > limit:
-                    _too_long(inp, last_nl + 1, limit, what)
-                last_nl = pos + buf.rfind(b"\n", 0, n)
+                if pos + first - last_end - 1 > limit:
+                    _too_long(inp, last_end + 1, limit, what)
+                last_end = pos + data.rfind(b"\n", 0, n)
+            if quote:
+                count = buf.count(quote, 0, n)
+                if count:
+                    last_quote = pos + buf.rfind(quote, 0, n)
+                    inside ^= bool(count & 1)
+                elif inside and pos + n - last_quote - 1 > limit:
+                    _too_long(inp, last_quote, limit, what)
             pos += n
 
 
 def _too_long(inp: Input, start: int, limit: int, what: str) -> None:
     line = count_lines_before(inp.target or inp.path, start) + 1
     raise SourceError(
-        f"line {line} (from byte {start:,}) is longer than {limit:,} bytes, the limit for {what}",
+        f"{what} on line {line} (from byte {start:,}) is longer than {limit:,} bytes, the limit",
         file=inp.path, row=line - 1 if what == "a field" else line,
         hint="if the data is genuine, raise WORKBENCH_MAX_FIELD_BYTES; a file with no line breaks "
-             "is often not a CSV (check format= and the delimiter)")
+             "or delimiters is often not a CSV (check format= and the delimiter), and an "
+             "unclosed quote runs to the end of the file")
 
 
 def check_columns(inp: Input, count: int, limits: Limits) -> None:
@@ -129,6 +156,21 @@ def json_depth_exceeded(raw: bytes, limit: int) -> int | None:
             if deepest > limit:
                 return deepest
     return None
+
+
+def dtype_depth(dtype: object) -> int:
+    """How deep a Polars type nests (a list of lists of int: 2), without recursion."""
+    depth, level = 0, [dtype]
+    while level:
+        depth += 1
+        nxt: list = []
+        for t in level:
+            inner = getattr(t, "inner", None)
+            if inner is not None:
+                nxt.append(inner)
+            nxt.extend(f.dtype for f in getattr(t, "fields", None) or [])
+        level = nxt
+    return depth - 1
 
 
 def depth_error(inp: Input, line: int | None, limit: int) -> SourceError:

@@ -56,7 +56,7 @@ from .read_detect import (
     detect_compression, detect_format, encoding_note, resolve_encoding, sniff_delimiter,
     strip_compression_ext,
 )
-from .read_limits import check_line_lengths
+from .read_limits import check_field_sizes, check_line_lengths
 from .read_types import declared_types
 from .source import SourceScan
 from .source_roots import source_policy
@@ -272,8 +272,10 @@ def _read_csv(source: FileSource, inputs: list[Input], ctx: Context | None, limi
                       nulls=tuple(default_nulls(source.null_values)),
                       lossy=bool(inputs[0].extra.get("lossy")))
     declared = declared_types(source.schema_overrides, inputs[0].path)
+    delim = delimiter.encode()
     for inp in inputs:  # before Polars sees a field that would take all memory
-        check_line_lengths(inp, limits)
+        check_field_sizes(inp, limits, separators=delim if len(delim) == 1 else b"",
+                          quote=opts.quote_char.encode() if opts.quote_char else None)
     plan = plan_csv(inputs, opts, declared, sample_markers=source.null_values is None,
                     limits=limits)
 
