@@ -3,7 +3,9 @@
 * ``soft_delete`` hides a dataset or one version from reads at once (catalog only).
 * ``gc`` removes for good what nobody can see any more: versions soft-deleted longer than the
   retention, the data files of dead write attempts (killed workers, failed jobs), multipart
-  uploads those attempts left pending, and expired uploads. The daily cleanup task calls it.
+  uploads those attempts left pending, expired uploads, and the stored rows of pipelines
+  without a sink (``<namespace>/results/``) once expired. The daily cleanup task calls it.
+* ``list_results`` lists those stored rows, each with its job's state and when it expires.
 * ``verify`` re-reads every object a version's manifest names and recomputes its SHA-256.
 
 Layout knowledge comes from ``datasets.py``; nothing here builds a key of its own.
@@ -30,6 +32,7 @@ from .dataset_store import (
 )
 from .engines.sql_sandbox import sweep_dead, temp_root
 from .errors import NotFound, SpecError, WorkbenchError
+from .results import results_prefix
 from .spec.models import validate_name
 from .storage import open_storage
 from .uploads import expire_upload, expired_uploads
@@ -39,6 +42,7 @@ from .uploads import expire_upload, expired_uploads
 _ATTEMPT = re.compile(r"data/(?P<job>[^/]+)/a(?P<attempt>\d+)/")
 _LEGACY_ATTEMPT = re.compile(r"data/(?P<job>[^/]+)-a(?P<attempt>\d+)/")
 _MANIFEST = re.compile(r"v\d+\.manifest\.json")
+_RESULT = re.compile(r"(?P<job>[^/]+)/a(?P<attempt>\d+)\.arrow")  # below <ns>/results/
 
 
 def _attempt_of(inner: str) -> tuple[str, int, bool] | None:
@@ -96,7 +100,8 @@ def gc(ctx: Context, *, retention_seconds: float, now: float | None = None,
     cutoff = now - retention_seconds
     report: dict[str, Any] = {"versions_purged": 0, "objects_deleted": 0, "bytes_freed": 0,
                               "attempts_removed": 0, "multipart_aborted": 0,
-                              "uploads_expired": 0, "partial_files": [], "errors": []}
+                              "uploads_expired": 0, "partial_files": [], "results_removed": [],
+                              "errors": []}
     namespaces = _namespaces(ctx) if all_namespaces else [ctx.namespace]
 
     for record_group in _group_by_dataset(ctx.catalog.deleted_before(cutoff), namespaces):
@@ -108,6 +113,12 @@ def gc(ctx: Context, *, retention_seconds: float, now: float | None = None,
     for ns in namespaces:
         try:
             _remove_dead_attempts(ctx, ns, cutoff, report)
+        except WorkbenchError as exc:
+            report["errors"].append(exc.to_dict())
+
+    for ns in namespaces:
+        try:
+            _remove_expired_results(ctx, ns, now, retention_seconds, report)
         except WorkbenchError as exc:
             report["errors"].append(exc.to_dict())
 
@@ -234,6 +245,68 @@ def _remove_dead_attempts(ctx: Context, namespace: str, cutoff: float,
         report["objects_deleted"] += removed
         report["multipart_aborted"] += len(pending)
         report["attempts_removed"] += 1
+
+
+# ----------------------------------------------------------------------------- results
+def list_results(ctx: Context, *, retention_seconds: float, now: float | None = None,
+                 namespace: str | None = None) -> list[dict[str, Any]]:
+    """The stored rows of pipelines without a sink in a namespace, oldest first: ``key``,
+    ``job_id``, ``attempt``, ``bytes``, ``modified``, the job's ``status`` (None: no record),
+    ``expires_at`` and ``expired`` (what ``gc`` with this retention removes, and why)."""
+    now = time.time() if now is None else now
+    ns = namespace or ctx.namespace
+    prefix = results_prefix(ns)
+    found = []
+    for obj in ctx.storage.list(prefix):
+        m = _RESULT.fullmatch(obj.key[len(prefix):])
+        if m:
+            found.append((obj, m["job"], int(m["attempt"])))
+    jobs = _jobs(ctx, {job for _, job, _ in found})
+    out = []
+    for obj, job_id, attempt in sorted(found, key=lambda f: f[0].modified):
+        job = jobs.get(job_id)
+        reason = _result_expired(job, attempt, obj.modified, now - retention_seconds)
+        out.append({"key": obj.key, "job_id": job_id, "attempt": attempt, "bytes": obj.size,
+                    "modified": obj.modified, "status": job["status"] if job else None,
+                    "expires_at": obj.modified + retention_seconds,
+                    "expired": reason is not None, "reason": reason})
+    return out
+
+
+def _result_expired(job: dict[str, Any] | None, attempt: int, modified: float,
+                    cutoff: float) -> str | None:
+    """Why gc removes a stored result, or None to keep it. The rows of a job that succeeded stay
+    readable (``wb.job(id).result``) for the retention; nobody can read those of a failed or
+    cancelled job, or of an attempt a later one replaced."""
+    if job is not None and job["status"] in ("failed", "cancelled"):
+        return f"the job {job['status']}"
+    if job is not None and int(job["attempts"] or 0) > attempt:
+        return "a later attempt replaced it"
+    if modified >= cutoff:
+        return None
+    if job is None:
+        return "older than the retention (no job record)"
+    if job["status"] in FINAL_STATES:
+        return "older than the retention"
+    heartbeat = job["heartbeat_at"]
+    if heartbeat is not None and heartbeat < cutoff:
+        return "older than the retention (its job stopped beating)"
+    return None
+
+
+def _remove_expired_results(ctx: Context, namespace: str, now: float, retention_seconds: float,
+                            report: dict[str, Any]) -> None:
+    for item in list_results(ctx, retention_seconds=retention_seconds, now=now,
+                             namespace=namespace):
+        if not item["expired"]:
+            continue
+        try:
+            ctx.storage.delete(item["key"])
+        except NotFound:
+            continue  # removed in the meantime
+        report["objects_deleted"] += 1
+        report["bytes_freed"] += item["bytes"]
+        report["results_removed"].append(item["key"])
 
 
 def _jobs(ctx: Context, ids: set[str]) -> dict[str, dict[str, Any]]:

@@ -9,7 +9,9 @@ the round trip. The job's catalog row keeps only the key, so it stays small.
 A frame over ``WORKBENCH_RESULT_MAX_BYTES`` fails the job before it is reported as succeeded,
 with a hint to write it to a sink or limit the rows: never a silent cut.
 
-Layout: ``<namespace>/results/<job_id>/a<attempt>.arrow``.
+Layout: ``<namespace>/results/<job_id>/a<attempt>.arrow``. ``maintenance.gc`` removes them
+after its retention (at once for failed or cancelled jobs and replaced attempts);
+``maintenance.list_results`` lists them.
 """
 
 from __future__ import annotations
@@ -90,8 +92,9 @@ def decode_rows(result: dict[str, Any], open_storage: Callable[[str], Any]) -> p
         data = storage.get_bytes(key)
     except NotFound:
         raise NotFound(f"the rows of this job are no longer in storage ({key})",
-                       hint="the object was deleted from storage; run the pipeline again, or "
-                            "give it a sink to keep its rows as a dataset") from None
+                       hint="stored results expire: `workbench gc` removes them after its "
+                            "retention (7 days by default); run the pipeline again, or give it "
+                            "a sink to keep its rows as a dataset") from None
     return from_ipc(data)
 
 

@@ -196,3 +196,44 @@ def test_concurrent_commits_get_distinct_versions(ctx):
     assert errors == [] and sorted(results) == [1, 2, 3, 4]
     for v in range(1, 5):
         assert verify(ctx, "race", v)["ok"]
+
+
+# ----------------------------------------------------------------------------- stored results
+def _result(ctx, job_id: str, attempt: int = 1) -> str:
+    from workbench.results import result_key
+
+    key = result_key("team", job_id, attempt)
+    ctx.storage.put_bytes(key, frame(3).write_ipc(None).getvalue())
+    return key
+
+
+def test_gc_lists_and_removes_expired_results_of_pipelines_without_a_sink(ctx):
+    from workbench.maintenance import list_results
+
+    cat = ctx.catalog
+    for job_id, status in (("ok", "succeeded"), ("bad", "failed")):
+        cat.create_job(job_id=job_id, namespace="team", spec={}, runner="local")
+        cat.start_attempt(job_id, "w")
+        cat.finish_job(job_id, status)
+    cat.create_job(job_id="again", namespace="team", spec={}, runner="local")
+    cat.start_attempt("again", "w")
+    cat.start_attempt("again", "w")
+    kept, failed = _result(ctx, "ok"), _result(ctx, "bad")
+    replaced, current = _result(ctx, "again", 1), _result(ctx, "again", 2)
+    orphan = _result(ctx, "nobody")
+
+    listed = {r["key"]: r for r in list_results(ctx, retention_seconds=DAY)}
+    assert set(listed) == {kept, failed, replaced, current, orphan}
+    assert listed[kept]["status"] == "succeeded" and not listed[kept]["expired"]
+    assert listed[failed]["expired"] and listed[replaced]["expired"]
+    assert listed[orphan]["status"] is None and not listed[orphan]["expired"]
+
+    report = gc(ctx, retention_seconds=DAY)
+    assert sorted(report["results_removed"]) == sorted([failed, replaced])
+    assert keys(ctx, "team/results/") == {kept, current, orphan}
+
+    # past the retention: the succeeded job's rows and the orphan go, and so does the running
+    # attempt's, whose job has not beaten its heartbeat since (its worker is gone)
+    report = gc(ctx, retention_seconds=DAY, now=time.time() + 2 * DAY)
+    assert sorted(report["results_removed"]) == sorted([kept, orphan, current])
+    assert keys(ctx, "team/results/") == set()

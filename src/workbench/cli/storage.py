@@ -40,9 +40,11 @@ def register(sub) -> None:
                    help="create, overwrite (a new version; default) or append")
     p.add_argument("--runner", default=None, help="local or celery (default: celery if a broker is set)")
 
-    p = _add(sub, "gc", cmd_gc, "remove soft-deleted data past retention, dead writes and expired uploads")
+    p = _add(sub, "gc", cmd_gc, "remove soft-deleted data past retention, dead writes, expired "
+                                "uploads and expired results of pipelines without a sink")
     p.add_argument("--retention", default=DEFAULT_RETENTION,
-                   help="keep soft-deleted data this long: seconds, or 30m, 12h, 7d (default 7d)")
+                   help="keep soft-deleted data and stored results this long: seconds, or 30m, "
+                        "12h, 7d (default 7d)")
     p.add_argument("--all-namespaces", action="store_true", help="every namespace, not only this one")
 
     p = _add(sub, "verify", cmd_verify, "re-read a dataset version's files and check their SHA-256")
@@ -112,7 +114,10 @@ def cmd_gc(args) -> int:
     output(args, {**report, "retention_seconds": retention},
            lambda: (f"purged {report['versions_purged']} versions, removed "
                     f"{report['attempts_removed']} dead write attempts and "
-                    f"{report['uploads_expired']} expired uploads: {report['objects_deleted']} "
+                    f"{report['uploads_expired']} expired uploads"
+                    + (f", {len(report['results_removed'])} stored results of pipelines without "
+                       "a sink" if report.get("results_removed") else "")
+                    + f": {report['objects_deleted']} "
                     f"objects deleted, {report['multipart_aborted']} multipart uploads aborted"
                     + (f", {len(report['partial_files'])} partial files of dead writes removed"
                        + "".join(f"\n  {k}" for k in report["partial_files"])
