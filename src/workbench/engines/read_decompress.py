@@ -14,10 +14,9 @@ from __future__ import annotations
 import codecs
 from pathlib import Path
 
-from ..errors import SourceError
+from ..errors import SourceError, disk_full, is_enospc
+from ..storage.disk import check_free_space
 from .read_common import LIMITS, HashingReader, Input, Limits
-from ..errors import disk_full, is_enospc
-from .read_limits import check_free_space
 
 CHUNK = 4 * 1024 * 1024
 
@@ -41,7 +40,7 @@ def materialize(inp: Input, out: Path, *, compression: str | None, encoding: str
             stream = pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), compression)
         else:
             stream = raw
-        check_free_space(out.parent, limits)
+        check_free_space(out.parent, limits.disk_reserve_bytes)
         with open(out, "wb") as sink:
             pending_skip = skip_bytes
             decoded_in = 0
@@ -76,7 +75,7 @@ def materialize(inp: Input, out: Path, *, compression: str | None, encoding: str
                         raise disk_full(out.parent) from None
                     raise
                 written += len(chunk)
-                check_free_space(out.parent, limits)
+                check_free_space(out.parent, limits.disk_reserve_bytes)
                 lines += chunk.count(b"\n")
             if decoder is not None:
                 try:

@@ -1,20 +1,20 @@
 """Hostile sizes refused while (or before) they are read, each limit a setting its error names.
 
 ``Limits`` (in ``read_common``) holds the numbers; this module holds the checks that need to look
-at bytes: the longest line of a text file (a 1 GB CSV field must not reach Polars, which would
+at bytes: the longest field of a text file (a 1 GB CSV field must not reach Polars, which would
 take 13 GB to hold it and then abort), the cell references of an xlsx sheet (a cell at row
-1,000,000,000 makes calamine allocate the whole grid), the nesting of a JSON line, and the free
-space left on the disk being written.
+1,000,000,000 makes calamine allocate the whole grid) and the nesting of a JSON line. (The free
+space left on a disk being written is ``storage.disk.check_free_space``, shared with local
+storage.)
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 import zipfile
 from pathlib import Path
 
-from ..errors import SourceError, disk_full
+from ..errors import SourceError
 from .read_common import Input, Limits, count_lines_before
 
 EXCEL_ROWS = 1_048_576
@@ -178,17 +178,3 @@ def depth_error(inp: Input, line: int | None, limit: int) -> SourceError:
     return SourceError(f"{where} nests JSON deeper than {limit} levels, the limit",
                        file=inp.path, row=line,
                        hint="flatten the data, or raise WORKBENCH_MAX_JSON_DEPTH")
-
-
-# ----------------------------------------------------------------------------- disk
-def check_free_space(path: Path | str, limits: Limits) -> None:
-    """Refuse to write on when the disk holding ``path`` is down to the reserve."""
-    try:
-        free = shutil.disk_usage(path).free
-    except OSError:
-        return
-    if free < limits.disk_reserve_bytes:
-        raise disk_full(path, f"only {free:,} bytes are free, below the reserve of "
-                              f"{limits.disk_reserve_bytes:,} (WORKBENCH_DISK_RESERVE)")
-
-

@@ -11,6 +11,7 @@ from typing import BinaryIO, Iterator
 from ..errors import AlreadyExists, NotFound, disk_full, is_enospc
 from ..settings import disk_reserve_bytes
 from .base import ObjectInfo
+from .disk import check_free_space
 
 
 class _LocalWriter:
@@ -35,13 +36,7 @@ class _LocalWriter:
         self._unchecked = 0
 
     def _check_space(self, folder: Path) -> None:
-        try:
-            free = shutil.disk_usage(folder).free
-        except OSError:
-            return
-        if free < self._reserve:
-            raise disk_full(folder, f"only {free:,} bytes are free, below the reserve of "
-                                    f"{self._reserve:,} (WORKBENCH_DISK_RESERVE)")
+        check_free_space(folder, self._reserve)
 
     def _fail(self, exc: BaseException) -> None:
         self.abort()
