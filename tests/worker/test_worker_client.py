@@ -121,3 +121,68 @@ def test_retrying_status_and_cancel_of_unknown_job(cluster):
         cluster.runner().cancel("no-such-job")
     with pytest.raises(wb.NotFound):
         cluster.runner().attach("no-such-job")
+
+
+def test_a_batch_written_twice_is_read_once(redis_server):
+    """A stream write whose reply is lost (Redis wrote it, the client timed out) is written
+    again; a reader sees each event once. (A duplicated ``retrying`` counted a retry that never
+    happened: the S3-restart test's job record had one attempt fewer than its view's retries.)"""
+    import redis as redis_lib
+
+    from workbench.events import JobFinished, JobStarted, Retrying
+    from workbench.job_handle import Job
+    from workbench.worker.stream import StreamHub, StreamPublisher, redis_client
+
+    url = redis_server.url.rsplit("/", 1)[0] + "/1"
+    real = redis_client(url)
+    lost = []
+
+    class ReplyLost:
+        """The client of a loaded machine: the first pipeline is written, its reply times out."""
+
+        def pipeline(self, **kw):
+            pipe = real.pipeline(**kw)
+            execute = pipe.execute
+
+            def once():
+                out = execute()
+                if not lost:
+                    lost.append(out)
+                    raise redis_lib.TimeoutError("Timeout reading from socket")
+                return out
+
+            pipe.execute = once
+            return pipe
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    job_id = "dupe-" + str(time.time_ns())
+    key = keys.events("default", job_id)
+    pub = StreamPublisher(ReplyLost(), key, maxlen=100, ttl=60)
+    pub(JobStarted(job_id=job_id, attempt=1))
+    pub(Retrying(job_id=job_id, attempt=1, delay=0.1, error={"type": "StorageUnavailable"}))
+    deadline = time.monotonic() + 30
+    while pub.sent < 2 and time.monotonic() < deadline:  # the first batch, lost reply and all
+        time.sleep(0.02)
+    assert pub.sent == 2 and len(lost) == 1
+    pub(JobStarted(job_id=job_id, attempt=2))
+    pub(JobFinished(job_id=job_id, result={}))
+    assert pub.close(30) == 0
+    written = [json.loads(f["e"])["kind"] for _, f in real.xrange(key)]
+    # the lost batch really is in the stream twice
+    assert written == ["job_started", "retrying"] * 2 + ["job_started", "job_finished"]
+
+    class Plain(Job):
+        runner = "test"
+
+        def cancel(self) -> None:
+            raise AssertionError("not cancelled here")
+
+    job = Plain(job_id)
+    hub = StreamHub(url, "default", catalog=None)
+    hub.subscribe(job)
+    job.wait(30)
+    assert [e.kind for e in job.events] == ["job_started", "retrying", "job_started",
+                                            "job_finished"]
+    assert (job.state.retries, job.state.attempt) == (1, 2)

@@ -24,6 +24,7 @@ from . import keys
 log = logging.getLogger("workbench.worker.stream")
 
 FIELD = "e"  # each stream entry is {"e": <event JSON>}
+EID = "eid"  # in the event JSON: "<publisher>-<n>", the same when a batch is written again
 
 
 def redis_client(url: str, *, timeout: float = 5.0, connect_timeout: float = 2.0):
@@ -41,6 +42,12 @@ def encode(event: Event) -> str:
 
 def decode(fields: dict[str, str]) -> Event:
     return Event.from_dict(json.loads(fields[FIELD]))
+
+
+def decode_entry(fields: dict[str, str]) -> tuple[str | None, Event]:
+    """The event of a stream entry and its publisher's id for it (None if it has none)."""
+    data = json.loads(fields[FIELD])
+    return data.get(EID), Event.from_dict(data)
 
 
 def redis_errors() -> tuple[type[BaseException], ...]:
@@ -72,6 +79,8 @@ class StreamPublisher:
         self._on_event = on_event
         self.sent = 0
         self.dropped = 0
+        self._uid = uuid.uuid4().hex[:16]
+        self._seq = 0
         self._thread = threading.Thread(target=self._run, name="workbench-stream", daemon=True)
         self._thread.start()
 
@@ -81,9 +90,13 @@ class StreamPublisher:
                 self._on_event(event)
             except Exception:
                 pass
-        data = encode(event)
         progress = event.kind == "progress"
         with self._cond:
+            # An id per event: a batch whose reply was lost (a timeout after Redis wrote it) is
+            # written again, and readers drop the copies by this id.
+            self._seq += 1
+            data = json.dumps({**event.to_dict(), EID: f"{self._uid}-{self._seq}"}, default=str,
+                              separators=(",", ":"))
             if progress and len(self._pending) >= self.MAX_PENDING:
                 # Redis is away (or slower than the job): progress is a snapshot, so the newest
                 # replaces the newest pending one; every other event is kept, in order.
@@ -159,7 +172,7 @@ def _id(entry_id: str) -> tuple[int, int]:
 
 
 class _Sub:
-    __slots__ = ("job", "key", "last_id", "idle_since", "done")
+    __slots__ = ("job", "key", "last_id", "idle_since", "done", "seen")
 
     def __init__(self, job: Any, key: str) -> None:
         self.job = job
@@ -167,6 +180,7 @@ class _Sub:
         self.last_id = "0-0"
         self.idle_since = time.monotonic()
         self.done = False
+        self.seen: set[str] = set()  # event ids delivered (a batch written twice is read once)
 
 
 class StreamHub:
@@ -254,16 +268,18 @@ class StreamHub:
                     subs = list(self._subs.get(key, ()))
                 for entry_id, fields in entries:
                     try:
-                        ev = decode(fields)
+                        eid, ev = decode_entry(fields)
                     except Exception:  # an entry we cannot read must not stop the others
-                        ev = None
+                        eid, ev = None, None
                     for sub in subs:
                         if sub.done or _id(entry_id) <= _id(sub.last_id):
                             continue
                         sub.last_id = entry_id
                         sub.idle_since = now
-                        if ev is None:
+                        if ev is None or eid in sub.seen:
                             continue
+                        if eid is not None:
+                            sub.seen.add(eid)
                         sub.job._deliver(ev)
                         if ev.terminal:
                             sub.done = True
