@@ -110,3 +110,19 @@ def hold_after_commit(frame: pl.LazyFrame, marker: str, gate: str) -> pl.LazyFra
 
     writer.commit_version = held
     return frame
+
+
+def gate_each_run(frame: pl.LazyFrame, marker: str, gate: str) -> pl.LazyFrame:
+    """Run n of this step (an attempt that reaches the data) appends a line to ``marker``, then
+    holds its data until the test creates ``<gate>.<n>``: the test acts between the runs."""
+    run: dict[str, int] = {}
+
+    def fn(df: pl.DataFrame) -> pl.DataFrame:
+        if "n" not in run:
+            _touch(marker)
+            run["n"] = len(Path(marker).read_text().splitlines())
+        while not os.path.exists(f"{gate}.{run['n']}"):
+            time.sleep(0.05)
+        return df
+
+    return frame.map_batches(fn, streamable=True)
