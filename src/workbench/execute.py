@@ -259,6 +259,8 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
                         commit_guard=commit_guard, inputs=inputs_done,
                     )
                     scan.after_commit()  # only a committed sink moves an incremental cursor
+                    for note in result.get("notes") or []:  # a conversion the sink made
+                        emit(Message(job_id=job_id, level="warning", text=note))
                 monitor.finish_input()
                 emit(StepFinished(job_id=job_id, step="read", index=0,
                                   rows=read_rows(pipeline, monitor, scan),

@@ -66,6 +66,13 @@ def _to_arrow(df: pl.DataFrame, writes: list[WritePlan], arrow_schema: Any) -> A
     cols = []
     for i, w in enumerate(writes):
         arr = table.column(i)
+        if pa.types.is_decimal(arr.type) and pa.types.is_string(w.arrow):
+            # Polars writes plain digits ('0.0000000000'); Arrow's cast writes '0E-10'
+            arr = pl.from_arrow(arr).cast(pl.String).to_arrow()  # type: ignore[union-attr]
+        if pa.types.is_duration(arr.type) and pa.types.is_integer(w.arrow):
+            # an INTEGER column of durations holds microseconds (the map), whatever the unit
+            arr = pc.cast(arr, pa.duration("us"), safe=False)
+            arr = pc.cast(arr, pa.int64())
         if arr.type != w.arrow:
             temporal = pa.types.is_timestamp(w.arrow) or pa.types.is_time(w.arrow) or \
                 pa.types.is_duration(w.arrow)
@@ -173,6 +180,11 @@ def write_table(frame: pl.LazyFrame, *, sink: TableSink, ctx: Context, job_id: s
                 except queue.Full:
                     continue
 
+        # SQLite stores a NaN as NULL (sqlite3 has no NaN): counted, and said in the job's notes
+        nan_cols = [n for n, t in schema.items() if t in (pl.Float32, pl.Float64)] \
+            if target.dialect == "sqlite" else []
+        nans = dict.fromkeys(nan_cols, 0)
+
         def on_batch(df: pl.DataFrame) -> pl.DataFrame:
             if df.height == 0:
                 return df
@@ -180,6 +192,10 @@ def write_table(frame: pl.LazyFrame, *, sink: TableSink, ctx: Context, job_id: s
                 if failure:
                     raise failure[0]
                 try:
+                    if nan_cols:
+                        found = df.select(pl.col(nan_cols).is_nan().sum()).row(0)
+                        for c, k in zip(nan_cols, found):
+                            nans[c] += int(k or 0)
                     pending.append(df)
                     if sum(p.height for p in pending) >= sink.batch_rows:
                         hand_over()
@@ -229,6 +245,10 @@ def write_table(frame: pl.LazyFrame, *, sink: TableSink, ctx: Context, job_id: s
             "schema": schema_dict(schema, profile), "profile": profile, "checks": checks,
             "inputs": inputs(), "seconds": round(time.time() - t0, 3), **counts,
         }
+        notes = [f"column {c!r}: {k:,} NaN value{'s' if k > 1 else ''} written as NULL (SQLite "
+                 "stores NaN as NULL; PostgreSQL keeps it)" for c, k in nans.items() if k]
+        if notes:
+            result["notes"] = notes
         if loads:
             s.run(f"INSERT INTO {q(LOADS_TABLE)} (job_id, target, mode, rows, result, committed_at)"
                   f" VALUES ({', '.join(s.param(i) for i in range(1, 7))})",

@@ -11,16 +11,16 @@ Int8, Int16, UInt8         smallint                      INTEGER
 Int32, UInt16              integer                       INTEGER
 Int64, UInt32              bigint                        INTEGER
 UInt64                     numeric(20,0)                 INTEGER (values above 2^63-1 fail)
-Float32                    real                          REAL
-Float64                    double precision              REAL
+Float32                    real                          REAL (NaN stored as NULL: noted)
+Float64                    double precision              REAL (NaN stored as NULL: noted)
 Decimal(p, s)              numeric(p, s)                 TEXT (exact digits; SQLite would round
                                                          a NUMERIC column to a float)
 String, Categorical, Enum  text                          TEXT
 Date                       date                          TEXT (ISO 8601, YYYY-MM-DD)
 Datetime (no time zone)    timestamp                     TEXT (ISO 8601)
 Datetime (time zone)       timestamptz                   TEXT (ISO 8601, UTC)
-Time                       time                          TEXT (HH:MM:SS.ffffff)
-Duration                   interval                      INTEGER (microseconds)
+Time                       time                          TEXT (HH:MM:SS.fffffffff)
+Duration                   interval                      INTEGER (microseconds, any unit)
 Binary                     bytea                         BLOB
 Null, List, Array, Struct, Object — not mapped: cast them first (a ``cast`` step to a listed type,
 or ``to_json``/``CAST(… AS VARCHAR)`` in a SQL step)
