@@ -31,6 +31,7 @@ from .dataset_store import (
     data_prefix, dataset_prefix, legacy_data_prefix, manifest_checksum, read_manifest,
 )
 from .engines.sql_sandbox import sweep_dead, temp_root
+from .storage.disk import temp_base
 from .errors import NotFound, SpecError, WorkbenchError
 from .results import results_prefix
 from .spec.models import validate_name
@@ -128,8 +129,10 @@ def gc(ctx: Context, *, retention_seconds: float, now: float | None = None,
             report["uploads_expired"] += 1
         except WorkbenchError as exc:
             report["errors"].append(exc.to_dict())
-    # DuckDB temp folders of SQL jobs whose process is gone (a crash, a kill): spill and inputs
-    report["sql_temp_removed"] = sweep_dead(temp_root(ctx.settings.home))
+    # Temp folders of jobs whose process is gone (a crash, a kill): DuckDB spill and sunk
+    # inputs, and readers' inflated copies
+    report["sql_temp_removed"] = sweep_dead(temp_root(ctx.settings.home), "job-")
+    report["read_temp_removed"] = sweep_dead(temp_base(ctx.settings.home), "wb-read-")
     return report
 
 

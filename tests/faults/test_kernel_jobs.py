@@ -214,3 +214,85 @@ def test_cancel_during_commit_is_all_or_nothing(src, wb_home, tmp_path, monkeypa
     if want == "succeeded":
         assert job.result.version == 1 and job.result.rows == 5000
     _next_job_fine(src, "after_cancel")
+
+
+def _owned_by(root: Path, prefix: str, pid: int) -> list[Path]:
+    """Temp folders under ``root`` whose owner marker names ``pid``."""
+    import json
+
+    out = []
+    for d in root.glob(f"{prefix}*"):
+        try:
+            if json.loads((d / "owner.json").read_text())["pid"] == pid:
+                out.append(d)
+        except (OSError, ValueError, KeyError):
+            continue
+    return out
+
+
+def test_a_killed_job_process_holds_no_temp_space(wb_home, tmp_path):
+    """SIGKILL of a kernel job's process while it holds a reader's inflated copy and DuckDB's
+    temp folder: both are gone once the job is reported failed (a killed child holds no
+    space), and the next job is fine."""
+    import gzip
+
+    src = tmp_path / "in.csv.gz"
+    with gzip.open(src, "wt") as f:
+        f.write("id,v\n" + "".join(f"{i},{i * 0.5}\n" for i in range(5000)))
+    marker, gate = tmp_path / "running", tmp_path / "never"
+    job = LocalRunner().submit(wb.Pipeline(
+        source=wb.file(str(src)),
+        steps=[wb.sql("SELECT * FROM input"),
+               wb.python("wbtest_steps:wait_for_gate", marker=str(marker), gate=str(gate))],
+        sink=wb.dataset("spilled")))
+    pid = int(wait_until(lambda: marker.exists() and marker.read_text().split(), "the step")[0])
+    assert _owned_by(wb_home / "tmp", "wb-read-", pid), "the reader's copy is there"
+    assert _owned_by(wb_home / "tmp" / "duckdb", "job-", pid), "the SQL temp folder is there"
+    os.kill(pid, signal.SIGKILL)
+    job.wait(TIMEOUT)
+    assert job.status == "failed" and "SIGKILL" in str(job.error)
+    assert not _owned_by(wb_home / "tmp", "wb-read-", pid)
+    assert not _owned_by(wb_home / "tmp" / "duckdb", "job-", pid)
+    ctx = Context.from_settings()
+    assert_settled(ctx, [job.id])
+    assert_clean_dataset(ctx, wb_home / "storage", "spilled", [])
+    _next_job_fine(tmp_path / "in.csv.gz", "after_spill")
+
+
+DIES_HOLDING_TEMP = textwrap.dedent("""
+    import os, signal, sys
+    from workbench.storage.disk import duckdb_temp_root, owned_temp_dir, temp_base
+    for root, prefix in ((temp_base(sys.argv[1]), "wb-read-"),
+                         (duckdb_temp_root(sys.argv[1]), "job-")):
+        d = owned_temp_dir(root, prefix)
+        (d / "data").write_bytes(b"x" * 1_000_000)
+    os.kill(os.getpid(), signal.SIGKILL)
+""")
+
+
+def test_gc_lists_and_removes_temp_of_dead_processes(wb_home):
+    """Temp folders of a process killed on this machine (a reader's copy, DuckDB spill) are
+    removed by ``workbench gc``, which lists them; folders of live processes stay."""
+    from workbench.maintenance import gc
+    from workbench.storage.disk import duckdb_temp_root, owned_temp_dir, temp_base
+
+    proc = subprocess.run([sys.executable, "-c", DIES_HOLDING_TEMP, str(wb_home)],
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert proc.returncode == -signal.SIGKILL
+    dead = sorted(str(p) for p in [*temp_base(wb_home).glob("wb-read-*"),
+                                   *duckdb_temp_root(wb_home).glob("job-*")])
+    assert len(dead) == 2
+    mine = owned_temp_dir(temp_base(wb_home), "wb-read-")  # this live process's: kept
+    report = gc(Context.from_settings(), retention_seconds=3600)
+    assert sorted(report["read_temp_removed"] + report["sql_temp_removed"]) == dead
+    assert not any(Path(p).exists() for p in dead) and mine.is_dir()
+    # the command says what it removed
+    subprocess.run([sys.executable, "-c", DIES_HOLDING_TEMP, str(wb_home)],
+                   env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    dead = [str(p) for p in temp_base(wb_home).glob("wb-read-*") if p != mine]
+    assert len(dead) == 1
+    out = subprocess.run([sys.executable, "-m", "workbench", "gc"], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert out.returncode == 0, out.stderr
+    assert "reader temp folders of dead jobs removed" in out.stdout and dead[0] in out.stdout
+    assert not Path(dead[0]).exists() and mine.is_dir()

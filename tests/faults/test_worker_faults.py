@@ -294,3 +294,47 @@ def test_json_nested_100000_deep_on_a_worker(cluster, tmp_path, fmt):
     nxt = cluster.runner().submit(wb.Pipeline(source=wb.file(str(src)),
                                               sink=wb.dataset(f"after_deep_{fmt}")))
     assert nxt.wait(TIMEOUT).status == "succeeded"
+
+
+def test_a_killed_pool_process_holds_no_temp_space(cluster, tmp_path):
+    """SIGKILL of the pool process running a job that holds a reader's inflated copy and
+    DuckDB's temp folder: the process that replaces it removes them at its start, the job runs
+    again to the end, and once it succeeded no temp folder of it is left."""
+    import gzip
+    import json
+    import signal
+
+    src = tmp_path / "in.csv.gz"
+    with gzip.open(src, "wt") as f:
+        f.write("id,v\n" + "".join(f"{i},{i * 0.5}\n" for i in range(5000)))
+    marker, gate = tmp_path / "running", tmp_path / "gate"
+    job = cluster.runner().submit(wb.Pipeline(
+        source=wb.file(str(src)),
+        steps=[wb.sql("SELECT * FROM input"),
+               wb.python("wbtest_steps:wait_for_gate", marker=str(marker), gate=str(gate))],
+        sink=wb.dataset("temp_killed")))
+    home = cluster.home
+
+    def owned(pid: int) -> list[Path]:
+        found = []
+        for d in [*(home / "tmp").glob("wb-read-*"), *(home / "tmp" / "duckdb").glob("job-*")]:
+            try:
+                if json.loads((d / "owner.json").read_text())["pid"] == pid:
+                    found.append(d)
+            except (OSError, ValueError, KeyError):
+                continue
+        return found
+
+    pid = int(wait_until(lambda: marker.exists() and marker.read_text().split(), "the job")[0])
+    assert len(owned(pid)) == 2  # the reader's copy and the SQL temp folder
+    os.kill(pid, signal.SIGKILL)
+    again = int(wait_until(lambda: [p for p in marker.read_text().split() if int(p) != pid],
+                           "the job's second attempt")[0])
+    assert owned(pid) == []  # removed when the replacement process started
+    gate.touch()
+    job.wait(TIMEOUT)
+    assert job.status == "succeeded", job.error
+    ctx = cluster.ctx()
+    assert assert_settled(ctx, [job.id])[0]["attempts"] == 2
+    assert_clean_dataset(ctx, cluster.home / "storage", "temp_killed", [1])
+    assert owned(again) == []

@@ -122,6 +122,11 @@ def cmd_gc(args) -> int:
                     + (f", {len(report['partial_files'])} partial files of dead writes removed"
                        + "".join(f"\n  {k}" for k in report["partial_files"])
                        if report["partial_files"] else "")
+                    + "".join(f", {len(report[k])} {what} removed" + "".join(
+                        f"\n  {p}" for p in report[k]) for k, what in (
+                        ("sql_temp_removed", "SQL temp folders (spill) of dead jobs"),
+                        ("read_temp_removed", "reader temp folders of dead jobs"))
+                        if report.get(k))
                     + (f"; {len(report['errors'])} errors" if report["errors"] else "")))
     return 1 if report["errors"] else 0
 

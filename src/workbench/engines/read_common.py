@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
 from ..errors import ConfigError
 from ..settings import disk_reserve_bytes
+from ..storage.disk import owned_temp_dir
 
 DEFAULT_NULLS: tuple[str, ...] = ("", "NA", "N/A", "NULL", "null")
 HEAD_BYTES = 64 * 1024  # sniffed from the start of every file
@@ -101,9 +101,8 @@ class TempFiles:
 
     def path(self, name: str) -> Path:
         if self._dir is None:
-            if self._base is not None:
-                self._base.mkdir(parents=True, exist_ok=True)
-            self._dir = Path(tempfile.mkdtemp(prefix="wb-read-", dir=self._base))
+            # marked with this process: if it is killed, the next start or ``gc`` removes it
+            self._dir = owned_temp_dir(self._base, "wb-read-")
         return self._dir / name
 
     def cleanup(self) -> None:

@@ -8,81 +8,22 @@ directory), capped with ``max_temp_directory_size``; the configuration is locked
 
 The directory is removed when the job ends. A crash leaves it behind, so each directory holds a
 marker naming its owner process (pid and start time, which survive pid reuse); the next start of
-any SQL job sweeps the folders whose owner is gone (``sweep_dead``, also used by ``gc``).
+any SQL job, worker or kernel sweeps the folders whose owner is gone (``storage.disk``, also used
+by ``gc``).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import socket
-import tempfile
-import time
 from pathlib import Path
-from typing import Any
 
-MARKER = "owner.json"
-ORPHAN_AGE = 3600.0  # a folder without a marker (a crash between mkdtemp and the marker) this old is dead
+from ..storage.disk import duckdb_temp_root, owned_temp_dir, sweep_dead
 
-
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (Linux); None where /proc is missing."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read().decode(errors="replace")
-        return stat.rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _alive(owner: dict[str, Any]) -> bool:
-    if owner.get("host") != socket.gethostname():
-        return True  # a shared folder: only the host that made it may judge it
-    pid = int(owner.get("pid", 0))
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    started = _start_time(pid)
-    return started is None or owner.get("started") in (None, started)
+__all__ = ["JobTemp", "sandboxed_connection", "sweep_dead", "temp_root"]
 
 
 def temp_root(home: Path | str) -> Path:
-    return Path(home) / "tmp" / "duckdb"
-
-
-def sweep_dead(root: Path | str) -> list[str]:
-    """Remove the job folders under ``root`` whose owner process is gone; returns their paths."""
-    root = Path(root)
-    removed = []
-    try:
-        entries = list(root.iterdir())
-    except OSError:
-        return removed
-    for d in entries:
-        if not d.is_dir() or not d.name.startswith("job-"):
-            continue
-        try:
-            owner = json.loads((d / MARKER).read_text())
-        except FileNotFoundError:
-            try:
-                if time.time() - d.stat().st_mtime < ORPHAN_AGE:
-                    continue
-            except OSError:
-                continue
-            owner = {}
-        except (OSError, ValueError):
-            owner = {}
-        if owner and _alive(owner):
-            continue
-        shutil.rmtree(d, ignore_errors=True)
-        removed.append(str(d))
-    return removed
+    return duckdb_temp_root(home)
 
 
 class JobTemp:
@@ -91,11 +32,8 @@ class JobTemp:
     def __init__(self, root: Path | str, job_id: str = "") -> None:
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
-        sweep_dead(root)
-        self.path = Path(tempfile.mkdtemp(prefix="job-", dir=root))
-        marker = {"pid": os.getpid(), "started": _start_time(os.getpid()),
-                  "host": socket.gethostname(), "job": job_id, "created": time.time()}
-        (self.path / MARKER).write_text(json.dumps(marker))
+        sweep_dead(root, "job-")
+        self.path = owned_temp_dir(root, "job-", job_id)
         self._n = 0
 
     def step_dir(self) -> Path:

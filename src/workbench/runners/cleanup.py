@@ -19,6 +19,7 @@ from ..catalog import job_from_row, jobs
 from ..context import Context
 from ..dataset_store import Dataset, find_committed, job_data_prefix
 from ..errors import ProcessDied, WorkbenchError
+from ..storage.disk import sweep_dead_temp
 from ..worker.runtime import owner_alive
 
 _SWEPT: set[str] = set()
@@ -84,7 +85,9 @@ def sweep_dead_kernel_jobs(ctx: Context, *, force: bool = False) -> list[str]:
 
 
 def _remove_orphan_temp(ctx: Context) -> None:
-    """Temp folders of kernel jobs whose record is final (or gone)."""
+    """Temp folders of kernel jobs whose record is final (or gone), and the reader copies and
+    DuckDB spill of processes that died."""
+    sweep_dead_temp(ctx.settings.home)
     base = ctx.settings.home / "tmp"
     if not base.is_dir():
         return

@@ -27,6 +27,7 @@ from ..context import Context
 from ..errors import ProcessDied, StepError, TimeLimitExceeded, WorkbenchError
 from ..events import Event, JobCancelled, JobFailed, JobFinished
 from ..spec.models import Pipeline, PythonStep
+from ..storage.disk import sweep_dead_temp
 from .cleanup import remove_job_files
 from .forkserver import fork_server
 
@@ -127,7 +128,8 @@ class ProcessRun:
         finally:
             self._pid_known.set()
             self._ended.set()
-            shutil.rmtree(self.tmp, ignore_errors=True)  # a dead child holds no space
+            shutil.rmtree(self.tmp, ignore_errors=True)  # a dead child holds no space:
+            sweep_dead_temp(self.ctx.settings.home)  # nor its reader copies and DuckDB spill
             if not terminal:
                 self._settle(exit_info or {"exit": None, "signal": 0})
 

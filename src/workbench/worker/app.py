@@ -30,7 +30,7 @@ from .fanout_parts import end_part, fail_fanout
 from .metrics import serve
 from .outcome import TimeLimitExceeded, clean_dead_attempts, fail_job
 from .recovery import finish_if_open
-from .runtime import reset_after_fork, runtime
+from .runtime import reset_after_fork, runtime, sweep_temp_of_dead_processes
 from .tasks import TASKS
 
 _APP: Any = None
@@ -176,6 +176,7 @@ def _connect_signals(cfg: WorkerConfig) -> None:
 
 def _on_worker_init(sender: Any = None, instance: Any = None, **_: Any) -> None:
     enter_worker_role(getattr(instance, "app", None))
+    sweep_temp_of_dead_processes()  # a worker killed before this one left its temp folders
 
 
 def _on_beat_init(sender: Any = None, **_: Any) -> None:

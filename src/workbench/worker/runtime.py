@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 from ..catalog import opened_catalogs
 from ..context import Context
+from ..settings import get_settings
+from ..storage.disk import sweep_dead_temp
 from . import keys
 from .config import WorkerConfig
 from .stream import StreamPublisher, redis_client, redis_errors
@@ -79,6 +81,16 @@ def reset_after_fork(**_: Any) -> None:
         except Exception:
             pass
     _RUNTIME = None
+    sweep_temp_of_dead_processes()
+
+
+def sweep_temp_of_dead_processes() -> list[str]:
+    """At the start of a worker or of a pool process (one replacing a killed one): remove the
+    temp folders (reader copies, DuckDB spill) of processes on this machine that died."""
+    try:
+        return sweep_dead_temp(get_settings().home)
+    except Exception:  # a bad setting or an unreadable folder must not stop the worker
+        return []
 
 
 # ----------------------------------------------------------------------------- identity
