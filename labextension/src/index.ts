@@ -14,6 +14,7 @@ import { Widget } from '@lumino/widgets';
 import { DatasetsSection } from './datasets';
 import { el } from './format';
 import { JobsSection } from './jobs';
+import { watchNotebook } from './saved';
 import { UploadSection } from './upload';
 
 const ICON_SVG =
@@ -148,4 +149,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+const savedCopies: JupyterFrontEndPlugin<void> = {
+  id: 'workbench-panel:saved-copies',
+  description: 'Saved workbench outputs show their static copy when their widget is gone.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  activate: (_app: JupyterFrontEnd, tracker: INotebookTracker) => {
+    tracker.widgetAdded.connect((_t, panel) => watchNotebook(panel));
+    tracker.forEach(panel => watchNotebook(panel));
+  }
+};
+
+export default [plugin, savedCopies];

@@ -18,6 +18,9 @@ from servers import start_jupyterlab
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
+# the built JupyterLab extension (labextension/: jlpm build); it also shows saved copies of
+# workbench outputs whose widgets are gone
+BUILT = REPO / "src" / "workbench" / "server" / "labextension"
 CHROMIUM = "/usr/bin/chromium"
 WAIT = 120_000  # ms: an upper bound for a step, not a speed requirement
 
@@ -95,6 +98,11 @@ def start_lab(root: Path):
     (root / "slow_steps.py").write_text(SLOW_STEPS)
     write_notebook(root / "long-job.ipynb", [f"HOME = {str(home)!r}", *LONG_JOB])
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
+    if (BUILT / "package.json").exists():  # found as an installed wheel puts it
+        jpath = root / "jupyter-path"
+        (jpath / "labextensions").mkdir(parents=True)
+        (jpath / "labextensions" / "workbench-panel").symlink_to(BUILT)
+        env["JUPYTER_PATH"] = os.pathsep.join([str(jpath), env.get("JUPYTER_PATH", "")]).rstrip(os.pathsep)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return start_jupyterlab(root, env), root, home
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lab_helpers import open_notebook, run_all, shot
+from lab_helpers import BUILT, open_notebook, run_all, shot, wait_idle, write_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.services]
 
@@ -197,3 +197,56 @@ def test_upload_straight_from_the_browser_to_s3(browser, lab, s3_server, tmp_pat
     assert not any("/uploads/" in k for k in keys)
     assert any(k.startswith("wb/default/datasets/clicks/") for k in keys)
     page.close()
+
+
+REOPENED = [
+    "import os, tempfile, polars as pl\nimport workbench as wb\nos.environ['WORKBENCH_HOME'] = HOME\n"
+    "os.makedirs(HOME, exist_ok=True); os.chdir(tempfile.mkdtemp())",
+    "pl.DataFrame({'region': ['north', 'south'] * 50, 'amount': [58381.8123, 2.5e6] * 50}).write_csv('s.csv')\n"
+    "job = wb.submit(wb.Pipeline(name='totals', source=wb.file(os.path.abspath('s.csv')),\n"
+    "    steps=[wb.sql('SELECT region, sum(amount) AS total FROM input GROUP BY 1')], sink=wb.dataset('totals')))\n"
+    "job",
+    "job.wait()\nwb.jobs(auto=False)",
+    "wb.datasets()",
+    "wb.upload_form()",
+    "b = wb.pipeline_builder()\nb.path.value = 's.csv'\nb.add_row('checks', 'not_null', 'region')\n"
+    "b.sink_name.value = 'copy'\nb.export('python')\nb",
+]
+
+
+def test_a_reopened_notebook_shows_saved_copies_not_missing_widgets(browser, lab):
+    """Run, save, restart the kernel, reload: every workbench output (the job, both tables, the
+    upload form, the builder) shows its saved copy instead of "Error displaying widget"."""
+    if not (BUILT / "package.json").exists():
+        pytest.fail(f"the JupyterLab extension is not built ({BUILT} is missing): "
+                    "cd labextension && jlpm install && jlpm build   (.ci/run does this)")
+    server, root, home = lab
+    write_notebook(root / "reopen.ipynb", [f"HOME = {str(home / 'reopen')!r}", *REOPENED])
+    page = open_notebook(browser, lab, "reopen.ipynb")
+    try:
+        run_all(page)
+        wait_idle(page)
+        page.locator(".workbench-job.wb-static .wb-status-succeeded").wait_for()
+        page.locator(".workbench-jobs tr.wb-row").first.wait_for()  # the live table
+        page.locator(".workbench-datasets .wb-profile").wait_for()
+        page.locator(".workbench-builder .wb-code-insert").wait_for()
+        page.keyboard.press("Control+s")
+        page.wait_for_function("() => !document.querySelector('.jp-mod-current.jp-mod-dirty')")
+        page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Restart Kernel…").first.click()
+        page.locator(".jp-Dialog button", has_text="Restart").click()
+        page.locator(".jp-StatusBar-TextItem", has_text="| Idle").first.wait_for()
+        page.reload()
+        page.wait_for_selector(".jp-Notebook .jp-Cell")
+        page.locator(".jp-StatusBar-TextItem", has_text="| Idle").first.wait_for()
+        saved = page.locator(".wb-saved-copy")
+        for kind in ("jobs", "datasets", "upload", "builder"):
+            saved.locator(f".workbench-{kind}").first.wait_for()
+        assert "wb-status-succeeded" in saved.locator(".workbench-jobs").first.inner_html()
+        assert saved.locator(".workbench-datasets .wb-profile").count() == 1
+        assert "wb.not_null(" in saved.locator(".workbench-builder").first.inner_text()
+        page.locator(".workbench-job .wb-status-succeeded").first.wait_for()  # static already
+        assert page.get_by_text("Error displaying widget").count() == 0
+        shot(page, "reopened-saved-copies")
+    finally:
+        page.close()

@@ -115,3 +115,44 @@ def test_reattach_in_a_new_kernel_shows_steps_and_checks(wb_home, tmp_path):
         assert "Hint:" in html
     steps = [line for line in after["text/plain"].splitlines() if line.startswith("  steps:")]
     assert steps == [line for line in before["text/plain"].splitlines() if line.startswith("  steps:")]
+
+
+FORMS_AND_TABLES = [
+    "from workbench.notebook import use_display\nuse_display('widget')  # as in JupyterLab", SALES,
+    "job = wb.submit(pipeline).wait()\nwb.ingest('sales.csv', name='sales')\nprint(job.status)",
+    "wb.jobs(auto=False)",
+    "wb.datasets()",
+    "wb.upload_form()",
+    "b = wb.pipeline_builder()\nb.path.value = 'sales.csv'\nb.add_row('checks', 'not_null', 'region')\n"
+    "b.sink_name.value = 'copy'\nb.export('python')\nb",
+]
+
+
+def test_forms_and_tables_save_a_static_copy_of_their_state(wb_home, tmp_path):
+    """The jobs and datasets tables, the upload form and the builder are widgets in JupyterLab;
+    their saved output also carries their latest state as HTML and text, which is what a notebook
+    reopened without their kernel, nbconvert and GitHub can show."""
+    nb = execute(tmp_path / "forms.ipynb", FORMS_AND_TABLES, tmp_path)
+    out = {kind: d for d in bundles(nb) for kind in ("jobs", "datasets", "upload", "builder")
+           if f'class="workbench-{kind}' in d.get("text/html", "")}
+    assert set(out) == {"jobs", "datasets", "upload", "builder"}
+    for kind, data in out.items():
+        assert WIDGET_VIEW in data, kind  # live in the lab while the kernel lives
+        assert "VBox(" not in data["text/plain"] and "Box(children" not in data["text/plain"], kind
+    jobs = out["jobs"]
+    assert "<table" in jobs["text/html"] and "wb-status-succeeded" in jobs["text/html"]
+    assert "totals" in jobs["text/html"] or "(rows)" in jobs["text/html"]
+    assert "succeeded" in jobs["text/plain"] and "sales" in jobs["text/plain"]
+    datasets = out["datasets"]
+    assert "wb-schema" in datasets["text/html"] and "wb-profile" in datasets["text/html"]
+    assert "sales" in datasets["text/plain"]
+    assert "Upload a file into a dataset" in out["upload"]["text/html"]
+    assert out["upload"]["text/plain"].startswith("upload form")
+    builder = out["builder"]
+    assert "sales.csv" in builder["text/html"] and "wb.not_null(" in builder["text/html"]
+    assert "wb.not_null(" in builder["text/plain"]
+    exported = export_html(nb)  # no widget state saved: nbconvert shows the static copies
+    for marker in ("workbench-jobs", "workbench-datasets", "workbench-upload", "workbench-builder",
+                   "wb-profile", "wb.not_null("):
+        assert marker in exported, marker
+    assert "Error displaying widget" not in exported and "VBox(" not in exported

@@ -294,6 +294,7 @@ class PipelineBuilder:
             self.view.close()
         self.code.layout.display = None if self.code in children else "none"
         self.result_area.children = children
+        self._refresh_shown()
 
     def _error(self, exc: BaseException) -> None:
         self.output.value = exception_html(exc)
@@ -334,6 +335,7 @@ class PipelineBuilder:
         self.view = JobView(self.job)
         self.job_area.children = [self.view.widget]
         self._show(self.output, self.job_area)
+        self.view.when_final(self._refresh_shown)
         return self.job
 
     def export(self, fmt: str = "yaml") -> str | None:
@@ -352,10 +354,46 @@ class PipelineBuilder:
         self._show(self.output, self.code, self.code_actions)
         return text
 
-    def _ipython_display_(self) -> None:
-        from .display import display_widget
+    # -- the saved copy ------------------------------------------------------------------
+    def bundle(self) -> dict[str, Any]:
+        """The live form beside a static copy of what it describes and what it last showed
+        (refreshed after each action and when a submitted job ends), for a saved notebook."""
+        from ..spec import dump_pipeline
+        from . import static
 
-        display_widget(self.widget)
+        try:
+            spec = dump_pipeline(self.pipeline(), "yaml")
+        except BaseException as exc:  # an unfinished form: say what is missing
+            spec = f"(not a complete pipeline yet: {exc})"
+        shown = self.result_area.children
+        parts = [f'<b style="color:{theme.STRONG}">Pipeline builder</b> '
+                 f'<span style="color:{theme.MUTED}">(saved copy: the form needs its kernel)</span>',
+                 f'<pre class="wb-builder-spec" style="font-family:{theme.MONO};color:{theme.TEXT};'
+                 f'background:none;margin:4px 0">{html.escape(spec)}</pre>']
+        text = ["pipeline builder:", spec]
+        if self.output in shown and self.output.value:
+            parts.append(f'<div class="wb-builder-output">{self.output.value}</div>')
+            text.append(re.sub(r"<[^>]+>", "", html.unescape(self.output.value))[:2000])
+        if self.code in shown and self.code.value:
+            parts.append(f'<pre class="wb-builder-code" style="font-family:{theme.MONO};'
+                         f'color:{theme.TEXT};background:none">{html.escape(self.code.value)}</pre>')
+            text.append(self.code.value)
+        if self.job_area in shown and self.view is not None:
+            saved = self.view.static_bundle(live=False)
+            parts.append(saved["text/html"])
+            text.append(saved["text/plain"])
+        return static.bundle(f'<div class="workbench-builder wb-static" style="color:{theme.TEXT}">'
+                             + "".join(parts) + "</div>", "\n".join(text), model_id=self.widget.model_id)
+
+    def _refresh_shown(self) -> None:
+        shown = getattr(self, "shown", None)
+        if shown is not None:
+            shown.update(self.bundle())
+
+    def _ipython_display_(self) -> None:
+        from .display import show_bundle
+
+        self.shown = show_bundle(self.bundle())
 
 
 def pipeline_builder(**_kwargs: Any) -> PipelineBuilder:

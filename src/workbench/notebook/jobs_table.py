@@ -15,6 +15,7 @@ from . import static, theme
 from .model import human_seconds
 from .render import error_html, status_badge
 from .selectable import STYLES, selectable_table
+from .tables_html import TABLE
 
 ACTIVE = ("queued", "running", "retrying")
 COLUMNS = ("status", "dataset", "who", "started", "duration", "error", "")
@@ -86,7 +87,7 @@ def jobs_html(items: list[dict[str, Any]], selected: str | None = None) -> str:
         + "".join(f'<td style="padding:1px 8px;vertical-align:top">{c}</td>' for c in row_cells(j))
         + "</tr>" for j in items)
     return (f'<div class="workbench-jobs" style="color:{theme.TEXT}"><b>Recent jobs</b>'
-            f'<table class="wb-jobs" style="border-collapse:collapse;font-size:90%">'
+            f'<table class="wb-table wb-jobs" style="{TABLE}">'
             f'<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>')
 
 
