@@ -70,3 +70,20 @@ def test_hugeint_inside_lists_and_structs_in_and_out(wb_home, tmp_path):
                                     "l": pl.List(pl.Int128)})
     assert sorted(out["h1"].drop_nulls().to_list()) == [-(2 ** 127) + 1, 2 ** 126 + 1]
     assert {r["x"] for r in out["su"].to_list()} == {2 ** 128 - 1, None, 0}
+
+
+def test_a_map_column_through_a_dataset_and_as_sql_input(wb_home, tmp_path):
+    df = pl.DataFrame({"rid": [1, 2, 3],
+                       "m": pl.Series([[{"key": "k1", "value": 1}, {"key": "k2", "value": None}],
+                                       None, []],
+                                      dtype=pl.Map(pl.String, pl.Int32))})
+    src = tmp_path / "m.parquet"
+    df.write_parquet(src)
+    wb.ingest(str(src), name="maps")
+    back = wb.read("maps").collect()
+    assert back.schema == df.schema and back.equals(df)
+    for sql in QUERIES.values():
+        job = wb.submit(wb.Pipeline(source=wb.from_dataset("maps"), steps=[wb.sql(sql)]),
+                        runner="local").wait(120)
+        assert job.status == "succeeded", job.error
+        assert job.result.schema == df.schema and job.result.equals(df)

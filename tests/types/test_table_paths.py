@@ -99,10 +99,15 @@ def test_every_mapped_type_through_a_table_and_back(wb_home, tmp_path, db):
         assert nan_notes == []
 
 
-@pytest.mark.parametrize("column", NOT_MAPPED)
+@pytest.mark.parametrize("column", NOT_MAPPED + ["map"])
 def test_types_the_map_does_not_list_are_refused_by_name(wb_home, tmp_path, db, column):
     src = tmp_path / f"{column}.parquet"
-    polars_frame().select("boolean", column).write_parquet(src)
+    if column == "map":
+        pl.DataFrame({"boolean": [True], "map": pl.Series([[{"key": "k", "value": 1}]],
+                                                          dtype=pl.Map(pl.String, pl.Int64))}
+                     ).write_parquet(src)
+    else:
+        polars_frame().select("boolean", column).write_parquet(src)
     job = wb.submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.table("t", db=db, mode="create")),
                     runner="local").wait(120)
     assert job.status == "failed" and type(job.error).__name__ == "InputError"
