@@ -78,3 +78,20 @@ def test_spelled_booleans_that_stop_being_booleans_stay_text(wb_home, tmp_path):
     src.write_text("id,ok\n" + "\n".join(lines) + "\n")
     df, notes = _run(src)
     assert df.schema["ok"] == pl.String and df["ok"][-1] == "maybe" and df["ok"][0] == "no"
+
+
+def test_latin1_first_met_past_the_head_is_detected_too(wb_home, tmp_path):
+    src = tmp_path / "late_latin1.csv"
+    body = "".join(f"{i},plain {i}\n" for i in range(20_000))  # ~300 KB of ASCII first
+    src.write_bytes(("id,city\n" + body + "20000,Zürich\n").encode("latin-1"))
+    df, notes = _run(src)
+    assert df.height == 20_001 and df["city"][-1] == "Zürich"
+    assert any("not UTF-8" in n and "Latin-1" in n for n in notes), notes
+
+
+def test_utf8_letters_then_latin1_bytes_is_an_error_not_a_guess(wb_home, tmp_path):
+    src = tmp_path / "mixed.csv"
+    body = "".join(f"{i},Zürich {i}\n" for i in range(20_000))
+    src.write_bytes(("id,city\n" + body).encode("utf-8") + "20000,Zürich\n".encode("latin-1"))
+    job = wb.submit(wb.Pipeline(source=wb.file(str(src))), runner="local").wait(120)
+    assert job.status == "failed" and "invalid UTF-8" in str(job.error)

@@ -53,7 +53,8 @@ from ..spec.models import FileSource
 from .read_common import HEAD_BYTES, LIMITS, Input, Limits, TempFiles, default_nulls
 from .read_decompress import materialize
 from .read_detect import (
-    detect_compression, detect_format, encoding_note, resolve_encoding, sniff_delimiter,
+    detect_compression, detect_format, encoding_note, resolve_encoding, single_byte_encoding,
+    sniff_delimiter,
     strip_compression_ext,
 )
 from .read_limits import check_field_sizes, check_line_lengths
@@ -85,11 +86,44 @@ def scan_file(source: FileSource, ctx: Context | None = None, *,
     limits = dataclasses.replace(limits) if limits is not None else Limits.from_env()
     settings = ctx.settings if ctx is not None else None
     temp = TempFiles(settings.home / "tmp" if settings is not None else None)
+    fresh = dataclasses.replace(limits)  # for a second reading, with its own budget
     try:
-        return _scan(source, ctx, temp, limits, internal)
+        try:
+            return _scan(source, ctx, temp, limits, internal)
+        except SourceError as exc:
+            codec = _single_byte_retry(source, exc)
+            if codec is None:
+                raise
+            temp.cleanup()
+            temp = TempFiles(settings.home / "tmp" if settings is not None else None)
+            return _scan(source, ctx, temp, fresh, internal, auto=codec)
     except BaseException:
         temp.cleanup()
         raise
+
+
+def _single_byte_retry(source: FileSource, exc: SourceError) -> str | None:
+    """Encoding ``auto`` decides on a file's head; when the first byte that is not UTF-8 comes
+    later (met in a sampled window), a plain local file whose head is ASCII is read again as
+    the single-byte encoding those bytes decode as. A head with UTF-8 letters means a file of
+    mixed encodings: the error stands."""
+    if source.encoding != "auto" or not str(exc).startswith("invalid UTF-8") or \
+            not exc.file or _is_remote(exc.file) or any(ch in source.path for ch in "*?["):
+        return None
+    try:
+        with open(exc.file, "rb") as f:
+            head = f.read(HEAD_BYTES)
+            if not head.isascii() or detect_compression(head, exc.file, "auto") is not None:
+                return None
+            m = re.search(r"at byte offset (\d+)", str(exc))
+            f.seek(max(int(m[1]) - 4096, 0) if m else 0)
+            window = f.read(HEAD_BYTES)
+    except (OSError, SourceError):
+        return None
+    codec = single_byte_encoding(window[window.find(b"\n") + 1:] if m else window)
+    if codec is None:
+        return None
+    return "latin1" if codec == "latin-1" else "cp1252"
 
 
 # ----------------------------------------------------------------------------- files
@@ -176,7 +210,8 @@ def _local_copy_or_path(inp: Input, ctx: Context | None, temp: TempFiles, index:
 
 # ----------------------------------------------------------------------------- scan
 def _scan(source: FileSource, ctx: Context | None, temp: TempFiles, limits: Limits,
-          internal: bool = False) -> SourceScan:
+          internal: bool = False, auto: str | None = None) -> SourceScan:
+    """``auto``: the encoding ``auto`` settled on past the head (``_single_byte_retry``)."""
     inputs = [Input(path=e["path"], size=int(e["size"]), opener=_opener(e["path"], ctx))
               for e in expand_paths(source.path, ctx, internal=internal)]
     fmt: str | None = None
@@ -203,7 +238,7 @@ def _scan(source: FileSource, ctx: Context | None, temp: TempFiles, limits: Limi
                               hint="a glob must name files of one format; set format= or narrow "
                                    "the pattern")
         if this in _TEXT_FORMATS:
-            encoding, bom_len = resolve_encoding(head, source.encoding)
+            encoding, bom_len = resolve_encoding(head, auto or source.encoding)
             if source.encoding == "auto" and not bom_len and encoding != "utf-8":
                 note = encoding_note(encoding)
                 detected.append(note if len(inputs) == 1 else f"{inp.name}: {note}")
