@@ -122,6 +122,25 @@ def times_of_day():
                                                    for k, i in enumerate(_ids())]))
 
 
+@case
+def dates_month_first():
+    rows = [[i, f"{1 + k % 12}/{1 + (5 * k) % 31 if k % 12 != 1 else 1 + k % 28}/20{10 + k % 16}"]
+            for k, i in enumerate(_ids())]
+    return _text("dates_us.csv", _csv(["id", "day"], rows))
+
+
+@case
+def dates_day_first_dots():
+    rows = [[i, f"{1 + (3 * k) % 28:02d}.{1 + k % 12:02d}.20{10 + k % 16}"] for k, i in enumerate(_ids())]
+    return _text("dates_dots.csv", _csv(["id", "day"], rows))
+
+
+@case
+def dates_day_first_slashes():
+    rows = [[i, f"{1 + (3 * k) % 28:02d}/{1 + k % 12:02d}/2025"] for k, i in enumerate(_ids())]
+    return _text("dates_eu.csv", _csv(["id", "day"], rows, ";"))
+
+
 # --- booleans ------------------------------------------------------------------------------
 def _bools(name: str, t: str, f: str) -> tuple[str, bytes]:
     return _text(name, _csv(["id", "flag"], [[i, t if k % 3 else f] for k, i in enumerate(_ids())]))

@@ -95,3 +95,10 @@ def test_utf8_letters_then_latin1_bytes_is_an_error_not_a_guess(wb_home, tmp_pat
     src.write_bytes(("id,city\n" + body).encode("utf-8") + "20000,Zürich\n".encode("latin-1"))
     job = wb.submit(wb.Pipeline(source=wb.file(str(src))), runner="local").wait(120)
     assert job.status == "failed" and "invalid UTF-8" in str(job.error)
+
+
+def test_dates_where_day_and_month_both_fit_stay_text(wb_home, tmp_path):
+    src = tmp_path / "ambiguous.csv"
+    src.write_text("id,day\n1,01/02/2026\n2,03/04/2025\n")  # DuckDB guesses day first
+    df, _ = _run(src)
+    assert df.schema["day"] == pl.String and df["day"].to_list() == ["01/02/2026", "03/04/2025"]

@@ -1,6 +1,7 @@
 """Typed values hiding in text columns: ISO dates, times, date-times (naive or with ``Z`` or a
-UTC offset, fractional seconds on some values only) and booleans spelled ``t``/``f``,
-``yes``/``no`` or ``y``/``n``, as DuckDB's sniffer reads them.
+UTC offset, fractional seconds on some values only), dates written month or day first when the
+values say which, and booleans spelled ``t``/``f``, ``yes``/``no`` or ``y``/``n``, as DuckDB's
+sniffer reads them.
 
 Polars' own CSV inference knows none of these (and its date inference costs more than the whole
 read); one regular expression per candidate over the sampled values, then one known format at
@@ -46,10 +47,32 @@ def text_kind(values: pl.Series) -> tuple[str, str] | None:
             if kind.startswith("datetime") and values.str.contains(_NS.pattern).any():
                 kind += "@ns"
             return kind, fmt
+    found = _day_month(values)
+    if found is not None:
+        return found
     if values.str.contains(_BOOL).all():
         lower = set(values.str.to_lowercase().unique().to_list())
         if not lower <= {"true", "false"}:  # Polars reads these itself
             return "bool", ""
+    return None
+
+
+def _day_month(values: pl.Series) -> tuple[str, str] | None:
+    """Dates written day and month first (``12/31/2025``, ``31.12.2025``), as DuckDB's sniffer
+    reads them, when the values themselves say which comes first (a number above 12). A column
+    where both orders fit stays text: a guess would change values."""
+    for sep in "/.-":
+        e = re.escape(sep)
+        if not values.str.contains(rf"^\d{{1,2}}{e}\d{{1,2}}{e}\d{{4}}$").all():
+            continue
+        parts = values.str.split(sep)
+        first = parts.list.get(0).cast(pl.Int32).max()
+        second = parts.list.get(1).cast(pl.Int32).max()
+        if first > 12 >= second:  # type: ignore[operator]
+            return "date", f"%d{sep}%m{sep}%Y"
+        if second > 12 >= first:  # type: ignore[operator]
+            return "date", f"%m{sep}%d{sep}%Y"
+        return None
     return None
 
 
