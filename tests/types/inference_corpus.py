@@ -422,6 +422,13 @@ def nd_late_dates():
                                              for k in range(LATE + 50)])
 
 
+@case
+def json_array():
+    records = [{"id": k, "day": f"2026-02-{1 + k % 28:02d}", "ts": _ts(k) + "Z", "x": k / 4,
+                "ok": k % 2 == 0, "tags": [f"t{k}"]} for k in range(N)]
+    return _text("array.json", json.dumps(records))
+
+
 def write_corpus(folder: Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     out: dict[str, Path] = {}

@@ -5,8 +5,10 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 
 from ..errors import SourceError
+from .read_common import HEAD_BYTES
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -210,6 +212,28 @@ def single_byte_encoding(head: bytes) -> str | None:
     except UnicodeDecodeError:
         return None
     return "cp1252"
+
+
+def late_single_byte(path: str, error: str) -> str | None:
+    """Encoding ``auto`` decides on a file's head; when the first byte that is not UTF-8 comes
+    later (``error`` is the invalid-UTF-8 error met in a sampled window), a plain local file
+    whose head is ASCII is read again as the single-byte encoding (spec name ``latin1`` or
+    ``cp1252``) the bytes there decode as. A head with UTF-8 letters means a file of mixed
+    encodings: None, and the error stands."""
+    if not error.startswith("invalid UTF-8"):
+        return None
+    try:
+        with open(path, "rb") as f:
+            head = f.read(HEAD_BYTES)
+            if not head.isascii() or detect_compression(head, path, "auto") is not None:
+                return None
+            m = re.search(r"at byte offset (\d+)", error)
+            f.seek(max(int(m[1]) - 4096, 0) if m else 0)
+            window = f.read(HEAD_BYTES)
+    except (OSError, SourceError):
+        return None
+    codec = single_byte_encoding(window[window.find(b"\n") + 1:] if m else window)
+    return None if codec is None else ("latin1" if codec == "latin-1" else "cp1252")
 
 
 def encoding_note(codec: str) -> str:

@@ -32,7 +32,9 @@ def _empty(inp: Input) -> None:
 
 # ----------------------------------------------------------------------------- JSON array
 def read_json_array(inputs: list[Input], declared: dict[str, pl.DataType], *,
-                    depth: int = 512) -> pl.DataFrame:
+                    depth: int = 512, notes: list[str] | None = None) -> pl.DataFrame:
+    """Every file read whole; string keys holding dates, times or spelled booleans typed
+    (``read_text_types``), each said in ``notes``."""
     frames = []
     for inp in inputs:
         _empty(inp)
@@ -48,9 +50,28 @@ def read_json_array(inputs: list[Input], declared: dict[str, pl.DataType], *,
         _check_depth([inp], dict(df.schema), depth, line_by_line=False)
         df = empty_objects_as_text(df, df.schema)
         frames.append(apply_declared_eager(df, declared, inp.path, row_offset=0))
-    if len(frames) == 1:
-        return frames[0]
-    return pl.concat(frames, how="diagonal_relaxed")
+    df = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+    return _typed_text(df, declared, notes)
+
+
+def _typed_text(df: pl.DataFrame, declared: dict[str, pl.DataType],
+                notes: list[str] | None) -> pl.DataFrame:
+    typed: dict[str, tuple[str, str]] = {}
+    for c, t in df.schema.items():
+        if t != pl.String or c in declared:
+            continue
+        found = text_kind(df[c])
+        if found is None:
+            continue
+        try:  # every value is read here: one that matches the pattern but is no date stays text
+            df = df.with_columns(parse_expr(c, *found))
+        except pl.exceptions.PolarsError:
+            continue
+        typed[c] = found
+    if typed and notes is not None:
+        notes.append(f"typed values read from text: {describe(typed)} "
+                     "(schema_overrides={key: 'string'} keeps a key as text)")
+    return df
 
 
 def json_error(inp: Input, exc: BaseException, depth: int = 512) -> SourceError:

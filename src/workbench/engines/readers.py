@@ -53,7 +53,7 @@ from ..spec.models import FileSource
 from .read_common import HEAD_BYTES, LIMITS, Input, Limits, TempFiles, default_nulls
 from .read_decompress import materialize
 from .read_detect import (
-    detect_compression, detect_format, encoding_note, resolve_encoding, single_byte_encoding,
+    detect_compression, detect_format, encoding_note, late_single_byte, resolve_encoding,
     sniff_delimiter,
     strip_compression_ext,
 )
@@ -91,7 +91,10 @@ def scan_file(source: FileSource, ctx: Context | None = None, *,
         try:
             return _scan(source, ctx, temp, limits, internal)
         except SourceError as exc:
-            codec = _single_byte_retry(source, exc)
+            codec = None
+            if source.encoding == "auto" and exc.file and not _is_remote(exc.file) and \
+                    not any(ch in source.path for ch in "*?["):
+                codec = late_single_byte(exc.file, str(exc))
             if codec is None:
                 raise
             temp.cleanup()
@@ -100,30 +103,6 @@ def scan_file(source: FileSource, ctx: Context | None = None, *,
     except BaseException:
         temp.cleanup()
         raise
-
-
-def _single_byte_retry(source: FileSource, exc: SourceError) -> str | None:
-    """Encoding ``auto`` decides on a file's head; when the first byte that is not UTF-8 comes
-    later (met in a sampled window), a plain local file whose head is ASCII is read again as
-    the single-byte encoding those bytes decode as. A head with UTF-8 letters means a file of
-    mixed encodings: the error stands."""
-    if source.encoding != "auto" or not str(exc).startswith("invalid UTF-8") or \
-            not exc.file or _is_remote(exc.file) or any(ch in source.path for ch in "*?["):
-        return None
-    try:
-        with open(exc.file, "rb") as f:
-            head = f.read(HEAD_BYTES)
-            if not head.isascii() or detect_compression(head, exc.file, "auto") is not None:
-                return None
-            m = re.search(r"at byte offset (\d+)", str(exc))
-            f.seek(max(int(m[1]) - 4096, 0) if m else 0)
-            window = f.read(HEAD_BYTES)
-    except (OSError, SourceError):
-        return None
-    codec = single_byte_encoding(window[window.find(b"\n") + 1:] if m else window)
-    if codec is None:
-        return None
-    return "latin1" if codec == "latin-1" else "cp1252"
 
 
 # ----------------------------------------------------------------------------- files
@@ -349,10 +328,11 @@ def _read_ndjson(source: FileSource, inputs: list[Input], ctx: Context | None, l
 
 
 def _read_json(source: FileSource, inputs: list[Input], ctx: Context | None, limits: Limits) -> SourceScan:
+    notes: list[str] = []
     df = read_json_array(inputs, declared_types(source.schema_overrides, inputs[0].path),
-                         depth=limits.max_json_depth)
+                         depth=limits.max_json_depth, notes=notes)
     frame = _json_nulls(df.lazy(), source.null_values, dict(df.schema))
-    return SourceScan(frame=frame, rows_total=df.height)
+    return SourceScan(frame=frame, rows_total=df.height, notes=notes)
 
 
 def _json_nulls(frame: pl.LazyFrame, null_values: list[str] | None,
