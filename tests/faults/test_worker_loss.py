@@ -48,8 +48,10 @@ def test_redis_restart_loses_no_job(restart_cluster, tmp_path):
     src = write_csv(tmp_path / "in.csv", 2_000)
     runner = cl.runner()
     markers = [tmp_path / f"slow{i}" for i in range(2)]
+    gate = tmp_path / "go"  # the two running jobs hold their data until after the restart
     running = [runner.submit(wb.Pipeline(
-        source=wb.file(str(src)), steps=[wb.python("wbtest_steps:slow", marker=str(m), seconds=3)],
+        source=wb.file(str(src)),
+        steps=[wb.python("wbtest_steps:wait_for_gate", marker=str(m), gate=str(gate))],
         sink=wb.dataset(f"running{i}"))) for i, m in enumerate(markers)]
     for m in markers:
         wait_for(m.exists, "both slow jobs to run")
@@ -57,8 +59,12 @@ def test_redis_restart_loses_no_job(restart_cluster, tmp_path):
               for i in range(4)]
     assert {cl.ctx().catalog.get_job(j.id)["status"] for j in queued} == {"queued"}
 
+    from workbench.runners.celery_runner import _hub
+
+    reconnects_before = _hub(cl.broker_url, runner.ctx).reconnects
     restarted_at = time.time()
     cl.redis_server.restart()  # --save "": every queued message and stream is gone
+    gate.touch()
 
     jobs = running + queued
     for j in jobs:
@@ -76,9 +82,8 @@ def test_redis_restart_loses_no_job(restart_cluster, tmp_path):
     for j in queued:
         assert any("re-queued" in msg and "lost" in msg for msg in j.state.messages)
         assert any(e.kind == "job_started" and e.ts > restarted_at for e in j.events)
-    from workbench.runners.celery_runner import _hub
-
-    assert _hub(cl.broker_url, runner.ctx).reconnects >= 1
+    # one restart, one reconnect (the reader is per process: counted from before the restart)
+    assert _hub(cl.broker_url, runner.ctx).reconnects == reconnects_before + 1
 
 
 def test_whole_worker_killed_is_requeued_by_the_stuck_check(restart_cluster, tmp_path):

@@ -38,6 +38,7 @@ def crawl(frame: pl.LazyFrame, delay: float = 3.0) -> pl.LazyFrame:
     return frame.map_batches(slow, streamable=True)
 '''
 
+BUSY_GATE = "release-busy-cell"
 LONG_JOB = [
     "import os, polars as pl\nimport workbench as wb\nos.environ['WORKBENCH_HOME'] = HOME",
     "pl.DataFrame({'i': range(3_000_000)}).write_csv('long.csv')\n"
@@ -45,7 +46,9 @@ LONG_JOB = [
     "                            steps=[wb.python('slow_steps:crawl', delay=4.0)],\n"
     "                            sink=wb.dataset('long')))\n"
     "job",
-    "import time\ntime.sleep(8)  # another cell keeps the kernel busy; the view goes on updating",
+    # another cell keeps the kernel busy (until the test creates BUSY_GATE in the lab's root);
+    # the view goes on updating meanwhile
+    f"import os, time\nwhile not os.path.exists({BUSY_GATE!r}):\n    time.sleep(0.05)",
 ]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lab_helpers import BUILT, open_notebook, run_all, shot, wait_idle, write_notebook
+from lab_helpers import BUILT, BUSY_GATE, open_notebook, run_all, shot, wait_idle, write_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.services]
 
@@ -105,6 +105,7 @@ def test_cancel_a_long_job_from_the_view(browser, lab):
     page.wait_for_function(f"(b) => {stats} !== b && {busy}", arg=before)
     shot(page, "long-job-running")
     # a click is handled once the busy cell ends (widget messages queue behind running cells)
+    (lab[1] / BUSY_GATE).touch()
     page.wait_for_function(f"() => !({busy})")
     assert view.locator(".wb-status-running").count() == 1, "the job ended before Cancel"
     view.locator("button", has_text="Cancel").click()

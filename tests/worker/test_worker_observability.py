@@ -96,7 +96,15 @@ def test_prometheus_metrics(cluster, tmp_path):
 
     after = wait_for(after_the_job, "the job counted in the metrics")
     assert after[durations] == before.get(durations, 0) + 1
-    assert after['workbench_jobs{state="succeeded"}'] >= 1  # a gauge of the catalog's jobs
+    # a gauge of the catalog's jobs: the namespace's succeeded jobs, counted at the scrape
+    import sqlalchemy as sa
+
+    from workbench.catalog import jobs
+
+    ctx = cluster.ctx()
+    succeeded_jobs = next(ctx.catalog.rows(sa.select(sa.func.count()).where(
+        jobs.c.namespace == ctx.namespace, jobs.c.status == "succeeded")))[0]
+    assert after['workbench_jobs{state="succeeded"}'] == succeeded_jobs
     assert 'workbench_queue_depth{queue="pipeline"}' in after
     assert after["workbench_rows_processed_total"] - before.get("workbench_rows_processed_total", 0) == 3
     assert (after["workbench_bytes_processed_total"] - before.get("workbench_bytes_processed_total", 0)
