@@ -161,3 +161,20 @@ def test_a_date_parameter_against_a_date_column(postgres_url: str) -> None:
                                           params={"a": dt.date(2026, 3, 2), "b": "2026-03-31"})))
     assert job.status == "succeeded", job.error
     assert job.result["n"].to_list() == [2]
+
+
+def test_a_password_from_pgpass_with_a_dsn_without_one(password_role: str, tmp_path,
+                                                      monkeypatch) -> None:
+    """``~/.pgpass`` (libpq's own lookup, through the driver): without it the login is refused."""
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.delenv("PGPASSFILE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    refused = run(wb.Pipeline(source=wb.query("SELECT current_user AS who", db=password_role)))
+    assert refused.status == "failed" and "password" in refused.error.message
+    port = password_role.rsplit(":", 1)[1].split("/", 1)[0]
+    pgpass = tmp_path / ".pgpass"
+    pgpass.write_text(f"127.0.0.1:{port}:postgres:wb_pw_user:{PW_SECRET}\n")
+    pgpass.chmod(0o600)  # libpq ignores a file others can read
+    job = run(wb.Pipeline(source=wb.query("SELECT current_user AS who", db=password_role)))
+    assert job.status == "succeeded", job.error
+    assert job.result["who"][0] == "wb_pw_user"
