@@ -102,3 +102,11 @@ def test_dates_where_day_and_month_both_fit_stay_text(wb_home, tmp_path):
     src.write_text("id,day\n1,01/02/2026\n2,03/04/2025\n")  # DuckDB guesses day first
     df, _ = _run(src)
     assert df.schema["day"] == pl.String and df["day"].to_list() == ["01/02/2026", "03/04/2025"]
+
+
+def test_a_date_like_text_that_is_no_date_keeps_the_column_text(wb_home, tmp_path):
+    src = tmp_path / "nodate.csv"
+    src.write_text("id,day,at\n1,2026-02-30,25:00:00\n2,2026-03-01,10:00:00\n")
+    df, _ = _run(src)
+    assert df.schema["day"] == pl.String and df.schema["at"] == pl.String
+    assert df["day"].to_list() == ["2026-02-30", "2026-03-01"]

@@ -46,15 +46,22 @@ def text_kind(values: pl.Series) -> tuple[str, str] | None:
         if values.str.contains(pattern).all():
             if kind.startswith("datetime") and values.str.contains(_NS.pattern).any():
                 kind += "@ns"
-            return kind, fmt
+            return (kind, fmt) if _all_parse(values, kind, fmt) else None
     found = _day_month(values)
     if found is not None:
-        return found
+        return found if _all_parse(values, *found) else None
     if values.str.contains(_BOOL).all():
         lower = set(values.str.to_lowercase().unique().to_list())
         if not lower <= {"true", "false"}:  # Polars reads these itself
             return "bool", ""
     return None
+
+
+def _all_parse(values: pl.Series, kind: str, fmt: str) -> bool:
+    """Whether every sampled value is a real date/time in ``fmt`` (``2026-02-30`` matches the
+    pattern but is none: the column stays text instead of failing a pass)."""
+    parsed = values.str.strptime(kind_dtype(kind), fmt, strict=False)  # type: ignore[arg-type]
+    return parsed.null_count() == 0
 
 
 def _day_month(values: pl.Series) -> tuple[str, str] | None:
