@@ -21,6 +21,7 @@ class FaultProxy:
     requests get ``fault`` (a (status, code, message) triple, or "drop" to close the socket)."""
 
     def __init__(self, target_port: int) -> None:
+        self._closed = threading.Event()
         self.target_port = target_port
         self._lock = threading.Lock()
         self._faults: list[tuple[int, object, Callable[[str, str], bool]]] = []
@@ -37,6 +38,11 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 fault = proxy._take(self.command, self.path)
+                if fault == "stall":  # no answer until the proxy closes: the client times out
+                    proxy.requests.append((self.command, self.path, -1))
+                    proxy._closed.wait()
+                    self.close_connection = True
+                    return
                 if fault == "drop":
                     proxy.requests.append((self.command, self.path, 0))
                     self.close_connection = True
@@ -100,5 +106,6 @@ class FaultProxy:
         return None
 
     def close(self) -> None:
+        self._closed.set()
         self.server.shutdown()
         self.server.server_close()

@@ -116,6 +116,29 @@ def test_server_errors_and_dropped_connections_are_retried(proxy, bucket):
     assert [s for m, _, s in proxy.requests if m == "GET"] == [500, 0, 200]
 
 
+def test_a_read_timeout_is_transient_and_retried(proxy, bucket):
+    """A server that accepts the request and never answers: the client's read timeout is a
+    StorageUnavailable, retried, and the next try succeeds. (The read timeout is 60 s in
+    production; the client here is the same one with a 1 s timeout, so the test is quick.)"""
+    import boto3
+    from botocore.config import Config
+
+    retries: list = []
+    storage = s3(bucket, proxy.url, retries=retries)
+    storage.put_bytes("ns/slow.bin", b"abc")
+    storage._client = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    ).client("s3", endpoint_url=proxy.url, config=Config(
+        retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=1,
+        s3={"addressing_style": "path"}))
+    proxy.fail(1, "stall", match=lambda m, p: m == "GET")
+    assert storage.get_bytes("ns/slow.bin") == b"abc"
+    assert [s for m, _, s in proxy.requests if m == "GET"] == [-1, 200]
+    (attempt, _delay, err), = retries
+    assert attempt == 1 and type(err) is StorageUnavailable
+    assert err.message.startswith("the S3 endpoint") and "dropped or stalled" in err.message
+
+
 def test_reader_resumes_after_a_dropped_ranged_get(proxy, bucket):
     storage = s3(bucket, proxy.url)
     data = bytes(range(256)) * 4096
