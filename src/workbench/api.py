@@ -255,14 +255,16 @@ def ingest(path: str, *, name: str, mode: str = "overwrite", format: str = "auto
 
 
 @strict
-def read(name: str, *, version: int | None = None) -> pl.LazyFrame:
-    """A lazy frame over a dataset's Parquet files (latest version unless ``version``)."""
-    return scan_dataset(Context.from_settings(), name, version)
+def read(name: str, *, version: int | None = None, as_of: Any = None) -> pl.LazyFrame:
+    """A lazy frame over a dataset's Parquet files: the latest version, number ``version``, or
+    the version current at ``as_of`` (a datetime, naive meaning UTC; an ISO string; or epoch
+    seconds), as its Iceberg snapshot was (time travel)."""
+    return scan_dataset(Context.from_settings(), name, version, as_of=as_of)
 
 
 @strict
-def info(name: str, *, version: int | None = None) -> Dataset:
-    return get_dataset(Context.from_settings(), name, version)
+def info(name: str, *, version: int | None = None, as_of: Any = None) -> Dataset:
+    return get_dataset(Context.from_settings(), name, version, as_of=as_of)
 
 
 class Preview(pl.DataFrame):

@@ -22,7 +22,7 @@ from . import catalog_retry
 # The tables stay importable from here (``from workbench.catalog import jobs``).
 from .catalog_schema import (  # noqa: F401
     FINAL_STATES, JOB_STATES, cursors, datasets, dead_letters, jobs, metadata, notebook_runs,
-    schedules, uploads, versions,
+    schedules, uploads, version_snapshots, versions,
 )
 from .errors import AlreadyExists, NotFound, StorageUnavailable, missing_extra
 from .names import check_job_id, check_namespace
@@ -137,10 +137,12 @@ class Catalog:
     # ------------------------------------------------------------------ datasets and versions
     def add_version(self, *, namespace: str, name: str, version: int, job_id: str | None,
                     manifest_key: str, storage_url: str, rows: int, bytes: int, checksum: str,
-                    schema: dict, profile: dict, spec: dict | None, inputs: list) -> VersionRecord:
+                    schema: dict, profile: dict, spec: dict | None, inputs: list,
+                    snapshot: dict | None = None) -> VersionRecord:
+        """The version row, and with ``snapshot`` its Iceberg snapshot's row, in one transaction."""
         now = time.time()
         try:
-            self._insert_version(namespace, name, version, now, dict(
+            self._insert_version(namespace, name, version, now, snapshot, dict(
                 job_id=job_id, manifest_key=manifest_key, storage_url=storage_url, rows=rows,
                 bytes=bytes, checksum=checksum, schema_json=json.dumps(schema),
                 profile_json=json.dumps(profile),
@@ -157,7 +159,7 @@ class Catalog:
         return self.get_version(namespace, name, version)
 
     def _insert_version(self, namespace: str, name: str, version: int, now: float,
-                        values: dict[str, Any]) -> None:
+                        snapshot: dict | None, values: dict[str, Any]) -> None:
         with self.engine.begin() as conn:
             conn.execute(self._insert_ignore(datasets)
                          .values(namespace=namespace, name=name, created_at=now)
@@ -167,6 +169,53 @@ class Catalog:
                          .values(deleted_at=None))
             conn.execute(versions.insert().values(
                 namespace=namespace, name=name, version=version, created_at=now, **values))
+            if snapshot is not None:
+                self._put_snapshot(conn, namespace, name, version, snapshot)
+
+    def _put_snapshot(self, conn: Any, namespace: str, name: str, version: int,
+                      snapshot: dict) -> None:
+        conn.execute(version_snapshots.delete().where(
+            version_snapshots.c.namespace == namespace, version_snapshots.c.name == name,
+            version_snapshots.c.version == version))
+        conn.execute(version_snapshots.insert().values(
+            namespace=namespace, name=name, version=version,
+            snapshot_id=snapshot.get("snapshot_id"), timestamp_ms=snapshot.get("timestamp_ms"),
+            table_name=snapshot.get("table"), note=snapshot.get("note")))
+
+    def set_snapshot(self, namespace: str, name: str, version: int, snapshot: dict) -> None:
+        """Record the snapshot of an existing version (``workbench migrate``)."""
+        with self.engine.begin() as conn:
+            self._put_snapshot(conn, namespace, name, version, snapshot)
+
+    def snapshot_of(self, namespace: str, name: str, version: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(version_snapshots.select().where(
+                version_snapshots.c.namespace == namespace, version_snapshots.c.name == name,
+                version_snapshots.c.version == version)).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return {"snapshot_id": m["snapshot_id"], "timestamp_ms": m["timestamp_ms"],
+                "table": m["table_name"], "note": m["note"]}
+
+    def version_as_of(self, namespace: str, name: str, when: float) -> VersionRecord:
+        """The latest visible version committed at or before ``when`` (seconds since the epoch):
+        its snapshot's timestamp, or for a version without one its catalog row's time."""
+        self.get_version(namespace, name)  # NotFound for a missing or deleted dataset
+        at = sa.func.coalesce(version_snapshots.c.timestamp_ms / 1000.0, versions.c.created_at)
+        q = (versions.select().select_from(versions.outerjoin(version_snapshots, sa.and_(
+            version_snapshots.c.namespace == versions.c.namespace,
+            version_snapshots.c.name == versions.c.name,
+            version_snapshots.c.version == versions.c.version)))
+            .where(versions.c.namespace == namespace, versions.c.name == name,
+                   versions.c.deleted_at.is_(None), at <= when)
+            .order_by(versions.c.version.desc()).limit(1))
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+        if row is None:
+            raise NotFound(f"dataset {name!r} has no version as of {_when(when)}",
+                           hint="`workbench show NAME` lists its versions and their times")
+        return VersionRecord.from_row(row)
 
     def get_version(self, namespace: str, name: str, version: int | None = None, *,
                     include_deleted: bool = False) -> VersionRecord:
@@ -259,6 +308,9 @@ class Catalog:
             conn.execute(versions.delete().where(
                 versions.c.namespace == namespace, versions.c.name == name,
                 versions.c.version == version))
+            conn.execute(version_snapshots.delete().where(
+                version_snapshots.c.namespace == namespace, version_snapshots.c.name == name,
+                version_snapshots.c.version == version))
             left = conn.execute(sa.select(sa.func.count()).select_from(versions).where(
                 versions.c.namespace == namespace, versions.c.name == name)).scalar()
             if not left:
@@ -378,7 +430,7 @@ class Catalog:
 # Every method is one short transaction (or a read), so running it again after a lost
 # connection is safe: see catalog_retry.
 catalog_retry.install(Catalog, [
-    "add_version", "get_version", "latest_version_number", "version_by_job", "list_versions",
+    "add_version", "set_snapshot", "snapshot_of", "version_as_of", "get_version", "latest_version_number", "version_by_job", "list_versions",
     "list_datasets", "soft_delete", "deleted_before", "purge_version", "create_job", "update_job",
     "start_attempt", "heartbeat", "finish_job", "get_job", "list_jobs", "request_cancel",
     "cancel_requested", "stale_jobs", "execute", "rows"])
@@ -390,6 +442,10 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+def _when(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
 
 
 def _mask(url: str) -> str:

@@ -1,5 +1,5 @@
-"""The catalog's tables (datasets, versions, jobs, dead letters, uploads, schedules, notebook runs,
-cursors) as SQLAlchemy Core metadata, and the job states.
+"""The catalog's tables (datasets, versions and their Iceberg snapshots, jobs, dead letters,
+uploads, schedules, notebook runs, cursors) as SQLAlchemy Core metadata, and the job states.
 """
 
 from __future__ import annotations
@@ -35,6 +35,20 @@ versions = sa.Table(
     sa.Column("inputs_json", sa.Text),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("deleted_at", sa.Float),
+)
+
+
+# The Iceberg snapshot of each version (iceberg.py), written in the version row's transaction;
+# no row (or a NULL snapshot_id with a note) for versions without one.
+version_snapshots = sa.Table(
+    "version_snapshots", metadata,
+    sa.Column("namespace", sa.String(128), primary_key=True),
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("snapshot_id", sa.BigInteger),
+    sa.Column("timestamp_ms", sa.BigInteger),
+    sa.Column("table_name", sa.Text),
+    sa.Column("note", sa.Text),
 )
 
 

@@ -11,12 +11,17 @@ deleted job ``nightly-a1``'s committed files. Versions written in that layout st
 a manifest names its files' keys; ``gc`` recognises both layouts.
 
 A version exists once its manifest exists (written with put-if-absent, so exactly one writer
-wins) *and* its catalog row is committed. Data files that no manifest names are leftovers of a
-dead attempt; the next run of the same job, or ``workbench gc``, removes them.
+wins), its Iceberg snapshot is committed (``iceberg.py``: the dataset's table, for every other
+engine) *and* its catalog row is committed. A run that died after the manifest is finished by
+the next run of the same job (``find_committed``): the snapshot is committed once per job and
+version, the row follows. Data files that no manifest names are leftovers of a dead attempt;
+the next run of the same job, or ``workbench gc``, removes them. The manifest stays the sidecar
+of the snapshot (profile, checks, inputs, lineage; the summary names it).
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import time
@@ -25,9 +30,10 @@ from typing import Any, Callable
 
 import polars as pl
 
+from . import iceberg
 from .catalog import VersionRecord
 from .context import Context
-from .errors import AlreadyExists, NotFound
+from .errors import AlreadyExists, NotFound, SpecError
 from .names import check_name
 from .results import decode_rows
 from .settings import get_settings
@@ -79,6 +85,8 @@ class Dataset:
     inputs: list[dict[str, Any]] = field(default_factory=list)
     bytes_in: int = 0
     checks: list[dict[str, Any]] = field(default_factory=list)
+    # the version's Iceberg snapshot in the dataset's table (None: committed without one)
+    snapshot_id: int | None = None
 
     kind = "dataset"
 
@@ -135,8 +143,8 @@ def read_manifest(ctx: Context, record: VersionRecord) -> dict[str, Any]:
     return json.loads(storage.get_bytes(record.manifest_key))
 
 
-def dataset_from_record(ctx: Context, record: VersionRecord, manifest: dict[str, Any] | None = None
-                        ) -> Dataset:
+def dataset_from_record(ctx: Context, record: VersionRecord, manifest: dict[str, Any] | None = None,
+                        snapshot: dict[str, Any] | None = None) -> Dataset:
     manifest = manifest or read_manifest(ctx, record)
     return Dataset(
         name=record.name, version=record.version, rows=record.rows, bytes=record.bytes,
@@ -145,18 +153,49 @@ def dataset_from_record(ctx: Context, record: VersionRecord, manifest: dict[str,
         files=manifest.get("files", []), namespace=record.namespace, created_at=record.created_at,
         job_id=record.job_id, inputs=record.inputs, bytes_in=int(manifest.get("bytes_in") or 0),
         checks=manifest.get("checks", []),
+        snapshot_id=(snapshot or {}).get("snapshot_id"),
     )
 
 
-def get_dataset(ctx: Context, name: str, version: int | None = None) -> Dataset:
+def get_dataset(ctx: Context, name: str, version: int | None = None, *,
+                as_of: Any = None) -> Dataset:
+    """A visible version: the latest, number ``version``, or the one current at ``as_of`` (a
+    datetime, naive meaning UTC, or seconds since the epoch)."""
     check_name(name, "dataset name")
-    record = ctx.catalog.get_version(ctx.namespace, name, version)
-    return dataset_from_record(ctx, record)
+    if as_of is not None:
+        if version is not None:
+            raise SpecError("give version or as_of, not both")
+        record = ctx.catalog.version_as_of(ctx.namespace, name, epoch_seconds(as_of))
+    else:
+        record = ctx.catalog.get_version(ctx.namespace, name, version)
+    snapshot = ctx.catalog.snapshot_of(record.namespace, record.name, record.version)
+    return dataset_from_record(ctx, record, snapshot=snapshot)
 
 
-def scan_dataset(ctx: Context, name: str, version: int | None = None) -> pl.LazyFrame:
-    """A lazy frame over a visible version's Parquet files (the latest when version is None)."""
-    ds = get_dataset(ctx, name, version)
+def epoch_seconds(when: Any) -> float:
+    if isinstance(when, datetime.datetime):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        return when.timestamp()
+    if isinstance(when, datetime.date):
+        return datetime.datetime(when.year, when.month, when.day,
+                                 tzinfo=datetime.timezone.utc).timestamp()
+    if isinstance(when, (int, float)) and not isinstance(when, bool):
+        return float(when)
+    if isinstance(when, str):
+        try:
+            return epoch_seconds(datetime.datetime.fromisoformat(when))
+        except ValueError:
+            pass
+    raise SpecError(f"as_of={when!r}: give a datetime, an ISO date or time, or epoch seconds")
+
+
+def scan_dataset(ctx: Context, name: str, version: int | None = None, *,
+                 as_of: Any = None) -> pl.LazyFrame:
+    """A lazy frame over a visible version's Parquet files (the latest when version is None).
+
+    The files are the manifest's, which are the version's Iceberg snapshot's files."""
+    ds = get_dataset(ctx, name, version, as_of=as_of)
     # every version names at least one file: a write with no rows still writes its schema
     return pl.scan_parquet([ctx.storage.uri(f["key"]) for f in ds.files],
                            storage_options=ctx.storage.storage_options())
@@ -206,7 +245,8 @@ def find_committed(ctx: Context, name: str, job_id: str) -> Dataset | None:
     """
     record = ctx.catalog.version_by_job(job_id)
     if record is not None and record.name == name and record.namespace == ctx.namespace:
-        return dataset_from_record(ctx, record)
+        return dataset_from_record(ctx, record, snapshot=ctx.catalog.snapshot_of(
+            record.namespace, record.name, record.version))
     latest = ctx.catalog.latest_version_number(ctx.namespace, name)
     for v in (latest + 1, latest + 2):
         key = manifest_key(ctx.namespace, name, v)
@@ -218,15 +258,38 @@ def find_committed(ctx: Context, name: str, job_id: str) -> Dataset | None:
     return None
 
 
+def table_location(ctx: Context, name: str) -> str:
+    return iceberg.location(ctx.storage, dataset_prefix(ctx.namespace, name)).rstrip("/")
+
+
+def commit_snapshot(ctx: Context, manifest: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """The version's Iceberg snapshot (committed once per job and version), or None when
+    tables are off."""
+    ice = iceberg.open_iceberg(ctx.settings, ctx.storage, ctx.catalog)
+    if ice is None:
+        return None
+    sink = (manifest.get("spec") or {}).get("sink") or {}
+    snap = iceberg.commit_snapshot(
+        ice, ctx.storage, namespace=manifest["namespace"], name=manifest["name"],
+        version=int(manifest["version"]), job_id=manifest.get("job_id"),
+        keys=[f["key"] for f in manifest["files"]], table_location=table_location(ctx, manifest["name"]),
+        partition_by=list(sink.get("partition_by") or []),
+        properties={"wb.rows": str(manifest["rows"]), "wb.checksum": manifest["checksum"],
+                    "wb.mode": str(manifest.get("mode")),
+                    "wb.manifest": iceberg.location(ctx.storage, key)})
+    return snap.to_dict()
+
+
 def register_manifest(ctx: Context, manifest: dict[str, Any], key: str) -> Dataset:
+    snapshot = commit_snapshot(ctx, manifest, key)
     record = ctx.catalog.add_version(
         namespace=manifest["namespace"], name=manifest["name"], version=manifest["version"],
         job_id=manifest.get("job_id"), manifest_key=key, storage_url=ctx.storage.url,
         rows=manifest["rows"], bytes=manifest["bytes"], checksum=manifest["checksum"],
         schema=manifest["schema"], profile=manifest["profile"], spec=manifest.get("spec"),
-        inputs=manifest.get("inputs", []),
+        inputs=manifest.get("inputs", []), snapshot=snapshot,
     )
-    return dataset_from_record(ctx, record, manifest)
+    return dataset_from_record(ctx, record, manifest, snapshot)
 
 
 def commit_version(ctx: Context, *, name: str, job_id: str, files: list[dict[str, Any]],
@@ -262,8 +325,31 @@ def commit_version(ctx: Context, *, name: str, job_id: str, files: list[dict[str
         except AlreadyExists:
             tried = version
             continue
-        return register_manifest(ctx, manifest, key)
+        try:
+            snapshot = commit_snapshot(ctx, manifest, key)
+        except BaseException:
+            # No snapshot, no version: give the number back so the data files are not kept
+            # alive by a manifest nothing will ever register (a crash here leaves it for the
+            # next run of the job to finish instead).
+            if not _snapshot_may_exist(ctx, name, version, job_id):
+                ctx.storage.delete(key)
+            raise
+        record = ctx.catalog.add_version(
+            namespace=ctx.namespace, name=name, version=version, job_id=job_id,
+            manifest_key=key, storage_url=ctx.storage.url, rows=manifest["rows"],
+            bytes=manifest["bytes"], checksum=manifest["checksum"], schema=schema,
+            profile=profile, spec=spec, inputs=inputs, snapshot=snapshot)
+        return dataset_from_record(ctx, record, manifest, snapshot)
     raise AlreadyExists(f"could not allocate a version of {name!r}: too many concurrent writers")
+
+
+def _snapshot_may_exist(ctx: Context, name: str, version: int, job_id: str) -> bool:
+    try:
+        ice = iceberg.open_iceberg(ctx.settings, ctx.storage, ctx.catalog)
+        table = iceberg.load_table(ice, ctx.namespace, name) if ice is not None else None
+        return table is not None and iceberg.find_snapshot(table, version, job_id) is not None
+    except Exception:  # noqa: BLE001 - cannot tell: keep the manifest for the next run
+        return True
 
 
 def previous_files(ctx: Context, name: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:

@@ -40,6 +40,12 @@ WORKBENCH_SQL_TEMP_LIMIT    10GB                             spill + inputs read
 WORKBENCH_SQL_THREADS       (DuckDB's: one per core)         DuckDB threads per SQL step
 WORKBENCH_PREVIEW_SAMPLE    100000                           rows per input when a preview's SQL
                                                              needs all rows (then flagged sampled)
+WORKBENCH_ICEBERG_CATALOG   sql                              where each dataset's Iceberg table is:
+                                                             sql (tables in the catalog database),
+                                                             an https:// Iceberg REST catalog URI,
+                                                             or none (manifests only, no tables)
+WORKBENCH_ICEBERG_WAREHOUSE (none)                           REST catalog: the warehouse name
+WORKBENCH_ICEBERG_TOKEN     (none)                           REST catalog: the bearer token
 ==========================  ===============================  ==========================
 
 Reader limits (``WORKBENCH_MAX_*``, ``WORKBENCH_DISK_RESERVE``) are documented in
@@ -169,6 +175,10 @@ class Settings:
     sql_temp_limit: str = "10GB"
     sql_threads: int | None = None
     preview_sample_rows: int = 100_000
+    # the Iceberg catalog of the datasets' tables (iceberg.py): "sql", "none" or a REST URI
+    iceberg_catalog: str = "sql"
+    iceberg_warehouse: str | None = None
+    iceberg_token: str | None = field(default=None, repr=False)
 
     @property
     def on_worker(self) -> bool:
@@ -220,6 +230,9 @@ class Settings:
             sql_temp_limit=_env("WORKBENCH_SQL_TEMP_LIMIT", "10GB"),
             sql_threads=int(_number("WORKBENCH_SQL_THREADS", 0)) or None,
             preview_sample_rows=int(_number("WORKBENCH_PREVIEW_SAMPLE", 100_000)),
+            iceberg_catalog=_iceberg_catalog(),
+            iceberg_warehouse=_env("WORKBENCH_ICEBERG_WAREHOUSE"),
+            iceberg_token=_env("WORKBENCH_ICEBERG_TOKEN"),
         )
 
     def with_(self, **changes) -> Settings:
@@ -234,6 +247,16 @@ def disk_reserve_bytes() -> int:
         return max(0, int(float(raw)))
     except ValueError:
         raise ConfigError(f"WORKBENCH_DISK_RESERVE={raw!r} is not a number of bytes") from None
+
+
+def _iceberg_catalog() -> str:
+    raw = (_env("WORKBENCH_ICEBERG_CATALOG") or "sql").strip()
+    if raw.lower() in ("sql", "none"):
+        return raw.lower()
+    if urlsplit(raw).scheme in ("http", "https") and urlsplit(raw).netloc:
+        return raw
+    raise ConfigError(f"WORKBENCH_ICEBERG_CATALOG={mask_url(raw)!r}: use 'sql' (tables in the catalog "
+                      "database), 'none', or the https:// URI of an Iceberg REST catalog")
 
 
 def get_settings() -> Settings:

@@ -1,4 +1,4 @@
-"""Storage commands: upload-url, confirm, gc, verify, delete."""
+"""Storage commands: upload-url, confirm, gc, verify, delete, migrate."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from .. import api as wb  # the public API (not the package root, which also loads front ends)
 from ..context import Context
 from ..errors import Cancelled, CheckFailed, SpecError
-from ..maintenance import gc, soft_delete, verify
+from ..maintenance import gc, migrate, soft_delete, verify
 from ..textview import follow
 from ..textview import human_time as _when
 from ..uploads import confirm_upload, create_upload, finish_upload, upload_pipeline
@@ -50,6 +50,10 @@ def register(sub) -> None:
     p = _add(sub, "verify", cmd_verify, "re-read a dataset version's files and check their SHA-256")
     p.add_argument("name", help="the dataset")
     p.add_argument("--version", type=int, help="one version (default: the latest)")
+
+    p = _add(sub, "migrate", cmd_migrate,
+             "make datasets written before Iceberg tables into tables (no Parquet rewritten)")
+    p.add_argument("name", nargs="?", help="one dataset (default: every dataset of the namespace)")
 
     p = _add(sub, "delete", cmd_delete, "soft-delete a dataset (or one --version); gc frees the space")
     p.add_argument("name", help="the dataset")
@@ -153,6 +157,17 @@ def cmd_verify(args) -> int:
 
     output(args, report, text)
     return 0 if report["ok"] else 1
+
+
+def cmd_migrate(args) -> int:
+    report = migrate(_ctx(), args.name)
+    output(args, report, lambda: (
+        f"{report['versions']} versions of {report['datasets']} datasets registered as Iceberg "
+        f"snapshots" + "".join(f"\n  {w['name']} v{w['version']}: no snapshot ({w['note']})"
+                               for w in report["without_snapshot"])
+        + "".join(f"\n  error: {e['name']} v{e['version']}: {e.get('message')}"
+                  for e in report["errors"])))
+    return 1 if report["errors"] else 0
 
 
 def cmd_delete(args) -> int:

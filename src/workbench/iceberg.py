@@ -1,0 +1,437 @@
+"""Datasets as Apache Iceberg tables: one table per dataset, one snapshot per dataset version.
+
+The streaming writer writes Parquet as before; committing a version registers its files as
+exactly one Iceberg snapshot (``add_files`` reads their footers only, nothing is copied):
+
+* the version keeps every file of the current snapshot (append): a fast append of the new files;
+* otherwise (create, overwrite, upsert): one ``overwrite`` snapshot that removes the files the
+  version no longer has and adds its new ones, in one commit.
+
+The snapshot summary carries ``wb.version``, ``wb.job``, ``wb.rows``, ``wb.checksum`` and
+``wb.manifest`` (the version's manifest: profile, checks, inputs with their checksums, lineage).
+A job id and version already in the table's snapshots is not committed again, so a run that
+died between the snapshot and the catalog row is finished by the next run without a second
+snapshot.
+
+The catalog (``WORKBENCH_ICEBERG_CATALOG``): ``sql`` (default), pyiceberg's SQL catalog in the
+workbench catalog database (its own tables ``iceberg_tables`` and
+``iceberg_namespace_properties``); an ``https://`` URI, an Iceberg REST catalog (R2 Data Catalog,
+Polaris, Nessie …) with ``WORKBENCH_ICEBERG_WAREHOUSE`` and ``WORKBENCH_ICEBERG_TOKEN``; or
+``none``. The table of dataset ``name`` in namespace ``ns`` is ``ns.name`` (both validated names,
+passed as a tuple, never parsed from a string), its location the dataset's folder.
+
+pyiceberg is imported inside the functions (heavy optional dependency: ~0.5 s to import).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .catalog import Catalog as WorkbenchCatalog
+from .errors import ConfigError, StorageUnavailable, TransientError
+from .names import check_name, check_namespace
+from .settings import Settings
+from .storage import Storage
+
+CATALOG_NAME = "workbench"
+_LOCK = threading.Lock()
+_CATALOGS: dict[tuple[str, str, str], Any] = {}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The Iceberg snapshot of one version, or why there is none (``snapshot_id`` None)."""
+
+    snapshot_id: int | None
+    timestamp_ms: int | None
+    table: str | None
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"snapshot_id": self.snapshot_id, "timestamp_ms": self.timestamp_ms,
+                "table": self.table, "note": self.note}
+
+
+def enabled(settings: Settings) -> bool:
+    return settings.iceberg_catalog != "none"
+
+
+def identifier(namespace: str, name: str) -> tuple[str, str]:
+    """The table of a dataset: (namespace, name), both checked against the name rules."""
+    return check_namespace(namespace), check_name(name, "dataset name")
+
+
+def location(storage: Storage, key: str) -> str:
+    """Where a storage key is, as Iceberg (and every engine reading the table) names it."""
+    uri = storage.uri(key)
+    return uri if "://" in uri else "file://" + uri
+
+
+def io_properties(storage: Storage) -> dict[str, str]:
+    """pyiceberg's own FileIO settings for this storage (they hold the secret: never log)."""
+    opts = storage.storage_options() or {}
+    props: dict[str, str] = {}
+    for ours, theirs in (("aws_endpoint_url", "s3.endpoint"), ("aws_region", "s3.region"),
+                         ("aws_access_key_id", "s3.access-key-id"),
+                         ("aws_secret_access_key", "s3.secret-access-key")):
+        if opts.get(ours):
+            props[theirs] = opts[ours]
+    if opts.get("aws_virtual_hosted_style_request") == "true":
+        props["s3.force-virtual-addressing"] = "true"
+    # metadata files in one PUT each (iceberg_io.py); reads stay PyArrow's
+    props["py-io-impl"] = "workbench.iceberg_io.PutFileIO"
+    return props
+
+
+def open_iceberg(settings: Settings, storage: Storage, catalog: WorkbenchCatalog) -> Any:
+    """The Iceberg catalog for these settings (one per process and storage), or None if off."""
+    if not enabled(settings):
+        return None
+    key = (settings.iceberg_catalog, catalog.url, storage.url)
+    with _LOCK:
+        found = _CATALOGS.get(key)
+        if found is None:
+            found = _CATALOGS[key] = _open(settings, storage, catalog)
+        return found
+
+
+def _open(settings: Settings, storage: Storage, catalog: WorkbenchCatalog) -> Any:
+    props = io_properties(storage)
+    if settings.iceberg_catalog == "sql":
+        # heavy optional dependency: imported on first use
+        import sqlalchemy.exc
+        from pyiceberg.catalog.sql import SqlCatalog
+
+        url = catalog.engine.url.render_as_string(hide_password=False)
+        if url.startswith("sqlite") and "timeout=" not in url:
+            url += ("&" if "?" in url else "?") + "timeout=30"  # wait for the writing job
+        for attempt in range(5):  # two processes creating the catalog's tables at once
+            try:
+                return SqlCatalog(CATALOG_NAME, uri=url, warehouse=_root(storage), **props)
+            except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError,
+                    sqlalchemy.exc.ProgrammingError):
+                if attempt == 4:
+                    raise
+    # heavy optional dependency: imported on first use
+    from pyiceberg.catalog.rest import RestCatalog
+
+    rest: dict[str, str] = {"uri": settings.iceberg_catalog, **props}
+    if settings.iceberg_warehouse:
+        rest["warehouse"] = settings.iceberg_warehouse
+    if settings.iceberg_token:
+        rest["token"] = settings.iceberg_token
+    try:
+        return RestCatalog(CATALOG_NAME, **rest)
+    except Exception as exc:  # noqa: BLE001 - any failure to reach it is one message
+        if isinstance(exc, (ConfigError, StorageUnavailable)):
+            raise
+        raise StorageUnavailable(
+            f"cannot reach the Iceberg REST catalog at {settings.iceberg_catalog}: "
+            f"{type(exc).__name__}: {str(exc)[:300]}",
+            hint="check WORKBENCH_ICEBERG_CATALOG, WORKBENCH_ICEBERG_WAREHOUSE and "
+                 "WORKBENCH_ICEBERG_TOKEN, or set WORKBENCH_ICEBERG_CATALOG=sql") from None
+
+
+def _root(storage: Storage) -> str:
+    """The storage root as a location (tables are always created with their own location)."""
+    return location(storage, "x").rsplit("/", 1)[0]
+
+
+def _reset_after_fork() -> None:
+    for cat in _CATALOGS.values():
+        engine = getattr(cat, "engine", None)
+        if engine is not None:
+            engine.dispose(close=False)  # the parent's connections stay the parent's
+    _CATALOGS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def load_table(ice: Any, namespace: str, name: str) -> Any | None:
+    # heavy optional dependency: imported on first use
+    from pyiceberg.exceptions import NoSuchTableError
+
+    try:
+        return ice.load_table(identifier(namespace, name))
+    except NoSuchTableError:
+        return None
+
+
+def find_snapshot(table: Any, version: int, job_id: str | None) -> Any | None:
+    """The snapshot an earlier run committed for this version and job, or None."""
+    for snap in table.snapshots():
+        props = snap.summary.additional_properties if snap.summary else {}
+        if props.get("wb.version") == str(version) and props.get("wb.job") == str(job_id):
+            return snap
+    return None
+
+
+def current_locations(table: Any) -> dict[str, Any]:
+    """Data files of the current snapshot: location -> DataFile."""
+    snap = table.current_snapshot()
+    if snap is None:
+        return {}
+    out = {}
+    for manifest in snap.manifests(table.io):
+        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
+            out[entry.data_file.file_path] = entry.data_file
+    return out
+
+
+def snapshot_locations(table: Any, snapshot_id: int) -> list[str]:
+    """Every data file the snapshot lists (what any engine reading it reads)."""
+    return [t.file.file_path for t in table.scan(snapshot_id=snapshot_id).plan_files()]
+
+
+def _arrow_schema(table_io: Any, file_location: str) -> Any:
+    # heavy optional dependency: imported on first use
+    import pyarrow.parquet as pq
+
+    with table_io.new_input(file_location).open() as stream:
+        return pq.read_schema(stream)
+
+
+def _unsupported(arrow_schema: Any) -> str | None:
+    """Why Iceberg (format v2) cannot hold these columns, or None."""
+    # heavy optional dependency: imported on first use
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.io.pyarrow import _check_pyarrow_schema_compatible
+    from pyiceberg.schema import assign_fresh_schema_ids
+
+    try:
+        schema = assign_fresh_schema_ids(Catalog._convert_schema_if_needed(arrow_schema))
+        _check_pyarrow_schema_compatible(schema, arrow_schema, format_version=2)
+    except (ValueError, TypeError, NotImplementedError) as exc:
+        return f"Iceberg v2 cannot hold these columns: {str(exc).splitlines()[0][:300]}"
+    return None
+
+
+def commit_snapshot(ice: Any, storage: Storage, *, namespace: str, name: str, version: int,
+                    job_id: str | None, keys: list[str], table_location: str,
+                    partition_by: list[str], properties: dict[str, str],
+                    restore: bool = False) -> Snapshot:
+    """Make ``keys`` (every file of ``version``) the table's current snapshot, in one commit.
+
+    Idempotent per (version, job id). A version whose columns Iceberg cannot hold gets no
+    snapshot; the table is dropped then, so no engine reads it as the latest (``note`` says why).
+    A version that reaches the table after a later one did (two writers, the earlier one
+    slower) is committed on a branch of its own, ``wb-v<N>``: readable by snapshot id, and the
+    later version stays current. ``restore``: always on main (``point_at``).
+    """
+    # heavy optional dependency: imported on first use
+    from pyiceberg.exceptions import CommitFailedException
+    from pyiceberg.io.pyarrow import parquet_file_to_data_file
+
+    ident = identifier(namespace, name)
+    label = ".".join(ident)
+    wanted = [location(storage, k) for k in keys]
+    table = load_table(ice, namespace, name)
+    if table is not None:
+        done = find_snapshot(table, version, job_id)
+        if done is not None:
+            return Snapshot(done.snapshot_id, done.timestamp_ms, label)
+    if table is None:
+        # heavy optional dependency: imported on first use
+        from pyiceberg.io import load_file_io
+
+        table_io = load_file_io(ice.properties, table_location)
+    else:
+        table_io = table.io
+    try:
+        schema = _arrow_schema(table_io, wanted[0])
+        why = _unsupported(schema)
+    except (ValueError, TypeError, NotImplementedError) as exc:  # Arrow cannot read the types
+        why = f"Iceberg v2 cannot hold these columns: {str(exc).splitlines()[0][:300]}"
+    if why is not None:
+        if table is not None:
+            ice.drop_table(ident)
+        return Snapshot(None, None, None, why)
+    if table is None:
+        table = _create(ice, ident, schema, table_location)
+    props = {**properties, "wb.version": str(version), "wb.job": str(job_id)}
+    # one writer wins each commit; the others recompute what to add and remove, and try again
+    for attempt in range(10):
+        try:
+            if not _schema_fits(table, schema):
+                table = _evolve(ice, ident, table, schema, table_location)
+            head = table.current_snapshot()
+            head_version = int((head.summary.additional_properties if head and head.summary
+                                else {}).get("wb.version", 0))
+            branch = "main" if restore or head_version <= version else f"wb-v{version}"
+            current = current_locations(table) if branch == "main" else {}
+            with table.transaction() as tx:
+                if tx.table_metadata.name_mapping() is None:  # files carry no field ids
+                    tx.set_properties(**{"schema.name-mapping.default":
+                                         tx.table_metadata.schema().name_mapping.model_dump_json()})
+                _sync_spec(tx, partition_by)
+                added = [w for w in wanted if w not in current]
+                removed = [d for loc, d in current.items() if loc not in set(wanted)]
+                files = [parquet_file_to_data_file(table.io, tx.table_metadata, loc)
+                         for loc in added]
+                update = tx.update_snapshot(snapshot_properties=props, branch=branch)
+                with (update.overwrite() if removed else update.fast_append()) as producer:
+                    for d in removed:
+                        producer.delete_data_file(d)
+                    for f in files:
+                        producer.append_data_file(f)
+            table = load_table(ice, namespace, name)
+            snap = find_snapshot(table, version, job_id)
+            return Snapshot(snap.snapshot_id, snap.timestamp_ms, label)
+        except (CommitFailedException, ValueError) as exc:
+            # a new branch asserts nothing about main, so a stale sequence number is how a
+            # lost race on a branch commit shows
+            if isinstance(exc, ValueError) and "sequence number" not in str(exc):
+                raise
+            time.sleep(0.05 * (attempt + 1) * (1 + random.random()))
+            if attempt == 9:
+                raise TransientError(f"the Iceberg table {label} kept changing under the commit "
+                                     f"of version {version}") from None
+            table = load_table(ice, namespace, name) or _create(ice, ident, schema, table_location)
+            done = find_snapshot(table, version, job_id)
+            if done is not None:
+                return Snapshot(done.snapshot_id, done.timestamp_ms, label)
+    raise AssertionError("unreachable")
+
+
+def _create(ice: Any, ident: tuple[str, str], schema: Any, table_location: str) -> Any:
+    # heavy optional dependency: imported on first use
+    import sqlalchemy.exc
+    from pyiceberg.exceptions import NamespaceAlreadyExistsError, TableAlreadyExistsError
+
+    try:
+        ice.create_namespace_if_not_exists(ident[0])
+    except (NamespaceAlreadyExistsError, sqlalchemy.exc.IntegrityError):
+        pass  # another writer made it a moment ago
+    try:
+        # Iceberg's own bound on old metadata files: the 10 newest are kept, older ones deleted
+        table = ice.create_table(ident, schema=schema, location=table_location, properties={
+            "write.metadata.delete-after-commit.enabled": "true",
+            "write.metadata.previous-versions-max": "10",
+            # a lost race comes back to commit_snapshot, which recomputes the replaced files;
+            # pyiceberg's own retry would re-apply a stale list of them
+            "commit.retry.num-retries": "0"})
+    except (TableAlreadyExistsError, sqlalchemy.exc.IntegrityError):  # another writer was first
+        return ice.load_table(ident)
+    return table
+
+
+def _schema_fits(table: Any, arrow_schema: Any) -> bool:
+    current = table.schema()
+    names = [f.name for f in current.fields]
+    if names != list(arrow_schema.names):
+        return False
+    # heavy optional dependency: imported on first use
+    from pyiceberg.io.pyarrow import _check_pyarrow_schema_compatible
+
+    try:
+        _check_pyarrow_schema_compatible(current, arrow_schema, format_version=2)
+    except ValueError:
+        return False
+    return True
+
+
+def _evolve(ice: Any, ident: tuple[str, str], table: Any, arrow_schema: Any,
+            table_location: str) -> Any:
+    """Bring the table's schema to the files' (columns added, dropped, widened). A change
+    Iceberg cannot express (say string -> int) makes a new table: the old snapshots go with
+    the old one, for other engines (workbench reads every version from its manifest)."""
+    # heavy optional dependency: imported on first use
+    from pyiceberg.exceptions import ValidationError
+
+    try:
+        with table.transaction() as tx:
+            with tx.update_schema() as update:
+                update.union_by_name(arrow_schema)
+                for field in table.schema().fields:
+                    if field.name not in arrow_schema.names:
+                        update.delete_column(field.name)
+            mapping = tx.table_metadata.schema().name_mapping.model_dump_json()
+            tx.set_properties(**{"schema.name-mapping.default": mapping})
+        table = ice.load_table(ident)
+        if _schema_fits(table, arrow_schema):
+            return table
+    except (ValidationError, ValueError, TypeError):
+        pass
+    ice.drop_table(ident)
+    return _create(ice, ident, arrow_schema, table_location)
+
+
+def _sync_spec(tx: Any, partition_by: list[str]) -> None:
+    """The table's partition spec: identity on each ``partition_by`` column (the files are
+    written one partition value per file, so ``add_files`` can place them)."""
+    spec = tx.table_metadata.spec()
+    schema = tx.table_metadata.schema()
+    have = [schema.find_column_name(f.source_id) for f in spec.fields]
+    if have == list(partition_by):
+        return
+    with tx.update_spec() as update:
+        for f in spec.fields:
+            update.remove_field(f.name)
+        for column in partition_by:
+            update.add_identity(column)
+
+
+def expire_except(ice: Any, namespace: str, name: str, keep: set[int]) -> int:
+    """Expire every snapshot but the current one and ``keep`` (the snapshots of versions the
+    catalog still has); returns how many went. Iceberg's own operation: it removes them from
+    the table's metadata; their data files are workbench's to delete (gc)."""
+    table = load_table(ice, namespace, name)
+    if table is None:
+        return 0
+    current = table.current_snapshot()
+    ids = [s.snapshot_id for s in table.snapshots()
+           if s.snapshot_id not in keep and (current is None or s.snapshot_id != current.snapshot_id)]
+    if ids:
+        table.maintenance.expire_snapshots().by_ids(ids).commit()
+    return len(ids)
+
+
+def point_at(ice: Any, storage: Storage, *, namespace: str, name: str, version: int,
+             keys: list[str], table_location: str, partition_by: list[str],
+             reason: str) -> Snapshot | None:
+    """Make the table's current snapshot hold ``keys`` again (after the newest version was
+    deleted), unless it already does."""
+    table = load_table(ice, namespace, name)
+    if table is None:
+        return None
+    if set(current_locations(table)) == {location(storage, k) for k in keys}:
+        return None
+    return commit_snapshot(ice, storage, namespace=namespace, name=name, version=version,
+                           job_id=reason, keys=keys, table_location=table_location,
+                           partition_by=partition_by, properties={"wb.reason": reason},
+                           restore=True)
+
+
+def drop(ice: Any, namespace: str, name: str) -> bool:
+    # heavy optional dependency: imported on first use
+    from pyiceberg.exceptions import NoSuchTableError
+
+    try:
+        ice.drop_table(identifier(namespace, name))
+        return True
+    except NoSuchTableError:
+        return False
+
+
+def referenced_locations(ice: Any, namespace: str, name: str) -> set[str]:
+    """Every data file and metadata file a live snapshot of the table still needs."""
+    table = load_table(ice, namespace, name)
+    if table is None:
+        return set()
+    out = {table.metadata_location}
+    for log in table.metadata.metadata_log:
+        out.add(log.metadata_file)
+    for snap in table.snapshots():
+        out.add(snap.manifest_list)
+        for manifest in snap.manifests(table.io):
+            out.add(manifest.manifest_path)
+            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
+                out.add(entry.data_file.file_path)
+    return out

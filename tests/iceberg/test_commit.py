@@ -1,0 +1,130 @@
+"""The commit point: a crash between the snapshot and the catalog row is finished once by the
+next run; a job run twice commits one snapshot; verify checks the snapshot's file list; the
+catalog setting is parsed and an unreachable REST catalog is a clear error."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+
+import polars as pl
+import pytest
+from ice_helpers import by_pyiceberg, same, table
+
+import workbench as wb
+from workbench.context import Context
+from workbench.dataset_store import (
+    HashingWriter, commit_snapshot, data_prefix, find_committed, manifest_checksum, manifest_key,
+)
+from workbench.errors import ConfigError, StorageUnavailable
+from workbench.maintenance import verify
+from workbench.settings import get_settings
+
+
+def _csv(tmp_path, name: str, df: pl.DataFrame) -> str:
+    path = tmp_path / f"{name}.csv"
+    df.write_csv(path)
+    return str(path)
+
+
+def _staged_version(ctx: Context, name: str, job_id: str, df: pl.DataFrame, version: int):
+    """What a writer has done just before its commit: data files and the manifest."""
+    key = data_prefix(ctx.namespace, name, job_id, 1) + "part-00000.parquet"
+    buf = io.BytesIO()
+    df.write_parquet(buf)
+    hw = HashingWriter(io.BytesIO())
+    hw.write(buf.getvalue())
+    ctx.storage.put_bytes(key, buf.getvalue())
+    files = [{"key": key, "rows": df.height, "bytes": hw.bytes, "sha256": hw.sha256}]
+    manifest = {"format": "workbench.manifest/1", "namespace": ctx.namespace, "name": name,
+                "version": version, "job_id": job_id, "mode": "overwrite", "files": files,
+                "rows": df.height, "bytes": hw.bytes, "bytes_in": 0,
+                "checksum": manifest_checksum(files), "schema": {"fields": []}, "profile": {},
+                "spec": None, "inputs": [], "checks": [], "created_at": 0}
+    mkey = manifest_key(ctx.namespace, name, version)
+    ctx.storage.put_bytes(mkey, json.dumps(manifest).encode(), if_absent=True)
+    return manifest, mkey
+
+
+def test_a_crash_between_snapshot_and_row_is_finished_once(home, tmp_path):
+    wb.ingest(_csv(tmp_path, "a", pl.DataFrame({"id": [1, 2]})), name="ev", mode="create")
+    ctx = Context.from_settings()
+    df = pl.DataFrame({"id": [10, 20, 30]})
+    manifest, mkey = _staged_version(ctx, "ev", "job2", df, 2)
+    commit_snapshot(ctx, manifest, mkey)  # the process died right after this
+    assert len(table("ev").snapshots()) == 2
+    assert wb.info("ev").version == 1  # not visible to workbench yet
+    for _ in range(2):  # the next run of the job, and one more
+        done = find_committed(ctx, "ev", "job2")
+        assert done.version == 2 and done.rows == 3
+    tbl = table("ev")
+    assert len(tbl.snapshots()) == 2  # no second snapshot
+    assert done.snapshot_id == tbl.current_snapshot().snapshot_id
+    assert same(by_pyiceberg(tbl, done.snapshot_id), wb.read("ev").collect())
+    assert verify(ctx, "ev")["ok"]
+
+
+def test_a_crash_before_the_snapshot_is_committed_by_the_next_run(home, tmp_path):
+    wb.ingest(_csv(tmp_path, "a", pl.DataFrame({"id": [1, 2]})), name="ev", mode="create")
+    ctx = Context.from_settings()
+    _staged_version(ctx, "ev", "job3", pl.DataFrame({"id": [5]}), 2)  # died after the manifest
+    assert len(table("ev").snapshots()) == 1
+    done = find_committed(ctx, "ev", "job3")
+    assert done.version == 2 and len(table("ev").snapshots()) == 2
+    assert wb.read("ev").collect()["id"].to_list() == [5]
+
+
+def test_a_job_run_twice_commits_one_snapshot(home, tmp_path):
+    src = _csv(tmp_path, "a", pl.DataFrame({"id": [1, 2]}))
+    p = wb.Pipeline(name="twice", source=wb.file(src), sink=wb.dataset("tw", mode="append"))
+    first = wb.submit(p, job_id="nightly-1").wait().result
+    again = wb.submit(p, job_id="nightly-1").wait().result
+    assert first.version == again.version == 1
+    assert len(table("tw").snapshots()) == 1
+
+
+def test_verify_rehashes_the_files_the_snapshot_lists(home, tmp_path):
+    ds = wb.ingest(_csv(tmp_path, "a", pl.DataFrame({"id": [1, 2]})), name="ver", mode="create")
+    ctx = Context.from_settings()
+    report = verify(ctx, "ver")
+    assert report["ok"] and report["snapshot"] == "ok" and report["snapshot_id"] == ds.snapshot_id
+    key = ds.files[0]["key"]
+    ctx.storage.put_bytes(key, ctx.storage.get_bytes(key)[:-1] + b"\0")
+    bad = verify(ctx, "ver")
+    assert not bad["ok"] and [m["key"] for m in bad["mismatched"]] == [key]
+
+
+def test_types_iceberg_cannot_hold_commit_without_a_snapshot(home, tmp_path):
+    path = tmp_path / "u.parquet"
+    pl.DataFrame({"id": [1, 2]}, schema={"id": pl.UInt64}).write_parquet(path)
+    ds = wb.ingest(str(path), name="unsigned", mode="create")
+    ctx = Context.from_settings()
+    snap = ctx.catalog.snapshot_of(ctx.namespace, "unsigned", ds.version)
+    if ds.snapshot_id is None:  # pyiceberg refused the type: said so, and the read still works
+        assert "Iceberg v2 cannot hold" in snap["note"]
+        assert verify(ctx, "unsigned")["snapshot"] == "none"
+    else:
+        assert same(by_pyiceberg(table("unsigned"), ds.snapshot_id).cast(pl.UInt64),
+                    wb.read("unsigned").collect())
+    assert wb.read("unsigned").collect()["id"].to_list() == [1, 2]
+
+
+def test_the_catalog_setting(wb_home, monkeypatch, tmp_path):
+    monkeypatch.setenv("WORKBENCH_ICEBERG_CATALOG", "thrift://somewhere")
+    with pytest.raises(ConfigError, match="WORKBENCH_ICEBERG_CATALOG"):
+        get_settings()
+    monkeypatch.setenv("WORKBENCH_ICEBERG_CATALOG", "none")
+    ds = wb.ingest(_csv(tmp_path, "a", pl.DataFrame({"id": [1]})), name="plain", mode="create")
+    assert ds.snapshot_id is None and wb.read("plain").collect().height == 1
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there
+    monkeypatch.setenv("WORKBENCH_ICEBERG_CATALOG", f"http://127.0.0.1:{port}/catalog")
+    monkeypatch.setenv("WORKBENCH_ICEBERG_WAREHOUSE", "acct_bucket")
+    settings = get_settings()
+    assert settings.iceberg_warehouse == "acct_bucket"
+    with pytest.raises(StorageUnavailable, match="cannot reach the Iceberg REST catalog"):
+        wb.ingest(_csv(tmp_path, "b", pl.DataFrame({"id": [2]})), name="plain", mode="overwrite",
+                  runner="local")
+    assert wb.info("plain").version == 1  # the failed commit left no version
