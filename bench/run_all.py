@@ -43,6 +43,8 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
                ["celery_bench.py"]),
     "notebook": (["notebook_bench.py", "--rows", "200000", "--repeat", "3"],
                  ["notebook_bench.py"]),
+    "iceberg": (["iceberg_bench.py", "--size", "20MB", "--repeat", "1"],
+                ["iceberg_bench.py", "--size", "1GB", "--repeat", "3"]),
 }
 
 
@@ -114,7 +116,16 @@ def rows_notebook(out: str, _extra: dict) -> list[tuple]:
     return [("notebook", "ingest with a live view vs without", float(m.group(1)), None, None)] if m else []
 
 
-PARSERS = {"ingest": rows_ingest, "wide": rows_wide, "s3": rows_s3, "db": rows_db,
+def rows_iceberg(out: str, _extra: dict) -> list[tuple]:
+    data = _json_after("wrote", out)
+    if not data:
+        return []
+    s = data["summary"]
+    return [("iceberg", f"snapshot commit share of ingest: {s['commit_share_pct']} %",
+             s["ingest_ratio_with_vs_without"], None, None)]
+
+
+PARSERS = {"iceberg": rows_iceberg, "ingest": rows_ingest, "wide": rows_wide, "s3": rows_s3, "db": rows_db,
            "celery": rows_celery, "notebook": rows_notebook}
 
 
