@@ -187,6 +187,14 @@ class Catalog:
         with self.engine.begin() as conn:
             self._put_snapshot(conn, namespace, name, version, snapshot)
 
+    def forget_snapshots(self, namespace: str, name: str, before: int, note: str) -> None:
+        """The snapshots of versions below ``before`` are gone (their table was dropped)."""
+        with self.engine.begin() as conn:
+            conn.execute(version_snapshots.update().where(
+                version_snapshots.c.namespace == namespace, version_snapshots.c.name == name,
+                version_snapshots.c.version < before, version_snapshots.c.snapshot_id.is_not(None))
+                .values(snapshot_id=None, note=note[:1000]))
+
     def snapshot_of(self, namespace: str, name: str, version: int) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(version_snapshots.select().where(
@@ -430,7 +438,7 @@ class Catalog:
 # Every method is one short transaction (or a read), so running it again after a lost
 # connection is safe: see catalog_retry.
 catalog_retry.install(Catalog, [
-    "add_version", "set_snapshot", "snapshot_of", "version_as_of", "get_version", "latest_version_number", "version_by_job", "list_versions",
+    "add_version", "set_snapshot", "forget_snapshots", "snapshot_of", "version_as_of", "get_version", "latest_version_number", "version_by_job", "list_versions",
     "list_datasets", "soft_delete", "deleted_before", "purge_version", "create_job", "update_job",
     "start_attempt", "heartbeat", "finish_job", "get_job", "list_jobs", "request_cancel",
     "cancel_requested", "stale_jobs", "execute", "rows"])

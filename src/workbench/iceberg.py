@@ -51,10 +51,23 @@ class Snapshot:
     timestamp_ms: int | None
     table: str | None
     note: str | None = None
+    # the table was dropped (and maybe made anew) on the way: older snapshots are gone
+    dropped: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"snapshot_id": self.snapshot_id, "timestamp_ms": self.timestamp_ms,
                 "table": self.table, "note": self.note}
+
+
+def warm_up() -> None:
+    """Import what a commit uses (a thread calls this while the rows are written)."""
+    try:
+        # heavy optional dependency: imported on first use
+        import pyiceberg.catalog.sql  # noqa: F401
+        import pyiceberg.io.pyarrow  # noqa: F401
+        import pyiceberg.table  # noqa: F401
+    except Exception:  # noqa: BLE001 - the commit imports them again and reports any error
+        pass
 
 
 def enabled(settings: Settings) -> bool:
@@ -205,11 +218,33 @@ def _unsupported(arrow_schema: Any) -> str | None:
     from pyiceberg.io.pyarrow import _check_pyarrow_schema_compatible
     from pyiceberg.schema import assign_fresh_schema_ids
 
+    for field in arrow_schema:
+        wide = _wide_unsigned(field.type)
+        if wide:
+            # pyiceberg maps uint32 to int and uint64 to long: large values would read negative
+            return (f"Iceberg v2 cannot hold these columns: {field.name!r} is {wide} (no unsigned "
+                    "integers in Iceberg; cast it to a signed or decimal type to get a table)")
     try:
         schema = assign_fresh_schema_ids(Catalog._convert_schema_if_needed(arrow_schema))
         _check_pyarrow_schema_compatible(schema, arrow_schema, format_version=2)
     except (ValueError, TypeError, NotImplementedError) as exc:
         return f"Iceberg v2 cannot hold these columns: {str(exc).splitlines()[0][:300]}"
+    return None
+
+
+def _wide_unsigned(dtype: Any) -> str | None:
+    # heavy optional dependency: imported on first use
+    import pyarrow as pa
+
+    if pa.types.is_uint32(dtype) or pa.types.is_uint64(dtype):
+        return str(dtype)
+    if pa.types.is_struct(dtype):
+        return next((w for f in dtype for w in [_wide_unsigned(f.type)] if w), None)
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype) or \
+            pa.types.is_fixed_size_list(dtype):
+        return _wide_unsigned(dtype.value_type)
+    if pa.types.is_map(dtype):
+        return _wide_unsigned(dtype.key_type) or _wide_unsigned(dtype.item_type)
     return None
 
 
@@ -252,15 +287,17 @@ def commit_snapshot(ice: Any, storage: Storage, *, namespace: str, name: str, ve
     if why is not None:
         if table is not None:
             ice.drop_table(ident)
-        return Snapshot(None, None, None, why)
+        return Snapshot(None, None, None, why, dropped=table is not None)
     if table is None:
         table = _create(ice, ident, schema, table_location)
     props = {**properties, "wb.version": str(version), "wb.job": str(job_id)}
+    dropped = False
     # one writer wins each commit; the others recompute what to add and remove, and try again
     for attempt in range(10):
         try:
             if not _schema_fits(table, schema):
-                table = _evolve(ice, ident, table, schema, table_location)
+                table, made_anew = _evolve(ice, ident, table, schema, table_location)
+                dropped = dropped or made_anew
             head = table.current_snapshot()
             head_version = int((head.summary.additional_properties if head and head.summary
                                 else {}).get("wb.version", 0))
@@ -283,7 +320,7 @@ def commit_snapshot(ice: Any, storage: Storage, *, namespace: str, name: str, ve
                         producer.append_data_file(f)
             table = load_table(ice, namespace, name)
             snap = find_snapshot(table, version, job_id)
-            return Snapshot(snap.snapshot_id, snap.timestamp_ms, label)
+            return Snapshot(snap.snapshot_id, snap.timestamp_ms, label, dropped=dropped)
         except (CommitFailedException, ValueError) as exc:
             # a new branch asserts nothing about main, so a stale sequence number is how a
             # lost race on a branch commit shows
@@ -338,7 +375,7 @@ def _schema_fits(table: Any, arrow_schema: Any) -> bool:
 
 
 def _evolve(ice: Any, ident: tuple[str, str], table: Any, arrow_schema: Any,
-            table_location: str) -> Any:
+            table_location: str) -> tuple[Any, bool]:
     """Bring the table's schema to the files' (columns added, dropped, widened). A change
     Iceberg cannot express (say string -> int) makes a new table: the old snapshots go with
     the old one, for other engines (workbench reads every version from its manifest)."""
@@ -356,11 +393,11 @@ def _evolve(ice: Any, ident: tuple[str, str], table: Any, arrow_schema: Any,
             tx.set_properties(**{"schema.name-mapping.default": mapping})
         table = ice.load_table(ident)
         if _schema_fits(table, arrow_schema):
-            return table
+            return table, False
     except (ValidationError, ValueError, TypeError):
         pass
     ice.drop_table(ident)
-    return _create(ice, ident, arrow_schema, table_location)
+    return _create(ice, ident, arrow_schema, table_location), True
 
 
 def _sync_spec(tx: Any, partition_by: list[str]) -> None:
@@ -386,8 +423,19 @@ def expire_except(ice: Any, namespace: str, name: str, keep: set[int]) -> int:
     if table is None:
         return 0
     current = table.current_snapshot()
+    # a version that reached the table late has a branch of its own (commit_snapshot): the
+    # branch goes with the version, then its snapshot can expire
+    stale = [ref for ref, r in table.metadata.refs.items()
+             if ref != "main" and r.snapshot_id not in keep]
+    if stale:
+        with table.manage_snapshots() as manage:
+            for ref in stale:
+                manage.remove_branch(ref)
+        table = load_table(ice, namespace, name)
+    held = {r.snapshot_id for r in table.metadata.refs.values()}
     ids = [s.snapshot_id for s in table.snapshots()
-           if s.snapshot_id not in keep and (current is None or s.snapshot_id != current.snapshot_id)]
+           if s.snapshot_id not in keep and s.snapshot_id not in held
+           and (current is None or s.snapshot_id != current.snapshot_id)]
     if ids:
         table.maintenance.expire_snapshots().by_ids(ids).commit()
     return len(ids)

@@ -8,8 +8,8 @@ import polars as pl
 
 from .context import Context
 from .dataset_store import (
-    HashingWriter, commit_version, data_prefix, get_dataset, job_data_prefix, previous_files,
-    scan_dataset,
+    HashingWriter, commit_version, data_prefix, get_dataset, job_data_prefix, prepare_commit,
+    previous_files, scan_dataset,
 )
 from .engines.profile import add_top_values, profile_from_stats, schema_dict
 from .errors import AlreadyExists, InputError, NotFound, WorkbenchError
@@ -123,6 +123,7 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
         except NotFound:
             pass
 
+    prepare_commit(ctx)  # the Iceberg library loads while the rows stream
     # A dead earlier attempt of this same job may have left files: they were never visible.
     storage.delete_prefix(job_data_prefix(ctx.namespace, name, job_id))
     prefix = data_prefix(ctx.namespace, name, job_id, attempt)
@@ -162,10 +163,11 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
             schema=schema_dict(schema, profile), profile=profile,
             spec=pipeline.model_dump(mode="json"), inputs=input_list,
             bytes_in=sum(int(i.get("size") or 0) for i in input_list), checks=checks,
-            mode=sink.mode, base_files=base,
+            mode=sink.mode, base_files=base, on_phase=monitor.phase,
         )
-    except BaseException:
-        storage.delete_prefix(prefix)
+    except BaseException as exc:
+        if not getattr(exc, "workbench_keep_files", False):  # committed as a snapshot already
+            storage.delete_prefix(prefix)
         raise
     return ds.to_dict()
 

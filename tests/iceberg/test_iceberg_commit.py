@@ -16,6 +16,7 @@ import workbench as wb
 from workbench.context import Context
 from workbench.dataset_store import (
     HashingWriter, commit_snapshot, data_prefix, find_committed, manifest_checksum, manifest_key,
+    register_manifest,
 )
 from workbench.errors import ConfigError, StorageUnavailable
 from workbench.maintenance import verify
@@ -97,17 +98,28 @@ def test_verify_rehashes_the_files_the_snapshot_lists(home, tmp_path):
 
 def test_types_iceberg_cannot_hold_commit_without_a_snapshot(home, tmp_path):
     path = tmp_path / "u.parquet"
-    pl.DataFrame({"id": [1, 2]}, schema={"id": pl.UInt64}).write_parquet(path)
+    big = 2**63 + 5  # an Iceberg long would read it negative
+    pl.DataFrame({"id": [1, big]}, schema={"id": pl.UInt64}).write_parquet(path)
     ds = wb.ingest(str(path), name="unsigned", mode="create")
     ctx = Context.from_settings()
-    snap = ctx.catalog.snapshot_of(ctx.namespace, "unsigned", ds.version)
-    if ds.snapshot_id is None:  # pyiceberg refused the type: said so, and the read still works
-        assert "Iceberg v2 cannot hold" in snap["note"]
-        assert verify(ctx, "unsigned")["snapshot"] == "none"
-    else:
-        assert same(by_pyiceberg(table("unsigned"), ds.snapshot_id).cast(pl.UInt64),
-                    wb.read("unsigned").collect())
-    assert wb.read("unsigned").collect()["id"].to_list() == [1, 2]
+    assert ds.snapshot_id is None
+    note = ctx.catalog.snapshot_of(ctx.namespace, "unsigned", ds.version)["note"]
+    assert "Iceberg v2 cannot hold" in note and "uint64" in note
+    assert verify(ctx, "unsigned")["snapshot"] == "none" and verify(ctx, "unsigned")["ok"]
+    assert wb.read("unsigned").collect()["id"].to_list() == [1, big]  # workbench reads it
+    assert table("unsigned") is None  # and no engine reads a table that is not the data
+    # a version Iceberg can hold makes the table again
+    pl.DataFrame({"id": [1, 2]}).write_parquet(path)
+    ds2 = wb.ingest(str(path), name="unsigned", mode="overwrite")
+    assert same(by_pyiceberg(table("unsigned"), ds2.snapshot_id), wb.read("unsigned").collect())
+    # a type change Iceberg cannot express (int -> string) makes a new table; the versions
+    # before it lose their snapshots, and say so
+    pl.DataFrame({"id": ["a", "b"]}).write_parquet(path)
+    ds3 = wb.ingest(str(path), name="unsigned", mode="overwrite")
+    assert [s.snapshot_id for s in table("unsigned").snapshots()] == [ds3.snapshot_id]
+    gone = ctx.catalog.snapshot_of(ctx.namespace, "unsigned", ds2.version)
+    assert gone["snapshot_id"] is None and "dropped at v3" in gone["note"]
+    assert verify(ctx, "unsigned", ds2.version)["ok"] and verify(ctx, "unsigned")["snapshot"] == "ok"
 
 
 def test_the_catalog_setting(wb_home, monkeypatch, tmp_path):
@@ -128,3 +140,30 @@ def test_the_catalog_setting(wb_home, monkeypatch, tmp_path):
         wb.ingest(_csv(tmp_path, "b", pl.DataFrame({"id": [2]})), name="plain", mode="overwrite",
                   runner="local")
     assert wb.info("plain").version == 1  # the failed commit left no version
+
+
+def test_a_version_reaching_the_table_late_never_becomes_current(home, tmp_path):
+    wb.ingest(_csv(tmp_path, "a", pl.DataFrame({"id": [1]})), name="late", mode="create")
+    ctx = Context.from_settings()
+    # a slow writer took version 2 (its manifest is written) ...
+    manifest, mkey = _staged_version(ctx, "late", "slow", pl.DataFrame({"id": [2]}), 2)
+    # ... a faster one commits version 3 meanwhile ...
+    v3 = wb.ingest(_csv(tmp_path, "b", pl.DataFrame({"id": [3]})), name="late", mode="overwrite")
+    assert v3.version == 3
+    v2 = register_manifest(ctx, manifest, mkey)  # ... and then the slow one commits
+    tbl = table("late")
+    assert tbl.current_snapshot().snapshot_id == v3.snapshot_id  # the newest stays current
+    assert "wb-v2" in tbl.metadata.refs
+    assert by_pyiceberg(tbl, v2.snapshot_id)["id"].to_list() == [2]
+    assert same(by_pyiceberg(tbl, v3.snapshot_id), wb.read("late").collect())
+    assert verify(ctx, "late", 2)["ok"]
+    # deleted and collected: the branch and its snapshot go too
+    from workbench.maintenance import gc, soft_delete
+
+    soft_delete(ctx, "late", version=2)
+    report = gc(ctx, retention_seconds=60, now=__import__("time").time() + 3600)
+    assert report["errors"] == []
+    tbl = table("late")
+    assert "wb-v2" not in tbl.metadata.refs
+    assert v2.snapshot_id not in {s.snapshot_id for s in tbl.snapshots()}
+    assert tbl.current_snapshot().snapshot_id == v3.snapshot_id
