@@ -85,7 +85,12 @@ NOTEBOOKS = {
            "After a kernel restart, `wb.job(\"<id>\")` reattaches to a job and shows the same view, "
            "steps and checks included:"),
         code('wb.job(job.id)'),
-        md("`wb.jobs()` and `wb.datasets()` list what there is (live tables in JupyterLab)."),
+        md("`wb.jobs()` and `wb.datasets()` list what there is: live tables in JupyterLab, "
+           "newest first. Select a job's row (click it, or Enter on a focused row) to open its "
+           "view under the table; running jobs offer **Cancel**, finished ones **Re-run**. "
+           "Select a dataset's row to see its schema, profile and first rows. Their saved copies "
+           "show the same rows when the kernel is gone."),
+        code('wb.jobs()'),
         code('wb.datasets()'),
     ],
     "02-upload-form": [

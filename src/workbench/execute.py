@@ -331,13 +331,25 @@ def run_job(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
     t0 = time.time()
 
     checks_seen: list[dict[str, Any]] = []  # kept with a failed job's record, for a reattach
+    # where the steps and the progress stood, kept with the record: a view rebuilt from it after
+    # a kernel restart shows each step's rows and the last figures, as the live one did
+    shown: dict[str, Any] = {"steps": {}, "progress": None}
 
     def stamped(event) -> None:
         event.job_id = job_id
         if event.kind == "check_result":
             checks_seen.append({k: getattr(event, k) for k in (
                 "name", "column", "passed", "severity", "failed_rows", "examples", "message")})
+        elif event.kind == "step_finished":
+            shown["steps"][event.step] = {"rows": event.rows, "bytes": event.bytes,
+                                          "seconds": round(event.seconds or 0.0, 3)}
+        elif event.kind == "progress":
+            shown["progress"] = {k: getattr(event, k) for k in (
+                "step", "rows", "bytes", "rows_total", "bytes_total", "bytes_out")}
         emit(event)
+
+    def kept() -> dict[str, Any]:
+        return {"steps": shown["steps"], **({"progress": shown["progress"]} if shown["progress"] else {})}
 
     stamped(JobStarted(name=pipeline.name or _default_name(pipeline), steps=pipeline.step_names(),
                        attempt=attempt, worker=worker))
@@ -359,11 +371,11 @@ def run_job(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
                              error=err.to_dict()))
             raise err from None
         catalog.finish_job(job_id, "failed", error=err.to_dict(),
-                           result={"checks": checks_seen} if checks_seen else None)
+                           result={**({"checks": checks_seen} if checks_seen else {}), **kept()})
         stamped(JobFailed(error=err.to_dict(), seconds=time.time() - t0))
         raise err from None
     frame = result.pop("_frame", None)
-    catalog.finish_job(job_id, "succeeded", result=result_summary(result))
+    catalog.finish_job(job_id, "succeeded", result={**result_summary(result), **kept()})
     stamped(JobFinished(result=result, seconds=time.time() - t0))
     if frame is not None:
         result["_frame"] = frame

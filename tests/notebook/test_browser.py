@@ -205,7 +205,8 @@ REOPENED = [
     "os.makedirs(HOME, exist_ok=True); os.chdir(tempfile.mkdtemp())",
     "pl.DataFrame({'region': ['north', 'south'] * 50, 'amount': [58381.8123, 2.5e6] * 50}).write_csv('s.csv')\n"
     "job = wb.submit(wb.Pipeline(name='totals', source=wb.file(os.path.abspath('s.csv')),\n"
-    "    steps=[wb.sql('SELECT region, sum(amount) AS total FROM input GROUP BY 1')], sink=wb.dataset('totals')))\n"
+    "    steps=[wb.sql('SELECT region, sum(amount) AS total FROM input GROUP BY 1')], sink=wb.dataset('totals'),\n"
+    "    checks=[wb.not_null('region')]))\nopen(os.path.join(HOME, 'job_id'), 'w').write(job.id)\n"
     "job",
     "job.wait()\nwb.jobs(auto=False)",
     "wb.datasets()",
@@ -222,12 +223,16 @@ def test_a_reopened_notebook_shows_saved_copies_not_missing_widgets(browser, lab
         pytest.fail(f"the JupyterLab extension is not built ({BUILT} is missing): "
                     "cd labextension && jlpm install && jlpm build   (.ci/run does this)")
     server, root, home = lab
-    write_notebook(root / "reopen.ipynb", [f"HOME = {str(home / 'reopen')!r}", *REOPENED])
+    wbhome = home / "reopen"
+    reattach = (f"import os, workbench as wb  # after a restart: the same view, steps and checks\n"
+                f"os.environ['WORKBENCH_HOME'] = path = {str(wbhome)!r}\n"
+                f"wb.job(open(path + '/job_id').read()) if os.path.exists(path + '/job_id') else 'no job yet'")
+    write_notebook(root / "reopen.ipynb", [reattach, f"HOME = {str(wbhome)!r}", *REOPENED])
     page = open_notebook(browser, lab, "reopen.ipynb")
     try:
         run_all(page)
         wait_idle(page)
-        page.locator(".workbench-job.wb-static .wb-status-succeeded").wait_for()
+        page.locator(".workbench-job.wb-static .wb-status-succeeded").first.wait_for()
         page.locator(".workbench-jobs tr.wb-row").first.wait_for()  # the live table
         page.locator(".workbench-datasets .wb-profile").wait_for()
         page.locator(".workbench-builder .wb-code-insert").wait_for()
@@ -249,5 +254,16 @@ def test_a_reopened_notebook_shows_saved_copies_not_missing_widgets(browser, lab
         page.locator(".workbench-job .wb-status-succeeded").first.wait_for()  # static already
         assert page.get_by_text("Error displaying widget").count() == 0
         shot(page, "reopened-saved-copies")
+        last = page.locator(".jp-Notebook .jp-CodeCell").first
+        last.scroll_into_view_if_needed()
+        last.locator(".cm-content").click()
+        page.keyboard.press("Shift+Enter")
+        view = last.locator(".workbench-job")
+        view.locator(".wb-status-succeeded").wait_for()
+        steps = view.locator(".wb-step").all_inner_texts()
+        assert [s.split()[1] for s in steps] == ["read", "1:sql", "check", "write"], steps
+        assert "not_null(region)" in view.inner_text() and "2 rows" in view.inner_text()
+        last.scroll_into_view_if_needed()
+        shot(page, "reattached-after-restart")
     finally:
         page.close()

@@ -117,6 +117,20 @@ def test_reattach_in_a_new_kernel_shows_steps_and_checks(wb_home, tmp_path):
     assert steps == [line for line in before["text/plain"].splitlines() if line.startswith("  steps:")]
 
 
+def test_reattach_shows_each_steps_rows_and_the_last_figures(wb_home, tmp_path):
+    """A finished job reattached in a new kernel: each step with its own rows, as the live
+    view showed them, and the same figures line."""
+    first = execute(tmp_path / "ok.ipynb", [SALES, "job = wb.submit(pipeline).wait()\njob",
+                                            "open('job_id', 'w').write(job.id)"], tmp_path)
+    (before,) = job_outputs(first)
+    job_id = (tmp_path / "job_id").read_text()
+    later = execute(tmp_path / "ok-later.ipynb", ["import workbench as wb", f"wb.job({job_id!r})"], tmp_path)
+    (after,) = job_outputs(later)
+    lines = [[line for line in d["text/plain"].splitlines() if line.startswith("  steps:")]
+             for d in (before, after)]
+    assert lines[0] == lines[1] and "100 rows" in lines[1][0] and "2 rows" in lines[1][0]
+
+
 FORMS_AND_TABLES = [
     "from workbench.notebook import use_display\nuse_display('widget')  # as in JupyterLab", SALES,
     "job = wb.submit(pipeline).wait()\nwb.ingest('sales.csv', name='sales')\nprint(job.status)",

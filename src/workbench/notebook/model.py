@@ -85,7 +85,8 @@ def view_model(state: JobState) -> ViewModel:
     if state.stalled():  # a rate from before a stall would drift down while nothing moves
         rows_per_s = bytes_per_s = 0.0
     if state.done and state.elapsed > 0:  # at the end the job's average says more than the last sample
-        rows_per_s = state.rows / state.elapsed
+        read = next((s.rows for s in state.steps if s.name == "read" and s.rows), None)
+        rows_per_s = (read or state.rows) / state.elapsed  # the rows it went through, not the result's
         bytes_per_s = (state.bytes or 0) / state.elapsed
     parts = []
     if rows_per_s:

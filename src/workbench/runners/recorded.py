@@ -74,7 +74,17 @@ def _outcome_detail(rec: dict[str, Any], end: float) -> list[Event]:
         CheckResult(job_id=job_id, ts=end, **{k: c[k] for k in c if k in (
             "name", "column", "passed", "severity", "failed_rows", "examples", "message")})
         for c in result.get("checks") or [] if isinstance(c, dict)]
-    if rec["status"] == "succeeded" and names:
+    last = result.get("progress")
+    if isinstance(last, dict):  # the last figures the live view showed
+        out.append(Progress(job_id=job_id, ts=end, step=last.get("step") or "",
+                            rows=last.get("rows") or 0, bytes=last.get("bytes") or 0,
+                            rows_total=last.get("rows_total"), bytes_total=last.get("bytes_total"),
+                            bytes_out=last.get("bytes_out") or 0))
+    steps = result.get("steps") if isinstance(result.get("steps"), dict) else {}
+    if rec["status"] == "succeeded" and steps:  # each step with its own rows, as they were shown
+        out += [StepFinished(job_id=job_id, step=n, rows=steps[n].get("rows"), bytes=steps[n].get("bytes"),
+                             seconds=steps[n].get("seconds") or 0.0, ts=end) for n in names if n in steps]
+    elif rec["status"] == "succeeded" and names:
         out.append(StepFinished(job_id=job_id, step=names[-1], rows=result.get("rows"),
                                 bytes=result.get("bytes"), ts=end))
     failed = (rec.get("error") or {}).get("step")
@@ -82,6 +92,9 @@ def _outcome_detail(rec: dict[str, Any], end: float) -> list[Event]:
         # the steps up to the failed one had started; a check runs on the whole pass, so all had
         upto = len(names) if failed == "check" else names.index(failed) + 1
         out += [StepStarted(job_id=job_id, step=n, ts=end) for n in names[:upto]]
+        out += [StepFinished(job_id=job_id, step=n, rows=steps[n].get("rows"), bytes=steps[n].get("bytes"),
+                             seconds=steps[n].get("seconds") or 0.0, ts=end)
+                for n in names[:upto] if n in steps and n != failed]
     return out
 
 
