@@ -30,6 +30,10 @@ def test_batched_top_values_equal_the_per_column_ones(monkeypatch):
     single = _profile(df)
     tops = {n: c.get("top_values") for n, c in batched["columns"].items()}
     assert tops == {n: c.get("top_values") for n, c in single["columns"].items()}
+    distinct = {n: (c.get("distinct"), c.get("distinct_estimated")) for n, c in batched["columns"].items()}
+    assert distinct == {n: (c.get("distinct"), c.get("distinct_estimated"))
+                        for n, c in single["columns"].items()}
+    assert distinct["a"] == (3, False) and distinct["n"] == (7, False)
     assert tops["b"] == [{"value": "q", "count": 2}, {"value": "r", "count": 2},
                          {"value": "s", "count": 1}]
     assert tops["c"][0] == {"value": "u", "count": 3}
