@@ -50,3 +50,39 @@ def test_a_wide_csv_keeps_every_column_typed_and_widens_only_the_misfits(tmp_pat
     assert df.width == cols and df.height == 4
     assert df.schema["c7"] == pl.Float64 and df.schema["c11"] == pl.String
     assert df.schema["c0"] == pl.Int64 and df.schema[f"c{cols - 1}"] == pl.Int64
+
+
+def _mixed() -> pl.DataFrame:
+    import datetime as dt
+
+    return pl.DataFrame({
+        "s": ["x", "y", "y", None, "z", "x", "y"],
+        "i": [3, None, 1, 4, 1, 5, 9],
+        "f": [0.5, 1.5, None, float("nan"), 2.0, -1.0, 0.0],
+        "b": [True, False, None, True, True, False, True],
+        "d": [dt.date(2024, 1, i) for i in range(1, 8)],
+        "t": [dt.datetime(2024, 1, 1, i) for i in range(7)],
+        "c": pl.Series(["u", "v", "u", "u", "v", None, "w"], dtype=pl.Categorical),
+        "e": pl.Series([None] * 7, dtype=pl.String),
+        "l": [[1], [2], None, [3], [], [1], [2]],
+    })
+
+
+def _comparable(prof: dict) -> dict:
+    return {n: {k: v for k, v in c.items() if k != "approx_distinct"} for n, c in prof["columns"].items()}
+
+
+def test_statistics_left_to_the_read_back_equal_the_pass_ones(monkeypatch):
+    df = _mixed()
+    in_pass = _profile(df)
+    monkeypatch.setattr(profile, "WIDE_PASS_COLUMNS", 0)  # every frame counts as wide
+    assert profile.stats_deferred(df.schema)
+    stats_keys = df.lazy().select(profile_exprs(df.schema)).collect().columns
+    assert not [k for k in stats_keys if k.startswith(("__p.min.", "__p.distinct."))]
+    eager = _profile(df)  # few rows: whole columns read back and counted per Series
+    monkeypatch.setattr(profile, "WIDE_CELLS", 1)  # the streaming read-back, in batches
+    streamed = _profile(df)
+    assert _comparable(eager) == _comparable(in_pass)
+    assert _comparable(streamed) == _comparable(in_pass)
+    assert eager["columns"]["s"]["distinct"] == 3 and eager["columns"]["i"]["min"] == 1
+    assert eager["columns"]["s"]["approx_distinct"] == 3  # exact, as the panel shows it
