@@ -85,6 +85,10 @@ NOTEBOOKS = {
            "After a kernel restart, `wb.job(\"<id>\")` reattaches to a job and shows the same view, "
            "steps and checks included:"),
         code('wb.job(job.id)'),
+        code('# NBVAL_CHECK_OUTPUT\n'
+             'again = wb.job(job.id)\n'
+             'print(again.status, again.result.name, again.result.version, again.result.rows)\n'
+             'print([c["name"] for c in again.state.checks], [s.status for s in again.state.steps])'),
         md("`wb.jobs()` and `wb.datasets()` list what there is: live tables in JupyterLab, "
            "newest first. Select a job's row (click it, or Enter on a focused row) to open its "
            "view under the table; running jobs offer **Cancel**, finished ones **Re-run**. "
@@ -92,6 +96,8 @@ NOTEBOOKS = {
            "show the same rows when the kernel is gone."),
         code('wb.jobs()'),
         code('wb.datasets()'),
+        code('# NBVAL_CHECK_OUTPUT\n'
+             'print([(d.name, d.version, d.rows) for d in wb.list_datasets()])'),
     ],
     "02-upload-form": [
         md("# Upload form\n\n`wb.upload_form()` lets you pick a file in the browser, name the "
@@ -135,7 +141,9 @@ NOTEBOOKS = {
         code('# NBVAL_CHECK_OUTPUT\nprint(builder.preview().rows())'),
         code('# NBVAL_CHECK_OUTPUT\nprint(builder.export("python"))'),
         code('# NBVAL_CHECK_OUTPUT\nprint(builder.export("yaml"))'),
-        code('job = builder.submit()\njob.wait()\nprint(job.status)'),
+        code('# NBVAL_CHECK_OUTPUT\n'
+             'job = builder.submit()\njob.wait()\nprint(job.status)\n'
+             'print(wb.read("region_totals").collect().rows())'),
     ],
     "04-checks-and-profiles": [
         md("# Checks and profiles\n\nChecks run in the same pass that writes the data; a failing "

@@ -24,6 +24,13 @@ def outputs(uri: str) -> str:
                    for o in c.get("outputs", []))
 
 
+def checked(uri) -> list[str]:
+    """The text each ``# NBVAL_CHECK_OUTPUT`` cell printed, in order."""
+    nb = nbformat.read(uri, as_version=4)
+    return ["".join("".join(o.get("text", "")) for o in c.get("outputs", [])) for c in nb.cells
+            if c.cell_type == "code" and "NBVAL_CHECK_OUTPUT" in c.source]
+
+
 def test_object_storage_notebook_writes_to_the_s3_server(s3_server, wb_home, tmp_path):
     import boto3
 
@@ -41,6 +48,10 @@ def test_object_storage_notebook_writes_to_the_s3_server(s3_server, wb_home, tmp
         "s3", endpoint_url=s3_server.url, aws_access_key_id="testing", aws_secret_access_key="testing",
         region_name="us-east-1").list_objects_v2(Bucket=bucket)["Contents"]]
     assert any(k.endswith(".manifest.json") for k in keys)
+    # the rows read back from the bucket are those of the local run saved in the notebook
+    clicks = 7 * sum(range(1, 29))
+    assert checked(run["output_uri"]) == checked(NOTEBOOKS / "05-object-storage.ipynb") \
+        == [f"28 {clicks}\n"]
 
 
 def test_object_storage_notebook_without_a_server_says_it_skips(wb_home, tmp_path):
@@ -61,7 +72,19 @@ def test_celery_notebook_runs_on_a_worker(redis_server, wb_home, tmp_path):
             "workbench_home": str(cluster.home), "broker_url": cluster.broker_url})
         text = outputs(run["output_uri"])
         assert run["status"] == "succeeded", run["error"]
-        assert "submitting to Celery workers" in text and "succeeded celery" in text
+        assert "submitting to Celery workers" in text
+        # the worker's rows are those of the local run saved in the notebook, and those Polars
+        # computes here from the same file
+        import polars as pl
+
+        (remote,) = checked(run["output_uri"])
+        (local,) = checked(NOTEBOOKS / "06-distributed-celery.ipynb")
+        assert remote.splitlines()[0] == "succeeded celery"
+        assert local.splitlines()[0] == "succeeded local"
+        expected = (pl.DataFrame({"host": [f"h{i % 5}" for i in range(50_000)],
+                                  "cpu": [i % 100 for i in range(50_000)]})
+                    .group_by("host").agg(pl.col("cpu").mean()).sort("host").rows())
+        assert remote.splitlines()[1] == local.splitlines()[1] == str(expected)
     finally:
         cluster.stop()
 
