@@ -64,7 +64,9 @@ class CsvPlan:
             return None
         kind = self.parse_dates[c][0].partition("@")[0].replace("_tz", "")
         rest = {k: v for k, v in self.parse_dates.items() if k != c}
-        what = "a boolean" if kind == "bool" else f"a {kind} written as the others are"
+        fmt = self.parse_dates[c][1]
+        what = "a boolean" if kind == "bool" else f"an ISO {kind}" \
+            if fmt.startswith(("%Y", "%H")) else f"a {kind} written as the others are"
         note = (f"column {c!r}: a value further into the file is not {what}; "
                 f"read as text (declare schema_overrides to choose)")
         return replace(self, parse_dates=rest, notes=self.notes + [note])
