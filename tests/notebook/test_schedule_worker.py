@@ -93,7 +93,17 @@ def test_a_real_beat_fires_a_schedule_registered_before_it_started(redis_server,
         assert runs, log.read_text()[-2000:] + cluster.logs["nbbeat"].read_text()[-2000:]
         assert runs[0]["status"] == "succeeded" and runs[0]["parameters"] == {"region": "south"}
         assert "daily for south" in Path(runs[0]["output_uri"]).read_text()
-        time.sleep(3)  # several more beat ticks: the occurrence is not run again
+        # three more beat ticks run on the worker (counted in its log), and the occurrence is
+        # not run again
+        def ticks() -> int:
+            return sum("run_due_schedules" in line and "succeeded" in line
+                       for line in cluster.logs["nbbeat"].read_text().splitlines())
+
+        seen = ticks()
+        deadline = time.monotonic() + 120
+        while ticks() < seen + 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert ticks() >= seen + 3, cluster.logs["nbbeat"].read_text()[-2000:]
         assert len(scheduling.list_runs(ctx, schedule_id=s["id"])) == 1
     finally:
         if beat is not None:

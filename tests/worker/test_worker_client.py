@@ -14,7 +14,7 @@ from servers import free_port
 from workbench.runners.celery_runner import CeleryJob, CeleryRunner
 from workbench.runners.local import LocalJob
 from workbench.worker import keys
-from wb_cluster import ROOT
+from wb_cluster import ROOT, wait_for
 
 pytestmark = pytest.mark.services
 
@@ -88,15 +88,15 @@ def test_attach_after_the_stream_expired_uses_the_catalog(cluster, tiny):
 
 
 def test_second_handle_while_running_sees_the_same_job(cluster, tiny, tmp_path):
-    marker = tmp_path / "started"
+    marker, gate = tmp_path / "started", tmp_path / "go"
     job = cluster.runner().submit(wb.Pipeline(
-        source=wb.file(str(tiny)), steps=[wb.python("wbtest_steps:slow", marker=str(marker),
-                                                    seconds=1)],
+        source=wb.file(str(tiny)),
+        steps=[wb.python("wbtest_steps:wait_for_gate", marker=str(marker), gate=str(gate))],
         sink=wb.dataset("watched")))
-    deadline = time.monotonic() + 60
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    other = cluster.runner().attach(job.id)
+    wait_for(marker.exists, "the job to run", 120)
+    other = cluster.runner().attach(job.id)  # while the job is held mid-run
+    wait_for(lambda: other.status == "running", "the second handle to replay the start", 60)
+    gate.touch()
     job.wait(120)
     other.wait(60)
     assert other.status == job.status == "succeeded"
