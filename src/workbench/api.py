@@ -20,11 +20,11 @@ from pydantic import ValidationError
 from .context import Context
 from .dataset_store import Dataset, dataset_from_record, get_dataset, scan_dataset
 from .engines.sql_preview import PreviewPlan
-from .errors import TimeLimitExceeded, WorkbenchError
+from .errors import MemoryLimitExceeded, TimeLimitExceeded, WorkbenchError
 from .events import null_emit
 from .execute import build_frame, classify_error
 from .job_handle import Job
-from .monitor import Monitor
+from .monitor import Monitor, resident_bytes
 from .options import check_options, keyword_names, strict
 from .runners import RUNNER_OPTIONS, get_runner
 from .runners.local import LIVE_JOBS
@@ -316,14 +316,24 @@ def preview(pipeline: Pipeline, *, rows: int = 100) -> Preview:
     try:
         # A preview stays in the kernel: run it as a cancellable background query, and cancel it
         # at the job time limit rather than let a runaway plan hold the kernel.
+        # The same memory limit as a job's process, counted as what the preview adds to the
+        # kernel (sampled at every poll).
         query = frame.head(rows).collect(background=True)
         deadline = time.monotonic() + limit
+        memory, base = ctx.settings.job_memory_limit, resident_bytes()
         while (collected := query.fetch()) is None:
             if time.monotonic() > deadline:
                 query.cancel()
                 raise TimeLimitExceeded(f"the preview ran past the time limit of {limit:g}s",
                                         hint="preview a smaller input, or raise "
                                              "WORKBENCH_JOB_TIME_LIMIT")
+            if memory and (grown := resident_bytes() - base) > memory:
+                query.cancel()
+                raise MemoryLimitExceeded(
+                    f"the preview took {grown / 2**20:,.0f} MiB, over the memory limit of "
+                    f"{memory / 2**20:,.0f} MiB, and was stopped",
+                    hint="preview fewer rows or a smaller input, submit it as a job (its own "
+                         "process), or raise WORKBENCH_JOB_MEMORY_LIMIT")
             time.sleep(0.02)  # polling a background query; not a synchronisation
         out = Preview(collected)
     except Exception as exc:

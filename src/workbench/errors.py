@@ -23,7 +23,8 @@ to fix it.
     │   └── StorageError           storage that refuses writes (disk full): retried, then reported
     ├── ConfigError                settings or a missing optional dependency
     ├── LimitExceeded              a configured limit was reached (time, size, depth): never retried
-    │   └── TimeLimitExceeded
+    │   ├── TimeLimitExceeded
+    │   └── MemoryLimitExceeded    (a kernel job's process or a preview, WORKBENCH_JOB_MEMORY_LIMIT)
     ├── Cancelled                  the job was cancelled by its owner
     └── InternalError              a bug: anything not classified above
         └── ProcessDied            the job's process was killed or crashed in native code
@@ -173,6 +174,10 @@ class LimitExceeded(WorkbenchError):
 
 class TimeLimitExceeded(LimitExceeded):
     """A job ran past its time limit and was stopped."""
+
+
+class MemoryLimitExceeded(LimitExceeded):
+    """A job (or a preview) used more memory than its limit and was stopped."""
 
 
 class Cancelled(WorkbenchError):

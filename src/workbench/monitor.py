@@ -7,6 +7,7 @@ measurable.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Callable
@@ -129,3 +130,12 @@ class Monitor:
     def snapshot(self) -> dict:
         return {"step": self.step, "rows": self.rows, "bytes": self.bytes, "bytes_out": self.bytes_out,
                 "rows_total": self.rows_total, "bytes_total": self.bytes_total}
+
+
+def resident_bytes(pid: int | None = None) -> int:
+    """Resident memory of a process (this one by default) from /proc; 0 where it is missing."""
+    try:
+        with open(f"/proc/{pid or 'self'}/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0

@@ -23,6 +23,11 @@ WORKBENCH_LOCAL_ISOLATION   process                          process: a kernel's
                                                              kernel (tests, debugging)
 WORKBENCH_JOB_TIME_LIMIT    3600                             seconds a job (or a preview) may
                                                              run in the kernel
+WORKBENCH_JOB_MEMORY_LIMIT  50%                              resident memory of a kernel job's
+                                                             process (a size like 4GB, or a
+                                                             share of this machine's memory),
+                                                             and what a preview may add to the
+                                                             kernel's; SQL steps get at most it
 WORKBENCH_KILL_GRACE        3                                seconds between a cancel and the
                                                              kill of a job's process
 WORKBENCH_HEARTBEAT         5                                seconds between a kernel job's
@@ -58,6 +63,7 @@ Credentials come from the usual AWS variables (or ``WORKBENCH_S3_ACCESS_KEY_ID``
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -120,6 +126,31 @@ def _number(name: str, default: float) -> float:
     return value
 
 
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def _memory(name: str, default: str) -> int:
+    """A memory size setting: bytes, a size with a unit (4GB, 512MiB) or a share of this
+    machine's memory (50%)."""
+    raw = _env(name, default) or default
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(%|[kmgt]i?b|b)?\s*", raw, re.I)
+    if not m or float(m.group(1)) <= 0:
+        raise ConfigError(f"{name}={raw!r} is not a memory size",
+                          hint="write it like 4GB, 512MiB, or 50% (of this machine's memory)")
+    unit = (m.group(2) or "").lower()
+    if unit == "%":
+        return int(physical_memory() * min(float(m.group(1)), 100.0) / 100)
+    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+
+
 def _positive(name: str, default: float) -> float:
     raw = _env(name, str(default))
     try:
@@ -161,6 +192,7 @@ class Settings:
     notebook_roots: tuple[str, ...] = ()
     local_isolation: str = "process"
     job_time_limit: float = 3600.0
+    job_memory_limit: int = 0  # bytes; 0: none (from_env's default is half the machine's memory)
     kill_grace: float = 3.0
     heartbeat: float = 5.0
     # Folders and s3:// prefixes file sources may read (engines/source_roots.py); empty: any
@@ -218,6 +250,7 @@ class Settings:
                                  if r.strip()),
             local_isolation=_choice("WORKBENCH_LOCAL_ISOLATION", "process", ("process", "thread")),
             job_time_limit=_positive("WORKBENCH_JOB_TIME_LIMIT", 3600.0),
+            job_memory_limit=_memory("WORKBENCH_JOB_MEMORY_LIMIT", "50%"),
             kill_grace=_positive("WORKBENCH_KILL_GRACE", 3.0),
             heartbeat=_positive("WORKBENCH_HEARTBEAT", 5.0),
             upload_url_expires=int(_number("WORKBENCH_UPLOAD_URL_EXPIRES", 900)),

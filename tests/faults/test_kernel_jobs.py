@@ -296,3 +296,63 @@ def test_gc_lists_and_removes_temp_of_dead_processes(wb_home):
     assert out.returncode == 0, out.stderr
     assert "reader temp folders of dead jobs removed" in out.stdout and dead[0] in out.stdout
     assert not Path(dead[0]).exists() and mine.is_dir()
+
+
+def test_a_job_over_its_memory_limit_is_stopped(src, wb_home, tmp_path, monkeypatch):
+    """A kernel job whose process takes more than WORKBENCH_JOB_MEMORY_LIMIT is stopped and
+    fails with MemoryLimitExceeded naming the setting (the kernel is not the one the OOM killer
+    picks); nothing it wrote stays, and the next job is fine."""
+    from workbench.errors import MemoryLimitExceeded
+
+    monkeypatch.setenv("WORKBENCH_JOB_MEMORY_LIMIT", "700MB")
+    job = LocalRunner().submit(wb.Pipeline(
+        source=wb.file(str(src)), steps=[wb.python("wbtest_steps:grow_memory", total_mb=3000)],
+        sink=wb.dataset("greedy")))
+    job.wait(TIMEOUT)
+    assert job.status == "failed"
+    assert isinstance(job.error, MemoryLimitExceeded), job.error
+    assert "WORKBENCH_JOB_MEMORY_LIMIT" in job.error.hint
+    ctx = Context.from_settings()
+    assert_settled(ctx, [job.id])
+    assert_clean_dataset(ctx, wb_home / "storage", "greedy", [])
+    assert not (wb_home / "tmp" / f"job-{job.id}").exists()
+    _next_job_fine(src, "after_greedy")
+
+
+def test_sql_in_a_kernel_job_gets_at_most_the_jobs_memory(src, wb_home, monkeypatch):
+    """SQL out of memory in a kernel job: DuckDB's memory_limit is capped at the job's own
+    limit, so the query fails with an SQLError naming the settings (DuckDB's allocation failure
+    used to abort the process and leave ~4 GB of spill), its temp folder is gone, and the next
+    job is fine."""
+    from workbench.errors import SQLError
+
+    monkeypatch.setenv("WORKBENCH_SQL_MEMORY_LIMIT", "8GB")
+    monkeypatch.setenv("WORKBENCH_JOB_MEMORY_LIMIT", "700MB")
+    job = LocalRunner().submit(wb.Pipeline(
+        source=wb.file(str(src)),
+        steps=[wb.sql("SELECT string_agg(repeat('x', 400), ',') AS s FROM range(4000000)")],
+        sink=wb.dataset("sql_oom")))
+    job.wait(TIMEOUT)
+    assert job.status == "failed"
+    assert isinstance(job.error, SQLError), job.error
+    assert "WORKBENCH_SQL_MEMORY_LIMIT" in job.error.message
+    assert "WORKBENCH_JOB_MEMORY_LIMIT" in job.error.hint
+    ctx = Context.from_settings()
+    assert_settled(ctx, [job.id])
+    assert_clean_dataset(ctx, wb_home / "storage", "sql_oom", [])
+    assert list((wb_home / "tmp" / "duckdb").glob("job-*")) == []
+    _next_job_fine(src, "after_sql_oom")
+
+
+def test_a_preview_over_the_memory_limit_is_stopped(src, wb_home, monkeypatch):
+    """``wb.preview`` stays in the kernel, bounded by the same limits: one that takes more than
+    WORKBENCH_JOB_MEMORY_LIMIT is stopped with MemoryLimitExceeded naming the setting, and the
+    next preview works."""
+    from workbench.errors import MemoryLimitExceeded
+
+    monkeypatch.setenv("WORKBENCH_JOB_MEMORY_LIMIT", "300MB")
+    with pytest.raises(MemoryLimitExceeded) as info:
+        wb.preview(wb.Pipeline(source=wb.file(str(src)),
+                               steps=[wb.python("wbtest_steps:grow_memory", total_mb=1500)]))
+    assert "WORKBENCH_JOB_MEMORY_LIMIT" in info.value.hint
+    assert wb.preview(wb.Pipeline(source=wb.file(str(src))), rows=5).height == 5

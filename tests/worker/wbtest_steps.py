@@ -126,3 +126,17 @@ def gate_each_run(frame: pl.LazyFrame, marker: str, gate: str) -> pl.LazyFrame:
         return df
 
     return frame.map_batches(fn, streamable=True)
+
+
+def grow_memory(frame: pl.LazyFrame, marker: str = "", total_mb: int = 2000) -> pl.LazyFrame:
+    """Take memory in touched 32 MiB chunks up to ``total_mb`` while the data flows (a step
+    that holds too much), then let go; touch ``marker`` first."""
+
+    def fn(df: pl.DataFrame) -> pl.DataFrame:
+        if marker:
+            _touch(marker)
+        held = [b"x" * (32 * 2**20) for _ in range(total_mb // 32)]
+        del held
+        return df
+
+    return frame.map_batches(fn, streamable=True)

@@ -51,8 +51,18 @@ class SqlLimits:
 
     @classmethod
     def from_settings(cls, settings: Any) -> SqlLimits:
-        return cls(time_limit=getattr(settings, "sql_time_limit", cls.time_limit),
-                   memory_limit=getattr(settings, "sql_memory_limit", cls.memory_limit),
+        """The SQL settings; in the kernel, never more memory or time than the job (or
+        preview) itself may take (WORKBENCH_JOB_MEMORY_LIMIT, WORKBENCH_JOB_TIME_LIMIT)."""
+        time_limit = getattr(settings, "sql_time_limit", cls.time_limit)
+        memory = getattr(settings, "sql_memory_limit", cls.memory_limit)
+        if not getattr(settings, "on_worker", True):
+            job_time = getattr(settings, "job_time_limit", None)
+            if job_time and (time_limit is None or job_time < time_limit):
+                time_limit = job_time
+            job_memory = int(getattr(settings, "job_memory_limit", 0) or 0)
+            if job_memory and job_memory < parse_size(memory, "WORKBENCH_SQL_MEMORY_LIMIT"):
+                memory = f"{max(job_memory // 1024, 1024)}KiB"
+        return cls(time_limit=time_limit, memory_limit=memory,
                    temp_limit=getattr(settings, "sql_temp_limit", cls.temp_limit),
                    threads=getattr(settings, "sql_threads", None))
 
@@ -246,7 +256,8 @@ def _run(query: str, relations: dict[str, Relation], step: str, limits: SqlLimit
         if watcher is not None and watcher.cancelled:
             raise Cancelled("the job was cancelled") from None
         raise SQLError(f"the SQL step ran longer than its limit of {limits.time_limit:g}s", step=step,
-                       hint="filter earlier, or raise WORKBENCH_SQL_TIME_LIMIT (seconds)") from None
+                       hint="filter earlier, or raise WORKBENCH_SQL_TIME_LIMIT (seconds; in the "
+                            "kernel WORKBENCH_JOB_TIME_LIMIT caps it)") from None
     except duckdb.OutOfMemoryException as exc:
         raise _oom(exc, step, limits) from None
     except duckdb.Error as exc:
@@ -274,8 +285,9 @@ def _oom(exc: BaseException, step: str, limits: SqlLimits) -> SQLError:
                         hint="raise WORKBENCH_SQL_TEMP_LIMIT, or filter or aggregate earlier")
     return SQLError(f"the SQL step needed more memory than WORKBENCH_SQL_MEMORY_LIMIT="
                     f"{limits.memory_limit} allows ({text})", step=step,
-                    hint="raise WORKBENCH_SQL_MEMORY_LIMIT, or filter or aggregate earlier; "
-                         "string_agg/list over many rows hold everything in memory")
+                    hint="raise WORKBENCH_SQL_MEMORY_LIMIT (in the kernel WORKBENCH_JOB_MEMORY_LIMIT "
+                         "caps it), or filter or aggregate earlier; string_agg/list over many "
+                         "rows hold everything in memory")
 
 
 class _Watcher:

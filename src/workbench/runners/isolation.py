@@ -24,12 +24,18 @@ from typing import Any
 import cloudpickle  # sends cell-defined step functions by value
 
 from ..context import Context
-from ..errors import ProcessDied, StepError, TimeLimitExceeded, WorkbenchError
+from ..errors import (
+    MemoryLimitExceeded, ProcessDied, StepError, TimeLimitExceeded, WorkbenchError,
+)
 from ..events import Event, JobCancelled, JobFailed, JobFinished
+from ..monitor import resident_bytes
 from ..spec.models import Pipeline, PythonStep
 from ..storage.disk import sweep_dead_temp
 from .cleanup import remove_job_files
 from .forkserver import fork_server
+
+MEMORY_SAMPLE = 0.1  # seconds between samples of a job process's resident memory
+
 
 def job_tmp_dir(ctx: Context, job_id: str) -> Path:
     """The private temp folder of one kernel job (reader copies, spill, the result frame)."""
@@ -86,7 +92,8 @@ class ProcessRun:
         self.pid: int | None = None
         self._pid_known = threading.Event()
         self._ended = threading.Event()
-        self._stop_reason: str | None = None  # "cancel" | "time"
+        self._stop_reason: str | None = None  # "cancel" | "time" | "memory"
+        self._memory_used = 0
         self.tmp = job_tmp_dir(ctx, job.id)
 
     # -- start ---------------------------------------------------------------------
@@ -103,6 +110,9 @@ class ProcessRun:
         threading.Thread(target=self._read, args=(conn,), name=f"workbench-job-{self.job.id[:8]}",
                          daemon=True).start()
         threading.Thread(target=self._watch_time, name="workbench-job-limit", daemon=True).start()
+        if self.ctx.settings.job_memory_limit > 0:
+            threading.Thread(target=self._watch_memory, name="workbench-job-memory",
+                             daemon=True).start()
 
     # -- lines from the child ---------------------------------------------------------
     def _read(self, conn: socket.socket) -> None:
@@ -160,8 +170,17 @@ class ProcessRun:
     def _final_event(self, exit_info: dict[str, Any]) -> Event:
         if self._stop_reason == "cancel":
             return JobCancelled(job_id=self.job.id)
+        if self._stop_reason == "memory":
+            limit = self.ctx.settings.job_memory_limit
+            err: WorkbenchError = MemoryLimitExceeded(
+                f"the job's process used {self._memory_used / 2**20:,.0f} MiB, over its memory "
+                f"limit of {limit / 2**20:,.0f} MiB, and was stopped; the kernel is fine and "
+                "nothing the job wrote is visible",
+                hint="read fewer rows at a time (a filter or a select early), run it on a "
+                     "worker, or raise WORKBENCH_JOB_MEMORY_LIMIT")
+            return JobFailed(job_id=self.job.id, error=err.to_dict())
         if self._stop_reason == "time":
-            err: WorkbenchError = TimeLimitExceeded(
+            err = TimeLimitExceeded(
                 f"the job ran past its time limit of {self.ctx.settings.job_time_limit:g}s "
                 "and its process was stopped",
                 hint="split the input, or raise WORKBENCH_JOB_TIME_LIMIT")
@@ -181,6 +200,18 @@ class ProcessRun:
             # the child's own deadline check did not stop it (a long native call): stop it here
             self.stop("time")
 
+    def _watch_memory(self) -> None:
+        """Sample the job process's resident memory; past the limit, kill it (a job that keeps
+        allocating would reach the limit again during a grace period)."""
+        limit = self.ctx.settings.job_memory_limit
+        self._pid_known.wait(30)
+        while self.pid is not None and not self._ended.wait(MEMORY_SAMPLE):
+            used = resident_bytes(self.pid)
+            if used > limit:
+                self._memory_used = used
+                self.stop("memory")
+                return
+
     def stop(self, reason: str) -> None:
         """SIGTERM (the child stops at the next batch), then SIGKILL after the grace period."""
         if self._ended.is_set():
@@ -188,6 +219,12 @@ class ProcessRun:
         self._stop_reason = self._stop_reason or reason
         self._pid_known.wait(30)
         if self.pid is None:
+            return
+        if reason == "memory":
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
             return
         try:
             os.kill(self.pid, signal.SIGTERM)
