@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import html
 import inspect
@@ -323,12 +324,12 @@ def preview(pipeline: Pipeline, *, rows: int = 100) -> Preview:
         memory, base = ctx.settings.job_memory_limit, resident_bytes()
         while (collected := query.fetch()) is None:
             if time.monotonic() > deadline:
-                query.cancel()
+                _abandon(query)
                 raise TimeLimitExceeded(f"the preview ran past the time limit of {limit:g}s",
                                         hint="preview a smaller input, or raise "
                                              "WORKBENCH_JOB_TIME_LIMIT")
             if memory and (grown := resident_bytes() - base) > memory:
-                query.cancel()
+                _abandon(query)
                 raise MemoryLimitExceeded(
                     f"the preview took {grown / 2**20:,.0f} MiB, over the memory limit of "
                     f"{memory / 2**20:,.0f} MiB, and was stopped",
@@ -345,6 +346,36 @@ def preview(pipeline: Pipeline, *, rows: int = 100) -> Preview:
     out.sampled_steps = list(plan.sampled)
     out.sample_rows = plan.sample_rows
     return out
+
+
+# Previews stopped at a limit whose query may still be running. Polars cannot stop a Python
+# step mid-call, and a background query that finishes after its handle was dropped panics in a
+# Polars thread, which aborts the whole kernel (**checked**, Polars 2.1: "SendError" in
+# collect_concurrently). So the handles are kept until their query has ended.
+_ABANDONED: list[Any] = []
+
+
+def _abandon(query: Any) -> None:
+    query.cancel()
+    _ABANDONED[:] = [q for q in _ABANDONED if not _ended(q)]
+    if not _ABANDONED:
+        atexit.register(_wait_abandoned)  # at most once per batch; extra calls return at once
+    _ABANDONED.append(query)
+
+
+def _wait_abandoned(timeout: float = 30.0) -> None:
+    """At exit, give stopped previews' queries a moment to end before their handles go."""
+    deadline = time.monotonic() + timeout
+    while _ABANDONED and time.monotonic() < deadline:
+        _ABANDONED[:] = [q for q in _ABANDONED if not _ended(q)]
+        time.sleep(0.05)  # polling Polars' handles at exit; not a synchronisation
+
+
+def _ended(query: Any) -> bool:
+    try:
+        return query.fetch() is not None
+    except Exception:  # a cancelled query reports its end as an error
+        return True
 
 
 @strict

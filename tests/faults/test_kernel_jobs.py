@@ -353,6 +353,10 @@ def test_a_preview_over_the_memory_limit_is_stopped(src, wb_home, monkeypatch):
     monkeypatch.setenv("WORKBENCH_JOB_MEMORY_LIMIT", "300MB")
     with pytest.raises(MemoryLimitExceeded) as info:
         wb.preview(wb.Pipeline(source=wb.file(str(src)),
-                               steps=[wb.python("wbtest_steps:grow_memory", total_mb=1500)]))
+                               steps=[wb.python("wbtest_steps:grow_memory", total_mb=800)]))
     assert "WORKBENCH_JOB_MEMORY_LIMIT" in info.value.hint
     assert wb.preview(wb.Pipeline(source=wb.file(str(src))), rows=5).height == 5
+    # the stopped query's handle is kept until it ended (a dropped one aborts the kernel)
+    from workbench import api
+
+    wait_until(lambda: all(api._ended(q) for q in api._ABANDONED), "the stopped query to end")
