@@ -21,7 +21,7 @@ from .engines.profile import add_exact_distinct, profile_exprs, profile_from_sta
 from .engines.source import SourceScan
 from .engines.steps import apply_step, step_label
 from .errors import (
-    Cancelled, InputError, SourceError, StepError, TransientError, WorkbenchError,
+    Cancelled, InputError, SourceError, StepError, StorageError, TransientError, WorkbenchError,
     as_workbench_error, disk_full, is_enospc,
 )
 from .events import (
@@ -158,6 +158,11 @@ def _disk_full(exc: BaseException) -> WorkbenchError | None:
     """ENOSPC anywhere under the data pass (Polars wraps a writer's error in its own text):
     a StorageError naming the folder, never a step's fault."""
     seen: BaseException | None = exc
+    while seen is not None:  # a "disk full" that names its folder wins (a close after it fails too)
+        if isinstance(seen, StorageError) and str(seen.message).startswith("disk full at "):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    seen = exc
     while seen is not None:
         if is_enospc(seen):
             return disk_full(getattr(seen, "filename", None) or "the folder being written")
