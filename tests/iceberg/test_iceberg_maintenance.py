@@ -10,7 +10,8 @@ from ice_helpers import by_pyiceberg, same, table
 import workbench as wb
 from workbench.context import Context
 from workbench.dataset_store import dataset_prefix
-from workbench.maintenance import gc, migrate, soft_delete, verify
+from workbench.maintenance import gc, soft_delete, verify
+from workbench.table_maintenance import migrate
 
 DAY = 86400.0
 

@@ -9,7 +9,8 @@ from typing import Any
 from .. import api as wb  # the public API (not the package root, which also loads front ends)
 from ..context import Context
 from ..errors import Cancelled, CheckFailed, SpecError
-from ..maintenance import gc, migrate, soft_delete, verify
+from ..maintenance import gc, soft_delete, verify
+from ..table_maintenance import migrate
 from ..textview import follow
 from ..textview import human_time as _when
 from ..uploads import confirm_upload, create_upload, finish_upload, upload_pipeline
