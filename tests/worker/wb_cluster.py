@@ -223,6 +223,11 @@ def write_csv(path: Path, rows: int, *, start: int = 0, seed: int = 0) -> Path:
 
 
 def storage_files(home: Path, dataset: str) -> list[str]:
-    """Every file under a dataset's folder (relative), temporary ones included."""
+    """Every file under a dataset's folder (relative), temporary ones included; the Iceberg
+    table's ``metadata/`` (written with a commit, checked in tests/iceberg) is left out only
+    beside a committed version, so metadata without a version still shows."""
     base = home / "storage" / "default" / "datasets" / dataset
-    return sorted(str(p.relative_to(base)) for p in base.rglob("*") if p.is_file())
+    files = sorted(str(p.relative_to(base)) for p in base.rglob("*") if p.is_file())
+    if any(f.endswith(".manifest.json") and "/" not in f for f in files):
+        files = [f for f in files if not f.startswith("metadata/")]
+    return files
