@@ -66,6 +66,10 @@ def child(mode: str, path: str, out_dir: str) -> dict:
     result: dict = {"mode": mode}
     if mode == "workbench":
         os.environ["WORKBENCH_HOME"] = out_dir
+        # The job runs in this process, so that its CPU time and peak RSS are the ones counted:
+        # by default a local job runs in a process of the fork server, which neither
+        # RUSAGE_SELF nor the parent's wait4 sees (they counted the imports only).
+        os.environ.setdefault("WORKBENCH_LOCAL_ISOLATION", "thread")
         for var in ("WORKBENCH_STORAGE_URL", "WORKBENCH_CATALOG_URL", "WORKBENCH_BROKER_URL"):
             os.environ.pop(var, None)
         import workbench as wb
