@@ -127,5 +127,12 @@ def test_redis_down_while_idle(outage_cluster, tmp_path, seconds):
     cl = outage_cluster
     src = write_csv(tmp_path / "in.csv", 500)
     _outage(cl, seconds)
-    _next_job_fine(cl, src, f"idle{seconds}")
+    job = cl.runner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset(f"idle{seconds}")))
+    job.wait(TIMEOUT)
+    assert job.status == "succeeded", job.error
+    ctx = cl.ctx()
+    assert assert_settled(ctx, [job.id])[0]["attempts"] == 1
+    assert_clean_dataset(ctx, cl.home / "storage", f"idle{seconds}", [1])
     _worker_survived(cl)
+    wait_until(lambda: _unacked_empty(cl), "the task to be acknowledged", TIMEOUT)
+    _next_job_fine(cl, src, f"idle{seconds}_next")

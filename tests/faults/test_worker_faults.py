@@ -76,8 +76,12 @@ def test_sigkill_mid_ingest_is_redelivered_and_commits_once(kill_cluster, tmp_pa
     assert versions(cl, "killed") == [1]
     assert job.result.rows == 3_000
     named = sorted(f["key"].split("/datasets/killed/", 1)[1] for f in job.result.files)
-    assert storage_files(cl.home, "killed") == sorted(named + ["v000001.manifest.json"])
     assert all(f"{job.id}/a2/" in k for k in named)  # attempt 1's files are gone
+    ctx = cl.ctx()
+    assert_settled(ctx, [job.id])
+    assert_clean_dataset(ctx, cl.home / "storage", "killed", [1])
+    nxt = cl.runner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("killed_next")))
+    assert nxt.wait(TIMEOUT).status == "succeeded", nxt.error
 
 
 def test_hard_time_limit_fails_the_job_cleanly(kill_cluster, tmp_path):
@@ -122,6 +126,11 @@ def test_poison_job_goes_to_dead_letters_and_does_not_block(cluster, tmp_path):
     letters = {d["job_id"]: d for d in list_dead_letters(cluster.ctx())}
     assert letters[poison.id]["attempts"] == 3 and letters[poison.id]["spec"]["sink"]["name"] == "poison"
     assert storage_files(cluster.home, "poison") == []
+    ctx = cluster.ctx()
+    assert_settled(ctx, [poison.id, *(j.id for j in others)])
+    assert_clean_dataset(ctx, cluster.home / "storage", "poison", [])
+    for i in range(4):
+        assert_clean_dataset(ctx, cluster.home / "storage", f"healthy{i}", [1])
 
 
 def test_a_redelivered_finished_job_is_not_run_again(cluster, tmp_path):
@@ -137,6 +146,9 @@ def test_a_redelivered_finished_job_is_not_run_again(cluster, tmp_path):
     out = res.get(timeout=TIMEOUT)
     assert out["status"] == "succeeded" and out["attempts"] == 1
     assert versions(cluster, "twice") == [1]
+    ctx = cluster.ctx()
+    assert assert_settled(ctx, [job.id])[0]["attempts"] == 1
+    assert_clean_dataset(ctx, cluster.home / "storage", "twice", [1])
 
 
 def test_500_jobs_from_threads_none_lost_or_doubled(cluster, tmp_path):
@@ -338,3 +350,25 @@ def test_a_killed_pool_process_holds_no_temp_space(cluster, tmp_path):
     assert assert_settled(ctx, [job.id])[0]["attempts"] == 2
     assert_clean_dataset(ctx, cluster.home / "storage", "temp_killed", [1])
     assert owned(again) == []
+
+
+def test_sql_out_of_memory_on_a_worker(cluster, tmp_path):
+    """SQL that needs more than WORKBENCH_SQL_MEMORY_LIMIT on a worker fails its job with an
+    SQLError naming the setting (not retried, no dead letter), leaves no spill or temp folder,
+    and the next job on the same pool is fine."""
+    src = write_csv(tmp_path / "in.csv", 100)
+    job = cluster.runner().submit(wb.Pipeline(
+        source=wb.file(str(src)),
+        steps=[wb.sql("SELECT string_agg(repeat('x', 400), ',') AS s FROM range(12000000)")],
+        sink=wb.dataset("sql_oom")))
+    job.wait(300)
+    assert job.status == "failed"
+    err = job.state.error
+    assert err["type"] == "SQLError" and "WORKBENCH_SQL_MEMORY_LIMIT" in err["message"], err
+    ctx = cluster.ctx()
+    assert assert_settled(ctx, [job.id])[0]["attempts"] == 1
+    assert_clean_dataset(ctx, cluster.home / "storage", "sql_oom", [])
+    assert list((cluster.home / "tmp" / "duckdb").glob("job-*")) == []
+    nxt = cluster.runner().submit(wb.Pipeline(source=wb.file(str(src)),
+                                              sink=wb.dataset("after_sql_oom")))
+    assert nxt.wait(TIMEOUT).status == "succeeded", nxt.error

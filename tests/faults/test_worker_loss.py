@@ -12,7 +12,9 @@ import pytest
 
 import workbench as wb
 from servers import start_redis
-from wb_cluster import make_cluster, storage_files, wait_for, write_csv
+from wb_cluster import make_cluster, wait_for, write_csv
+
+from invariants import assert_clean_dataset, assert_settled
 
 pytestmark = pytest.mark.services
 
@@ -75,8 +77,8 @@ def test_redis_restart_loses_no_job(restart_cluster, tmp_path):
         name = j.result.name
         assert [v.version for v in ctx.catalog.list_versions(ctx.namespace, name)] == [1]
         assert ctx.catalog.get_job(j.id)["attempts"] == 1
-        named = sorted(f["key"].split(f"/datasets/{name}/", 1)[1] for f in j.result.files)
-        assert storage_files(cl.home, name) == sorted(named + ["v000001.manifest.json"])
+        assert_clean_dataset(ctx, cl.home / "storage", name, [1])  # the manifest's files only
+    assert_settled(ctx, [j.id for j in jobs])
     # The queued jobs came back through the stuck-job check, and their progress reached us:
     # the reader reconnected to the new Redis and read streams written after the restart.
     for j in queued:
@@ -106,9 +108,8 @@ def test_whole_worker_killed_is_requeued_by_the_stuck_check(restart_cluster, tmp
     assert any("re-queued" in m and "stopped" in m for m in job.state.messages)
     record = cl.ctx().catalog.get_job(job.id)
     assert record["attempts"] == 2 and not record["worker"].startswith(victim)
-    assert storage_files(cl.home, "orphan") == sorted(
-        [f["key"].split("/datasets/orphan/", 1)[1] for f in job.result.files]
-        + ["v000001.manifest.json"])
+    assert_settled(cl.ctx(), [job.id])
+    assert_clean_dataset(cl.ctx(), cl.home / "storage", "orphan", [1])
 
 
 # ----------------------------------------------------------------------------- default settings
@@ -162,9 +163,8 @@ def _killed_mid_job_runs_again(cl, tmp_path, name: str) -> None:
     ctx = cl.ctx()
     assert ctx.catalog.get_job(job.id)["attempts"] == 2
     assert [v.version for v in ctx.catalog.list_versions(ctx.namespace, name)] == [1]
-    assert storage_files(cl.home, name) == sorted(
-        [f["key"].split(f"/datasets/{name}/", 1)[1] for f in job.result.files]
-        + ["v000001.manifest.json"])
+    assert_clean_dataset(ctx, cl.home / "storage", name, [1])
+    assert_settled(ctx, [job.id])
     cl.start_worker(victim)  # back to two workers; the next job is fine
     nxt = cl.runner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset(f"{name}_next")))
     nxt.wait(TIMEOUT)
