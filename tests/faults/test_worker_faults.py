@@ -372,3 +372,24 @@ def test_sql_out_of_memory_on_a_worker(cluster, tmp_path):
     nxt = cluster.runner().submit(wb.Pipeline(source=wb.file(str(src)),
                                               sink=wb.dataset("after_sql_oom")))
     assert nxt.wait(TIMEOUT).status == "succeeded", nxt.error
+
+
+def test_huge_cell_xlsx_on_a_worker(cluster, tmp_path):
+    """A 5 KB xlsx with a cell at A1000000000 on a worker: a SourceError naming Excel's grid
+    before the reader allocates it (four pool processes crashed on it, and the job went to the
+    dead letters as an InternalError); one attempt, and the next job is fine."""
+    from test_hostile_inputs import _xlsx_with_cell
+
+    path = _xlsx_with_cell(tmp_path, 1_000_000_000)
+    job = cluster.runner().submit(wb.Pipeline(source=wb.file(str(path)), sink=wb.dataset("huge_cell")))
+    job.wait(TIMEOUT)
+    assert job.status == "failed"
+    err = job.state.error
+    assert err["type"] == "SourceError" and "A1000000000" in err["message"], err
+    ctx = cluster.ctx()
+    assert assert_settled(ctx, [job.id])[0]["attempts"] == 1
+    assert_clean_dataset(ctx, cluster.home / "storage", "huge_cell", [])
+    src = write_csv(tmp_path / "in.csv", 100)
+    nxt = cluster.runner().submit(wb.Pipeline(source=wb.file(str(src)),
+                                              sink=wb.dataset("after_huge_cell")))
+    assert nxt.wait(TIMEOUT).status == "succeeded", nxt.error
