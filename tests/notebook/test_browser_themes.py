@@ -54,7 +54,7 @@ def select_rows(page) -> None:
     """Selecting a row: the jobs table opens that job's view under it (Cancel on running jobs,
     Re-run on finished ones), the datasets table (newest first) shows that dataset's schema and
     profile. Measured afterwards, so the selected rows' tint is measured too."""
-    jobs = page.locator(".workbench-jobs").first
+    jobs = page.locator(".jp-Notebook .workbench-jobs").first
     rows = jobs.locator("tr.wb-row")
     assert rows.count() >= 4
     assert jobs.locator("tr.wb-row button", has_text="Cancel").count() == 0  # all have ended
@@ -63,7 +63,7 @@ def select_rows(page) -> None:
     failed.locator("td").nth(1).click()
     jobs.locator("tr.wb-selected", has_text="checked").wait_for()
     jobs.locator(".workbench-job .wb-error", has_text="check").first.wait_for()
-    datasets = page.locator(".workbench-datasets").first
+    datasets = page.locator(".jp-Notebook .workbench-datasets").first
     names = datasets.locator("tr.wb-row td:first-child").all_inner_texts()
     assert names[:3] == ["checked", "totals", "sales"] or names[:2] == ["totals", "sales"], names
     datasets.locator("tr.wb-row", has_text="sales").first.click()
@@ -88,10 +88,10 @@ def test_every_text_is_readable_in_both_themes(browser, lab, theme):
         select_rows(page)
         figures, low = {}, []
         for area, selector in AREAS.items():
-            found = contrast(page.locator(selector))
+            found = contrast(page.locator(f".jp-Notebook {selector}"))
             assert found, f"nothing measured in the {area} ({selector})"
             ARTIFACTS.mkdir(exist_ok=True)
-            page.locator(selector).first.screenshot(
+            page.locator(f".jp-Notebook {selector}").first.screenshot(
                 path=str(ARTIFACTS / f"theme-{theme}-{area.replace(' ', '-')}.png"))
             worst = min(found, key=lambda f: f["ratio"])
             figures[area] = {"min": round(worst["ratio"], 2), "texts": len(found), "worst": worst}

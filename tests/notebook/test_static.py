@@ -138,6 +138,14 @@ def test_throughput_is_a_recent_rate_and_a_dash_when_stalled(job):
     vm = model.view_model(job.state)
     assert vm.throughput_text == ""
     assert "throughput</span> –" in stats_html(vm)
+    from workbench.textview import progress_line
+
+    assert "– rows/s" in progress_line(job.state)  # the text line says the same
+    # the tail after the rows (profiling, the commit) is named, not a bar standing still
+    job._deliver(StepStarted(job_id=job.id, step="read"))
+    job._deliver(Progress(job_id=job.id, step="read", rows=1_000_600, phase="profile: top values"))
+    assert "read (profile: top values)" in progress_line(job.state)
+    assert "profile: top values" in " ".join(s.detail for s in model.view_model(job.state).steps)
 
 
 def test_numbers_for_people():

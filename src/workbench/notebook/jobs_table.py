@@ -39,7 +39,7 @@ def error_cell(j: dict[str, Any]) -> str:
     text = str(err.get("message") or "")
     if not text:
         return ""
-    style = f"color:{theme.tone_text('error')}"
+    style = f"color:{theme.tone_text('error')};display:block;max-width:{SHORT_ERROR}ch"
     if len(text) <= SHORT_ERROR:
         return f'<span class="wb-job-error" style="{style}">{html.escape(text)}</span>'
     return (f'<details class="wb-job-error" style="{style}"><summary style="cursor:pointer;'

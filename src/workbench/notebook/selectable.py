@@ -16,6 +16,7 @@ from .tables_html import TABLE, TD, TH
 ESM = """
 function render({ model, el }) {
   el.classList.add("wb-selectable");
+  el.style.overflowX = "auto";  // a narrow output scrolls the table, never cuts its buttons off
   const draw = () => {
     const selected = model.get("selected");
     const table = document.createElement("table");
