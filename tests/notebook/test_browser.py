@@ -32,7 +32,8 @@ def test_quickstart_job_view_reaches_100_percent_with_result_table(browser, lab)
     view = page.locator(".workbench-job.wb-static").first
     view.locator(".wb-status-succeeded").wait_for()
     view.locator(".wb-preview table").wait_for()
-    assert view.locator(".wb-percent").inner_text() == "100%"
+    view.scroll_into_view_if_needed()  # JupyterLab skips rendering cells out of view
+    assert view.locator(".wb-percent").text_content() == "100%"
     assert "width:100.0%" in view.locator(".wb-bar-fill").get_attribute("style").replace(" ", "")
     header = view.locator(".wb-preview table thead").inner_text()
     assert "region" in header and "total" in header
