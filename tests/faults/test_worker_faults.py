@@ -40,9 +40,10 @@ def cluster(own_cluster):
 # ----------------------------------------------------------------------------- killed worker
 @pytest.fixture(scope="module")
 def kill_cluster(redis_server, tmp_path_factory):
-    """Two workers with a short visibility timeout, so a dead worker's task comes back soon."""
+    """Two workers with a short visibility timeout, so a dead worker's task comes back soon (it
+    must exceed the hard limit: 20 s, room for the redelivered job on a loaded machine)."""
     cl = make_cluster(tmp_path_factory.mktemp("wb-kill"), redis_server.url.rsplit("/", 1)[0] + "/4",
-                      hard_limit=6, visibility_timeout=8, WORKBENCH_RESTORE_INTERVAL="1")
+                      hard_limit=20, visibility_timeout=24, WORKBENCH_RESTORE_INTERVAL="1")
     cl.start_worker("a", wait=False)
     cl.start_worker("b", wait=False, cli=True)  # through `workbench worker`
     cl.wait_ready("a")
@@ -53,7 +54,7 @@ def kill_cluster(redis_server, tmp_path_factory):
 
 def test_sigkill_mid_ingest_is_redelivered_and_commits_once(kill_cluster, tmp_path):
     """SIGKILL of the worker running a job, mid-write (a .part file open): its unacknowledged
-    message is delivered again after the visibility timeout (8 s here) to the other worker; the
+    message is delivered again after the visibility timeout (24 s here) to the other worker; the
     job commits once and attempt 1's files are gone."""
     cl = kill_cluster
     src = write_csv(tmp_path / "in.csv", 3_000)
@@ -84,20 +85,34 @@ def test_sigkill_mid_ingest_is_redelivered_and_commits_once(kill_cluster, tmp_pa
     assert nxt.wait(TIMEOUT).status == "succeeded", nxt.error
 
 
-def test_hard_time_limit_fails_the_job_cleanly(kill_cluster, tmp_path):
+@pytest.fixture(scope="module")
+def limit_cluster(tmp_path_factory):
+    """A 15 s hard limit on a cluster of its own (its own redis-server): no other test's job has
+    to fit in it, and the next job (on a pool process started afresh) has room on a loaded
+    machine."""
+    from servers import start_redis
+
+    redis = start_redis()
+    cl = make_cluster(tmp_path_factory.mktemp("wb-limit"), redis.url, hard_limit=15,
+                      visibility_timeout=18)
+    cl.start_worker("a")
+    yield cl
+    cl.stop()
+    redis.stop()
+
+
+def test_hard_time_limit_fails_the_job_cleanly(limit_cluster, tmp_path):
     """A task killed at its hard time limit fails its job with TimeLimitExceeded (not
     retried), its partial file is removed, and the next job runs."""
-    cl = kill_cluster  # hard limit 6 s in this cluster
-    if not cl.workers:
-        cl.start_worker("a")
+    cl = limit_cluster  # hard limit 15 s in this cluster
     src = write_csv(tmp_path / "in.csv", 500)
     marker = tmp_path / "started"
-    job = cl.runner().submit(wb.Pipeline(source=wb.file(str(src)), steps=[slow_step(marker, 30)],
+    job = cl.runner().submit(wb.Pipeline(source=wb.file(str(src)), steps=[slow_step(marker, 120)],
                                          sink=wb.dataset("too_slow")))
     job.wait(TIMEOUT)
     assert job.status == "failed"
     err = job.state.error
-    assert err["type"] == "TimeLimitExceeded" and "hard time limit of 6s" in err["message"]
+    assert err["type"] == "TimeLimitExceeded" and "hard time limit of 15s" in err["message"]
     assert cl.ctx().catalog.get_job(job.id)["attempts"] == 1  # not retried
     assert storage_files(cl.home, "too_slow") == []  # the killed attempt's partial file is gone
     # The next job runs fine (the pool replaced the killed process).
