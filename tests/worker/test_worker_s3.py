@@ -86,11 +86,18 @@ def test_s3_stopped_mid_job_retries_then_succeeds(s3_cluster, tmp_path):
     named = sorted(f"wb/{f['key']}" for f in ds.files)
     # the version's files and manifest, and the Iceberg table's own metadata; no file of the
     # failed attempts
-    table_meta = "wb/default/datasets/on_s3/metadata/"
     keys = bucket_keys(cl.moto.url)
-    assert [k for k in keys if not k.startswith(table_meta)] == sorted(
+    meta = [k for k in keys if k.startswith("wb/default/datasets/on_s3/metadata/")]
+    assert [k for k in keys if k not in meta] == sorted(
         named + ["wb/default/datasets/on_s3/v000001.manifest.json"])
-    assert any(k.endswith(".metadata.json") for k in keys if k.startswith(table_meta))
+    # the dataset's Iceberg table: one snapshot, and no metadata file it does not need
+    from workbench import iceberg
+
+    ice = iceberg.open_iceberg(ctx.settings, ctx.storage, ctx.catalog)
+    assert [s.snapshot_id for s in iceberg.load_table(ice, ctx.namespace, "on_s3").snapshots()] \
+        == [ds.snapshot_id]
+    needed = iceberg.referenced_locations(ice, ctx.namespace, "on_s3")
+    assert meta and all(f"s3://{BUCKET}/{k}" in needed for k in meta)
     from workbench.dataset_store import scan_dataset
 
     assert scan_dataset(ctx, "on_s3").select(pl.len()).collect().item() == 5_000

@@ -224,10 +224,24 @@ def write_csv(path: Path, rows: int, *, start: int = 0, seed: int = 0) -> Path:
 
 def storage_files(home: Path, dataset: str) -> list[str]:
     """Every file under a dataset's folder (relative), temporary ones included; the Iceberg
-    table's ``metadata/`` (written with a commit, checked in tests/iceberg) is left out only
-    beside a committed version, so metadata without a version still shows."""
+    table's ``metadata/`` files are left out only beside a committed version and only those the
+    table needs, so metadata without a version, or an orphan metadata file, still shows."""
     base = home / "storage" / "default" / "datasets" / dataset
     files = sorted(str(p.relative_to(base)) for p in base.rglob("*") if p.is_file())
-    if any(f.endswith(".manifest.json") and "/" not in f for f in files):
-        files = [f for f in files if not f.startswith("metadata/")]
-    return files
+    if not any(f.endswith(".manifest.json") and "/" not in f for f in files) or \
+            not any(f.startswith("metadata/") for f in files):
+        return files
+    needed = _table_files(home, dataset)
+    return [f for f in files if not (f.startswith("metadata/") and f"file://{base / f}" in needed)]
+
+
+def _table_files(home: Path, dataset: str) -> set[str]:
+    from workbench import iceberg
+    from workbench.catalog import open_catalog
+    from workbench.settings import Settings
+    from workbench.storage import open_storage
+
+    settings = Settings(home=home, storage_url=str(home / "storage"),
+                        catalog_url=f"sqlite:///{home / 'catalog.db'}")
+    ice = iceberg.open_iceberg(settings, open_storage(settings), open_catalog(settings.catalog_url))
+    return iceberg.referenced_locations(ice, "default", dataset)
