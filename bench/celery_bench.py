@@ -12,6 +12,9 @@ events    events per second one client receives: a worker-side ``StreamPublisher
           progress events to a job's stream while a ``CeleryJob`` reads them live
 ingest    the same 1 GB CSV -> dataset job on a worker vs the LocalRunner (interleaved rounds;
           the ratio of medians; the worker time is the client's submit -> done)
+throughput  trivial jobs per second one worker process (``-c 1``) runs, with catalog records and
+          events: N jobs submitted at once, the time from the first submit to the last done
+          (opt-in: ``--only throughput``; the target is 150 jobs/s per worker process)
 fanout    16 files with ``parallel=True`` on a worker with 2 pool processes vs 1 (each process
           limited to one Polars thread, so the processes are the parallelism) and, for
           reference, the same files read in one task with Polars' own threads
@@ -155,6 +158,27 @@ def bench_latency(b: Bench, jobs: int) -> dict:
             "done_ms": {"median": statistics.median(done), "p99": pct(done, 0.99)}}
 
 
+def bench_throughput(b: Bench, jobs: int) -> dict:
+    import workbench as wb
+
+    b.start_worker(1)
+    src = b.work / "tiny.csv"
+    src.write_text("a,b\n1,x\n2,y\n")
+    p = wb.Pipeline(source=wb.file(str(src)), steps=[wb.filter("a > 0")])
+    for _ in range(5):  # the pool's imports
+        job = b.runner.submit(p)
+        job.wait(60)
+    t0 = time.perf_counter()
+    handles = [b.runner.submit(p) for _ in range(jobs)]
+    submitted = time.perf_counter() - t0
+    for job in handles:
+        job.wait(600)
+        assert job.status == "succeeded", job.error
+    elapsed = time.perf_counter() - t0
+    return {"jobs": jobs, "worker_processes": 1, "seconds": elapsed, "submit_seconds": submitted,
+            "jobs_per_s": jobs / elapsed}
+
+
 # ----------------------------------------------------------------------------- events
 def bench_events(b: Bench, n: int) -> dict:
     from workbench.events import JobFinished, Progress
@@ -272,6 +296,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="latency,events,ingest,fanout")
     ap.add_argument("--jobs", type=int, default=200, help="latency: jobs measured")
+    ap.add_argument("--throughput-jobs", type=int, default=300, help="throughput: jobs submitted")
     ap.add_argument("--events", type=int, default=100_000, help="events: how many")
     ap.add_argument("--ingest-size", default="1GB")
     ap.add_argument("--ingest-file", default="/tmp/wb-bench/events-1GB.csv")
@@ -288,6 +313,9 @@ def main(argv: list[str] | None = None) -> None:
         if "latency" in only:
             results["latency"] = bench_latency(b, args.jobs)
             print("latency", json.dumps(results["latency"]), flush=True)
+        if "throughput" in only:
+            results["throughput"] = bench_throughput(b, args.throughput_jobs)
+            print("throughput", json.dumps(results["throughput"]), flush=True)
         if "events" in only:
             results["events"] = bench_events(b, args.events)
             print("events", json.dumps(results["events"]), flush=True)
