@@ -122,7 +122,7 @@ def rows_iceberg(out: str, _extra: dict) -> list[tuple]:
         return []
     s = data["summary"]
     return [("iceberg", f"snapshot commit share of ingest: {s['commit_share_pct']} %",
-             s["ingest_ratio_with_vs_without"], None, None)]
+             s.get("ingest_ratio_paired_median", s["ingest_ratio_with_vs_without"]), None, None)]
 
 
 PARSERS = {"iceberg": rows_iceberg, "ingest": rows_ingest, "wide": rows_wide, "s3": rows_s3, "db": rows_db,
