@@ -39,7 +39,8 @@ def lab(tmp_path_factory):
     from pathlib import Path
 
     if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+        # a missing browser is a broken test environment, not a pass (.ci/run installs it)
+        pytest.fail("Debian's chromium is not installed (apt-get install -y chromium)")
     server, root, home = start_lab(tmp_path_factory.mktemp("lab-root"))
     yield server, root, home
     server.stop()
