@@ -21,8 +21,8 @@ from .engines.profile import add_exact_distinct, profile_exprs, profile_from_sta
 from .engines.source import SourceScan
 from .engines.steps import apply_step, step_label
 from .errors import (
-    Cancelled, InputError, SourceError, StepError, StorageError, TransientError, WorkbenchError,
-    as_workbench_error, disk_full, is_enospc,
+    Cancelled, InputError, SourceError, StepError, StorageError, TimeLimitExceeded,
+    TransientError, WorkbenchError, as_workbench_error, disk_full, is_enospc,
 )
 from .events import (
     CheckResult, Emit, JobCancelled, JobFailed, JobFinished, JobStarted, Message, Retrying,
@@ -38,7 +38,8 @@ MAX_RESCANS = 3  # widen inferred types at most this many times before reporting
 
 
 def _rescan(scan: SourceScan | None, exc: BaseException) -> SourceScan | None:
-    if scan is None or isinstance(exc, WorkbenchError):
+    if scan is None or isinstance(exc, WorkbenchError) or \
+            type(exc).__name__ == "SoftTimeLimitExceeded":  # a time limit is no type to widen
         return None
     try:
         return scan.rescan(exc)
@@ -121,6 +122,13 @@ def classify_error(exc: BaseException, scan: SourceScan | None, step: str | None
     """Map an exception from the streaming pass to a located, typed error."""
     if isinstance(exc, WorkbenchError):
         return exc.with_context(step=step)
+    if type(exc).__name__ == "SoftTimeLimitExceeded":
+        # A worker's soft time limit (Celery's exception, matched by name: only the running
+        # layer imports Celery). A limit, never retried, and not an InternalError.
+        return TimeLimitExceeded("the task ran past its soft time limit and was stopped",
+                                 step=step, hint="split the input, or raise the queue's "
+                                                 "WORKBENCH_SOFT_TIME_LIMIT_<QUEUE> and "
+                                                 "WORKBENCH_HARD_TIME_LIMIT_<QUEUE>")
     cause = exc
     while cause.__cause__ is not None and not isinstance(cause, WorkbenchError):
         cause = cause.__cause__
