@@ -89,6 +89,8 @@ class Dataset:
     checks: list[dict[str, Any]] = field(default_factory=list)
     # the version's Iceberg snapshot in the dataset's table (None: committed without one)
     snapshot_id: int | None = None
+    # why the version has no snapshot (a type Iceberg v2 cannot hold), None otherwise
+    snapshot_note: str | None = None
 
     kind = "dataset"
 
@@ -163,6 +165,7 @@ def dataset_from_record(ctx: Context, record: VersionRecord, manifest: dict[str,
         job_id=record.job_id, inputs=record.inputs, bytes_in=int(manifest.get("bytes_in") or 0),
         checks=manifest.get("checks", []),
         snapshot_id=(snapshot or {}).get("snapshot_id"),
+        snapshot_note=(snapshot or {}).get("note"),
     )
 
 

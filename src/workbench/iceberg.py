@@ -109,7 +109,10 @@ def _unsupported(arrow_schema: Any) -> str | None:
     """Why Iceberg (format v2) cannot hold these columns, or None."""
     # heavy optional dependency: imported on first use
     from pyiceberg.catalog import Catalog
-    from pyiceberg.io.pyarrow import _check_pyarrow_schema_compatible
+    from pyiceberg.io.pyarrow import (
+        UnsupportedPyArrowTypeException,
+        _check_pyarrow_schema_compatible,
+    )
     from pyiceberg.schema import assign_fresh_schema_ids
 
     for field in arrow_schema:
@@ -121,9 +124,19 @@ def _unsupported(arrow_schema: Any) -> str | None:
     try:
         schema = assign_fresh_schema_ids(Catalog._convert_schema_if_needed(arrow_schema))
         _check_pyarrow_schema_compatible(schema, arrow_schema, format_version=2)
-    except (ValueError, TypeError, NotImplementedError) as exc:
-        return f"Iceberg v2 cannot hold these columns: {str(exc).splitlines()[0][:300]}"
+    except (ValueError, TypeError, NotImplementedError, UnsupportedPyArrowTypeException) as exc:
+        # Time, Duration and nanosecond timestamps (v3 only) raise the last one
+        return f"Iceberg v2 cannot hold these columns: {_first_line(exc)}"
     return None
+
+
+def _first_line(exc: BaseException) -> str:
+    """The message, with the column pyiceberg's wrapper names and the cause it wraps."""
+    text = str(exc).splitlines()[0][:300]
+    cause = exc.__cause__
+    if cause is not None and str(cause) and str(cause).splitlines()[0] not in text:
+        text += f" ({str(cause).splitlines()[0][:200]})"
+    return text
 
 
 def _wide_unsigned(dtype: Any) -> str | None:

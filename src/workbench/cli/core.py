@@ -85,7 +85,8 @@ def _follow(job, args) -> Any:
 def _dataset_text(d: dict[str, Any]) -> str:
     lines = [f"{d['name']} v{d['version']}: {d['rows']} rows, {_size(d['bytes'])}, "
              f"checksum {d['checksum'][:16]}…"
-             + (f", Iceberg snapshot {d['snapshot_id']}" if d.get("snapshot_id") else "")]
+             + (f", Iceberg snapshot {d['snapshot_id']}" if d.get("snapshot_id") else "")
+             + (f", no Iceberg snapshot: {d['snapshot_note']}" if d.get("snapshot_note") else "")]
     for f in d["schema"]["fields"]:
         col = d["profile"]["columns"].get(f["name"], {})
         stats = ", ".join(f"{k} {human_number(col[k])}"
