@@ -11,7 +11,7 @@ import polars as pl
 from ..errors import SourceError
 from .read_common import Input
 from .read_csv_check import CsvOptions, column_in, locate
-from .read_text_types import misfit_column, parse_expr
+from .read_text_types import fits_expr, misfit_column, parse_expr
 from .read_types import misfit, type_name, widen
 
 HEADER_MAX = 1024 * 1024  # a header longer than this is not a header
@@ -62,6 +62,13 @@ class CsvPlan:
         c = misfit_column(exc, list(self.parse_dates))
         if c is None:
             return None
+        late = self._late_markers_only(c)
+        if late:  # a null marker first met past the samples, not a value of another kind
+            active = self.opts.nulls if self.opts.active is None else self.opts.active
+            active = tuple(m for m in self.opts.nulls if m == "" or m in late or m in active)
+            note = (f"null markers first met past the sampled part of the file: {sorted(late)}; "
+                    "read again with them")
+            return replace(self, notes=self.notes + [note], opts=replace(self.opts, active=active))
         kind = self.parse_dates[c][0].partition("@")[0].replace("_tz", "")
         rest = {k: v for k, v in self.parse_dates.items() if k != c}
         fmt = self.parse_dates[c][1]
@@ -70,6 +77,30 @@ class CsvPlan:
         note = (f"column {c!r}: a value further into the file is not {what}; "
                 f"read as text (declare schema_overrides to choose)")
         return replace(self, parse_dates=rest, notes=self.notes + [note])
+
+    def _late_markers_only(self, column: str) -> set[str]:
+        """The null markers not yet given to Polars that ``column`` holds, when every other
+        value of it parses as its typed kind; else an empty set (the column is text)."""
+        active = self.opts.nulls if self.opts.active is None else self.opts.active
+        late = [m for m in self.opts.nulls if m and m not in active]
+        if not late:
+            return set()
+        kind, fmt = self.parse_dates[column]
+        col = pl.col(column)
+        seen: set[str] = set()
+        for inp in self.inputs:
+            lf = pl.scan_csv(inp.target, schema={c: pl.String for c in self.names},
+                             truncate_ragged_lines=True, **self.opts.polars_kwargs())
+            exprs = [(~fits_expr(column, kind, fmt) & ~col.is_in(late)).any().alias("__bad")]
+            exprs += [col.is_in([m]).any().alias(f"__m_{m}") for m in late]
+            try:
+                res = lf.select(exprs).collect().row(0, named=True)
+            except pl.exceptions.PolarsError:
+                return set()
+            if res["__bad"]:
+                return set()
+            seen |= {m for m in late if res[f"__m_{m}"]}
+        return seen
 
     def diagnose(self, exc: BaseException) -> SourceError | None:
         text = str(exc)

@@ -112,6 +112,16 @@ def parse_expr(column: str, kind: str, fmt: str) -> pl.Expr:
     return col.str.strptime(dtype, fmt, strict=True)  # type: ignore[arg-type]
 
 
+def fits_expr(column: str, kind: str, fmt: str) -> pl.Expr:
+    """True where the text value is null or parses as ``kind`` in ``fmt`` (never fails)."""
+    col = pl.col(column)
+    dtype = kind_dtype(kind)
+    if dtype == pl.Boolean:
+        return col.is_null() | col.str.contains(_BOOL)
+    parsed = col.str.strptime(dtype, fmt, strict=False)  # type: ignore[arg-type]
+    return col.is_null() | parsed.is_not_null()
+
+
 def misfit_column(exc: BaseException, columns: list[str]) -> str | None:
     """The column of ``columns`` a failed strict parse names, or None."""
     text = str(exc)
