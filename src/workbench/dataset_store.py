@@ -294,6 +294,7 @@ def commit_snapshot(ctx: Context, manifest: dict[str, Any], key: str) -> dict[st
         version=int(manifest["version"]), job_id=manifest.get("job_id"),
         keys=[f["key"] for f in manifest["files"]], table_location=table_location(ctx, manifest["name"]),
         partition_by=list(sink.get("partition_by") or []),
+        max_columns=ctx.settings.iceberg_max_columns,
         properties={"wb.rows": str(manifest["rows"]), "wb.checksum": manifest["checksum"],
                     "wb.mode": str(manifest.get("mode")),
                     "wb.manifest": iceberg.location(ctx.storage, key)})

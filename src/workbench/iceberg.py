@@ -130,6 +130,14 @@ def _unsupported(arrow_schema: Any) -> str | None:
     return None
 
 
+def _too_wide(columns: int, max_columns: int | None) -> str | None:
+    if max_columns is None or columns <= max_columns:
+        return None
+    return (f"no Iceberg snapshot for {columns:,} columns: over WORKBENCH_ICEBERG_MAX_COLUMNS "
+            f"({max_columns:,}); workbench reads the version as usual (raise the setting to give "
+            "wide versions a table; the commit then costs about a millisecond per column)")
+
+
 def _first_line(exc: BaseException) -> str:
     """The message, with the column pyiceberg's wrapper names and the cause it wraps."""
     text = str(exc).splitlines()[0][:300]
@@ -158,14 +166,16 @@ def _wide_unsigned(dtype: Any) -> str | None:
 def commit_snapshot(ice: Any, storage: Storage, *, namespace: str, name: str, version: int,
                     job_id: str | None, keys: list[str], table_location: str,
                     partition_by: list[str], properties: dict[str, str],
-                    restore: bool = False) -> Snapshot:
+                    restore: bool = False, max_columns: int | None = None) -> Snapshot:
     """Make ``keys`` (every file of ``version``) the table's current snapshot, in one commit.
 
     Idempotent per (version, job id). A version whose columns Iceberg cannot hold gets no
     snapshot; the table is dropped then, so no engine reads it as the latest (``note`` says why).
     A version that reaches the table after a later one did (two writers, the earlier one
     slower) is committed on a branch of its own, ``wb-v<N>``: readable by snapshot id, and the
-    later version stays current. ``restore``: always on main (``point_at``).
+    later version stays current. ``restore``: always on main (``point_at``). ``max_columns``:
+    a wider version gets no snapshot either (pyiceberg copies the whole table metadata on each
+    update, about a millisecond per column per commit).
     """
     # heavy optional dependency: imported on first use
     from pyiceberg.exceptions import CommitFailedException
@@ -188,7 +198,7 @@ def commit_snapshot(ice: Any, storage: Storage, *, namespace: str, name: str, ve
         table_io = table.io
     try:
         schema = _arrow_schema(table_io, wanted[0])
-        why = _unsupported(schema)
+        why = _too_wide(len(schema), max_columns) or _unsupported(schema)
     except (ValueError, TypeError, NotImplementedError) as exc:  # Arrow cannot read the types
         why = f"Iceberg v2 cannot hold these columns: {str(exc).splitlines()[0][:300]}"
     if why is not None:

@@ -211,6 +211,8 @@ class Settings:
     iceberg_catalog: str = "sql"
     iceberg_warehouse: str | None = None
     iceberg_token: str | None = field(default=None, repr=False)
+    # versions wider than this get no snapshot (with a note): the commit's cost grows with width
+    iceberg_max_columns: int | None = 2000
 
     @property
     def on_worker(self) -> bool:
@@ -266,6 +268,7 @@ class Settings:
             iceberg_catalog=_iceberg_catalog(),
             iceberg_warehouse=_env("WORKBENCH_ICEBERG_WAREHOUSE"),
             iceberg_token=_env("WORKBENCH_ICEBERG_TOKEN"),
+            iceberg_max_columns=int(_number("WORKBENCH_ICEBERG_MAX_COLUMNS", 2000)) or None,
         )
 
     def with_(self, **changes) -> Settings:

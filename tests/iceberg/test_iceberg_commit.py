@@ -122,6 +122,25 @@ def test_types_iceberg_cannot_hold_commit_without_a_snapshot(home, tmp_path):
     assert verify(ctx, "unsigned", ds2.version)["ok"] and verify(ctx, "unsigned")["snapshot"] == "ok"
 
 
+def test_versions_wider_than_the_setting_get_no_snapshot_and_say_so(wb_home, monkeypatch,
+                                                                   tmp_path):
+    """WORKBENCH_ICEBERG_MAX_COLUMNS: pyiceberg's commit copies the table metadata on every
+    update, so a very wide version is kept out of Iceberg with a note that names the setting."""
+    monkeypatch.setenv("WORKBENCH_ICEBERG_MAX_COLUMNS", "3")
+    narrow = pl.DataFrame({"a": [1], "b": [2], "c": [3]})
+    ds = wb.ingest(_csv(tmp_path, "n", narrow), name="wide", mode="create")
+    assert ds.snapshot_id is not None and ds.snapshot_note is None
+    wide = narrow.with_columns(d=pl.lit(4))
+    ds2 = wb.ingest(_csv(tmp_path, "w", wide), name="wide", mode="overwrite")
+    assert ds2.snapshot_id is None
+    assert "4 columns" in ds2.snapshot_note and "WORKBENCH_ICEBERG_MAX_COLUMNS (3)" in ds2.snapshot_note
+    assert table("wide") is None  # no engine reads an older snapshot as the latest
+    assert wb.read("wide").collect().equals(wide)  # workbench reads the version as usual
+    monkeypatch.setenv("WORKBENCH_ICEBERG_MAX_COLUMNS", "0")  # no limit
+    ds3 = wb.ingest(_csv(tmp_path, "w", wide), name="wide", mode="overwrite")
+    assert same(by_pyiceberg(table("wide"), ds3.snapshot_id), wide)
+
+
 def test_the_catalog_setting(wb_home, monkeypatch, tmp_path):
     monkeypatch.setenv("WORKBENCH_ICEBERG_CATALOG", "thrift://somewhere")
     with pytest.raises(ConfigError, match="WORKBENCH_ICEBERG_CATALOG"):
