@@ -90,8 +90,12 @@ def _dataset_text(d: dict[str, Any]) -> str:
     for f in d["schema"]["fields"]:
         col = d["profile"]["columns"].get(f["name"], {})
         stats = ", ".join(f"{k} {human_number(col[k])}"
-                          for k in ("null_count", "approx_distinct", "min", "max", "mean")
+                          for k in ("null_count", "min", "max", "mean")
                           if k in col and col[k] is not None)
+        distinct = col.get("distinct", col.get("approx_distinct"))
+        if distinct is not None:  # exact unless the profile says it was estimated
+            approx = col.get("distinct_estimated", "distinct" not in col)
+            stats += (", " if stats else "") + f"distinct {'≈' if approx else ''}{human_number(distinct)}"
         lines.append(f"  {f['name']:<24} {f['type']:<16} {'null' if f['nullable'] else '    '}  {stats}")
         if col.get("top_values"):
             tops = ", ".join(f"{human_number(t['value'])} ({t['count']:,})" for t in col["top_values"])
