@@ -186,8 +186,12 @@ def start_jupyterlab(root_dir: Path, env: dict[str, str] | None = None) -> Serve
     (settings / "notification.jupyterlab-settings").write_text(
         _json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     notebook = workdir / "settings" / "@jupyterlab" / "notebook-extension"
-    notebook.mkdir(parents=True)  # open notebooks with their kernel, without asking
-    (notebook / "tracker.jupyterlab-settings").write_text(_json.dumps({"autoStartDefaultKernel": True}))
+    notebook.mkdir(parents=True)
+    # open notebooks with their kernel, without asking; attach every cell to the page, so what a
+    # test reads or clicks is laid out wherever it sits (with windowing, cells out of view are
+    # skipped by layout: their text reads empty and they cannot be scrolled to or clicked)
+    (notebook / "tracker.jupyterlab-settings").write_text(
+        _json.dumps({"autoStartDefaultKernel": True, "windowingMode": "none"}))
     argv = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
             f"--port={port}", "--ip=127.0.0.1", f"--ServerApp.token={token}",
             f"--ServerApp.root_dir={root_dir}", f"--LabApp.user_settings_dir={workdir / 'settings'}",

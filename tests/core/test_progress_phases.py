@@ -14,6 +14,7 @@ from workbench.job_handle import JobState
 from workbench.notebook import model
 
 MAX_STILL = 2.0  # seconds a bar may stand still while work goes on
+ROWS = 2_000_000  # enough batches for 10 s or more on a quiet machine too
 STEPS = '''\
 import time
 
@@ -30,7 +31,7 @@ def test_no_bar_stands_still_while_a_long_job_works(wb_home, tmp_path, monkeypat
     (tmp_path / "wb_phase_steps.py").write_text(STEPS)
     monkeypatch.syspath_prepend(str(tmp_path))
     path = tmp_path / "big.csv"
-    pl.DataFrame({"x": range(1_000_000), "s": [f"name-{i % 9973}" for i in range(1_000_000)]}
+    pl.DataFrame({"x": range(ROWS), "s": [f"name-{i % 9973}" for i in range(ROWS)]}
                  ).write_csv(path)
     job = wb.submit(wb.Pipeline(
         name="phases", source=wb.file(str(path)),
@@ -61,7 +62,7 @@ def test_no_bar_stands_still_while_a_long_job_works(wb_home, tmp_path, monkeypat
     phases = {e.step for e in events if e.kind == "progress"}
     assert {"double", "write"} <= phases  # the SQL step and the write phase report progress
     written = [e for e in events if e.kind == "progress" and e.step == "write"]
-    assert max(e.rows for e in written) == 1_000_000 and max(e.bytes_out for e in written) > 0
+    assert max(e.rows for e in written) == ROWS and max(e.bytes_out for e in written) > 0
     assert any(e.phase.startswith("profile") for e in written)  # the tail after the rows
 
     # replayed as a view sees it: a stalled moment never shows a rate
