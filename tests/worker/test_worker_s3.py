@@ -47,10 +47,6 @@ def s3_cluster(redis_server, tmp_path_factory):
     moto.stop()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "open bug: in some runs (3 of 6 here, quiet machine included) no retry is reported within "
-    "120 s after the S3 server stops mid-job and the job stays running; the cause is not found "
-    "yet (tests/faults/test_s3_outage.py, the kernel's S3 outage, passes)"))
 def test_s3_stopped_mid_job_retries_then_succeeds(s3_cluster, tmp_path):
     """Each move waits on a gate the test controls: the data flows (run 1 of the step holds
     it), S3 goes down, the run goes on and its write fails; S3 comes back with its bucket, and

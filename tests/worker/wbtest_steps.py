@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -116,11 +117,13 @@ def gate_each_run(frame: pl.LazyFrame, marker: str, gate: str) -> pl.LazyFrame:
     """Run n of this step (an attempt that reaches the data) appends a line to ``marker``, then
     holds its data until the test creates ``<gate>.<n>``: the test acts between the runs."""
     run: dict[str, int] = {}
+    first = threading.Lock()  # Polars calls fn on several batches at once: one run, one line
 
     def fn(df: pl.DataFrame) -> pl.DataFrame:
-        if "n" not in run:
-            _touch(marker)
-            run["n"] = len(Path(marker).read_text().splitlines())
+        with first:
+            if "n" not in run:
+                _touch(marker)
+                run["n"] = len(Path(marker).read_text().splitlines())
         while not os.path.exists(f"{gate}.{run['n']}"):
             time.sleep(0.05)
         return df
