@@ -65,10 +65,8 @@ def _start_time(pid: int) -> str | None:
         return None
 
 
-def owner_alive(owner: dict[str, Any]) -> bool:
-    if owner.get("host") != socket.gethostname():
-        return True  # a shared folder: only the host that made it may judge it
-    pid = int(owner.get("pid", 0))
+def pid_alive(pid: int) -> bool:
+    """Is a process with this id running on this machine (one of another user's counts too)?"""
     if pid <= 0:
         return False
     try:
@@ -77,6 +75,15 @@ def owner_alive(owner: dict[str, Any]) -> bool:
         return False
     except PermissionError:
         return True
+    return True
+
+
+def owner_alive(owner: dict[str, Any]) -> bool:
+    if owner.get("host") != socket.gethostname():
+        return True  # a shared folder: only the host that made it may judge it
+    pid = int(owner.get("pid", 0))
+    if not pid_alive(pid):
+        return False
     started = _start_time(pid)
     return started is None or owner.get("started") in (None, started)
 

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from ..catalog import opened_catalogs
 from ..context import Context
 from ..settings import get_settings
-from ..storage.disk import sweep_dead_temp
+from ..storage.disk import pid_alive, sweep_dead_temp
 from . import keys
 from .config import WorkerConfig
 from .stream import StreamPublisher, redis_client, redis_errors
@@ -111,13 +111,7 @@ def owner_alive(worker: str | None) -> bool | None:
     pid = int(m["pid"])
     if pid == os.getpid():
         return False  # this process runs one task at a time: that run is over
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid)
 
 
 # ----------------------------------------------------------------------------- heartbeats
