@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from servers import create_database, session_keys, start_moto, start_postgres, start_redis
+from servers import create_database, redis_db, session_keys, start_moto, start_postgres, start_redis
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -77,19 +77,14 @@ def browser():
 @pytest.fixture(scope="module")
 def own_cluster(redis_server, tmp_path_factory, request):
     """A cluster of the module's own, for tests that stop, kill or race its workers: one worker
-    named ``own`` (two pool processes, every queue) on the Redis database the module names in
-    ``OWN_CLUSTER_DB`` (one per module, so no other cluster reads its queues), with this
-    process's environment pointing at it for the module."""
+    named ``own`` (two pool processes, every queue) on a Redis database of its own (so no other
+    cluster reads its queues), with this process's environment pointing at it for the module."""
     import sys
 
-    db = getattr(request.module, "OWN_CLUSTER_DB", None)
-    if not isinstance(db, int):
-        pytest.fail(f"{request.module.__name__} uses own_cluster without OWN_CLUSTER_DB = <n>")
     sys.path.insert(0, str(Path(__file__).resolve().parent / "worker"))
     from wb_cluster import make_cluster
 
-    cl = make_cluster(tmp_path_factory.mktemp(f"wb-own{db}"),
-                      redis_server.url.rsplit("/", 1)[0] + f"/{db}")
+    cl = make_cluster(tmp_path_factory.mktemp("wb-own"), redis_db(redis_server))
     cl.start_worker("own", concurrency=2)
     with pytest.MonkeyPatch.context() as mp:
         for var in list(os.environ):

@@ -5,6 +5,7 @@ Nothing here relies on a service already running on the machine.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
@@ -70,6 +71,22 @@ class Server:
         self.start()
 
 
+# Every cluster of a run gets a Redis database of its own (``redis_db``): a worker left running by
+# one module (a session-scoped cluster lives through the whole run) must never take the messages
+# of another module's jobs. It did: a retried job was run by the wrong worker and recorded in the
+# wrong catalog.
+REDIS_DATABASES = 256
+_next_db = itertools.count(1)  # 0 is the server's own URL
+
+
+def redis_db(server: Server) -> str:
+    """The URL of a database on ``server`` that no other caller of this run has been given."""
+    n = next(_next_db)
+    if n >= REDIS_DATABASES:
+        raise RuntimeError(f"more than {REDIS_DATABASES - 1} Redis databases asked for in one run")
+    return server.url.rsplit("/", 1)[0] + f"/{n}"
+
+
 def start_redis(password: str | None = None) -> Server:
     """redis-server on a free port; with ``password`` it requires it (``--requirepass``) and
     ``url`` carries it, as a production broker URL does."""
@@ -79,7 +96,8 @@ def start_redis(password: str | None = None) -> Server:
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="wb-redis-"))
     argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--maxmemory-policy", "noeviction", "--dir", str(workdir)]
+            "--maxmemory-policy", "noeviction", "--dir", str(workdir),
+            "--databases", str(REDIS_DATABASES)]
     if password:
         argv += ["--requirepass", password]
     auth = f":{password}@" if password else ""

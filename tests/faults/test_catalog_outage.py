@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 import workbench as wb
-from servers import create_database, start_postgres
+from servers import create_database, redis_db, start_postgres
 from wb_cluster import make_cluster, write_csv
 
 from invariants import assert_clean_dataset, assert_settled, wait_until
@@ -23,7 +23,7 @@ TIMEOUT = 240
 def pg_cluster(redis_server, tmp_path_factory):
     pg = start_postgres()
     url = create_database(pg, f"cat_{uuid.uuid4().hex[:8]}")
-    cl = make_cluster(tmp_path_factory.mktemp("wb-catalog"), redis_server.url.rsplit("/", 1)[0] + "/6",
+    cl = make_cluster(tmp_path_factory.mktemp("wb-catalog"), redis_db(redis_server),
                       hard_limit=600, visibility_timeout=900, WORKBENCH_CATALOG_URL=url,
                       WORKBENCH_STALE_AFTER="120")
     cl.pg = pg  # type: ignore[attr-defined]

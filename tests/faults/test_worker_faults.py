@@ -12,6 +12,7 @@ import pytest
 import workbench as wb
 from workbench.worker import keys
 from wb_cluster import make_cluster, storage_files, wait_for, write_csv
+from servers import redis_db
 
 from invariants import assert_clean_dataset, assert_settled, wait_until
 
@@ -29,9 +30,6 @@ def versions(cluster, name: str) -> list[int]:
     return [v.version for v in ctx.catalog.list_versions(ctx.namespace, name)]
 
 
-OWN_CLUSTER_DB = 8  # own_cluster (tests/conftest.py): a worker these tests kill and race
-
-
 @pytest.fixture(scope="module")
 def cluster(own_cluster):
     return own_cluster
@@ -42,7 +40,7 @@ def cluster(own_cluster):
 def kill_cluster(redis_server, tmp_path_factory):
     """Two workers with a short visibility timeout, so a dead worker's task comes back soon (it
     must exceed the hard limit: 20 s, room for the redelivered job on a loaded machine)."""
-    cl = make_cluster(tmp_path_factory.mktemp("wb-kill"), redis_server.url.rsplit("/", 1)[0] + "/4",
+    cl = make_cluster(tmp_path_factory.mktemp("wb-kill"), redis_db(redis_server),
                       hard_limit=20, visibility_timeout=24, WORKBENCH_RESTORE_INTERVAL="1")
     cl.start_worker("a", wait=False)
     cl.start_worker("b", wait=False, cli=True)  # through `workbench worker`
@@ -201,8 +199,6 @@ def test_500_jobs_from_threads_none_lost_or_doubled(cluster, tmp_path):
     r = cluster.redis()
     assert r.llen("pipeline") == 0
     assert not any(r.exists(keys.queued("default", j.id)) for j in jobs[:50])
-
-
 
 
 def test_two_workers_racing_one_job(cluster, tmp_path):

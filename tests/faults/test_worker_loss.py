@@ -11,7 +11,7 @@ import time
 import pytest
 
 import workbench as wb
-from servers import start_redis
+from servers import redis_db, start_redis
 from wb_cluster import make_cluster, wait_for, write_csv
 
 from invariants import assert_clean_dataset, assert_settled
@@ -128,7 +128,7 @@ def default_cluster(redis_server, tmp_path_factory):
     import os
 
     cl = make_cluster(tmp_path_factory.mktemp("wb-defaults"),
-                      redis_server.url.rsplit("/", 1)[0] + "/7", hard_limit=600,
+                      redis_db(redis_server), hard_limit=600,
                       visibility_timeout=3600)
     for var in ("WORKBENCH_HEARTBEAT_INTERVAL", "WORKBENCH_STALE_AFTER"):
         cl.env.pop(var, None)

@@ -12,6 +12,7 @@ import pytest
 
 from workbench import scheduling
 from workbench.context import Context
+from servers import redis_db
 
 pytestmark = pytest.mark.services
 
@@ -65,7 +66,7 @@ def test_celery_notebook_runs_on_a_worker(redis_server, wb_home, tmp_path):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "worker"))
     from wb_cluster import make_cluster
 
-    cluster = make_cluster(tmp_path, redis_server.url.rsplit("/", 1)[0] + "/10")
+    cluster = make_cluster(tmp_path, redis_db(redis_server))
     cluster.start_worker("nbw", queues="ingestion,transformation,persistence,pipeline")
     try:
         run = scheduling.run_notebook(Context.from_settings(), NOTEBOOKS / "06-distributed-celery.ipynb", {

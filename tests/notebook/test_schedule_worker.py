@@ -18,6 +18,7 @@ from wb_cluster import make_cluster  # noqa: E402
 from workbench import scheduling  # noqa: E402
 from workbench.cli import main  # noqa: E402
 from workbench.catalog import schedules  # noqa: E402
+from servers import redis_db  # noqa: E402
 
 pytestmark = pytest.mark.services
 
@@ -44,7 +45,7 @@ def _finished_runs(ctx, schedule_id: str, timeout: float = 120) -> list[dict]:
 
 
 def test_beat_message_fires_a_due_schedule_on_a_worker(redis_server, tmp_path, capsys):
-    cluster = make_cluster(tmp_path, redis_server.url.rsplit("/", 1)[0] + "/9")
+    cluster = make_cluster(tmp_path, redis_db(redis_server))
     cluster.start_worker("nb", queues="notebooks,maintenance")
     try:
         ctx = cluster.ctx()
@@ -77,7 +78,7 @@ def test_a_real_beat_fires_a_schedule_registered_before_it_started(redis_server,
     outlives any restart of beat; the run lands in the catalog with its output."""
     import subprocess
 
-    cluster = make_cluster(tmp_path, redis_server.url.rsplit("/", 1)[0] + "/10",
+    cluster = make_cluster(tmp_path, redis_db(redis_server),
                            WORKBENCH_SCHEDULE_CHECK_INTERVAL="1")
     cluster.start_worker("nbbeat", queues="notebooks,maintenance")
     beat = None

@@ -71,11 +71,11 @@ def _cluster_module() -> Any:
     return wb_cluster
 
 
-def start_worker_cluster(tmp: Path, redis_url: str, *, db: int = 13, **worker_env: str) -> Any:
-    """A home, a Redis database and one worker process with ``WORKBENCH_ROLE=worker`` (the shared
+def start_worker_cluster(tmp: Path, broker_url: str, **worker_env: str) -> Any:
+    """A home, the Redis database ``broker_url`` names and one worker process with ``WORKBENCH_ROLE=worker`` (the shared
     worker the trust rules apply to); ``worker_env`` is given to the worker process only."""
     wb_cluster = _cluster_module()
-    cl = wb_cluster.make_cluster(tmp, redis_url.rsplit("/", 1)[0] + f"/{db}")
+    cl = wb_cluster.make_cluster(tmp, broker_url)
     cl.start_worker("sec", concurrency=1, WORKBENCH_ROLE="worker", **worker_env)
     return cl
 

@@ -19,7 +19,7 @@ import pytest
 import workbench as wb
 from data_probes import redis_dump
 from probes import all_output
-from servers import free_port, start_redis
+from servers import free_port, redis_db, start_redis
 from wb_cluster import make_cluster
 from workbench.masking import mask_text, mask_url
 
@@ -98,7 +98,7 @@ def test_s3_endpoint_with_userinfo_is_masked_in_the_cli_error_and_job_record(s3_
 def test_s3_endpoint_userinfo_on_a_worker_reaches_no_record_event_log_or_redis(redis_server,
                                                                                tmp_path):
     secret = _secret()
-    cl = make_cluster(tmp_path, redis_server.url.rsplit("/", 1)[0] + "/11",
+    cl = make_cluster(tmp_path, redis_db(redis_server),
                       WORKBENCH_S3_ENDPOINT_URL=f"http://user:{secret}@127.0.0.1:{free_port()}",
                       AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                       WORKBENCH_SOURCE_ROOTS="s3://bucket-x/")
@@ -169,7 +169,7 @@ def test_catalog_password_is_masked_when_the_catalog_is_down(tmp_path):
 def test_connection_password_on_a_worker_stays_out_of_records_events_and_logs(redis_server,
                                                                              tmp_path):
     secret = _secret()
-    cl = make_cluster(tmp_path, redis_server.url.rsplit("/", 1)[0] + "/11",
+    cl = make_cluster(tmp_path, redis_db(redis_server),
                       WORKBENCH_CONN_SHOP=f"postgresql://app:{secret}@127.0.0.1:{free_port()}/shop")
     cl.start_worker("dsn", concurrency=1)
     try:

@@ -21,13 +21,14 @@ from forge import capture, inject, json_message, sign_body, signed_parts, with_b
 from probes import all_output, log_lines, start_cluster, use_env, wait_log
 from wb_cluster import wait_for
 from workbench.errors import AccessDenied, ConfigError
+from servers import redis_db
 
 pytestmark = pytest.mark.services
 
 
 @pytest.fixture(scope="module")
 def sec(redis_server, tmp_path_factory):
-    cl = start_cluster(tmp_path_factory.mktemp("wb-sign"), redis_server.url.rsplit("/", 1)[0] + "/12",
+    cl = start_cluster(tmp_path_factory.mktemp("wb-sign"), redis_db(redis_server),
                        "sign")
     mp = use_env(cl)
     yield cl
@@ -286,7 +287,7 @@ def test_one_machine_needs_no_setup_keys_are_made_in_the_home(redis_server, tmp_
     """No WORKBENCH_KEYS_DIR: the worker and the client make (one) key set in the home."""
     from wb_cluster import make_cluster
 
-    cl = make_cluster(tmp_path, redis_server.url.rsplit("/", 1)[0] + "/13")  # no worker: ours
+    cl = make_cluster(tmp_path, redis_db(redis_server))  # no worker: ours
     try:
         home = tmp_path / "home"
         env = cl.process_env()

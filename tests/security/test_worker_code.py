@@ -21,6 +21,7 @@ import workbench as wb
 from probes import all_output, log_lines, start_cluster, use_env
 from wb_cluster import wait_for
 from workbench.errors import AccessDenied
+from servers import redis_db
 
 pytestmark = pytest.mark.services
 
@@ -50,7 +51,7 @@ def code(redis_server, tmp_path_factory):
         db.execute("CREATE TABLE t (a INTEGER)")
         db.executemany("INSERT INTO t VALUES (?)", [(1,), (2,), (3,)])
     (tmp / "nbroot").mkdir()
-    cl = start_cluster(tmp, redis_server.url.rsplit("/", 1)[0] + "/14", "code",
+    cl = start_cluster(tmp, redis_db(redis_server), "code",
                        WBTEST_IMPORT_MARKER=str(marker), PYTHONPATH=str(_site(tmp)),
                        WORKBENCH_CONN_WH=f"sqlite:///{warehouse}",
                        WORKBENCH_NOTEBOOK_ROOTS=str(tmp / "nbroot"))
@@ -291,7 +292,7 @@ def test_the_worker_processes_run_as_workers(code):
 def test_the_workbench_worker_command_runs_as_a_worker(redis_server, tmp_path):
     from wb_cluster import make_cluster
 
-    cl = make_cluster(tmp_path, redis_server.url.rsplit("/", 1)[0] + "/15")
+    cl = make_cluster(tmp_path, redis_db(redis_server))
     cl.start_worker("cli", cli=True)
     try:
         out = cl.app.send_task("workbench.health_check", queue="maintenance").get(timeout=60)

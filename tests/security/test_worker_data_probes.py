@@ -10,6 +10,7 @@ import pytest
 
 import workbench as wb
 from data_probes import PASSWD_MARK, assert_no_leak, forbidden_file, redis_dump, start_worker_cluster
+from servers import redis_db
 
 pytestmark = pytest.mark.services
 
@@ -25,7 +26,7 @@ def cluster(redis_server, tmp_path_factory, root):
     tmp = tmp_path_factory.mktemp("wb-sec-data")
     # a connection the operator set up that happens to name the catalog (another spelling of it)
     catalog = tmp / "home" / "catalog.db"
-    cl = start_worker_cluster(tmp, redis_server.url, WORKBENCH_SOURCE_ROOTS=str(root),
+    cl = start_worker_cluster(tmp, redis_db(redis_server), WORKBENCH_SOURCE_ROOTS=str(root),
                               WORKBENCH_CONN_REPORTS=f"sqlite:////{str(catalog).lstrip('/')}")
     yield cl
     cl.stop()

@@ -13,6 +13,7 @@ from api_client import error_of, start_server, stream, wait_for, write_csv
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "worker"))
 from wb_cluster import make_cluster  # noqa: E402
+from servers import redis_db  # noqa: E402
 
 pytestmark = pytest.mark.services
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.services
 @pytest.fixture(scope="module")
 def cluster(redis_server, tmp_path_factory):
     cl = make_cluster(tmp_path_factory.mktemp("srv-cluster"),
-                      redis_server.url.rsplit("/", 1)[0] + "/5")
+                      redis_db(redis_server))
     cl.start_worker("srv", concurrency=1)
     yield cl
     cl.stop()

@@ -13,6 +13,7 @@ sys.path.insert(0, str(HERE.parent / "storage"))  # the moto helpers (s3_helpers
 
 from typecases import polars_frame  # noqa: E402
 from wb_cluster import Cluster, make_cluster  # noqa: E402
+from servers import redis_db  # noqa: E402
 
 RESULT_MAX_BYTES = 8_000_000
 
@@ -21,7 +22,7 @@ RESULT_MAX_BYTES = 8_000_000
 def types_cluster(redis_server, tmp_path_factory) -> Cluster:
     """One real Celery worker (redis-server broker) on its own workbench home; results of
     pipelines without a sink are capped at 8 MB here so the limit is tested on both runners."""
-    cl = make_cluster(tmp_path_factory.mktemp("wb-types"), redis_server.url.rsplit("/", 1)[0] + "/5",
+    cl = make_cluster(tmp_path_factory.mktemp("wb-types"), redis_db(redis_server),
                       WORKBENCH_RESULT_MAX_BYTES=str(RESULT_MAX_BYTES))
     cl.start_worker("types", concurrency=1)
     yield cl

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from servers import free_port
+from servers import free_port, redis_db
 from wb_cluster import Cluster, make_cluster, write_csv
 
 
@@ -12,7 +12,7 @@ from wb_cluster import Cluster, make_cluster, write_csv
 def shared_cluster(redis_server, tmp_path_factory) -> Cluster:
     """One worker (2 pool processes, every queue) shared by the tests that do not kill it."""
     metrics_port = free_port()
-    cl = make_cluster(tmp_path_factory.mktemp("wb-shared"), redis_server.url.rsplit("/", 1)[0] + "/3",
+    cl = make_cluster(tmp_path_factory.mktemp("wb-shared"), redis_db(redis_server),
                       WORKBENCH_METRICS_PORT=str(metrics_port),
                       # the tests write their notebooks in their own tmp_path
                       WORKBENCH_NOTEBOOK_ROOTS=str(tmp_path_factory.getbasetemp()))

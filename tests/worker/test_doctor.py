@@ -9,7 +9,7 @@ import sys
 
 import redis
 
-from servers import free_port
+from servers import free_port, redis_db
 
 
 def doctor(env: dict[str, str]) -> tuple[int, dict]:
@@ -20,7 +20,7 @@ def doctor(env: dict[str, str]) -> tuple[int, dict]:
 
 
 def test_a_queue_with_messages_and_no_worker_is_a_warning(redis_server, tmp_path):
-    broker = redis_server.url.rsplit("/", 1)[0] + "/7"
+    broker = redis_db(redis_server)
     client = redis.Redis.from_url(broker)
     client.flushdb()
     client.lpush("maintenance", b"{}")  # a due schedule waiting for a maintenance worker

@@ -9,10 +9,11 @@ import sys
 import nbformat
 
 from wb_cluster import make_cluster, wait_for
+from servers import redis_db
 
 
 def test_a_run_given_up_on_is_withdrawn_and_never_runs(redis_server, tmp_path):
-    cl = make_cluster(tmp_path / "wb", redis_server.url.rsplit("/", 1)[0] + "/9")
+    cl = make_cluster(tmp_path / "wb", redis_db(redis_server))
     cl.redis().flushdb()
     nb = tmp_path / "report.ipynb"
     nb.write_text(nbformat.writes(nbformat.v4.new_notebook(

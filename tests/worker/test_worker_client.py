@@ -10,7 +10,7 @@ import time
 import pytest
 
 import workbench as wb
-from servers import free_port
+from servers import free_port, redis_db
 from workbench.runners.celery_runner import CeleryJob, CeleryRunner
 from workbench.runners.local import LocalJob
 from workbench.worker import keys
@@ -135,7 +135,7 @@ def test_a_batch_written_twice_is_read_once(redis_server):
     from workbench.job_handle import Job
     from workbench.worker.stream import StreamHub, StreamPublisher, redis_client
 
-    url = redis_server.url.rsplit("/", 1)[0] + "/1"
+    url = redis_db(redis_server)
     real = redis_client(url)
     lost = []
 

@@ -26,9 +26,6 @@ def versions(cluster, name: str) -> list[int]:
     return [v.version for v in ctx.catalog.list_versions(ctx.namespace, name)]
 
 
-OWN_CLUSTER_DB = 2  # own_cluster (tests/conftest.py): the queued-cancel test stops its worker
-
-
 def test_cancel_queued_job_never_runs(own_cluster, tmp_path):
     cl = own_cluster
     for name in list(cl.workers):

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 import workbench as wb
-from servers import start_moto
+from servers import redis_db, start_moto
 from wb_cluster import make_cluster, wait_for, write_csv
 
 pytestmark = pytest.mark.services
@@ -34,7 +34,7 @@ def bucket_keys(url: str) -> list[str]:
 def s3_cluster(redis_server, tmp_path_factory):
     moto = start_moto()  # our own: the tests stop and restart it
     make_bucket(moto.url)
-    cl = make_cluster(tmp_path_factory.mktemp("wb-s3"), redis_server.url.rsplit("/", 1)[0] + "/5",
+    cl = make_cluster(tmp_path_factory.mktemp("wb-s3"), redis_db(redis_server),
                       WORKBENCH_STORAGE_URL=f"s3://{BUCKET}/wb", WORKBENCH_S3_ENDPOINT_URL=moto.url,
                       WORKBENCH_S3_REGION="us-east-1", WORKBENCH_S3_ACCESS_KEY_ID="testing",
                       WORKBENCH_S3_SECRET_ACCESS_KEY="testing",
