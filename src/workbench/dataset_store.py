@@ -295,6 +295,7 @@ def commit_snapshot(ctx: Context, manifest: dict[str, Any], key: str) -> dict[st
         keys=[f["key"] for f in manifest["files"]], table_location=table_location(ctx, manifest["name"]),
         partition_by=list(sink.get("partition_by") or []),
         max_columns=ctx.settings.iceberg_max_columns,
+        file_info={f["key"]: f for f in manifest["files"]},
         properties={"wb.rows": str(manifest["rows"]), "wb.checksum": manifest["checksum"],
                     "wb.mode": str(manifest.get("mode")),
                     "wb.manifest": iceberg.location(ctx.storage, key)})

@@ -36,6 +36,7 @@ from .errors import TransientError
 from .iceberg_catalog import (  # noqa: F401
     enabled, io_properties, location, open_iceberg, warm_up,
 )
+from .iceberg_files import data_files, sync_spec
 from .names import check_name, check_namespace
 from .storage import Storage
 
@@ -166,7 +167,8 @@ def _wide_unsigned(dtype: Any) -> str | None:
 def commit_snapshot(ice: Any, storage: Storage, *, namespace: str, name: str, version: int,
                     job_id: str | None, keys: list[str], table_location: str,
                     partition_by: list[str], properties: dict[str, str],
-                    restore: bool = False, max_columns: int | None = None) -> Snapshot:
+                    restore: bool = False, max_columns: int | None = None,
+                    file_info: dict[str, dict[str, Any]] | None = None) -> Snapshot:
     """Make ``keys`` (every file of ``version``) the table's current snapshot, in one commit.
 
     Idempotent per (version, job id). A version whose columns Iceberg cannot hold gets no
@@ -175,15 +177,16 @@ def commit_snapshot(ice: Any, storage: Storage, *, namespace: str, name: str, ve
     slower) is committed on a branch of its own, ``wb-v<N>``: readable by snapshot id, and the
     later version stays current. ``restore``: always on main (``point_at``). ``max_columns``:
     a wider version gets no snapshot either (pyiceberg copies the whole table metadata on each
-    update, about a millisecond per column per commit).
+    update, about a millisecond per column per commit). ``file_info``: each key's manifest
+    entry (its size and the partition record the writer computed).
     """
     # heavy optional dependency: imported on first use
     from pyiceberg.exceptions import CommitFailedException
-    from pyiceberg.io.pyarrow import parquet_file_to_data_file
 
     ident = identifier(namespace, name)
     label = ".".join(ident)
     wanted = [location(storage, k) for k in keys]
+    info = {location(storage, k): v for k, v in (file_info or {}).items()}
     table = load_table(ice, namespace, name)
     if table is not None:
         done = find_snapshot(table, version, job_id)
@@ -224,11 +227,10 @@ def commit_snapshot(ice: Any, storage: Storage, *, namespace: str, name: str, ve
                 if tx.table_metadata.name_mapping() is None:  # files carry no field ids
                     tx.set_properties(**{"schema.name-mapping.default":
                                          tx.table_metadata.schema().name_mapping.model_dump_json()})
-                _sync_spec(tx, partition_by)
+                sync_spec(tx, partition_by)
                 added = [w for w in wanted if w not in current]
                 removed = [d for loc, d in current.items() if loc not in set(wanted)]
-                files = [parquet_file_to_data_file(table.io, tx.table_metadata, loc)
-                         for loc in added]
+                files = data_files(table.io, tx.table_metadata, added, info)
                 update = tx.update_snapshot(snapshot_properties=props, branch=branch)
                 with (update.overwrite() if removed else update.fast_append()) as producer:
                     for d in removed:
@@ -317,21 +319,6 @@ def _evolve(ice: Any, ident: tuple[str, str], table: Any, arrow_schema: Any,
     return _create(ice, ident, arrow_schema, table_location), True
 
 
-def _sync_spec(tx: Any, partition_by: list[str]) -> None:
-    """The table's partition spec: identity on each ``partition_by`` column (the files are
-    written one partition value per file, so ``add_files`` can place them)."""
-    spec = tx.table_metadata.spec()
-    schema = tx.table_metadata.schema()
-    have = [schema.find_column_name(f.source_id) for f in spec.fields]
-    if have == list(partition_by):
-        return
-    with tx.update_spec() as update:
-        for f in spec.fields:
-            update.remove_field(f.name)
-        for column in partition_by:
-            update.add_identity(column)
-
-
 def expire_except(ice: Any, namespace: str, name: str, keep: set[int]) -> int:
     """Expire every snapshot but the current one and ``keep`` (the snapshots of versions the
     catalog still has); returns how many went. Iceberg's own operation: it removes them from
@@ -360,7 +347,8 @@ def expire_except(ice: Any, namespace: str, name: str, keep: set[int]) -> int:
 
 def point_at(ice: Any, storage: Storage, *, namespace: str, name: str, version: int,
              keys: list[str], table_location: str, partition_by: list[str],
-             reason: str) -> Snapshot | None:
+             reason: str, file_info: dict[str, dict[str, Any]] | None = None
+             ) -> Snapshot | None:
     """Make the table's current snapshot hold ``keys`` again (after the newest version was
     deleted), unless it already does."""
     table = load_table(ice, namespace, name)
@@ -371,7 +359,7 @@ def point_at(ice: Any, storage: Storage, *, namespace: str, name: str, version: 
     return commit_snapshot(ice, storage, namespace=namespace, name=name, version=version,
                            job_id=reason, keys=keys, table_location=table_location,
                            partition_by=partition_by, properties={"wb.reason": reason},
-                           restore=True)
+                           restore=True, file_info=file_info)
 
 
 def drop(ice: Any, namespace: str, name: str) -> bool:

@@ -34,7 +34,8 @@ def table_follows(ctx: Context, name: str) -> None:
                      keys=[f["key"] for f in manifest.get("files", [])],
                      table_location=table_location(ctx, name),
                      partition_by=list(sink.get("partition_by") or []),
-                     reason=f"restore-v{record.version}")
+                     reason=f"restore-v{record.version}",
+                     file_info={f["key"]: f for f in manifest.get("files", [])})
 
 
 def tidy_table(ctx: Context, namespace: str, name: str, cutoff: float,

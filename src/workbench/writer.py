@@ -11,10 +11,12 @@ from .dataset_store import (
     HashingWriter, commit_version, data_prefix, get_dataset, job_data_prefix, prepare_commit,
     previous_files, scan_dataset,
 )
+from .engines.partitions import fields_for, key_exprs, key_name, path_segment, record_value
 from .engines.profile import add_top_values, profile_from_stats, schema_dict
 from .errors import AlreadyExists, InputError, NotFound, WorkbenchError
 from .monitor import Monitor
 from .spec.models import DatasetSink, Pipeline
+from .spec.partitions import PartitionField, parse_partitions
 
 
 def sink_kwargs(sink: DatasetSink) -> dict[str, Any]:
@@ -53,29 +55,47 @@ class PartWriters:
     """One storage writer per Parquet file Polars produces (several when the sink partitions).
 
     ``stem`` names the files: ``part`` here, ``part-<file index>`` for a fan-out part.
+    ``partitions`` holds each partitioned file's Iceberg partition record values by field name.
     """
 
     def __init__(self, ctx: Context, prefix: str, monitor: Monitor, *, stem: str = "part") -> None:
         self.ctx, self.prefix, self.monitor, self.stem = ctx, prefix, monitor, stem
         self.parts: list[tuple[str, Any, HashingWriter]] = []
+        self.partitions: dict[str, dict[str, Any]] = {}
+        self.fields: list[PartitionField] = []
 
-    def target(self, partition_by: list[str]) -> Any:
+    def target(self, partition_by: list[str], schema: pl.Schema) -> Any:
         """What ``sink_parquet`` writes to: partitioned files, or one file."""
         if partition_by:
-            return pl.PartitionBy(self.prefix, key=partition_by, file_path_provider=self.provider,
-                                  include_key=True)
+            self.fields = fields_for(partition_by, schema)
+            # the keys are computed columns (__wb_p<i>): left out of the files, which keep
+            # every column of the frame as it is
+            return pl.PartitionBy(self.prefix, key=key_exprs(self.fields, schema),
+                                  file_path_provider=self.provider, include_key=False)
         return self.provider(None)
 
     def provider(self, args: Any) -> HashingWriter:
         keys = args.partition_keys.to_dicts()[0] if args is not None and \
             args.partition_keys is not None else {}
+        values = [(f, keys.get(key_name(i))) for i, f in enumerate(self.fields)]
         # column names too: a column named "../../other/x" must not leave the dataset's prefix
-        segs = "/".join(f"{_segment(k)}={_segment(v)}" for k, v in keys.items())
+        segs = "/".join(f"{_segment(f.name)}={_segment(path_segment(f, v))}" for f, v in values)
         key = f"{self.prefix}{segs + '/' if segs else ''}{self.stem}-{len(self.parts):05d}.parquet"
+        if values:
+            record = {f.name: record_value(f, v) for f, v in values}
+            self.partitions[key] = {k: v for k, v in record.items() if v is not ...}
         target = self.ctx.storage.open_write(key)
         hw = HashingWriter(target, self.monitor.on_bytes)
         self.parts.append((key, target, hw))
         return hw
+
+    def file_entry(self, key: str, rows: int, hw: HashingWriter) -> dict[str, Any]:
+        """The manifest's entry of one file (its partition record, when partitioned)."""
+        entry: dict[str, Any] = {"key": key, "rows": int(rows), "bytes": hw.bytes,
+                                 "sha256": hw.sha256}
+        if key in self.partitions:
+            entry["partition"] = self.partitions[key]
+        return entry
 
     def close_all(self) -> None:
         for _key, target, _hw in self.parts:
@@ -108,11 +128,13 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
                                 hint="use mode='overwrite' for a new version, or 'append'")
         except NotFound:
             pass
-    missing_parts = [c for c in sink.partition_by + sink.keys if c not in schema]
+    named = [f.column for f in parse_partitions(sink.partition_by)] + sink.keys
+    missing_parts = [c for c in named if c not in schema]
     if missing_parts:
         raise InputError(f"sink names a column that does not exist: {', '.join(missing_parts)}",
                          column=missing_parts[0], step="write",
                          hint=f"columns are: {', '.join(schema.names())}")
+    fields_for(sink.partition_by, schema)  # each transform fits its column, before any write
     if sink.mode == "append":
         check_append_schema(ctx, name, schema)
     if sink.mode == "upsert":
@@ -129,7 +151,7 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
     prefix = data_prefix(ctx.namespace, name, job_id, attempt)
     writers = PartWriters(ctx, prefix, monitor)
     try:
-        sink_q = frame.sink_parquet(writers.target(sink.partition_by), lazy=True,
+        sink_q = frame.sink_parquet(writers.target(sink.partition_by, schema), lazy=True,
                                     **sink_kwargs(sink))
         stats_q = frame.select(stats_exprs)
         _, stats_df = pl.collect_all([sink_q, stats_q], engine="streaming")
@@ -153,7 +175,7 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
         for key, _target, hw in writers.parts:
             rows = pl.scan_parquet(storage.uri(key), storage_options=opts).select(pl.len()).collect().item() \
                 if len(writers.parts) > 1 else int(stats["__p.rows"])
-            files.append({"key": key, "rows": int(rows), "bytes": hw.bytes, "sha256": hw.sha256})
+            files.append(writers.file_entry(key, rows, hw))
         monitor.phase("checksums")
         input_list = inputs()
         monitor.phase("commit")

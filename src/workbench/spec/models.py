@@ -18,6 +18,7 @@ from .checks import (  # noqa: F401
     RowCountCheck, Severity, SqlPredicateCheck, UniqueCheck,
 )
 from .errors import describe_validation_error as _describe
+from .partitions import canonical
 from .short import expand
 from .sources import (  # noqa: F401
     DatasetSource, FileFormat, FileSource, Incremental, QuerySource, Source, UploadSource,
@@ -133,6 +134,11 @@ class DatasetSink(SpecModel):
     row_group_size: int | None = None
 
     _name = field_validator("name")(lambda cls, v: validate_name(v, "dataset name"))
+
+    @field_validator("partition_by")
+    @classmethod
+    def _partitions(cls, v: list[str]) -> list[str]:
+        return canonical(v)
 
     @model_validator(mode="after")
     def _keys(self) -> DatasetSink:

@@ -106,7 +106,7 @@ def write_part(rt: Runtime, job_id: str, attempt: int, index: int, source: m.Fil
         prefix = data_prefix(ctx.namespace, sink.name, job_id, attempt)
         writers = PartWriters(ctx, prefix, monitor, stem=f"part-{index:05d}")
         counted = frame.map_batches(monitor.on_batch, streamable=True)
-        counted.sink_parquet(writers.target(sink.partition_by), lazy=True,
+        counted.sink_parquet(writers.target(sink.partition_by, frame.collect_schema()), lazy=True,
                              **sink_kwargs(sink)).collect(engine="streaming")
         monitor.check_cancel()
         writers.close_all()
@@ -117,7 +117,7 @@ def write_part(rt: Runtime, job_id: str, attempt: int, index: int, source: m.Fil
         for key, _t, hw in writers.parts:
             rows = monitor.rows if len(writers.parts) == 1 else pl.scan_parquet(
                 ctx.storage.uri(key), storage_options=opts).select(pl.len()).collect().item()
-            files.append({"key": key, "rows": int(rows), "bytes": hw.bytes, "sha256": hw.sha256})
+            files.append(writers.file_entry(key, rows, hw))
         inputs = [{k: v for k, v in i.items() if k in ("path", "size", "sha256")}
                   for i in hashing.result()]
         return {"index": index, "files": files, "schema": schema, "inputs": inputs,
