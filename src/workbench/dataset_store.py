@@ -35,6 +35,7 @@ import polars as pl
 from . import iceberg
 from .catalog import VersionRecord
 from .context import Context
+from .engines.zones import restore_zones
 from .errors import AlreadyExists, NotFound, SpecError
 from .names import check_name
 from .results import decode_rows
@@ -209,8 +210,10 @@ def scan_dataset(ctx: Context, name: str, version: int | None = None, *,
     The files are the manifest's, which are the version's Iceberg snapshot's files."""
     ds = get_dataset(ctx, name, version, as_of=as_of)
     # every version names at least one file: a write with no rows still writes its schema
-    return pl.scan_parquet([ctx.storage.uri(f["key"]) for f in ds.files],
-                           storage_options=ctx.storage.storage_options())
+    frame = pl.scan_parquet([ctx.storage.uri(f["key"]) for f in ds.files],
+                            storage_options=ctx.storage.storage_options())
+    # zoned datetimes are stored in UTC (engines/zones.py): each back in its own zone
+    return restore_zones(frame, {f["name"]: f["type"] for f in ds.schema.get("fields", [])})
 
 
 # ----------------------------------------------------------------------------- writing

@@ -112,8 +112,12 @@ def test_zoned_and_millisecond_datetimes_partition_by_their_utc_instant(wb_home,
             dt.datetime(2023, 12, 31, 23, 59), dt.datetime(1969, 12, 31, 23, 0)]
     frame = pl.DataFrame({"id": [1, 2, 3, 4]}).with_columns(
         ms=pl.Series(base).cast(pl.Datetime("ms")),
-        utc=pl.Series(base).dt.replace_time_zone("UTC"))
-    ds = _ingest(tmp_path, "zoned", ["day(utc)", "month(ms)", "bucket(3, ms)"], frame)
+        utc=pl.Series(base).dt.replace_time_zone("UTC"),
+        # 2023-12-31 23:59 UTC is 2024 in Paris: the year is the UTC instant's
+        paris=pl.Series(base).dt.replace_time_zone("UTC").dt.convert_time_zone("Europe/Paris"))
+    ds = _ingest(tmp_path, "zoned", ["day(utc)", "month(ms)", "bucket(3, ms)", "year(paris)"],
+                 frame)
+    assert wb.read("zoned").collect().equals(frame)
     tbl = table("zoned")
     tasks = list(tbl.scan(snapshot_id=ds.snapshot_id).plan_files())
     assert len(tasks) == 4
@@ -125,7 +129,8 @@ def test_zoned_and_millisecond_datetimes_partition_by_their_utc_instant(wb_home,
     for i, when in zip([1, 2, 3, 4], base):
         micros = (when - dt.datetime(1970, 1, 1)) // dt.timedelta(microseconds=1)
         want = tuple(parse_transform(t).transform(schema.find_field(c).field_type)(micros)
-                     for t, c in (("day", "utc"), ("month", "ms"), ("bucket[3]", "ms")))
+                     for t, c in (("day", "utc"), ("month", "ms"), ("bucket[3]", "ms"),
+                                  ("year", "paris")))
         assert got[i] == want, (i, got[i], want)
 
 
