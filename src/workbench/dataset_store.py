@@ -35,7 +35,7 @@ import polars as pl
 from . import iceberg
 from .catalog import VersionRecord
 from .context import Context
-from .engines.zones import restore_zones
+from .engines.stored import restore
 from .errors import AlreadyExists, NotFound, SpecError
 from .names import check_name
 from .results import decode_rows
@@ -212,8 +212,8 @@ def scan_dataset(ctx: Context, name: str, version: int | None = None, *,
     # every version names at least one file: a write with no rows still writes its schema
     frame = pl.scan_parquet([ctx.storage.uri(f["key"]) for f in ds.files],
                             storage_options=ctx.storage.storage_options())
-    # zoned datetimes are stored in UTC (engines/zones.py): each back in its own zone
-    return restore_zones(frame, {f["name"]: f["type"] for f in ds.schema.get("fields", [])})
+    # zoned datetimes, Enums and Arrays are stored as Iceberg knows them: each back in its type
+    return restore(frame, {f["name"]: f["type"] for f in ds.schema.get("fields", [])})
 
 
 # ----------------------------------------------------------------------------- writing

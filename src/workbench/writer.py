@@ -13,7 +13,7 @@ from .dataset_store import (
 )
 from .engines.partitions import fields_for, key_exprs, key_name, path_segment, record_value
 from .engines.profile import add_top_values, profile_from_stats, schema_dict
-from .engines.zones import restore_zones, to_utc
+from .engines.stored import restore, to_stored
 from .errors import AlreadyExists, InputError, NotFound, WorkbenchError
 from .monitor import Monitor
 from .spec.models import DatasetSink, Pipeline
@@ -152,9 +152,9 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
     prefix = data_prefix(ctx.namespace, name, job_id, attempt)
     writers = PartWriters(ctx, prefix, monitor)
     try:
-        # zoned datetimes go to the files in UTC (Iceberg's timestamptz); reads restore the zone
-        sink_q = to_utc(frame, schema).sink_parquet(writers.target(sink.partition_by, schema),
-                                                    lazy=True,
+        # zoned datetimes in UTC, Enum as String, Array as List (engines/stored.py)
+        sink_q = to_stored(frame, schema).sink_parquet(
+            writers.target(sink.partition_by, schema), lazy=True,
                                     **sink_kwargs(sink))
         stats_q = frame.select(stats_exprs)
         _, stats_df = pl.collect_all([sink_q, stats_q], engine="streaming")
@@ -169,7 +169,7 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
         stats = stats_df.row(0, named=True)
         uris = [storage.uri(k) for k, _t, _h in writers.parts]
         opts = storage.storage_options()
-        staged = restore_zones(pl.scan_parquet(uris, storage_options=opts), dict(schema))
+        staged = restore(pl.scan_parquet(uris, storage_options=opts), dict(schema))
         monitor.phase("checks")
         checks = commit_guard(stats, staged)
         profile = profile_from_stats(schema, stats)

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from ..dataset_store import commit_version, find_committed, previous_files
 from ..engines.profile import add_top_values, profile_from_stats, schema_dict
-from ..engines.zones import restore_zones
+from ..engines.stored import restore
 from ..errors import InternalError, NotFound, SourceError, TransientError, as_workbench_error
 from ..events import Event, JobCancelled, JobFinished, Message, Retrying, StepFinished, StepStarted
 from ..execute import result_summary
@@ -126,8 +126,8 @@ def commit_parts(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, n
         publish(StepStarted(job_id=job_id, step="write", index=write_index))
         t_write = time.time()
         files = [f for e in entries for f in e["files"]]
-        # the parts' own schema: zoned datetimes are in UTC in the files
-        staged = restore_zones(scan_parts(ctx, [f["key"] for f in files]),
+        # the parts' own schema: the files hold zoned datetimes in UTC, Enums and Arrays as lists
+        staged = restore(scan_parts(ctx, [f["key"] for f in files]),
                                (entries[0].get("schema") or {}) if entries else {})
         schema = staged.collect_schema()
         if sink.mode == "append":

@@ -14,7 +14,7 @@ import polars as pl
 from ..dataset_store import data_prefix, job_data_prefix
 from ..engines.steps import apply_step, step_label
 from ..engines.types import parse_type
-from ..engines.zones import to_utc
+from ..engines.stored import to_stored
 from ..errors import Cancelled, InternalError, TransientError, WorkbenchError, as_workbench_error
 from ..events import Event, JobCancelled, Progress, Retrying
 from ..execute import SOURCES, classify_error, estimate_bytes_per_row, hash_inputs_async
@@ -106,8 +106,8 @@ def write_part(rt: Runtime, job_id: str, attempt: int, index: int, source: m.Fil
         hashing = hash_inputs_async(scan.inputs, ctx)
         prefix = data_prefix(ctx.namespace, sink.name, job_id, attempt)
         writers = PartWriters(ctx, prefix, monitor, stem=f"part-{index:05d}")
-        # zoned datetimes go to the files in UTC (Iceberg's timestamptz); reads restore the zone
-        counted = to_utc(frame, frame.collect_schema()).map_batches(monitor.on_batch,
+        # zoned datetimes in UTC, Enum as String, Array as List (engines/stored.py)
+        counted = to_stored(frame, frame.collect_schema()).map_batches(monitor.on_batch,
                                                                      streamable=True)
         counted.sink_parquet(writers.target(sink.partition_by, frame.collect_schema()), lazy=True,
                              **sink_kwargs(sink)).collect(engine="streaming")
