@@ -358,12 +358,14 @@ def commit_version(ctx: Context, *, name: str, job_id: str, files: list[dict[str
             on_phase("commit: Iceberg snapshot")
         try:
             snapshot = commit_snapshot(ctx, manifest, key)
-        except BaseException:
+        except BaseException as exc:
             # No snapshot, no version: give the number back so the data files are not kept
             # alive by a manifest nothing will ever register (a crash here leaves it for the
             # next run of the job to finish instead).
             if not _snapshot_may_exist(ctx, name, version, job_id):
                 ctx.storage.delete(key)
+            else:  # the table may list the files: the next run of the job finishes the commit
+                _keep_files(exc)
             raise
         if on_phase is not None:
             on_phase("commit: catalog")
@@ -377,13 +379,41 @@ def commit_version(ctx: Context, *, name: str, job_id: str, files: list[dict[str
             # The snapshot is committed: its files are the table's now, whatever happens to
             # this run; the next run of the job adds the catalog row (find_committed).
             if snapshot is not None and snapshot.get("snapshot_id") is not None:
-                try:
-                    exc.workbench_keep_files = True  # type: ignore[attr-defined]
-                except AttributeError:
-                    pass
+                _keep_files(exc)
             raise
         return dataset_from_record(ctx, record, manifest, snapshot)
     raise AlreadyExists(f"could not allocate a version of {name!r}: too many concurrent writers")
+
+
+def _keep_files(exc: BaseException) -> None:
+    try:
+        exc.workbench_keep_files = True  # type: ignore[attr-defined]
+    except AttributeError:
+        pass
+
+
+def job_files_in_use(ctx: Context, name: str, job_id: str) -> bool:
+    """Whether a version of ``name`` (committed, or with its manifest written) or a snapshot of
+    its Iceberg table names files of this job: then a failed or cancelled run must not delete
+    them (the next run of the job, or ``gc``, decides). True when it cannot tell."""
+    try:
+        record = ctx.catalog.version_by_job(job_id)
+        if record is not None and record.name == name and record.namespace == ctx.namespace:
+            return True
+        latest = ctx.catalog.latest_version_number(ctx.namespace, name)
+        for v in (latest + 1, latest + 2):
+            key = manifest_key(ctx.namespace, name, v)
+            if not ctx.storage.exists(key):
+                break
+            if json.loads(ctx.storage.get_bytes(key)).get("job_id") == job_id:
+                return True
+        ice = iceberg.open_iceberg(ctx.settings, ctx.storage, ctx.catalog)
+        table = iceberg.load_table(ice, ctx.namespace, name) if ice is not None else None
+        return table is not None and any(
+            (s.summary.additional_properties if s.summary else {}).get("wb.job") == job_id
+            for s in table.snapshots())
+    except Exception:  # noqa: BLE001 - cannot tell: keep the files for gc to judge
+        return True
 
 
 def _snapshot_may_exist(ctx: Context, name: str, version: int, job_id: str) -> bool:

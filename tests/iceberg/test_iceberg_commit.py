@@ -66,6 +66,30 @@ def test_a_crash_between_snapshot_and_row_is_finished_once(home, tmp_path):
     assert verify(ctx, "ev")["ok"]
 
 
+def test_a_failed_fanout_commit_keeps_the_files_a_snapshot_lists(home, tmp_path):
+    """The fan-out deletes a failed or cancelled job's files; not when its commit got as far
+    as the Iceberg snapshot (other engines read those files now; the next run registers it)."""
+    from types import SimpleNamespace
+
+    from workbench.worker.fanout_parts import cleanup_parts
+
+    wb.ingest(_csv(tmp_path, "a", pl.DataFrame({"id": [1, 2]})), name="ev", mode="create")
+    ctx = Context.from_settings()
+    rt = SimpleNamespace(ctx=ctx)
+    manifest, mkey = _staged_version(ctx, "ev", "job5", pl.DataFrame({"id": [7, 8]}), 2)
+    snap = commit_snapshot(ctx, manifest, mkey)  # then the catalog row failed
+    ctx.storage.delete(mkey)  # even with the manifest gone, the snapshot names the files
+    cleanup_parts(rt, "ev", "job5")
+    tbl = table("ev")
+    assert sorted(by_pyiceberg(tbl, snap["snapshot_id"])["id"].to_list()) == [7, 8]
+    assert all(ctx.storage.exists(f["key"]) for f in manifest["files"])
+    # a job that committed nothing: its files go
+    other, okey = _staged_version(ctx, "ev", "job6", pl.DataFrame({"id": [9]}), 3)
+    ctx.storage.delete(okey)
+    cleanup_parts(rt, "ev", "job6")
+    assert not any(ctx.storage.exists(f["key"]) for f in other["files"])
+
+
 def test_a_crash_before_the_snapshot_is_committed_by_the_next_run(home, tmp_path):
     wb.ingest(_csv(tmp_path, "a", pl.DataFrame({"id": [1, 2]})), name="ev", mode="create")
     ctx = Context.from_settings()

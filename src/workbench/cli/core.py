@@ -42,8 +42,9 @@ def register(sub) -> None:
                    help="a null marker (repeatable); default: '', NA, N/A, NULL, null")
     p.add_argument("--type", action="append", default=[], metavar="COL=TYPE",
                    help="declare a column's type, e.g. --type amount=decimal(12,2)")
-    p.add_argument("--partition-by", action="append", default=[], metavar="COLUMN",
-                   help="write one folder per value of this column (repeatable)")
+    p.add_argument("--partition-by", action="append", default=[], metavar="SPEC",
+                   help="a column, or day(col), month(col), year(col), bucket(16, col): files "
+                        "grouped by its values, the Iceberg table's partition spec (repeatable)")
     p.add_argument("--runner", default="local", help="local (default) or celery")
 
     p = _add(sub, "run", cmd_run, "run a pipeline spec file (YAML or JSON) and wait for it")

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import polars as pl
 
-from ..dataset_store import data_prefix, job_data_prefix
+from ..dataset_store import data_prefix, job_data_prefix, job_files_in_use
 from ..engines.steps import apply_step, step_label
 from ..engines.types import parse_type
 from ..engines.stored import to_stored
@@ -37,7 +37,12 @@ def parts_prefix(namespace: str, name: str, job_id: str, attempt: int) -> str:
 
 
 def cleanup_parts(rt: Runtime, name: str, job_id: str) -> None:
+    """Delete the job's data files, unless a version or an Iceberg snapshot names them (a
+    commit that got as far as the snapshot and then failed, or was cancelled after it)."""
     try:
+        if job_files_in_use(rt.ctx, name, job_id):
+            log.warning("kept the files of %s: a version or snapshot names them", job_id)
+            return
         rt.ctx.storage.delete_prefix(job_data_prefix(rt.ctx.namespace, name, job_id))
     except Exception as exc:  # gc removes a dead attempt's files later
         log.warning("could not remove the parts of %s: %s", job_id, exc)
