@@ -134,3 +134,11 @@ def test_types_iceberg_v2_cannot_hold_get_no_snapshot_and_say_why(wb_home, tmp_p
     assert ds.snapshot_note.startswith("Iceberg v2 cannot hold these columns")
     assert NO_SNAPSHOT[name] in ds.snapshot_note, ds.snapshot_note
     assert wb.info(ident).snapshot_note == ds.snapshot_note
+
+
+def test_an_array_of_lists_is_written_as_it_is_and_reads_back_equal(wb_home, tmp_path):
+    frame = pl.DataFrame({
+        "a": pl.Series([[[1], [2, 3]], None], dtype=pl.Array(pl.List(pl.Int8), 2)),
+        "e": pl.Series(["x", "y"], dtype=pl.Enum(["y", "x"]))})
+    _ds, ours = _dataset(tmp_path, "array_of_lists", frame)
+    assert ours.equals(frame) and ours.schema == frame.schema

@@ -10,7 +10,7 @@ by workbench in their own type.
 The dataset's schema keeps each column's own type, and ``restore`` (``wb.read``) converts the
 columns back. Versions written before keep their types in the files; converting a column to
 the type it already has changes nothing. Such types inside lists and structs are written as
-they are.
+they are, and so is an Array whose item type ``restore`` does not parse back (Lists, Structs).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ _ENUM = re.compile(r"^Enum\(categories=(\[.*\])\)$", re.DOTALL)
 _ARRAY = re.compile(r"^Array\((.+), shape=\(([\d, ]+)\)\)$")
 _DATETIME = re.compile(r"^Datetime\(time_unit='(ms|us|ns)', time_zone=(None|'[^']+')\)$")
 _DECIMAL = re.compile(r"^Decimal\(precision=(\d+), scale=(\d+)\)$")
+_RESTORED = ("Datetime(", "Enum(", "Array(")
 _SIMPLE = {str(t): t for t in (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16,
                                pl.UInt32, pl.UInt64, pl.Float32, pl.Float64, pl.String,
                                pl.Boolean, pl.Date, pl.Binary)}
@@ -39,7 +40,7 @@ def to_stored(frame: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
             exprs.append(pl.col(name).dt.convert_time_zone("UTC"))
         elif isinstance(t, pl.Enum):
             exprs.append(pl.col(name).cast(pl.String))
-        elif isinstance(t, pl.Array):
+        elif isinstance(t, pl.Array) and _parse(str(t)) == t:  # restore() can turn it back
             exprs.append(pl.col(name).cast(_as_list(t)))
     return frame.with_columns(exprs) if exprs else frame
 
@@ -52,6 +53,8 @@ def restore(frame: pl.LazyFrame, types: dict[str, Any]) -> pl.LazyFrame:
     """Each column back in its own type; ``types``: name -> Polars type or its ``str()``."""
     exprs = []
     for name, t in types.items():
+        if not isinstance(t, pl.DataType) and not str(t).startswith(_RESTORED):
+            continue  # most columns: no parse (a dataset may have 100,000 of them)
         dtype = t if isinstance(t, pl.DataType) else _parse(str(t))
         if isinstance(dtype, pl.Datetime) and dtype.time_zone not in (None, "UTC"):
             exprs.append(pl.col(name).dt.convert_time_zone(dtype.time_zone))
