@@ -2,7 +2,7 @@
 
     python bench/iceberg_bench.py --size 1GB --repeat 3     # the target: commit <= 2 %
     python bench/iceberg_bench.py --size 20MB --repeat 1    # run_all --quick
-    python bench/iceberg_bench.py --size 100MB --partition-by region --partition-by "day(event_time)"
+    python bench/iceberg_bench.py --size 100MB --partition-by "day(event_time)"
 
 Each run is a fresh subprocess with a fresh ``WORKBENCH_HOME`` (local storage, SQLite catalog),
 interleaved in alternating order, the file read once before each: ``iceberg`` (the default,

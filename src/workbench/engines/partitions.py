@@ -73,7 +73,8 @@ def _expr(f: PartitionField, dtype: pl.DataType) -> pl.Expr:
     if f.transform == "bucket":
         return _bucket(col, dtype, f.buckets or 1)
     if f.transform == "day":
-        return col.cast(pl.Int32) if isinstance(dtype, pl.Date) else col.dt.epoch("d").cast(pl.Int32)
+        days = col if isinstance(dtype, pl.Date) else col.dt.epoch("d")
+        return days.cast(pl.Int32)
     if isinstance(dtype, pl.Datetime) and dtype.time_zone not in (None, "UTC"):
         col = col.dt.convert_time_zone("UTC")
     years = col.dt.year().cast(pl.Int32) - 1970
