@@ -154,8 +154,7 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
     try:
         # zoned datetimes in UTC, Enum as String, Array as List (engines/stored.py)
         sink_q = to_stored(frame, schema).sink_parquet(
-            writers.target(sink.partition_by, schema), lazy=True,
-                                    **sink_kwargs(sink))
+            writers.target(sink.partition_by, schema), lazy=True, **sink_kwargs(sink))
         stats_q = frame.select(stats_exprs)
         _, stats_df = pl.collect_all([sink_q, stats_q], engine="streaming")
         monitor.check_cancel()

@@ -9,6 +9,7 @@ reference implementation of the spec) gives for each of its rows.
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import polars as pl
 import pytest
@@ -178,6 +179,23 @@ def test_a_manifest_without_partition_records_is_placed_from_its_statistics(wb_h
     assert placed == {iceberg.location(ctx.storage, f["key"]):
                       (f["partition"]["region"], f["partition"]["ts_day"]) for f in ds.files}
     assert same(by_pyiceberg(tbl, snap.snapshot_id), wb.read("older").collect())
+
+
+def test_spellings_of_a_spec_and_its_yaml_round_trip(tmp_path):
+    sink = wb.dataset("d", partition_by=["region", " days( ts ) ", "bucket(user_id, 16)",
+                                         "MONTH(ts)", "Years(d)", "identity(day(x))"])
+    assert sink.partition_by == ["region", "day(ts)", "bucket(16, user_id)", "month(ts)",
+                                 "year(d)", "identity(day(x))"]
+    p = wb.Pipeline(source=wb.file("in.csv"), sink=sink)
+    (tmp_path / "p.yaml").write_text(wb.dump_pipeline(p))
+    assert "- bucket(16, user_id)" in wb.dump_pipeline(p)
+    assert wb.load_pipeline(tmp_path / "p.yaml") == p
+    for bad, says in [("bucket(0, id)", "between 1 and"), ("day()", "needs a column"),
+                      ("day(ts", "unbalanced"), ("truncate(4, s)", "unknown transform")]:
+        with pytest.raises(wb.SpecError, match=re.escape(says)):
+            wb.dataset("d", partition_by=[bad])
+    with pytest.raises(wb.SpecError, match="names the partition field 'ts_day' twice"):
+        wb.dataset("d", partition_by=["day(ts)", "days(ts)"])
 
 
 def _iceberg_value(v):

@@ -127,7 +127,7 @@ def record_value(f: PartitionField, value: Any) -> Any:
     or ``...`` when it has no JSON form (the commit reads it from the file's statistics)."""
     if value is None or f.transform != "identity":
         return value
-    if isinstance(value, bool) or isinstance(value, (int, float, str)):
+    if isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, datetime.datetime):
         aware = value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
