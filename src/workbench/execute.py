@@ -32,7 +32,6 @@ from .inputs import SqlSession, open_sources
 from .monitor import Monitor
 from .results import encode_rows, strip_inline
 from .spec.models import DatasetSink, Pipeline, SqlStep
-from .uploads import confirm_upload, finish_upload, upload_pipeline
 
 MAX_RESCANS = 3  # widen inferred types at most this many times before reporting the error
 
@@ -420,16 +419,3 @@ def _default_name(pipeline: Pipeline) -> str:
 
 __all__ = ["SINKS", "SOURCES", "build_frame", "execute", "run_job", "InputError"]
 
-
-def ingest_upload(ctx: Context, upload_id: str, *, name: str, format: str = "auto",
-                  mode: str = "overwrite") -> dict[str, Any]:
-    """Confirm (if needed), ingest into ``name`` in this process, then remove the upload.
-
-    The job id derives from the upload, so running this twice commits one version.
-    """
-    confirm_upload(ctx, upload_id)
-    pipeline = upload_pipeline(ctx, upload_id, name=name, format=format, mode=mode)
-    result = run_job(pipeline, job_id=f"upload-{upload_id}", ctx=ctx)
-    result.pop("_frame", None)
-    finish_upload(ctx, upload_id)
-    return result

@@ -55,12 +55,20 @@ def test_dataset_sink_is_zstd_by_default_and_honours_its_parquet_options(wb_home
     sizes = [m.row_group(i).num_rows for m in metas for i in range(m.num_row_groups)]
     assert sum(sizes) == 5_000 and max(sizes) <= 1_000
 
-    # the level reaches the encoder: the same rows at zstd levels 1 and 22 are different files
-    fast = wb.run(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset(
+    # the level reaches the encoder. Parquet records the codec, not its level, so the level is
+    # seen in the size: on text of many distinct values (no dictionary to hide the codec), zstd
+    # at level 22 writes a file clearly smaller than at level 1 (on the few repeated values
+    # above both levels write about the same bytes, and level 22 was the larger)
+    words = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima".split()
+    text = tmp_path / "text.csv"
+    pl.DataFrame({"id": range(20_000), "note": [
+        " ".join(words[(i * 7 + j * j * 5 + i // 3) % 12] for j in range(12)) + f" #{i}"
+        for i in range(20_000)]}).write_csv(text)
+    fast = wb.run(wb.Pipeline(source=wb.file(str(text)), sink=wb.dataset(
         "fast", compression="zstd", compression_level=1)))
-    small = wb.run(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset(
+    small = wb.run(wb.Pipeline(source=wb.file(str(text)), sink=wb.dataset(
         "small", compression="zstd", compression_level=22)))
-    assert small.bytes != fast.bytes and small.checksum != fast.checksum
+    assert small.bytes < 0.9 * fast.bytes, (small.bytes, fast.bytes)
     assert wb.read("small").collect().equals(wb.read("fast").collect())
 
 
@@ -211,37 +219,3 @@ def test_beat_schedules_cleanup_stuck_jobs_stream_expiry_and_notebook_schedules(
     # a message nobody took before the next one is due expires instead of piling up
     assert all(v["options"]["expires"] == v["schedule"] for v in sched.values())
     assert (cfg.cleanup_interval, cfg.expire_interval) == (86_400, 3_600)  # daily, hourly
-
-
-# ----------------------------------------------------------------------------- dtype_from_str
-EVERY_TYPE = [
-    pl.Int8(), pl.Int16(), pl.Int32(), pl.Int64(), pl.Int128(), pl.UInt8(), pl.UInt16(),
-    pl.UInt32(), pl.UInt64(), pl.Float32(), pl.Float64(), pl.Boolean(), pl.String(), pl.Binary(),
-    pl.Date(), pl.Time(), pl.Null(), pl.Categorical(), pl.Datetime("ms"), pl.Datetime("us"),
-    pl.Datetime("ns", "UTC"), pl.Datetime("us", "Europe/Paris"), pl.Duration("ms"),
-    pl.Duration("us"), pl.Duration("ns"), pl.Decimal(10, 2), pl.Decimal(38, 0),
-    pl.List(pl.Int64), pl.List(pl.List(pl.String)), pl.Array(pl.Int8, 3), pl.Array(pl.Float64, (2, 3)),
-    pl.Struct({"a": pl.Int64, "b c'": pl.List(pl.Datetime("us", "UTC"))}),
-    pl.Enum(["north", "it's"]), pl.List(pl.Struct({"x": pl.Decimal(5, 1)})),
-]
-
-
-@pytest.mark.parametrize("dtype", EVERY_TYPE, ids=str)
-def test_dtype_from_str_reads_back_every_type(dtype):
-    from workbench.engines.types import dtype_from_str
-
-    assert dtype_from_str(str(dtype)) == dtype
-
-
-@pytest.mark.parametrize("text", [
-    "__import__('os').system('touch /tmp/wb-pwned')", "Int64; import os", "List(Int64)extra",
-    "Int64(", "Struct({'a': Int64", "", "DataType", "Expr", "LazyFrame", "x" * 100_000,
-    "List(" * 5_000 + "Int64" + ")" * 5_000, "Datetime(time_unit='us', time_zone='Not/AZone')",
-    "Datetime(time_unit='xs')", "Decimal(precision=99999, scale=2)", "Decimal(precision=abc)",
-    "Enum(categories=[1, 2])", "Array(Int8, shape=(-1,))", "Int64(time_unit='ms')",
-])
-def test_dtype_from_str_reads_hostile_text_as_string_and_runs_nothing(text):
-    from workbench.engines.types import dtype_from_str
-
-    assert dtype_from_str(text) == pl.String
-    assert not Path("/tmp/wb-pwned").exists()

@@ -7,11 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
 from ..errors import SpecError
 from .models import Pipeline
-from .models import describe_validation_error as _describe
 from .short import shorten
 
 
@@ -20,9 +18,7 @@ def pipeline_from_dict(data: Any, *, file: str | None = None) -> Pipeline:
         raise SpecError("a pipeline spec must be a mapping", file=file)
     try:
         return Pipeline.model_validate(data)
-    except ValidationError as err:
-        raise _describe(err, file) from None
-    except SpecError as err:  # raised by Pipeline.__init__, which does not know the file
+    except SpecError as err:  # Pipeline.__init__ turns pydantic's errors into ours, without the file
         raise err.with_context(file=file)
 
 

@@ -9,11 +9,12 @@ dataset is committed once per job whatever happens to the worker in between.
 
 from __future__ import annotations
 
-import importlib
 import logging
+import os
 import time
 from typing import Any, Callable
 
+from .. import maintenance
 from ..catalog import FINAL_STATES, jobs
 from ..catalog_retry import CatalogUnavailable
 from ..context import Context
@@ -189,14 +190,8 @@ def cleanup(task: Any, retention_seconds: float | None = None) -> dict[str, Any]
     """Daily: remove soft-deleted versions and dead writes past the retention (maintenance.gc)."""
 
     rt = runtime()
-    try:
-        maintenance = importlib.import_module("workbench.maintenance")
-    except ImportError as exc:
-        if exc.name == "workbench.maintenance":
-            return {"skipped": "workbench.maintenance is not available in this build"}
-        raise
     retention = retention_seconds if retention_seconds is not None else float(
-        __import__("os").environ.get("WORKBENCH_RETENTION_SECONDS", 7 * 86400))
+        os.environ.get("WORKBENCH_RETENTION_SECONDS", 7 * 86400))
     with task_context(task="cleanup", task_id=task.request.id):
         report = maintenance.gc(rt.ctx, retention_seconds=retention, all_namespaces=True)
         log.info("cleanup done", extra={"report": report})
