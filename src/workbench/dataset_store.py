@@ -218,7 +218,11 @@ def scan_dataset(ctx: Context, name: str, version: int | None = None, *,
 
 # ----------------------------------------------------------------------------- writing
 class HashingWriter:
-    """A binary sink for Polars that hashes and counts bytes on their way to storage."""
+    """A binary sink for Polars that hashes and counts bytes on their way to storage.
+
+    Polars calls these methods from its own threads, where coverage.py (Python 3.11) does not
+    trace: every dataset write runs them, yet a coverage report shows them as never run.
+    """
 
     def __init__(self, target: Any, on_bytes: Callable[[int], None] | None = None) -> None:
         self._target = target
@@ -226,7 +230,7 @@ class HashingWriter:
         self.bytes = 0
         self._on_bytes = on_bytes
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes) -> int:  # pragma: no cover - run on Polars' threads (see above)
         self._sha.update(data)
         self.bytes += len(data)
         self._target.write(data)
@@ -234,17 +238,17 @@ class HashingWriter:
             self._on_bytes(len(data))
         return len(data)
 
-    def writable(self) -> bool:
+    def writable(self) -> bool:  # pragma: no cover - run on Polars' threads (see above)
         return True
 
-    def flush(self) -> None:
+    def flush(self) -> None:  # pragma: no cover - run on Polars' threads (see above)
         pass
 
-    def close(self) -> None:
+    def close(self) -> None:  # pragma: no cover - run on Polars' threads (see above)
         pass  # the owner closes (commits) or aborts the target
 
     @property
-    def closed(self) -> bool:
+    def closed(self) -> bool:  # pragma: no cover - run on Polars' threads (see above)
         return False
 
     @property

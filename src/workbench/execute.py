@@ -299,7 +299,7 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
         if scan is not None:  # a rescan shares its inputs and cleanup
             try:
                 scan.cleanup()
-            except Exception:
+            except Exception:  # pragma: no cover - a failed cleanup never replaces the outcome
                 pass
 
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+
 import pytest
 
 from workbench.catalog import Catalog
@@ -140,3 +145,105 @@ def test_many_processes_opening_a_new_catalog_at_once(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE) for _ in range(6)]
     errors = [p.communicate()[1].decode() for p in procs]
     assert [p.returncode for p in procs] == [0] * 6, errors
+
+
+# ----------------------------------------------------------------------------- found by coverage
+def test_snapshots_recorded_later_forgotten_and_absent(catalog):
+    _version(catalog, "sales", 1, "j1")
+    _version(catalog, "sales", 2, "j2")
+    assert catalog.snapshot_of("default", "sales", 1) is None  # committed without one
+    for v, sid in ((1, 11), (2, 22)):  # what `workbench migrate` records for older versions
+        catalog.set_snapshot("default", "sales", v, {"snapshot_id": sid, "timestamp_ms": 1000 * v,
+                                                     "table": "default.sales", "note": None})
+    catalog.forget_snapshots("default", "sales", 2, "the Iceberg table was dropped at v2")
+    assert catalog.snapshot_of("default", "sales", 1) == {
+        "snapshot_id": None, "timestamp_ms": 1000, "table": "default.sales",
+        "note": "the Iceberg table was dropped at v2"}
+    assert catalog.snapshot_of("default", "sales", 2)["snapshot_id"] == 22
+
+
+def test_version_as_of_a_time(catalog):
+    _version(catalog, "sales", 1, "j1")
+    catalog.set_snapshot("default", "sales", 1, {"snapshot_id": 1, "timestamp_ms": 5_000})
+    _version(catalog, "sales", 2, "j2")  # no snapshot: its row's time counts
+    assert catalog.version_as_of("default", "sales", 5.0).version == 1
+    assert catalog.version_as_of("default", "sales", time.time() + 1).version == 2
+    with pytest.raises(NotFound) as err:
+        catalog.version_as_of("default", "sales", 4.999)
+    assert (err.value.message, err.value.hint) == (
+        "dataset 'sales' has no version as of 1970-01-01 00:00:04 UTC",
+        "`workbench show NAME` lists its versions and their times")
+
+
+def test_soft_delete_of_nothing_and_purge_of_the_last_version(catalog):
+    with pytest.raises(NotFound) as err:
+        catalog.soft_delete("default", "nope")
+    assert err.value.message == "no dataset 'nope'"
+    _version(catalog, "sales", 1, "j1")
+    _version(catalog, "sales", 2, "j2")
+    with pytest.raises(NotFound) as err:
+        catalog.soft_delete("default", "sales", 9)
+    assert err.value.message == "no dataset 'sales' version 9"
+    catalog.purge_version("default", "sales", 1)
+    assert [v.version for v in catalog.list_versions("default", "sales")] == [2]
+    catalog.purge_version("default", "sales", 2)  # the last one takes the dataset with it
+    assert catalog.list_datasets("default", include_deleted=True) == []
+    with pytest.raises(NotFound) as err:
+        catalog.get_version("default", "sales")
+    assert err.value.message == "no dataset named 'sales'"
+
+
+def test_list_jobs_by_status_owner_and_dataset(catalog):
+    specs = {"w": {"source": {"kind": "file", "path": "a.csv"},
+                   "sink": {"kind": "dataset", "name": "sales"}},
+             "r": {"source": {"kind": "dataset", "name": "sales"}, "sink": None},
+             "o": {"source": {"kind": "file", "path": "b.csv"},
+                   "sink": {"kind": "dataset", "name": "other"}}}
+    for job, spec in specs.items():
+        catalog.create_job(job_id=job, namespace="default", spec=spec, runner="local",
+                           owner="ana" if job != "o" else "bo")
+    catalog.finish_job("w", "succeeded")
+    assert {j["id"] for j in catalog.list_jobs("default", dataset="sales")} == {"w", "r"}
+    assert [j["id"] for j in catalog.list_jobs("default", status="succeeded")] == ["w"]
+    assert [j["id"] for j in catalog.list_jobs("default", owner="bo")] == ["o"]
+    assert catalog.list_jobs("default", owner="ana", dataset="other") == []
+
+
+def test_an_in_memory_sqlite_catalog_makes_nothing_on_disk(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    mem = Catalog("sqlite:///:memory:")
+    mem.create_job(job_id="j", namespace="default", spec={}, runner="local")
+    assert mem.get_job("j")["status"] == "queued"
+    mem.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.services
+def test_a_postgres_url_naming_its_driver_opens_as_given(postgres_url):
+    cat = Catalog("postgresql+psycopg://" + postgres_url[len("postgresql://"):])
+    assert cat.dialect == "postgresql" and cat.list_jobs() == []
+    cat.close()
+
+
+def test_without_the_postgres_extra_the_error_names_it(tmp_path):
+    # psycopg made unimportable in a fresh process, as on an install without the extra
+    code = ("import sys; sys.modules['psycopg'] = None\n"
+            "from workbench.catalog import Catalog\n"
+            "from workbench.errors import ConfigError\n"
+            "try:\n    Catalog('postgresql://wb@127.0.0.1:1/db')\n"
+            "except ConfigError as e:\n    print(e.message, '|', e.hint)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == ("the optional dependency 'psycopg' is not installed | "
+                                  "pip install 'workbench[postgres]'"), out.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing to a user id without an account needs root")
+def test_an_owner_without_an_account_is_none(tmp_path):
+    # some containers run as a uid with no passwd entry and no USER: the job has no owner
+    code = ("import getpass, os, pwd\nfrom workbench.catalog import default_owner\n"
+            "os.setuid(54321)\nprint(repr(default_owner()))\n")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("USER", "LOGNAME", "LNAME", "USERNAME", "WORKBENCH_USER")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=tmp_path, timeout=120)
+    assert out.stdout.strip() == "None", out.stderr
