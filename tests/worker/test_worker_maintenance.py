@@ -35,6 +35,25 @@ def test_cleanup_task_purges_soft_deleted_versions(cluster, tmp_path):
     assert wb.read("to_purge").collect().height == 2
 
 
+
+def test_cleanup_from_beat_keeps_what_was_deleted_within_the_default_week(cluster, tmp_path):
+    """Beat sends cleanup without a retention: 7 days, so a version deleted a moment ago stays."""
+    from workbench.maintenance import soft_delete
+
+    src = tmp_path / "in.csv"
+    src.write_text("a\n1\n")
+    runner = cluster.runner()
+    for _ in range(2):
+        assert runner.submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("kept_a_week"))
+                             ).wait(120).status == "succeeded"
+    ctx = cluster.ctx()
+    soft_delete(ctx, "kept_a_week", 1)
+    report = cluster.app.send_task("workbench.cleanup", queue="maintenance").get(timeout=120)
+    assert not report["errors"]
+    assert [(v.version, v.deleted_at is not None) for v in ctx.catalog.list_versions(
+        ctx.namespace, "kept_a_week", include_deleted=True)] == [(1, True), (2, False)]
+
+
 def test_due_notebook_schedule_runs_on_the_notebooks_queue(cluster, tmp_path):
     import nbformat
 
