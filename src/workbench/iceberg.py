@@ -186,7 +186,8 @@ def commit_snapshot(ice: Any, storage: Storage, *, namespace: str, name: str, ve
     ident = identifier(namespace, name)
     label = ".".join(ident)
     wanted = [location(storage, k) for k in keys]
-    info = {location(storage, k): v for k, v in (file_info or {}).items()}
+    # (a location is a path resolved on local storage: once per file, not twice)
+    info = {loc: file_info[k] for k, loc in zip(keys, wanted) if file_info and k in file_info}
     table = load_table(ice, namespace, name)
     if table is not None:
         done = find_snapshot(table, version, job_id)

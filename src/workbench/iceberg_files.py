@@ -28,8 +28,8 @@ def sync_spec(tx: Any, partition_by: list[str]) -> None:
     from pyiceberg.transforms import parse_transform
 
     wanted = {f.name: (f.column, f.iceberg) for f in parse_partitions(partition_by)}
-    spec = tx.table_metadata.spec()
-    schema = tx.table_metadata.schema()
+    metadata = tx.table_metadata  # a copy with the transaction's updates: made once
+    spec, schema = metadata.spec(), metadata.schema()
     have = {f.name: (schema.find_column_name(f.source_id), str(f.transform)) for f in spec.fields}
     if have == wanted:
         return
