@@ -75,6 +75,11 @@ class StepFinished(Event):
     bytes: int | None = None
     seconds: float = 0.0
 
+    def __post_init__(self) -> None:
+        # one value for every view: the live one draws this event, a reattached one the job
+        # record that keeps it; rounded once here, both show the same tenth
+        self.seconds = round(float(self.seconds or 0.0), 3)
+
 
 @dataclass
 class CheckResult(Event):

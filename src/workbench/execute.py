@@ -29,6 +29,7 @@ from .events import (
     StepFinished, StepStarted, null_emit,
 )
 from .inputs import SqlSession, open_sources
+from .job_record import StepRecorder
 from .monitor import Monitor
 from .results import encode_rows, strip_inline
 from .spec.models import DatasetSink, Pipeline, SqlStep
@@ -53,10 +54,20 @@ def build_frame(pipeline: Pipeline, ctx: Context, emit: Emit, monitor: Monitor,
     here (DuckDB materialises them). ``preview``: an ``engines.sql.PreviewPlan``."""
 
     emit(StepStarted(job_id=job_id, step="read", index=0))
-    scan = open_sources(pipeline, lambda src: open_source(src, ctx, monitor), scan)
+    monitor.step = "read"
+    with monitor.opening(f"reading {source_label(pipeline.source)}"):
+        scan = open_sources(pipeline, lambda src: open_source(src, ctx, monitor), scan)
     for note in scan.notes:
         emit(Message(job_id=job_id, level="warning", text=note))
+    # the totals are known from here on: the rows read into a SQL step show as a share too
+    monitor.rows_total = scan.rows_total
+    monitor.bytes_total = scan.bytes_total
+    monitor.bytes_per_row = estimate_bytes_per_row(scan)
     frame = scan.frame
+    if scan.rows_total is None and not counts_the_source(pipeline):
+        # a step before the first SQL step (or before the sink) changes the count: the read
+        # step's own rows are counted as the source gives them
+        frame = monitor.count_source(frame)
     labels = []
     session: SqlSession | None = None
     try:
@@ -71,6 +82,7 @@ def build_frame(pipeline: Pipeline, ctx: Context, emit: Emit, monitor: Monitor,
                     session = SqlSession(ctx, pipeline, monitor, job_id, preview)
                 monitor.step = label
                 monitor.step_rows = None
+                entering = monitor.rows
                 try:
                     frame = session.run(i, label, frame.map_batches(monitor.on_batch, streamable=True),
                                         scan.relations)
@@ -80,6 +92,9 @@ def build_frame(pipeline: Pipeline, ctx: Context, emit: Emit, monitor: Monitor,
                     raise classify_error(exc, scan, label) from None
                 if i == 0:  # the rows that entered the first step are the rows read
                     monitor.rows_read = monitor.rows
+                elif not isinstance(pipeline.steps[i - 1], SqlStep):
+                    # the rows entering a SQL step are the rows the step before it put out
+                    monitor.own_rows[i - 1] = monitor.rows - entering
                 emit(StepFinished(job_id=job_id, step=label, index=i + 1, rows=monitor.step_rows,
                                   seconds=time.time() - t0))
             else:
@@ -113,7 +128,21 @@ def read_rows(pipeline: Pipeline, monitor: Monitor, scan: SourceScan) -> int | N
     sink when nothing on the way changes the count, else the source's own count (or nothing)."""
     if getattr(monitor, "rows_read", None) is not None:
         return monitor.rows_read
+    if getattr(monitor, "source_rows", None) is not None:
+        return monitor.source_rows
     return monitor.rows if counts_the_source(pipeline) else scan.rows_total
+
+
+def source_label(source: Any) -> str:
+    """A short name of where a source reads, for the progress line ("reading sales.csv")."""
+    path = getattr(source, "path", None)
+    if isinstance(path, str) and path:
+        return path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or path
+    if getattr(source, "kind", "") == "query":
+        return f"a query on {source.db}"
+    if getattr(source, "kind", "") == "upload":
+        return f"upload {source.upload_id}"
+    return str(getattr(source, "name", None) or "the source")
 
 
 # ----------------------------------------------------------------------------- errors
@@ -230,8 +259,6 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
                 frame, scan, labels = build_frame(pipeline, ctx, emit, monitor, job_id,
                                                   scan=next_scan)
                 monitor.rows_total = scan.rows_total
-                monitor.bytes_total = scan.bytes_total
-                monitor.bytes_per_row = estimate_bytes_per_row(scan)
                 schema = frame.collect_schema()
                 check_exprs = checks_engine.check_exprs(pipeline.checks, schema)
                 checks_engine.validate_check_exprs(check_exprs, schema)
@@ -279,7 +306,9 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
                                   bytes=monitor.bytes_total))
                 for i, label in enumerate(labels):
                     if not isinstance(pipeline.steps[i], SqlStep):
-                        emit(StepFinished(job_id=job_id, step=label, index=i + 1))
+                        # the last step's output is what reached the sink
+                        rows = result.get("rows") if i == len(labels) - 1 else monitor.own_rows.get(i)
+                        emit(StepFinished(job_id=job_id, step=label, index=i + 1, rows=rows))
                 emit(StepFinished(job_id=job_id, step=write_label, index=len(labels) + 1,
                                   rows=result.get("rows"), bytes=result.get("bytes"),
                                   seconds=time.time() - t0))
@@ -342,26 +371,13 @@ def run_job(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
     attempt = catalog.start_attempt(job_id, worker)
     t0 = time.time()
 
-    checks_seen: list[dict[str, Any]] = []  # kept with a failed job's record, for a reattach
-    # where the steps and the progress stood, kept with the record: a view rebuilt from it after
-    # a kernel restart shows each step's rows and the last figures, as the live one did
-    shown: dict[str, Any] = {"steps": {}, "progress": None}
+    # where the steps, the checks and the progress stood, kept with the record: a view rebuilt
+    # from it after a kernel restart shows each step's rows and the last figures, as the live one did
+    recorder = StepRecorder(emit)
 
     def stamped(event) -> None:
         event.job_id = job_id
-        if event.kind == "check_result":
-            checks_seen.append({k: getattr(event, k) for k in (
-                "name", "column", "passed", "severity", "failed_rows", "examples", "message")})
-        elif event.kind == "step_finished":
-            shown["steps"][event.step] = {"rows": event.rows, "bytes": event.bytes,
-                                          "seconds": round(event.seconds or 0.0, 3)}
-        elif event.kind == "progress":
-            shown["progress"] = {k: getattr(event, k) for k in (
-                "step", "rows", "bytes", "rows_total", "bytes_total", "bytes_out")}
-        emit(event)
-
-    def kept() -> dict[str, Any]:
-        return {"steps": shown["steps"], **({"progress": shown["progress"]} if shown["progress"] else {})}
+        recorder(event)
 
     stamped(JobStarted(name=pipeline.name or _default_name(pipeline), steps=pipeline.step_names(),
                        attempt=attempt, worker=worker))
@@ -382,12 +398,14 @@ def run_job(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
             stamped(Retrying(attempt=attempt, delay=retry_delay(attempt) if retry_delay else 0.0,
                              error=err.to_dict()))
             raise err from None
-        catalog.finish_job(job_id, "failed", error=err.to_dict(),
-                           result={**({"checks": checks_seen} if checks_seen else {}), **kept()})
+        kept = recorder.kept(failed=True)
+        # the heartbeat's figures too: none of the bytes it had written count as written
+        catalog.update_job(job_id, status="failed", finished_at=time.time(), error=err.to_dict(),
+                           result=kept, **({"progress": kept["progress"]} if "progress" in kept else {}))
         stamped(JobFailed(error=err.to_dict(), seconds=time.time() - t0))
         raise err from None
     frame = result.pop("_frame", None)
-    catalog.finish_job(job_id, "succeeded", result={**result_summary(result), **kept()})
+    catalog.finish_job(job_id, "succeeded", result={**result_summary(result), **recorder.kept()})
     stamped(JobFinished(result=result, seconds=time.time() - t0))
     if frame is not None:
         result["_frame"] = frame

@@ -124,10 +124,12 @@ class JobState:
         elif kind == "job_failed":
             self.status, self.error = "failed", ev.error  # type: ignore[attr-defined]
             self.finished_at = ev.ts
+            self.bytes_out = 0  # what it had written is discarded: none of it is visible
             self._mark_failed_step((ev.error or {}).get("step"))  # type: ignore[attr-defined]
         elif kind == "job_cancelled":
             self.status = "cancelled"
             self.finished_at = ev.ts
+            self.bytes_out = 0  # nothing partial is kept
             for s in self.steps:
                 if s.status == "running":
                     s.status = "cancelled"

@@ -7,10 +7,11 @@ measurable.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 import polars as pl
 
@@ -39,6 +40,8 @@ class Monitor:
         self.bytes_per_row: float | None = None
         self.step_rows: int | None = None  # the rows the last SQL step put out
         self.rows_read: int | None = None  # the rows that entered a first SQL step
+        self.source_rows: int | None = None  # the rows the source gave, when counted there
+        self.own_rows: dict[int, int] = {}  # a step's output rows, by index, where counted
         self._last_emit = 0.0
         self._phase = ""
         self._last_cancel_poll = 0.0
@@ -49,10 +52,56 @@ class Monitor:
     def on_batch(self, df: pl.DataFrame) -> pl.DataFrame:
         with self._lock:
             self.rows += df.height
-            if self.bytes_per_row and self.bytes_total:
+            if self.bytes_per_row and self.bytes_total and self.source_rows is None:
                 self.bytes = min(self.bytes_total, int(self.rows * self.bytes_per_row))
         self.tick()
         return df
+
+    def on_read(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Count the rows as the source gives them (before any step filters them): the read
+        step's own rows, and the input bytes consumed."""
+        with self._lock:
+            self.source_rows = (self.source_rows or 0) + df.height
+            if self.bytes_per_row and self.bytes_total:
+                self.bytes = min(self.bytes_total, int(self.source_rows * self.bytes_per_row))
+        self.tick()
+        return df
+
+    def count_source(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        """``frame`` counted by ``on_read``. Columns and slices still reach the reader; a filter
+        does not, so the count is the rows read, not the rows kept."""
+        self.source_rows = 0
+        return frame.map_batches(self.on_read, streamable=True, projection_pushdown=True,
+                                 slice_pushdown=True)
+
+    @contextlib.contextmanager
+    def opening(self, text: str, interval: float = 0.5) -> Iterator[None]:
+        """While a source is opened (files listed, types sampled, a query planned), no rows move:
+        say so at once, and count the seconds, so the bar never stands still while it works."""
+        done = threading.Event()
+        t0 = time.monotonic()
+
+        def say() -> None:
+            n = int(time.monotonic() - t0)
+            self._emit(Progress(job_id=self.job_id, step=self.step, rows=self.rows, bytes=self.bytes,
+                                rows_total=self.rows_total, bytes_total=self.bytes_total,
+                                phase=f"{text} · {n} s" if n else text))
+
+        def run() -> None:
+            while not done.wait(interval):
+                try:
+                    say()
+                except Exception:  # a display that fails must not stop the opening
+                    return
+
+        say()
+        ticker = threading.Thread(target=run, name="workbench-opening", daemon=True)
+        ticker.start()
+        try:
+            yield
+        finally:
+            done.set()
+            ticker.join()
 
     def on_bytes(self, n: int) -> None:
         with self._lock:
@@ -126,6 +175,9 @@ class Monitor:
             self.bytes = 0
             self.bytes_out = 0
             self.rows_read = None
+            self.own_rows.clear()
+            if self.source_rows is not None:
+                self.source_rows = 0
 
     def snapshot(self) -> dict:
         return {"step": self.step, "rows": self.rows, "bytes": self.bytes, "bytes_out": self.bytes_out,

@@ -143,3 +143,13 @@ def grow_memory(frame: pl.LazyFrame, marker: str = "", total_mb: int = 2000) -> 
         return df
 
     return frame.map_batches(fn, streamable=True)
+
+
+def crawl(frame: pl.LazyFrame, delay: float = 0.5) -> pl.LazyFrame:
+    """Sleep ``delay`` on every batch: a long job made on purpose (the progress tests)."""
+
+    def fn(df: pl.DataFrame) -> pl.DataFrame:
+        time.sleep(delay)
+        return df
+
+    return frame.map_batches(fn, streamable=True)

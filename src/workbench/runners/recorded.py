@@ -15,13 +15,9 @@ import weakref
 from typing import Any
 
 from ..context import Context
-from ..errors import WorkbenchError
-from ..events import (
-    CheckResult, Event, JobCancelled, JobFailed, JobFinished, JobStarted, Progress, StepFinished,
-    StepStarted,
-)
+from ..events import Event, JobCancelled, JobFailed, JobFinished, JobStarted, Progress
 from ..job_handle import Job
-from ..spec.io import pipeline_from_dict
+from ..job_record import outcome_events, step_names
 
 POLL_INTERVAL = 0.5  # seconds between reads of the record while the job runs
 
@@ -38,7 +34,7 @@ def events_for(rec: dict[str, Any], seen: dict[str, Any]) -> list[Event]:
         return out
     if status != "queued" and not seen.get("started"):
         seen["started"] = True
-        steps = _step_names(rec.get("spec"))
+        steps = step_names(rec.get("spec"))
         out.append(JobStarted(job_id=job_id, name=rec.get("name"), attempt=rec.get("attempts") or 1,
                               worker=rec.get("worker"), steps=steps,
                               ts=rec.get("started_at") or rec.get("submitted_at") or time.time()))
@@ -52,7 +48,7 @@ def events_for(rec: dict[str, Any], seen: dict[str, Any]) -> list[Event]:
     end = rec.get("finished_at") or time.time()
     seconds = end - (rec.get("started_at") or rec.get("submitted_at") or end)
     if status in ("succeeded", "failed"):
-        out += _outcome_detail(rec, end)
+        out += outcome_events(rec, end)
     if status == "succeeded":
         out.append(JobFinished(job_id=job_id, result=rec.get("result") or {}, seconds=seconds, ts=end))
     elif status == "failed":
@@ -62,47 +58,6 @@ def events_for(rec: dict[str, Any], seen: dict[str, Any]) -> list[Event]:
     if out and out[-1].terminal:
         seen["done"] = True
     return out
-
-
-def _outcome_detail(rec: dict[str, Any], end: float) -> list[Event]:
-    """What the record keeps of a finished job besides its status: the checks' results and where
-    the steps stood, so a view rebuilt from it (after a kernel restart) shows what the live one
-    did: the failed step marked, the others in their true state, the checks with their rows."""
-    job_id, names = rec["id"], _step_names(rec.get("spec"))
-    result = rec.get("result") or {}
-    out: list[Event] = [
-        CheckResult(job_id=job_id, ts=end, **{k: c[k] for k in c if k in (
-            "name", "column", "passed", "severity", "failed_rows", "examples", "message")})
-        for c in result.get("checks") or [] if isinstance(c, dict)]
-    last = result.get("progress")
-    if isinstance(last, dict):  # the last figures the live view showed
-        out.append(Progress(job_id=job_id, ts=end, step=last.get("step") or "",
-                            rows=last.get("rows") or 0, bytes=last.get("bytes") or 0,
-                            rows_total=last.get("rows_total"), bytes_total=last.get("bytes_total"),
-                            bytes_out=last.get("bytes_out") or 0))
-    steps = result.get("steps") if isinstance(result.get("steps"), dict) else {}
-    if rec["status"] == "succeeded" and steps:  # each step with its own rows, as they were shown
-        out += [StepFinished(job_id=job_id, step=n, rows=steps[n].get("rows"), bytes=steps[n].get("bytes"),
-                             seconds=steps[n].get("seconds") or 0.0, ts=end) for n in names if n in steps]
-    elif rec["status"] == "succeeded" and names:
-        out.append(StepFinished(job_id=job_id, step=names[-1], rows=result.get("rows"),
-                                bytes=result.get("bytes"), ts=end))
-    failed = (rec.get("error") or {}).get("step")
-    if rec["status"] == "failed" and failed in names:
-        # the steps up to the failed one had started; a check runs on the whole pass, so all had
-        upto = len(names) if failed == "check" else names.index(failed) + 1
-        out += [StepStarted(job_id=job_id, step=n, ts=end) for n in names[:upto]]
-        out += [StepFinished(job_id=job_id, step=n, rows=steps[n].get("rows"), bytes=steps[n].get("bytes"),
-                             seconds=steps[n].get("seconds") or 0.0, ts=end)
-                for n in names[:upto] if n in steps and n != failed]
-    return out
-
-
-def _step_names(spec: Any) -> list[str]:
-    try:
-        return pipeline_from_dict(spec).step_names()
-    except (WorkbenchError, TypeError, ValueError):  # an old or foreign spec: no step list
-        return []
 
 
 class RecordedJob(Job):

@@ -14,6 +14,7 @@ from ..engines.stored import restore
 from ..errors import InternalError, NotFound, SourceError, TransientError, as_workbench_error
 from ..events import Event, JobCancelled, JobFinished, Message, Retrying, StepFinished, StepStarted
 from ..execute import result_summary
+from ..job_record import StepRecorder
 from ..spec import models as m
 from ..spec.io import pipeline_from_dict
 from ..writer import check_append_schema
@@ -54,7 +55,8 @@ def run_commit(task: Any, job_id: str, attempt: int, spec: dict[str, Any],
         hard = rt.cfg.time_limits["persistence"][1]
         if not rt.redis.set(lock, me, nx=True, ex=int(hard) + 60):
             return {"job_id": job_id, "status": "committing elsewhere"}
-        publish = rt.publisher(job_id)
+        stream = rt.publisher(job_id)
+        publish = StepRecorder(stream)  # the steps and checks, kept with the job's record
         try:
             with Heartbeat(rt.ctx.catalog, job_id, rt.cfg.heartbeat_interval):
                 result = commit_parts(rt, job_id, attempt, pipeline, int(info["n"]), publish,
@@ -88,7 +90,7 @@ def run_commit(task: Any, job_id: str, attempt: int, spec: dict[str, Any],
                     rt.redis.delete(lock)
             except Exception:
                 pass
-            publish.close()
+            stream.close()
             seconds = time.monotonic() - t0
             metrics.record_task(rt.redis, rt.ctx.namespace, "fanout_commit", state, seconds)
             log.info("commit %s", state, extra={"state": state, "duration": round(seconds, 4)})
@@ -96,6 +98,8 @@ def run_commit(task: Any, job_id: str, attempt: int, spec: dict[str, Any],
 
 def commit_parts(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, n: int,
                  publish: Callable[[Event], None], *, started: float) -> dict[str, Any]:
+    if not isinstance(publish, StepRecorder):
+        publish = StepRecorder(publish)
     ctx = rt.ctx
     sink = pipeline.sink
     assert isinstance(sink, m.DatasetSink)
@@ -157,6 +161,6 @@ def commit_parts(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, n
         rt.redis.delete(keys.fanout(ctx.namespace, job_id, attempt))
     except Exception:
         pass
-    ctx.catalog.finish_job(job_id, "succeeded", result=result_summary(result))
+    ctx.catalog.finish_job(job_id, "succeeded", result={**result_summary(result), **publish.kept()})
     publish(JobFinished(job_id=job_id, result=result, seconds=time.time() - started))
     return result

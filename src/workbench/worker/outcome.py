@@ -68,7 +68,8 @@ def fail_job(rt: Runtime, job_id: str, err: WorkbenchError, emit: Callable, *,
     """Record a failure decided outside ``run_job`` (poison job, bad spec, failed part).
 
     The dead letter is written before the job's end is announced, so whoever sees the failure
-    finds the letter.
+    finds the letter. An ``emit`` that records the steps (a ``job_record.StepRecorder``) leaves
+    them in the record, for a view rebuilt from it.
     """
     rec = rt.ctx.catalog.get_job(job_id)
     if rec["status"] in ("succeeded", "failed", "cancelled"):
@@ -76,7 +77,9 @@ def fail_job(rt: Runtime, job_id: str, err: WorkbenchError, emit: Callable, *,
     if dead_letter_task:
         add_dead_letter(rt.ctx, rec, task=dead_letter_task, error=err.to_dict(),
                         attempts=attempts if attempts is not None else rec.get("attempts") or 0)
-    if finish_if_open(rt.ctx, job_id, "failed", error=err.to_dict()):
+    kept = getattr(emit, "kept", None)
+    if finish_if_open(rt.ctx, job_id, "failed", error=err.to_dict(),
+                      result=kept(failed=True) if kept is not None else None):
         emit(JobFailed(job_id=job_id, error=err.to_dict()))
 
 

@@ -25,8 +25,9 @@ from ..events import (
 from ..connectors import dataset_relations
 from ..execute import (
     SINKS, SOURCES, classify_error, estimate_bytes_per_row, hash_inputs_async,
-    result_summary,
+    result_summary, source_label,
 )
+from ..job_record import StepRecorder
 from ..monitor import Monitor
 from ..spec import models as m
 from ..spec.io import pipeline_from_dict
@@ -97,7 +98,9 @@ def run_stage(task: Any, stage: str, *args: Any) -> dict[str, Any]:
                 or rec.get("attempts") != attempt:
             return {"skipped": True}
         pipeline = pipeline_from_dict(spec)
-        publish = rt.publisher(job_id)
+        stream = rt.publisher(job_id)
+        # each stage adds its steps to those of the stages before it: the record keeps them all
+        publish = StepRecorder(stream, (prev or {}).get("steps"))
         prefix = staging_prefix(rt.ctx.namespace, job_id, attempt)
         soft = task.soft_time_limit or cfg.time_limits[QUEUE[stage]][0]
         try:
@@ -132,7 +135,7 @@ def run_stage(task: Any, stage: str, *args: Any) -> dict[str, Any]:
             state = "failed"
             raise err from None
         finally:
-            publish.close()
+            stream.close()
             seconds = time.monotonic() - t0
             metrics.record_task(rt.redis, rt.ctx.namespace, stage, state, seconds)
             log.info("stage %s %s", stage, state, extra={"state": state, "duration": round(seconds, 4)})
@@ -159,13 +162,14 @@ def _sink_parquet(frame: pl.LazyFrame, ctx: Any, key: str, monitor: Any) -> int:
 
 
 def _ingest(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, prev: Any,
-            publish: Callable, prefix: str, should_cancel: Callable, started: float) -> dict[str, Any]:
+            publish: StepRecorder, prefix: str, should_cancel: Callable, started: float) -> dict[str, Any]:
     ctx = rt.ctx
     publish(StepStarted(job_id=job_id, step="read", index=0))
     monitor = Monitor(job_id, publish, should_cancel=should_cancel)
     scan = None
     try:
-        scan = SOURCES[pipeline.source.kind](pipeline.source, ctx, monitor)
+        with monitor.opening(f"reading {source_label(pipeline.source)}"):
+            scan = SOURCES[pipeline.source.kind](pipeline.source, ctx, monitor)
         for note in scan.notes:
             publish(Message(job_id=job_id, level="warning", text=note))
         monitor.rows_total, monitor.bytes_total = scan.rows_total, scan.bytes_total
@@ -185,11 +189,11 @@ def _ingest(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, prev: 
             scan.cleanup()
     publish(StepFinished(job_id=job_id, step="read", index=0, rows=monitor.rows,
                          bytes=scan.bytes_total if scan else None))
-    return {"keys": [key], "inputs": inputs, "rows": monitor.rows}
+    return {"keys": [key], "inputs": inputs, "rows": monitor.rows, "steps": publish.steps}
 
 
 def _transform(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, prev: dict[str, Any],
-               publish: Callable, prefix: str, should_cancel: Callable, started: float
+               publish: StepRecorder, prefix: str, should_cancel: Callable, started: float
                ) -> dict[str, Any]:
     # engines.sql loads pyarrow and duckdb (heavy optional dependency): imported on first use
     from ..engines.sql import SqlLimits, run_sql
@@ -198,8 +202,10 @@ def _transform(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, pre
     frame = scan_parts(ctx, prev["keys"])
     relations = None
     labels = []
-    own_rows: dict[int, int | None] = {}  # each SQL step's own output rows
+    own_rows: dict[int, int | None] = {}  # each SQL step's own output rows (and the step's before it)
+    own_seconds: dict[int, float] = {}
     monitor = Monitor(job_id, publish, should_cancel=should_cancel)
+    monitor.rows_total = prev.get("rows")  # the rows ingested: what enters the first step
     temp = None  # the job's DuckDB temp folder: a large SQL result waits there until the sink
     try:
         for i, step in enumerate(pipeline.steps):
@@ -210,12 +216,23 @@ def _transform(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, pre
                 relations = relations if relations is not None else dataset_relations(ctx)
                 temp = temp or JobTemp(temp_root(ctx.settings.home), job_id)
                 monitor.step = label
-                frame = run_sql(step.query, {**relations, "input": frame}, step=label,
+                entering, t0 = monitor.rows, time.time()
+                # the rows read into the step move the bar, as in a whole run (execute)
+                frame = run_sql(step.query, {**relations, "input": frame.map_batches(
+                                    monitor.on_batch, streamable=True)}, step=label,
                                 limits=SqlLimits.from_settings(ctx.settings), temp=temp,
                                 monitor=monitor)
                 own_rows[i] = monitor.step_rows
+                own_seconds[i] = time.time() - t0
+                if i > 0 and not isinstance(pipeline.steps[i - 1], m.SqlStep):
+                    own_rows[i - 1] = monitor.rows - entering
+                publish(StepFinished(job_id=job_id, step=label, index=i + 1, rows=own_rows[i],
+                                     seconds=own_seconds[i]))
             else:
                 frame = apply_step(frame, step, label, settings=ctx.settings)
+        if own_seconds:  # now count what the stage writes: the last step's output
+            after = pipeline.steps[max(own_seconds) + 1:]
+            monitor.start_output(monitor.step_rows if not after else None)
         monitor.step = labels[-1] if labels else "read"
         key = f"{prefix}transform/part-00000.parquet"
         try:
@@ -228,14 +245,17 @@ def _transform(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, pre
         if temp is not None:
             temp.remove()
     for i, label in enumerate(labels):
+        if i in own_seconds:
+            continue  # a SQL step reported itself when it ended
         publish(StepFinished(job_id=job_id, step=label, index=i + 1,
-                             rows=monitor.rows if i == len(labels) - 1 else own_rows.get(i)))
+                             rows=monitor.rows if i == len(labels) - 1 else own_rows.get(i),
+                             seconds=own_seconds.get(i, 0.0)))
     ctx.storage.delete_prefix(f"{prefix}ingest/")
-    return {**prev, "keys": [key], "rows": monitor.rows}
+    return {**prev, "keys": [key], "rows": monitor.rows, "steps": publish.steps}
 
 
 def _persist(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, prev: dict[str, Any],
-             publish: Callable, prefix: str, should_cancel: Callable, started: float
+             publish: StepRecorder, prefix: str, should_cancel: Callable, started: float
              ) -> dict[str, Any]:
     ctx = rt.ctx
     sink = pipeline.sink
@@ -267,7 +287,7 @@ def _persist(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, prev:
         publish(StepFinished(job_id=job_id, step="write", index=index, rows=result.get("rows"),
                              bytes=result.get("bytes"), seconds=time.time() - t0))
     _drop(rt, job_staging(ctx.namespace, job_id))
-    ctx.catalog.finish_job(job_id, "succeeded", result=result_summary(result))
+    ctx.catalog.finish_job(job_id, "succeeded", result={**result_summary(result), **publish.kept()})
     publish(JobFinished(job_id=job_id, result=result, seconds=time.time() - started))
     return {"job_id": job_id, "status": "succeeded", "version": result.get("version")}
 

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from ..catalog import job_from_row, jobs
 from ..events import Event, JobCancelled, JobFailed, JobFinished, JobStarted, Message
+from ..job_record import outcome_events, step_names
 from . import keys
 
 log = logging.getLogger("workbench.worker.stream")
@@ -338,7 +339,8 @@ def _job_states(catalog: Any, job_ids: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def events_from_record(rec: dict[str, Any], state: Any | None = None) -> list[Event]:
-    """Events that bring a job view up to its catalog record (for lost or expired streams)."""
+    """Events that bring a job view up to its catalog record (for lost or expired streams): the
+    steps, their rows and the checks as the record keeps them (``job_record``), then the end."""
 
     out: list[Event] = []
     job_id = rec["id"]
@@ -346,7 +348,7 @@ def events_from_record(rec: dict[str, Any], state: Any | None = None) -> list[Ev
     started = state is not None and state.started_at is not None
     if status != "queued" and not started:
         out.append(JobStarted(job_id=job_id, name=rec.get("name"), attempt=rec.get("attempts") or 1,
-                              worker=rec.get("worker"),
+                              worker=rec.get("worker"), steps=step_names(rec.get("spec")),
                               ts=rec.get("started_at") or rec.get("submitted_at") or time.time()))
     end = rec.get("finished_at") or time.time()
     seconds = end - (rec.get("started_at") or rec.get("submitted_at") or end)
@@ -354,6 +356,10 @@ def events_from_record(rec: dict[str, Any], state: Any | None = None) -> list[Ev
         out.append(Message(job_id=job_id, level="info",
                            text="the end of this job's live events was lost; its outcome comes "
                                 "from the catalog"))
+    if status in ("succeeded", "failed"):
+        seen_checks = state is not None and bool(getattr(state, "checks", None))
+        out += [ev for ev in outcome_events(rec, end)  # checks the stream gave are not repeated
+                if not (seen_checks and ev.kind == "check_result")]
     if status == "succeeded":
         out.append(JobFinished(job_id=job_id, result=rec.get("result") or {}, seconds=seconds, ts=end))
     elif status == "failed":
