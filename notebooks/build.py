@@ -225,7 +225,8 @@ NOTEBOOKS = {
         code('ds = wb.ingest("events.csv", name="events")\n'
              'print(ds.uri)'),
         code('# NBVAL_CHECK_OUTPUT\n'
-             'print(ds.rows, wb.read("events").select(wb_sum := __import__("polars").col("clicks").sum()).collect().item())'),
+             'import polars as pl\n\n'
+             'print(ds.rows, wb.read("events").select(pl.col("clicks").sum()).collect().item())'),
     ],
     "06-distributed-celery": [
         md("# Distributed runs on Celery\n\nWith a broker configured, `wb.submit` sends the "

@@ -219,3 +219,10 @@ def test_running_view_keeps_ticking_without_events(job):
     from workbench.notebook.redraw import redrawer
 
     assert id(view) not in redrawer()._due  # nothing more planned for it
+
+
+def test_the_read_step_names_the_source_while_it_is_opened(job):
+    start(job)
+    job._deliver(Progress(job_id=job.id, step="read", phase="reading sales.csv · 2 s"))
+    read = model.view_model(job.state).steps[0]
+    assert read.status == "running" and "reading sales.csv · 2 s" in read.detail

@@ -81,3 +81,22 @@ def test_a_failed_job_reattached_from_the_record_marks_the_failed_step(cluster, 
     assert again.status == "failed"
     assert shown(again.state) == live
     assert "written" not in model.view_model(again.state).bytes_text  # nothing it wrote is kept
+
+
+def test_a_fanned_out_job_reattached_from_the_record_shows_the_live_steps(cluster, tmp_path):
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for k in range(3):
+        pl.DataFrame({"region": ["north", None] * 100, "qty": list(range(k * 200, k * 200 + 200))}
+                     ).write_csv(parts / f"p{k}.csv")
+    job = cluster.runner().submit(wb.Pipeline(
+        name="fanned", source=wb.file(str(parts / "*.csv"), parallel=True),
+        steps=[wb.filter("qty >= 100")], checks=[wb.not_null("region", severity="warn")],
+        sink=wb.dataset("fanned_kept"))).wait(120)
+    assert job.status == "succeeded", job.state.error
+    assert any("split into 3 tasks" in m for m in job.state.messages)
+    live = shown(job.state)
+    assert live[0][0][2].startswith("600 rows")  # the parts' rows, summed
+    cluster.redis().delete(keys.events("default", job.id))
+    again = cluster.runner().attach(job.id).wait(60)
+    assert shown(again.state) == live

@@ -48,6 +48,8 @@ def stats_html(vm: ViewModel) -> str:
     cells = [("step", vm.current_step or "–"), ("rows", vm.rows_text), ("bytes", vm.bytes_text or "–"),
              ("throughput", vm.throughput_text or "–"), ("elapsed", vm.elapsed_text),
              ("left", vm.eta_text)]
+    if vm.done:  # an ended job has no running step and nothing left: the steps below say the rest
+        cells = [c for c in cells if c[0] not in ("step", "left")]
     return (f'<div class="wb-stats" style="font-size:90%;color:{theme.TEXT}">' + " &nbsp;·&nbsp; ".join(
         f'<span class="wb-stat-{k}"><span style="color:{theme.MUTED}">{k}</span> {esc(v)}</span>'
         for k, v in cells) + "</div>")
@@ -55,7 +57,8 @@ def stats_html(vm: ViewModel) -> str:
 
 def steps_html(vm: ViewModel) -> str:
     rows = "".join(
-        f'<tr class="wb-step wb-step-{esc(s.status)}">'
+        # no stripes: JupyterLab's table rows alternate a tint that reads as a selected step
+        f'<tr class="wb-step wb-step-{esc(s.status)}" style="background:none">'
         f'<td style="color:{theme.tone_text(STEP_TONES.get(s.status, "neutral"))};padding:0 4px">'
         f'{s.mark}</td><td style="color:{theme.TEXT};padding:0 6px">{esc(s.name)}</td>'
         f'<td style="color:{theme.MUTED};padding:0 6px">{esc(s.status)}</td>'

@@ -15,6 +15,7 @@ from ..errors import InternalError, NotFound, SourceError, TransientError, as_wo
 from ..events import Event, JobCancelled, JobFinished, Message, Retrying, StepFinished, StepStarted
 from ..execute import result_summary
 from ..job_record import StepRecorder
+from ..monitor import Monitor
 from ..spec import models as m
 from ..spec.io import pipeline_from_dict
 from ..writer import check_append_schema
@@ -130,17 +131,26 @@ def commit_parts(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, n
         publish(StepStarted(job_id=job_id, step="write", index=write_index))
         t_write = time.time()
         files = [f for e in entries for f in e["files"]]
+        # the parts are written: what is left (checks and profile over all of them, the commit)
+        # moves no rows, so each phase is named as it starts, never a bar standing still
+        monitor = Monitor(job_id, publish)
+        monitor.step = "write"
+        monitor.rows = monitor.rows_total = sum(int(f.get("rows") or 0) for f in files)
+        monitor.bytes_out = sum(int(f.get("bytes") or 0) for f in files)
+        monitor.phase(f"checks and profile over {len(files)} parts")
         # the parts' own schema: the files hold zoned datetimes in UTC, Enums and Arrays as lists
         staged = restore(scan_parts(ctx, [f["key"] for f in files]),
-                               (entries[0].get("schema") or {}) if entries else {})
+                         (entries[0].get("schema") or {}) if entries else {})
         schema = staged.collect_schema()
         if sink.mode == "append":
             check_append_schema(ctx, sink.name, schema)
         stats = staged.select(stats_exprs(pipeline, schema)).collect(engine="streaming").row(
             0, named=True)
+        monitor.phase("checks")
         checks = commit_guard(pipeline, schema, publish, job_id)(stats, staged)
         profile = profile_from_stats(schema, stats)
-        add_top_values(profile, staged, schema)
+        add_top_values(profile, staged, schema, on_phase=monitor.phase)
+        monitor.phase("commit")
         inputs = [i for e in entries for i in e["inputs"]]
         base = previous_files(ctx, sink.name)[0] if sink.mode == "append" else []
         ds = commit_version(
@@ -148,7 +158,7 @@ def commit_parts(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, n
             schema=schema_dict(schema, profile), profile=profile,
             spec=pipeline.model_dump(mode="json"), inputs=inputs,
             bytes_in=sum(int(i.get("size") or 0) for i in inputs), checks=checks,
-            mode=sink.mode, base_files=base)
+            mode=sink.mode, base_files=base, on_phase=monitor.phase)
         publish(StepFinished(job_id=job_id, step="write", index=write_index, rows=ds.rows,
                              bytes=ds.bytes, seconds=time.time() - t_write))
     else:

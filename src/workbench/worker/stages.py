@@ -24,7 +24,7 @@ from ..events import (
 )
 from ..connectors import dataset_relations
 from ..execute import (
-    SINKS, SOURCES, classify_error, estimate_bytes_per_row, hash_inputs_async,
+    SINKS, SOURCES, classify_error, counts_the_source, estimate_bytes_per_row, hash_inputs_async,
     result_summary, source_label,
 )
 from ..job_record import StepRecorder
@@ -205,7 +205,8 @@ def _transform(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, pre
     own_rows: dict[int, int | None] = {}  # each SQL step's own output rows (and the step's before it)
     own_seconds: dict[int, float] = {}
     monitor = Monitor(job_id, publish, should_cancel=should_cancel)
-    monitor.rows_total = prev.get("rows")  # the rows ingested: what enters the first step
+    if counts_the_source(pipeline):  # what it counts is the rows ingested: a share of them
+        monitor.rows_total = prev.get("rows")
     temp = None  # the job's DuckDB temp folder: a large SQL result waits there until the sink
     try:
         for i, step in enumerate(pipeline.steps):
