@@ -268,13 +268,18 @@ NOTEBOOKS = {
         code('import polars as pl\n\n'
              'pl.DataFrame({"region": ["north", "south", "north", "east"],\n'
              '              "amount": [120, 80, 45, 300]}).write_csv("daily.csv")\n'
-             'wb.ingest("daily.csv", name="daily")'),
+             '# the job view here; text lines in a scheduled run\n'
+             'job = wb.submit(wb.Pipeline(name="daily", source=wb.file(os.path.abspath("daily.csv")),\n'
+             '                            sink=wb.dataset("daily")))\n'
+             'job.wait()\n'
+             'job'),
         code('frame = wb.read("daily").filter(pl.col("amount") >= min_amount)\n'
              'if region != "all":\n'
              '    frame = frame.filter(pl.col("region") == region)\n'
              'report = frame.group_by("region").agg(pl.col("amount").sum()).sort("region").collect()'),
         code('# NBVAL_CHECK_OUTPUT\nprint(f"report for region={region}, min_amount={min_amount}")\n'
              'print(report.rows())'),
+        code('report'),
     ],
 }
 

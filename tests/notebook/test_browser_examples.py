@@ -108,4 +108,13 @@ def test_scheduled_report_notebook_in_the_lab(browser, lab, theme):
     root = lab[1]
     name = parameterized(root, "07-scheduled-report", theme, workbench_home=str(root / f"rep-{theme}"),
                          region="north")
-    walk(browser, lab, name, theme)
+    walk(browser, lab, name, theme, wait_for=".workbench-job.wb-static .wb-status-succeeded",
+         check=report_shown)
+
+
+def report_shown(page) -> None:
+    """The ingest is a job with its view; the report ends the notebook as a table."""
+    view = page.locator(".jp-Notebook .workbench-job.wb-static").first
+    assert "4 rows" in view.locator("tr.wb-step").first.inner_text()
+    table = page.locator(".jp-Notebook .jp-Cell").last.locator("table")
+    assert "north" in table.inner_text() and "165" in table.inner_text()

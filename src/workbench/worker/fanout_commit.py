@@ -13,6 +13,7 @@ from ..engines.profile import add_top_values, profile_from_stats, schema_dict
 from ..engines.stored import restore
 from ..errors import InternalError, NotFound, SourceError, TransientError, as_workbench_error
 from ..events import Event, JobCancelled, JobFinished, Message, Retrying, StepFinished, StepStarted
+from ..engines.steps import step_label
 from ..execute import result_summary
 from ..job_record import StepRecorder
 from ..monitor import Monitor
@@ -122,11 +123,14 @@ def commit_parts(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, n
                     file=e["inputs"][0]["path"] if e["inputs"] else None,
                     hint="give the files one layout, declare types with schema_overrides, or read "
                          "them without parallel=True")
-        rows_in = sum(int(e["rows"]) for e in entries)
+        rows_in = sum(int(e.get("rows_read", e["rows"])) for e in entries)  # read, not kept
+        rows_out = sum(int(e["rows"]) for e in entries)
         publish(StepFinished(job_id=job_id, step="read", index=0, rows=rows_in,
                              bytes=sum(int(i.get("size") or 0) for e in entries for i in e["inputs"])))
-        for i, step in enumerate(pipeline.steps):
-            publish(StepFinished(job_id=job_id, step=step.name or f"{i + 1}:{step.op}", index=i + 1))
+        last = len(pipeline.steps) - 1
+        for i, step in enumerate(pipeline.steps):  # the last step's output is what the parts wrote
+            publish(StepFinished(job_id=job_id, step=step_label(i, step), index=i + 1,
+                                 rows=rows_out if i == last else None))
         write_index = len(pipeline.steps) + 1
         publish(StepStarted(job_id=job_id, step="write", index=write_index))
         t_write = time.time()

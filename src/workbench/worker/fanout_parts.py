@@ -17,7 +17,9 @@ from ..engines.types import parse_type
 from ..engines.stored import to_stored
 from ..errors import Cancelled, InternalError, TransientError, WorkbenchError, as_workbench_error
 from ..events import Event, JobCancelled, Progress, Retrying
-from ..execute import SOURCES, classify_error, estimate_bytes_per_row, hash_inputs_async
+from ..execute import (
+    SOURCES, classify_error, counts_the_source, estimate_bytes_per_row, hash_inputs_async,
+)
 from ..monitor import Monitor
 from ..spec import models as m
 from ..spec.io import pipeline_from_dict
@@ -46,6 +48,11 @@ def cleanup_parts(rt: Runtime, name: str, job_id: str) -> None:
         rt.ctx.storage.delete_prefix(job_data_prefix(rt.ctx.namespace, name, job_id))
     except Exception as exc:  # gc removes a dead attempt's files later
         log.warning("could not remove the parts of %s: %s", job_id, exc)
+
+
+def read_rows_of(monitor: Monitor) -> int:
+    """The rows this part read: counted at the source when a step changed the count."""
+    return monitor.source_rows if monitor.source_rows is not None else monitor.rows
 
 
 # ----------------------------------------------------------------------------- parts
@@ -97,7 +104,12 @@ def write_part(rt: Runtime, job_id: str, attempt: int, index: int, source: m.Fil
     writers = None
     try:
         scan = SOURCES["file"](source, ctx, monitor)
+        monitor.rows_total = scan.rows_total
+        monitor.bytes_total = scan.bytes_total
+        monitor.bytes_per_row = estimate_bytes_per_row(scan)
         frame = scan.frame
+        if scan.rows_total is None and not counts_the_source(pipeline):
+            frame = monitor.count_source(frame)  # a filter changes the count: the rows read
         have = frame.collect_schema()
         casts = [pl.col(c).cast(parse_type(t)) for c, t in types.items()
                  if c in have and have[c] != parse_type(t)]
@@ -105,9 +117,6 @@ def write_part(rt: Runtime, job_id: str, attempt: int, index: int, source: m.Fil
             frame = frame.with_columns(casts)
         for i, step in enumerate(pipeline.steps):
             frame = apply_step(frame, step, step_label(i, step), settings=ctx.settings)
-        monitor.rows_total = scan.rows_total
-        monitor.bytes_total = scan.bytes_total
-        monitor.bytes_per_row = estimate_bytes_per_row(scan)
         hashing = hash_inputs_async(scan.inputs, ctx)
         prefix = data_prefix(ctx.namespace, sink.name, job_id, attempt)
         writers = PartWriters(ctx, prefix, monitor, stem=f"part-{index:05d}")
@@ -129,7 +138,7 @@ def write_part(rt: Runtime, job_id: str, attempt: int, index: int, source: m.Fil
         inputs = [{k: v for k, v in i.items() if k in ("path", "size", "sha256")}
                   for i in hashing.result()]
         return {"index": index, "files": files, "schema": schema, "inputs": inputs,
-                "rows": monitor.rows}
+                "rows": monitor.rows, "rows_read": read_rows_of(monitor)}
     except BaseException as exc:
         if writers is not None:
             writers.abort_all()
