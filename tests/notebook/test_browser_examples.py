@@ -13,6 +13,7 @@ import nbformat
 import pytest
 
 from lab_helpers import REPO, contrast, open_notebook, run_all, set_theme, shot, wait_idle
+from servers import redis_db
 
 pytestmark = [pytest.mark.browser, pytest.mark.services]
 
@@ -77,7 +78,7 @@ def worker(redis_server, lab):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "worker"))
     from wb_cluster import make_cluster
 
-    cluster = make_cluster(lab[1] / "celery", redis_server.url.rsplit("/", 1)[0] + "/11")
+    cluster = make_cluster(lab[1] / "celery", redis_db(redis_server))
     cluster.start_worker("walk", queues="ingestion,transformation,persistence,pipeline")
     yield cluster
     cluster.stop()
