@@ -269,7 +269,8 @@ NOTEBOOKS = {
              'pl.DataFrame({"region": ["north", "south", "north", "east"],\n'
              '              "amount": [120, 80, 45, 300]}).write_csv("daily.csv")\n'
              '# the job view here; text lines in a scheduled run\n'
-             'job = wb.submit(wb.Pipeline(name="daily", source=wb.file(os.path.abspath("daily.csv")),\n'
+             'job = wb.submit(wb.Pipeline(name="daily",\n'
+             '                            source=wb.file(os.path.abspath("daily.csv")),\n'
              '                            sink=wb.dataset("daily")))\n'
              'job.wait()\n'
              'job'),

@@ -289,7 +289,8 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
                 counted = frame.map_batches(monitor.on_batch, streamable=True)
                 if sink is None:
                     result = _collect(counted, schema, check_exprs, commit_guard, inputs_done,
-                                      ctx=ctx, job_id=job_id, attempt=attempt)
+                                      ctx=ctx, job_id=job_id, attempt=attempt,
+                                      check_cancel=monitor.check_cancel)
                 else:
                     result = SINKS[sink.kind](
                         counted, sink=sink, ctx=ctx, job_id=job_id, attempt=attempt, pipeline=pipeline,
@@ -307,7 +308,8 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
                 for i, label in enumerate(labels):
                     if not isinstance(pipeline.steps[i], SqlStep):
                         # the last step's output is what reached the sink
-                        rows = result.get("rows") if i == len(labels) - 1 else monitor.own_rows.get(i)
+                        last = i == len(labels) - 1
+                        rows = result.get("rows") if last else monitor.own_rows.get(i)
                         emit(StepFinished(job_id=job_id, step=label, index=i + 1, rows=rows))
                 emit(StepFinished(job_id=job_id, step=write_label, index=len(labels) + 1,
                                   rows=result.get("rows"), bytes=result.get("bytes"),
@@ -334,13 +336,14 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
 
 def _collect(frame: pl.LazyFrame, schema: pl.Schema, check_exprs: list[pl.Expr],
              commit_guard: Callable, inputs_done: Callable, *, ctx: Context, job_id: str,
-             attempt: int) -> dict[str, Any]:
+             attempt: int, check_cancel: Callable[[], None] = lambda: None) -> dict[str, Any]:
     """A pipeline without a sink: the rows themselves are the result (previews, notebooks).
 
     The whole frame is the result, typed (Arrow IPC, see ``results``), or the job fails here,
     before it is reported as succeeded, when the frame is over the size limit.
     """
     df = frame.collect(engine="streaming")
+    check_cancel()  # a cancel during the last batch (cancel polls are spaced): as a sink does
     stats = df.select(profile_exprs(schema) + check_exprs).row(0, named=True) if df.width else {
         "__p.rows": df.height}
     checks = commit_guard(stats, df.lazy())
@@ -372,7 +375,7 @@ def run_job(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
     t0 = time.time()
 
     # where the steps, the checks and the progress stood, kept with the record: a view rebuilt
-    # from it after a kernel restart shows each step's rows and the last figures, as the live one did
+    # from it after a kernel restart shows each step's rows and the last figures, as live
     recorder = StepRecorder(emit)
 
     def stamped(event) -> None:
@@ -401,7 +404,8 @@ def run_job(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
         kept = recorder.kept(failed=True)
         # the heartbeat's figures too: none of the bytes it had written count as written
         catalog.update_job(job_id, status="failed", finished_at=time.time(), error=err.to_dict(),
-                           result=kept, **({"progress": kept["progress"]} if "progress" in kept else {}))
+                           result=kept,
+                           **({"progress": kept["progress"]} if "progress" in kept else {}))
         stamped(JobFailed(error=err.to_dict(), seconds=time.time() - t0))
         raise err from None
     frame = result.pop("_frame", None)

@@ -37,8 +37,8 @@ class StepRecorder:
             self.checks.append({k: getattr(event, k) for k in CHECK_FIELDS})
         elif kind == "step_finished":
             # the event's own seconds (rounded once, in the event): live and reattached agree
-            self.steps[event.step] = {"rows": event.rows, "bytes": event.bytes,  # type: ignore[attr-defined]
-                                      "seconds": event.seconds}  # type: ignore[attr-defined]
+            ev: Any = event
+            self.steps[ev.step] = {"rows": ev.rows, "bytes": ev.bytes, "seconds": ev.seconds}
         elif kind == "progress":
             self.progress = {k: getattr(event, k) for k in PROGRESS_FIELDS}
 
@@ -79,7 +79,8 @@ def outcome_events(rec: dict[str, Any], end: float | None = None) -> list[Event]
         out.append(Progress(job_id=job_id, ts=end, step=last.get("step") or "",
                             rows=last.get("rows") or 0, bytes=last.get("bytes") or 0,
                             rows_total=last.get("rows_total"), bytes_total=last.get("bytes_total"),
-                            bytes_out=0 if rec["status"] != "succeeded" else last.get("bytes_out") or 0))
+                            bytes_out=(last.get("bytes_out") or 0) if rec["status"] == "succeeded"
+                            else 0))
     steps = result.get("steps") if isinstance(result.get("steps"), dict) else {}
 
     def finished(n: str) -> StepFinished:

@@ -83,8 +83,9 @@ class Monitor:
 
         def say() -> None:
             n = int(time.monotonic() - t0)
-            self._emit(Progress(job_id=self.job_id, step=self.step, rows=self.rows, bytes=self.bytes,
-                                rows_total=self.rows_total, bytes_total=self.bytes_total,
+            self._emit(Progress(job_id=self.job_id, step=self.step, rows=self.rows,
+                                bytes=self.bytes, rows_total=self.rows_total,
+                                bytes_total=self.bytes_total,
                                 phase=f"{text} · {n} s" if n else text))
 
         def run() -> None:

@@ -41,10 +41,10 @@ def walk(browser, lab, name: str, theme: str, wait_for: str | None = None, check
         wait_idle(page)
         if wait_for:
             page.locator(f".jp-Notebook {wait_for}").first.wait_for()
-        errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
-        assert errors.count() == 0, errors.first.inner_text()
-        stderr = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-        assert stderr.count() == 0, stderr.first.inner_text()
+        for kind in ("error", "stderr"):
+            mime = f"application/vnd.jupyter.{kind}"
+            bad = page.locator(f".jp-OutputArea-output[data-mime-type='{mime}']")
+            assert bad.count() == 0, bad.first.inner_text()
         found = contrast(page.locator(".jp-Notebook .jp-OutputArea-output"))
         assert found, "no output measured"
         low = [f for f in found if f["ratio"] < MIN_CONTRAST]
@@ -65,8 +65,9 @@ def test_object_storage_notebook_in_the_lab(browser, lab, s3_server, theme):
     import boto3
 
     bucket = f"wb-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=s3_server.url, aws_access_key_id="testing",
-                 aws_secret_access_key="testing", region_name="us-east-1").create_bucket(Bucket=bucket)
+    s3 = boto3.client("s3", endpoint_url=s3_server.url, aws_access_key_id="testing",
+                      aws_secret_access_key="testing", region_name="us-east-1")
+    s3.create_bucket(Bucket=bucket)
     root = lab[1]
     name = parameterized(root, "05-object-storage", theme, workbench_home=str(root / f"s3-{theme}"),
                          s3_endpoint_url=s3_server.url, bucket=bucket)
@@ -107,8 +108,8 @@ def finished_view(page) -> None:
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_scheduled_report_notebook_in_the_lab(browser, lab, theme):
     root = lab[1]
-    name = parameterized(root, "07-scheduled-report", theme, workbench_home=str(root / f"rep-{theme}"),
-                         region="north")
+    name = parameterized(root, "07-scheduled-report", theme,
+                         workbench_home=str(root / f"rep-{theme}"), region="north")
     walk(browser, lab, name, theme, wait_for=".workbench-job.wb-static .wb-status-succeeded",
          check=report_shown)
 

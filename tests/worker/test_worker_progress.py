@@ -56,7 +56,8 @@ def test_reattached_from_the_record_shows_the_live_steps_rows_and_checks(cluster
                  ).write_csv(path)
     job = cluster.runner(stages=stages).submit(wb.Pipeline(
         name="kept", source=wb.file(str(path)),
-        steps=[wb.filter("qty >= 100"), wb.sql("SELECT region, count(*) AS n FROM input GROUP BY 1")],
+        steps=[wb.filter("qty >= 100"),
+               wb.sql("SELECT region, count(*) AS n FROM input GROUP BY 1")],
         checks=[wb.not_null("region", severity="warn")],
         sink=wb.dataset(f"kept_{int(stages)}"))).wait(120)
     assert job.status == "succeeded", job.state.error

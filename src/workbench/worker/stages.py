@@ -162,7 +162,8 @@ def _sink_parquet(frame: pl.LazyFrame, ctx: Any, key: str, monitor: Any) -> int:
 
 
 def _ingest(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, prev: Any,
-            publish: StepRecorder, prefix: str, should_cancel: Callable, started: float) -> dict[str, Any]:
+            publish: StepRecorder, prefix: str, should_cancel: Callable, started: float
+            ) -> dict[str, Any]:
     ctx = rt.ctx
     publish(StepStarted(job_id=job_id, step="read", index=0))
     monitor = Monitor(job_id, publish, should_cancel=should_cancel)
@@ -202,7 +203,7 @@ def _transform(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, pre
     frame = scan_parts(ctx, prev["keys"])
     relations = None
     labels = []
-    own_rows: dict[int, int | None] = {}  # each SQL step's own output rows (and the step's before it)
+    own_rows: dict[int, int | None] = {}  # a SQL step's own output rows (and its previous step's)
     own_seconds: dict[int, float] = {}
     monitor = Monitor(job_id, publish, should_cancel=should_cancel)
     if counts_the_source(pipeline):  # what it counts is the rows ingested: a share of them
