@@ -280,6 +280,14 @@ def test_run_notebook_with_a_bad_namespace_is_refused(code, tmp_path):
     assert wait_for(lambda: log_lines(code, "code", "../other"), "the refusal in the log")
 
 
+
+@pytest.mark.parametrize("schedule", ["daily.ipynb", {"notebook": 5}, {"id": "s1"}])
+def test_run_notebook_without_a_schedule_object_is_refused(code, schedule):
+    res = code.app.send_task("workbench.run_notebook", args=[schedule], queue="notebooks")
+    with pytest.raises(AccessDenied, match="run_notebook needs a schedule object with a notebook path"):
+        res.get(timeout=120)
+
+
 def test_the_worker_processes_run_as_workers(code):
     """`celery -A workbench.worker.app worker` was started without WORKBENCH_ROLE: the worker
     start made it (and its pool) a worker, signing with the worker key."""
