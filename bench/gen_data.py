@@ -116,21 +116,31 @@ def generate(out: str, size: int, *, seed: int = 42, chunk_rows: int = 200_000,
             "seconds": round(time.time() - t0, 2)}
 
 
-def generate_wide(out: str, cols: int, rows: int, *, seed: int = 42) -> None:
-    """A wide CSV (surveys, sensors, one-hot features): ``cols`` columns cycling through int,
-    float with ~5% empty fields, a 12-value category and a boolean, ``rows`` rows. (Empty,
-    not ``NA``: bare Polars, the baseline, reads an empty field as null without options.)"""
+WIDE_KINDS = ("numeric", "mixed")
+
+
+def generate_wide(out: str, cols: int, rows: int, *, kind: str = "numeric", seed: int = 42) -> None:
+    """A wide CSV (surveys, sensors, one-hot features) of ``cols`` columns and ``rows`` rows.
+
+    ``numeric`` (the fair case against bare Polars): columns cycling through int and float with
+    ~5 % empty fields, both of which bare Polars types as numbers. ``mixed``: int, float with
+    empty fields, a 12-value category and a boolean. Empty fields are written unquoted (a null,
+    not ``""``): Polars reads a quoted empty field as an empty string, which made every float
+    column text in both contenders. (Empty, not ``NA``: bare Polars reads an empty field as
+    null without options.)"""
+    if kind not in WIDE_KINDS:
+        raise ValueError(f"kind must be one of {WIDE_KINDS}, not {kind!r}")
     rng = np.random.default_rng(seed)
+    cycle = 2 if kind == "numeric" else 4
     data: dict[str, object] = {}
     for i in range(cols):
-        kind = i % 4
-        if kind == 0:
+        k = i % cycle
+        if k == 0:
             data[f"i{i}"] = rng.integers(0, 1000, rows)
-        elif kind == 1:
-            v = np.round(rng.random(rows) * 100, 2).astype(str).astype(object)
-            v[rng.random(rows) < 0.05] = ""
-            data[f"f{i}"] = v.astype(str)
-        elif kind == 2:
+        elif k == 1:
+            v = np.round(rng.random(rows) * 100, 2)
+            data[f"f{i}"] = pl.Series(v).set(pl.Series(rng.random(rows) < 0.05), None)
+        elif k == 2:
             data[f"s{i}"] = np.array(REGIONS)[rng.integers(0, len(REGIONS), rows)]
         else:
             data[f"b{i}"] = rng.random(rows) < 0.5
@@ -139,13 +149,15 @@ def generate_wide(out: str, cols: int, rows: int, *, seed: int = 42) -> None:
     os.replace(tmp, out)
 
 
-def ensure_wide(cols: int, rows: int, data_dir: str) -> str:
-    """``wide-<cols>x<rows>.csv`` in ``data_dir``, generated if missing."""
-    path = os.path.join(os.path.abspath(data_dir), f"wide-{cols}x{rows}.csv")
+def ensure_wide(cols: int, rows: int, data_dir: str, kind: str = "numeric") -> str:
+    """``wide-<cols>x<rows>.csv`` (numeric) or ``wide-<cols>x<rows>-mixed.csv`` in ``data_dir``,
+    generated if missing."""
+    suffix = "" if kind == "numeric" else f"-{kind}"
+    path = os.path.join(os.path.abspath(data_dir), f"wide-{cols}x{rows}{suffix}.csv")
     if not os.path.exists(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         print(f"generating {path} …", file=sys.stderr)
-        generate_wide(path, cols, rows)
+        generate_wide(path, cols, rows, kind=kind)
     return path
 
 

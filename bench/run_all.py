@@ -31,8 +31,8 @@ PY = sys.executable
 BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "ingest": (["ingest_bench.py", "--size", "20MB", "--repeat", "1"],
                ["ingest_bench.py", "--size", "1GB", "--repeat", "3"]),
-    "wide": (["wide_bench.py", "--cases", "1000x100,10000x100", "--repeat", "1"],
-             ["wide_bench.py", "--cases", "10000x1000,100000x100", "--repeat", "2"]),
+    "wide": (["wide_bench.py", "--cases", "1000x100,10000x100,1000x100-mixed", "--repeat", "1"],
+             ["wide_bench.py", "--cases", "10000x1000,100000x100,10000x1000-mixed", "--repeat", "2"]),
     "s3": (["s3_ingest.py", "--size", "20MB", "--repeat", "1"],
            ["s3_ingest.py", "--size", "1GB", "--repeat", "3"]),
     "db": (["db_bench.py", "--rows", "200000", "--repeat", "1"],
@@ -67,7 +67,7 @@ def rows_ingest(out: str, _extra: dict) -> list[tuple]:
 def rows_wide(_out: str, extra: dict) -> list[tuple]:
     with open(extra["json"]) as f:
         data = json.load(f)
-    return [("wide", f"{r['cols']}x{r['rows']} wb vs polars", r["summary"]["workbench"]["time_ratio"],
+    return [("wide", f"{r['cols']}x{r['rows']}{'' if r.get('kind', 'numeric') == 'numeric' else '-' + r['kind']} wb vs polars", r["summary"]["workbench"]["time_ratio"],
              r["summary"]["workbench"]["peak_rss_mb"], r["summary"]["workbench"]["rss_ratio"])
             for r in data["results"]]
 
