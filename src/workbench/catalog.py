@@ -334,10 +334,27 @@ class Catalog:
         check_namespace(namespace)
         check_job_id(job_id)
         with self.engine.begin() as conn:
-            conn.execute(self._insert_ignore(jobs).values(
-                id=job_id, namespace=namespace, name=name, kind=kind, status=status, runner=runner,
-                owner=owner or default_owner(), spec_json=json.dumps(spec), submitted_at=time.time(), attempts=0,
-                cancel_requested=False).on_conflict_do_nothing())
+            conn.execute(self._job_insert(job_id=job_id, namespace=namespace, spec=spec, runner=runner,
+                                          name=name, kind=kind, owner=owner, status=status))
+
+    def _job_insert(self, *, job_id: str, namespace: str, spec: dict, runner: str, name: str | None,
+                    kind: str, owner: str | None, status: str) -> Any:
+        return self._insert_ignore(jobs).values(
+            id=job_id, namespace=namespace, name=name, kind=kind, status=status, runner=runner,
+            owner=owner or default_owner(), spec_json=json.dumps(spec), submitted_at=time.time(), attempts=0,
+            cancel_requested=False).on_conflict_do_nothing()
+
+    def start_job(self, *, job_id: str, namespace: str, spec: dict, runner: str,
+                  name: str | None = None, worker: str | None = None) -> int:
+        """``create_job`` (if the record is not there yet) and ``start_attempt`` in one
+        transaction: a job that runs at once costs one round trip, not three. Returns the
+        attempt number."""
+        check_namespace(namespace)
+        check_job_id(job_id)
+        with self.engine.begin() as conn:
+            conn.execute(self._job_insert(job_id=job_id, namespace=namespace, spec=spec, runner=runner,
+                                          name=name, kind="pipeline", owner=None, status="queued"))
+            return self._start_attempt(conn, job_id, worker)
 
     def update_job(self, job_id: str, **values: Any) -> None:
         for key in ("progress", "error", "result"):
@@ -349,13 +366,18 @@ class Catalog:
 
     def start_attempt(self, job_id: str, worker: str | None) -> int:
         """Mark a job running and count the attempt; returns the attempt number."""
-        now = time.time()
         with self.engine.begin() as conn:
-            conn.execute(jobs.update().where(jobs.c.id == job_id).values(
-                status="running", started_at=sa.func.coalesce(jobs.c.started_at, now),
-                heartbeat_at=now, worker=worker, attempts=jobs.c.attempts + 1,
-                error_json=None))
-            return int(conn.execute(sa.select(jobs.c.attempts).where(jobs.c.id == job_id)).scalar() or 1)
+            return self._start_attempt(conn, job_id, worker)
+
+    def _start_attempt(self, conn: Any, job_id: str, worker: str | None) -> int:
+        now = time.time()
+        update = jobs.update().where(jobs.c.id == job_id).values(
+            status="running", started_at=sa.func.coalesce(jobs.c.started_at, now),
+            heartbeat_at=now, worker=worker, attempts=jobs.c.attempts + 1, error_json=None)
+        if self.engine.dialect.update_returning:  # PostgreSQL, SQLite >= 3.35: one statement
+            return int(conn.execute(update.returning(jobs.c.attempts)).scalar() or 1)
+        conn.execute(update)
+        return int(conn.execute(sa.select(jobs.c.attempts).where(jobs.c.id == job_id)).scalar() or 1)
 
     def heartbeat(self, job_id: str, progress: dict | None = None) -> None:
         values: dict[str, Any] = {"heartbeat_at": time.time()}
@@ -441,7 +463,7 @@ class Catalog:
 catalog_retry.install(Catalog, [
     "add_version", "set_snapshot", "forget_snapshots", "snapshot_of", "version_as_of", "get_version", "latest_version_number", "version_by_job", "list_versions",
     "list_datasets", "soft_delete", "deleted_before", "purge_version", "create_job", "update_job",
-    "start_attempt", "heartbeat", "finish_job", "get_job", "list_jobs", "request_cancel",
+    "start_attempt", "start_job", "heartbeat", "finish_job", "get_job", "list_jobs", "request_cancel",
     "cancel_requested", "stale_jobs", "execute", "rows"])
 
 

@@ -17,7 +17,10 @@ from .connectors import SINKS, SOURCES, estimate_bytes_per_row, hash_inputs_asyn
 from .context import Context
 from .dataset_store import find_committed
 from .engines import checks as checks_engine
-from .engines.profile import add_exact_distinct, profile_exprs, profile_from_stats, schema_dict
+from .engines.profile import (
+    add_exact_distinct, apply_exact_distinct, exact_distinct_exprs, profile_exprs, profile_from_stats,
+    schema_dict,
+)
 from .engines.source import SourceScan
 from .engines.steps import apply_step, step_label
 from .errors import (
@@ -344,11 +347,16 @@ def _collect(frame: pl.LazyFrame, schema: pl.Schema, check_exprs: list[pl.Expr],
     """
     df = frame.collect(engine="streaming")
     check_cancel()  # a cancel during the last batch (cancel polls are spaced): as a sink does
-    stats = df.select(profile_exprs(schema) + check_exprs).row(0, named=True) if df.width else {
+    # the rows are in memory: exact distinct counts go in the same select as the rest
+    exact = exact_distinct_exprs(schema, df.height)
+    stats = df.select(profile_exprs(schema) + check_exprs + exact).row(0, named=True) if df.width else {
         "__p.rows": df.height}
     checks = commit_guard(stats, df.lazy())
     profile = profile_from_stats(schema, stats)
-    add_exact_distinct(profile, df.lazy())
+    if exact:
+        apply_exact_distinct(profile, stats)
+    else:
+        add_exact_distinct(profile, df.lazy())
     rows = encode_rows(df, storage=ctx.storage, namespace=ctx.namespace, job_id=job_id,
                        attempt=attempt, max_bytes=ctx.settings.result_max_bytes,
                        inline_bytes=ctx.settings.result_inline_bytes)
@@ -369,9 +377,8 @@ def run_job(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
     """
     catalog = ctx.catalog
     spec = pipeline.model_dump(mode="json")
-    catalog.create_job(job_id=job_id, namespace=ctx.namespace, spec=spec, runner=runner,
-                       name=pipeline.name or _default_name(pipeline))
-    attempt = catalog.start_attempt(job_id, worker)
+    attempt = catalog.start_job(job_id=job_id, namespace=ctx.namespace, spec=spec, runner=runner,
+                                name=pipeline.name or _default_name(pipeline), worker=worker)
     t0 = time.time()
 
     # where the steps, the checks and the progress stood, kept with the record: a view rebuilt

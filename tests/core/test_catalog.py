@@ -247,3 +247,19 @@ def test_an_owner_without_an_account_is_none(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          cwd=tmp_path, timeout=120)
     assert out.stdout.strip() == "None", out.stderr
+
+
+def test_start_job_creates_the_record_and_counts_attempts_in_one_transaction(catalog):
+    assert catalog.start_job(job_id="j2", namespace="default", spec={"a": 1}, runner="local",
+                             name="n", worker="w1") == 1
+    job = catalog.get_job("j2")
+    assert job["status"] == "running" and job["worker"] == "w1" and job["name"] == "n"
+    assert job["spec"] == {"a": 1} and job["started_at"] is not None
+    # a record the client made first is kept (name, runner), only the attempt is counted
+    catalog.create_job(job_id="j3", namespace="default", spec={"b": 2}, runner="celery", name="mine")
+    assert catalog.start_job(job_id="j3", namespace="default", spec={"b": 2}, runner="local",
+                             worker="w1") == 1
+    assert catalog.start_job(job_id="j3", namespace="default", spec={"b": 2}, runner="local",
+                             worker="w2") == 2
+    job = catalog.get_job("j3")
+    assert (job["name"], job["runner"], job["attempts"], job["worker"]) == ("mine", "celery", 2, "w2")

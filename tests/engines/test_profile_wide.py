@@ -86,3 +86,19 @@ def test_statistics_left_to_the_read_back_equal_the_pass_ones(monkeypatch):
     assert _comparable(streamed) == _comparable(in_pass)
     assert eager["columns"]["s"]["distinct"] == 3 and eager["columns"]["i"]["min"] == 1
     assert eager["columns"]["s"]["approx_distinct"] == 3  # exact, as the panel shows it
+
+
+def test_a_wide_csv_finds_leading_zeros_in_the_right_columns(tmp_path):
+    cols = 3000
+    header = ",".join(f"c{i}" for i in range(cols))
+    rows = [",".join(str(i + r) for i in range(cols)) for r in range(3)]
+    # a leading zero in a middle column and in the last one, on different rows
+    rows[1] = ",".join("007" if i == 1234 else str(i) for i in range(cols))
+    rows[2] = ",".join("0123" if i == cols - 1 else str(i) for i in range(cols))
+    f = write(tmp_path / "zeros.csv", header + "\n" + "\n".join(rows) + "\n")
+    df, scan = read(f)
+    assert df.schema["c1234"] == pl.String and df.schema[f"c{cols - 1}"] == pl.String
+    assert df["c1234"].to_list() == ["1234", "007", "1234"]
+    assert df[f"c{cols - 1}"].to_list()[2] == "0123"
+    assert sum(dtype == pl.String for dtype in df.schema.values()) == 2
+    assert any("'007'" in n for n in scan.notes) and any("'0123'" in n for n in scan.notes)

@@ -130,3 +130,12 @@ def test_unparsable_expression_is_an_sql_error_naming_the_step(source):
     job = _run(wb.Pipeline(source=wb.file(source), steps=[wb.filter("a >")]))
     assert job.status == "failed" and type(job.error).__name__ == "SQLError"
     assert job.error.step == "1:filter" and "cannot parse" in job.error.message
+
+
+def test_a_remembered_expression_gives_the_same_sql_and_a_refused_one_is_refused_every_time():
+    first = check_expression("qty > 1 AND upper(name) = 'A'")
+    assert check_expression("qty > 1 AND upper(name) = 'A'") == first
+    for label in ("1:filter", "2:with_columns"):
+        with pytest.raises(SQLError) as info:
+            check_expression("a IN (SELECT x FROM read_csv('/etc/passwd'))", label)
+        assert info.value.step == label  # checked again, so the error names this step

@@ -79,9 +79,29 @@ def _describe(node: Any) -> str:
     return f"the construct {type(node).__name__}"
 
 
+_CHECKED: dict[str, str] = {}  # text -> its checked SQL: the check depends on the text alone
+_CHECKED_MAX = 1024
+
+
 def check_expression(text: str, label: str | None = None) -> str:
     """The SQL of ``text``'s checked tree (for ``pl.sql_expr``), or ``SQLError`` naming what is
-    refused. Only the parser runs here; no file, table or function is touched."""
+    refused. Only the parser runs here; no file, table or function is touched.
+
+    Accepted texts are remembered (a worker parses the same filter for every job; sqlglot took
+    about a tenth of a trivial job); a refused one is checked again each time, so its error
+    names the step it came from."""
+    if isinstance(text, str):
+        known = _CHECKED.get(text)
+        if known is not None:
+            return known
+    checked = _check_expression(text, label)
+    if len(_CHECKED) >= _CHECKED_MAX:
+        _CHECKED.clear()
+    _CHECKED[text] = checked
+    return checked
+
+
+def _check_expression(text: str, label: str | None) -> str:
     # heavy optional dependency: imported on first use
     import sqlglot
     # heavy optional dependency: imported on first use

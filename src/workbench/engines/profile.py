@@ -99,6 +99,24 @@ DISTINCT_BATCH_COLUMNS = 100
 DISTINCT_BATCH_CELLS = 1_000_000  # values per read-back query: long columns are counted one by one
 
 
+def exact_distinct_exprs(schema: pl.Schema, rows: int) -> list[pl.Expr]:
+    """For a frame already in memory: the exact distinct counts ``add_exact_distinct`` would
+    read, as aggregations named ``__p.exact.<column>`` to evaluate with the profile's own select
+    (one query instead of three). Empty when that function would take another path (many
+    columns, or more rows than are counted exactly)."""
+    if rows > EXACT_DISTINCT_ROWS or stats_deferred(schema):
+        return []
+    return [pl.col(n).drop_nulls().n_unique().alias(f"__p.exact.{n}")
+            for n, t in schema.items() if supported("distinct", t)]
+
+
+def apply_exact_distinct(profile: dict[str, Any], stats: dict[str, Any]) -> None:
+    """Put the counts of ``exact_distinct_exprs`` where ``add_exact_distinct`` puts them."""
+    for n, col in profile["columns"].items():
+        if "distinct" in col and f"__p.exact.{n}" in stats:
+            col.update(distinct=int(stats[f"__p.exact.{n}"]), distinct_estimated=False)
+
+
 def add_exact_distinct(profile: dict[str, Any], frame: pl.LazyFrame, on_phase: Any = None) -> None:
     """Replace the streaming pass's estimates by counts read back from the written columns.
 

@@ -33,6 +33,11 @@ TRUE = ("true", "t", "yes", "y")
 FALSE = ("false", "f", "no", "n")
 _BOOL = rf"(?i)^(?:{'|'.join(TRUE + FALSE)})$"
 _NS = re.compile(r"\.\d{7,9}")  # more than microseconds: keep nanoseconds
+_DAY_MONTH = {sep: rf"^\d{{1,2}}{re.escape(sep)}\d{{1,2}}{re.escape(sep)}\d{{4}}$" for sep in "/.-"}
+# a value no candidate can take fails this one pattern: most text columns (names, codes, free
+# text) are ruled out by one regular expression instead of one per candidate
+_ANY = "|".join([f"(?:{p})" for _k, _f, p in _CANDIDATES] + [f"(?:{p})" for p in _DAY_MONTH.values()]
+                + [rf"(?i:^(?:{'|'.join(TRUE + FALSE)})$)"])
 
 
 def text_kind(values: pl.Series) -> tuple[str, str] | None:
@@ -40,7 +45,7 @@ def text_kind(values: pl.Series) -> tuple[str, str] | None:
     ``kind`` is ``date``, ``time``, ``datetime``, ``datetime_tz``, or ``bool`` (format ``""``);
     a date-time with more than six fractional digits gets ``@ns`` added to its kind."""
     values = values.drop_nulls()
-    if values.len() == 0:
+    if values.len() == 0 or not values.str.contains(_ANY).all():
         return None
     for kind, fmt, pattern in _CANDIDATES:
         if values.str.contains(pattern).all():
@@ -68,9 +73,8 @@ def _day_month(values: pl.Series) -> tuple[str, str] | None:
     """Dates written day and month first (``12/31/2025``, ``31.12.2025``), as DuckDB's sniffer
     reads them, when the values themselves say which comes first (a number above 12). A column
     where both orders fit stays text: a guess would change values."""
-    for sep in "/.-":
-        e = re.escape(sep)
-        if not values.str.contains(rf"^\d{{1,2}}{e}\d{{1,2}}{e}\d{{4}}$").all():
+    for sep, pattern in _DAY_MONTH.items():
+        if not values.str.contains(pattern).all():
             continue
         parts = values.str.split(sep)
         first = parts.list.get(0).cast(pl.Int32).max()

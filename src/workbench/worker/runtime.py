@@ -23,6 +23,9 @@ from .config import WorkerConfig
 from .stream import StreamPublisher, redis_client, redis_errors
 
 
+CATALOG_CANCEL_POLL = 0.5  # seconds; the Monitor polls at most this often anyway (CANCEL_INTERVAL)
+
+
 @dataclass
 class Runtime:
     cfg: WorkerConfig
@@ -39,10 +42,14 @@ class Runtime:
         """``should_cancel`` for execute: the Redis flag (cheap), else the catalog's (durable).
 
         A job that already ended elsewhere (a failed part of a fanned-out job) stops too.
+        The Redis flag is read on every call; the catalog at most every ``CATALOG_CANCEL_POLL``
+        seconds (a trivial job calls this three times within milliseconds, and the catalog
+        read was the larger part of it).
         """
 
         key = keys.cancel(self.ctx.namespace, job_id)
         errors = redis_errors()
+        last_read = [float("-inf")]
 
         def should_cancel() -> bool:
             try:
@@ -50,7 +57,11 @@ class Runtime:
                     return True
             except errors:
                 pass
+            now = time.monotonic()
+            if now - last_read[0] < CATALOG_CANCEL_POLL:
+                return False
             rec = self.ctx.catalog.get_job(job_id)
+            last_read[0] = now
             return bool(rec.get("cancel_requested")) or rec["status"] in ("failed", "cancelled")
 
         return should_cancel
