@@ -142,7 +142,8 @@ def _run_pipeline(task: Any, rt: Runtime, job_id: str, spec: dict[str, Any],
                      attempts=done_attempts)
             return "dead_letter", outcome(rt.ctx.catalog.get_job(job_id))
         pipeline = checked
-        if rt.cancel_check(job_id)():
+        cancel_check = rt.cancel_check(job_id)
+        if cancel_check():
             if finish_if_open(rt.ctx, job_id, "cancelled"):
                 publish(JobCancelled(job_id=job_id))
             return "cancelled", outcome(rt.ctx.catalog.get_job(job_id))
@@ -158,7 +159,7 @@ def _run_pipeline(task: Any, rt: Runtime, job_id: str, spec: dict[str, Any],
         elif options.get("stages"):
 
             return stages.start(task, rt, pipeline, job_id, me, publish)
-        return run_whole(task, rt, pipeline, job_id, done_attempts + 1, me, publish)
+        return run_whole(task, rt, pipeline, job_id, done_attempts + 1, me, publish, cancel_check)
     finally:
         publish.close()
 
