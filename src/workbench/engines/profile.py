@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import polars as pl
@@ -46,6 +47,13 @@ WIDE_PASS_COLUMNS = 1_000
 def stats_deferred(schema: pl.Schema) -> bool:
     """Whether ``profile_exprs`` leaves distinct, min, max and mean to the read-back."""
     return len(schema) > WIDE_PASS_COLUMNS
+
+
+def _has_stats(dtype: pl.DataType) -> bool:
+    """Whether ``_stat_exprs`` gives any expression for ``dtype`` (without building them: a
+    wide file asks this of every column)."""
+    return supported("distinct", dtype) or (supported("min", dtype) and _is_orderable(dtype)) or \
+        supported("mean", dtype)
 
 
 def _stat_exprs(name: str, dtype: pl.DataType, *, exact_distinct: bool) -> list[pl.Expr]:
@@ -242,7 +250,7 @@ def _read_back_wide(profile: dict[str, Any], frame: pl.LazyFrame, schema: pl.Sch
     columns = profile["columns"]
     deferred = stats_deferred(schema)
     names = [n for n, t in schema.items()
-             if "distinct" in columns[n] or _is_text(t) or (deferred and _stat_exprs(n, t, exact_distinct=True))]
+             if "distinct" in columns[n] or _is_text(t) or (deferred and _has_stats(t))]
     per_batch = max(1, WIDE_CELLS // rows)
     for start in range(0, len(names), per_batch):
         if on_phase is not None:
@@ -270,14 +278,22 @@ def _read_back_wide(profile: dict[str, Any], frame: pl.LazyFrame, schema: pl.Sch
 def _series_stats(entry: dict[str, Any], s: pl.Series, has_null: bool) -> None:
     """What ``_stat_exprs`` computes, on one Series (no query to plan); ``has_null``: whether
     it holds a null, which is not a distinct value."""
-    dtype = s.dtype
-    if supported("distinct", dtype):
+    distinct, min_max, mean = _which_stats(s.dtype)
+    if distinct:
         n = s.n_unique() - has_null
         entry.update(approx_distinct=n, distinct=n, distinct_estimated=False)
-    if supported("min", dtype) and _is_orderable(dtype):
+    if min_max:
         entry["min"], entry["max"] = _jsonable(s.min()), _jsonable(s.max())
-    if supported("mean", dtype):
+    if mean:
         entry["mean"] = _jsonable(s.cast(pl.Float64).mean())
+
+
+@functools.lru_cache(maxsize=256)
+def _which_stats(dtype: pl.DataType) -> tuple[bool, bool, bool]:
+    """distinct, min and max, mean: which ``_stat_exprs`` computes for ``dtype`` (asked once
+    per type, not once per column of a wide file)."""
+    return (supported("distinct", dtype), supported("min", dtype) and _is_orderable(dtype),
+            supported("mean", dtype))
 
 
 def schema_dict(schema: pl.Schema, profile: dict[str, Any] | None = None) -> dict[str, Any]:
