@@ -32,7 +32,8 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "ingest": (["ingest_bench.py", "--size", "20MB", "--repeat", "1"],
                ["ingest_bench.py", "--size", "1GB", "--repeat", "3"]),
     "wide": (["wide_bench.py", "--cases", "1000x100,10000x100,1000x100-mixed", "--repeat", "1"],
-             ["wide_bench.py", "--cases", "10000x1000,100000x100,10000x1000-mixed", "--repeat", "2"]),
+             ["wide_bench.py", "--cases", "10000x1000,100000x100,10000x1000-mixed",
+              "--repeat", "2"]),
     "s3": (["s3_ingest.py", "--size", "20MB", "--repeat", "1"],
            ["s3_ingest.py", "--size", "1GB", "--repeat", "3"]),
     "db": (["db_bench.py", "--rows", "200000", "--repeat", "1"],
@@ -64,10 +65,15 @@ def rows_ingest(out: str, _extra: dict) -> list[tuple]:
             for mode, s in data["summary"].items() if mode != "polars"]
 
 
+def _kind_suffix(r: dict) -> str:
+    kind = r.get("kind", "numeric")
+    return "" if kind == "numeric" else f"-{kind}"
+
+
 def rows_wide(_out: str, extra: dict) -> list[tuple]:
     with open(extra["json"]) as f:
         data = json.load(f)
-    return [("wide", f"{r['cols']}x{r['rows']}{'' if r.get('kind', 'numeric') == 'numeric' else '-' + r['kind']} wb vs polars", r["summary"]["workbench"]["time_ratio"],
+    return [("wide", f"{r['cols']}x{r['rows']}{_kind_suffix(r)} wb vs polars", r["summary"]["workbench"]["time_ratio"],
              r["summary"]["workbench"]["peak_rss_mb"], r["summary"]["workbench"]["rss_ratio"])
             for r in data["results"]]
 

@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
             shutil.rmtree(work, ignore_errors=True)
         s = summarize(runs, CONTENDERS)
         results.append({"cols": cols, "rows": rows, "kind": kind, "bytes": os.path.getsize(path),
-                        "target": TARGETS.get((cols, rows)) if kind == "numeric" else None, "summary": s})
+                        "target": TARGETS.get((cols, rows)) if kind == "numeric" else None,
+                        "summary": s})
     print(f"\nwide files, median of {args.repeat}, ratios against bare polars in the same run")
     print(f"{'case':>14s} {'kind':7s} {'wb s':>7s} {'polars s':>8s} {'ratio':>6s} {'proc ratio':>10s}"
           f" {'wb RSS MiB':>10s} {'RSS ratio':>9s} {'target':>6s}")

@@ -334,15 +334,16 @@ class Catalog:
         check_namespace(namespace)
         check_job_id(job_id)
         with self.engine.begin() as conn:
-            conn.execute(self._job_insert(job_id=job_id, namespace=namespace, spec=spec, runner=runner,
-                                          name=name, kind=kind, owner=owner, status=status))
+            conn.execute(self._job_insert(job_id=job_id, namespace=namespace, spec=spec,
+                                          runner=runner, name=name, kind=kind, owner=owner,
+                                          status=status))
 
     def _job_insert(self, *, job_id: str, namespace: str, spec: dict, runner: str, name: str | None,
                     kind: str, owner: str | None, status: str) -> Any:
         return self._insert_ignore(jobs).values(
             id=job_id, namespace=namespace, name=name, kind=kind, status=status, runner=runner,
-            owner=owner or default_owner(), spec_json=json.dumps(spec), submitted_at=time.time(), attempts=0,
-            cancel_requested=False).on_conflict_do_nothing()
+            owner=owner or default_owner(), spec_json=json.dumps(spec), submitted_at=time.time(),
+            attempts=0, cancel_requested=False).on_conflict_do_nothing()
 
     def start_job(self, *, job_id: str, namespace: str, spec: dict, runner: str,
                   name: str | None = None, worker: str | None = None) -> int:
@@ -352,8 +353,9 @@ class Catalog:
         check_namespace(namespace)
         check_job_id(job_id)
         with self.engine.begin() as conn:
-            conn.execute(self._job_insert(job_id=job_id, namespace=namespace, spec=spec, runner=runner,
-                                          name=name, kind="pipeline", owner=None, status="queued"))
+            conn.execute(self._job_insert(job_id=job_id, namespace=namespace, spec=spec,
+                                          runner=runner, name=name, kind="pipeline", owner=None,
+                                          status="queued"))
             return self._start_attempt(conn, job_id, worker)
 
     def update_job(self, job_id: str, **values: Any) -> None:

@@ -18,8 +18,8 @@ from .context import Context
 from .dataset_store import find_committed
 from .engines import checks as checks_engine
 from .engines.profile import (
-    add_exact_distinct, apply_exact_distinct, exact_distinct_exprs, profile_exprs, profile_from_stats,
-    schema_dict,
+    add_exact_distinct, apply_exact_distinct, exact_distinct_exprs, profile_exprs,
+    profile_from_stats, schema_dict,
 )
 from .engines.source import SourceScan
 from .engines.steps import apply_step, step_label
@@ -349,8 +349,8 @@ def _collect(frame: pl.LazyFrame, schema: pl.Schema, check_exprs: list[pl.Expr],
     check_cancel()  # a cancel during the last batch (cancel polls are spaced): as a sink does
     # the rows are in memory: exact distinct counts go in the same select as the rest
     exact = exact_distinct_exprs(schema, df.height)
-    stats = df.select(profile_exprs(schema) + check_exprs + exact).row(0, named=True) if df.width else {
-        "__p.rows": df.height}
+    stats = (df.select(profile_exprs(schema) + check_exprs + exact).row(0, named=True)
+             if df.width else {"__p.rows": df.height})
     checks = commit_guard(stats, df.lazy())
     profile = profile_from_stats(schema, stats)
     if exact:

@@ -36,7 +36,8 @@ _NS = re.compile(r"\.\d{7,9}")  # more than microseconds: keep nanoseconds
 _DAY_MONTH = {sep: rf"^\d{{1,2}}{re.escape(sep)}\d{{1,2}}{re.escape(sep)}\d{{4}}$" for sep in "/.-"}
 # a value no candidate can take fails this one pattern: most text columns (names, codes, free
 # text) are ruled out by one regular expression instead of one per candidate
-_ANY = "|".join([f"(?:{p})" for _k, _f, p in _CANDIDATES] + [f"(?:{p})" for p in _DAY_MONTH.values()]
+_ANY = "|".join([f"(?:{p})" for _k, _f, p in _CANDIDATES]
+                + [f"(?:{p})" for p in _DAY_MONTH.values()]
                 + [rf"(?i:^(?:{'|'.join(TRUE + FALSE)})$)"])
 
 
