@@ -87,7 +87,7 @@ class Catalog:
         self.url = url
         kwargs: dict[str, Any] = {"future": True}
         if url.startswith("sqlite"):
-            path = url.split("///", 1)[-1]
+            path = sa.engine.make_url(url).database  # None or ":memory:" for an in-memory one
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}

@@ -265,3 +265,19 @@ def test_start_job_creates_the_record_and_counts_attempts_in_one_transaction(cat
     job = catalog.get_job("j3")
     assert (job["name"], job["runner"], job["attempts"]) == ("mine", "celery", 2)
     assert job["worker"] == "w2"
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_sqlite_catalog_makes_no_folder(url, tmp_path, monkeypatch):
+    """``sqlite://`` used to make a folder named ``sqlite:`` in the working directory."""
+    monkeypatch.chdir(tmp_path)
+    c = Catalog(url)
+    c.create_job(job_id="j1", namespace="default", spec={}, runner="local")
+    assert c.get_job("j1")["status"] == "queued"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sqlite_catalog_makes_its_parent_folders(tmp_path):
+    Catalog(f"sqlite:///{tmp_path}/a/b/catalog.db").create_job(
+        job_id="j1", namespace="default", spec={}, runner="local")
+    assert (tmp_path / "a" / "b" / "catalog.db").is_file()
