@@ -28,6 +28,8 @@ WORKBENCH_STALE_AFTER               60                         a running job wit
 WORKBENCH_STUCK_CHECK_INTERVAL      20                         beat: how often stuck jobs are looked for
                                                                (every worker also looks once at start)
 WORKBENCH_CLEANUP_INTERVAL          86400                      beat: cleanup of soft-deleted data
+WORKBENCH_RETENTION_SECONDS         604800                     beat's cleanup: deleted versions and dead writes
+                                                               older than this are removed (gc --retention)
 WORKBENCH_EXPIRE_INTERVAL           3600                       beat: expiry of old event streams
 WORKBENCH_SCHEDULE_CHECK_INTERVAL   60                         beat: how often notebook schedules are looked at
 WORKBENCH_STREAM_MAXLEN             10000                      events kept per job stream (approximate)
