@@ -147,3 +147,13 @@ JOB_STATES = ("queued", "running", "retrying", "succeeded", "failed", "cancelled
 
 
 FINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
+
+
+# One row, written once: the catalog's own id. A job message carries the id of the catalog its
+# record was made in, so a worker on another catalog (another deployment reading the same broker
+# database) refuses it instead of running it against the wrong records and storage.
+catalog_info = sa.Table(
+    "catalog_info", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+)

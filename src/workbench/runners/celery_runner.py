@@ -16,7 +16,8 @@ import threading
 from typing import Any
 
 from ..context import Context
-from ..errors import BrokerUnavailable, ConfigError
+from ..catalog_identity import catalog_id
+from ..errors import BrokerUnavailable, ConfigError, WorkbenchError
 from ..events import JobCancelled, Message
 from ..job_handle import Job
 from ..masking import mask_url
@@ -57,6 +58,22 @@ class CeleryJob(Job):
     def cancel(self) -> None:
         """Revoke it if still queued; stop it between batches if running. Nothing partial shows."""
         self._runner.cancel(self.id)
+
+    def _deliver(self, event: Any) -> None:
+        if event.kind == "job_failed" and (event.error or {}).get("type") == "ConfigError":
+            # A worker records a failure before it streams it; a ConfigError for a record still
+            # queued here comes from a worker that refused the job because it keeps another
+            # catalog (another deployment on the same broker database): the kernel records it.
+            # Off the stream's thread, which a slow catalog must never hold up.
+            threading.Thread(target=self._record_refusal, args=(event.error,), daemon=True,
+                             name=f"wb-refused-{self.id}").start()
+        super()._deliver(event)
+
+    def _record_refusal(self, error: dict[str, Any]) -> None:
+        try:
+            finish_if_open(self._runner.ctx, self.id, "failed", error=error, from_states=("queued",))
+        except WorkbenchError:
+            pass  # the catalog is away: the record stays queued; the view shows the refusal
 
 
 class CeleryRunner:
@@ -148,7 +165,7 @@ class CeleryRunner:
         _hub(self.broker_url, ctx).subscribe(job)
         try:
             send_run(self._app(), client, ctx.namespace, job_id, spec,
-                     {"stages": True} if self.stages else {})
+                     {"catalog": catalog_id(ctx.catalog), **({"stages": True} if self.stages else {})})
         except BrokerUnavailable as err:
 
             finish_if_open(ctx, job_id, "failed", error=err.to_dict())

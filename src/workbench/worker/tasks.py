@@ -16,10 +16,11 @@ from typing import Any, Callable
 
 from .. import maintenance
 from ..catalog import FINAL_STATES, jobs
+from ..catalog_identity import catalog_id
 from ..catalog_retry import CatalogUnavailable
 from ..context import Context
-from ..errors import AccessDenied, InternalError, NotFound, WorkbenchError
-from ..events import JobCancelled, Message
+from ..errors import AccessDenied, ConfigError, InternalError, NotFound, WorkbenchError
+from ..events import JobCancelled, JobFailed, Message
 from ..masking import mask_text
 from ..scheduling import finish_scheduled_run
 from ..scheduling import run_due_schedules as due
@@ -96,6 +97,9 @@ def _run_pipeline(task: Any, rt: Runtime, job_id: str, spec: dict[str, Any],
                   options: dict[str, Any], me: str) -> tuple[str, dict[str, Any]]:
     cfg = rt.cfg
     check_job_id(job_id)  # before any record, key or folder is named after it
+    sent_from = options.get("catalog")
+    if sent_from and sent_from != catalog_id(rt.ctx.catalog):
+        return _refuse_other_catalog(rt, job_id, me)
     try:
         checked = check_pipeline(spec, rt.ctx.settings)
     except WorkbenchError as err:
@@ -162,6 +166,27 @@ def _run_pipeline(task: Any, rt: Runtime, job_id: str, spec: dict[str, Any],
         return run_whole(task, rt, pipeline, job_id, done_attempts + 1, me, publish, cancel_check)
     finally:
         publish.close()
+
+
+def _refuse_other_catalog(rt: Runtime, job_id: str, me: str) -> tuple[str, dict[str, Any]]:
+    """The job's record was made in another catalog than this worker's: running it here would
+    record it, and write its data, where its submitter never looks. Nothing is written to this
+    worker's catalog or storage; the refusal goes to the job's event stream, where the submitter
+    sees it (and its kernel records it)."""
+    err = ConfigError(
+        f"job {job_id} was not run: it was submitted with another catalog than this worker's "
+        f"({me}): two deployments share one broker database",
+        hint="give each deployment a broker database of its own (WORKBENCH_BROKER_URL "
+             "redis://host:6379/<n>), or give this worker the submitter's WORKBENCH_CATALOG_URL "
+             "and WORKBENCH_STORAGE_URL")
+    log.error("refused job %s: %s", job_id, err)
+    publish = rt.publisher(job_id)
+    try:
+        publish(JobFailed(job_id=job_id, error=err.to_dict()))
+    finally:
+        publish.close()
+    return "refused", {"job_id": job_id, "status": "refused", "attempts": 0,
+                       "error": err.to_dict(), "result": None}
 
 
 # ----------------------------------------------------------------------------- health & maintenance
@@ -259,7 +284,8 @@ def requeue(rt: Runtime, rec: dict[str, Any], reason: str, app: Any) -> None:
         pub(Message(job_id=rec["id"], level="warning", text=f"re-queued: {reason}"))
     finally:
         pub.close()
-    send_run(app, rt.redis, rt.ctx.namespace, rec["id"], rec.get("spec") or {}, {})
+    send_run(app, rt.redis, rt.ctx.namespace, rec["id"], rec.get("spec") or {},
+             {"catalog": catalog_id(rt.ctx.catalog)})
 
 
 def expire_streams(task: Any) -> dict[str, Any]:
