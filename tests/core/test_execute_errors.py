@@ -4,9 +4,7 @@ branch coverage: every kind of exception maps to one typed, located error."""
 from __future__ import annotations
 
 import errno
-import os
 import time
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -122,21 +120,11 @@ def test_a_rescan_that_fails_keeps_the_original_error():
                    pl.exceptions.ComputeError("x")) is None
 
 
-def hold(frame: pl.LazyFrame, gate: str, marker: str) -> pl.LazyFrame:
-    def fn(df: pl.DataFrame) -> pl.DataFrame:
-        Path(marker).touch()
-        while not os.path.exists(gate):
-            time.sleep(0.02)
-        return df
-
-    return frame.map_batches(fn, streamable=True)
-
-
 def test_cancelling_a_pipeline_without_a_sink(wb_home, tmp_path):
     src, gate, marker = tmp_path / "a.csv", tmp_path / "gate", tmp_path / "marker"
     src.write_text("x\n1\n2\n")
     job = wb.submit(wb.Pipeline(source=wb.file(str(src)), steps=[wb.python(
-        "test_execute_errors:hold", gate=str(gate), marker=str(marker))]))
+        "test_store_branches:hold", gate=str(gate), marker=str(marker))]))
     end = time.monotonic() + 120
     while not marker.exists():
         assert time.monotonic() < end, "the rows reached the held step within 120 s"
