@@ -11,17 +11,23 @@ import workbench as wb
 pytestmark = pytest.mark.services
 
 
-def test_cleanup_task_purges_soft_deleted_versions(cluster, tmp_path):
+def _two_versions_first_deleted(cluster, tmp_path, name: str, text: str):
+    """Two versions of ``name`` written on the workers, then version 1 soft-deleted; the context."""
     from workbench.maintenance import soft_delete
 
     src = tmp_path / "in.csv"
-    src.write_text("a\n1\n2\n")
+    src.write_text(text)
     runner = cluster.runner()
     for _ in range(2):
-        assert runner.submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("to_purge"))
+        assert runner.submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset(name))
                              ).wait(120).status == "succeeded"
     ctx = cluster.ctx()
-    soft_delete(ctx, "to_purge", 1)
+    soft_delete(ctx, name, 1)
+    return ctx
+
+
+def test_cleanup_task_purges_soft_deleted_versions(cluster, tmp_path):
+    ctx = _two_versions_first_deleted(cluster, tmp_path, "to_purge", "a\n1\n2\n")
     first = ctx.catalog.list_versions(ctx.namespace, "to_purge", include_deleted=True)[0]
     # the catalog is shared by the session's tests: every soft-deleted version goes, ours included
     doomed = ctx.catalog.deleted_before(time.time() + 1)
@@ -35,19 +41,9 @@ def test_cleanup_task_purges_soft_deleted_versions(cluster, tmp_path):
     assert wb.read("to_purge").collect().height == 2
 
 
-
 def test_cleanup_from_beat_keeps_what_was_deleted_within_the_default_week(cluster, tmp_path):
     """Beat sends cleanup without a retention: 7 days, so a version deleted a moment ago stays."""
-    from workbench.maintenance import soft_delete
-
-    src = tmp_path / "in.csv"
-    src.write_text("a\n1\n")
-    runner = cluster.runner()
-    for _ in range(2):
-        assert runner.submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("kept_a_week"))
-                             ).wait(120).status == "succeeded"
-    ctx = cluster.ctx()
-    soft_delete(ctx, "kept_a_week", 1)
+    ctx = _two_versions_first_deleted(cluster, tmp_path, "kept_a_week", "a\n1\n")
     report = cluster.app.send_task("workbench.cleanup", queue="maintenance").get(timeout=120)
     assert not report["errors"]
     assert [(v.version, v.deleted_at is not None) for v in ctx.catalog.list_versions(
