@@ -181,6 +181,44 @@ def test_a_late_word_widens_to_string(tmp_path):
     assert scan.notes
 
 
+def test_columns_empty_at_first_are_typed_as_polars_types_the_first_rows(tmp_path):
+    # Polars guesses from a few rows; the text of the first 10,000 rows types what it could not
+    # see (an empty start is common in sparse exports): the result is Polars' own inference
+    # over those rows, quoted numbers and leading zeros included
+    lines = [b"id,late_int,late_float,late_bool,quoted,zip,never,late_text"]
+    for i in range(3_000):
+        lines.append(b",".join([
+            str(i).encode(),
+            str(i).encode() if i >= 500 else b"",
+            b"1.5" if i >= 700 else b"",
+            b"true" if i >= 200 else b"",
+            b'"7"' if i >= 300 else b"",
+            (b"0%d" % i if i == 2_500 else str(i).encode()) if i >= 600 else b"",
+            b"",
+            b"x" if i == 2_999 else (b"1" if i >= 150 else b""),
+        ]))
+    f = write(tmp_path / "sparse.csv", b"\n".join(lines) + b"\n")
+    df, scan = read(f)
+    polars_own = pl.read_csv(f, infer_schema_length=10_000).schema
+    for name in ("late_int", "late_float", "late_bool", "quoted", "late_text"):
+        assert df.schema[name] == polars_own[name], name
+    assert dict(df.schema) == {"id": pl.Int64, "late_int": pl.Int64, "late_float": pl.Float64,
+                               "late_bool": pl.Boolean, "quoted": pl.Int64, "zip": pl.String,
+                               "never": pl.String, "late_text": pl.String}
+    assert df["late_int"][500] == 500 and df["late_int"][499] is None
+    assert df["zip"][2_500] == "02500"  # Polars alone would read 2500: the leading zero kept
+    assert any("'zip'" in n and "leading zero" in n for n in scan.notes)
+
+
+def test_an_integer_past_64_bits_further_on_widens_to_int128_exactly(tmp_path):
+    big = 2 ** 64 + 11
+    body = numbers_csv(60_000)
+    f = write(tmp_path / "a.csv", body + str(big).encode() + b",7\n")  # the tail window sees it
+    df, scan = read(f)
+    assert df.schema["a"] == pl.Int128 and df["a"][-1] == big
+    assert any("'a'" in n and "int128" in n for n in scan.notes)
+
+
 def _unsampled_misfit(tmp_path, value: bytes, *, rows: int = 400_000, gap: int = 1):
     """A bad value between the sampled windows: found only when the pass runs."""
     from workbench.engines import read_common

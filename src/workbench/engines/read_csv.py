@@ -22,7 +22,7 @@ from dataclasses import replace
 import polars as pl
 
 from ..errors import SourceError
-from .read_common import HEAD_BYTES, INFER_ROWS, Input, Limits
+from .read_common import CSV_GUESS_ROWS, HEAD_BYTES, Input, Limits
 from .read_csv_blank import blank_rows
 from .read_csv_check import CsvOptions, check_bytes, check_records, read_header, whole_lines
 from .read_csv_plan import HEADER_MAX, MARKER_HEAD_BYTES, CsvPlan
@@ -108,10 +108,12 @@ def _diff(want: list[str], got: list[str]) -> str:
 
 def _infer(inp: Input, opts: CsvOptions, names: list[str],
            declared: dict[str, pl.DataType]) -> dict[str, pl.DataType]:
-    """Types from the first ``INFER_ROWS`` rows (Polars' own inference), declared ones kept."""
+    """First types from the first ``CSV_GUESS_ROWS`` rows (Polars' own inference), declared ones
+    kept; ``widen_from`` widens them from the text of the first ``INFER_ROWS`` rows and types the
+    columns that were empty in the rows Polars saw."""
     kwargs = opts.polars_kwargs(all_markers=True)
     try:
-        schema = pl.scan_csv(inp.target, infer_schema_length=INFER_ROWS, n_rows=INFER_ROWS,
+        schema = pl.scan_csv(inp.target, infer_schema_length=CSV_GUESS_ROWS, n_rows=CSV_GUESS_ROWS,
                              new_columns=names, truncate_ragged_lines=True,
                              **kwargs).collect_schema()
     except pl.exceptions.PolarsError as exc:

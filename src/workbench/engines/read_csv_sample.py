@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from .read_common import (
-    HEAD_BYTES, INFER_ROWS, SAMPLE_WINDOWS, WINDOW_BYTES, Input, count_lines_before,
+    CSV_GUESS_ROWS, HEAD_BYTES, INFER_ROWS, SAMPLE_WINDOWS, WINDOW_BYTES, Input, count_lines_before,
 )
 from .read_csv_check import CsvOptions, check_bytes, ragged_error, whole_lines, window_records
 from .read_csv_plan import CsvPlan
@@ -75,9 +75,11 @@ def _raise_ragged_at(inp: Input, base: int, data: bytes, records: list, ncols: i
 
 def widen_from(plan: CsvPlan, inp: Input, data: bytes | None) -> None:
     """Widen inferred types that a value in ``data`` (whole lines) does not fit; ``None``
-    means the first rows of ``inp`` itself (a later file of a glob)."""
+    means the first ``INFER_ROWS`` rows of ``inp`` itself (of the first file, they also type
+    the columns that were all null in the rows Polars inferred from)."""
+    first = data is None and inp is plan.inputs[0]
     typed = [c for c in plan.names if c not in plan.declared and plan.dtypes[c] != pl.String]
-    if not typed:
+    if not typed and not (first and len(plan.declared) < len(plan.names)):
         return
     text = {c: pl.String for c in plan.names}
     try:
@@ -90,6 +92,11 @@ def widen_from(plan: CsvPlan, inp: Input, data: bytes | None) -> None:
             df = pl.read_csv(data, schema=text, truncate_ragged_lines=True, **kwargs)
     except pl.exceptions.PolarsError:
         return
+    if first:
+        unseen = _empty_in_guess(plan, df)
+        if unseen:
+            plan.dtypes.update(infer_text_columns(df.select(unseen)))
+            typed = [c for c in plan.names if c not in plan.declared and plan.dtypes[c] != pl.String]
     if data is None and df.height < INFER_ROWS:
         # the whole file was read: a window of it holds no value this check does not see (a
         # value that fits a type fits every wider one), so sample_windows parses it for the
@@ -106,16 +113,45 @@ def widen_from(plan: CsvPlan, inp: Input, data: bytes | None) -> None:
     if not typed:
         return
     bad = misfit_columns(df, {c: plan.dtypes[c] for c in typed})
-    ints = [c for c in bad if plan.dtypes[c].is_integer()]
+    # integers past 64 bits stay exact as Int128, as Polars' own inference types them
+    longs = [c for c in bad if plan.dtypes[c] == pl.Int64]
+    to_128 = set(longs) - misfit_columns(df, {c: pl.Int128 for c in longs}) if longs else set()
+    ints = [c for c in bad if plan.dtypes[c].is_integer() and c not in to_128]
     not_float = misfit_columns(df, {c: pl.Float64 for c in ints}) if ints else set()
     for c in typed:
         if c in bad:
-            new = widen(plan.dtypes[c], c not in not_float)
+            new = pl.Int128 if c in to_128 else widen(plan.dtypes[c], c not in not_float)
             example = df.filter(misfit(pl.col(c), plan.dtypes[c]))[c][0]
             plan.notes.append(
                 f"column {c!r}: {example!r} further into {inp.name} is not "
                 f"{type_name(plan.dtypes[c])}; read as {type_name(new)}")
             plan.dtypes[c] = new
+
+
+def _empty_in_guess(plan: CsvPlan, df: pl.DataFrame) -> list[str]:
+    """Text columns with no value in the rows Polars inferred from (it calls those text) and
+    a value further on: Polars' inference over all of ``df`` would have typed them."""
+    guess = min(CSV_GUESS_ROWS, df.height)
+    if guess == df.height:
+        return []
+    head_nulls = df.head(guess).null_count().row(0)
+    nulls = df.null_count().row(0)
+    return [c for c, h, n in zip(df.columns, head_nulls, nulls)
+            if h == guess and n < df.height and c not in plan.declared
+            and plan.dtypes.get(c) == pl.String]
+
+
+def infer_text_columns(text: pl.DataFrame) -> dict[str, pl.DataType]:
+    """Polars' own CSV inference over columns already read as text: they are written back as
+    CSV (quoted where needed; a quoted number is inferred as a number all the same) and read
+    with inference over every row. A column of nulls only is text."""
+    if text.width == 0:
+        return {}
+    data = text.write_csv(include_header=False).encode()
+    inferred = pl.read_csv(data, has_header=False, new_columns=text.columns,
+                           infer_schema_length=None, raise_if_empty=False).schema
+    return {c: pl.String if inferred.get(c, pl.Null) == pl.Null else inferred[c]
+            for c in text.columns}
 
 
 def misfit_columns(df: pl.DataFrame, types: dict[str, pl.DataType]) -> set[str]:
