@@ -15,9 +15,10 @@ ingest    the same 1 GB CSV -> dataset job on a worker vs the LocalRunner (inter
 throughput  trivial jobs per second one worker process (``-c 1``) runs, with catalog records and
           events: N jobs submitted at once, the time from the first submit to the last done
           (opt-in: ``--only throughput``; the target is 150 jobs/s per worker process)
-fanout    16 files with ``parallel=True`` on a worker with 2 pool processes vs 1 (each process
-          limited to one Polars thread, so the processes are the parallelism) and, for
-          reference, the same files read in one task with Polars' own threads
+fanout    16 files with ``parallel=True`` on 1, 2 and 4 worker processes, each pinned to one core
+          with one Polars thread (the stand-in for one machine each), the planning and commit
+          shares of each job, and, for reference, the same files read in one task with Polars'
+          own threads
 
 Results go to bench/out/celery-<timestamp>.json.
 """
@@ -85,6 +86,7 @@ class Bench:
         })
         os.environ.update({k: v for k, v in self.env.items() if k.startswith("WORKBENCH_")})
         self.worker: subprocess.Popen | None = None
+        self.workers: list[subprocess.Popen] = []
         from workbench.context import Context
         from workbench.runners.celery_runner import CeleryRunner
 
@@ -108,14 +110,41 @@ class Bench:
                 return
         raise TimeoutError("worker did not start")
 
+    def start_pinned_workers(self, n: int) -> list[int]:
+        """``n`` worker processes of one pool process each, each limited to one Polars thread
+        and pinned to one core (round robin over the cores there are): the stand-in for ``n``
+        one-core machines. Returns the core each worker got."""
+        self.stop_worker()
+        cpus = sorted(os.sched_getaffinity(0))
+        cores = [cpus[i % len(cpus)] for i in range(n)]
+        for i, core in enumerate(cores):
+            log = open(self.work / f"worker-pinned-{i}.log", "ab")
+            self.workers.append(subprocess.Popen(
+                ["taskset", "-c", str(core), sys.executable, "-m", "celery", "-A",
+                 "workbench.worker.app", "worker", "-Q", QUEUES, "-c", "1", "-n", f"pin{i}@wb",
+                 "--loglevel", os.environ.get("BENCH_LOGLEVEL", "WARNING"), "--without-gossip",
+                 "--without-mingle"],
+                env={**self.env, "POLARS_MAX_THREADS": "1"}, stdout=log,
+                stderr=subprocess.STDOUT, cwd=self.home, start_new_session=True))
+        from workbench.worker.app import get_app
+
+        names = [f"pin{i}@wb" for i in range(n)]
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if len(get_app().control.ping(destination=names, timeout=1.0)) == n:
+                return cores
+        raise TimeoutError("pinned workers did not start")
+
     def stop_worker(self) -> None:
-        if self.worker is not None and self.worker.poll() is None:
-            self.worker.send_signal(signal.SIGTERM)
-            try:
-                self.worker.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.worker.pid, signal.SIGKILL)
+        for proc in [self.worker, *self.workers]:
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
         self.worker = None
+        self.workers = []
 
     def close(self) -> None:
         self.stop_worker()
@@ -243,7 +272,13 @@ def bench_ingest(b: Bench, csv: Path, rounds: int) -> dict:
 
 
 # ----------------------------------------------------------------------------- fan-out
-def bench_fanout(b: Bench, folder: Path, files: int, size: str, rounds: int) -> dict:
+def bench_fanout(b: Bench, folder: Path, files: int, size: str, rounds: int,
+                 workers: tuple[int, ...] = (1, 2, 4)) -> dict:
+    """Scale-out as machines would give it: 1, 2 and 4 worker processes, each pinned to one
+    core with one Polars thread (``start_pinned_workers``). On a machine with fewer cores than
+    workers, several share a core: the figure past the core count shows the cost of the split,
+    not a speed-up. Each run also reports the fan-out's own costs as shares of the job: planning
+    (job start to the parts sent) and the commit (checks, profile and commit over the parts)."""
     import workbench as wb
 
     sys.path.insert(0, str(HERE))
@@ -266,29 +301,38 @@ def bench_fanout(b: Bench, folder: Path, files: int, size: str, rounds: int) -> 
         job = b.runner.submit(p).wait(3600)
         assert job.status == "succeeded", job.error
         took = time.perf_counter() - t0
-        ev = {e.kind + ":" + getattr(e, "step", ""): e.ts for e in job.events}
+        ev: dict[str, float] = {}
+        for e in job.events:
+            key = e.kind + ":" + (getattr(e, "step", "") or "")
+            if e.kind == "message" and "split into" in (getattr(e, "text", "") or ""):
+                key = "split"
+            ev.setdefault(key, e.ts)
         if label and "step_started:write" in ev:
-            # read (all parts, or the single task's pass) vs the commit's checks/profile pass
+            span = ev["job_finished:"] - ev["job_started:"]
+            planning = ev.get("split", ev["job_started:"]) - ev["job_started:"]
+            commit = ev["job_finished:"] - ev["step_started:write"]
             phases.setdefault(label, []).append({
-                "read_s": round(ev["step_started:write"] - ev["job_started:"], 3),
-                "write_s": round(ev["job_finished:"] - ev["step_started:write"], 3)})
+                "planning_s": round(planning, 3), "commit_s": round(commit, 3),
+                "planning_share": round(planning / span, 4) if span else None,
+                "commit_share": round(commit / span, 4) if span else None})
         return took
 
-    out: dict = {"files": files, "bytes": total}
-    for label, conc, env, parallel in (
-            ("fanout_1proc_1thread", 1, {"POLARS_MAX_THREADS": "1"}, True),
-            ("fanout_2proc_1thread", 2, {"POLARS_MAX_THREADS": "1"}, True),
-            ("fanout_2proc_default_threads", 2, {}, True),
-            ("one_task_default_threads", 1, {}, False)):
-        b.start_worker(conc, **env)
-        run(parallel, f"warm_{label}")
-        out[label] = [run(parallel, f"fan_{label}", label) for _ in range(rounds)]
-    m = {k: statistics.median(v) for k, v in out.items() if isinstance(v, list)}
+    out: dict = {"files": files, "bytes": total, "cores": len(os.sched_getaffinity(0))}
+    for n in workers:
+        label = f"fanout_{n}_pinned"
+        out[f"{label}_cores"] = b.start_pinned_workers(n)
+        run(True, f"warm_{label}")
+        out[label] = [run(True, f"fan_{label}_{r}", label) for r in range(rounds)]
+    b.start_worker(1)
+    run(False, "warm_one_task")
+    out["one_task_default_threads"] = [run(False, f"one_task_{r}") for r in range(rounds)]
+    m = {k: statistics.median(v) for k, v in out.items()
+         if isinstance(v, list) and v and isinstance(v[0], float)}
     out["medians"] = m
     out["phases"] = phases
-    out["speedup_2proc_vs_1proc"] = round(m["fanout_1proc_1thread"] / m["fanout_2proc_1thread"], 3)
-    out["fanout_2proc_vs_one_task"] = round(m["one_task_default_threads"]
-                                            / m["fanout_2proc_default_threads"], 3)
+    base = m[f"fanout_{workers[0]}_pinned"]
+    for n in workers[1:]:
+        out[f"speedup_{n}_vs_{workers[0]}"] = round(base / m[f"fanout_{n}_pinned"], 3)
     return out
 
 
