@@ -212,6 +212,25 @@ def connect(target: DbTarget, *, autocommit: bool = False) -> Any:
     return conn
 
 
+def connect_copy(target: DbTarget) -> Any:
+    """A psycopg connection to a PostgreSQL target, in a transaction, for table writes.
+
+    Table sinks stream their own binary ``COPY`` bytes (``sinks/pg_copy``), which ADBC's
+    DB-API has no way to send; psycopg's ``cursor.copy`` does, in the same transaction as the
+    statements around it. The client encoding is UTF-8 whatever the server's default, so text
+    arrives as the UTF-8 that Arrow holds.
+    """
+    try:
+        # heavy optional dependency: imported on first use
+        import psycopg
+    except ImportError:
+        raise missing_extra("psycopg", "postgres") from None
+    try:
+        return psycopg.connect(_with_application_name(target.uri), client_encoding="UTF8")
+    except Exception as exc:
+        raise classify_db_error(exc, target, connecting=True) from None
+
+
 def _with_application_name(uri: str) -> str:
     # lets a DBA (and the tests) tell workbench's sessions apart in pg_stat_activity
     if "application_name=" in uri:
@@ -248,7 +267,9 @@ def classify_db_error(exc: BaseException, target: DbTarget, *, connecting: bool 
             return NotFound(f"cannot open {where}: {reason}", step=step)
         return TransientError(f"cannot connect to {where}: {reason}", step=step,
                               hint="is the database server running and reachable from here?")
-    if sqlstate and sqlstate.startswith("08"):
+    if sqlstate and sqlstate.startswith(("08", "57P")) or any(
+            t in low for t in ("server closed the connection", "connection is lost",
+                               "the connection is closed", "consuming input failed")):
         return TransientError(f"the connection to {where} was lost: {_first_line(text)}", step=step)
     if sqlstate and sqlstate.startswith(("42", "22", "0A", "21", "2B")) or _looks_like_sql_error(low):
         line = _line_of_error(exc, sql)
@@ -303,5 +324,5 @@ def _line_of_error(exc: BaseException, sql: str | None) -> int | None:
     return sql[:offset].count("\n") + 1
 
 
-__all__ = ["CONN_PREFIX", "DbTarget", "classify_db_error", "connect", "dsn_has_password",
-           "mask_dsn", "resolve_db", "same_database"]
+__all__ = ["CONN_PREFIX", "DbTarget", "classify_db_error", "connect", "connect_copy",
+           "dsn_has_password", "mask_dsn", "resolve_db", "same_database"]

@@ -1,5 +1,8 @@
 """A database session for one table write: the table's name, one connection in one transaction,
 and the translation of driver errors into workbench errors that name the table and column.
+
+PostgreSQL is written through psycopg (binary ``COPY`` of bytes encoded by ``pg_copy``), SQLite
+through ADBC (``adbc_ingest``).
 """
 
 from __future__ import annotations
@@ -8,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..dbconn import DbTarget, classify_db_error, connect
+from ..dbconn import DbTarget, classify_db_error, connect, connect_copy
 from ..errors import InputError, WorkbenchError
 from .typemap import TargetColumn
 
@@ -57,7 +60,7 @@ class TableSession:
     def __init__(self, target: DbTarget) -> None:
         self.target = target
         self.dialect = target.dialect
-        self.conn = connect(target)
+        self.conn = connect_copy(target) if self.dialect == "postgresql" else connect(target)
         self.cur = self.conn.cursor()
 
     def run(self, sql: str, params: tuple | list | None = None) -> list[tuple]:
@@ -83,14 +86,14 @@ class TableSession:
         return int(n) if n is not None else -1
 
     def param(self, n: int) -> str:
-        return f"${n}" if self.dialect == "postgresql" else "?"
+        return "%s" if self.dialect == "postgresql" else "?"
 
     def columns(self, table: TableName) -> list[TargetColumn]:
         if self.dialect == "postgresql":
             rows = self.run(
                 "SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typname, a.attnotnull,"
                 " a.atthasdef, a.atttypmod FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
-                " WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped"
+                " WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped"
                 " ORDER BY a.attnum", (table.sql,))
             return [TargetColumn(r[0], r[1], r[2], bool(r[3]), bool(r[4]), int(r[5])) for r in rows]
         schema = table.schema or "main"
@@ -101,7 +104,7 @@ class TableSession:
 
     def has_unique(self, table: TableName) -> bool:
         if self.dialect == "postgresql":
-            rows = self.run("SELECT count(*) FROM pg_index WHERE indrelid = to_regclass($1) "
+            rows = self.run("SELECT count(*) FROM pg_index WHERE indrelid = to_regclass(%s) "
                             "AND indisunique", (table.sql,))
             return bool(rows and rows[0][0])
         schema = table.schema or "main"
@@ -112,12 +115,26 @@ class TableSession:
         return bool((idx and idx[0][0]) or (pk and pk[0][0]))
 
     def ingest(self, table: TableName, data: Any, *, temporary: bool) -> None:
+        """Append an Arrow table of SQLite-ready columns (ADBC)."""
         kwargs: dict[str, Any] = {"mode": "append"}
         if temporary:
             kwargs["temporary"] = True
-        elif table.schema and self.dialect == "postgresql":
-            kwargs["db_schema_name"] = table.schema
         self.cur.adbc_ingest(table.name, data, **kwargs)
+
+    def copy_in(self, table: TableName, columns: list[str], chunks: list[Any]) -> None:
+        """One PostgreSQL ``COPY … FROM STDIN (FORMAT binary)`` of encoded rows (``pg_copy``).
+
+        One COPY per batch: an error's ``line N`` is then row N of the batch the caller holds.
+        """
+        # heavy optional dependency (numpy, pyarrow): imported on first use
+        from .pg_copy import HEADER, TRAILER
+
+        cols = ", ".join(q(c) for c in columns)
+        with self.cur.copy(f"COPY {table.sql} ({cols}) FROM STDIN (FORMAT binary)") as copy:
+            copy.write(HEADER)
+            for chunk in chunks:
+                copy.write(chunk)
+            copy.write(TRAILER)
 
     def commit(self) -> None:
         try:
@@ -160,7 +177,7 @@ def write_error(exc: BaseException, target: DbTarget, sql: str, data: Any = None
     if line and data is not None and err.column in getattr(data, "column_names", []):
         try:
             value = f" (the value {data.column(err.column)[int(line.group(1)) - 1].as_py()!r})"
-        except (IndexError, ValueError):
+        except Exception:  # e.g. a timestamp beyond Python's years: the error stands without it
             value = ""
     sqlstate = getattr(exc, "sqlstate", None) or (re.search(r"SQLSTATE:? (\w{5})", text) or [None, None])[1]
     low = text.lower()
@@ -193,7 +210,7 @@ def write_error(exc: BaseException, target: DbTarget, sql: str, data: Any = None
 
 
 def is_driver_error(exc: BaseException) -> bool:
-    return type(exc).__module__.startswith("adbc_driver")
+    return type(exc).__module__.startswith(("adbc_driver", "psycopg"))
 
 
 def first_line(text: str) -> str:
