@@ -155,3 +155,15 @@ def test_a_timestamp_before_postgres_range_fails_naming_the_column(tmp_path, pos
     assert job.status == "failed" and type(job.error).__name__ == "InputError", job.error
     assert job.error.column == "at" and "out of range" in job.error.message
     assert pg_rows(postgres_url, "SELECT id FROM old") == [(0,)]
+
+
+def test_a_refused_value_in_a_later_batch_of_one_copy_is_shown(tmp_path, postgres_url) -> None:
+    # batches of 1000 rows share one COPY: the server's line number spans them
+    pg_exec(postgres_url, "CREATE TABLE codes (id int, code varchar(3))")
+    codes = ["ab"] * 2500
+    codes[1700] = "toolong"
+    df = pl.DataFrame({"id": list(range(2500)), "code": codes})
+    job = _load(tmp_path, df, "codes", postgres_url, mode="append", batch_rows=1000)
+    assert job.status == "failed" and type(job.error).__name__ == "InputError", job.error
+    assert job.error.column == "code" and "'toolong'" in job.error.message, job.error.message
+    assert pg_rows(postgres_url, "SELECT count(*) FROM codes") == [(0,)]

@@ -44,7 +44,10 @@ PRELOAD = ("polars", "polars._utils.parquet", "pyarrow", "pyarrow.parquet", "sql
            "workbench.execute", "workbench.engines.readers", "workbench.engines.read_csv",
            "workbench.engines.read_csv_check", "workbench.engines.read_json",
            "workbench.engines.read_excel", "workbench.writer", "workbench.dataset_store",
-           "workbench.spec.io", "workbench.runners.child")
+           "workbench.spec.io", "workbench.runners.child",
+           # table sinks and query sources (optional extras: skipped when absent)
+           "psycopg", "adbc_driver_postgresql.dbapi", "workbench.sinks.tables",
+           "workbench.sinks.pg_copy", "workbench.engines.db")
 
 
 # ----------------------------------------------------------------------------- server side

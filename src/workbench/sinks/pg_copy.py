@@ -41,9 +41,13 @@ from ..errors import InputError
 HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"  # no flags, no ext
 TRAILER = b"\xff\xff"
 _NULL = b"\xff\xff\xff\xff"
-_NOTHING = pa.scalar(b"", pa.large_binary())  # the separator of the joins
 _PG_EPOCH_DAYS = 10_957  # 2000-01-01 - 1970-01-01
 _PG_EPOCH_US = _PG_EPOCH_DAYS * 86_400 * 1_000_000
+
+
+def _nothing() -> pa.Scalar:
+    """The empty separator of the joins (made per call: nothing is allocated at import)."""
+    return pa.scalar(b"", pa.large_binary())
 
 
 def encode_table(table: pa.Table) -> list[pa.Buffer]:
@@ -74,7 +78,7 @@ def encode(batch: pa.RecordBatch) -> pa.Buffer:
             lengths = pc.binary_length(data)
             if arr.null_count:
                 lengths = pc.fill_null(lengths, -1)
-                data = pc.fill_null(data, _NOTHING)
+                data = pc.fill_null(data, _nothing())
             run.append((">i4", (), lengths.to_numpy(zero_copy_only=False)))
             flush()
             pieces.append(data)
@@ -92,7 +96,7 @@ def encode(batch: pa.RecordBatch) -> pa.Buffer:
     if len(pieces) == 1:
         rows = pieces[0]
     else:
-        rows = pc.binary_join_element_wise(*pieces, _NOTHING)
+        rows = pc.binary_join_element_wise(*pieces, _nothing())
     offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)[rows.offset:rows.offset + n + 1]
     start, end = int(offsets[0]), int(offsets[-1])
     return rows.buffers()[2].slice(start, end - start)

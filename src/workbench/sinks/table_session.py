@@ -102,6 +102,13 @@ class TableSession:
         return [TargetColumn(r[0], r[1] or "", r[1] or "", bool(r[2]), r[3] is not None)
                 for r in rows]
 
+    def has_table(self, name: str) -> bool:
+        """Whether a table of this name is visible (PostgreSQL: on the search path)."""
+        if self.dialect == "postgresql":
+            return bool(self.run("SELECT to_regclass(%s) IS NOT NULL", (q(name),))[0][0])
+        return bool(self.run("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                             "name = ?", (name,))[0][0])
+
     def has_unique(self, table: TableName) -> bool:
         if self.dialect == "postgresql":
             rows = self.run("SELECT count(*) FROM pg_index WHERE indrelid = to_regclass(%s) "
@@ -121,26 +128,17 @@ class TableSession:
             kwargs["temporary"] = True
         self.cur.adbc_ingest(table.name, data, **kwargs)
 
-    def copy_in(self, table: TableName, columns: list[str], chunks: list[Any]) -> None:
-        """One PostgreSQL ``COPY … FROM STDIN (FORMAT binary)`` of encoded rows (``pg_copy``).
-
-        One COPY per batch: an error's ``line N`` is then row N of the batch the caller holds.
-        """
-        # heavy optional dependency (numpy, pyarrow): imported on first use
-        from .pg_copy import HEADER, TRAILER
-
-        cols = ", ".join(q(c) for c in columns)
-        with self.cur.copy(f"COPY {table.sql} ({cols}) FROM STDIN (FORMAT binary)") as copy:
-            copy.write(HEADER)
-            for chunk in chunks:
-                copy.write(chunk)
-            copy.write(TRAILER)
-
     def commit(self) -> None:
         try:
             self.conn.commit()
         except Exception as exc:
             raise write_error(exc, self.target, "COMMIT") from None
+
+    def rollback(self) -> None:
+        try:
+            self.conn.rollback()
+        except Exception as exc:
+            raise write_error(exc, self.target, "ROLLBACK") from None
 
     def rollback_and_close(self) -> None:
         for fn in (self.conn.rollback, self.cur.close, self.conn.close):
@@ -157,12 +155,13 @@ class TableSession:
                 pass
 
 
-def write_error(exc: BaseException, target: DbTarget, sql: str, data: Any = None
-                 ) -> WorkbenchError:
+def write_error(exc: BaseException, target: DbTarget, sql: str, data: Any = None,
+                line_of_first: int = 1) -> WorkbenchError:
     """A database error during a write, with the column and the refused value when known.
 
-    Rows reach the table in the order Polars' parallel pass hands them over, which need not be
-    the source's order: the error shows the refused value rather than a row number.
+    ``data`` holds the rows from line ``line_of_first`` of the COPY the error names. Rows reach
+    the table in the order Polars' parallel pass hands them over, which need not be the
+    source's order: the error shows the refused value rather than a row number.
     """
     if isinstance(exc, WorkbenchError):
         return exc
@@ -176,7 +175,10 @@ def write_error(exc: BaseException, target: DbTarget, sql: str, data: Any = None
     value = ""
     if line and data is not None and err.column in getattr(data, "column_names", []):
         try:
-            value = f" (the value {data.column(err.column)[int(line.group(1)) - 1].as_py()!r})"
+            row = int(line.group(1)) - line_of_first
+            if row < 0:
+                raise IndexError(row)
+            value = f" (the value {data.column(err.column)[row].as_py()!r})"
         except Exception:  # e.g. a timestamp beyond Python's years: the error stands without it
             value = ""
     sqlstate = getattr(exc, "sqlstate", None) or (re.search(r"SQLSTATE:? (\w{5})", text) or [None, None])[1]

@@ -124,10 +124,13 @@ def write_table(frame: pl.LazyFrame, *, sink: TableSink, ctx: Context, job_id: s
     for name, dtype in schema.items():  # an unmappable type fails before anything is opened
         typemap.sql_type(name, dtype, target.dialect)
 
-    loads = loads_ready(target)
     s = TableSession(target)
     t0 = time.time()
     try:
+        loads = s.has_table(LOADS_TABLE)
+        if not loads:  # made once per database, on a connection of its own (see loads_ready)
+            s.rollback()  # SQLite: the read just made holds a lock the other connection needs
+            loads = loads_ready(target)
         if loads:
             done = already_loaded(s, job_id)
             if done is not None:
@@ -138,8 +141,9 @@ def write_table(frame: pl.LazyFrame, *, sink: TableSink, ctx: Context, job_id: s
             s.run(statement)
         arrow_schema = pa.schema([(w.name, w.arrow) for w in plan.writes])
         if target.dialect == "postgresql":
-            # heavy optional dependency (numpy): imported on first use
+            # heavy optional dependencies (numpy, psycopg): imported on first use
             from . import pg_copy
+            from .copy_stream import CopyStream
         else:
             pg_copy = None  # type: ignore[assignment]
         written = {"rows": 0, "bytes": 0, "queued": 0}
@@ -147,24 +151,30 @@ def write_table(frame: pl.LazyFrame, *, sink: TableSink, ctx: Context, job_id: s
         lock = threading.Lock()
         pending: list[pl.DataFrame] = []
         # The database copies one batch while Polars prepares the next; a short queue keeps
-        # the rows in memory bounded by a few batches, whatever the table's size.
+        # the rows in memory bounded by a few batches, whatever the table's size (PostgreSQL:
+        # and the batches of the open COPY, to show a refused value; copy_stream.SEGMENT_BYTES).
         batches: queue.Queue = queue.Queue(maxsize=2)
 
-        names = [w.name for w in plan.writes]
+        stream = CopyStream(s.cur, target, plan.dest, [w.name for w in plan.writes]) \
+            if pg_copy is not None else None
 
         def copy_rows() -> None:
             while True:
                 item = batches.get()
-                if item is None:
-                    return
-                offset, data, encoded, rows = item
-                if failure:
-                    continue  # drain: the pass is failing
                 try:
-                    if encoded is None:
+                    if item is None:
+                        if stream is not None and failure:
+                            stream.abort()
+                        elif stream is not None:
+                            stream.close()
+                        return
+                    offset, data, encoded, rows = item
+                    if failure:
+                        continue  # drain: the pass is failing
+                    if stream is None:
                         s.ingest(plan.dest, data, temporary=plan.dest_temporary)
                     else:
-                        s.copy_in(plan.dest, names, encoded)
+                        stream.send(data, encoded)
                     written["rows"] += rows
                     written["bytes"] += data.nbytes
                     monitor.on_bytes(data.nbytes)
@@ -172,10 +182,15 @@ def write_table(frame: pl.LazyFrame, *, sink: TableSink, ctx: Context, job_id: s
                     # whatever fails here must reach the pass: a copier that died silently would
                     # let the commit go ahead without these rows
                     try:
-                        failure.append(write_error(exc, target, "COPY", data)
+                        failure.append(write_error(exc, target, "COPY",
+                                                   data if stream is None else None)
                                        if is_driver_error(exc) else exc)
                     except BaseException:
                         failure.append(exc)
+                    if stream is not None:
+                        stream.abort()
+                    if item is None:
+                        return
 
         def hand_over() -> None:  # under the lock
             if not pending:
