@@ -107,9 +107,11 @@ def start_redis(password: str | None = None) -> Server:
 
 
 def start_moto() -> Server:
+    """moto's S3 server on a free port, its conditional writes atomic as S3's (moto_atomic.py)."""
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="wb-moto-"))
-    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    argv = [sys.executable, str(Path(__file__).with_name("moto_atomic.py")), "-H", "127.0.0.1",
+            "-p", str(port)]
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     srv = Server(port, None, f"http://127.0.0.1:{port}", workdir, argv, env)
     srv.start()
@@ -179,7 +181,8 @@ def start_moto_with_auth(unauthenticated_actions: int) -> Server:
     ``unauthenticated_actions`` requests (which set up users, keys and buckets)."""
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="wb-moto-auth-"))
-    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    argv = [sys.executable, str(Path(__file__).with_name("moto_atomic.py")), "-H", "127.0.0.1",
+            "-p", str(port)]
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "INITIAL_NO_AUTH_ACTION_COUNT": str(unauthenticated_actions)}
     srv = Server(port, None, f"http://127.0.0.1:{port}", workdir, argv, env)
