@@ -358,9 +358,12 @@ def commit_version(ctx: Context, *, name: str, job_id: str, files: list[dict[str
         except AlreadyExists:
             tried = version
             continue
-        if on_phase is not None:
-            on_phase("commit: Iceberg snapshot")
+        # From here the manifest names the files: whatever stops this run (a failure, or a
+        # cancel met by ``on_phase``) either gives the number back with the manifest, or keeps
+        # the files for the next run of the job, never deletes files a manifest still names.
         try:
+            if on_phase is not None:
+                on_phase("commit: Iceberg snapshot")
             snapshot = commit_snapshot(ctx, manifest, key)
         except BaseException as exc:
             # No snapshot, no version: give the number back so the data files are not kept
@@ -371,19 +374,24 @@ def commit_version(ctx: Context, *, name: str, job_id: str, files: list[dict[str
             else:  # the table may list the files: the next run of the job finishes the commit
                 _keep_files(exc)
             raise
-        if on_phase is not None:
-            on_phase("commit: catalog")
+        row_tried = False
         try:
+            if on_phase is not None:
+                on_phase("commit: catalog")
+            row_tried = True
             record = ctx.catalog.add_version(
                 namespace=ctx.namespace, name=name, version=version, job_id=job_id,
                 manifest_key=key, storage_url=ctx.storage.url, rows=manifest["rows"],
                 bytes=manifest["bytes"], checksum=manifest["checksum"], schema=schema,
                 profile=profile, spec=spec, inputs=inputs, snapshot=snapshot)
         except BaseException as exc:
-            # The snapshot is committed: its files are the table's now, whatever happens to
-            # this run; the next run of the job adds the catalog row (find_committed).
-            if snapshot is not None and snapshot.get("snapshot_id") is not None:
+            if snapshot is not None and snapshot.get("snapshot_id") is not None or row_tried:
+                # The snapshot is committed (its files are the table's now), or the row may be
+                # (a connection lost after the commit): the next run of the job finishes it
+                # (find_committed), gc removes what no run ever registers.
                 _keep_files(exc)
+            else:  # stopped before the row, with no snapshot: the number goes back
+                ctx.storage.delete(key)
             raise
         return dataset_from_record(ctx, record, manifest, snapshot)
     raise AlreadyExists(f"could not allocate a version of {name!r}: too many concurrent writers")

@@ -4,9 +4,13 @@ catalog setting is parsed and an unreachable REST catalog is a clear error."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
 import socket
+import time
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -210,3 +214,107 @@ def test_a_version_reaching_the_table_late_never_becomes_current(home, tmp_path)
     assert "wb-v2" not in tbl.metadata.refs
     assert v2.snapshot_id not in {s.snapshot_id for s in tbl.snapshots()}
     assert tbl.current_snapshot().snapshot_id == v3.snapshot_id
+
+
+# ----------------------------------------------------------------------------- cancels mid-commit
+# The gate is PostgreSQL's own locking: the test holds a table lock, the job's commit waits on
+# it (seen in pg_locks, not guessed from time), the test cancels, then lets the commit go on.
+@pytest.fixture
+def pg_home(wb_home, monkeypatch, postgres_url) -> str:
+    monkeypatch.setenv("WORKBENCH_LOCAL_ISOLATION", "thread")
+    monkeypatch.setenv("WORKBENCH_CATALOG_URL", postgres_url)
+    return postgres_url
+
+
+@contextlib.contextmanager
+def _locked(url: str, table_name: str, mode: str):
+    import psycopg
+
+    with psycopg.connect(url) as conn:  # one transaction: the lock holds until the block ends
+        conn.execute(f"LOCK TABLE {table_name} IN {mode} MODE")
+        yield conn
+        conn.rollback()
+
+
+def _waiting_on(url: str, table_name: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = "
+                            "%s::regclass", (table_name,)).fetchone()[0] > 0
+
+
+def _until(cond, what: str, limit: float = 180.0) -> None:
+    end = time.monotonic() + limit
+    while not cond():
+        assert time.monotonic() < end, f"{what} within {limit:.0f}s"
+        time.sleep(0.05)
+
+
+def _data_keys(ctx: Context, name: str) -> list[str]:
+    return sorted(o.key for o in ctx.storage.list(f"default/datasets/{name}/") if "/data/" in o.key)
+
+
+def test_a_cancel_landing_after_the_snapshot_reports_the_committed_version(pg_home, tmp_path):
+    """The cancel arrives while the job's Iceberg commit waits: the snapshot commits, then the
+    cancel is seen. The version is committed (other engines read it): the job reports it, its
+    files stay, and the catalog row is added."""
+    first = wb.ingest(_csv(tmp_path, "a", pl.DataFrame({"id": [1, 2]})), name="ev")
+    ctx = Context.from_settings()
+    with _locked(pg_home, "iceberg_tables", "EXCLUSIVE"):
+        job = wb.submit(wb.Pipeline(source=wb.file(_csv(tmp_path, "b", pl.DataFrame(
+            {"id": [7, 8, 9]}))), sink=wb.dataset("ev", mode="overwrite")), job_id="late-cancel")
+        _until(lambda: _waiting_on(pg_home, "iceberg_tables"), "the job's snapshot commit waits")
+        job.cancel()
+    job.wait(180)
+    assert job.status == "succeeded"
+    ds = job.result
+    assert (ds.version, ds.rows, ds.job_id) == (2, 3, "late-cancel")
+    assert wb.read("ev").collect()["id"].to_list() == [7, 8, 9]
+    tbl = table("ev")
+    assert [s.snapshot_id for s in tbl.snapshots()][-1] == tbl.current_snapshot().snapshot_id \
+        == ds.snapshot_id
+    assert same(by_pyiceberg(tbl, ds.snapshot_id), wb.read("ev").collect())
+    assert [(v.version, v.job_id) for v in ctx.catalog.list_versions("default", "ev")] == [
+        (1, first.job_id), (2, "late-cancel")]
+    assert all(ctx.storage.exists(f["key"]) for f in ds.files)
+    assert [j["status"] for j in wb.list_jobs() if j["id"] == "late-cancel"] == ["succeeded"]
+
+
+def hold(frame: pl.LazyFrame, gate: str, marker: str) -> pl.LazyFrame:
+    """A step that writes ``marker`` when rows reach it, then holds them until ``gate`` exists."""
+
+    def fn(df: pl.DataFrame) -> pl.DataFrame:
+        Path(marker).touch()
+        while not os.path.exists(gate):
+            time.sleep(0.02)
+        return df
+
+    return frame.map_batches(fn, streamable=True)
+
+
+def test_a_cancel_landing_after_the_manifest_gives_the_number_back(pg_home, tmp_path):
+    """The cancel arrives while the commit waits to read the latest version number, so it is
+    seen right after the manifest is written, before the snapshot: the job is cancelled, the
+    manifest and the files go, and the next job takes the number."""
+    wb.ingest(_csv(tmp_path, "a", pl.DataFrame({"id": [1, 2]})), name="ev")
+    ctx = Context.from_settings()
+    before = _data_keys(ctx, "ev")
+    gate, marker = tmp_path / "gate", tmp_path / "marker"
+    job = wb.submit(wb.Pipeline(
+        source=wb.file(_csv(tmp_path, "b", pl.DataFrame({"id": [7, 8, 9]}))),
+        steps=[wb.python("test_iceberg_commit:hold", gate=str(gate), marker=str(marker))],
+        sink=wb.dataset("ev", mode="overwrite")), job_id="cancel-2")
+    _until(marker.exists, "the rows reached the held step")  # past the job's first catalog reads
+    with _locked(pg_home, "versions", "ACCESS EXCLUSIVE"):
+        gate.touch()
+        _until(lambda: _waiting_on(pg_home, "versions"), "the job's commit waits on the catalog")
+        job.cancel()
+    job.wait(180)
+    assert job.status == "cancelled"
+    assert [j["status"] for j in wb.list_jobs() if j["id"] == "cancel-2"] == ["cancelled"]
+    assert not ctx.storage.exists(manifest_key("default", "ev", 2))
+    assert _data_keys(ctx, "ev") == before
+    assert len(table("ev").snapshots()) == 1
+    assert [v.version for v in ctx.catalog.list_versions("default", "ev")] == [1]
+    assert wb.ingest(_csv(tmp_path, "c", pl.DataFrame({"id": [5]})), name="ev").version == 2
