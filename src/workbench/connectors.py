@@ -14,8 +14,10 @@ import polars as pl
 from .context import Context
 from .dataset_store import get_dataset, scan_dataset
 from .engines.db import scan_query
+from .engines.read_common import file_fingerprint
 from .engines.readers import scan_file
 from .engines.source import SourceScan
+from .errors import SourceError
 from .monitor import Monitor
 from .sinks.tables import write_table
 from .spec.models import FileSource
@@ -115,6 +117,21 @@ def hash_inputs_async(inputs: list[dict[str, Any]], ctx: Context) -> Future:
     else:
         threading.Thread(target=run, name="workbench-hash", daemon=True).start()
     return fut
+
+
+def check_unchanged(inputs: list[dict[str, Any]]) -> None:
+    """Fail when a file read in place changed (rewritten, replaced, removed) since the scan
+    opened it: its rows and its checksum were read apart, so neither can be trusted."""
+    for item in inputs:
+        seen = item.get("fingerprint")
+        if seen is None:
+            continue
+        now = file_fingerprint(item["path"])
+        if now != seen:
+            what = "was removed" if now is None else "changed"
+            raise SourceError(f"the file {what} while the job was reading it", file=item["path"],
+                              hint="write the file elsewhere and move it into place once "
+                                   "complete; run the job again on the finished file")
 
 
 # ----------------------------------------------------------------------------- planning

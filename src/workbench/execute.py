@@ -13,7 +13,9 @@ from typing import Any, Callable
 
 import polars as pl
 
-from .connectors import SINKS, SOURCES, estimate_bytes_per_row, hash_inputs_async, open_source
+from .connectors import (
+    SINKS, SOURCES, check_unchanged, estimate_bytes_per_row, hash_inputs_async, open_source,
+)
 from .context import Context
 from .dataset_store import find_committed
 from .engines import checks as checks_engine
@@ -273,10 +275,11 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
                 def inputs_done() -> list[dict[str, Any]]:
                     try:
                         items = hashing.result()
-                    except WorkbenchError:
-                        raise
-                    except OSError as exc:
+                    except OSError as exc:  # pragma: no cover - a file of over 1 MiB removed
+                        # in the instant between the scan and the hash thread, or an I/O error
+                        check_unchanged(scan.inputs)  # a removed or rewritten file: named
                         raise SourceError(f"cannot read the source to checksum it: {exc}") from None
+                    check_unchanged(items)
                     return [{k: v for k, v in i.items() if k in ("path", "size", "sha256", "source")}
                             for i in items]
 

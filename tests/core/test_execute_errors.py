@@ -4,13 +4,16 @@ branch coverage: every kind of exception maps to one typed, located error."""
 from __future__ import annotations
 
 import errno
+import os
 import time
+from pathlib import Path
 
 import polars as pl
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 
 import workbench as wb
+from workbench.context import Context
 from workbench.engines.source import SourceScan
 from workbench.errors import (
     InternalError, SourceError, StepError, StorageError, TimeLimitExceeded, TransientError,
@@ -134,3 +137,56 @@ def test_cancelling_a_pipeline_without_a_sink(wb_home, tmp_path):
     job.wait(120)
     assert job.status == "cancelled"
     assert wb.list_jobs()[0]["status"] == "cancelled"
+
+
+def touch_source(frame: pl.LazyFrame, path: str, how: str) -> pl.LazyFrame:
+    """A step that, when rows reach it, rewrites, replaces or removes the source file (once)."""
+
+    def fn(df: pl.DataFrame) -> pl.DataFrame:
+        done = Path(path + ".touched")
+        if not done.exists():
+            done.touch()
+            if how == "rewrite":  # in place, as an editor or a second export does
+                Path(path).write_text("x\n9\n9\n9\n")
+            elif how == "replace":  # a new file moved over it
+                Path(path + ".new").write_text("x\n9\n9\n9\n")
+                os.replace(path + ".new", path)
+            else:
+                os.remove(path)
+        return df
+
+    return frame.map_batches(fn, streamable=True)
+
+
+@pytest.mark.parametrize("how, what", [("rewrite", "changed"), ("replace", "changed"),
+                                       ("remove", "was removed")])
+def test_a_source_file_changed_while_the_job_reads_it_fails_the_job(wb_home, tmp_path, how, what):
+    """The rows are read by the pass, the checksum apart from it: a file changed in between
+    would commit rows and a checksum of two different files. The job fails naming the file,
+    and nothing of it is committed or kept."""
+    src = tmp_path / "a.csv"
+    src.write_text("x\n1\n2\n")
+    job = wb.submit(wb.Pipeline(source=wb.file(str(src)), steps=[wb.python(
+        "test_execute_errors:touch_source", path=str(src), how=how)], sink=wb.dataset("s")))
+    job.wait(120)
+    assert job.status == "failed"
+    err = job.error
+    assert (type(err), err.message, err.file) == (
+        SourceError, f"the file {what} while the job was reading it", str(src))
+    assert err.hint == ("write the file elsewhere and move it into place once complete; run the "
+                        "job again on the finished file")
+    with pytest.raises(wb.NotFound):
+        wb.info("s")
+    storage = Context.from_settings().storage
+    assert [o.key for o in storage.list("default/datasets/s/")] == []
+    [record] = [j for j in wb.list_jobs() if j["id"] == job.id]
+    assert (record["status"], record["error"]["type"], record["error"]["file"]) == (
+        "failed", "SourceError", str(src))
+
+
+def test_a_source_file_left_alone_reads_as_before(wb_home, tmp_path):
+    src = tmp_path / "a.csv"
+    src.write_text("x\n1\n2\n")
+    ds = wb.ingest(str(src), name="s")
+    assert (ds.rows, [i["path"] for i in ds.inputs]) == (2, [str(src)])
+    assert sorted(ds.inputs[0]) == ["path", "sha256", "size"]  # the fingerprint stays inside

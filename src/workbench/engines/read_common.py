@@ -133,6 +133,9 @@ class Input:
     head: bytes = b""
     compression: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # a local file's (size, mtime, ctime, inode) when the scan opened it: one read in place is
+    # hashed apart from the pass that reads its rows, so a change in between must show
+    fingerprint: list[int] | None = None
 
     @property
     def name(self) -> str:
@@ -155,7 +158,18 @@ class Input:
                                "local_path": self.target if self.target != self.path else self.path}
         if self.sha256:
             out["sha256"] = self.sha256
+        elif self.fingerprint is not None and self.target == self.path:
+            out["fingerprint"] = self.fingerprint
         return out
+
+
+def file_fingerprint(path: str) -> list[int] | None:
+    """What changes when a file is rewritten, replaced or removed (None: it is gone)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
 class HashingReader:

@@ -50,7 +50,9 @@ import polars as pl
 
 from ..errors import ConfigError, SourceError, WorkbenchError
 from ..spec.models import FileSource
-from .read_common import HEAD_BYTES, LIMITS, Input, Limits, TempFiles, default_nulls
+from .read_common import (
+    HEAD_BYTES, LIMITS, Input, Limits, TempFiles, default_nulls, file_fingerprint,
+)
 from .read_decompress import materialize
 from .read_detect import (
     detect_compression, detect_format, encoding_note, late_single_byte, resolve_encoding,
@@ -196,6 +198,8 @@ def _scan(source: FileSource, ctx: Context | None, temp: TempFiles, limits: Limi
     fmt: str | None = None
     detected: list[str] = []  # what encoding "auto" found, for the job's notes
     for i, inp in enumerate(inputs):
+        if not _is_remote(inp.path):
+            inp.fingerprint = file_fingerprint(inp.path)
         with inp.opener() as f:
             inp.head = f.read(HEAD_BYTES)
         if inp.size == 0 or not inp.head:
