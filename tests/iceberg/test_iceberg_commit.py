@@ -318,3 +318,79 @@ def test_a_cancel_landing_after_the_manifest_gives_the_number_back(pg_home, tmp_
     assert len(table("ev").snapshots()) == 1
     assert [v.version for v in ctx.catalog.list_versions("default", "ev")] == [1]
     assert wb.ingest(_csv(tmp_path, "c", pl.DataFrame({"id": [5]})), name="ev").version == 2
+
+
+def test_a_cancel_landing_before_the_row_of_a_version_without_snapshot_gives_it_back(
+        pg_home, tmp_path):
+    """A version Iceberg cannot hold gets no snapshot; a cancel seen after that, before the
+    catalog row, leaves nothing: the manifest and the files go, the job is cancelled."""
+    wb.ingest(_csv(tmp_path, "a", pl.DataFrame({"id": [1]})), name="other")  # the Iceberg tables
+    ctx = Context.from_settings()
+    path = tmp_path / "u.parquet"
+    pl.DataFrame({"id": [1, 2**63 + 5]}, schema={"id": pl.UInt64}).write_parquet(path)
+    gate, marker = tmp_path / "gate", tmp_path / "marker"
+    job = wb.submit(wb.Pipeline(source=wb.file(str(path)), steps=[wb.python(
+        "test_iceberg_commit:hold", gate=str(gate), marker=str(marker))],
+        sink=wb.dataset("unsigned")), job_id="cancel-3")
+    _until(marker.exists, "the rows reached the held step")
+    with _locked(pg_home, "iceberg_tables", "ACCESS EXCLUSIVE"):  # the snapshot step's lookup
+        gate.touch()
+        _until(lambda: _waiting_on(pg_home, "iceberg_tables"), "the job's snapshot step waits")
+        job.cancel()
+    job.wait(180)
+    assert job.status == "cancelled"
+    assert [j["status"] for j in wb.list_jobs() if j["id"] == "cancel-3"] == ["cancelled"]
+    assert not ctx.storage.exists(manifest_key("default", "unsigned", 1))
+    assert _data_keys(ctx, "unsigned") == []
+    with pytest.raises(wb.NotFound):
+        wb.info("unsigned")
+    assert table("unsigned") is None
+
+
+def test_a_catalog_row_failing_after_the_snapshot_keeps_the_version_for_the_next_run(
+        pg_home, tmp_path, monkeypatch):
+    """The server ends the job's catalog session while it writes the version's row, after the
+    snapshot was committed: the job fails with the catalog's error, nothing is visible in the
+    catalog, the files the snapshot lists stay, and the next run of the job finishes the
+    commit once."""
+    import psycopg
+
+    first = wb.ingest(_csv(tmp_path, "a", pl.DataFrame({"id": [1, 2]})), name="ev")
+    ctx = Context.from_settings()
+    monkeypatch.setenv("WORKBENCH_CATALOG_RETRY_WINDOW", "0")  # the first lost connection fails
+    gate, marker = tmp_path / "gate", tmp_path / "marker"
+    pipeline = wb.Pipeline(
+        source=wb.file(_csv(tmp_path, "b", pl.DataFrame({"id": [7, 8, 9]}))),
+        steps=[wb.python("test_iceberg_commit:hold", gate=str(gate), marker=str(marker))],
+        sink=wb.dataset("ev", mode="overwrite"))
+    job = wb.submit(pipeline, job_id="row-lost")
+    _until(marker.exists, "the rows reached the held step")
+    with _locked(pg_home, "version_snapshots", "ACCESS EXCLUSIVE"):  # written by the row only
+        gate.touch()
+        _until(lambda: _waiting_on(pg_home, "version_snapshots"), "the job's row waits")
+        with psycopg.connect(pg_home, autocommit=True) as conn:
+            [pid] = [r[0] for r in conn.execute(
+                "SELECT pid FROM pg_locks WHERE NOT granted AND relation = "
+                "'version_snapshots'::regclass")]
+            assert conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0] is True
+    job.wait(180)
+    assert job.status == "failed"
+    assert type(job.error).__name__ == "CatalogUnavailable"
+    assert job.error.message.startswith("the catalog at postgresql://postgres@127.0.0.1:")
+    assert "terminating connection due to administrator command" in job.error.message
+    monkeypatch.delenv("WORKBENCH_CATALOG_RETRY_WINDOW")
+    assert [(v.version, v.job_id) for v in ctx.catalog.list_versions("default", "ev")] == [
+        (1, first.job_id)]
+    assert wb.read("ev").collect()["id"].to_list() == [1, 2]
+    manifest = json.loads(ctx.storage.get_bytes(manifest_key("default", "ev", 2)))
+    assert manifest["job_id"] == "row-lost"
+    assert all(ctx.storage.exists(f["key"]) for f in manifest["files"])
+    tbl = table("ev")
+    [snap] = [s for s in tbl.snapshots() if s.summary.additional_properties.get("wb.job")
+              == "row-lost"]
+    assert sorted(by_pyiceberg(tbl, snap.snapshot_id)["id"].to_list()) == [7, 8, 9]
+    # the next run of the job registers what the first one committed, and runs nothing
+    done = find_committed(ctx, "ev", "row-lost")
+    assert (done.version, done.rows, done.snapshot_id) == (2, 3, snap.snapshot_id)
+    assert wb.read("ev").collect()["id"].to_list() == [7, 8, 9]
+    assert len(table("ev").snapshots()) == 2
