@@ -34,6 +34,7 @@ import polars as pl
 
 from . import iceberg
 from .catalog import VersionRecord
+from .catalog_retry import CatalogUnavailable, is_transient
 from .context import Context
 from .engines.stored import restore
 from .errors import AlreadyExists, NotFound, SpecError
@@ -296,7 +297,28 @@ def commit_snapshot(ctx: Context, manifest: dict[str, Any], key: str) -> dict[st
     if ice is None:
         return None
     sink = (manifest.get("spec") or {}).get("sink") or {}
-    snap = iceberg.commit_snapshot(
+    try:
+        snap = _commit_snapshot(ctx, ice, manifest, key, sink)
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        # the SQL Iceberg catalog is the workbench catalog's database: a lost connection is an
+        # outage of it (retried later), never a raw driver error with its statement
+        raise CatalogUnavailable(
+            f"the catalog connection was lost during the Iceberg commit of {manifest['name']!r} "
+            f"v{manifest['version']}: {str(getattr(exc, 'orig', exc)).strip().splitlines()[0]}",
+            hint="check the catalog database; the next run of the job finishes the commit") \
+            from None
+    if snap.dropped:  # the earlier versions' snapshots went with the old table
+        ctx.catalog.forget_snapshots(manifest["namespace"], manifest["name"], int(manifest["version"]),
+                                     f"the Iceberg table was dropped at v{manifest['version']}: "
+                                     f"{snap.note or 'a schema change Iceberg cannot express'}")
+    return snap.to_dict()
+
+
+def _commit_snapshot(ctx: Context, ice: Any, manifest: dict[str, Any], key: str,
+                     sink: dict[str, Any]) -> Any:
+    return iceberg.commit_snapshot(
         ice, ctx.storage, namespace=manifest["namespace"], name=manifest["name"],
         version=int(manifest["version"]), job_id=manifest.get("job_id"),
         keys=[f["key"] for f in manifest["files"]], table_location=table_location(ctx, manifest["name"]),
@@ -306,11 +328,6 @@ def commit_snapshot(ctx: Context, manifest: dict[str, Any], key: str) -> dict[st
         properties={"wb.rows": str(manifest["rows"]), "wb.checksum": manifest["checksum"],
                     "wb.mode": str(manifest.get("mode")),
                     "wb.manifest": iceberg.location(ctx.storage, key)})
-    if snap.dropped:  # the earlier versions' snapshots went with the old table
-        ctx.catalog.forget_snapshots(manifest["namespace"], manifest["name"], int(manifest["version"]),
-                                     f"the Iceberg table was dropped at v{manifest['version']}: "
-                                     f"{snap.note or 'a schema change Iceberg cannot express'}")
-    return snap.to_dict()
 
 
 def register_manifest(ctx: Context, manifest: dict[str, Any], key: str) -> Dataset:

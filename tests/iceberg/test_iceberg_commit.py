@@ -230,10 +230,14 @@ def pg_home(wb_home, monkeypatch, postgres_url) -> str:
 def _locked(url: str, table_name: str, mode: str):
     import psycopg
 
-    with psycopg.connect(url) as conn:  # one transaction: the lock holds until the block ends
+    conn = psycopg.connect(url)  # one transaction: the lock holds until the block ends
+    try:
         conn.execute(f"LOCK TABLE {table_name} IN {mode} MODE")
         yield conn
-        conn.rollback()
+    finally:
+        with contextlib.suppress(psycopg.OperationalError):  # a server stopped inside the block
+            conn.rollback()
+        conn.close()
 
 
 def _waiting_on(url: str, table_name: str) -> bool:
@@ -394,3 +398,49 @@ def test_a_catalog_row_failing_after_the_snapshot_keeps_the_version_for_the_next
     assert (done.version, done.rows, done.snapshot_id) == (2, 3, snap.snapshot_id)
     assert wb.read("ev").collect()["id"].to_list() == [7, 8, 9]
     assert len(table("ev").snapshots()) == 2
+
+
+def test_the_catalog_server_stopping_during_the_snapshot_commit_keeps_the_files(
+        wb_home, monkeypatch, tmp_path):
+    """PostgreSQL (the catalog, and so the Iceberg catalog) stops while the job's snapshot
+    commit waits on it: whether the snapshot landed cannot be told, so the manifest and the
+    files stay; the job fails once the catalog is back, and the next run of the job finishes
+    the commit."""
+    from servers import create_database, start_postgres
+
+    pg = start_postgres()
+    try:
+        url = create_database(pg, "outage")
+        monkeypatch.setenv("WORKBENCH_LOCAL_ISOLATION", "thread")
+        monkeypatch.setenv("WORKBENCH_CATALOG_URL", url)
+        wb.ingest(_csv(tmp_path, "a", pl.DataFrame({"id": [1, 2]})), name="ev")
+        ctx = Context.from_settings()
+        gate, marker = tmp_path / "gate", tmp_path / "marker"
+        job = wb.submit(wb.Pipeline(
+            source=wb.file(_csv(tmp_path, "b", pl.DataFrame({"id": [7, 8, 9]}))),
+            steps=[wb.python("test_iceberg_commit:hold", gate=str(gate), marker=str(marker))],
+            sink=wb.dataset("ev", mode="overwrite")), job_id="pg-stopped")
+        _until(marker.exists, "the rows reached the held step")
+        with _locked(url, "iceberg_tables", "EXCLUSIVE"):
+            gate.touch()
+            _until(lambda: _waiting_on(url, "iceberg_tables"), "the job's snapshot commit waits")
+            pg.stop()
+        _until(lambda: job.status != "running" or ctx.storage.exists(
+            manifest_key("default", "ev", 2)), "the job is past its manifest")
+        pg.start()
+        job.wait(300)
+        assert job.status == "failed"
+        assert (type(job.error).__name__, job.error.message) == (
+            "CatalogUnavailable", "the catalog connection was lost during the Iceberg commit of "
+            "'ev' v2: terminating connection due to administrator command")
+        assert job.error.retryable  # a worker runs it again, and that run finishes the commit
+        assert [j["status"] for j in wb.list_jobs() if j["id"] == "pg-stopped"] == ["failed"]
+        assert [v.version for v in ctx.catalog.list_versions("default", "ev")] == [1]
+        manifest = json.loads(ctx.storage.get_bytes(manifest_key("default", "ev", 2)))
+        assert all(ctx.storage.exists(f["key"]) for f in manifest["files"])
+        done = find_committed(ctx, "ev", "pg-stopped")
+        assert (done.version, done.rows) == (2, 3)
+        assert wb.read("ev").collect()["id"].to_list() == [7, 8, 9]
+        assert len(table("ev").snapshots()) == 2
+    finally:
+        pg.stop()
