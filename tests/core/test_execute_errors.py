@@ -190,3 +190,52 @@ def test_a_source_file_left_alone_reads_as_before(wb_home, tmp_path):
     ds = wb.ingest(str(src), name="s")
     assert (ds.rows, [i["path"] for i in ds.inputs]) == (2, [str(src)])
     assert sorted(ds.inputs[0]) == ["path", "sha256", "size"]  # the fingerprint stays inside
+
+
+def test_the_catalog_failing_while_a_cancel_is_handled_reports_the_cancel(
+        wb_home, tmp_path, monkeypatch, postgres_url):
+    """A cancelled job looks up whether it committed before the cancel; the server ends that
+    lookup's session (the catalog cannot tell): the job is reported cancelled, nothing kept."""
+    import psycopg
+
+    monkeypatch.setenv("WORKBENCH_LOCAL_ISOLATION", "thread")
+    monkeypatch.setenv("WORKBENCH_CATALOG_URL", postgres_url)
+    wb.ingest(str(_write(tmp_path / "a.csv", "x\n1\n")), name="other")  # the catalog's tables
+    monkeypatch.setenv("WORKBENCH_CATALOG_RETRY_WINDOW", "0")  # the first lost connection fails
+    src, gate, marker = tmp_path / "b.csv", tmp_path / "gate", tmp_path / "marker"
+    src.write_text("x\n1\n2\n")
+    job = wb.submit(wb.Pipeline(source=wb.file(str(src)), steps=[wb.python(
+        "test_store_branches:hold", gate=str(gate), marker=str(marker))], sink=wb.dataset("s")))
+    end = time.monotonic() + 120
+    while not marker.exists():
+        assert time.monotonic() < end, "the rows reached the held step within 120 s"
+        time.sleep(0.05)
+    job.cancel()
+    with psycopg.connect(postgres_url) as lock:  # the lookup of a committed version waits here
+        lock.execute("LOCK TABLE versions IN ACCESS EXCLUSIVE MODE")
+        gate.touch()
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            waiting: list = []
+            end = time.monotonic() + 120
+            while not waiting:
+                assert time.monotonic() < end, "the cancelled job's lookup waits within 120 s"
+                waiting = [r[0] for r in conn.execute(
+                    "SELECT pid FROM pg_locks WHERE NOT granted AND relation = "
+                    "'versions'::regclass")]
+                time.sleep(0.05)
+            [pid] = waiting
+            assert conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0] is True
+        lock.rollback()
+    job.wait(120)
+    assert job.status == "cancelled"
+    monkeypatch.delenv("WORKBENCH_CATALOG_RETRY_WINDOW")
+    assert [j["status"] for j in wb.list_jobs() if j["id"] == job.id] == ["cancelled"]
+    with pytest.raises(wb.NotFound):
+        wb.info("s")
+    storage = Context.from_settings().storage
+    assert [o.key for o in storage.list("default/datasets/s/")] == []
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
