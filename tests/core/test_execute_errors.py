@@ -239,3 +239,88 @@ def test_the_catalog_failing_while_a_cancel_is_handled_reports_the_cancel(
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_a_note_the_sink_makes_reaches_the_job_as_a_warning(wb_home, tmp_path):
+    """SQLite stores NaN as NULL: the table sink says so, and the job shows it."""
+    src = _write(tmp_path / "a.csv", "x\n1.5\nNaN\nNaN\n")
+    db = f"sqlite:///{tmp_path / 't.db'}"
+    job = wb.submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.table("t", db=db,
+                                                                          mode="create"))).wait(120)
+    assert job.status == "succeeded"
+    note = ("column 'x': 2 NaN values written as NULL (SQLite stores NaN as NULL; PostgreSQL "
+            "keeps it)")
+    assert job.result["notes"] == [note]
+    assert job.state.messages == [note]
+
+
+def fail_transiently(frame: pl.LazyFrame) -> pl.LazyFrame:
+    def fn(df: pl.DataFrame) -> pl.DataFrame:
+        raise ConnectionResetError("the upstream service closed the connection")
+
+    return frame.map_batches(fn, streamable=True)
+
+
+def test_an_attempt_that_is_not_the_last_records_retrying(wb_home, tmp_path):
+    """A retryable error on an attempt the caller will repeat (a worker's): the record says
+    ``retrying`` with the error, a Retrying event carries the delay, and the error is raised."""
+    from workbench.events import Retrying
+    from workbench.execute import run_job
+
+    src = _write(tmp_path / "a.csv", "x\n1\n")
+    events: list = []
+    ctx = Context.from_settings()
+    pipeline = wb.Pipeline(source=wb.file(str(src)),
+                           steps=[wb.python("test_execute_errors:fail_transiently")],
+                           sink=wb.dataset("s"))
+    with pytest.raises(TransientError) as err:
+        run_job(pipeline, job_id="flaky-1", ctx=ctx, emit=events.append, final_attempt=False,
+                retry_delay=lambda attempt: 2.5 * attempt)
+    message = "ConnectionResetError: the upstream service closed the connection"
+    assert err.value.message == message
+    [retrying] = [e for e in events if isinstance(e, Retrying)]
+    assert (retrying.attempt, retrying.delay, retrying.error["type"], retrying.error["message"]) \
+        == (1, 2.5, "TransientError", message)
+    record = ctx.catalog.get_job("flaky-1", "default")
+    assert (record["status"], record["error"]["type"], record["error"]["message"]) == (
+        "retrying", "TransientError", message)
+    with pytest.raises(wb.NotFound):
+        wb.info("s")
+
+
+def test_the_progress_line_names_an_upload_by_its_id():
+    from workbench.execute import source_label
+
+    assert source_label(wb.upload("u-123")) == "upload u-123"
+
+
+def test_a_failure_feeding_a_sql_step_that_reads_its_input_twice(wb_home, tmp_path):
+    """A query that scans ``input`` twice has it written to Parquet first, by Polars: a step
+    before it failing there is classified like any error of the pass, on the SQL step."""
+    src = _write(tmp_path / "a.csv", "x\nabc\n1\n")
+    job = wb.submit(wb.Pipeline(source=wb.file(str(src)), steps=[
+        wb.cast({"x": "Int64"}), wb.sql("SELECT * FROM input UNION ALL SELECT * FROM input")],
+        sink=wb.dataset("s"))).wait(120)
+    assert job.status == "failed"
+    err = job.error
+    assert (type(err), err.message, err.column, err.step) == (
+        StepError, "the data could not be processed: conversion from `str` to `i64` failed in "
+        "column 'x' for 1 out of 2 values: [\"abc\"]", "x", "2:sql")
+    with pytest.raises(wb.NotFound):
+        wb.info("s")
+
+
+def test_a_result_without_a_sink_wider_than_one_pass_profiles_every_column(wb_home, tmp_path):
+    """Past 1,000 columns the pass leaves distinct, min and max to a read-back: a sinkless
+    result reads them from the frame in memory, exactly."""
+    width = 1_001
+    frame = pl.DataFrame({f"c{i}": [i, i, i + 1] for i in range(width)})
+    src = tmp_path / "wide.csv"
+    frame.write_csv(src)
+    job = wb.submit(wb.Pipeline(source=wb.file(str(src)))).wait(300)
+    assert job.status == "succeeded"
+    assert job.result.equals(frame)
+    columns = job.state.result["profile"]["columns"]
+    assert len(columns) == width
+    assert {k: columns["c1000"][k] for k in ("distinct", "min", "max")} == {
+        "distinct": 2, "min": 1000, "max": 1001}

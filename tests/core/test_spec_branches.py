@@ -91,3 +91,18 @@ def test_a_field_the_short_form_does_not_know_is_written_in_its_long_form():
     assert shorten(p) == {"spec_version": 1, "source": "a.csv", "owner": "ana",
                           "labels": {"name": "tags", "mode": "append"}}
     assert "owner: ana" in dump_pipeline(p)
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("", "partition_by entry '': give a column name or a transform such as 'day(ts)' or "
+         "'bucket(16, id)'"),
+    (3, "partition_by entry 3: give a column name or a transform such as 'day(ts)' or "
+        "'bucket(16, id)'"),
+    ("bucket(16, )", "partition_by entry 'bucket(16, )': bucket() needs a column name"),
+])
+def test_partition_entries_without_a_column(entry, message):
+    from workbench.spec.partitions import parse_partition
+
+    with pytest.raises(ValueError) as err:
+        parse_partition(entry)
+    assert str(err.value) == message

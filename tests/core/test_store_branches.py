@@ -5,6 +5,8 @@ hold, a create that loses its race, a result recorded without rows."""
 from __future__ import annotations
 
 import datetime
+import hashlib
+import io
 import json
 import os
 import time
@@ -145,3 +147,76 @@ def test_append_with_only_a_changed_type_names_just_that(wb_home, tmp_path):
         wb.ingest(_csv(tmp_path / "b.csv", "id,n\nx,2\n"), name="s", mode="append")
     assert (err.value.message, err.value.column) == (
         "cannot append to 's': the schema differs (changed types id: Int64 -> String)", "id")
+
+
+# ----------------------------------------------------------------------------- files in use
+def _stage(ctx: Context, name: str, job_id: str, rows: list[int], manifest: bool = True) -> dict:
+    """A job's data file and manifest, as a fan-out commit leaves them when it stops after
+    writing the manifest (no snapshot, no row)."""
+    from workbench.dataset_store import data_prefix, manifest_checksum
+
+    key = data_prefix(ctx.namespace, name, job_id, 1) + "part-00000.parquet"
+    buf = io.BytesIO()
+    pl.DataFrame({"x": rows}).write_parquet(buf)
+    ctx.storage.put_bytes(key, buf.getvalue())
+    files = [{"key": key, "rows": len(rows), "bytes": len(buf.getvalue()),
+              "sha256": hashlib.sha256(buf.getvalue()).hexdigest()}]
+    if not manifest:
+        return files[0]
+    version = ctx.catalog.latest_version_number(ctx.namespace, name) + 1
+    while ctx.storage.exists(manifest_key(ctx.namespace, name, version)):
+        version += 1
+    ctx.storage.put_bytes(manifest_key(ctx.namespace, name, version), json.dumps(
+        {"format": "workbench.manifest/1", "namespace": ctx.namespace, "name": name,
+         "version": version, "job_id": job_id, "files": files}).encode())
+    return files[0]
+
+
+def test_which_jobs_files_a_version_or_a_manifest_or_a_snapshot_still_names(wb_home, tmp_path):
+    """What a fan-out asks before deleting a failed or cancelled job's files."""
+    from workbench.dataset_store import commit_version, job_files_in_use
+
+    ctx = Context.from_settings()
+    done = wb.submit(wb.Pipeline(source=wb.file(_csv(tmp_path / "a.csv", "x\n1\n")),
+                                 sink=wb.dataset("s")), job_id="committed").wait(120)
+    assert done.status == "succeeded"
+    assert job_files_in_use(ctx, "s", "committed") is True  # its version's row
+    assert job_files_in_use(ctx, "t", "committed") is False  # another dataset: nothing of it
+    assert job_files_in_use(ctx, "s", "never-ran") is False
+    _stage(ctx, "s", "other-job", [5])  # v2: a manifest of another job
+    assert job_files_in_use(ctx, "s", "never-ran") is False
+    _stage(ctx, "s", "staged", [6])  # v3: this job's manifest, past the other one
+    assert job_files_in_use(ctx, "s", "staged") is True
+    # a commit that stopped after its snapshot (here: made by the fan-out's own commit call,
+    # which reports no phases), with its manifest gone: the table's snapshot still names it
+    f = _stage(ctx, "u", "snapped", [7], manifest=False)
+    ds = commit_version(ctx, name="u", job_id="snapped", files=[f], rows=1,
+                        schema={"fields": [{"name": "x", "type": "Int64"}]}, profile={},
+                        spec=None, inputs=[], bytes_in=0, checks=[], mode="overwrite")
+    assert (ds.version, ds.rows, ds.snapshot_id is not None) == (1, 1, True)
+    assert wb.read("u").collect()["x"].to_list() == [7]
+    ctx.catalog.purge_version("default", "u", 1)
+    ctx.storage.delete(manifest_key("default", "u", 1))
+    assert job_files_in_use(ctx, "u", "snapped") is True
+    assert job_files_in_use(ctx, "u", "never-ran") is False  # the table names no file of it
+    assert job_files_in_use(ctx, "../u", "snapped") is True  # cannot tell: keep them
+
+
+def test_with_iceberg_off_a_version_has_no_snapshot_and_no_table_is_asked(
+        wb_home, tmp_path, monkeypatch):
+    from workbench.dataset_store import job_files_in_use
+
+    monkeypatch.setenv("WORKBENCH_ICEBERG_CATALOG", "none")
+    ds = wb.ingest(_csv(tmp_path / "a.csv", "x\n1\n2\n"), name="s")
+    assert (ds.version, ds.rows, ds.snapshot_id, ds.snapshot_note) == (1, 2, None, None)
+    ctx = Context.from_settings()
+    assert ctx.catalog.snapshot_of("default", "s", 1) is None
+    assert wb.read("s").collect()["x"].to_list() == [1, 2]
+    assert job_files_in_use(ctx, "s", "never-ran") is False
+    assert [o.key for o in ctx.storage.list("default/datasets/s/") if "/metadata/" in o.key] == []
+
+
+def test_the_older_data_layout_keeps_each_attempt_beside_the_job_id():
+    from workbench.dataset_store import legacy_data_prefix
+
+    assert legacy_data_prefix("default", "s", "nightly", 2) == "default/datasets/s/data/nightly-a2/"
