@@ -220,3 +220,54 @@ def test_the_older_data_layout_keeps_each_attempt_beside_the_job_id():
     from workbench.dataset_store import legacy_data_prefix
 
     assert legacy_data_prefix("default", "s", "nightly", 2) == "default/datasets/s/data/nightly-a2/"
+
+
+def test_with_iceberg_off_a_catalog_row_failing_keeps_the_version_for_the_next_run(
+        wb_home, tmp_path, monkeypatch, postgres_url):
+    """No snapshot, and the server ends the job's session while it writes the version's row:
+    the row may or may not have been written, so the manifest and its files stay; the job
+    fails with the catalog's error, and the next run of the job registers the version whole
+    (its files used to be deleted, and that run registered a version with no data)."""
+    import psycopg
+
+    from workbench.dataset_store import find_committed
+
+    monkeypatch.setenv("WORKBENCH_LOCAL_ISOLATION", "thread")
+    monkeypatch.setenv("WORKBENCH_CATALOG_URL", postgres_url)
+    monkeypatch.setenv("WORKBENCH_ICEBERG_CATALOG", "none")
+    first = wb.ingest(_csv(tmp_path / "a.csv", "x\n1\n"), name="s")
+    ctx = Context.from_settings()
+    monkeypatch.setenv("WORKBENCH_CATALOG_RETRY_WINDOW", "0")  # the first lost connection fails
+    gate, marker = tmp_path / "gate", tmp_path / "marker"
+    job = wb.submit(wb.Pipeline(source=wb.file(_csv(tmp_path / "b.csv", "x\n7\n8\n")), steps=[
+        wb.python("test_store_branches:hold", gate=str(gate), marker=str(marker))],
+        sink=wb.dataset("s", mode="overwrite")), job_id="row-lost")
+    _until(marker.exists, "the rows reached the held step")
+    with psycopg.connect(postgres_url) as lock:  # the row's first statement waits here
+        lock.execute("LOCK TABLE datasets IN ACCESS EXCLUSIVE MODE")
+        gate.touch()
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            waiting: list = []
+            end = time.monotonic() + 120
+            while not waiting:
+                assert time.monotonic() < end, "the job's row waits within 120 s"
+                waiting = [r[0] for r in conn.execute(
+                    "SELECT pid FROM pg_locks WHERE NOT granted AND relation = "
+                    "'datasets'::regclass")]
+                time.sleep(0.05)
+            [pid] = waiting
+            assert conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0] is True
+        lock.rollback()
+    job.wait(120)
+    monkeypatch.delenv("WORKBENCH_CATALOG_RETRY_WINDOW")
+    assert job.status == "failed"
+    assert type(job.error).__name__ == "CatalogUnavailable"
+    assert "terminating connection due to administrator command" in job.error.message
+    assert [(v.version, v.job_id) for v in ctx.catalog.list_versions("default", "s")] == [
+        (1, first.job_id)]
+    manifest = json.loads(ctx.storage.get_bytes(manifest_key("default", "s", 2)))
+    assert manifest["job_id"] == "row-lost"
+    assert all(ctx.storage.exists(f["key"]) for f in manifest["files"])
+    done = find_committed(ctx, "s", "row-lost")
+    assert (done.version, done.rows, done.snapshot_id) == (2, 2, None)
+    assert wb.read("s").collect()["x"].to_list() == [7, 8]
