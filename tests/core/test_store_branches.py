@@ -168,7 +168,11 @@ def _stage(ctx: Context, name: str, job_id: str, rows: list[int], manifest: bool
         version += 1
     ctx.storage.put_bytes(manifest_key(ctx.namespace, name, version), json.dumps(
         {"format": "workbench.manifest/1", "namespace": ctx.namespace, "name": name,
-         "version": version, "job_id": job_id, "files": files}).encode())
+         "version": version, "job_id": job_id, "mode": "overwrite", "files": files,
+         "rows": len(rows), "bytes": files[0]["bytes"], "bytes_in": 0,
+         "checksum": manifest_checksum(files), "schema": {"fields": [
+             {"name": "x", "type": "Int64"}]}, "profile": {}, "spec": None, "inputs": [],
+         "checks": []}).encode())
     return files[0]
 
 
@@ -187,6 +191,7 @@ def test_which_jobs_files_a_version_or_a_manifest_or_a_snapshot_still_names(wb_h
     assert job_files_in_use(ctx, "s", "never-ran") is False
     _stage(ctx, "s", "staged", [6])  # v3: this job's manifest, past the other one
     assert job_files_in_use(ctx, "s", "staged") is True
+    assert job_files_in_use(ctx, "s", "never-ran") is False  # v2 and v3 are other jobs'
     # a commit that stopped after its snapshot (here: made by the fan-out's own commit call,
     # which reports no phases), with its manifest gone: the table's snapshot still names it
     f = _stage(ctx, "u", "snapped", [7], manifest=False)
@@ -271,3 +276,19 @@ def test_with_iceberg_off_a_catalog_row_failing_keeps_the_version_for_the_next_r
     done = find_committed(ctx, "s", "row-lost")
     assert (done.version, done.rows, done.snapshot_id) == (2, 2, None)
     assert wb.read("s").collect()["x"].to_list() == [7, 8]
+
+
+def test_a_manifest_whose_file_is_gone_is_not_registered(wb_home, tmp_path):
+    """The next run of a job finds its manifest, but a data file it names was removed: the
+    snapshot cannot be made, the error is raised as it is, and no version appears."""
+    from workbench.dataset_store import find_committed
+
+    wb.ingest(_csv(tmp_path / "a.csv", "x\n1\n"), name="s")
+    ctx = Context.from_settings()
+    f = _stage(ctx, "s", "half-gone", [5])
+    ctx.storage.delete(f["key"])
+    with pytest.raises(FileNotFoundError) as err:
+        find_committed(ctx, "s", "half-gone")
+    assert f["key"].rsplit("/", 1)[-1] in str(err.value)
+    assert [v.version for v in ctx.catalog.list_versions("default", "s")] == [1]
+    assert wb.read("s").collect()["x"].to_list() == [1]
