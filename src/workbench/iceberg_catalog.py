@@ -78,6 +78,10 @@ def _open(settings: Settings, storage: Storage, catalog: WorkbenchCatalog) -> An
         url = catalog.engine.url.render_as_string(hide_password=False)
         if url.startswith("sqlite") and "timeout=" not in url:
             url += ("&" if "?" in url else "?") + "timeout=30"  # wait for the writing job
+        if not url.startswith("sqlite"):
+            # as the workbench catalog's own engine: a pooled connection the database dropped
+            # (a restart) is replaced at checkout, not handed to the next commit, which failed
+            props["pool_pre_ping"] = "true"
         for attempt in range(5):  # two processes creating the catalog's tables at once
             try:
                 return SqlCatalog(CATALOG_NAME, uri=url, warehouse=_root(storage), **props)
