@@ -87,15 +87,18 @@ def redis_db(server: Server) -> str:
     return server.url.rsplit("/", 1)[0] + f"/{n}"
 
 
-def start_redis(password: str | None = None) -> Server:
+def start_redis(password: str | None = None, *, persistent: bool = False) -> Server:
     """redis-server on a free port; with ``password`` it requires it (``--requirepass``) and
-    ``url`` carries it, as a production broker URL does."""
+    ``url`` carries it, as a production broker URL does. ``persistent``: an append-only file
+    keeps its data across a stop, as production does (an outage is then the server being away,
+    not the data being lost)."""
     exe = shutil.which("redis-server")
     if exe is None:
         raise RuntimeError("redis-server is not installed (apt-get install -y redis-server)")
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="wb-redis-"))
-    argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+    aof = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
+    argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", *aof,
             "--maxmemory-policy", "noeviction", "--dir", str(workdir),
             "--databases", str(REDIS_DATABASES)]
     if password:

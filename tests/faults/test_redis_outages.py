@@ -4,8 +4,6 @@ that task's events and result once Redis is back, and takes new jobs without a r
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import pytest
 from celery.result import AsyncResult
 
 import workbench as wb
-from servers import Server, free_port
+from servers import start_redis
 from wb_cluster import make_cluster, write_csv
 
 from invariants import assert_clean_dataset, assert_settled, wait_until
@@ -23,22 +21,9 @@ pytestmark = pytest.mark.services
 TIMEOUT = 240
 
 
-def _persistent_redis() -> Server:
-    """A redis-server that keeps its data across a stop (append-only file), as production does:
-    the outage is the server being away, not the data being lost."""
-    port = free_port()
-    workdir = Path(tempfile.mkdtemp(prefix="wb-redis-aof-"))
-    argv = [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
-            "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-            "--maxmemory-policy", "noeviction", "--dir", str(workdir)]
-    srv = Server(port, None, f"redis://127.0.0.1:{port}/0", workdir, argv)
-    srv.start()
-    return srv
-
-
 @pytest.fixture(scope="module")
 def outage_cluster(tmp_path_factory):
-    redis = _persistent_redis()
+    redis = start_redis(persistent=True)
     cl = make_cluster(tmp_path_factory.mktemp("wb-outage"), redis.url, hard_limit=600,
                       visibility_timeout=900)
     cl.redis_server = redis  # type: ignore[attr-defined]

@@ -404,3 +404,60 @@ def test_huge_cell_xlsx_on_a_worker(cluster, tmp_path):
     nxt = cluster.runner().submit(wb.Pipeline(source=wb.file(str(src)),
                                               sink=wb.dataset("after_huge_cell")))
     assert nxt.wait(TIMEOUT).status == "succeeded", nxt.error
+
+
+def test_cancel_queued_job_never_runs(cluster, tmp_path):
+    """A job cancelled while queued with no worker up: it ends ``cancelled`` at once; its message,
+    taken later by a worker started afresh (which never heard the revoke), is answered from the
+    record without running anything, and the next job is fine."""
+    from celery.result import AsyncResult
+
+    for name in list(cluster.workers):
+        cluster.stop_worker(name)
+    src = write_csv(tmp_path / "in.csv", 100)
+    job = cluster.runner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("never")))
+    job.cancel()
+    job.wait(TIMEOUT)
+    assert job.status == "cancelled"
+    cluster.start_worker("own", concurrency=2)
+    out = AsyncResult(job.id, app=cluster.app).get(timeout=TIMEOUT)
+    assert (out["status"], out["attempts"]) == ("cancelled", 0)
+    later = cluster.runner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("after")))
+    assert later.wait(TIMEOUT).status == "succeeded", later.error
+    ctx = cluster.ctx()
+    rec = assert_settled(ctx, [job.id])[0]
+    assert (rec["status"], rec["attempts"]) == ("cancelled", 0)
+    assert_clean_dataset(ctx, cluster.home / "storage", "never", [])
+    assert storage_files(cluster.home, "never") == []
+
+
+def test_a_job_cancelled_while_its_process_died_is_not_run_again(cluster, tmp_path):
+    """A cancel asked while the job's pool process is stuck in a step, then that process
+    SIGKILLed: the message handed out again finds the cancel before running anything; the job
+    ends ``cancelled`` after its one attempt, with nothing written, and the next job is fine."""
+    import signal
+
+    src = write_csv(tmp_path / "in.csv", 500)
+    marker, gate = tmp_path / "running", tmp_path / "gate"
+    job = cluster.runner().submit(wb.Pipeline(
+        source=wb.file(str(src)),
+        steps=[wb.python("wbtest_steps:wait_for_gate", marker=str(marker), gate=str(gate))],
+        sink=wb.dataset("cancelled_dead")))
+    pid = int(wait_until(lambda: marker.exists() and marker.read_text().split(), "the job")[0])
+    job.cancel()  # the step holds its data: nothing in the job sees the cancel yet
+    assert cluster.ctx().catalog.get_job(job.id)["status"] == "running"
+    os.kill(pid, signal.SIGKILL)
+    job.wait(TIMEOUT)
+    assert job.status == "cancelled", job.error
+    kinds = [e.kind for e in job.events]
+    assert kinds[-1] == "job_cancelled" and kinds.count("job_cancelled") == 1, kinds
+    assert any("attempt 1 ended without an outcome" in m for m in job.state.messages)
+    assert len(marker.read_text().split()) == 1  # the step never ran again
+    ctx = cluster.ctx()
+    rec = assert_settled(ctx, [job.id])[0]
+    assert (rec["status"], rec["attempts"]) == ("cancelled", 1)
+    assert_clean_dataset(ctx, cluster.home / "storage", "cancelled_dead", [])
+    assert storage_files(cluster.home, "cancelled_dead") == []
+    assert cluster.workers["own"].poll() is None
+    nxt = cluster.runner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("cd_next")))
+    assert nxt.wait(TIMEOUT).status == "succeeded", nxt.error

@@ -26,24 +26,6 @@ def versions(cluster, name: str) -> list[int]:
     return [v.version for v in ctx.catalog.list_versions(ctx.namespace, name)]
 
 
-def test_cancel_queued_job_never_runs(own_cluster, tmp_path):
-    cl = own_cluster
-    for name in list(cl.workers):
-        cl.stop_worker(name)
-    src = write_csv(tmp_path / "in.csv", 100)
-    job = cl.runner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("never")))
-    job.cancel()
-    job.wait(TIMEOUT)
-    assert job.status == "cancelled"
-    cl.start_worker("own", concurrency=2)
-    later = cl.runner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("after")))
-    assert later.wait(TIMEOUT).status == "succeeded"
-    assert cl.ctx().catalog.get_job(job.id)["status"] == "cancelled"
-    assert cl.ctx().catalog.get_job(job.id)["attempts"] == 0
-    assert storage_files(cl.home, "never") == []
-
-
-# ----------------------------------------------------------------------------- shared worker
 def test_cancel_running_job_leaves_nothing(cluster, tmp_path):
     src = write_csv(tmp_path / "in.csv", 2_000)
     marker = tmp_path / "started"
