@@ -195,7 +195,8 @@ def test_a_failing_health_probe_is_reported_not_raised(pickup_cluster, tmp_path)
     try:
         cl.pg.stop()
         try:
-            out = cl.app.send_task("workbench.health_check", queue="maintenance").get(timeout=TIMEOUT)
+            out = cl.app.send_task("workbench.health_check",
+                                   queue="maintenance").get(timeout=TIMEOUT)
         finally:
             cl.pg.start()
         assert out["ok"] is False

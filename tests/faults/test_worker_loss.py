@@ -185,3 +185,47 @@ def test_beat_restarted(default_cluster, tmp_path):
     cl.beat.wait(20)
     cl.beat = _start_beat(cl)
     _killed_mid_job_runs_again(cl, tmp_path, "after_beat_restart")
+
+
+def test_a_worker_killed_on_the_last_attempt_dead_letters_the_job(restart_cluster, tmp_path):
+    """SIGKILL of a whole worker while it runs a job's last attempt (two transient failures
+    before it): the stuck-job check does not queue it again but fails it into the dead letters
+    with the reason and a resubmit hint; the killed attempt leaves no file (its partial file was
+    left behind), and the next job runs."""
+    import os
+
+    from workbench.worker.recovery import list_dead_letters
+
+    cl = restart_cluster
+    cl.start_worker("r3", concurrency=1)
+    src = write_csv(tmp_path / "in.csv", 1_000)
+    counter, marker, gate = tmp_path / "count", tmp_path / "running", tmp_path / "gate"
+    job = cl.runner().submit(wb.Pipeline(
+        source=wb.file(str(src)),
+        steps=[wb.python("wbtest_steps:flaky", counter=str(counter), failures=2),
+               wb.python("wbtest_steps:wait_for_gate", marker=str(marker), gate=str(gate))],
+        sink=wb.dataset("last_attempt")))
+    pid = int(wait_for(lambda: marker.exists() and marker.read_text().split(), "attempt 3",
+                       TIMEOUT)[0])
+    assert cl.ctx().catalog.get_job(job.id)["attempts"] == 3  # WORKBENCH_MAX_RETRIES=2
+    victim = next(n for n, w in cl.workers.items() if os.getpgid(pid) == w.pid)
+    cl.kill_worker(victim)  # main process and pool: its unacked message waits 600 s in Redis
+    job.wait(TIMEOUT)
+    assert job.status == "failed"
+    err = job.state.error
+    assert err["type"] == "InternalError", err
+    assert err["message"].startswith(f"the job was stuck: its worker {victim}@wb"), err
+    assert err["message"].endswith("after 3 attempts; it was moved to the dead letters"), err
+    assert err["hint"] == f"`workbench dead-letters resubmit {job.id}` runs it again"
+    assert [e.kind for e in job.events][-1] == "job_failed"
+    ctx = cl.ctx()
+    rec = assert_settled(ctx, [job.id])[0]
+    assert (rec["status"], rec["attempts"]) == ("failed", 3)
+    letters = {d["job_id"]: d for d in list_dead_letters(ctx)}
+    assert letters[job.id]["task"] == "run_pipeline" and letters[job.id]["attempts"] == 3
+    assert letters[job.id]["error"]["message"] == err["message"]
+    assert_clean_dataset(ctx, cl.home / "storage", "last_attempt", [])
+    cl.start_worker(victim, concurrency=1)
+    gate.touch()
+    nxt = cl.runner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("after_last")))
+    assert nxt.wait(TIMEOUT).status == "succeeded", nxt.error

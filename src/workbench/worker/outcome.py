@@ -64,12 +64,16 @@ def clean_dead_attempts(rt: Runtime, spec: dict[str, Any], job_id: str, attempts
 
 
 def fail_job(rt: Runtime, job_id: str, err: WorkbenchError, emit: Callable, *,
-             dead_letter_task: str | None = None, attempts: int | None = None) -> None:
+             dead_letter_task: str | None = None, attempts: int | None = None,
+             clean_spec: dict[str, Any] | None = None) -> None:
     """Record a failure decided outside ``run_job`` (poison job, bad spec, failed part).
 
     The dead letter is written before the job's end is announced, so whoever sees the failure
     finds the letter. An ``emit`` that records the steps (a ``job_record.StepRecorder``) leaves
-    them in the record, for a view rebuilt from it.
+    them in the record, for a view rebuilt from it. ``clean_spec``: the job's spec when its
+    last attempt died writing (the stuck-job check); those files go once the failure is
+    recorded (not before: a run that was only slow could still have committed them) and before
+    it is announced.
     """
     rec = rt.ctx.catalog.get_job(job_id)
     if rec["status"] in ("succeeded", "failed", "cancelled"):
@@ -80,6 +84,8 @@ def fail_job(rt: Runtime, job_id: str, err: WorkbenchError, emit: Callable, *,
     kept = getattr(emit, "kept", None)
     if finish_if_open(rt.ctx, job_id, "failed", error=err.to_dict(),
                       result=kept(failed=True) if kept is not None else None):
+        if clean_spec is not None:
+            clean_dead_attempts(rt, clean_spec, job_id, int(rec.get("attempts") or 0))
         emit(JobFailed(job_id=job_id, error=err.to_dict()))
 
 

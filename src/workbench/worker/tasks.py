@@ -264,7 +264,8 @@ def detect_stuck_jobs(task: Any) -> dict[str, Any]:
                                 f"the job was stuck: {reason}, after {rec.get('attempts')} attempts; "
                                 "it was moved to the dead letters",
                                 hint=f"`workbench dead-letters resubmit {job_id}` runs it again"),
-                                pub, dead_letter_task="run_pipeline")
+                                pub, dead_letter_task="run_pipeline",
+                                clean_spec=rec.get("spec") or {})
                         finally:
                             pub.close()
                         report["failed"].append(job_id)
