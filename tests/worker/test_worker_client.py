@@ -103,19 +103,30 @@ def test_second_handle_while_running_sees_the_same_job(cluster, tiny, tmp_path):
     assert [e.kind for e in other.events] == [e.kind for e in job.events]
 
 
-def test_stream_is_bounded_and_expires(cluster, tiny):
+def test_stream_is_bounded_and_expires(cluster, tiny, tmp_path):
+    marker, gate = tmp_path / "running", tmp_path / "gate"
+    held = cluster.runner().submit(wb.Pipeline(
+        source=wb.file(str(tiny)),
+        steps=[wb.python("wbtest_steps:wait_for_gate", marker=str(marker), gate=str(gate))]))
     job = cluster.runner().submit(wb.Pipeline(source=wb.file(str(tiny)), sink=wb.dataset("ttl")))
     job.wait(120)
+    wait_for(marker.exists, "the held job to run")
     r = cluster.redis()
-    key = keys.events("default", job.id)
+    key, held_key = keys.events("default", job.id), keys.events("default", held.id)
     assert 0 < r.xlen(key) <= 10_000
-    assert 0 < r.ttl(key) <= 604_800
+    assert 86_400 < r.ttl(key) <= 604_800 and 86_400 < r.ttl(held_key) <= 604_800
     r.persist(key)  # as if written by an old version without a TTL
     streams = list(r.scan_iter(match=keys.events_pattern()))  # every test's on this Redis
     assert [k for k in streams if r.ttl(k) == -1] == [key]
     report = cluster.app.send_task("workbench.expire_streams", queue="maintenance").get(timeout=60)
     assert (report["streams"], report["ttl_set"]) == (len(streams), 1)
     assert 0 < r.ttl(key) <= 86_400  # a finished job's stream is kept one day
+    assert r.ttl(held_key) > 86_400  # a running job's stream keeps its whole TTL
+    gate.touch()
+    assert held.wait(120).status == "succeeded", held.error
+    report = cluster.app.send_task("workbench.expire_streams", queue="maintenance").get(timeout=60)
+    assert report["ttl_set"] == 0
+    assert 0 < r.ttl(held_key) <= 86_400 and 0 < r.ttl(key) <= 86_400
 
 
 def test_retrying_status_and_cancel_of_unknown_job(cluster):
