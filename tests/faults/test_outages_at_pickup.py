@@ -32,13 +32,16 @@ TIMEOUT = 240
 
 
 JOB_QUEUES = "ingestion,transformation,persistence,pipeline,notebooks"
+M1 = {"WORKBENCH_STALE_AFTER": "3600"}
 
 
 @pytest.fixture(scope="module")
 def pickup_cluster(tmp_path_factory):
     """A PostgreSQL catalog and a Redis of its own (both stopped by the tests); ``p1`` runs the
     jobs, ``m1`` the maintenance tasks, one pool process each (warmed up: a pool process opens
-    the catalog on its first task, which must not be the one that meets the outage)."""
+    the catalog on its first task, which must not be the one that meets the outage). To ``m1``
+    no job is stale for an hour: the stuck checks every worker queues at its start leave the
+    tests' jobs alone."""
     pg = start_postgres()
     redis = start_redis(persistent=True)
     url = create_database(pg, f"cat_{uuid.uuid4().hex[:8]}")
@@ -47,7 +50,7 @@ def pickup_cluster(tmp_path_factory):
                       WORKBENCH_CATALOG_URL=url)
     cl.pg, cl.redis_server = pg, redis  # type: ignore[attr-defined]
     cl.start_worker("p1", queues=JOB_QUEUES, cli=True)
-    _start_maintenance(cl, "m1")
+    _start_maintenance(cl, "m1", **M1)
     _serves_next_job(cl, tmp, "warm_up")
     yield cl
     cl.stop()
@@ -153,15 +156,19 @@ def test_redis_lost_before_the_queued_marker_is_dropped(pickup_cluster, tmp_path
 def test_redis_lost_during_the_stuck_check(pickup_cluster, tmp_path):
     """Redis killed while the stuck-job check reads the open jobs: the check of a queued job is
     skipped with a warning (never a re-queue on a guess) and the task reports nothing done; run
-    again with Redis back, it finds the job's message still there and leaves it alone."""
+    again with Redis back, it finds the job's message still there and leaves it alone. A queued
+    job younger than the stale threshold is not looked at at all."""
     cl = pickup_cluster
+    nothing = {"requeued": [], "failed": [], "lost_messages": []}
     cl.stop_worker("p1")  # the job stays queued
+    src = write_csv(tmp_path / "in.csv", 100)
+    job = cl.runner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("waited")))
+    young = cl.app.send_task("workbench.detect_stuck_jobs", queue="maintenance")
+    assert young.get(timeout=TIMEOUT) == nothing  # m1: stale after an hour
     cl.stop_worker("m1")
     # stale after 0 s: a queued job is at once old enough for the check to look for its message
     _start_maintenance(cl, "m_stale", WORKBENCH_STALE_AFTER="0")
     try:
-        src = write_csv(tmp_path / "in.csv", 100)
-        job = cl.runner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("waited")))
         since = _log_from(cl, "m_stale")
         cl.pg.stop()
         res = cl.app.send_task("workbench.detect_stuck_jobs", queue="maintenance")
@@ -169,7 +176,6 @@ def test_redis_lost_during_the_stuck_check(pickup_cluster, tmp_path):
         wait_until(lambda: _logged(cl, "m_stale", since, f"stuck check of {job.id} skipped"),
                    "the check of the queued job to be skipped", TIMEOUT)
         cl.redis_server.start()
-        nothing = {"requeued": [], "failed": [], "lost_messages": []}
         assert res.get(timeout=TIMEOUT) == nothing
         again = cl.app.send_task("workbench.detect_stuck_jobs", queue="maintenance")
         assert again.get(timeout=TIMEOUT) == nothing
@@ -177,7 +183,7 @@ def test_redis_lost_during_the_stuck_check(pickup_cluster, tmp_path):
         assert cl.redis().llen("pipeline") == 1  # its one message, never sent twice
     finally:
         cl.stop_worker("m_stale")
-        _start_maintenance(cl, "m1")
+        _start_maintenance(cl, "m1", **M1)
         cl.start_worker("p1", queues=JOB_QUEUES, cli=True)
     assert job.wait(TIMEOUT).status == "succeeded", job.error
     ctx = cl.ctx()
@@ -208,5 +214,5 @@ def test_a_failing_health_probe_is_reported_not_raised(pickup_cluster, tmp_path)
         assert ok["ok"] is True, ok
     finally:
         cl.stop_worker("m_short")
-        _start_maintenance(cl, "m1")
+        _start_maintenance(cl, "m1", **M1)
     _serves_next_job(cl, tmp_path, "after_probe")
