@@ -229,6 +229,31 @@ def test_two_workers_racing_one_job(cluster, tmp_path):
         assert out["status"] == "succeeded"
 
 
+def test_cancel_queued_job_never_runs(cluster, tmp_path):
+    """A job cancelled while queued with no worker up: it ends ``cancelled`` at once; its message,
+    taken later by a worker started afresh (which never heard the revoke), is answered from the
+    record without running anything, and the next job is fine."""
+    from celery.result import AsyncResult
+
+    for name in list(cluster.workers):
+        cluster.stop_worker(name)
+    src = write_csv(tmp_path / "in.csv", 100)
+    job = cluster.runner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("never")))
+    job.cancel()
+    job.wait(TIMEOUT)
+    assert job.status == "cancelled"
+    cluster.start_worker("own", concurrency=2)
+    out = AsyncResult(job.id, app=cluster.app).get(timeout=TIMEOUT)
+    assert (out["status"], out["attempts"]) == ("cancelled", 0)
+    later = cluster.runner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("after")))
+    assert later.wait(TIMEOUT).status == "succeeded", later.error
+    ctx = cluster.ctx()
+    rec = assert_settled(ctx, [job.id])[0]
+    assert (rec["status"], rec["attempts"]) == ("cancelled", 0)
+    assert_clean_dataset(ctx, cluster.home / "storage", "never", [])
+    assert storage_files(cluster.home, "never") == []
+
+
 def test_sigkill_of_the_task_process(cluster, tmp_path):
     """SIGKILL of the pool process running a job (its worker lives): the job is handed out again
     at once, runs to the end on attempt 2, commits once, and the next job is fine."""
@@ -404,31 +429,6 @@ def test_huge_cell_xlsx_on_a_worker(cluster, tmp_path):
     nxt = cluster.runner().submit(wb.Pipeline(source=wb.file(str(src)),
                                               sink=wb.dataset("after_huge_cell")))
     assert nxt.wait(TIMEOUT).status == "succeeded", nxt.error
-
-
-def test_cancel_queued_job_never_runs(cluster, tmp_path):
-    """A job cancelled while queued with no worker up: it ends ``cancelled`` at once; its message,
-    taken later by a worker started afresh (which never heard the revoke), is answered from the
-    record without running anything, and the next job is fine."""
-    from celery.result import AsyncResult
-
-    for name in list(cluster.workers):
-        cluster.stop_worker(name)
-    src = write_csv(tmp_path / "in.csv", 100)
-    job = cluster.runner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("never")))
-    job.cancel()
-    job.wait(TIMEOUT)
-    assert job.status == "cancelled"
-    cluster.start_worker("own", concurrency=2)
-    out = AsyncResult(job.id, app=cluster.app).get(timeout=TIMEOUT)
-    assert (out["status"], out["attempts"]) == ("cancelled", 0)
-    later = cluster.runner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("after")))
-    assert later.wait(TIMEOUT).status == "succeeded", later.error
-    ctx = cluster.ctx()
-    rec = assert_settled(ctx, [job.id])[0]
-    assert (rec["status"], rec["attempts"]) == ("cancelled", 0)
-    assert_clean_dataset(ctx, cluster.home / "storage", "never", [])
-    assert storage_files(cluster.home, "never") == []
 
 
 def test_a_job_cancelled_while_its_process_died_is_not_run_again(cluster, tmp_path):
