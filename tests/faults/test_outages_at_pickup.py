@@ -30,7 +30,6 @@ pytestmark = pytest.mark.services
 
 TIMEOUT = 240
 
-
 JOB_QUEUES = "ingestion,transformation,persistence,pipeline,notebooks"
 M1 = {"WORKBENCH_STALE_AFTER": "3600"}
 
@@ -38,8 +37,8 @@ M1 = {"WORKBENCH_STALE_AFTER": "3600"}
 @pytest.fixture(scope="module")
 def pickup_cluster(tmp_path_factory):
     """A PostgreSQL catalog and a Redis of its own (both stopped by the tests); ``p1`` runs the
-    jobs, ``m1`` the maintenance tasks, one pool process each (warmed up: a pool process opens
-    the catalog on its first task, which must not be the one that meets the outage). To ``m1``
+    jobs, ``m1`` the maintenance tasks, one pool process each, both through one task before
+    the first test (a first task also loads what the later ones find loaded). To ``m1``
     no job is stale for an hour: the stuck checks every worker queues at its start leave the
     tests' jobs alone."""
     pg = start_postgres()
