@@ -92,22 +92,27 @@ def test_whole_worker_killed_is_requeued_by_the_stuck_check(restart_cluster, tmp
     """SIGKILL of a worker's main process and pool mid-job: the stuck-job check re-queues the
     job long before the visibility timeout; it commits once, attempt 1's files are gone."""
     cl = restart_cluster
+    for name in list(cl.workers):
+        cl.stop_worker(name)  # the job runs on r2 alone, a worker that ran nothing else
     cl.start_worker("r2", concurrency=1)
     src = write_csv(tmp_path / "in.csv", 1_000)
-    marker = tmp_path / "started"
+    marker, gate = tmp_path / "started", tmp_path / "gate"
     job = cl.runner().submit(wb.Pipeline(
-        source=wb.file(str(src)), steps=[wb.python("wbtest_steps:slow", marker=str(marker), seconds=2)],
+        source=wb.file(str(src)),
+        steps=[wb.python("wbtest_steps:wait_for_gate", marker=str(marker), gate=str(gate))],
         sink=wb.dataset("orphan")))
     pid = int(wait_for(lambda: marker.exists() and marker.read_text().split(), "the job to run")[0])
     import os
 
-    victim = next(n for n, w in cl.workers.items() if os.getpgid(pid) == w.pid)
-    cl.kill_worker(victim)  # main process and pool: its unacked message waits 600 s in Redis
+    assert os.getpgid(pid) == cl.workers["r2"].pid
+    cl.kill_worker("r2")  # main process and pool: its unacked message waits 600 s in Redis
+    gate.touch()  # attempt 2 goes straight through
+    cl.start_worker("r1", concurrency=2)  # takes beat's stuck checks and the re-queued job
     job.wait(TIMEOUT)
     assert job.status == "succeeded", job.error
     assert any("re-queued" in m and "stopped" in m for m in job.state.messages)
     record = cl.ctx().catalog.get_job(job.id)
-    assert record["attempts"] == 2 and not record["worker"].startswith(victim)
+    assert record["attempts"] == 2 and record["worker"].startswith("r1@wb")
     assert_settled(cl.ctx(), [job.id])
     assert_clean_dataset(cl.ctx(), cl.home / "storage", "orphan", [1])
 
