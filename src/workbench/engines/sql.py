@@ -29,6 +29,7 @@ from typing import Any, Callable, Union
 import polars as pl
 
 from ..errors import Cancelled, SQLError
+from ..monitor import resident_bytes
 from .sql_arrow import arrow_schema, as_reader, collect_result, sink_parquet
 from .sql_guard import CheckedQuery, check_query
 from .sql_preview import PreviewPlan, is_row_wise
@@ -60,8 +61,13 @@ class SqlLimits:
             if job_time and (time_limit is None or job_time < time_limit):
                 time_limit = job_time
             job_memory = int(getattr(settings, "job_memory_limit", 0) or 0)
-            if job_memory and job_memory < parse_size(memory, "WORKBENCH_SQL_MEMORY_LIMIT"):
-                memory = f"{max(job_memory // 1024, 1024)}KiB"
+            # the job's process already holds Python, Polars, the drivers it preloads and what
+            # the job has read: DuckDB gets what is left of the job's limit (a quarter of it at
+            # least), so its own limit stops the query with an SQLError before the process
+            # as a whole goes over and is stopped
+            left = max(job_memory - resident_bytes(), job_memory // 4)
+            if job_memory and left < parse_size(memory, "WORKBENCH_SQL_MEMORY_LIMIT"):
+                memory = f"{max(left // 1024, 1024)}KiB"
         return cls(time_limit=time_limit, memory_limit=memory,
                    temp_limit=getattr(settings, "sql_temp_limit", cls.temp_limit),
                    threads=getattr(settings, "sql_threads", None))
