@@ -24,6 +24,9 @@ TIMEOUT = 240
 @pytest.fixture(scope="module")
 def outage_cluster(tmp_path_factory):
     redis = start_redis(persistent=True)
+    # each restart replays the append-only file (fsync on every write): at a load of 30 the
+    # server was not listening after 30 s once; the bound is for a loaded machine, not speed
+    redis.start_timeout = 120.0
     cl = make_cluster(tmp_path_factory.mktemp("wb-outage"), redis.url, hard_limit=600,
                       visibility_timeout=900)
     cl.redis_server = redis  # type: ignore[attr-defined]
