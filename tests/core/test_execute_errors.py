@@ -13,6 +13,7 @@ import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 
 import workbench as wb
+from pg_gates import end_the_session_waiting_on
 from workbench.context import Context
 from workbench.engines.source import SourceScan
 from workbench.errors import (
@@ -196,8 +197,6 @@ def test_the_catalog_failing_while_a_cancel_is_handled_reports_the_cancel(
         wb_home, tmp_path, monkeypatch, postgres_url):
     """A cancelled job looks up whether it committed before the cancel; the server ends that
     lookup's session (the catalog cannot tell): the job is reported cancelled, nothing kept."""
-    import psycopg
-
     monkeypatch.setenv("WORKBENCH_LOCAL_ISOLATION", "thread")
     monkeypatch.setenv("WORKBENCH_CATALOG_URL", postgres_url)
     wb.ingest(str(_write(tmp_path / "a.csv", "x\n1\n")), name="other")  # the catalog's tables
@@ -211,21 +210,8 @@ def test_the_catalog_failing_while_a_cancel_is_handled_reports_the_cancel(
         assert time.monotonic() < end, "the rows reached the held step within 120 s"
         time.sleep(0.05)
     job.cancel()
-    with psycopg.connect(postgres_url) as lock:  # the lookup of a committed version waits here
-        lock.execute("LOCK TABLE versions IN ACCESS EXCLUSIVE MODE")
-        gate.touch()
-        with psycopg.connect(postgres_url, autocommit=True) as conn:
-            waiting: list = []
-            end = time.monotonic() + 120
-            while not waiting:
-                assert time.monotonic() < end, "the cancelled job's lookup waits within 120 s"
-                waiting = [r[0] for r in conn.execute(
-                    "SELECT pid FROM pg_locks WHERE NOT granted AND relation = "
-                    "'versions'::regclass")]
-                time.sleep(0.05)
-            [pid] = waiting
-            assert conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0] is True
-        lock.rollback()
+    # the lookup of a committed version waits here
+    end_the_session_waiting_on(postgres_url, "versions", gate, "the cancelled job's lookup waits")
     job.wait(120)
     assert job.status == "cancelled"
     monkeypatch.delenv("WORKBENCH_CATALOG_RETRY_WINDOW")

@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 
 import workbench as wb
+from pg_gates import end_the_session_waiting_on
 from workbench.context import Context
 from workbench.dataset_store import Dataset, manifest_key, result_object
 from workbench.results import decode_rows
@@ -233,8 +234,6 @@ def test_with_iceberg_off_a_catalog_row_failing_keeps_the_version_for_the_next_r
     the row may or may not have been written, so the manifest and its files stay; the job
     fails with the catalog's error, and the next run of the job registers the version whole
     (its files used to be deleted, and that run registered a version with no data)."""
-    import psycopg
-
     from workbench.dataset_store import find_committed
 
     monkeypatch.setenv("WORKBENCH_LOCAL_ISOLATION", "thread")
@@ -248,21 +247,8 @@ def test_with_iceberg_off_a_catalog_row_failing_keeps_the_version_for_the_next_r
         wb.python("test_store_branches:hold", gate=str(gate), marker=str(marker))],
         sink=wb.dataset("s", mode="overwrite")), job_id="row-lost")
     _until(marker.exists, "the rows reached the held step")
-    with psycopg.connect(postgres_url) as lock:  # the row's first statement waits here
-        lock.execute("LOCK TABLE datasets IN ACCESS EXCLUSIVE MODE")
-        gate.touch()
-        with psycopg.connect(postgres_url, autocommit=True) as conn:
-            waiting: list = []
-            end = time.monotonic() + 120
-            while not waiting:
-                assert time.monotonic() < end, "the job's row waits within 120 s"
-                waiting = [r[0] for r in conn.execute(
-                    "SELECT pid FROM pg_locks WHERE NOT granted AND relation = "
-                    "'datasets'::regclass")]
-                time.sleep(0.05)
-            [pid] = waiting
-            assert conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0] is True
-        lock.rollback()
+    # the row's first statement waits here
+    end_the_session_waiting_on(postgres_url, "datasets", gate, "the job's row waits")
     job.wait(120)
     monkeypatch.delenv("WORKBENCH_CATALOG_RETRY_WINDOW")
     assert job.status == "failed"
