@@ -9,6 +9,7 @@ from decimal import Decimal
 import polars as pl
 
 from test_readers_helpers import fails, numbers_csv, read, source, write
+from workbench.engines.read_common import file_fingerprint
 from workbench.engines.readers import scan_file
 
 
@@ -18,7 +19,9 @@ def test_reads_csv_lazily_with_types(tmp_path):
     assert df.schema == pl.Schema({"id": pl.Int64, "region": pl.String, "amount": pl.Float64,
                                    "ok": pl.Boolean})
     assert df.rows() == [(1, "north", 2.5, True), (2, "south", 3.0, False)]
-    assert scan.inputs == [{"path": str(f), "size": f.stat().st_size, "local_path": str(f)}]
+    # the fingerprint (size, times, inode) lets the job see the file change under it
+    assert scan.inputs == [{"path": str(f), "size": f.stat().st_size, "local_path": str(f),
+                            "fingerprint": file_fingerprint(str(f))}]
     assert scan.bytes_total == f.stat().st_size
 
 
