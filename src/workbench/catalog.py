@@ -358,13 +358,18 @@ class Catalog:
                                           status="queued"))
             return self._start_attempt(conn, job_id, worker)
 
-    def update_job(self, job_id: str, **values: Any) -> None:
+    def update_job(self, job_id: str, *, attempt: int | None = None, **values: Any) -> bool:
+        """Set fields of the job's record. ``attempt``: only while that attempt is the job's
+        latest (a later one took the job over otherwise); returns whether the record changed."""
         for key in ("progress", "error", "result"):
             if key in values:
                 v = values.pop(key)
                 values[f"{key}_json"] = json.dumps(v) if v is not None else None
+        cond = [jobs.c.id == job_id]
+        if attempt is not None:
+            cond.append(jobs.c.attempts == attempt)
         with self.engine.begin() as conn:
-            conn.execute(jobs.update().where(jobs.c.id == job_id).values(**values))
+            return conn.execute(jobs.update().where(*cond).values(**values)).rowcount > 0
 
     def start_attempt(self, job_id: str, worker: str | None) -> int:
         """Mark a job running and count the attempt; returns the attempt number."""
@@ -389,8 +394,9 @@ class Catalog:
             conn.execute(jobs.update().where(jobs.c.id == job_id).values(**values))
 
     def finish_job(self, job_id: str, status: str, *, result: dict | None = None,
-                   error: dict | None = None) -> None:
-        self.update_job(job_id, status=status, finished_at=time.time(), result=result, error=error)
+                   error: dict | None = None, attempt: int | None = None) -> bool:
+        return self.update_job(job_id, attempt=attempt, status=status, finished_at=time.time(),
+                               result=result, error=error)
 
     def get_job(self, job_id: str, namespace: str | None = None) -> dict[str, Any]:
         """The job's record; with ``namespace``, a job of another namespace is NotFound (front

@@ -37,7 +37,7 @@ from .catalog import VersionRecord
 from .catalog_retry import CatalogUnavailable, is_transient
 from .context import Context
 from .engines.stored import restore
-from .errors import AlreadyExists, NotFound, SpecError
+from .errors import AlreadyExists, NotFound, SpecError, Superseded
 from .names import check_name
 from .results import decode_rows
 from .settings import get_settings
@@ -278,6 +278,25 @@ def find_committed(ctx: Context, name: str, job_id: str) -> Dataset | None:
     return None
 
 
+def check_attempt_current(ctx: Context, job_id: str, attempt: int) -> None:
+    """Raise ``Superseded`` if a later attempt of the job has started.
+
+    A worker that stopped heartbeating for longer than the stale threshold (a frozen or starved
+    process, a network cut to the catalog) is taken over by a new attempt, which may already be
+    clearing the earlier attempts' files. The earlier attempt, should it wake up, must then
+    never write a manifest naming those files, nor a second version of the job: its last look
+    at the job's attempt counter is here, right before the manifest. A job without a record (a
+    write outside any job) has no later attempt."""
+    try:
+        current = int(ctx.catalog.get_job(job_id).get("attempts") or 0)
+    except NotFound:
+        return
+    if current > attempt:
+        raise Superseded(
+            f"attempt {attempt} of job {job_id} was taken over by attempt {current} while it ran "
+            "(its heartbeat had gone stale); it committed nothing", step="write")
+
+
 def prepare_commit(ctx: Context) -> None:
     """Load the Iceberg library on a thread while the write streams (~0.5 s of imports a fresh
     job process would otherwise spend inside its commit)."""
@@ -345,10 +364,13 @@ def register_manifest(ctx: Context, manifest: dict[str, Any], key: str) -> Datas
 def commit_version(ctx: Context, *, name: str, job_id: str, files: list[dict[str, Any]],
                    rows: int, schema: dict, profile: dict, spec: dict | None, inputs: list,
                    bytes_in: int, checks: list, mode: str, base_files: list[dict] | None = None,
-                   on_phase: Callable[[str], None] | None = None) -> Dataset:
+                   on_phase: Callable[[str], None] | None = None,
+                   attempt: int | None = None) -> Dataset:
     """Write the manifest (put-if-absent), commit the Iceberg snapshot, then the catalog row.
 
     A concurrent writer that took the same version number makes us retry with the next one.
+    ``attempt``: the job attempt writing; if a later attempt of the job has started meanwhile,
+    nothing is committed (``Superseded``, see ``check_attempt_current``).
     """
     all_files = list(base_files or []) + files
     total_rows = sum(int(f["rows"]) for f in all_files)
@@ -370,6 +392,8 @@ def commit_version(ctx: Context, *, name: str, job_id: str, files: list[dict[str
             "created_at": time.time(),
         }
         key = manifest_key(ctx.namespace, name, version)
+        if attempt is not None:
+            check_attempt_current(ctx, job_id, attempt)
         try:
             ctx.storage.put_bytes(key, json.dumps(manifest, default=str).encode(), if_absent=True)
         except AlreadyExists:

@@ -26,6 +26,7 @@ to fix it.
     │   ├── TimeLimitExceeded
     │   └── MemoryLimitExceeded    (a kernel job's process or a preview, WORKBENCH_JOB_MEMORY_LIMIT)
     ├── Cancelled                  the job was cancelled by its owner
+    ├── Superseded                 a later attempt of the job took it over: this one is dropped
     └── InternalError              a bug: anything not classified above
         └── ProcessDied            the job's process was killed or crashed in native code
 
@@ -182,6 +183,12 @@ class MemoryLimitExceeded(LimitExceeded):
 
 class Cancelled(WorkbenchError):
     pass
+
+
+class Superseded(WorkbenchError):
+    """A later attempt of the same job started while this one still ran (this attempt looked
+    dead: its heartbeat was older than the stale threshold). This attempt commits nothing and
+    records nothing; the job, its record and its data belong to the later attempt."""
 
 
 class InternalError(WorkbenchError):

@@ -26,7 +26,7 @@ from .engines.profile import (
 from .engines.source import SourceScan
 from .engines.steps import apply_step, step_label
 from .errors import (
-    Cancelled, InputError, SourceError, StepError, StorageError, TimeLimitExceeded,
+    Cancelled, InputError, SourceError, StepError, StorageError, Superseded, TimeLimitExceeded,
     TransientError, WorkbenchError, as_workbench_error, disk_full, is_enospc,
 )
 from .events import (
@@ -404,26 +404,43 @@ def run_job(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
             stamped(JobCancelled(seconds=time.time() - t0))
             raise
         result = done  # the cancel came after the commit: the visible version decides
+    except Superseded:
+        raise  # the record and the job's events belong to the attempt that took over
     except BaseException as exc:
         err = as_workbench_error(exc)
         if err.retryable and not final_attempt:
-            catalog.update_job(job_id, status="retrying", error=err.to_dict())
+            if not catalog.update_job(job_id, attempt=attempt, status="retrying",
+                                      error=err.to_dict()):
+                raise _superseded(job_id, attempt, err) from None
             stamped(Retrying(attempt=attempt, delay=retry_delay(attempt) if retry_delay else 0.0,
                              error=err.to_dict()))
             raise err from None
         kept = recorder.kept(failed=True)
         # the heartbeat's figures too: none of the bytes it had written count as written
-        catalog.update_job(job_id, status="failed", finished_at=time.time(), error=err.to_dict(),
-                           result=kept,
-                           **({"progress": kept["progress"]} if "progress" in kept else {}))
+        if not catalog.update_job(job_id, attempt=attempt, status="failed", finished_at=time.time(),
+                                  error=err.to_dict(), result=kept,
+                                  **({"progress": kept["progress"]} if "progress" in kept else {})):
+            raise _superseded(job_id, attempt, err) from None
         stamped(JobFailed(error=err.to_dict(), seconds=time.time() - t0))
         raise err from None
     frame = result.pop("_frame", None)
-    catalog.finish_job(job_id, "succeeded", result={**result_summary(result), **recorder.kept()})
+    if not catalog.finish_job(job_id, "succeeded", attempt=attempt,
+                              result={**result_summary(result), **recorder.kept()}):
+        raise _superseded(job_id, attempt)
     stamped(JobFinished(result=result, seconds=time.time() - t0))
     if frame is not None:
         result["_frame"] = frame
     return result
+
+
+def _superseded(job_id: str, attempt: int, failure: WorkbenchError | None = None) -> Superseded:
+    """This attempt ended after a later one had taken the job over: its outcome is not
+    recorded (the later attempt's is), and a version it committed is the job's version, which
+    the later attempt finds (``find_committed``) and reports. ``failure``: how it ended (the
+    later attempt may have removed the files it was writing)."""
+    how = f"; it failed: {type(failure).__name__}: {failure.message}" if failure else ""
+    return Superseded(f"attempt {attempt} of job {job_id} was taken over by a later attempt before "
+                      f"it ended (its heartbeat had gone stale); its outcome is not recorded{how}")
 
 
 def _committed_anyway(pipeline: Pipeline, ctx: Context, job_id: str) -> dict[str, Any] | None:

@@ -187,7 +187,7 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
             schema=schema_dict(schema, profile), profile=profile,
             spec=pipeline.model_dump(mode="json"), inputs=input_list,
             bytes_in=sum(int(i.get("size") or 0) for i in input_list), checks=checks,
-            mode=sink.mode, base_files=base, on_phase=monitor.phase,
+            mode=sink.mode, base_files=base, on_phase=monitor.phase, attempt=attempt,
         )
     except BaseException as exc:
         if not getattr(exc, "workbench_keep_files", False):  # committed as a snapshot already

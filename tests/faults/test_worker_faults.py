@@ -229,6 +229,63 @@ def test_two_workers_racing_one_job(cluster, tmp_path):
         assert out["status"] == "succeeded"
 
 
+@pytest.fixture(scope="module")
+def takeover_cluster(redis_server, tmp_path_factory):
+    """One worker, two pool processes; a job whose heartbeat is 4 s old counts as dead (the
+    heartbeat comes every second)."""
+    cl = make_cluster(tmp_path_factory.mktemp("wb-takeover"), redis_db(redis_server),
+                      WORKBENCH_STALE_AFTER="4", WORKBENCH_HEARTBEAT_INTERVAL="1")
+    cl.start_worker("t", concurrency=2)
+    yield cl
+    cl.stop()
+
+
+def test_an_attempt_taken_over_while_frozen_commits_nothing(takeover_cluster, tmp_path):
+    """The process running a job is frozen (SIGSTOP: a starved or swapped-out process) until its
+    heartbeat is stale; the job's message, delivered again, is taken over by the other pool
+    process as attempt 2, which commits v1. Thawed, attempt 1 runs on and stops without an outcome
+    (at its commit, or earlier when the files it was writing are gone): no second version, its
+    files gone, the record attempt 2's."""
+    import signal
+    import time
+
+    cl = takeover_cluster
+    src = write_csv(tmp_path / "in.csv", 500)
+    marker, gate = tmp_path / "running", tmp_path / "gate"
+    p = wb.Pipeline(source=wb.file(str(src)),
+                    steps=[wb.python("wbtest_steps:wait_for_gate", marker=str(marker),
+                                     gate=str(gate))],
+                    sink=wb.dataset("taken_over"))
+    job = cl.runner().submit(p)
+    wait_until(marker.exists, "attempt 1 to reach its held step")
+    first = int(marker.read_text().split()[0])
+    since = cl.logs["t"].stat().st_size
+    os.kill(first, signal.SIGSTOP)
+    try:
+        ctx = cl.ctx()
+        wait_until(lambda: time.time() - ctx.catalog.get_job(job.id)["heartbeat_at"] > 6,
+                   "attempt 1's heartbeat to go stale")
+        # the message again, as Redis hands out an unacknowledged one after its visibility timeout
+        cl.app.send_task("workbench.run_pipeline", args=[job.id, p.model_dump(mode="json"), {}],
+                         queue="pipeline")
+        wait_until(lambda: len(marker.read_text().split()) == 2, "attempt 2 to reach the step")
+        gate.touch()
+        job.wait(TIMEOUT)
+        assert job.status == "succeeded", job.error
+    finally:
+        os.kill(first, signal.SIGCONT)
+    wait_until(lambda: f"attempt 1 of job {job.id} was taken over" in
+               cl.logs["t"].read_bytes()[since:].decode(errors="replace"),
+               "attempt 1 to stop")
+    rec = assert_settled(ctx, [job.id])[0]
+    assert (rec["status"], rec["attempts"]) == ("succeeded", 2)
+    assert_clean_dataset(ctx, cl.home / "storage", "taken_over", [1])
+    assert [v.rows for v in ctx.catalog.list_versions(ctx.namespace, "taken_over")] == [500]
+    later = cl.runner().submit(wb.Pipeline(source=wb.file(str(src)),
+                                           sink=wb.dataset("after_takeover")))
+    assert later.wait(TIMEOUT).status == "succeeded", later.error
+
+
 def test_cancel_queued_job_never_runs(cluster, tmp_path):
     """A job cancelled while queued with no worker up: it ends ``cancelled`` at once; its message,
     taken later by a worker started afresh (which never heard the revoke), is answered from the

@@ -8,10 +8,12 @@ import logging
 import time
 from typing import Any, Callable
 
-from ..dataset_store import commit_version, find_committed, previous_files
+from ..dataset_store import commit_version, data_prefix, find_committed, previous_files
 from ..engines.profile import add_top_values, profile_from_stats, schema_dict
 from ..engines.stored import restore
-from ..errors import InternalError, NotFound, SourceError, TransientError, as_workbench_error
+from ..errors import (
+    InternalError, NotFound, SourceError, Superseded, TransientError, as_workbench_error,
+)
 from ..events import Event, JobCancelled, JobFinished, Message, Retrying, StepFinished, StepStarted
 from ..engines.steps import step_label
 from ..execute import result_summary
@@ -66,6 +68,12 @@ def run_commit(task: Any, job_id: str, attempt: int, spec: dict[str, Any],
             state = "succeeded"
             return {"job_id": job_id, "status": "succeeded",
                     "result": {k: result.get(k) for k in ("name", "version", "rows", "checksum")}}
+        except Superseded as exc:
+            # a later attempt took the job over: its parts, record and events are not ours
+            log.warning("%s", exc)
+            rt.ctx.storage.delete_prefix(data_prefix(rt.ctx.namespace, sink.name, job_id, attempt))
+            state = "superseded"
+            return {"job_id": job_id, "status": "superseded"}
         except TransientError as err:
             retries = task.request.retries or 0
             if retries < rt.cfg.max_retries:
@@ -162,7 +170,7 @@ def commit_parts(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, n
             schema=schema_dict(schema, profile), profile=profile,
             spec=pipeline.model_dump(mode="json"), inputs=inputs,
             bytes_in=sum(int(i.get("size") or 0) for i in inputs), checks=checks,
-            mode=sink.mode, base_files=base, on_phase=monitor.phase)
+            mode=sink.mode, base_files=base, on_phase=monitor.phase, attempt=attempt)
         publish(StepFinished(job_id=job_id, step="write", index=write_index, rows=ds.rows,
                              bytes=ds.bytes, seconds=time.time() - t_write))
     else:

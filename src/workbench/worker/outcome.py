@@ -9,7 +9,7 @@ import time
 from typing import Any, Callable
 
 from ..dataset_store import data_prefix
-from ..errors import Cancelled, TimeLimitExceeded, TransientError, WorkbenchError
+from ..errors import Cancelled, Superseded, TimeLimitExceeded, TransientError, WorkbenchError
 from ..events import JobFailed
 from ..execute import run_job
 from . import metrics
@@ -122,6 +122,9 @@ def run_whole(task: Any, rt: Runtime, pipeline: Any, job_id: str, attempt: int, 
                              runner="celery", retry_delay=delay)
         except Cancelled:
             return "cancelled", outcome(rt.ctx.catalog.get_job(job_id))
+        except Superseded as exc:  # the attempt that took the job over records its outcome
+            log.warning("%s", exc)
+            return "superseded", outcome(rt.ctx.catalog.get_job(job_id))
         except SoftTimeLimitExceeded:
             err = TimeLimitExceeded(f"the job ran past its time limit of {soft:g}s")
             fail_job(rt, job_id, err, publish)

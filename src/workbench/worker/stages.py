@@ -18,7 +18,7 @@ import polars as pl
 from ..dataset_store import HashingWriter, find_committed
 from ..engines.sql_sandbox import JobTemp, temp_root
 from ..engines.steps import apply_step, step_label
-from ..errors import Cancelled, TransientError, WorkbenchError, as_workbench_error
+from ..errors import Cancelled, Superseded, TransientError, WorkbenchError, as_workbench_error
 from ..events import (
     Event, JobCancelled, JobFinished, JobStarted, Message, Retrying, StepFinished, StepStarted,
 )
@@ -110,6 +110,12 @@ def run_stage(task: Any, stage: str, *args: Any) -> dict[str, Any]:
                                      rec.get("started_at") or rec["submitted_at"])
             state = "succeeded"
             return out
+        except Superseded as exc:
+            # a later attempt took the job over: only this attempt's staging is ours to drop
+            log.warning("%s", exc)
+            _drop(rt, prefix)
+            state = "superseded"
+            return {"skipped": True}
         except Cancelled:
             _drop(rt, job_staging(rt.ctx.namespace, job_id))
             if finish_if_open(rt.ctx, job_id, "cancelled"):
@@ -288,8 +294,12 @@ def _persist(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, prev:
             raise classify_error(exc, None, None) from None
         publish(StepFinished(job_id=job_id, step="write", index=index, rows=result.get("rows"),
                              bytes=result.get("bytes"), seconds=time.time() - t0))
+    if not ctx.catalog.finish_job(job_id, "succeeded", attempt=attempt,
+                                  result={**result_summary(result), **publish.kept()}):
+        raise Superseded(f"attempt {attempt} of job {job_id} was taken over by a later attempt "
+                         "before it ended (its heartbeat had gone stale); its outcome is not "
+                         "recorded")
     _drop(rt, job_staging(ctx.namespace, job_id))
-    ctx.catalog.finish_job(job_id, "succeeded", result={**result_summary(result), **publish.kept()})
     publish(JobFinished(job_id=job_id, result=result, seconds=time.time() - started))
     return {"job_id": job_id, "status": "succeeded", "version": result.get("version")}
 

@@ -1,0 +1,82 @@
+"""A job attempt that a later attempt took over (its heartbeat had gone stale, so a worker ran the
+job again) commits nothing and records nothing when it comes back to life: the job, its record and
+its data belong to the later attempt. The takeover is what a worker's claim does to the record
+(``start_attempt``), done by the test while the first attempt is held in a step."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+import workbench as wb
+from workbench.context import Context
+from workbench.dataset_store import check_attempt_current, commit_version
+from workbench.errors import Superseded
+from workbench.execute import run_job
+
+from test_store_branches import _csv, _until
+
+
+def _files(ctx: Context, name: str) -> list[str]:
+    return sorted(o.key for o in ctx.storage.list(f"{ctx.namespace}/datasets/{name}/"))
+
+
+def test_an_attempt_taken_over_while_held_commits_nothing(wb_home, tmp_path):
+    """``run_job`` as a worker's task runs it, in a thread of this process."""
+    gate, marker = tmp_path / "gate", tmp_path / "marker"
+    pipeline = wb.Pipeline(
+        source=wb.file(_csv(tmp_path / "a.csv", "x\n1\n2\n")),
+        steps=[wb.python("test_store_branches:hold", gate=str(gate), marker=str(marker))],
+        sink=wb.dataset("taken"))
+    ctx = Context.from_settings()
+    events: list = []
+    outcome: dict = {}
+
+    def attempt_one() -> None:
+        try:
+            run_job(pipeline, job_id="job1", ctx=ctx, emit=events.append, worker="worker-1",
+                    runner="celery")
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            outcome["error"] = exc
+
+    t = threading.Thread(target=attempt_one)
+    t.start()
+    try:
+        _until(marker.exists, "the first attempt's rows reached the held step")
+        assert ctx.catalog.start_attempt("job1", "worker-2") == 2  # what a worker's claim does
+    finally:
+        gate.touch()
+        t.join(120)
+    err = outcome.get("error")
+    assert type(err) is Superseded, err
+    assert err.message == ("attempt 1 of job job1 was taken over by attempt 2 while it ran (its "
+                           "heartbeat had gone stale); it committed nothing")
+    with pytest.raises(wb.NotFound):
+        wb.info("taken")
+    assert _files(ctx, "taken") == []  # neither a manifest nor the held attempt's parts
+    rec = ctx.catalog.get_job("job1")
+    assert (rec["status"], rec["attempts"], rec["worker"]) == ("running", 2, "worker-2")
+    assert rec["error"] is None and rec["finished_at"] is None
+    assert [e.kind for e in events if e.kind.startswith("job_")] == ["job_started"]
+
+
+def test_the_fence_and_the_record_update_of_a_superseded_attempt(wb_home, tmp_path):
+    ctx = Context.from_settings()
+    ctx.catalog.create_job(job_id="j1", namespace=ctx.namespace, spec={}, runner="celery",
+                           name="n")
+    assert ctx.catalog.start_attempt("j1", "w1") == 1
+    check_attempt_current(ctx, "j1", 1)  # the latest attempt passes
+    check_attempt_current(ctx, "no-such-job", 1)  # a write outside any job has no later attempt
+    assert ctx.catalog.start_attempt("j1", "w2") == 2
+    with pytest.raises(Superseded, match="attempt 1 of job j1 was taken over by attempt 2"):
+        check_attempt_current(ctx, "j1", 1)
+    with pytest.raises(Superseded):
+        commit_version(ctx, name="never", job_id="j1", files=[], rows=0, schema={}, profile={},
+                       spec=None, inputs=[], bytes_in=0, checks=[], mode="overwrite", attempt=1)
+    assert _files(ctx, "never") == []
+    assert ctx.catalog.finish_job("j1", "failed", attempt=1) is False
+    assert ctx.catalog.get_job("j1")["status"] == "running"
+    assert ctx.catalog.finish_job("j1", "succeeded", attempt=2) is True
+    assert ctx.catalog.get_job("j1")["status"] == "succeeded"
+
