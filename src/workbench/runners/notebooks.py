@@ -14,6 +14,7 @@ from typing import Any
 from ..context import Context
 from ..errors import BrokerUnavailable, Cancelled, ConfigError, WorkbenchError
 from ..scheduling import check_notebook, check_parameters, get_run
+from ..worker.task_result import wait_for_result
 from .celery_runner import CeleryRunner
 
 
@@ -40,7 +41,7 @@ def submit_notebook(ctx: Context, path: str | Path, parameters: dict[str, Any] |
     except Exception as exc:
         raise BrokerUnavailable(f"cannot run the notebook on the workers: {exc}") from None
     try:
-        answer = result.get(timeout=timeout)
+        answer = wait_for_result(result, timeout)
     except Exception as exc:
         if isinstance(exc, WorkbenchError):
             raise
@@ -55,8 +56,8 @@ def submit_notebook(ctx: Context, path: str | Path, parameters: dict[str, Any] |
                  "seconds; a run a worker had already started goes on: `workbench notebook runs`"
         ) from None
     finally:
-        # Drop the result's subscription now: left to the garbage collector at interpreter exit,
-        # it printed a traceback from a half torn-down redis client.
+        # Forget the result in Celery's pending table now: left to the garbage collector at
+        # interpreter exit, it printed a traceback from a half torn-down redis client.
         app.backend.remove_pending_result(result)
     if answer.get("id"):
         return get_run(ctx, answer["id"])

@@ -16,6 +16,7 @@ from typing import Any, Callable
 from ..context import Context
 from ..errors import BrokerUnavailable, WorkbenchError, as_workbench_error
 from ..worker.config import QUEUES
+from ..worker.task_result import wait_for_result
 from .celery_runner import CeleryRunner
 
 HEALTH_TASK = "workbench.health_check"
@@ -67,7 +68,7 @@ def test_task(timeout: float = 30.0, *, ctx: Context | None = None) -> dict[str,
     runner.ping()
     started = time.monotonic()
     try:
-        answer = runner._app().send_task(HEALTH_TASK, queue="maintenance").get(timeout=timeout)
+        answer = wait_for_result(runner._app().send_task(HEALTH_TASK, queue="maintenance"), timeout)
     except Exception as exc:
         if type(exc).__name__ == "TimeoutError":
             raise BrokerUnavailable(f"no worker answered the test task within {timeout:g}s",
