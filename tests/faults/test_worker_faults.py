@@ -25,6 +25,18 @@ def slow_step(marker: Path, seconds: float = 2.0):
     return wb.python("wbtest_steps:slow", marker=str(marker), seconds=seconds)
 
 
+def gated_job(tmp_path: Path, name: str) -> tuple[wb.Pipeline, Path, Path]:
+    """A job of 500 rows into ``name`` whose step writes its process id to ``marker`` and holds
+    the rows until the test creates ``gate``."""
+    src = write_csv(tmp_path / "in.csv", 500)
+    marker, gate = tmp_path / "running", tmp_path / "gate"
+    p = wb.Pipeline(source=wb.file(str(src)),
+                    steps=[wb.python("wbtest_steps:wait_for_gate", marker=str(marker),
+                                     gate=str(gate))],
+                    sink=wb.dataset(name))
+    return p, marker, gate
+
+
 def versions(cluster, name: str) -> list[int]:
     ctx = cluster.ctx()
     return [v.version for v in ctx.catalog.list_versions(ctx.namespace, name)]
@@ -204,12 +216,7 @@ def test_500_jobs_from_threads_none_lost_or_doubled(cluster, tmp_path):
 def test_two_workers_racing_one_job(cluster, tmp_path):
     """The same job's message delivered to two pool processes at once (a duplicate publish):
     one claims and runs it, the other sees it held and stands back; one version, one attempt."""
-    src = write_csv(tmp_path / "in.csv", 500)
-    marker, gate = tmp_path / "running", tmp_path / "gate"
-    p = wb.Pipeline(source=wb.file(str(src)),
-                    steps=[wb.python("wbtest_steps:wait_for_gate", marker=str(marker),
-                                     gate=str(gate))],
-                    sink=wb.dataset("raced"))
+    p, marker, gate = gated_job(tmp_path, "raced")
     job = cluster.runner().submit(p)
     dup = cluster.app.send_task("workbench.run_pipeline",
                                 args=[job.id, p.model_dump(mode="json"), {}], queue="pipeline")
@@ -250,12 +257,7 @@ def test_an_attempt_taken_over_while_frozen_commits_nothing(takeover_cluster, tm
     import time
 
     cl = takeover_cluster
-    src = write_csv(tmp_path / "in.csv", 500)
-    marker, gate = tmp_path / "running", tmp_path / "gate"
-    p = wb.Pipeline(source=wb.file(str(src)),
-                    steps=[wb.python("wbtest_steps:wait_for_gate", marker=str(marker),
-                                     gate=str(gate))],
-                    sink=wb.dataset("taken_over"))
+    p, marker, gate = gated_job(tmp_path, "taken_over")
     job = cl.runner().submit(p)
     wait_until(marker.exists, "attempt 1 to reach its held step")
     first = int(marker.read_text().split()[0])
@@ -281,8 +283,7 @@ def test_an_attempt_taken_over_while_frozen_commits_nothing(takeover_cluster, tm
     assert (rec["status"], rec["attempts"]) == ("succeeded", 2)
     assert_clean_dataset(ctx, cl.home / "storage", "taken_over", [1])
     assert [v.rows for v in ctx.catalog.list_versions(ctx.namespace, "taken_over")] == [500]
-    later = cl.runner().submit(wb.Pipeline(source=wb.file(str(src)),
-                                           sink=wb.dataset("after_takeover")))
+    later = cl.runner().submit(wb.Pipeline(source=p.source, sink=wb.dataset("after_takeover")))
     assert later.wait(TIMEOUT).status == "succeeded", later.error
 
 
