@@ -400,7 +400,8 @@ def run_job(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
     except Cancelled:
         done = _committed_anyway(pipeline, ctx, job_id)
         if done is None:
-            catalog.finish_job(job_id, "cancelled")
+            if not catalog.finish_job(job_id, "cancelled", attempt=attempt):
+                raise _superseded(job_id, attempt) from None
             stamped(JobCancelled(seconds=time.time() - t0))
             raise
         result = done  # the cancel came after the commit: the visible version decides

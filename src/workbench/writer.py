@@ -8,7 +8,7 @@ import polars as pl
 
 from .context import Context
 from .dataset_store import (
-    HashingWriter, commit_version, data_prefix, get_dataset, job_data_prefix, prepare_commit,
+    HashingWriter, commit_version, data_prefix, get_dataset, prepare_commit,
     previous_files, scan_dataset,
 )
 from .engines.partitions import fields_for, key_exprs, key_name, path_segment, record_value
@@ -147,8 +147,12 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
             pass
 
     prepare_commit(ctx)  # the Iceberg library loads while the rows stream
-    # A dead earlier attempt of this same job may have left files: they were never visible.
-    storage.delete_prefix(job_data_prefix(ctx.namespace, name, job_id))
+    # A dead earlier attempt of this same job may have left files: they were never visible (no
+    # version of the job exists, ``execute`` looked), and none of those attempts can commit any
+    # more (``check_attempt_current``). A later attempt's folder is never touched: should this
+    # attempt be one that a later attempt took over, that one may have committed from it.
+    for earlier in range(1, attempt + 1):
+        storage.delete_prefix(data_prefix(ctx.namespace, name, job_id, earlier))
     prefix = data_prefix(ctx.namespace, name, job_id, attempt)
     writers = PartWriters(ctx, prefix, monitor)
     try:

@@ -8,7 +8,7 @@ import logging
 import time
 from typing import Any, Callable
 
-from ..dataset_store import commit_version, data_prefix, find_committed, previous_files
+from ..dataset_store import commit_version, find_committed, previous_files
 from ..engines.profile import add_top_values, profile_from_stats, schema_dict
 from ..engines.stored import restore
 from ..errors import (
@@ -24,9 +24,9 @@ from ..spec.io import pipeline_from_dict
 from ..writer import check_append_schema
 from . import keys, metrics
 from .commit import commit_guard, scan_parts, stats_exprs
-from .fanout_parts import cleanup_parts, parts_prefix
+from .fanout_parts import cleanup_attempt, cleanup_parts, parts_prefix
 from .logs import task_context
-from .outcome import fail_job
+from .outcome import fail_job, superseded
 from .recovery import finish_if_open
 from .runtime import Heartbeat, Runtime, runtime, worker_id
 
@@ -69,9 +69,10 @@ def run_commit(task: Any, job_id: str, attempt: int, spec: dict[str, Any],
             return {"job_id": job_id, "status": "succeeded",
                     "result": {k: result.get(k) for k in ("name", "version", "rows", "checksum")}}
         except Superseded as exc:
-            # a later attempt took the job over: its parts, record and events are not ours
+            # a later attempt took the job over: its parts, record and events are not ours (and
+            # a version this attempt committed before it was refused keeps its files)
             log.warning("%s", exc)
-            rt.ctx.storage.delete_prefix(data_prefix(rt.ctx.namespace, sink.name, job_id, attempt))
+            cleanup_attempt(rt, sink.name, job_id, attempt)
             state = "superseded"
             return {"job_id": job_id, "status": "superseded"}
         except TransientError as err:
@@ -83,15 +84,15 @@ def run_commit(task: Any, job_id: str, attempt: int, spec: dict[str, Any],
                 metrics.record_retry(rt.redis, rt.ctx.namespace, "fanout_commit")
                 state = "retry"
                 raise task.retry(countdown=delay, max_retries=None) from None
-            cleanup_parts(rt, sink.name, job_id)
+            _cleanup(rt, sink.name, job_id, attempt)
             fail_job(rt, job_id, err, publish, dead_letter_task="fanout_commit",
-                     attempts=retries + 1)
+                     attempts=retries + 1, of_attempt=attempt)
             state = "failed"
             raise
         except BaseException as exc:
             err = as_workbench_error(exc)
-            cleanup_parts(rt, sink.name, job_id)
-            fail_job(rt, job_id, err, publish)
+            _cleanup(rt, sink.name, job_id, attempt)
+            fail_job(rt, job_id, err, publish, of_attempt=attempt)
             state = "failed"
             raise err from None
         finally:
@@ -104,6 +105,14 @@ def run_commit(task: Any, job_id: str, attempt: int, spec: dict[str, Any],
             seconds = time.monotonic() - t0
             metrics.record_task(rt.redis, rt.ctx.namespace, "fanout_commit", state, seconds)
             log.info("commit %s", state, extra={"state": state, "duration": round(seconds, 4)})
+
+
+def _cleanup(rt: Runtime, name: str, job_id: str, attempt: int) -> None:
+    """A failed commit's files: the job's, or only this attempt's if a later one took over."""
+    if superseded(rt, job_id, attempt):
+        cleanup_attempt(rt, name, job_id, attempt)
+    else:
+        cleanup_parts(rt, name, job_id)
 
 
 def commit_parts(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, n: int,
@@ -183,6 +192,10 @@ def commit_parts(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, n
         rt.redis.delete(keys.fanout(ctx.namespace, job_id, attempt))
     except Exception:
         pass
-    ctx.catalog.finish_job(job_id, "succeeded", result={**result_summary(result), **publish.kept()})
+    if not ctx.catalog.finish_job(job_id, "succeeded", attempt=attempt,
+                                  result={**result_summary(result), **publish.kept()}):
+        raise Superseded(f"attempt {attempt} of job {job_id} was taken over by a later attempt "
+                         "before it ended (its heartbeat had gone stale); its outcome is not "
+                         "recorded")
     publish(JobFinished(job_id=job_id, result=result, seconds=time.time() - started))
     return result

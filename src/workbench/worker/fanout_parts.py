@@ -26,7 +26,7 @@ from ..spec.io import pipeline_from_dict
 from ..writer import PartWriters, sink_kwargs
 from . import keys, metrics
 from .logs import task_context
-from .outcome import TimeLimitExceeded, deadline_check, fail_job
+from .outcome import TimeLimitExceeded, deadline_check, fail_job, superseded
 from .recovery import finish_if_open
 from .runtime import Heartbeat, Runtime, runtime, worker_id
 
@@ -36,6 +36,19 @@ log = logging.getLogger("workbench.worker.fanout")
 # ----------------------------------------------------------------------------- keys
 def parts_prefix(namespace: str, name: str, job_id: str, attempt: int) -> str:
     return f"{data_prefix(namespace, name, job_id, attempt)}_parts/"
+
+
+def cleanup_attempt(rt: Runtime, name: str, job_id: str, attempt: int) -> None:
+    """What ``cleanup_parts`` does, for one attempt's files and part manifests only: an attempt
+    that a later one took over leaves that attempt's files alone."""
+    try:
+        if job_files_in_use(rt.ctx, name, job_id):
+            log.warning("kept the files of %s: a version or snapshot names them", job_id)
+            return
+        rt.ctx.storage.delete_prefix(data_prefix(rt.ctx.namespace, name, job_id, attempt))
+        rt.ctx.storage.delete_prefix(parts_prefix(rt.ctx.namespace, name, job_id, attempt))
+    except Exception as exc:  # gc removes a dead attempt's files later
+        log.warning("could not remove attempt %d of %s: %s", attempt, job_id, exc)
 
 
 def cleanup_parts(rt: Runtime, name: str, job_id: str) -> None:
@@ -287,9 +300,13 @@ def end_part(rt: Runtime, job_id: str, attempt: int, index: int, n: int, spec: d
     failed = rt.redis.hget(key, "failed")
     if failed:
         data = json.loads(failed)
-        cleanup_parts(rt, sink["name"], job_id)
+        if superseded(rt, job_id, attempt):
+            cleanup_attempt(rt, sink["name"], job_id, attempt)
+        else:
+            cleanup_parts(rt, sink["name"], job_id)
         fail_job(rt, job_id, WorkbenchError.from_dict(data["error"]), publish,
-                 dead_letter_task=data.get("dead_letter"), attempts=data.get("attempts"))
+                 dead_letter_task=data.get("dead_letter"), attempts=data.get("attempts"),
+                 of_attempt=attempt)
         return
     rec = rt.ctx.catalog.get_job(job_id)
     if rec.get("cancel_requested") or rec["status"] == "cancelled":

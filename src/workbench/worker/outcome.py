@@ -8,7 +8,7 @@ import logging
 import time
 from typing import Any, Callable
 
-from ..dataset_store import data_prefix
+from ..dataset_store import data_prefix, job_files_in_use
 from ..errors import Cancelled, Superseded, TimeLimitExceeded, TransientError, WorkbenchError
 from ..events import JobFailed
 from ..execute import run_job
@@ -51,10 +51,17 @@ def deadline_check(should_cancel: Callable[[], bool], soft_limit: float) -> Call
 
 
 def clean_dead_attempts(rt: Runtime, spec: dict[str, Any], job_id: str, attempts: int) -> None:
-    """Files a crashed attempt was writing (temporary parts included): never visible, now gone."""
+    """Files a crashed attempt was writing (temporary parts included): never visible, now gone.
+
+    Unless a version names files of the job: an attempt that committed and then stopped before
+    recording its end (frozen, killed) left a version the next run of the job reports as its
+    own (``find_committed``); its files stay, and ``gc`` judges the rest."""
 
     sink = spec.get("sink") or {}
     if sink.get("kind") != "dataset":
+        return
+    if job_files_in_use(rt.ctx, sink["name"], job_id):
+        log.info("files of %s kept: a version of %s names them", job_id, sink["name"])
         return
     for n in range(1, attempts + 1):
         try:
@@ -63,9 +70,14 @@ def clean_dead_attempts(rt: Runtime, spec: dict[str, Any], job_id: str, attempts
             log.warning("could not remove attempt %d of %s: %s", n, job_id, exc)
 
 
+def superseded(rt: Runtime, job_id: str, attempt: int) -> bool:
+    """Whether a later attempt of the job has started (it took the job over from ``attempt``)."""
+    return int(rt.ctx.catalog.get_job(job_id).get("attempts") or 0) > attempt
+
+
 def fail_job(rt: Runtime, job_id: str, err: WorkbenchError, emit: Callable, *,
              dead_letter_task: str | None = None, attempts: int | None = None,
-             clean_spec: dict[str, Any] | None = None) -> None:
+             clean_spec: dict[str, Any] | None = None, of_attempt: int | None = None) -> bool:
     """Record a failure decided outside ``run_job`` (poison job, bad spec, failed part).
 
     The dead letter is written before the job's end is announced, so whoever sees the failure
@@ -73,20 +85,28 @@ def fail_job(rt: Runtime, job_id: str, err: WorkbenchError, emit: Callable, *,
     them in the record, for a view rebuilt from it. ``clean_spec``: the job's spec when its
     last attempt died writing (the stuck-job check); those files go once the failure is
     recorded (not before: a run that was only slow could still have committed them) and before
-    it is announced.
+    it is announced. ``of_attempt``: the attempt failing; if a later attempt took the job over,
+    nothing is recorded (that attempt owns the job). Returns whether the failure was recorded.
     """
     rec = rt.ctx.catalog.get_job(job_id)
     if rec["status"] in ("succeeded", "failed", "cancelled"):
-        return
+        return False
+    if of_attempt is not None and int(rec.get("attempts") or 0) != of_attempt:
+        log.warning("attempt %d of job %s was taken over by attempt %s before it ended; its "
+                    "failure is not recorded: %s", of_attempt, job_id, rec.get("attempts"), err)
+        return False
     if dead_letter_task:
         add_dead_letter(rt.ctx, rec, task=dead_letter_task, error=err.to_dict(),
                         attempts=attempts if attempts is not None else rec.get("attempts") or 0)
     kept = getattr(emit, "kept", None)
     if finish_if_open(rt.ctx, job_id, "failed", error=err.to_dict(),
-                      result=kept(failed=True) if kept is not None else None):
+                      result=kept(failed=True) if kept is not None else None,
+                      attempt=of_attempt):
         if clean_spec is not None:
             clean_dead_attempts(rt, clean_spec, job_id, int(rec.get("attempts") or 0))
         emit(JobFailed(job_id=job_id, error=err.to_dict()))
+        return True
+    return False
 
 
 def run_whole(task: Any, rt: Runtime, pipeline: Any, job_id: str, attempt: int, me: str,

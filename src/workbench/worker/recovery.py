@@ -106,15 +106,20 @@ def mark_resubmitted(ctx: Context, job_id: str, new_id: str) -> None:
 
 def finish_if_open(ctx: Context, job_id: str, status: str, *, error: dict | None = None,
                    result: dict | None = None, from_states: tuple[str, ...] = ("queued", "running",
-                                                                             "retrying")) -> bool:
-    """Record an end only if the job has none yet (two racing recorders: one wins)."""
+                                                                             "retrying"),
+                   attempt: int | None = None) -> bool:
+    """Record an end only if the job has none yet (two racing recorders: one wins). ``attempt``:
+    only while that attempt is the job's latest (an attempt a later one took over records
+    nothing)."""
     values: dict[str, Any] = {"status": status, "finished_at": time.time()}
     if error is not None:
         values["error_json"] = json.dumps(error)
     if result is not None:
         values["result_json"] = json.dumps(result)
-    n = ctx.catalog.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.status.in_(from_states))
-                            .values(**values))
+    cond = [jobs.c.id == job_id, jobs.c.status.in_(from_states)]
+    if attempt is not None:
+        cond.append(jobs.c.attempts == attempt)
+    n = ctx.catalog.execute(jobs.update().where(*cond).values(**values))
     return n == 1
 
 

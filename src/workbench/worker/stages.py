@@ -35,7 +35,7 @@ from ..spec.models import validate_name
 from . import metrics
 from .commit import commit_guard, scan_parts, stats_exprs
 from .logs import task_context
-from .outcome import deadline_check, fail_job, run_whole
+from .outcome import deadline_check, fail_job, run_whole, superseded
 from .recovery import finish_if_open
 from .runtime import Heartbeat, Runtime, runtime, worker_id
 
@@ -117,8 +117,8 @@ def run_stage(task: Any, stage: str, *args: Any) -> dict[str, Any]:
             state = "superseded"
             return {"skipped": True}
         except Cancelled:
-            _drop(rt, job_staging(rt.ctx.namespace, job_id))
-            if finish_if_open(rt.ctx, job_id, "cancelled"):
+            _drop_failed(rt, job_id, attempt, prefix)
+            if finish_if_open(rt.ctx, job_id, "cancelled", attempt=attempt):
                 publish(JobCancelled(job_id=job_id))
             state = "cancelled"
             return {"skipped": True}
@@ -130,14 +130,15 @@ def run_stage(task: Any, stage: str, *args: Any) -> dict[str, Any]:
                 metrics.record_retry(rt.redis, rt.ctx.namespace, stage)
                 state = "retry"
                 raise task.retry(countdown=delay, max_retries=None) from None
-            _drop(rt, job_staging(rt.ctx.namespace, job_id))
-            fail_job(rt, job_id, err, publish, dead_letter_task=stage, attempts=retries + 1)
+            _drop_failed(rt, job_id, attempt, prefix)
+            fail_job(rt, job_id, err, publish, dead_letter_task=stage, attempts=retries + 1,
+                     of_attempt=attempt)
             state = "failed"
             raise
         except BaseException as exc:
             err = as_workbench_error(exc)
-            _drop(rt, job_staging(rt.ctx.namespace, job_id))
-            fail_job(rt, job_id, err, publish)
+            _drop_failed(rt, job_id, attempt, prefix)
+            fail_job(rt, job_id, err, publish, of_attempt=attempt)
             state = "failed"
             raise err from None
         finally:
@@ -145,6 +146,16 @@ def run_stage(task: Any, stage: str, *args: Any) -> dict[str, Any]:
             seconds = time.monotonic() - t0
             metrics.record_task(rt.redis, rt.ctx.namespace, stage, state, seconds)
             log.info("stage %s %s", stage, state, extra={"state": state, "duration": round(seconds, 4)})
+
+
+def _drop_failed(rt: Runtime, job_id: str, attempt: int, prefix: str) -> None:
+    """A stage that failed or was cancelled: the job's staging goes, or only this attempt's
+    (``prefix``) if a later attempt took the job over."""
+    try:
+        mine_only = superseded(rt, job_id, attempt)
+    except Exception:  # noqa: BLE001 - the catalog is away: touch only what is surely ours
+        mine_only = True
+    _drop(rt, prefix if mine_only else job_staging(rt.ctx.namespace, job_id))
 
 
 def _drop(rt: Runtime, prefix: str) -> None:
