@@ -9,6 +9,16 @@ from pathlib import Path
 
 WAIT = 120  # seconds, an upper bound for a loaded machine
 
+# What the driver reports when the server ends a session (pg_terminate_backend, a server stop):
+# the server's FATAL message, or, when the socket closed before that message was read, libpq's own
+SESSION_ENDED = ("terminating connection due to administrator command",
+                 "consuming input failed: server closed the connection unexpectedly")
+
+
+def ended_by_the_server(message: str) -> bool:
+    """Whether an error message carries one of ``SESSION_ENDED``."""
+    return any(why in message for why in SESSION_ENDED)
+
 
 def end_the_session_waiting_on(postgres_url: str, table: str, release: Path, what: str) -> None:
     """Lock ``table``, touch ``release`` (the held job goes on, and its next statement on

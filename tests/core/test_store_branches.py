@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 
 import workbench as wb
-from pg_gates import end_the_session_waiting_on
+from pg_gates import end_the_session_waiting_on, ended_by_the_server
 from workbench.context import Context
 from workbench.dataset_store import Dataset, manifest_key, result_object
 from workbench.results import decode_rows
@@ -253,7 +253,7 @@ def test_with_iceberg_off_a_catalog_row_failing_keeps_the_version_for_the_next_r
     monkeypatch.delenv("WORKBENCH_CATALOG_RETRY_WINDOW")
     assert job.status == "failed"
     assert type(job.error).__name__ == "CatalogUnavailable"
-    assert "terminating connection due to administrator command" in job.error.message
+    assert ended_by_the_server(job.error.message), job.error.message
     assert [(v.version, v.job_id) for v in ctx.catalog.list_versions("default", "s")] == [
         (1, first.job_id)]
     manifest = json.loads(ctx.storage.get_bytes(manifest_key("default", "s", 2)))
