@@ -7,11 +7,14 @@ from typing import Any, Callable
 from ..errors import ConfigError
 from ..options import check_options
 from ..settings import get_settings
-from .celery_runner import CeleryRunner
 from .local import LocalJob, LocalRunner
 
 
 def _celery(**kwargs: Any):
+    # the Celery side (the worker's task modules, the stream hub) loads with the first job sent
+    # to the workers: a kernel that runs everything here never pays for it
+    from .celery_runner import CeleryRunner
+
     return CeleryRunner(**kwargs)
 
 
