@@ -28,7 +28,10 @@ def restart_cluster(tmp_path_factory):
     redis = start_redis()
     cl = make_cluster(tmp_path_factory.mktemp("wb-restart"), redis.url, hard_limit=60,
                       visibility_timeout=600, WORKBENCH_STUCK_CHECK_INTERVAL="1",
-                      WORKBENCH_STALE_AFTER="3")
+                      # 10 s without a heartbeat (one every 0.5 s) counts as dead: at 3 s, a
+                      # re-queued job whose catalog writes waited on a loaded machine (load 14)
+                      # was taken over once more by the second of two re-queued messages
+                      WORKBENCH_STALE_AFTER="10")
     cl.redis_server = redis  # type: ignore[attr-defined]
     cl.start_worker("r1", concurrency=2)
     log = cl.home / "beat.log"

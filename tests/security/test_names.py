@@ -129,8 +129,6 @@ def test_versions_written_in_the_old_layout_still_read_verify_and_survive_gc(src
         # patched in this process: the job must run here too, not in a child of the fork server
         mp.setenv("WORKBENCH_LOCAL_ISOLATION", "thread")
         mp.setattr(writer, "data_prefix", legacy_data_prefix)
-        mp.setattr(writer, "job_data_prefix",
-                   lambda ns, name, job: legacy_data_prefix(ns, name, job, 0)[:-2])
         old = _run(wb.Pipeline(source=wb.file(src), sink=wb.dataset("d")), job_id="old")
     assert old.status == "succeeded", old.error
     assert "/data/old-a1/" in wb.info("d").files[0]["key"]

@@ -38,8 +38,13 @@ def flower(cluster):
 
 
 def test_flower_sees_workers_and_jobs(cluster, flower, tmp_path):
-    workers = wait_for(lambda: json.loads(get(f"{flower}/api/workers?refresh=1")).get("shared@wb"),
-                       "Flower to list the worker")
+    def listed() -> dict | None:
+        # Flower lists a worker from its events first and adds what ``inspect`` answers (its
+        # queues, its tasks) when the reply comes within Flower's own timeout
+        w = json.loads(get(f"{flower}/api/workers?refresh=1")).get("shared@wb")
+        return w if w and "active_queues" in w and "registered" in w else None
+
+    workers = wait_for(listed, "Flower to list the worker with its queues and tasks")
     queues = {q["name"] for q in workers["active_queues"]}
     assert queues == {"ingestion", "transformation", "persistence", "pipeline", "notebooks",
                       "maintenance"}
