@@ -190,6 +190,15 @@ class Superseded(WorkbenchError):
     dead: its heartbeat was older than the stale threshold). This attempt commits nothing and
     records nothing; the job, its record and its data belong to the later attempt."""
 
+    @classmethod
+    def at_end(cls, job_id: str, attempt: int, failure: WorkbenchError | None = None
+               ) -> "Superseded":
+        """The attempt ended (``failure``: how, if it failed) after a later one had taken the
+        job over: its outcome is not recorded, the later attempt's is."""
+        how = f"; it failed: {type(failure).__name__}: {failure.message}" if failure else ""
+        return cls(f"attempt {attempt} of job {job_id} was taken over by a later attempt before "
+                   f"it ended (its heartbeat had gone stale); its outcome is not recorded{how}")
+
 
 class InternalError(WorkbenchError):
     pass

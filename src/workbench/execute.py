@@ -401,7 +401,7 @@ def run_job(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
         done = _committed_anyway(pipeline, ctx, job_id)
         if done is None:
             if not catalog.finish_job(job_id, "cancelled", attempt=attempt):
-                raise _superseded(job_id, attempt) from None
+                raise Superseded.at_end(job_id, attempt) from None
             stamped(JobCancelled(seconds=time.time() - t0))
             raise
         result = done  # the cancel came after the commit: the visible version decides
@@ -412,7 +412,7 @@ def run_job(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
         if err.retryable and not final_attempt:
             if not catalog.update_job(job_id, attempt=attempt, status="retrying",
                                       error=err.to_dict()):
-                raise _superseded(job_id, attempt, err) from None
+                raise Superseded.at_end(job_id, attempt, err) from None
             stamped(Retrying(attempt=attempt, delay=retry_delay(attempt) if retry_delay else 0.0,
                              error=err.to_dict()))
             raise err from None
@@ -421,27 +421,17 @@ def run_job(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
         if not catalog.update_job(job_id, attempt=attempt, status="failed", finished_at=time.time(),
                                   error=err.to_dict(), result=kept,
                                   **({"progress": kept["progress"]} if "progress" in kept else {})):
-            raise _superseded(job_id, attempt, err) from None
+            raise Superseded.at_end(job_id, attempt, err) from None
         stamped(JobFailed(error=err.to_dict(), seconds=time.time() - t0))
         raise err from None
     frame = result.pop("_frame", None)
     if not catalog.finish_job(job_id, "succeeded", attempt=attempt,
                               result={**result_summary(result), **recorder.kept()}):
-        raise _superseded(job_id, attempt)
+        raise Superseded.at_end(job_id, attempt)
     stamped(JobFinished(result=result, seconds=time.time() - t0))
     if frame is not None:
         result["_frame"] = frame
     return result
-
-
-def _superseded(job_id: str, attempt: int, failure: WorkbenchError | None = None) -> Superseded:
-    """This attempt ended after a later one had taken the job over: its outcome is not
-    recorded (the later attempt's is), and a version it committed is the job's version, which
-    the later attempt finds (``find_committed``) and reports. ``failure``: how it ended (the
-    later attempt may have removed the files it was writing)."""
-    how = f"; it failed: {type(failure).__name__}: {failure.message}" if failure else ""
-    return Superseded(f"attempt {attempt} of job {job_id} was taken over by a later attempt before "
-                      f"it ended (its heartbeat had gone stale); its outcome is not recorded{how}")
 
 
 def _committed_anyway(pipeline: Pipeline, ctx: Context, job_id: str) -> dict[str, Any] | None:

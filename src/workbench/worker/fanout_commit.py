@@ -194,8 +194,6 @@ def commit_parts(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, n
         pass
     if not ctx.catalog.finish_job(job_id, "succeeded", attempt=attempt,
                                   result={**result_summary(result), **publish.kept()}):
-        raise Superseded(f"attempt {attempt} of job {job_id} was taken over by a later attempt "
-                         "before it ended (its heartbeat had gone stale); its outcome is not "
-                         "recorded")
+        raise Superseded.at_end(job_id, attempt)
     publish(JobFinished(job_id=job_id, result=result, seconds=time.time() - started))
     return result

@@ -307,9 +307,7 @@ def _persist(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, prev:
                              bytes=result.get("bytes"), seconds=time.time() - t0))
     if not ctx.catalog.finish_job(job_id, "succeeded", attempt=attempt,
                                   result={**result_summary(result), **publish.kept()}):
-        raise Superseded(f"attempt {attempt} of job {job_id} was taken over by a later attempt "
-                         "before it ended (its heartbeat had gone stale); its outcome is not "
-                         "recorded")
+        raise Superseded.at_end(job_id, attempt)
     _drop(rt, job_staging(ctx.namespace, job_id))
     publish(JobFinished(job_id=job_id, result=result, seconds=time.time() - started))
     return {"job_id": job_id, "status": "succeeded", "version": result.get("version")}
