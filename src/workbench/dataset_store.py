@@ -278,6 +278,14 @@ def find_committed(ctx: Context, name: str, job_id: str) -> Dataset | None:
     return None
 
 
+def latest_attempt(ctx: Context, job_id: str) -> int | None:
+    """The number of the job's latest attempt; None for a job without a record."""
+    try:
+        return int(ctx.catalog.get_job(job_id).get("attempts") or 0)
+    except NotFound:
+        return None
+
+
 def check_attempt_current(ctx: Context, job_id: str, attempt: int) -> None:
     """Raise ``Superseded`` if a later attempt of the job has started.
 
@@ -287,11 +295,8 @@ def check_attempt_current(ctx: Context, job_id: str, attempt: int) -> None:
     never write a manifest naming those files, nor a second version of the job: its last look
     at the job's attempt counter is here, right before the manifest. A job without a record (a
     write outside any job) has no later attempt."""
-    try:
-        current = int(ctx.catalog.get_job(job_id).get("attempts") or 0)
-    except NotFound:
-        return
-    if current > attempt:
+    current = latest_attempt(ctx, job_id)
+    if current is not None and current > attempt:
         raise Superseded(
             f"attempt {attempt} of job {job_id} was taken over by attempt {current} while it ran "
             "(its heartbeat had gone stale); it committed nothing", step="write")

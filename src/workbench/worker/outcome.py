@@ -8,7 +8,7 @@ import logging
 import time
 from typing import Any, Callable
 
-from ..dataset_store import data_prefix, job_files_in_use
+from ..dataset_store import data_prefix, job_files_in_use, latest_attempt
 from ..errors import Cancelled, Superseded, TimeLimitExceeded, TransientError, WorkbenchError
 from ..events import JobFailed
 from ..execute import run_job
@@ -72,7 +72,7 @@ def clean_dead_attempts(rt: Runtime, spec: dict[str, Any], job_id: str, attempts
 
 def superseded(rt: Runtime, job_id: str, attempt: int) -> bool:
     """Whether a later attempt of the job has started (it took the job over from ``attempt``)."""
-    return int(rt.ctx.catalog.get_job(job_id).get("attempts") or 0) > attempt
+    return (latest_attempt(rt.ctx, job_id) or 0) > attempt
 
 
 def fail_job(rt: Runtime, job_id: str, err: WorkbenchError, emit: Callable, *,
