@@ -259,8 +259,9 @@ def test_an_attempt_taken_over_while_frozen_commits_nothing(takeover_cluster, tm
     cl = takeover_cluster
     p, marker, gate = gated_job(tmp_path, "taken_over")
     job = cl.runner().submit(p)
-    wait_until(marker.exists, "attempt 1 to reach its held step")
-    first = int(marker.read_text().split()[0])
+    # the pid, not only the file: the step creates the marker and writes to it in two calls
+    first = int(wait_until(lambda: marker.exists() and marker.read_text().split(),
+                           "attempt 1 to reach its held step")[0])
     since = cl.logs["t"].stat().st_size
     os.kill(first, signal.SIGSTOP)
     try:
