@@ -272,3 +272,52 @@ def test_stages_with_several_sources_run_in_one_task(cluster, data_dir):
     assert job.status == "succeeded", job.error
     assert "stages=True: a pipeline with several sources runs in one task" in job.state.messages
     assert sorted(i["source"] for i in job.result.inputs) == ["parts"] * 4 + ["sales"]
+
+
+def test_a_big_fanout_merges_its_parts_statistics(cluster, tmp_path):
+    """Past the rows whose distinct counts are exact (2 M), a fanned-out job's commit adds up
+    the statistics each part kept instead of reading every part back in one process; its
+    profile and check counts match the one task's over the same files (distinct counts of many
+    values within 2 %)."""
+    import numpy as np
+
+    from workbench.engines.profile import EXACT_DISTINCT_ROWS
+
+    folder = tmp_path / "big"
+    folder.mkdir()
+    per_file = EXACT_DISTINCT_ROWS // 4 + 10_000
+    cities = np.array([f"city-{i:03d}" for i in range(300)])
+    for k in range(4):
+        rng = np.random.default_rng(k)
+        pl.DataFrame({
+            "id": np.arange(per_file) + k * per_file,
+            "city": pl.Series(cities[rng.integers(0, 300, per_file)]).scatter(
+                rng.integers(0, per_file, 500), None),
+            "amount": np.round(rng.normal(500, 200, per_file), 3),
+        }).write_csv(folder / f"f{k}.csv")
+    checks = [wb.not_null("city", severity="warn"), wb.in_range("amount", min=0, severity="warn"),
+              wb.is_unique("id")]
+
+    def pipeline(name: str, parallel: bool) -> wb.Pipeline:
+        return wb.Pipeline(source=wb.file(str(folder / "*.csv"), parallel=parallel),
+                           checks=checks, sink=wb.dataset(name))
+
+    one = LocalRunner().submit(pipeline("merged_one", False)).wait(600)
+    fan = cluster.runner().submit(pipeline("merged_fan", True)).wait(600)
+    assert one.status == "succeeded", one.error
+    assert fan.status == "succeeded", fan.error
+    assert any(e.kind == "progress" and e.phase == "profile: merging the statistics of 4 parts"
+               for e in fan.events)
+    assert fan.result.rows == one.result.rows == 4 * per_file
+    assert [(c["name"], c["failed_rows"]) for c in fan.result.checks] == \
+        [(c["name"], c["failed_rows"]) for c in one.result.checks]
+    assert [c["failed_rows"] for c in fan.result.checks][:2] != [0, 0]  # counts that add up
+    want, got = one.result.profile["columns"], fan.result.profile["columns"]
+    for name in ("id", "city", "amount"):
+        for stat in ("null_count", "min", "max", "top_values"):
+            assert got[name].get(stat) == want[name].get(stat), (name, stat)
+    for name in ("id", "amount"):
+        assert got[name]["mean"] == pytest.approx(want[name]["mean"], rel=1e-9)
+    assert (got["city"]["distinct"], got["city"]["distinct_estimated"]) == (300, False)
+    assert got["id"]["distinct"] == pytest.approx(4 * per_file, rel=0.02)
+    assert got["amount"]["distinct"] == pytest.approx(want["amount"]["distinct"], rel=0.02)

@@ -25,19 +25,20 @@ def _is_orderable(dtype: pl.DataType) -> bool:
         dtype, (pl.Decimal, pl.Categorical, pl.Enum))
 
 
-def profile_exprs(schema: pl.Schema) -> list[pl.Expr]:
+def profile_exprs(schema: pl.Schema, *, distinct: bool = True) -> list[pl.Expr]:
     """Aggregations named ``__p.<stat>.<column>``; evaluated with the sink in one pass.
 
     Past ``WIDE_PASS_COLUMNS`` columns the pass counts rows and nulls only: thousands of
     aggregations double the CPU of the pass (10,000 columns: 1.5 s to write, 3.4 s with them),
     and the read-back that counts distinct values exactly takes the other statistics from the
-    same columns (see ``add_exact_distinct``)."""
+    same columns (see ``add_exact_distinct``). ``distinct=False`` leaves out the estimates of
+    distinct counts (a fanned-out part keeps a sketch that merges instead, profile_parts.py)."""
     exprs: list[pl.Expr] = [pl.len().alias("__p.rows")]
     deferred = stats_deferred(schema)
     for name, dtype in schema.items():
         exprs.append(pl.col(name).null_count().alias(f"__p.nulls.{name}"))
         if not deferred:
-            exprs.extend(_stat_exprs(name, dtype, exact_distinct=False))
+            exprs.extend(_stat_exprs(name, dtype, exact_distinct=False, distinct=distinct))
     return exprs
 
 
@@ -56,11 +57,12 @@ def _has_stats(dtype: pl.DataType) -> bool:
         supported("mean", dtype)
 
 
-def _stat_exprs(name: str, dtype: pl.DataType, *, exact_distinct: bool) -> list[pl.Expr]:
+def _stat_exprs(name: str, dtype: pl.DataType, *, exact_distinct: bool, distinct: bool = True
+                ) -> list[pl.Expr]:
     col = pl.col(name)
     out: list[pl.Expr] = []
     # every statistic a type cannot take is left out with its reason (profile_limits)
-    if supported("distinct", dtype):
+    if distinct and supported("distinct", dtype):
         out.append((col.drop_nulls().n_unique() if exact_distinct else col.approx_n_unique())
                    .alias(f"__p.distinct.{name}"))
     if supported("min", dtype) and _is_orderable(dtype):
@@ -214,7 +216,11 @@ def add_top_values(profile: dict[str, Any], frame: pl.LazyFrame, schema: pl.Sche
     add_exact_distinct(profile, frame, on_phase)
     if on_phase is not None:
         on_phase("profile: top values")
-    wanted = _top_value_columns(profile, schema)
+    streaming_top_values(profile, frame, _top_value_columns(profile, schema))
+
+
+def streaming_top_values(profile: dict[str, Any], frame: pl.LazyFrame, wanted: list[str]) -> None:
+    """Top values of the columns ``wanted``, each a streaming group-by over its written column."""
     if not wanted:
         return
     queries = [

@@ -9,7 +9,10 @@ import time
 from typing import Any, Callable
 
 from ..dataset_store import commit_version, find_committed, previous_files
-from ..engines.profile import add_top_values, profile_from_stats, schema_dict
+from ..engines.profile import (
+    EXACT_DISTINCT_ROWS, add_top_values, profile_from_stats, schema_dict, stats_deferred,
+)
+from ..engines.profile_parts import apply_merged_distinct, merge_part_profiles
 from ..engines.stored import restore
 from ..errors import (
     InternalError, NotFound, SourceError, Superseded, TransientError, as_workbench_error,
@@ -23,7 +26,7 @@ from ..spec import models as m
 from ..spec.io import pipeline_from_dict
 from ..writer import check_append_schema
 from . import keys, metrics
-from .commit import commit_guard, scan_parts, stats_exprs
+from .commit import commit_guard, scan_parts, stats_exprs, summed_checks
 from .fanout_parts import cleanup_attempt, cleanup_parts, parts_prefix
 from .logs import task_context
 from .outcome import fail_job, superseded
@@ -165,12 +168,29 @@ def commit_parts(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, n
         schema = staged.collect_schema()
         if sink.mode == "append":
             check_append_schema(ctx, sink.name, schema)
-        stats = staged.select(stats_exprs(pipeline, schema)).collect(engine="streaming").row(
-            0, named=True)
+        merged = None
+        if rows_out > EXACT_DISTINCT_ROWS and not stats_deferred(schema):
+            # the parts' own statistics add up; up to that many rows distinct counts are exact,
+            # which needs every value in one place: the parts are read back below
+            monitor.phase(f"profile: merging the statistics of {len(entries)} parts")
+            merged = merge_part_profiles([e.get("profile") for e in entries], schema,
+                                         summed_checks(pipeline))
+        if merged is None:
+            stats = staged.select(stats_exprs(pipeline, schema)).collect(
+                engine="streaming").row(0, named=True)
+        else:
+            stats, distinct = merged
+            rest = [e for e in stats_exprs(pipeline, schema, distinct=False)
+                    if e.meta.output_name() not in stats]  # a unique check's count
+            if rest:
+                stats.update(staged.select(rest).collect(engine="streaming").row(0, named=True))
         monitor.phase("checks")
         checks = commit_guard(pipeline, schema, publish, job_id)(stats, staged)
         profile = profile_from_stats(schema, stats)
-        add_top_values(profile, staged, schema, on_phase=monitor.phase)
+        if merged is None:
+            add_top_values(profile, staged, schema, on_phase=monitor.phase)
+        else:
+            apply_merged_distinct(profile, distinct, staged)
         monitor.phase("commit")
         inputs = [i for e in entries for i in e["inputs"]]
         base = previous_files(ctx, sink.name)[0] if sink.mode == "append" else []

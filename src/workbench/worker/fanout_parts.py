@@ -14,7 +14,9 @@ import polars as pl
 from ..dataset_store import data_prefix, job_data_prefix, job_files_in_use
 from ..engines.steps import apply_step, step_label
 from ..engines.types import parse_type
-from ..engines.stored import to_stored
+from ..engines.profile import stats_deferred
+from ..engines.profile_parts import part_profile
+from ..engines.stored import restore, to_stored
 from ..errors import Cancelled, InternalError, TransientError, WorkbenchError, as_workbench_error
 from ..events import Event, JobCancelled, Progress, Retrying
 from ..execute import (
@@ -25,6 +27,7 @@ from ..spec import models as m
 from ..spec.io import pipeline_from_dict
 from ..writer import PartWriters, sink_kwargs
 from . import keys, metrics
+from .commit import scan_parts, stats_exprs
 from .logs import task_context
 from .outcome import TimeLimitExceeded, deadline_check, fail_job, superseded
 from .recovery import finish_if_open
@@ -134,14 +137,23 @@ def write_part(rt: Runtime, job_id: str, attempt: int, index: int, source: m.Fil
         prefix = data_prefix(ctx.namespace, sink.name, job_id, attempt)
         writers = PartWriters(ctx, prefix, monitor, stem=f"part-{index:05d}")
         # zoned datetimes in UTC, Enum as String, Array as List (engines/stored.py)
-        counted = to_stored(frame, frame.collect_schema()).map_batches(monitor.on_batch,
-                                                                     streamable=True)
-        counted.sink_parquet(writers.target(sink.partition_by, frame.collect_schema()), lazy=True,
-                             **sink_kwargs(sink)).collect(engine="streaming")
+        have = frame.collect_schema()
+        counted = to_stored(frame, have).map_batches(monitor.on_batch, streamable=True)
+        sink_q = counted.sink_parquet(writers.target(sink.partition_by, have), lazy=True,
+                                      **sink_kwargs(sink))
+        stats = None
+        if stats_deferred(have):  # a wide file: the commit reads its parts back (profile.py)
+            sink_q.collect(engine="streaming")
+        else:  # the part's own statistics in the same pass, to merge at the commit
+            _, stats = pl.collect_all(
+                [sink_q, frame.select(stats_exprs(pipeline, have, distinct=False))],
+                engine="streaming")
         monitor.check_cancel()
         writers.close_all()
         monitor.finish_input()
-        schema = {n: str(t) for n, t in frame.collect_schema().items()}
+        schema = {n: str(t) for n, t in have.items()}
+        profile = None if stats is None else part_profile(
+            stats, restore(scan_parts(ctx, [k for k, _t, _h in writers.parts]), schema), have)
         opts = ctx.storage.storage_options()
         files = []
         for key, _t, hw in writers.parts:
@@ -151,7 +163,7 @@ def write_part(rt: Runtime, job_id: str, attempt: int, index: int, source: m.Fil
         inputs = [{k: v for k, v in i.items() if k in ("path", "size", "sha256")}
                   for i in hashing.result()]
         return {"index": index, "files": files, "schema": schema, "inputs": inputs,
-                "rows": monitor.rows, "rows_read": read_rows_of(monitor)}
+                "rows": monitor.rows, "rows_read": read_rows_of(monitor), "profile": profile}
     except BaseException as exc:
         if writers is not None:
             writers.abort_all()
