@@ -321,3 +321,24 @@ def test_a_big_fanout_merges_its_parts_statistics(cluster, tmp_path):
     assert (got["city"]["distinct"], got["city"]["distinct_estimated"]) == (300, False)
     assert got["id"]["distinct"] == pytest.approx(4 * per_file, rel=0.02)
     assert got["amount"]["distinct"] == pytest.approx(want["amount"]["distinct"], rel=0.02)
+
+
+def test_fanout_drops_blank_lines_like_one_task(cluster, tmp_path):
+    """The fan-out's plan reads only the types (no search for blank lines); each part still
+    drops its file's blank lines, and keeps a record of empty fields, as one task does."""
+    folder = tmp_path / "blank"
+    folder.mkdir()
+    for k in range(3):
+        (folder / f"f{k}.csv").write_text(
+            "id,name\n" + "".join(f"{k * 10 + i},n{i}\n" + ("\n" if i % 3 == 0 else "")
+                                  for i in range(9)) + ",\n")
+    runs = {}
+    for parallel, runner in ((False, LocalRunner()), (True, cluster.runner())):
+        name = f"blank_{int(parallel)}"
+        job = runner.submit(wb.Pipeline(source=wb.file(str(folder / "*.csv"), parallel=parallel),
+                                        sink=wb.dataset(name))).wait(TIMEOUT)
+        assert job.status == "succeeded", job.error
+        assert parallel == any("split into" in m for m in job.state.messages)
+        runs[parallel] = wb.read(name).collect().sort("id", nulls_last=True)
+    assert runs[True].height == 3 * 10  # 9 records and one of empty fields per file
+    assert_frame_equal(runs[False], runs[True])

@@ -64,7 +64,8 @@ def plan_csv(inputs: list[Input], opts: CsvOptions, declared: dict[str, pl.DataT
     type_iso_dates(inputs[0], opts, plan)
     if len(names) > 1:  # one column: a blank line is a null value
         for inp in inputs:
-            inp.extra["blank_rows"] = blank_rows(inp, opts)
+            if not inp.extra.get("types_only"):  # which rows are read: nothing of the types
+                inp.extra["blank_rows"] = blank_rows(inp, opts)
     if names[-1] == "":
         plan.notes.append("every line ends with the delimiter: the empty last column is dropped")
     if sample_markers:

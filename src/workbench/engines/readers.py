@@ -79,11 +79,17 @@ _TEXT_FORMATS = ("csv", "tsv", "json", "ndjson")
 
 
 def scan_file(source: FileSource, ctx: Context | None = None, *,
-              limits: Limits | None = None, internal: bool = False) -> SourceScan:
+              limits: Limits | None = None, internal: bool = False,
+              types_only: bool = False) -> SourceScan:
     """Open a file source for reading; raises ``SourceError`` (file, row, column, hint) for
     input that cannot be read as declared. Parse errors found only while the pipeline runs are
     located by the returned scan's ``diagnose``. ``limits`` default to the settings
-    (``Limits.from_env``)."""
+    (``Limits.from_env``).
+
+    ``types_only``: only the columns and their types are wanted (a fan-out's plan; each part
+    reads its file again in full): the search of every byte for blank lines, which decide
+    which rows are read and nothing of the types, is left out, so the frame is not to be
+    collected."""
     # a copy per scan: the decompressed-bytes budget counts this source's files only
     limits = dataclasses.replace(limits) if limits is not None else Limits.from_env()
     settings = ctx.settings if ctx is not None else None
@@ -91,7 +97,7 @@ def scan_file(source: FileSource, ctx: Context | None = None, *,
     fresh = dataclasses.replace(limits)  # for a second reading, with its own budget
     try:
         try:
-            return _scan(source, ctx, temp, limits, internal)
+            return _scan(source, ctx, temp, limits, internal, types_only=types_only)
         except SourceError as exc:
             codec = None
             if source.encoding == "auto" and exc.file and not _is_remote(exc.file) and \
@@ -101,7 +107,7 @@ def scan_file(source: FileSource, ctx: Context | None = None, *,
                 raise
             temp.cleanup()
             temp = TempFiles(settings.home / "tmp" if settings is not None else None)
-            return _scan(source, ctx, temp, fresh, internal, auto=codec)
+            return _scan(source, ctx, temp, fresh, internal, auto=codec, types_only=types_only)
     except BaseException:
         temp.cleanup()
         raise
@@ -191,10 +197,13 @@ def _local_copy_or_path(inp: Input, ctx: Context | None, temp: TempFiles, index:
 
 # ----------------------------------------------------------------------------- scan
 def _scan(source: FileSource, ctx: Context | None, temp: TempFiles, limits: Limits,
-          internal: bool = False, auto: str | None = None) -> SourceScan:
+          internal: bool = False, auto: str | None = None, *, types_only: bool = False
+          ) -> SourceScan:
     """``auto``: the encoding ``auto`` settled on past the head (``_single_byte_retry``)."""
     inputs = [Input(path=e["path"], size=int(e["size"]), opener=_opener(e["path"], ctx))
               for e in expand_paths(source.path, ctx, internal=internal)]
+    for inp in inputs:
+        inp.extra["types_only"] = types_only
     fmt: str | None = None
     detected: list[str] = []  # what encoding "auto" found, for the job's notes
     for i, inp in enumerate(inputs):

@@ -94,7 +94,7 @@ def planned_types(source: m.FileSource, files: list[dict[str, Any]], ctx: Any
                       for f in files) and source.compression in ("auto", "none")
     probe = source.model_copy(update={"parallel": False} if local_plain
                               else {"parallel": False, "path": files[0]["path"]})
-    scan = scan_file(probe, ctx)
+    scan = scan_file(probe, ctx, types_only=True)
     try:
         schema = scan.frame.collect_schema()
     finally:
