@@ -204,8 +204,28 @@ def bench_throughput(b: Bench, jobs: int) -> dict:
         job.wait(600)
         assert job.status == "succeeded", job.error
     elapsed = time.perf_counter() - t0
+    bare = _bare_celery_per_s(b, jobs)
     return {"jobs": jobs, "worker_processes": 1, "seconds": elapsed, "submit_seconds": submitted,
-            "jobs_per_s": jobs / elapsed}
+            "jobs_per_s": jobs / elapsed, "bare_celery_tasks_per_s": bare,
+            "jobs_per_s_ratio_to_bare_celery": round((jobs / elapsed) / bare, 3)}
+
+
+def _bare_celery_per_s(b: Bench, n: int) -> float:
+    """The same worker and queue running Celery's own trivial task (``celery.accumulate``
+    returns its argument; signed and its result stored, as ours are): the floor of the path."""
+    from workbench.worker.app import get_app
+    from workbench.worker.task_result import wait_for_result
+
+    app = get_app()
+    for _ in range(5):
+        wait_for_result(app.send_task("celery.accumulate", args=[1], kwargs={"index": 0},
+                                      queue="pipeline"), 60)
+    t0 = time.perf_counter()
+    results = [app.send_task("celery.accumulate", args=[i], kwargs={"index": 0}, queue="pipeline")
+               for i in range(n)]
+    for i, r in enumerate(results):
+        assert wait_for_result(r, 600) == i
+    return n / (time.perf_counter() - t0)
 
 
 # ----------------------------------------------------------------------------- events
@@ -330,6 +350,9 @@ def bench_fanout(b: Bench, folder: Path, files: int, size: str, rounds: int,
          if isinstance(v, list) and v and isinstance(v[0], float)}
     out["medians"] = m
     out["phases"] = phases
+    for label, runs in phases.items():  # one figure per worker count for run_all's table
+        for part in ("planning", "commit"):
+            out[f"{label}_{part}_share_median"] = statistics.median(r[f"{part}_share"] for r in runs)
     base = m[f"fanout_{workers[0]}_pinned"]
     for n in workers[1:]:
         out[f"speedup_{n}_vs_{workers[0]}"] = round(base / m[f"fanout_{n}_pinned"], 3)

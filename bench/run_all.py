@@ -38,10 +38,11 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
            ["s3_ingest.py", "--size", "1GB", "--repeat", "3"]),
     "db": (["db_bench.py", "--rows", "200000", "--repeat", "1"],
            ["db_bench.py", "--rows", "5000000", "--repeat", "2"]),
-    "celery": (["celery_bench.py", "--jobs", "30", "--events", "5000", "--ingest-size", "20MB",
+    "celery": (["celery_bench.py", "--only", "latency,throughput,events,ingest,fanout",
+                "--jobs", "30", "--throughput-jobs", "60", "--events", "5000", "--ingest-size", "20MB",
                 "--ingest-file", "/tmp/wb-bench/events-20MB.csv", "--rounds", "1",
                 "--fan-files", "4", "--fan-size", "4MB", "--fan-dir", "/tmp/wb-bench/fanout-quick"],
-               ["celery_bench.py"]),
+               ["celery_bench.py", "--only", "latency,throughput,events,ingest,fanout"]),
     "notebook": (["notebook_bench.py", "--rows", "200000", "--repeat", "3"],
                  ["notebook_bench.py"]),
     "iceberg": (["iceberg_bench.py", "--size", "20MB", "--repeat", "1"],
@@ -104,7 +105,7 @@ def rows_celery(out: str, _extra: dict) -> list[tuple]:
         if not isinstance(body, dict):
             continue
         for key, value in _leaves(body):
-            if isinstance(value, (int, float)) and re.search(r"ratio|speedup|per_s|median", key):
+            if isinstance(value, (int, float)) and re.search(r"ratio|speedup|per_s|median|share", key):
                 rows.append(("celery", f"{section} {key}", value, None, None))
     return rows
 
