@@ -304,6 +304,7 @@ def bench_fanout(b: Bench, folder: Path, files: int, size: str, rounds: int,
     sys.path.insert(0, str(HERE))
     from gen_data import generate, parse_size
 
+    folder = folder / f"{files}x{size}"  # files of another count or size are not reused
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(files):
         f = folder / f"part-{i:02d}.csv"
@@ -369,7 +370,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ingest-file", default="/tmp/wb-bench/events-1GB.csv")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--fan-files", type=int, default=16)
-    ap.add_argument("--fan-size", default="32MB", help="size of each fan-out file")
+    ap.add_argument("--fan-size", default="64MB", help="size of each fan-out file (16 x 64 MB: 1 GB)")
     ap.add_argument("--fan-dir", default="/tmp/wb-bench/fanout")
     args = ap.parse_args(argv)
     only = set(args.only.split(","))

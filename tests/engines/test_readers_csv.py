@@ -305,6 +305,22 @@ def test_glob_widens_from_a_later_file(tmp_path):
     assert df.schema["v"] == pl.String and sorted(df["v"].to_list()) == ["2", "x"]
 
 
+def test_glob_heads_widen_together_and_name_the_file(tmp_path):
+    """The heads of the files past the first are checked at once: each widening names the
+    file its example came from, a leading zero anywhere keeps a column text, and a float in one
+    file and text in another give text."""
+    write(tmp_path / "g" / "a.csv", "id,v,zip,n\n1,2,2134,5\n")
+    write(tmp_path / "g" / "b.csv", "id,v,zip,n\n2,3,2135,6.5\n")
+    write(tmp_path / "g" / "c.csv", "id,v,zip,n\n3,x,02136,7\n")
+    write(tmp_path / "g" / "d.csv", "id,v,zip,n\n4,5,2137,8\n")
+    df, scan = read(tmp_path / "g" / "*.csv")
+    assert dict(df.schema) == {"id": pl.Int64, "v": pl.String, "zip": pl.String, "n": pl.Float64}
+    assert df.sort("id")["zip"].to_list() == ["2134", "2135", "02136", "2137"]
+    assert "column 'v': 'x' further into c.csv is not int64; read as string" in scan.notes
+    assert any("'02136' in c.csv has a leading zero" in n for n in scan.notes)
+    assert any(n.startswith("column 'n': '6.5' further into b.csv") for n in scan.notes)
+
+
 def test_folder_reads_its_files(tmp_path):
     write(tmp_path / "d" / "a.csv", "id\n1\n")
     write(tmp_path / "d" / "b.csv", "id\n2\n")

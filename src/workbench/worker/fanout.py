@@ -73,7 +73,8 @@ def start(task: Any, rt: Runtime, pipeline: m.Pipeline, job_id: str, plan_: Plan
         return "failed", {"job_id": job_id, "status": "failed", "error": err.to_dict()}
     for note in notes:
         publish(Message(job_id=job_id, level="warning", text=note))
-    cleanup_parts(rt, sink.name, job_id)  # files of dead earlier attempts: never visible
+    if attempt > 1:  # files of dead earlier attempts: never visible (the first has none)
+        cleanup_parts(rt, sink.name, job_id)
     bytes_total = sum(int(f.get("size") or 0) for f in files)
     try:
         rt.redis.delete(keys.fanout(ctx.namespace, job_id, attempt))
