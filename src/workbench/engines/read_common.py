@@ -23,6 +23,7 @@ HEAD_BYTES = 64 * 1024  # sniffed from the start of every file
 WINDOW_BYTES = 64 * 1024  # one sampled window further into a text file
 SAMPLE_WINDOWS = 16  # windows spread over the inputs (plus each file's tail)
 INFER_ROWS = 10_000  # rows read as text to type (and check) a file's head
+PLAN_PREFIX_BYTES = 8 * 1024 * 1024  # of each file, what a types-only read parses (Input.head_source)
 # rows Polars infers a CSV's first types from; the text of the first INFER_ROWS rows then
 # widens them (inference costs ~0.1 ms per 1,000 fields: on a file of 10,000 columns, Polars'
 # own 10,000-row inference was a fifth of the job, and the text read happens anyway)
@@ -152,6 +153,26 @@ class Input:
     def target_size(self) -> int:
         assert self.target is not None
         return os.path.getsize(self.target)
+
+    @property
+    def types_only(self) -> bool:
+        """Read for its column types only (``scan_file(types_only=True)``, a fan-out's plan)."""
+        return bool(self.extra.get("types_only"))
+
+    def head_source(self) -> str | bytes:
+        """What a Polars read of the file's first rows is given: the file itself, or, in a
+        types-only read, its first ``PLAN_PREFIX_BYTES`` cut to whole lines. That read skips
+        the search of every byte for an over-long field (the parts do it, each on its file), so
+        its own reads must be bounded: no field past the prefix can reach Polars."""
+        if not self.types_only or self.target_size <= PLAN_PREFIX_BYTES:
+            assert self.target is not None
+            return self.target
+        return self.read_at(0, PLAN_PREFIX_BYTES).rsplit(b"\n", 1)[0] + b"\n"
+
+    @property
+    def head_is_whole(self) -> bool:
+        """Whether ``head_source`` holds the whole file."""
+        return not self.types_only or self.target_size <= PLAN_PREFIX_BYTES
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"path": self.path, "size": self.size,

@@ -64,7 +64,7 @@ def plan_csv(inputs: list[Input], opts: CsvOptions, declared: dict[str, pl.DataT
     type_iso_dates(inputs[0], opts, plan)
     if len(names) > 1:  # one column: a blank line is a null value
         for inp in inputs:
-            if not inp.extra.get("types_only"):  # which rows are read: nothing of the types
+            if not inp.types_only:  # which rows are read: nothing of the types
                 inp.extra["blank_rows"] = blank_rows(inp, opts)
     if names[-1] == "":
         plan.notes.append("every line ends with the delimiter: the empty last column is dropped")
@@ -114,7 +114,7 @@ def _infer(inp: Input, opts: CsvOptions, names: list[str],
     columns that were empty in the rows Polars saw."""
     kwargs = opts.polars_kwargs(all_markers=True)
     try:
-        schema = pl.scan_csv(inp.target, infer_schema_length=CSV_GUESS_ROWS, n_rows=CSV_GUESS_ROWS,
+        schema = pl.scan_csv(inp.head_source(), infer_schema_length=CSV_GUESS_ROWS, n_rows=CSV_GUESS_ROWS,
                              new_columns=names, truncate_ragged_lines=True,
                              **kwargs).collect_schema()
     except pl.exceptions.PolarsError as exc:

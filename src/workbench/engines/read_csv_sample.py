@@ -84,7 +84,8 @@ def widen_from(plan: CsvPlan, inp: Input, data: bytes | None) -> None:
     text = {c: pl.String for c in plan.names}
     try:
         if data is None:
-            df = pl.scan_csv(inp.target, schema=text, n_rows=INFER_ROWS, truncate_ragged_lines=True,
+            df = pl.scan_csv(inp.head_source(), schema=text, n_rows=INFER_ROWS,
+                             truncate_ragged_lines=True,
                              **plan.opts.polars_kwargs(all_markers=True)).collect()
         else:
             kwargs = {**plan.opts.polars_kwargs(all_markers=True), "has_header": False,
@@ -97,7 +98,7 @@ def widen_from(plan: CsvPlan, inp: Input, data: bytes | None) -> None:
         if unseen:
             plan.dtypes.update(infer_text_columns(df.select(unseen)))
             typed = [c for c in plan.names if c not in plan.declared and plan.dtypes[c] != pl.String]
-    if data is None and df.height < INFER_ROWS:
+    if data is None and df.height < INFER_ROWS and inp.head_is_whole:
         # the whole file was read: a window of it holds no value this check does not see (a
         # value that fits a type fits every wider one), so sample_windows parses it for the
         # byte and field checks only (each window costs a parse with the whole schema)

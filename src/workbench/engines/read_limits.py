@@ -29,7 +29,7 @@ def check_line_lengths(inp: Input, limits: Limits, *, what: str = "a record") ->
 
 
 def check_field_sizes(inp: Input, limits: Limits, *, separators: bytes, quote: bytes | None,
-                      what: str = "a field") -> None:
+                      what: str = "a field", upto: int | None = None) -> None:
     """Refuse a delimited text file with a field longer than ``max_field_bytes``, before any
     reader holds it: one pass in chunks no larger than the limit, memory bounded by the chunk.
 
@@ -40,10 +40,12 @@ def check_field_sizes(inp: Input, limits: Limits, *, separators: bytes, quote: b
     the limit with no quote character in it is refused as well. (A quoted field that hides an
     escaped quote at least every ``max_field_bytes`` is not seen; the line-free stretch check
     still bounds a field without line breaks.)
+
+    ``upto``: only the first that many bytes are read by Polars (``Input.head_source``).
     """
     assert inp.target is not None
     limit = limits.max_field_bytes
-    if Path(inp.target).stat().st_size <= limit:
+    if min(Path(inp.target).stat().st_size, upto or float("inf")) <= limit:
         return
     # each end found with find/rfind (memchr): a chunk of ordinary data answers at its edges
     ends = [b"\n"] + [bytes([c]) for c in sorted(set(separators + (quote or b"")) - {10})]
@@ -53,7 +55,7 @@ def check_field_sizes(inp: Input, limits: Limits, *, separators: bytes, quote: b
     last_quote, inside = -1, False
     pos = 0
     with open(inp.target, "rb") as f:
-        while n := f.readinto(view):
+        while (upto is None or pos < upto) and (n := f.readinto(view)):
             firsts = [i for i in (buf.find(e, 0, n) for e in ends) if i >= 0]
             if not firsts:
                 if pos + n - last_end - 1 > limit:

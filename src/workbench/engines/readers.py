@@ -51,7 +51,8 @@ import polars as pl
 from ..errors import ConfigError, SourceError, WorkbenchError
 from ..spec.models import FileSource
 from .read_common import (
-    HEAD_BYTES, LIMITS, Input, Limits, TempFiles, default_nulls, file_fingerprint,
+    HEAD_BYTES, LIMITS, PLAN_PREFIX_BYTES, Input, Limits, TempFiles, default_nulls,
+    file_fingerprint,
 )
 from .read_decompress import materialize
 from .read_detect import (
@@ -302,7 +303,8 @@ def _read_csv(source: FileSource, inputs: list[Input], ctx: Context | None, limi
     delim = delimiter.encode()
     for inp in inputs:  # before Polars sees a field that would take all memory
         check_field_sizes(inp, limits, separators=delim if len(delim) == 1 else b"",
-                          quote=opts.quote_char.encode() if opts.quote_char else None)
+                          quote=opts.quote_char.encode() if opts.quote_char else None,
+                          upto=PLAN_PREFIX_BYTES if inp.types_only else None)
     plan = plan_csv(inputs, opts, declared, sample_markers=source.null_values is None,
                     limits=limits)
 
