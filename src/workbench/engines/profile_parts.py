@@ -37,11 +37,20 @@ from .profile_limits import bound_profile, supported
 
 HLL_BITS = 16
 HLL_REGISTERS = 1 << HLL_BITS
+# Past this many columns a part keeps no summary and the commit reads the parts back: a sketch
+# is up to ~40 KB of the part's manifest per column of many distinct values (its registers,
+# compressed), and the commit holds every part's manifest at once.
+MAX_COLUMNS = 256
 VALUE_BYTES = 1 << 20
 _ABSENT = object()  # a part's value counts of one column, at most (else read back at commit)
 
 
 # ----------------------------------------------------------------------------- a part
+def mergeable(schema: pl.Schema) -> bool:
+    """Whether a part of this schema keeps a summary (``MAX_COLUMNS``)."""
+    return len(schema) <= MAX_COLUMNS
+
+
 def part_profile(stats: pl.DataFrame, written: pl.LazyFrame, schema: pl.Schema) -> dict[str, Any]:
     """The summary one part keeps in its manifest. ``stats``: the pass's one-row aggregations;
     ``written``: the part's rows as written (read back column by column, on the part's worker)."""

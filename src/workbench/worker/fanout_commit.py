@@ -10,9 +10,9 @@ from typing import Any, Callable
 
 from ..dataset_store import commit_version, find_committed, previous_files
 from ..engines.profile import (
-    EXACT_DISTINCT_ROWS, add_top_values, profile_from_stats, schema_dict, stats_deferred,
+    EXACT_DISTINCT_ROWS, add_top_values, profile_from_stats, schema_dict,
 )
-from ..engines.profile_parts import apply_merged_distinct, merge_part_profiles
+from ..engines.profile_parts import apply_merged_distinct, merge_part_profiles, mergeable
 from ..engines.stored import restore
 from ..errors import (
     InternalError, NotFound, SourceError, Superseded, TransientError, as_workbench_error,
@@ -169,7 +169,7 @@ def commit_parts(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, n
         if sink.mode == "append":
             check_append_schema(ctx, sink.name, schema)
         merged = None
-        if rows_out > EXACT_DISTINCT_ROWS and not stats_deferred(schema):
+        if rows_out > EXACT_DISTINCT_ROWS and mergeable(schema):
             # the parts' own statistics add up; up to that many rows distinct counts are exact,
             # which needs every value in one place: the parts are read back below
             monitor.phase(f"profile: merging the statistics of {len(entries)} parts")

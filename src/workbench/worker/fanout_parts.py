@@ -14,8 +14,7 @@ import polars as pl
 from ..dataset_store import data_prefix, job_data_prefix, job_files_in_use
 from ..engines.steps import apply_step, step_label
 from ..engines.types import parse_type
-from ..engines.profile import stats_deferred
-from ..engines.profile_parts import part_profile
+from ..engines.profile_parts import mergeable, part_profile
 from ..engines.stored import restore, to_stored
 from ..errors import Cancelled, InternalError, TransientError, WorkbenchError, as_workbench_error
 from ..events import Event, JobCancelled, Progress, Retrying
@@ -142,7 +141,7 @@ def write_part(rt: Runtime, job_id: str, attempt: int, index: int, source: m.Fil
         sink_q = counted.sink_parquet(writers.target(sink.partition_by, have), lazy=True,
                                       **sink_kwargs(sink))
         stats = None
-        if stats_deferred(have):  # a wide file: the commit reads its parts back (profile.py)
+        if not mergeable(have):  # many columns: the commit reads the parts back (profile_parts)
             sink_q.collect(engine="streaming")
         else:  # the part's own statistics in the same pass, to merge at the commit
             _, stats = pl.collect_all(
