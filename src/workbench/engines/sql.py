@@ -64,8 +64,10 @@ class SqlLimits:
             # the job's process already holds Python, Polars, the drivers it preloads and what
             # the job has read: DuckDB gets what is left of the job's limit (a quarter of it at
             # least), so its own limit stops the query with an SQLError before the process
-            # as a whole goes over and is stopped
-            left = max(job_memory - resident_bytes(), job_memory // 4)
+            # as a whole goes over and is stopped. An eighth of the limit stays free besides:
+            # DuckDB's limit does not count every allocation (a process 3 MiB over a 668 MiB
+            # limit was stopped before DuckDB refused the query)
+            left = max(job_memory - resident_bytes() - job_memory // 8, job_memory // 4)
             if job_memory and left < parse_size(memory, "WORKBENCH_SQL_MEMORY_LIMIT"):
                 memory = f"{max(left // 1024, 1024)}KiB"
         return cls(time_limit=time_limit, memory_limit=memory,
