@@ -89,6 +89,18 @@ def test_compose_validates_with_the_generated_env(tmp_path):
     assert out.returncode == 0, out.stderr
 
 
+def test_compose_validates_with_a_relative_keys_folder(tmp_path):
+    """A keys folder given as a relative path (``keys``, a placeholder) is a bind mount of that
+    path, not a named volume compose refuses as undeclared."""
+    env_file, values = _init_env(tmp_path)
+    env_file.write_text(env_file.read_text().replace(values["WORKBENCH_KEYS_HOST_DIR"], "keys"))
+    out = _compose("config", env_file=env_file)
+    assert out.returncode == 0, out.stderr
+    worker = yaml.safe_load(out.stdout)["services"]["worker-ingest"]
+    assert {"type": "bind", "source": "keys/worker.key", "target": "/etc/workbench/keys/worker.key",
+            "read_only": True} in worker["volumes"]
+
+
 def test_no_secret_has_a_default_in_the_compose_file():
     text = (ROOT / "docker-compose.yml").read_text()
     for name in SECRETS + ("WORKBENCH_KEYS_HOST_DIR",):
