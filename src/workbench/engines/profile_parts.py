@@ -41,8 +41,8 @@ HLL_REGISTERS = 1 << HLL_BITS
 # is up to ~40 KB of the part's manifest per column of many distinct values (its registers,
 # compressed), and the commit holds every part's manifest at once.
 MAX_COLUMNS = 256
-VALUE_BYTES = 1 << 20
-_ABSENT = object()  # a part's value counts of one column, at most (else read back at commit)
+VALUE_BYTES = 1 << 20  # a part's value counts of one column, at most (else read back at commit)
+_ABSENT = object()  # a part that carries no value counts of a column (too many bytes)
 
 
 # ----------------------------------------------------------------------------- a part

@@ -134,6 +134,8 @@ class Input:
     head: bytes = b""
     compression: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # read for its column types only (``scan_file(types_only=True)``, a fan-out's plan)
+    types_only: bool = False
     # a local file's (size, mtime, ctime, inode) when the scan opened it: one read in place is
     # hashed apart from the pass that reads its rows, so a change in between must show
     fingerprint: list[int] | None = None
@@ -155,24 +157,19 @@ class Input:
         return os.path.getsize(self.target)
 
     @property
-    def types_only(self) -> bool:
-        """Read for its column types only (``scan_file(types_only=True)``, a fan-out's plan)."""
-        return bool(self.extra.get("types_only"))
+    def head_is_whole(self) -> bool:
+        """Whether ``head_source`` is the whole file."""
+        return not self.types_only or self.target_size <= PLAN_PREFIX_BYTES
 
     def head_source(self) -> str | bytes:
         """What a Polars read of the file's first rows is given: the file itself, or, in a
         types-only read, its first ``PLAN_PREFIX_BYTES`` cut to whole lines. That read skips
         the search of every byte for an over-long field (the parts do it, each on its file), so
         its own reads must be bounded: no field past the prefix can reach Polars."""
-        if not self.types_only or self.target_size <= PLAN_PREFIX_BYTES:
-            assert self.target is not None
+        assert self.target is not None
+        if self.head_is_whole:
             return self.target
         return self.read_at(0, PLAN_PREFIX_BYTES).rsplit(b"\n", 1)[0] + b"\n"
-
-    @property
-    def head_is_whole(self) -> bool:
-        """Whether ``head_source`` holds the whole file."""
-        return not self.types_only or self.target_size <= PLAN_PREFIX_BYTES
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"path": self.path, "size": self.size,

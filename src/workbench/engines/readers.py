@@ -90,7 +90,8 @@ def scan_file(source: FileSource, ctx: Context | None = None, *,
 
     ``types_only``: only the columns and their types are wanted (a fan-out's plan; each part
     reads its file again in full): the search of every byte for blank lines, which decide
-    which rows are read and nothing of the types, is left out, so the frame is not to be
+    which rows are read and nothing of the types, is left out, and the field-size check and
+    the head's parse stop at ``PLAN_PREFIX_BYTES`` of each file, so the frame is not to be
     collected."""
     # a copy per scan: the decompressed-bytes budget counts this source's files only
     limits = dataclasses.replace(limits) if limits is not None else Limits.from_env()
@@ -202,10 +203,9 @@ def _scan(source: FileSource, ctx: Context | None, temp: TempFiles, limits: Limi
           internal: bool = False, auto: str | None = None, *, types_only: bool = False
           ) -> SourceScan:
     """``auto``: the encoding ``auto`` settled on past the head (``_single_byte_retry``)."""
-    inputs = [Input(path=e["path"], size=int(e["size"]), opener=_opener(e["path"], ctx))
+    inputs = [Input(path=e["path"], size=int(e["size"]), opener=_opener(e["path"], ctx),
+                    types_only=types_only)
               for e in expand_paths(source.path, ctx, internal=internal)]
-    for inp in inputs:
-        inp.extra["types_only"] = types_only
     fmt: str | None = None
     detected: list[str] = []  # what encoding "auto" found, for the job's notes
     for i, inp in enumerate(inputs):
