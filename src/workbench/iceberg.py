@@ -86,8 +86,13 @@ def current_locations(table: Any) -> dict[str, Any]:
     snap = table.current_snapshot()
     if snap is None:
         return {}
+    # heavy optional dependency: imported on first use
+    from .iceberg_overwrite import lists_live_files
+
     out = {}
     for manifest in snap.manifests(table.io):
+        if not lists_live_files(manifest):  # only the deletions of an earlier snapshot
+            continue
         for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
             out[entry.data_file.file_path] = entry.data_file
     return out
@@ -183,6 +188,8 @@ def commit_snapshot(ice: Any, storage: Storage, *, namespace: str, name: str, ve
     # heavy optional dependency: imported on first use
     from pyiceberg.exceptions import CommitFailedException
 
+    from .iceberg_overwrite import overwrite as live_overwrite
+
     ident = identifier(namespace, name)
     label = ".".join(ident)
     wanted = [location(storage, k) for k in keys]
@@ -233,7 +240,7 @@ def commit_snapshot(ice: Any, storage: Storage, *, namespace: str, name: str, ve
                 removed = [d for loc, d in current.items() if loc not in set(wanted)]
                 files = data_files(table.io, tx.table_metadata, added, info)
                 update = tx.update_snapshot(snapshot_properties=props, branch=branch)
-                with (update.overwrite() if removed else update.fast_append()) as producer:
+                with (live_overwrite(update) if removed else update.fast_append()) as producer:
                     for d in removed:
                         producer.delete_data_file(d)
                     for f in files:

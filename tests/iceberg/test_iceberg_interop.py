@@ -98,3 +98,48 @@ def test_partition_by_is_an_identity_partition_spec(home, tmp_path):
     tbl = table("parts")
     assert tbl.spec().fields == () or list(tbl.spec().fields) == []
     assert same(by_pyiceberg(tbl, ds2.snapshot_id), wb.read("parts").collect())
+
+
+def test_repeated_overwrites_keep_the_current_snapshot_to_the_files_it_lists(home, tmp_path):
+    """Each overwrite's deletions stay with the snapshot that made them: the current snapshot
+    lists as many manifests after ten overwrites as after two, and every older snapshot still
+    reads its own version (time travel keeps its manifests)."""
+    versions = []
+    for i in range(10):
+        df = pl.DataFrame({"id": [i, i + 100], "round": [i, i]})
+        versions.append(wb.ingest(_csv(tmp_path, f"r{i}", df), name="daily", mode="overwrite"))
+        if i == 1:
+            after_two = table("daily").current_snapshot().manifests(table("daily").io)
+    tbl = table("daily")
+    current = tbl.current_snapshot().manifests(tbl.io)
+    assert len(current) == len(after_two) == 2  # the new files, the previous version's deletion
+    assert [(m.added_files_count, m.existing_files_count, m.deleted_files_count)
+            for m in sorted(current, key=lambda m: m.added_files_count)] == [(0, 0, 1), (1, 0, 0)]
+    for ds in versions:
+        ours = wb.read("daily", version=ds.version).collect()
+        assert ours["round"].to_list() == [ds.version - 1] * 2
+        for engine in (by_pyiceberg, by_polars, by_pyarrow):
+            assert same(engine(tbl, ds.snapshot_id), ours), (engine.__name__, ds.version)
+
+
+def test_an_overwrite_after_appends_keeps_what_it_does_not_replace(home, tmp_path):
+    """Appends then an overwrite of one partition: the manifests of the kept files stay, the
+    replaced partition's file is deleted, and the next overwrite drops the deletion-only
+    manifest."""
+    a = pl.DataFrame({"id": [1, 2], "region": ["n", "s"]})
+    wb.ingest(_csv(tmp_path, "a", a), name="parts", mode="create", partition_by=["region"])
+    wb.ingest(_csv(tmp_path, "b", pl.DataFrame({"id": [3], "region": ["e"]})), name="parts",
+              mode="append", partition_by=["region"])
+    up = wb.ingest(_csv(tmp_path, "c", pl.DataFrame({"id": [2], "region": ["s"]})), name="parts",
+                   mode="upsert", keys=["id"], partition_by=["region"])
+    last = wb.ingest(_csv(tmp_path, "d", pl.DataFrame({"id": [7], "region": ["w"]})),
+                     name="parts", mode="overwrite", partition_by=["region"])
+    tbl = table("parts")
+    for ds in (up, last):
+        ours = wb.read("parts", version=ds.version).collect()
+        for engine in (by_pyiceberg, by_polars, by_pyarrow):
+            assert same(engine(tbl, ds.snapshot_id), ours), (engine.__name__, ds.version)
+    assert sorted(wb.read("parts").collect()["id"].to_list()) == [7]
+    live = [m for m in tbl.current_snapshot().manifests(tbl.io)
+            if m.added_files_count or m.existing_files_count]
+    assert sum(m.added_files_count + m.existing_files_count for m in live) == 1
