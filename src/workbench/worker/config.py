@@ -19,7 +19,7 @@ WORKBENCH_MAX_RETRIES               3                          retries of a tran
                                                                also how often a crashing job is re-run
 WORKBENCH_RETRY_BACKOFF             2                          first retry delay, doubled each time
 WORKBENCH_RETRY_BACKOFF_MAX         300                        cap of the retry delay (plus 0-25% jitter)
-WORKBENCH_MAX_TASKS_PER_CHILD       200                        a pool process is replaced after this many
+WORKBENCH_MAX_TASKS_PER_CHILD       1000                       a pool process is replaced after this many
 WORKBENCH_MAX_MEMORY_PER_CHILD      4000000                    ... or once its resident memory (KiB) passes
 WORKBENCH_HEARTBEAT_INTERVAL        5                          seconds between a running job's heartbeats
 WORKBENCH_STALE_AFTER               60                         a running job without a heartbeat this long
@@ -103,7 +103,7 @@ class WorkerConfig:
     max_retries: int = 3
     retry_backoff: float = 2.0
     retry_backoff_max: float = 300.0
-    max_tasks_per_child: int = 200
+    max_tasks_per_child: int = 1000
     max_memory_per_child: int = 4_000_000
     heartbeat_interval: float = 5.0
     stale_after: float = 60.0
@@ -174,7 +174,7 @@ class WorkerConfig:
             max_retries=int(_num("WORKBENCH_MAX_RETRIES", 3)),
             retry_backoff=_num("WORKBENCH_RETRY_BACKOFF", 2.0),
             retry_backoff_max=_num("WORKBENCH_RETRY_BACKOFF_MAX", 300.0),
-            max_tasks_per_child=int(_num("WORKBENCH_MAX_TASKS_PER_CHILD", 200)),
+            max_tasks_per_child=int(_num("WORKBENCH_MAX_TASKS_PER_CHILD", 1000)),
             max_memory_per_child=int(_num("WORKBENCH_MAX_MEMORY_PER_CHILD", 4_000_000)),
             heartbeat_interval=_num("WORKBENCH_HEARTBEAT_INTERVAL", 5.0),
             stale_after=_num("WORKBENCH_STALE_AFTER", 60.0),
