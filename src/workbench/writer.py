@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import shutil
+import threading
+from pathlib import Path
+from typing import Any, BinaryIO, Callable
 
 import polars as pl
 
@@ -18,6 +21,7 @@ from .errors import AlreadyExists, InputError, NotFound, WorkbenchError
 from .monitor import Monitor
 from .spec.models import DatasetSink, Pipeline
 from .spec.partitions import PartitionField, parse_partitions
+from .storage.disk import owned_temp_dir
 
 
 def sink_kwargs(sink: DatasetSink) -> dict[str, Any]:
@@ -57,6 +61,12 @@ class PartWriters:
 
     ``stem`` names the files: ``part`` here, ``part-<file index>`` for a fan-out part.
     ``partitions`` holds each partitioned file's Iceberg partition record values by field name.
+
+    On remote storage every file is also written to a local spool folder as it streams up, so
+    the checks and the profile after the pass (distinct counts, top values, row counts) read
+    the written columns from local disk instead of downloading them again (on a 200 MB S3
+    ingest that read-back was 57 MiB and about a second). ``written()`` scans whichever holds
+    them; ``cleanup()`` removes the spool (a killed process's spool goes with its temp folder).
     """
 
     def __init__(self, ctx: Context, prefix: str, monitor: Monitor, *, stem: str = "part") -> None:
@@ -64,6 +74,10 @@ class PartWriters:
         self.parts: list[tuple[str, Any, HashingWriter]] = []
         self.partitions: dict[str, dict[str, Any]] = {}
         self.fields: list[PartitionField] = []
+        self._remote = ctx.storage.storage_options() is not None
+        self._spool: Path | None = None
+        self._copies: list[BinaryIO] = []  # in the order of ``parts``
+        self._lock = threading.Lock()
 
     def target(self, partition_by: list[str], schema: pl.Schema) -> Any:
         """What ``sink_parquet`` writes to: partitioned files, or one file."""
@@ -86,9 +100,47 @@ class PartWriters:
             record = {f.name: record_value(f, v) for f, v in values}
             self.partitions[key] = {k: v for k, v in record.items() if v is not ...}
         target = self.ctx.storage.open_write(key)
-        hw = HashingWriter(target, self.monitor.on_bytes)
-        self.parts.append((key, target, hw))
+        # Polars asks for the files of several partitions at once, from its own threads
+        with self._lock:
+            copy = None
+            if self._remote:
+                if self._spool is None:
+                    self._spool = owned_temp_dir(self.ctx.settings.home / "tmp", "wb-spool-")
+                copy = open(self._spool / f"{len(self._copies):05d}.parquet", "wb")
+                self._copies.append(copy)
+            hw = HashingWriter(target, self.monitor.on_bytes, copy=copy)
+            self.parts.append((key, target, hw))
         return hw
+
+    def _sources(self) -> list[str]:
+        if self._spool is not None:
+            return [f.name for f in self._copies]
+        return [self.ctx.storage.uri(k) for k, _t, _h in self.parts]
+
+    def written(self) -> pl.LazyFrame:
+        """The files written, as one scan (from the spool when the storage is remote)."""
+        sources = self._sources()
+        opts = None if self._spool is not None else self.ctx.storage.storage_options()
+        return pl.scan_parquet(sources, storage_options=opts) if opts else pl.scan_parquet(sources)
+
+    def rows_of(self, index: int) -> int:
+        """The rows of the ``index``-th file (read from its footer)."""
+        source = self._sources()[index]
+        opts = None if self._spool is not None else self.ctx.storage.storage_options()
+        scan = pl.scan_parquet(source, storage_options=opts) if opts else pl.scan_parquet(source)
+        return int(scan.select(pl.len()).collect().item())
+
+    def _close_copies(self) -> None:
+        for f in self._copies:
+            f.close()
+
+    def cleanup(self) -> None:
+        """Remove the local spool (idempotent); the stored files are the owner's to keep."""
+        self._close_copies()
+        self._copies = []
+        if self._spool is not None:
+            shutil.rmtree(self._spool, ignore_errors=True)
+            self._spool = None
 
     def file_entry(self, key: str, rows: int, hw: HashingWriter) -> dict[str, Any]:
         """The manifest's entry of one file (its partition record, when partitioned)."""
@@ -99,10 +151,12 @@ class PartWriters:
         return entry
 
     def close_all(self) -> None:
+        self._close_copies()
         for _key, target, _hw in self.parts:
             target.close()
 
     def abort_all(self) -> None:
+        self.cleanup()
         for _key, target, _hw in self.parts:
             try:
                 target.abort()
@@ -170,17 +224,14 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
 
     try:
         stats = stats_df.row(0, named=True)
-        uris = [storage.uri(k) for k, _t, _h in writers.parts]
-        opts = storage.storage_options()
-        staged = restore(pl.scan_parquet(uris, storage_options=opts), dict(schema))
+        staged = restore(writers.written(), dict(schema))
         monitor.phase("checks")
         checks = commit_guard(stats, staged)
         profile = profile_from_stats(schema, stats)
         add_top_values(profile, staged, schema, on_phase=monitor.phase)
         files = []
-        for key, _target, hw in writers.parts:
-            rows = pl.scan_parquet(storage.uri(key), storage_options=opts).select(pl.len()).collect().item() \
-                if len(writers.parts) > 1 else int(stats["__p.rows"])
+        for i, (key, _target, hw) in enumerate(writers.parts):
+            rows = writers.rows_of(i) if len(writers.parts) > 1 else int(stats["__p.rows"])
             files.append(writers.file_entry(key, rows, hw))
         monitor.phase("checksums")
         input_list = inputs()
@@ -197,6 +248,8 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
         if not getattr(exc, "workbench_keep_files", False):  # committed as a snapshot already
             storage.delete_prefix(prefix)
         raise
+    finally:
+        writers.cleanup()
     return ds.to_dict()
 
 

@@ -171,3 +171,31 @@ def test_killed_write_is_cleaned_by_the_next_run_of_the_job(s3_env, s3_settings,
     assert {"/".join(o.key.split("/")[4:6]) for o in ctx.storage.list("default/datasets/big/data/")
             } == {"job-killed/a2"}
     assert verify(ctx, "big")["ok"]
+
+
+def test_a_write_to_the_bucket_profiles_what_it_wrote_and_leaves_no_local_copy(
+        s3_env, s3_settings, tmp_path):
+    """The written files are read back for the checks and the profile from a local copy made
+    as they stream up: the profile is the one a local write gives, row counts per partition
+    file are right, and the copy is gone after a success and after a failed check."""
+    from workbench.settings import get_settings
+
+    rng = np.random.default_rng(7)
+    df = pl.DataFrame({"id": np.arange(3000), "region": rng.choice(["n", "s", "e", "w"], 3000),
+                       "amount": rng.integers(0, 500, 3000)})
+    src = tmp_path / "orders.csv"
+    df.write_csv(src)
+    ds = wb.ingest(str(src), name="spooled", partition_by=["region"])
+    assert sorted(f["rows"] for f in ds.files) == sorted(
+        df.group_by("region").len()["len"].to_list())
+    cols = ds.profile["columns"]
+    assert cols["id"]["distinct"] == 3000 and cols["amount"]["distinct"] == df["amount"].n_unique()
+    top = {v["value"]: v["count"] for v in cols["region"]["top_values"]}
+    assert top == dict(df.group_by("region").len().iter_rows())
+    spools = lambda: sorted((get_settings().home / "tmp").glob("wb-spool-*"))  # noqa: E731
+    assert spools() == []
+    with pytest.raises(wb.CheckFailed):
+        wb.run(wb.Pipeline(source=wb.file(str(src)), checks=[wb.in_range("amount", max=10)],
+                           sink=wb.dataset("spooled", mode="overwrite")))
+    assert spools() == []
+    assert wb.info("spooled").version == ds.version
