@@ -95,18 +95,20 @@ class PartWriters:
         values = [(f, keys.get(key_name(i))) for i, f in enumerate(self.fields)]
         # column names too: a column named "../../other/x" must not leave the dataset's prefix
         segs = "/".join(f"{_segment(f.name)}={_segment(path_segment(f, v))}" for f, v in values)
-        key = f"{self.prefix}{segs + '/' if segs else ''}{self.stem}-{len(self.parts):05d}.parquet"
-        if values:  # pragma: no cover - partitioned files are named on Polars' threads (_segment)
-            record = {f.name: record_value(f, v) for f, v in values}
-            self.partitions[key] = {k: v for k, v in record.items() if v is not ...}
-        target = self.ctx.storage.open_write(key)
-        # Polars asks for the files of several partitions at once, from its own threads
+        record = {f.name: record_value(f, v) for f, v in values} if values else None
+        # Polars asks for the files of several partitions at once, from its own threads: each
+        # file takes the next number (and spool file) under the lock
         with self._lock:
+            index = len(self.parts)
+            key = f"{self.prefix}{segs + '/' if segs else ''}{self.stem}-{index:05d}.parquet"
+            if record is not None:  # pragma: no cover - partitioned: on Polars' threads
+                self.partitions[key] = {k: v for k, v in record.items() if v is not ...}
+            target = self.ctx.storage.open_write(key)
             copy = None
             if self._remote:
                 if self._spool is None:
                     self._spool = owned_temp_dir(self.ctx.settings.home / "tmp", "wb-spool-")
-                copy = open(self._spool / f"{len(self._copies):05d}.parquet", "wb")
+                copy = open(self._spool / f"{index:05d}.parquet", "wb")
                 self._copies.append(copy)
             hw = HashingWriter(target, self.monitor.on_bytes, copy=copy)
             self.parts.append((key, target, hw))

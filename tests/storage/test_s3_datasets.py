@@ -188,6 +188,9 @@ def test_a_write_to_the_bucket_profiles_what_it_wrote_and_leaves_no_local_copy(
     ds = wb.ingest(str(src), name="spooled", partition_by=["region"])
     assert sorted(f["rows"] for f in ds.files) == sorted(
         df.group_by("region").len()["len"].to_list())
+    # the partitions' files are opened from several threads: each takes its own number
+    assert sorted(f["key"].rsplit("/", 1)[1] for f in ds.files) == [
+        f"part-{i:05d}.parquet" for i in range(4)]
     cols = ds.profile["columns"]
     assert cols["id"]["distinct"] == 3000 and cols["amount"]["distinct"] == df["amount"].n_unique()
     top = {v["value"]: v["count"] for v in cols["region"]["top_values"]}
