@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
-from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, Callable
 
 import polars as pl
 
@@ -21,7 +19,7 @@ from .errors import AlreadyExists, InputError, NotFound, WorkbenchError
 from .monitor import Monitor
 from .spec.models import DatasetSink, Pipeline
 from .spec.partitions import PartitionField, parse_partitions
-from .storage.disk import owned_temp_dir
+from .spool import Spool
 
 
 def sink_kwargs(sink: DatasetSink) -> dict[str, Any]:
@@ -62,11 +60,12 @@ class PartWriters:
     ``stem`` names the files: ``part`` here, ``part-<file index>`` for a fan-out part.
     ``partitions`` holds each partitioned file's Iceberg partition record values by field name.
 
-    On remote storage every file is also written to a local spool folder as it streams up, so
-    the checks and the profile after the pass (distinct counts, top values, row counts) read
-    the written columns from local disk instead of downloading them again (on a 200 MB S3
-    ingest that read-back was 57 MiB and about a second). ``written()`` scans whichever holds
-    them; ``cleanup()`` removes the spool (a killed process's spool goes with its temp folder).
+    On remote storage every file is also copied to local disk as it streams up (``spool.py``,
+    within the free space), so the checks and the profile after the pass (distinct counts, top
+    values, row counts) read the written columns there instead of downloading them again (on a
+    200 MB S3 ingest that read-back was 57 MiB and about a second). ``written()`` scans
+    whichever holds them; ``cleanup()`` removes the copy (a killed process's copy goes with its
+    temp folder).
     """
 
     def __init__(self, ctx: Context, prefix: str, monitor: Monitor, *, stem: str = "part") -> None:
@@ -74,9 +73,8 @@ class PartWriters:
         self.parts: list[tuple[str, Any, HashingWriter]] = []
         self.partitions: dict[str, dict[str, Any]] = {}
         self.fields: list[PartitionField] = []
-        self._remote = ctx.storage.storage_options() is not None
-        self._spool: Path | None = None
-        self._copies: list[BinaryIO] = []  # in the order of ``parts``
+        remote = ctx.storage.storage_options() is not None
+        self._spool = Spool(ctx.settings.home / "tmp") if remote else None
         self._lock = threading.Lock()
 
     def target(self, partition_by: list[str], schema: pl.Schema) -> Any:
@@ -97,52 +95,41 @@ class PartWriters:
         segs = "/".join(f"{_segment(f.name)}={_segment(path_segment(f, v))}" for f, v in values)
         record = {f.name: record_value(f, v) for f, v in values} if values else None
         # Polars asks for the files of several partitions at once, from its own threads: each
-        # file takes the next number (and spool file) under the lock
+        # file takes the next number (and copy) under the lock
         with self._lock:
-            index = len(self.parts)
-            key = f"{self.prefix}{segs + '/' if segs else ''}{self.stem}-{index:05d}.parquet"
+            key = f"{self.prefix}{segs + '/' if segs else ''}{self.stem}-{len(self.parts):05d}.parquet"
             if record is not None:  # pragma: no cover - partitioned: on Polars' threads
                 self.partitions[key] = {k: v for k, v in record.items() if v is not ...}
             target = self.ctx.storage.open_write(key)
-            copy = None
-            if self._remote:
-                if self._spool is None:
-                    self._spool = owned_temp_dir(self.ctx.settings.home / "tmp", "wb-spool-")
-                copy = open(self._spool / f"{index:05d}.parquet", "wb")
-                self._copies.append(copy)
+            copy = self._spool.open() if self._spool is not None else None
             hw = HashingWriter(target, self.monitor.on_bytes, copy=copy)
             self.parts.append((key, target, hw))
         return hw
 
-    def _sources(self) -> list[str]:
-        if self._spool is not None:
-            return [f.name for f in self._copies]
-        return [self.ctx.storage.uri(k) for k, _t, _h in self.parts]
+    def _sources(self) -> tuple[list[str], dict[str, str] | None]:
+        """Where to read the written files: the local copies while complete, else storage."""
+        copies = self._spool.paths() if self._spool is not None else None
+        if copies is not None:
+            return copies, None
+        return [self.ctx.storage.uri(k) for k, _t, _h in self.parts], \
+            self.ctx.storage.storage_options()
 
     def written(self) -> pl.LazyFrame:
-        """The files written, as one scan (from the spool when the storage is remote)."""
-        sources = self._sources()
-        opts = None if self._spool is not None else self.ctx.storage.storage_options()
+        """The files written, as one scan (from the local copies when there are)."""
+        sources, opts = self._sources()
         return pl.scan_parquet(sources, storage_options=opts) if opts else pl.scan_parquet(sources)
 
     def rows_of(self, index: int) -> int:
         """The rows of the ``index``-th file (read from its footer)."""
-        source = self._sources()[index]
-        opts = None if self._spool is not None else self.ctx.storage.storage_options()
-        scan = pl.scan_parquet(source, storage_options=opts) if opts else pl.scan_parquet(source)
+        sources, opts = self._sources()
+        scan = pl.scan_parquet(sources[index], storage_options=opts) if opts else \
+            pl.scan_parquet(sources[index])
         return int(scan.select(pl.len()).collect().item())
 
-    def _close_copies(self) -> None:
-        for f in self._copies:
-            f.close()
-
     def cleanup(self) -> None:
-        """Remove the local spool (idempotent); the stored files are the owner's to keep."""
-        self._close_copies()
-        self._copies = []
+        """Remove the local copies (idempotent); the stored files are the owner's to keep."""
         if self._spool is not None:
-            shutil.rmtree(self._spool, ignore_errors=True)
-            self._spool = None
+            self._spool.remove()
 
     def file_entry(self, key: str, rows: int, hw: HashingWriter) -> dict[str, Any]:
         """The manifest's entry of one file (its partition record, when partitioned)."""
@@ -153,7 +140,8 @@ class PartWriters:
         return entry
 
     def close_all(self) -> None:
-        self._close_copies()
+        if self._spool is not None:
+            self._spool.close()
         for _key, target, _hw in self.parts:
             target.close()
 

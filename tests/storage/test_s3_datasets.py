@@ -202,3 +202,30 @@ def test_a_write_to_the_bucket_profiles_what_it_wrote_and_leaves_no_local_copy(
                            sink=wb.dataset("spooled", mode="overwrite")))
     assert spools() == []
     assert wb.info("spooled").version == ds.version
+
+
+def test_a_write_with_no_room_for_a_local_copy_reads_back_from_the_bucket(
+        s3_env, s3_settings, tmp_path, monkeypatch):
+    """A worker whose local disk cannot hold a copy of the output still writes to the bucket:
+    the copy is dropped (never an error) and the profile is read back from the bucket."""
+    import shutil
+
+    from workbench.context import Context
+    from workbench.execute import execute
+    from workbench.settings import get_settings
+
+    home_tmp = get_settings().home / "tmp"
+    home_tmp.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("WORKBENCH_DISK_RESERVE", str(shutil.disk_usage(home_tmp).free + 2**30))
+    df = pl.DataFrame({"id": np.arange(500), "tag": ["a", "b"] * 250})
+    src = tmp_path / "tags.csv"
+    df.write_csv(src)
+    # in this process, so the job reads the reserve just set (a job process inherits its
+    # fork server's environment)
+    out = execute(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("roomless")),
+                  job_id="roomless-1", ctx=Context.from_settings())
+    cols = out["profile"]["columns"]
+    assert out["rows"] == 500 and cols["id"]["distinct"] == 500
+    assert {v["value"]: v["count"] for v in cols["tag"]["top_values"]} == {"a": 250, "b": 250}
+    assert sorted(home_tmp.glob("wb-spool-*")) == []
+    assert wb.read("roomless").collect().sort("id").equals(df)
