@@ -20,6 +20,7 @@ from .monitor import Monitor
 from .spec.models import DatasetSink, Pipeline
 from .spec.partitions import PartitionField, parse_partitions
 from .spool import Spool
+from .storage.disk import temp_base
 
 
 def sink_kwargs(sink: DatasetSink) -> dict[str, Any]:
@@ -64,8 +65,8 @@ class PartWriters:
     within the free space), so the checks and the profile after the pass (distinct counts, top
     values, row counts) read the written columns there instead of downloading them again (on a
     200 MB S3 ingest that read-back was 57 MiB and about a second). ``written()`` scans
-    whichever holds them; ``cleanup()`` removes the copy (a killed process's copy goes with its
-    temp folder).
+    whichever holds them; ``cleanup()`` removes the copy (a killed process's copy is removed by
+    the next worker start or ``workbench gc``, as a reader's copy is).
     """
 
     def __init__(self, ctx: Context, prefix: str, monitor: Monitor, *, stem: str = "part") -> None:
@@ -74,7 +75,7 @@ class PartWriters:
         self.partitions: dict[str, dict[str, Any]] = {}
         self.fields: list[PartitionField] = []
         remote = ctx.storage.storage_options() is not None
-        self._spool = Spool(ctx.settings.home / "tmp") if remote else None
+        self._spool = Spool(temp_base(ctx.settings.home)) if remote else None
         self._lock = threading.Lock()
 
     def target(self, partition_by: list[str], schema: pl.Schema) -> Any:
