@@ -169,7 +169,9 @@ class Input:
         assert self.target is not None
         if self.head_is_whole:
             return self.target
-        return self.read_at(0, PLAN_PREFIX_BYTES).rsplit(b"\n", 1)[0] + b"\n"
+        data = self.read_at(0, PLAN_PREFIX_BYTES)
+        cut = data.rfind(b"\n")  # one copy of the prefix, not three (rsplit, then +)
+        return data[:cut + 1] if cut >= 0 else data + b"\n"
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"path": self.path, "size": self.size,
