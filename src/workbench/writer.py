@@ -204,10 +204,7 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
         # zoned datetimes in UTC, Enum as String, Array as List (engines/stored.py)
         sink_q = to_stored(frame, schema).sink_parquet(
             writers.target(sink.partition_by, schema), lazy=True, **sink_kwargs(sink))
-        # Distinct counts are the read-back's (add_top_values counts them on the written
-        # columns): the pass's estimates would only be replaced, and cost ~15 % of its CPU.
-        stats_q = frame.select([e for e in stats_exprs
-                                if not e.meta.output_name().startswith("__p.distinct.")])
+        stats_q = frame.select(stats_exprs)
         _, stats_df = pl.collect_all([sink_q, stats_q], engine="streaming")
         monitor.check_cancel()
         writers.close_all()

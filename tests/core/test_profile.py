@@ -76,36 +76,6 @@ def test_distinct_counts_are_exact_and_never_above_the_rows(wb_home, tmp_path, m
     assert (cols["name"]["distinct"], cols["name"]["distinct_estimated"]) == (5000, False)
     assert cols["note"]["distinct_estimated"] and n // 4 * 0.98 <= cols["note"]["distinct"] <= n // 4
     assert cols["note"]["distinct"] <= n // 4
-    # a dataset write's pass makes no estimate (writer.write_dataset): the read-back sizes
-    # each column's sample by one of its own, with the same outcome
-    no_estimates = [e for e in profile_mod.profile_exprs(df.schema)
-                    if not e.meta.output_name().startswith("__p.distinct.")]
-    profile = profile_mod.profile_from_stats(df.schema, df.select(no_estimates).row(0, named=True))
-    assert not any("distinct" in c or "approx_distinct" in c for c in profile["columns"].values())
-    profile_mod.add_exact_distinct(profile, df.lazy())
-    again = profile["columns"]
-    assert (again["name"]["distinct"], again["name"]["distinct_estimated"]) == (5000, False)
-    assert again["id"]["distinct_estimated"] and n * 0.98 <= again["id"]["distinct"] <= n
-    assert again["note"]["distinct_estimated"] and \
-        n // 4 * 0.98 <= again["note"]["distinct"] <= n // 4
-    assert all(c["approx_distinct"] > 0 for c in again.values())
-
-
-def test_a_dataset_profile_counts_distinct_values_without_an_estimate_in_the_pass(
-        wb_home, tmp_path):
-    """The write's pass leaves distinct counts to the read-back: every column still has its
-    exact count, and ``approx_distinct`` (what the panel shows) says the same."""
-    import workbench as wb
-
-    df = pl.DataFrame({"k": [i % 37 for i in range(3000)], "s": [f"v{i % 11}" for i in range(3000)],
-                       "f": [i / 7 for i in range(3000)], "b": [i % 2 == 0 for i in range(3000)]})
-    path = tmp_path / "d.csv"
-    df.write_csv(path)
-    cols = wb.ingest(str(path), name="d").profile["columns"]
-    want = {"k": 37, "s": 11, "f": 3000, "b": 2}
-    assert {c: cols[c]["distinct"] for c in want} == want
-    assert {c: cols[c]["approx_distinct"] for c in want} == want
-    assert not any(cols[c]["distinct_estimated"] for c in want)
 
 
 def test_exact_distinct_counts_hold_across_column_batches(wb_home, tmp_path):

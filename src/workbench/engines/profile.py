@@ -128,17 +128,14 @@ def apply_exact_distinct(profile: dict[str, Any], stats: dict[str, Any]) -> None
 
 
 def add_exact_distinct(profile: dict[str, Any], frame: pl.LazyFrame, on_phase: Any = None) -> None:
-    """Distinct counts read back from the written columns, replacing any estimate of a pass
-    (a dataset write's pass makes none: ``writer.write_dataset``).
+    """Replace the streaming pass's estimates by counts read back from the written columns.
 
     Up to ``EXACT_DISTINCT_ROWS`` rows every count is exact. Above, each column's values are
     sampled by hash: only values whose 64-bit hash falls under a threshold are kept and counted
     exactly, and the count is scaled up by the share the threshold keeps, chosen so about
-    ``SAMPLE_DISTINCT`` distinct values are held (from a HyperLogLog estimate, the pass's or
-    read back here). That is exact when a column has fewer distinct values than that, and
-    otherwise off by about 1/sqrt(SAMPLE_DISTINCT) (0.2 %), where the HyperLogLog was seen 4 %
-    off; memory stays bounded either way. ``approx_distinct`` is set where it was missing (the
-    count itself, or the estimate the sample was sized by).
+    ``SAMPLE_DISTINCT`` distinct values are held. That is exact when a column has fewer distinct
+    values than that, and otherwise off by about 1/sqrt(SAMPLE_DISTINCT) (0.2 %), where the
+    HyperLogLog of the streaming pass was seen 4 % off; memory stays bounded either way.
     """
     rows = int(profile.get("rows") or 0)
     schema = frame.collect_schema()
@@ -148,16 +145,16 @@ def add_exact_distinct(profile: dict[str, Any], frame: pl.LazyFrame, on_phase: A
         _fill_deferred(profile, frame, schema, rows, on_phase)
         if rows <= EXACT_DISTINCT_ROWS:
             return
-    wanted = [n for n, t in schema.items() if supported("distinct", t) and n in profile["columns"]]
+    wanted = [n for n, c in profile["columns"].items() if "distinct" in c]
     if not wanted:
         return
-    step = max(1, min(DISTINCT_BATCH_COLUMNS, DISTINCT_BATCH_CELLS // max(rows, 1)))
     if rows <= EXACT_DISTINCT_ROWS:
         # distinct values, nulls not among them (the null count says how many rows have none)
         # In batches of columns: Polars plans one select of k aggregations in time that grows
         # with k squared (2,000 columns took 2.7 s, 10,000 minutes), and a batch reads only its
         # own columns of the Parquet just written.
         # Long columns one or a few at a time, so the progress can say how far it got.
+        step = max(1, min(DISTINCT_BATCH_COLUMNS, DISTINCT_BATCH_CELLS // max(rows, 1)))
         counts: dict[str, Any] = {}
         for i in range(0, len(wanted), step):
             if on_phase is not None and len(wanted) > step:
@@ -167,15 +164,7 @@ def add_exact_distinct(profile: dict[str, Any], frame: pl.LazyFrame, on_phase: A
                           .collect(engine="streaming").row(0, named=True))
         for n in wanted:
             profile["columns"][n].update(distinct=int(counts[n]), distinct_estimated=False)
-            profile["columns"][n].setdefault("approx_distinct", int(counts[n]))
         return
-    unsized = [n for n in wanted if profile["columns"][n].get("approx_distinct") is None]
-    for i in range(0, len(unsized), step):  # estimates to size each column's sample by
-        batch = unsized[i:i + step]
-        estimates = frame.select([pl.col(n).approx_n_unique().alias(n) for n in batch]
-                                 ).collect(engine="streaming").row(0, named=True)
-        for n in batch:
-            profile["columns"][n]["approx_distinct"] = int(estimates[n])
     for i, n in enumerate(wanted):
         if on_phase is not None:
             on_phase(f"profile: distinct counts, {i:,} of {len(wanted):,} columns")
@@ -267,7 +256,7 @@ def _read_back_wide(profile: dict[str, Any], frame: pl.LazyFrame, schema: pl.Sch
     columns = profile["columns"]
     deferred = stats_deferred(schema)
     names = [n for n, t in schema.items()
-             if supported("distinct", t) or _is_text(t) or (deferred and _has_stats(t))]
+             if "distinct" in columns[n] or _is_text(t) or (deferred and _has_stats(t))]
     per_batch = max(1, WIDE_CELLS // rows)
     for start in range(0, len(names), per_batch):
         if on_phase is not None:
@@ -280,11 +269,9 @@ def _read_back_wide(profile: dict[str, Any], frame: pl.LazyFrame, schema: pl.Sch
             has_null = s.null_count() > 0
             if deferred:
                 _series_stats(col, s, has_null)
-            elif supported("distinct", s.dtype):
+            elif "distinct" in col:
                 # distinct values, nulls not among them (the null count says how many rows have none)
-                n = s.n_unique() - has_null
-                col.update(distinct=n, distinct_estimated=False)
-                col.setdefault("approx_distinct", n)
+                col.update(distinct=s.n_unique() - has_null, distinct_estimated=False)
             if _is_text(s.dtype) and 0 < (col.get("distinct") or 0) <= TOP_VALUES_MAX_DISTINCT:
                 vc = s.value_counts(name="__count")
                 if has_null:
