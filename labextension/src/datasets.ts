@@ -146,7 +146,7 @@ export class DatasetsSection {
           el('td', {}, f.name),
           el('td', { class: 'wb-type' }, f.type + (f.nullable ? '' : ' not null')),
           cell(p.null_count),
-          cell(p.approx_distinct),
+          cell(p.distinct ?? p.approx_distinct), // the count where one was made, else the estimate
           cell(p.min),
           cell(p.max)
         )

@@ -200,6 +200,11 @@ def test_drop_a_file_to_upload_and_ingest_then_browse_the_dataset(jobs_page, pan
     assert "Riga" in detail.locator(".wb-preview").inner_text()
     schema = detail.locator(".wb-schema").inner_text()
     assert "city" in schema and "visits" in schema
+    # columns: name, type, nulls, distinct, min, max; the distinct count is the exact one
+    # the profile holds, not the pass's estimate
+    cells = {r.locator("td").first.inner_text(): r.locator("td").all_inner_texts()
+             for r in detail.locator(".wb-schema tbody tr").all()}
+    assert cells["city"][2:4] == ["0", "5"] and cells["visits"][2:] == ["0", "10000", "0", "9999"]
     assert "v1" in detail.locator(".wb-versions").inner_text()
     shot(page, "panel-dataset-light")
     cells = page.locator(".jp-Notebook .jp-Cell").count()
