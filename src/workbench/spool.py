@@ -49,7 +49,8 @@ class Spool:
             f = None
             if not self.dropped:
                 try:
-                    f = open(self._dir / f"{len(self._files):05d}.parquet", "wb")  # type: ignore[operator]
+                    # kept open across the writes of Polars threads; closed by close()
+                    f = open(self._dir / f"{len(self._files):05d}.parquet", "wb")  # noqa: SIM115  # type: ignore[operator]
                 except OSError:
                     self.dropped = True
             self._files.append(f)  # type: ignore[arg-type]  # None keeps the numbering

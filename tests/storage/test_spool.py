@@ -4,6 +4,7 @@ error) once a write would pass the free space above the reserve, and removed wit
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from workbench.spool import Spool
 
@@ -15,7 +16,7 @@ def test_copies_within_the_budget_are_read_back_whole(tmp_path):
     b.write(b"second")
     a.write(b"file")
     paths = spool.paths()
-    assert paths is not None and [open(p, "rb").read() for p in paths] == [b"first file", b"second"]
+    assert paths is not None and [Path(p).read_bytes() for p in paths] == [b"first file", b"second"]
     spool.remove()
     assert list((tmp_path / "tmp").iterdir()) == []
     spool.remove()  # idempotent
