@@ -225,20 +225,16 @@ class HashingWriter:
     trace: every dataset write runs them, yet a coverage report shows them as never run.
     """
 
-    def __init__(self, target: Any, on_bytes: Callable[[int], None] | None = None, *,
-                 copy: Any = None) -> None:
+    def __init__(self, target: Any, on_bytes: Callable[[int], None] | None = None) -> None:
         self._target = target
         self._sha = hashlib.sha256()
         self.bytes = 0
         self._on_bytes = on_bytes
-        self._copy = copy  # a local file that gets the same bytes (writer.PartWriters)
 
     def write(self, data: bytes) -> int:  # pragma: no cover - run on Polars' threads (see above)
         self._sha.update(data)
         self.bytes += len(data)
         self._target.write(data)
-        if self._copy is not None:
-            self._copy.write(data)
         if self._on_bytes is not None:
             self._on_bytes(len(data))
         return len(data)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Callable
 
 import polars as pl
@@ -19,8 +18,6 @@ from .errors import AlreadyExists, InputError, NotFound, WorkbenchError
 from .monitor import Monitor
 from .spec.models import DatasetSink, Pipeline
 from .spec.partitions import PartitionField, parse_partitions
-from .spool import Spool
-from .storage.disk import temp_base
 
 
 def sink_kwargs(sink: DatasetSink) -> dict[str, Any]:
@@ -60,13 +57,6 @@ class PartWriters:
 
     ``stem`` names the files: ``part`` here, ``part-<file index>`` for a fan-out part.
     ``partitions`` holds each partitioned file's Iceberg partition record values by field name.
-
-    On remote storage every file is also copied to local disk as it streams up (``spool.py``,
-    within the free space), so the checks and the profile after the pass (distinct counts, top
-    values, row counts) read the written columns there instead of downloading them again (on a
-    200 MB S3 ingest that read-back was 57 MiB and about a second). ``written()`` scans
-    whichever holds them; ``cleanup()`` removes the copy (a killed process's copy is removed by
-    the next worker start or ``workbench gc``, as a reader's copy is).
     """
 
     def __init__(self, ctx: Context, prefix: str, monitor: Monitor, *, stem: str = "part") -> None:
@@ -74,9 +64,6 @@ class PartWriters:
         self.parts: list[tuple[str, Any, HashingWriter]] = []
         self.partitions: dict[str, dict[str, Any]] = {}
         self.fields: list[PartitionField] = []
-        remote = ctx.storage.storage_options() is not None
-        self._spool = Spool(temp_base(ctx.settings.home)) if remote else None
-        self._lock = threading.Lock()
 
     def target(self, partition_by: list[str], schema: pl.Schema) -> Any:
         """What ``sink_parquet`` writes to: partitioned files, or one file."""
@@ -94,43 +81,14 @@ class PartWriters:
         values = [(f, keys.get(key_name(i))) for i, f in enumerate(self.fields)]
         # column names too: a column named "../../other/x" must not leave the dataset's prefix
         segs = "/".join(f"{_segment(f.name)}={_segment(path_segment(f, v))}" for f, v in values)
-        record = {f.name: record_value(f, v) for f, v in values} if values else None
-        # Polars asks for the files of several partitions at once, from its own threads: each
-        # file takes the next number (and copy) under the lock
-        with self._lock:
-            key = f"{self.prefix}{segs + '/' if segs else ''}{self.stem}-{len(self.parts):05d}.parquet"
-            if record is not None:  # pragma: no cover - partitioned: on Polars' threads
-                self.partitions[key] = {k: v for k, v in record.items() if v is not ...}
-            target = self.ctx.storage.open_write(key)
-            copy = self._spool.open() if self._spool is not None else None
-            hw = HashingWriter(target, self.monitor.on_bytes, copy=copy)
-            self.parts.append((key, target, hw))
+        key = f"{self.prefix}{segs + '/' if segs else ''}{self.stem}-{len(self.parts):05d}.parquet"
+        if values:  # pragma: no cover - partitioned files are named on Polars' threads (_segment)
+            record = {f.name: record_value(f, v) for f, v in values}
+            self.partitions[key] = {k: v for k, v in record.items() if v is not ...}
+        target = self.ctx.storage.open_write(key)
+        hw = HashingWriter(target, self.monitor.on_bytes)
+        self.parts.append((key, target, hw))
         return hw
-
-    def _sources(self) -> tuple[list[str], dict[str, str] | None]:
-        """Where to read the written files: the local copies while complete, else storage."""
-        copies = self._spool.paths() if self._spool is not None else None
-        if copies is not None:
-            return copies, None
-        return [self.ctx.storage.uri(k) for k, _t, _h in self.parts], \
-            self.ctx.storage.storage_options()
-
-    def written(self) -> pl.LazyFrame:
-        """The files written, as one scan (from the local copies when there are)."""
-        sources, opts = self._sources()
-        return pl.scan_parquet(sources, storage_options=opts) if opts else pl.scan_parquet(sources)
-
-    def rows_of(self, index: int) -> int:
-        """The rows of the ``index``-th file (read from its footer)."""
-        sources, opts = self._sources()
-        scan = pl.scan_parquet(sources[index], storage_options=opts) if opts else \
-            pl.scan_parquet(sources[index])
-        return int(scan.select(pl.len()).collect().item())
-
-    def cleanup(self) -> None:
-        """Remove the local copies (idempotent); the stored files are the owner's to keep."""
-        if self._spool is not None:
-            self._spool.remove()
 
     def file_entry(self, key: str, rows: int, hw: HashingWriter) -> dict[str, Any]:
         """The manifest's entry of one file (its partition record, when partitioned)."""
@@ -141,13 +99,10 @@ class PartWriters:
         return entry
 
     def close_all(self) -> None:
-        if self._spool is not None:
-            self._spool.close()
         for _key, target, _hw in self.parts:
             target.close()
 
     def abort_all(self) -> None:
-        self.cleanup()
         for _key, target, _hw in self.parts:
             try:
                 target.abort()
@@ -215,14 +170,17 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
 
     try:
         stats = stats_df.row(0, named=True)
-        staged = restore(writers.written(), dict(schema))
+        uris = [storage.uri(k) for k, _t, _h in writers.parts]
+        opts = storage.storage_options()
+        staged = restore(pl.scan_parquet(uris, storage_options=opts), dict(schema))
         monitor.phase("checks")
         checks = commit_guard(stats, staged)
         profile = profile_from_stats(schema, stats)
         add_top_values(profile, staged, schema, on_phase=monitor.phase)
         files = []
-        for i, (key, _target, hw) in enumerate(writers.parts):
-            rows = writers.rows_of(i) if len(writers.parts) > 1 else int(stats["__p.rows"])
+        for key, _target, hw in writers.parts:
+            rows = pl.scan_parquet(storage.uri(key), storage_options=opts).select(pl.len()).collect().item() \
+                if len(writers.parts) > 1 else int(stats["__p.rows"])
             files.append(writers.file_entry(key, rows, hw))
         monitor.phase("checksums")
         input_list = inputs()
@@ -239,8 +197,6 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
         if not getattr(exc, "workbench_keep_files", False):  # committed as a snapshot already
             storage.delete_prefix(prefix)
         raise
-    finally:
-        writers.cleanup()
     return ds.to_dict()
 
 

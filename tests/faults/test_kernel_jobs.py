@@ -263,7 +263,6 @@ DIES_HOLDING_TEMP = textwrap.dedent("""
     import os, signal, sys
     from workbench.storage.disk import duckdb_temp_root, owned_temp_dir, temp_base
     for root, prefix in ((temp_base(sys.argv[1]), "wb-read-"),
-                         (temp_base(sys.argv[1]), "wb-spool-"),
                          (duckdb_temp_root(sys.argv[1]), "job-")):
         d = owned_temp_dir(root, prefix)
         (d / "data").write_bytes(b"x" * 1_000_000)
@@ -272,9 +271,8 @@ DIES_HOLDING_TEMP = textwrap.dedent("""
 
 
 def test_gc_lists_and_removes_temp_of_dead_processes(wb_home):
-    """Temp folders of a process killed on this machine (a reader's copy, a remote write's local
-    copy, DuckDB spill) are removed by ``workbench gc``, which lists them; folders of live
-    processes stay."""
+    """Temp folders of a process killed on this machine (a reader's copy, DuckDB spill) are
+    removed by ``workbench gc``, which lists them; folders of live processes stay."""
     from workbench.maintenance import gc
     from workbench.storage.disk import duckdb_temp_root, owned_temp_dir, temp_base
 
@@ -282,9 +280,8 @@ def test_gc_lists_and_removes_temp_of_dead_processes(wb_home):
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert proc.returncode == -signal.SIGKILL
     dead = sorted(str(p) for p in [*temp_base(wb_home).glob("wb-read-*"),
-                                   *temp_base(wb_home).glob("wb-spool-*"),
                                    *duckdb_temp_root(wb_home).glob("job-*")])
-    assert len(dead) == 3
+    assert len(dead) == 2
     mine = owned_temp_dir(temp_base(wb_home), "wb-read-")  # this live process's: kept
     report = gc(Context.from_settings(), retention_seconds=3600)
     assert sorted(report["read_temp_removed"] + report["sql_temp_removed"]) == dead
@@ -292,13 +289,13 @@ def test_gc_lists_and_removes_temp_of_dead_processes(wb_home):
     # the command says what it removed
     subprocess.run([sys.executable, "-c", DIES_HOLDING_TEMP, str(wb_home)],
                    env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-    dead = [str(p) for p in temp_base(wb_home).glob("wb-*") if p != mine]
-    assert len(dead) == 2
+    dead = [str(p) for p in temp_base(wb_home).glob("wb-read-*") if p != mine]
+    assert len(dead) == 1
     out = subprocess.run([sys.executable, "-m", "workbench", "gc"], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert out.returncode == 0, out.stderr
-    assert "reader and writer temp folders of dead jobs removed" in out.stdout
-    assert all(d in out.stdout and not Path(d).exists() for d in dead) and mine.is_dir()
+    assert "reader temp folders of dead jobs removed" in out.stdout and dead[0] in out.stdout
+    assert not Path(dead[0]).exists() and mine.is_dir()
 
 
 def test_a_job_over_its_memory_limit_is_stopped(src, wb_home, tmp_path, monkeypatch):

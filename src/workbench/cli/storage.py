@@ -130,7 +130,7 @@ def cmd_gc(args) -> int:
                     + "".join(f", {len(report[k])} {what} removed" + "".join(
                         f"\n  {p}" for p in report[k]) for k, what in (
                         ("sql_temp_removed", "SQL temp folders (spill) of dead jobs"),
-                        ("read_temp_removed", "reader and writer temp folders of dead jobs"))
+                        ("read_temp_removed", "reader temp folders of dead jobs"))
                         if report.get(k))
                     + (f"; {len(report['errors'])} errors" if report["errors"] else "")))
     return 1 if report["errors"] else 0

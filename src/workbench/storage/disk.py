@@ -46,13 +46,8 @@ ORPHAN_AGE = 3600.0  # a folder without a marker (a crash between mkdtemp and th
 
 
 def temp_base(home: Path | str) -> Path:
-    """Where reader temp folders (``wb-read-*``) and a remote write's local copies
-    (``wb-spool-*``) go."""
+    """Where reader temp folders (``wb-read-*``) go."""
     return Path(home) / "tmp"
-
-
-# the folders under temp_base that a job owns (swept once their owner is gone)
-JOB_TEMP_PREFIXES = ("wb-read-", "wb-spool-")
 
 
 def duckdb_temp_root(home: Path | str) -> Path:
@@ -104,7 +99,7 @@ def owned_temp_dir(root: Path | str | None, prefix: str, job_id: str = "") -> Pa
     return path
 
 
-def sweep_dead(root: Path | str, prefix: str | tuple[str, ...] = "job-") -> list[str]:
+def sweep_dead(root: Path | str, prefix: str = "job-") -> list[str]:
     """Remove the folders ``root/<prefix>*`` whose owner process is gone; returns their paths."""
     root = Path(root)
     removed: list[str] = []
@@ -134,8 +129,6 @@ def sweep_dead(root: Path | str, prefix: str | tuple[str, ...] = "job-") -> list
 
 
 def sweep_dead_temp(home: Path | str) -> list[str]:
-    """Every temp folder under ``home`` whose owner process is gone (reader copies, a remote
-    write's local copies, DuckDB spill), removed; returns their paths. Cheap: a listing of two
-    folders."""
-    return sweep_dead(temp_base(home), JOB_TEMP_PREFIXES) + \
-        sweep_dead(duckdb_temp_root(home), "job-")
+    """Every temp folder under ``home`` whose owner process is gone (reader copies, DuckDB
+    spill), removed; returns their paths. Cheap: a listing of two folders."""
+    return sweep_dead(temp_base(home), "wb-read-") + sweep_dead(duckdb_temp_root(home), "job-")

@@ -26,7 +26,7 @@ from ..spec import models as m
 from ..spec.io import pipeline_from_dict
 from ..writer import PartWriters, sink_kwargs
 from . import keys, metrics
-from .commit import stats_exprs
+from .commit import scan_parts, stats_exprs
 from .logs import task_context
 from .outcome import TimeLimitExceeded, deadline_check, fail_job, superseded
 from .recovery import finish_if_open
@@ -152,10 +152,12 @@ def write_part(rt: Runtime, job_id: str, attempt: int, index: int, source: m.Fil
         monitor.finish_input()
         schema = {n: str(t) for n, t in have.items()}
         profile = None if stats is None else part_profile(
-            stats, restore(writers.written(), schema), have)
+            stats, restore(scan_parts(ctx, [k for k, _t, _h in writers.parts]), schema), have)
+        opts = ctx.storage.storage_options()
         files = []
-        for i, (key, _t, hw) in enumerate(writers.parts):
-            rows = monitor.rows if len(writers.parts) == 1 else writers.rows_of(i)
+        for key, _t, hw in writers.parts:
+            rows = monitor.rows if len(writers.parts) == 1 else pl.scan_parquet(
+                ctx.storage.uri(key), storage_options=opts).select(pl.len()).collect().item()
             files.append(writers.file_entry(key, rows, hw))
         inputs = [{k: v for k, v in i.items() if k in ("path", "size", "sha256")}
                   for i in hashing.result()]
@@ -168,8 +170,6 @@ def write_part(rt: Runtime, job_id: str, attempt: int, index: int, source: m.Fil
             raise Cancelled("the job was cancelled") from None
         raise classify_error(exc, scan, None).with_context(file=source.path) from None
     finally:
-        if writers is not None:
-            writers.cleanup()
         if scan is not None:
             try:
                 scan.cleanup()
