@@ -207,12 +207,42 @@ def test_drop_a_file_to_upload_and_ingest_then_browse_the_dataset(jobs_page, pan
     assert cells["city"][2:4] == ["0", "5"] and cells["visits"][2:] == ["0", "10000", "0", "9999"]
     assert "v1" in detail.locator(".wb-versions").inner_text()
     shot(page, "panel-dataset-light")
+    assert _schema_contrast(detail) >= 4.5
+    _theme(page, "JupyterLab Dark", "false")
+    shot(page, "panel-dataset-dark")
+    assert _schema_contrast(detail) >= 4.5
+    _theme(page, "JupyterLab Light", "true")
     cells = page.locator(".jp-Notebook .jp-Cell").count()
     detail.locator("button.wb-open").click()
     page.wait_for_function("(n) => document.querySelectorAll('.jp-Notebook .jp-Cell').length > n",
                            arg=cells)
     source = page.locator(".jp-Notebook .jp-Cell.jp-mod-active .jp-InputArea-editor").inner_text()
     assert 'wb.read("visits")' in source
+
+
+def _theme(page, name: str, light: str) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Theme").first.hover()
+    page.locator(".lm-Menu-itemLabel", has_text=name).first.click()
+    page.wait_for_function(f"() => document.body.dataset.jpThemeLight === '{light}'")
+    page.locator("#jupyterlab-splash").wait_for(state="detached")  # the switch's overlay
+
+
+def _schema_contrast(detail) -> float:
+    """The lowest WCAG contrast ratio of the schema table's cell text against the panel."""
+    return detail.locator(".wb-schema").evaluate("""(table) => {
+        const rgb = (c) => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+        const lum = (c) => { const [r, g, b] = rgb(c).map((v) => { v /= 255;
+            return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+            return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+        const bgOf = (el) => { for (; el; el = el.parentElement) { const c = getComputedStyle(el)
+            .backgroundColor; if (!/rgba\\(.*, 0\\)$/.test(c) && c !== 'transparent') return c; }
+            return 'rgb(255, 255, 255)'; };
+        let worst = 99;
+        for (const td of table.querySelectorAll('td, th')) {
+            const a = lum(getComputedStyle(td).color), b = lum(bgOf(td));
+            worst = Math.min(worst, (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)); }
+        return worst; }""")
 
 
 def test_drop_a_large_file_uploads_it_in_parts(jobs_page, panel_lab):
