@@ -202,9 +202,10 @@ def test_drop_a_file_to_upload_and_ingest_then_browse_the_dataset(jobs_page, pan
     assert "city" in schema and "visits" in schema
     # columns: name, type, nulls, distinct, min, max; the distinct count is the exact one
     # the profile holds, not the pass's estimate
-    cells = {r.locator("td").first.inner_text(): r.locator("td").all_inner_texts()
-             for r in detail.locator(".wb-schema tbody tr").all()}
-    assert cells["city"][2:4] == ["0", "5"] and cells["visits"][2:] == ["0", "10000", "0", "9999"]
+    by_column = {r.locator("td").first.inner_text(): r.locator("td").all_inner_texts()
+                 for r in detail.locator(".wb-schema tbody tr").all()}
+    assert by_column["city"][2:4] == ["0", "5"]
+    assert by_column["visits"][2:] == ["0", "10000", "0", "9999"]
     assert "v1" in detail.locator(".wb-versions").inner_text()
     shot(page, "panel-dataset-light")
     assert _schema_contrast(detail) >= 4.5
@@ -283,10 +284,7 @@ def test_the_panel_follows_the_light_and_dark_themes(jobs_page):
               " getComputedStyle(document.body).getPropertyValue('--jp-layout-color1').trim()]"
     panel = page.locator("#workbench-panel")
     light = panel.evaluate(colours)
-    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Theme").first.hover()
-    page.locator(".lm-Menu-itemLabel", has_text="JupyterLab Dark").first.click()
-    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
+    _theme(page, "JupyterLab Dark", "false")
     page.wait_for_function(f"(before) => ({colours})(document.querySelector('#workbench-panel'))[0]"
                            " !== before", arg=light[0])
     dark = panel.evaluate(colours)
@@ -297,8 +295,5 @@ def test_the_panel_follows_the_light_and_dark_themes(jobs_page):
                   " {id: 'wb-probe', style: 'background: var(--jp-layout-color1)'}))")
     probe = page.locator("#wb-probe").evaluate("(el) => getComputedStyle(el).backgroundColor")
     assert dark[0] == probe
-    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Theme").first.hover()
-    page.locator(".lm-Menu-itemLabel", has_text="JupyterLab Light").first.click()
-    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'")
+    _theme(page, "JupyterLab Light", "true")
     shot(page, "panel-light")
