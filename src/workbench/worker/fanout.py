@@ -29,7 +29,6 @@ import polars as pl
 
 from ..dataset_store import get_dataset
 from ..engines.steps import apply_step, step_label
-from ..engines.types import parse_type
 from ..errors import AlreadyExists, NotFound, WorkbenchError
 from ..events import Event, JobStarted, Message, StepStarted
 from ..spec import models as m
@@ -63,9 +62,10 @@ def start(task: Any, rt: Runtime, pipeline: m.Pipeline, job_id: str, plan_: Plan
                                     hint="use mode='overwrite' for a new version, or 'append'")
             except NotFound:
                 pass
-        types, notes = planned_types(pipeline.source, files, ctx)
-        # Steps are checked against the planned columns now, not in n tasks later.
-        frame = pl.LazyFrame(schema={c: parse_type(t) for c, t in types.items()})
+        types, schema, notes = planned_types(pipeline.source, files, ctx)
+        # Steps are checked against the planned columns now, not in n tasks later: all of
+        # them, also those without a type name
+        frame = pl.LazyFrame(schema=schema)
         for i, step in enumerate(pipeline.steps):
             frame = apply_step(frame, step, step_label(i, step), settings=ctx.settings)
     except WorkbenchError as err:

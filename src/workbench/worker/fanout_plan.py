@@ -87,8 +87,11 @@ def _type_name(dtype: pl.DataType) -> str | None:
 
 
 def planned_types(source: m.FileSource, files: list[dict[str, Any]], ctx: Any
-                  ) -> tuple[dict[str, str], list[str]]:
-    """Column -> spec type for every part, and the reader's notes."""
+                  ) -> tuple[dict[str, str], pl.Schema, list[str]]:
+    """Column -> spec type for every part, the planned schema, and the reader's notes.
+
+    The schema has every column; the types only those a spec type name can declare (a List,
+    Struct, Duration or Categorical column has none, and each part reads it as it is)."""
 
     local_plain = all("://" not in f["path"] and not f["path"].lower().endswith(_COMPRESSED)
                       for f in files) and source.compression in ("auto", "none")
@@ -104,7 +107,7 @@ def planned_types(source: m.FileSource, files: list[dict[str, Any]], ctx: Any
         t = _type_name(dtype)
         if t is not None:
             types[name] = t
-    return types, list(scan.notes)
+    return types, schema, list(scan.notes)
 
 
 def part_source(source: m.FileSource, path: str, types: dict[str, str]) -> m.FileSource:
