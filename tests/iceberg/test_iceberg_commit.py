@@ -5,10 +5,12 @@ catalog setting is parsed and an unreachable REST catalog is a clear error."""
 from __future__ import annotations
 
 import contextlib
+import http.server
 import io
 import json
 import os
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -188,6 +190,51 @@ def test_the_catalog_setting(wb_home, monkeypatch, tmp_path):
         wb.ingest(_csv(tmp_path, "b", pl.DataFrame({"id": [2]})), name="plain", mode="overwrite",
                   runner="local")
     assert wb.info("plain").version == 1  # the failed commit left no version
+
+
+class _RecordingCatalog(http.server.BaseHTTPRequestHandler):
+    """A REST catalog that refuses every request and records what it was sent."""
+
+    seen: list[tuple[str, str | None]] = []
+
+    def do_GET(self):  # noqa: N802 - http.server's spelling
+        type(self).seen.append((self.path, self.headers.get("Authorization")))
+        body = b'{"error": {"message": "not allowed", "type": "NotAuthorizedException", "code": 401}}'
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):  # keep the test output clean
+        pass
+
+
+def test_the_rest_catalog_gets_the_token_and_warehouse_and_no_error_shows_the_token(
+        wb_home, monkeypatch, tmp_path):
+    token = "tok-" + os.urandom(12).hex()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RecordingCatalog)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _RecordingCatalog.seen = []
+    try:
+        monkeypatch.setenv("WORKBENCH_ICEBERG_CATALOG",
+                           f"http://127.0.0.1:{server.server_address[1]}/catalog")
+        monkeypatch.setenv("WORKBENCH_ICEBERG_WAREHOUSE", "acct_bucket")
+        monkeypatch.setenv("WORKBENCH_ICEBERG_TOKEN", token)
+        assert token not in repr(get_settings())
+        with pytest.raises(StorageUnavailable, match="cannot reach the Iceberg REST catalog") as err:
+            wb.ingest(_csv(tmp_path, "a", pl.DataFrame({"id": [1]})), name="rest", runner="local")
+    finally:
+        server.shutdown()
+        server.server_close()
+    # the catalog's first request, its configuration, carries the warehouse and the bearer token
+    path, auth = _RecordingCatalog.seen[0]
+    assert path.startswith("/catalog/v1/config") and "warehouse=acct_bucket" in path
+    assert auth == f"Bearer {token}"
+    # the refusal is reported, the token is not
+    for text in (str(err.value), repr(err.value), json.dumps(err.value.to_dict())):
+        assert token not in text
+    assert "WORKBENCH_ICEBERG_TOKEN" in err.value.hint
 
 
 def test_a_version_reaching_the_table_late_never_becomes_current(home, tmp_path):

@@ -172,3 +172,16 @@ def test_env_example_holds_no_secret_values():
         name, value = line.split("=", 1)
         assert name not in SECRETS, f"{name} belongs to `workbench init-env`, not .env.example"
     assert ".env" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_the_workbench_containers_run_as_uid_1000(resolved):
+    """The README's chown of the keys folder to 1000 holds only while no service runs as root."""
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    user_lines = [ln.split()[1] for ln in lines if ln.startswith("USER ")]
+    assert user_lines == ["workbench"]  # the image's last word on the user, after every install
+    assert any("useradd" in ln and "--uid 1000 workbench" in ln for ln in lines)
+    config, _ = resolved
+    ours = [n for n, s in config["services"].items() if str(s.get("image", "")).startswith("workbench:")]
+    assert set(WORKERS) | {"beat", "flower", "jupyterlab"} <= set(ours)
+    for name in ours:
+        assert config["services"][name].get("user") in (None, "1000", "1000:1000", "workbench"), name
