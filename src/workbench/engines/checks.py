@@ -11,14 +11,14 @@ from typing import Any
 
 import polars as pl
 
-from ..errors import CheckFailed, StepError, WorkbenchError
+from ..errors import CheckFailed, SpecError, StepError, WorkbenchError
 from ..spec.models import (
     AcceptedValuesCheck, ColumnTypesCheck, NotNullCheck, RangeCheck, RegexCheck, RowCountCheck,
     SqlPredicateCheck, UniqueCheck,
 )
 from .expressions import sql_expr
 from .profile_limits import cut
-from .types import type_matches
+from .types import check_type_name, type_matches
 
 MAX_EXAMPLES = 5
 
@@ -82,6 +82,15 @@ def _validate_columns(check: Any, schema: pl.Schema, index: int) -> None:
     if getattr(check, "column", None):
         cols.append(check.column)
     if isinstance(check, ColumnTypesCheck):
+        # the names are checked now, before any data is read (a missing column is a failure
+        # of the check, reported with the others)
+        for col, wanted in check.types.items():
+            try:
+                check_type_name(wanted)
+            except ValueError as exc:
+                raise SpecError(f"check {check_name(check)!r}: {exc}", column=col, step="check",
+                                hint="e.g. column_types({'id': 'int64', 'amount': 'float', "
+                                     "'day': 'date'})") from None
         return
     missing = [c for c in cols if c not in schema]
     if missing:

@@ -21,9 +21,20 @@ SIMPLE: dict[str, pl.DataType] = {
 _DECIMAL = re.compile(r"^decimal\((\d+)\s*,\s*(\d+)\)$")
 _DATETIME_TZ = re.compile(r"^(?:datetime|timestamp)\[(ms|us|ns)(?:,\s*([\w/+\-]+))?\]$")
 
+# The longest name a spec may give: every accepted one is far shorter (the longest time zone
+# name has 32 characters); a longer text is refused without being parsed or repeated whole.
+MAX_TYPE_NAME = 100
+
+
+def _shown(name: str) -> str:
+    return repr(name) if len(name) <= 60 else f"{name[:60]!r}… ({len(name):,} characters)"
+
 
 def parse_type(name: str) -> pl.DataType:
     """``"int64"`` → ``pl.Int64``; raises ValueError listing the allowed names."""
+    if not isinstance(name, str) or len(name) > MAX_TYPE_NAME:
+        raise ValueError(f"unknown type {_shown(str(name))}: a type name has at most "
+                         f"{MAX_TYPE_NAME} characters")
     key = name.strip().lower()
     if key in SIMPLE:
         return SIMPLE[key]
@@ -35,9 +46,24 @@ def parse_type(name: str) -> pl.DataType:
         return pl.Decimal(precision, scale)
     m = _DATETIME_TZ.match(name.strip())
     if m:
-        return pl.Datetime(m.group(1), m.group(2))
-    raise ValueError(f"unknown type {name!r}; use one of {', '.join(sorted(SIMPLE))}, "
+        dtype = pl.Datetime(m.group(1), m.group(2))
+        if m.group(2) is not None:
+            try:  # Polars' own check of the zone name (a typo fails here, not in the job)
+                pl.Series([], dtype=dtype)
+            except pl.exceptions.ComputeError:
+                raise ValueError(f"unknown time zone {m.group(2)!r} in {_shown(name)}; use an "
+                                 "IANA name such as UTC or Europe/Paris") from None
+        return dtype
+    raise ValueError(f"unknown type {_shown(name)}; use one of {', '.join(sorted(SIMPLE))}, "
                      "decimal(p,s) or datetime[us, Europe/Paris]")
+
+
+def check_type_name(wanted: str) -> None:
+    """Raise ValueError if ``type_matches`` cannot understand ``wanted``."""
+    if isinstance(wanted, str) and len(wanted) <= MAX_TYPE_NAME and wanted.strip().lower() in (
+            "int", "integer", "float", "number", "numeric", "datetime", "timestamp", "decimal"):
+        return
+    parse_type(wanted)
 
 
 def type_matches(actual: pl.DataType, wanted: str) -> bool:
