@@ -12,6 +12,7 @@ import pytest
 
 import workbench as wb
 from db_helpers import pg_exec, pg_rows, run, sqlite_exec, sqlite_rows
+from workbench.errors import InputError
 
 pytestmark = pytest.mark.services
 
@@ -100,7 +101,9 @@ def test_upsert_refuses_repeated_keys_and_a_table_without_a_key(tmp_path, db) ->
     assert _load(tmp_path, PEOPLE, "people", db, "upsert", keys=["id"]).status == "succeeded"
     dup = pl.DataFrame({"id": [5, 5], "name": ["a", "b"], "score": [1.0, 2.0]})
     job = _load(tmp_path, dup, "people", db, "upsert", keys=["id"])
-    assert job.status == "failed" and "repeat a key" in job.error.message
+    assert job.status == "failed"
+    assert type(job.error) is InputError and job.error.step == "write", repr(job.error)
+    assert job.error.message.startswith("the rows to upsert repeat a key")
     _exec(db, "CREATE TABLE nokey (id INTEGER, name TEXT, score REAL)")
     job = _load(tmp_path, PEOPLE, "nokey", db, "upsert", keys=["id"])
     assert job.status == "failed"
@@ -164,7 +167,9 @@ def test_a_value_refused_in_the_second_batch_leaves_the_previous_content(tmp_pat
                     sink=wb.table("t", db=db, mode="append", batch_rows=1000))
     job = run(p)
     assert job.status == "failed"
-    assert "null" in job.error.message.lower() and job.error.column == "name"
+    assert type(job.error) is InputError, repr(job.error)
+    assert (job.error.column, job.error.step) == ("name", "write")
+    assert job.error.message.startswith("a null value in a column that does not accept nulls")
     assert _rows(db, "SELECT id, name FROM t") == [(-1, "before")]
     ok = run(wb.Pipeline(source=wb.file(_frame_file(tmp_path, df.drop_nulls(), "ok.parquet")),
                          sink=wb.table("t", db=db, mode="append", batch_rows=1000)))
@@ -190,12 +195,19 @@ def test_a_value_too_large_for_the_column_names_column_and_value(tmp_path, postg
     job = run(wb.Pipeline(source=wb.file(_frame_file(tmp_path, df)),
                           sink=wb.table("small", db=postgres_url, mode="append")))
     assert job.status == "failed"
-    assert job.error.column == "id" and "3000000000" in job.error.message
+    assert type(job.error) is InputError, repr(job.error)
+    assert (job.error.column, job.error.step) == ("id", "write")
+    assert job.error.message.startswith(
+        "column 'id' has a value that does not fit the table's type (int32): ")
+    assert job.error.message.endswith(" (the value 3000000000)")
     df = pl.DataFrame({"id": [1, 2], "code": ["abc", "abcd"]})
     job = run(wb.Pipeline(source=wb.file(_frame_file(tmp_path, df, "b.parquet")),
                           sink=wb.table("small", db=postgres_url, mode="append")))
-    assert job.status == "failed" and "too long" in job.error.message
-    assert job.error.column == "code" and "'abcd'" in job.error.message
+    assert job.status == "failed"
+    assert type(job.error) is InputError, repr(job.error)
+    assert (job.error.column, job.error.step) == ("code", "write")
+    assert job.error.message == ("the table refused a value: value too long for type "
+                                 "character varying(3) (the value 'abcd')")
     assert pg_rows(postgres_url, "SELECT count(*) FROM small") == [(0,)]
 
 
@@ -204,7 +216,10 @@ def test_a_type_that_cannot_be_mapped(tmp_path, db) -> None:
     df = pl.DataFrame({"id": [1], "tags": [["a", "b"]]})
     job = _load(tmp_path, df, "tagged", db, "append")
     assert job.status == "failed"
-    assert job.error.column == "tags" and "no SQL column type" in job.error.message
+    assert type(job.error) is InputError, repr(job.error)
+    assert (job.error.column, job.error.step) == ("tags", "write")
+    assert job.error.message == \
+        f"column 'tags' has the type {df.schema['tags']}, which has no SQL column type here"
     assert "cast" in job.error.hint
     exists = _rows(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'tagged'") \
         if db.startswith("postgresql") else \
@@ -216,11 +231,19 @@ def test_schema_mismatch_names_the_columns(tmp_path, db) -> None:
     _exec(db, "CREATE TABLE people (id INTEGER, name TEXT, born DATE NOT NULL)")
     job = _load(tmp_path, PEOPLE, "people", db, "append")
     assert job.status == "failed"
-    assert "score" in job.error.message and "born" in job.error.message
+    assert type(job.error) is InputError, repr(job.error)
+    # the first column the pipeline has and the table lacks is the one named
+    assert (job.error.column, job.error.step) == ("score", "write")
+    assert job.error.message == (
+        "the pipeline's columns do not match table people: not in the table: score; required by "
+        "the table (NOT NULL, no default) but not in the pipeline: born")
     _exec(db, "CREATE TABLE typed (id INTEGER, name INTEGER, score REAL)")
     job = _load(tmp_path, PEOPLE, "typed", db, "append")
     assert job.status == "failed"
-    assert "name: String ->" in job.error.message and job.error.column == "name"
+    assert type(job.error) is InputError, repr(job.error)
+    assert (job.error.column, job.error.step) == ("name", "write")
+    assert job.error.message.startswith("the table's column types do not match the pipeline's: ")
+    assert "name: String ->" in job.error.message
 
 
 def test_types_round_trip_through_a_created_postgres_table(tmp_path, postgres_url) -> None:
