@@ -37,9 +37,9 @@ def s3_cluster(redis_server, tmp_path_factory):
     cl = make_cluster(tmp_path_factory.mktemp("wb-s3"), redis_db(redis_server),
                       WORKBENCH_STORAGE_URL=f"s3://{BUCKET}/wb", WORKBENCH_S3_ENDPOINT_URL=moto.url,
                       WORKBENCH_S3_REGION="us-east-1", WORKBENCH_S3_ACCESS_KEY_ID="testing",
-                      WORKBENCH_S3_SECRET_ACCESS_KEY="testing",
-                      # retries far enough apart for the server to come back between them
-                      WORKBENCH_RETRY_BACKOFF="3", WORKBENCH_RETRY_BACKOFF_MAX="5")
+                      WORKBENCH_S3_SECRET_ACCESS_KEY="testing")
+    # the cluster's quick retries (worker_env): the test holds each retry at a gate of its own
+    # until the server is back, so no backoff has to outlast the restart
     cl.moto = moto  # type: ignore[attr-defined]
     cl.start_worker("s3w")
     yield cl
@@ -49,36 +49,49 @@ def s3_cluster(redis_server, tmp_path_factory):
 
 def test_s3_stopped_mid_job_retries_then_succeeds(s3_cluster, tmp_path):
     """Each move waits on a gate the test controls: the data flows (run 1 of the step holds
-    it), S3 goes down, the run goes on and its write fails; S3 comes back with its bucket, and
-    only then is the next run that reaches the data let through."""
+    it), S3 goes down, the run goes on and its write fails; the failed attempt is held as it
+    schedules its retry until S3 is back with its bucket; the next attempt reaches the data
+    (run 2, held until the test lets it write) and commits. One retry, two attempts, one
+    version, nothing else in the bucket."""
     cl = s3_cluster
     src = write_csv(tmp_path / "in.csv", 5_000)
     marker, gate = tmp_path / "runs", tmp_path / "gate"
+    retry_marker, retry_gate = tmp_path / "retries", tmp_path / "retry-gate"
     job = cl.runner().submit(wb.Pipeline(
         source=wb.file(str(src)),
-        steps=[wb.python("wbtest_steps:gate_each_run", marker=str(marker), gate=str(gate))],
+        steps=[wb.python("wbtest_steps:gate_each_run", marker=str(marker), gate=str(gate)),
+               wb.python("wbtest_steps:hold_each_retry", marker=str(retry_marker),
+                         gate=str(retry_gate))],
         checks=[wb.not_null("id")], sink=wb.dataset("on_s3")))
     retried = []
     job.subscribe(lambda ev: retried.append(ev) if ev.kind == "retrying" else None)
-    wait_for(marker.exists, "the first run of the step", 120)
+    first = wait_for(lambda: marker.exists() and marker.read_text().split(),
+                     "the first run of the step", 120)
     cl.moto.stop()  # mid-job: the data is flowing, nothing is written yet
     (tmp_path / "gate.1").touch()
-    wait_for(lambda: retried, "the first retry", 120)
-    assert retried[0].error["type"] == "StorageUnavailable"
-    assert retried[0].attempt == 1
+    # attempt 1's write failed: it has recorded the retry and is held before announcing it
+    held = wait_for(lambda: retry_marker.exists() and retry_marker.read_text().split(),
+                    "attempt 1 to schedule its retry", 120)
+    assert held == first  # the process that ran attempt 1
+    record = cl.ctx().catalog.get_job(job.id)
+    assert (record["status"], record["attempts"]) == ("retrying", 1)
+    assert record["error"]["type"] == "StorageUnavailable", record["error"]
+    assert retried == []
     cl.moto.start()  # an in-memory server: it comes back empty
     make_bucket(cl.moto.url)
-    (tmp_path / "gate.2").touch()
+    (tmp_path / "retry-gate.1").touch()
 
+    wait_for(lambda: len(marker.read_text().split()) == 2, "attempt 2 to reach the data", 120)
+    (tmp_path / "gate.2").touch()
     job.wait(180)
     assert job.status == "succeeded", job.error
-    # the step ran twice: a run while S3 was still down failed before it reached the data
-    assert marker.read_text().count("\n") == 2
-    # each retry is seen once, numbered by its attempt, and the record counts them all
-    seen = [e.attempt for e in job.events if e.kind == "retrying"]
-    assert seen == list(range(1, len(seen) + 1)) and job.state.retries == len(seen)
+    assert len(marker.read_text().split()) == 2  # the step's data flowed in attempts 1 and 2
+    assert len(retry_marker.read_text().split()) == 1  # one retry scheduled
+    assert [(e.attempt, e.error["type"]) for e in retried] == [(1, "StorageUnavailable")]
+    assert [e.attempt for e in job.events if e.kind == "retrying"] == [1]
+    assert job.state.retries == 1
     record = cl.ctx().catalog.get_job(job.id)
-    assert record["attempts"] == len(seen) + 1
+    assert (record["status"], record["attempts"]) == ("succeeded", 2)
     ds = job.result
     assert ds.rows == 5_000 and ds.uri.startswith(f"s3://{BUCKET}/wb/")
     ctx = cl.ctx()
@@ -100,4 +113,6 @@ def test_s3_stopped_mid_job_retries_then_succeeds(s3_cluster, tmp_path):
     assert meta and all(f"s3://{BUCKET}/{k}" in needed for k in meta)
     from workbench.dataset_store import scan_dataset
 
-    assert scan_dataset(ctx, "on_s3").select(pl.len()).collect().item() == 5_000
+    back = scan_dataset(ctx, "on_s3").select("id", "region", "qty").collect().sort("id")
+    assert back.height == 5_000 and back["id"].to_list() == list(range(5_000))
+    assert back.equals(pl.read_csv(src).select("id", "region", "qty").sort("id"))

@@ -54,6 +54,12 @@ def _touch(marker: str) -> None:
         f.write(f"{os.getpid()}\n")
 
 
+def _hold(gate: str) -> None:
+    """Wait until the test creates ``gate`` (no bound: the test's own wait is the bound)."""
+    while not os.path.exists(gate):
+        time.sleep(0.05)
+
+
 def abort(frame: pl.LazyFrame, marker: str = "") -> pl.LazyFrame:
     """A crash in native code: the process aborts (SIGABRT) with the data flowing."""
 
@@ -82,8 +88,7 @@ def wait_for_gate(frame: pl.LazyFrame, marker: str, gate: str, passed: str = "")
 
     def fn(df: pl.DataFrame) -> pl.DataFrame:
         _touch(marker)
-        while not os.path.exists(gate):
-            time.sleep(0.05)
+        _hold(gate)
         if passed:
             _touch(passed)
         return df
@@ -105,8 +110,7 @@ def hold_after_commit(frame: pl.LazyFrame, marker: str, gate: str) -> pl.LazyFra
     def held(*args, **kwargs):
         ds = commit(*args, **kwargs)
         _touch(marker)
-        while not os.path.exists(gate):
-            time.sleep(0.05)
+        _hold(gate)
         return ds
 
     writer.commit_version = held
@@ -124,11 +128,35 @@ def gate_each_run(frame: pl.LazyFrame, marker: str, gate: str) -> pl.LazyFrame:
             if "n" not in run:
                 _touch(marker)
                 run["n"] = len(Path(marker).read_text().splitlines())
-        while not os.path.exists(f"{gate}.{run['n']}"):
-            time.sleep(0.05)
+        _hold(f"{gate}.{run['n']}")
         return df
 
     return frame.map_batches(fn, streamable=True)
+
+
+def hold_each_retry(frame: pl.LazyFrame, marker: str, gate: str) -> pl.LazyFrame:
+    """Hold every retry this process schedules: retry n (an attempt that failed with a
+    transient error and has recorded ``retrying``, before it announces the retry and hands its
+    message back to the broker) appends a line to ``marker``, then waits until the test creates
+    ``<gate>.<n>``. So the next attempt cannot start before the test has put right what failed.
+
+    Patches the retry delay of this process only (``WorkerConfig.retry_delay``, asked for once
+    per retry), once whatever the number of runs: use it in a worker's pool child.
+    """
+    from workbench.worker.config import WorkerConfig
+
+    current = WorkerConfig.retry_delay
+    if getattr(current, "wb_held", None) != (marker, gate):
+        delay = getattr(current, "wb_unheld", current)
+
+        def held(self: WorkerConfig, attempt: int) -> float:
+            _touch(marker)
+            _hold(f"{gate}.{len(Path(marker).read_text().splitlines())}")
+            return delay(self, attempt)
+
+        held.wb_held, held.wb_unheld = (marker, gate), delay  # type: ignore[attr-defined]
+        WorkerConfig.retry_delay = held  # type: ignore[method-assign]
+    return frame
 
 
 def grow_memory(frame: pl.LazyFrame, marker: str = "", total_mb: int = 2000) -> pl.LazyFrame:
