@@ -118,7 +118,9 @@ def open_panel(page) -> None:
 
 
 def job_row(page, name: str):
-    row = page.locator("#workbench-panel .wb-job", has=page.locator(".wb-job-name", has_text=name))
+    """The first job submitted under ``name`` (the list is newest first; a re-run keeps the name)."""
+    row = page.locator("#workbench-panel .wb-job",
+                       has=page.locator(".wb-job-name", has_text=name)).last
     row.wait_for()
     return row
 
@@ -158,6 +160,35 @@ def test_a_notebook_job_appears_and_progresses_live(jobs_page, panel_lab):
                            arg=row.locator(".wb-progress-bar").element_handle())
     assert row.locator(".wb-cancel").is_disabled()
     shot(page, "panel-job-succeeded")
+
+
+def test_rerun_from_the_panel_submits_the_same_spec_as_a_new_job(jobs_page, panel_lab):
+    page = jobs_page
+    (panel_lab[1] / "release").touch()  # the live job, and its re-run, at full speed
+    row = job_row(page, "panel live job")
+    row.locator(".wb-status-succeeded").wait_for(timeout=180_000)
+    first_id = row.get_attribute("data-job-id")
+    row.locator("button.wb-rerun").click()
+    message = page.locator("#workbench-panel .wb-message")
+    page.wait_for_function("(el) => /re-run as /.test(el.textContent)", arg=message.element_handle())
+    prefix = message.inner_text().split("re-run as ", 1)[1].strip()[:12]
+    again = page.locator(f'#workbench-panel .wb-job[data-job-id^="{prefix}"]')
+    again.wait_for()
+    new_id = again.get_attribute("data-job-id")
+    assert new_id != first_id
+    assert again.locator(".wb-job-name").inner_text() == "panel live job"
+    again.locator(".wb-status-succeeded").wait_for(timeout=180_000)
+    from workbench.catalog import Catalog
+
+    cat = Catalog(f"sqlite:///{panel_lab[2] / 'catalog.db'}")
+    try:
+        first, second = cat.get_job(first_id), cat.get_job(new_id)
+        assert first["spec"] == second["spec"]  # the same pipeline, submitted again
+        versions = sorted(d.version for d in cat.list_versions("default", "live_numbers"))
+    finally:
+        cat.close()
+    assert versions == [1, 2]  # the re-run wrote a version of its own (mode overwrite)
+    shot(page, "panel-job-rerun")
 
 
 def test_open_a_job_in_a_cell(jobs_page):
