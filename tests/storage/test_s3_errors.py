@@ -4,6 +4,7 @@ transient ones are retried with backoff, the rest are not, and secrets never sho
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from s3_faults import INTERNAL, SLOWDOWN, FaultProxy
@@ -116,27 +117,36 @@ def test_server_errors_and_dropped_connections_are_retried(proxy, bucket):
     assert [s for m, _, s in proxy.requests if m == "GET"] == [500, 0, 200]
 
 
-def test_a_read_timeout_is_transient_and_retried(proxy, bucket):
-    """A server that accepts the request and never answers: the client's read timeout is a
-    StorageUnavailable, retried, and the next try succeeds. (The read timeout is 60 s in
-    production; the client here is the same one with a 1 s timeout, so the test is quick.)"""
-    import boto3
-    from botocore.config import Config
+def test_a_read_timeout_is_transient_and_retried(proxy, bucket, wb_home):
+    """A server that accepts the request and never answers: the product's own client (as
+    ``open_storage`` builds it from settings: read timeout 60 s, botocore's retries off, our
+    default retry policy) gives up after its read timeout, the stall is a StorageUnavailable,
+    retried once, and the next try succeeds. It takes the production timeout: a minute."""
+    from workbench.settings import Settings
+    from workbench.storage import open_storage
+    from workbench.storage.retry import RetryPolicy
 
+    settings = Settings(home=wb_home, storage_url=f"s3://{bucket}/wb",
+                        catalog_url=f"sqlite:///{wb_home / 'catalog.db'}",
+                        s3_endpoint_url=proxy.url, s3_region="auto", s3_addressing="path",
+                        s3_access_key_id="testing", s3_secret_access_key="testing")
+    storage = open_storage(settings)
+    assert storage.retry == RetryPolicy() and storage.client.meta.config.read_timeout == 60
     retries: list = []
-    storage = s3(bucket, proxy.url, retries=retries)
+    storage.on_retry = lambda attempt, delay, err: retries.append((attempt, delay, err))
     storage.put_bytes("ns/slow.bin", b"abc")
-    storage._client = boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-    ).client("s3", endpoint_url=proxy.url, config=Config(
-        retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=1,
-        s3={"addressing_style": "path"}))
     proxy.fail(1, "stall", match=lambda m, p: m == "GET")
+    started = time.monotonic()
     assert storage.get_bytes("ns/slow.bin") == b"abc"
+    waited = time.monotonic() - started
     assert [s for m, _, s in proxy.requests if m == "GET"] == [-1, 200]
-    (attempt, _delay, err), = retries
-    assert attempt == 1 and type(err) is StorageUnavailable
+    (attempt, delay, err), = retries
+    assert attempt == 1 and type(err) is StorageUnavailable and err.retryable
     assert err.message.startswith("the S3 endpoint") and "dropped or stalled" in err.message
+    assert RetryPolicy().base / 2 <= delay <= RetryPolicy().base  # the first backoff, jittered
+    # the first try waited out the client's read timeout, no less (an upper bound for a loaded
+    # machine: the stall plus the retry)
+    assert 60 <= waited < 240
 
 
 def test_reader_resumes_after_a_dropped_ranged_get(proxy, bucket):
