@@ -93,8 +93,12 @@ NOTEBOOKS = {
            "newest first. Select a job's row (click it, or Enter on a focused row) to open its "
            "view under the table; running jobs offer **Cancel**, finished ones **Re-run**. "
            "Select a dataset's row to see its schema, profile and first rows. Their saved copies "
-           "show the same rows when the kernel is gone."),
+           "show the same rows when the kernel is gone. `wb.list_jobs()` and "
+           "`wb.list_datasets()` return the same lists as data."),
         code('wb.jobs()'),
+        code('# NBVAL_CHECK_OUTPUT\n'
+             '# the same jobs as data, newest first: name, status, rows written\n'
+             'print([(j["name"], j["status"], j["result"]["rows"]) for j in wb.list_jobs()])'),
         code('wb.datasets()'),
         code('# NBVAL_CHECK_OUTPUT\n'
              'print([(d.name, d.version, d.rows) for d in wb.list_datasets()])'),
@@ -274,6 +278,9 @@ NOTEBOOKS = {
              '                            sink=wb.dataset("daily")))\n'
              'job.wait()\n'
              'job'),
+        code('# NBVAL_CHECK_OUTPUT\n'
+             'print("ingest:", job.status)\n'
+             'print(job.result.rows, "rows in", job.result.name)  # a failed job raises its error here'),
         code('frame = wb.read("daily").filter(pl.col("amount") >= min_amount)\n'
              'if region != "all":\n'
              '    frame = frame.filter(pl.col("region") == region)\n'

@@ -32,7 +32,25 @@ def checked(uri) -> list[str]:
             if c.cell_type == "code" and "NBVAL_CHECK_OUTPUT" in c.source]
 
 
-def test_object_storage_notebook_writes_to_the_s3_server(s3_server, wb_home, tmp_path):
+def events_read_back(home: Path) -> None:
+    """The notebook's ``events`` dataset, read with this process's settings (storage and catalog
+    as the run had them), equals row for row a bare Polars read of the file it was ingested
+    from, and that file holds the notebook's 28 days."""
+    import datetime
+
+    import polars as pl
+    from polars.testing import assert_frame_equal
+
+    import workbench as wb
+
+    source = pl.read_csv(home / "demo" / "events.csv", try_parse_dates=True).sort("day")
+    assert_frame_equal(source, pl.DataFrame({
+        "day": [datetime.date(2026, 1, d) for d in range(1, 29)],
+        "clicks": [d * 7 for d in range(1, 29)]}), check_exact=True)
+    assert_frame_equal(wb.read("events").collect().sort("day"), source, check_exact=True)
+
+
+def test_object_storage_notebook_writes_to_the_s3_server(s3_server, wb_home, tmp_path, monkeypatch):
     import boto3
 
     bucket = f"wb-{uuid.uuid4().hex[:12]}"
@@ -53,13 +71,24 @@ def test_object_storage_notebook_writes_to_the_s3_server(s3_server, wb_home, tmp
     clicks = 7 * sum(range(1, 29))
     assert checked(run["output_uri"]) == checked(NOTEBOOKS / "05-object-storage.ipynb") \
         == [f"28 {clicks}\n"]
+    # and the rows themselves: the dataset in the bucket, read here, is the source file's
+    for k, v in {"WORKBENCH_HOME": str(tmp_path / "nbhome"),
+                 "WORKBENCH_STORAGE_URL": f"s3://{bucket}/workbench",
+                 "WORKBENCH_S3_ENDPOINT_URL": s3_server.url, "AWS_ACCESS_KEY_ID": "testing",
+                 "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(k, v)
+    events_read_back(tmp_path / "nbhome")
 
 
-def test_object_storage_notebook_without_a_server_says_it_skips(wb_home, tmp_path):
+def test_object_storage_notebook_without_a_server_says_it_skips(wb_home, tmp_path, monkeypatch):
     run = scheduling.run_notebook(Context.from_settings(), NOTEBOOKS / "05-object-storage.ipynb",
                                   {"workbench_home": str(tmp_path / "nbhome")})
-    assert run["status"] == "succeeded"
+    assert run["status"] == "succeeded", run["error"]
     assert "skipping the remote part" in outputs(run["output_uri"])
+    assert checked(run["output_uri"]) == checked(NOTEBOOKS / "05-object-storage.ipynb")
+    # the local fallback's rows are the source file's too (so the same as the bucket's above)
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "nbhome"))
+    events_read_back(tmp_path / "nbhome")
 
 
 def test_celery_notebook_runs_on_a_worker(redis_server, wb_home, tmp_path):
