@@ -17,8 +17,10 @@ pytestmark = pytest.mark.services
 TIMEOUT = 120
 
 
-def slow_step(marker: Path, seconds: float = 2.0):
-    return wb.python("wbtest_steps:slow", marker=str(marker), seconds=seconds)
+def gated_step(marker: Path, gate: Path):
+    """A step that writes its process id to ``marker`` and holds the rows until the test
+    creates ``gate`` (``wbtest_steps.wait_for_gate``)."""
+    return wb.python("wbtest_steps:wait_for_gate", marker=str(marker), gate=str(gate))
 
 
 def versions(cluster, name: str) -> list[int]:
@@ -27,16 +29,26 @@ def versions(cluster, name: str) -> list[int]:
 
 
 def test_cancel_running_job_leaves_nothing(cluster, tmp_path):
+    """The job is held in its step with its rows (running: it cannot end before the cancel);
+    the cancel is requested, then the rows are let go: the job stops before it commits and
+    leaves nothing."""
     src = write_csv(tmp_path / "in.csv", 2_000)
-    marker = tmp_path / "started"
-    job = cluster.runner().submit(wb.Pipeline(source=wb.file(str(src)), steps=[slow_step(marker, 2)],
+    marker, gate = tmp_path / "started", tmp_path / "gate"
+    job = cluster.runner().submit(wb.Pipeline(source=wb.file(str(src)),
+                                              steps=[gated_step(marker, gate)],
                                               sink=wb.dataset("cancelled_mid")))
-    wait_for(marker.exists, "the job to run")
+    wait_for(lambda: marker.exists() and marker.read_text().split(), "the job to run", TIMEOUT)
+    catalog = cluster.ctx().catalog
+    assert catalog.get_job(job.id)["status"] == "running"
     job.cancel()
+    record = catalog.get_job(job.id)
+    assert (record["status"], bool(record["cancel_requested"])) == ("running", True)
+    gate.touch()
     job.wait(TIMEOUT)
     assert job.status == "cancelled"
     assert job.events[-1].kind == "job_cancelled"
-    assert cluster.ctx().catalog.get_job(job.id)["status"] == "cancelled"
+    record = catalog.get_job(job.id)
+    assert (record["status"], record["attempts"]) == ("cancelled", 1)
     assert storage_files(cluster.home, "cancelled_mid") == []
     with pytest.raises(wb.NotFound):
         wb.info("cancelled_mid")
