@@ -94,20 +94,30 @@ def test_a_job_on_the_workers_streams_its_events_and_resumes(api, served, data):
 
 
 def test_cancel_a_job_running_on_a_worker(api, served, data):
-    src = write_csv(data / "slow.csv", 300_000)
-    marker = data / "slow.marker"
+    """The job is held in its step on the worker (wbtest_steps.wait_for_gate) while the test
+    lists it as active and cancels it, so it cannot end first; let go, it stops before it
+    commits."""
+    src = write_csv(data / "held.csv", 20_000)
+    marker, gate = data / "held.marker", data / "held.gate"
     r = api.post(served.api + "/jobs", json={
         "source": {"kind": "file", "path": str(src)},
-        "steps": [{"op": "python", "function": "wbtest_steps:slow",
-                   "kwargs": {"marker": str(marker), "seconds": 0.5}}],
-        "sink": {"kind": "dataset", "name": "slow"}})
+        "steps": [{"op": "python", "function": "wbtest_steps:wait_for_gate",
+                   "kwargs": {"marker": str(marker), "gate": str(gate)}}],
+        "sink": {"kind": "dataset", "name": "held"}})
+    assert r.status_code == 202, r.text
     job_id = r.json()["job_id"]
-    wait_for(marker.exists, "the job to run on the worker")
+    wait_for(lambda: marker.exists() and marker.read_text().split(),
+             "the job to reach its step on the worker")
     active = api.get(served.api + "/workers").json()["workers"][0]["active"]
     assert [a["job_id"] for a in active] == [job_id]
     r = api.delete(f"{served.api}/jobs/{job_id}")
-    assert r.status_code == 200 and r.json()["status"] in ("running", "cancelled")
+    # running until it next looks at the flag, which it cannot before the gate opens
+    assert r.status_code == 200 and r.json() == {"job_id": job_id, "status": "running"}
+    job = api.get(f"{served.api}/jobs/{job_id}").json()
+    assert (job["status"], job["cancel_requested"]) == ("running", True)
+    gate.touch()
     evs = stream(api, f"{served.api}/jobs/{job_id}/events")
     assert evs[-1].event == "job_cancelled"
-    assert api.get(f"{served.api}/jobs/{job_id}").json()["status"] == "cancelled"
-    error_of(api.get(served.api + "/datasets/slow"), 404, "NotFound")
+    job = api.get(f"{served.api}/jobs/{job_id}").json()
+    assert (job["status"], job["attempts"]) == ("cancelled", 1)
+    error_of(api.get(served.api + "/datasets/held"), 404, "NotFound")
