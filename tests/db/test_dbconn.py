@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pydantic
 import pytest
 
 import workbench as wb
@@ -53,7 +52,7 @@ def test_a_spec_refuses_a_dsn_with_a_password_without_echoing_it() -> None:
                   lambda: wb.table("t", db="postgresql://u:TopSecret1@h/db"),
                   lambda: wb.pipeline_from_dict({"source": {"kind": "query", "sql": "select 1",
                                                             "db": "postgresql://u@h/db?password=TopSecret1"}})):
-        with pytest.raises((pydantic.ValidationError, SpecError)) as err:
+        with pytest.raises(SpecError) as err:
             build()
         assert "TopSecret1" not in str(err.value)
         assert "password" in str(err.value)

@@ -11,7 +11,6 @@ from pathlib import Path
 import nbformat
 import pytest
 import requests
-
 from api_client import PREFIX, error_of, stream, wait_for, write_csv
 
 pytestmark = pytest.mark.services
@@ -157,7 +156,7 @@ def test_bad_requests_get_the_error_object_naming_what_is_wrong(api, embedded, d
     assert "source" in err["message"]
     err = error_of(api.post(url + "/jobs", json=spec(data / "sales.csv", "x", steps=[{"op": "nope"}])),
                    400, "SpecError")
-    assert "op" in err["message"] or "steps" in err["message"]
+    assert "steps.0: unknown kind 'nope'" in err["message"]
     error_of(api.post(url + "/jobs", data="source: [unclosed", headers={"Content-Type": "application/yaml"}),
              400, "SpecError")
     error_of(api.post(url + "/jobs", data="[1, 2]", headers={"Content-Type": "application/json"}),
@@ -252,7 +251,7 @@ def test_datasets_versions_schema_profile_lineage_and_preview(api, embedded, dat
     assert listed["sales"]["columns"] == ["id", "region", "amount"]
 
     ds = api.get(url + "/datasets/sales").json()
-    assert [v["version"] for v in ds["versions"]] == [2, 1] or [v["version"] for v in ds["versions"]] == [1, 2]
+    assert [v["version"] for v in ds["versions"]] == [1, 2]  # oldest first, as the catalog lists them
     assert [f["name"] for f in ds["schema"]["fields"]] == ["id", "region", "amount"]
     assert ds["profile"]["columns"]["amount"]["max"] == pytest.approx(4999 * 1.5)
     assert ds["lineage"]["source"]["path"] == str(data / "sales.csv")
