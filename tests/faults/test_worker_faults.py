@@ -11,7 +11,7 @@ import pytest
 
 import workbench as wb
 from workbench.worker import keys
-from wb_cluster import make_cluster, storage_files, wait_for, write_csv
+from wb_cluster import make_cluster, storage_files, write_csv
 from servers import redis_db
 
 from invariants import assert_clean_dataset, assert_settled, wait_until
@@ -21,8 +21,10 @@ pytestmark = pytest.mark.services
 TIMEOUT = 120
 
 
-def slow_step(marker: Path, seconds: float = 2.0):
-    return wb.python("wbtest_steps:slow", marker=str(marker), seconds=seconds)
+def gated_step(marker: Path, gate: Path):
+    """A step that writes its process id to ``marker`` and holds the rows until the test
+    creates ``gate`` (``wbtest_steps.wait_for_gate``)."""
+    return wb.python("wbtest_steps:wait_for_gate", marker=str(marker), gate=str(gate))
 
 
 def gated_job(tmp_path: Path, name: str) -> tuple[wb.Pipeline, Path, Path]:
@@ -30,9 +32,7 @@ def gated_job(tmp_path: Path, name: str) -> tuple[wb.Pipeline, Path, Path]:
     the rows until the test creates ``gate``."""
     src = write_csv(tmp_path / "in.csv", 500)
     marker, gate = tmp_path / "running", tmp_path / "gate"
-    p = wb.Pipeline(source=wb.file(str(src)),
-                    steps=[wb.python("wbtest_steps:wait_for_gate", marker=str(marker),
-                                     gate=str(gate))],
+    p = wb.Pipeline(source=wb.file(str(src)), steps=[gated_step(marker, gate)],
                     sink=wb.dataset(name))
     return p, marker, gate
 
@@ -68,21 +68,26 @@ def test_sigkill_mid_ingest_is_redelivered_and_commits_once(kill_cluster, tmp_pa
     job commits once and attempt 1's files are gone."""
     cl = kill_cluster
     src = write_csv(tmp_path / "in.csv", 3_000)
-    marker = tmp_path / "started"
-    p = wb.Pipeline(source=wb.file(str(src)), steps=[slow_step(marker, 2.0)],
+    marker, gate = tmp_path / "started", tmp_path / "gate"
+    p = wb.Pipeline(source=wb.file(str(src)), steps=[gated_step(marker, gate)],
                     checks=[wb.is_unique("id")], sink=wb.dataset("killed"))
     job = cl.runner().submit(p)
-    pid = int(wait_for(lambda: marker.exists() and marker.read_text().split(), "the job to run")[0])
+    pid = int(wait_until(lambda: marker.exists() and marker.read_text().split(),
+                         "attempt 1 to reach its held step")[0])
     victim = next(n for n, w in cl.workers.items() if os.getpgid(pid) == w.pid)
-    # Mid-write: the Parquet part of attempt 1 is open as a temporary file right now.
-    assert any(".part" in f for f in storage_files(cl.home, "killed"))
+    # Mid-write, held there: the Parquet part of attempt 1 is open as a temporary file (the
+    # writer opens it before the rows flow) and stays so until the gate opens.
+    parts = [f for f in storage_files(cl.home, "killed") if f.endswith(".part")]
+    assert len(parts) == 1 and f"/{job.id}/a1/" in f"/{parts[0]}", parts
     cl.kill_worker(victim)
+    gate.touch()  # for attempt 2, on the other worker
 
     job.wait(TIMEOUT)
     assert job.status == "succeeded", job.error
     record = cl.ctx().catalog.get_job(job.id)
     survivor = next(iter(cl.workers))
     assert record["attempts"] == 2 and record["worker"].startswith(f"{survivor}@wb")
+    assert len(set(marker.read_text().split()) - {str(pid)}) == 1  # attempt 2's process
     assert any("attempt 1 ended without an outcome" in m for m in job.state.messages)
     assert versions(cl, "killed") == [1]
     assert job.result.rows == 3_000
@@ -117,8 +122,14 @@ def test_hard_time_limit_fails_the_job_cleanly(limit_cluster, tmp_path):
     cl = limit_cluster  # hard limit 15 s in this cluster
     src = write_csv(tmp_path / "in.csv", 500)
     marker = tmp_path / "started"
-    job = cl.runner().submit(wb.Pipeline(source=wb.file(str(src)), steps=[slow_step(marker, 120)],
-                                         sink=wb.dataset("too_slow")))
+    job = cl.runner().submit(wb.Pipeline(
+        source=wb.file(str(src)), steps=[wb.python("wbtest_steps:hang", marker=str(marker))],
+        sink=wb.dataset("too_slow")))
+    # the job reached its step with the rows, its writer's temporary file open; the step never
+    # returns, so only the hard limit ends it
+    wait_until(lambda: marker.exists() and marker.read_text().split(), "the job to reach its step")
+    parts = [f for f in storage_files(cl.home, "too_slow") if f.endswith(".part")]
+    assert len(parts) == 1 and f"/{job.id}/a1/" in f"/{parts[0]}", parts
     job.wait(TIMEOUT)
     assert job.status == "failed"
     err = job.state.error
@@ -318,20 +329,22 @@ def test_sigkill_of_the_task_process(cluster, tmp_path):
     at once, runs to the end on attempt 2, commits once, and the next job is fine."""
     import signal
 
-    src = write_csv(tmp_path / "in.csv", 500)
-    marker = tmp_path / "running"
-    job = cluster.runner().submit(wb.Pipeline(source=wb.file(str(src)), steps=[slow_step(marker, 2)],
-                                              sink=wb.dataset("child_killed")))
-    pid = int(wait_for(lambda: marker.exists() and marker.read_text().split(), "the job")[0])
-    os.kill(pid, signal.SIGKILL)
+    p, marker, gate = gated_job(tmp_path, "child_killed")
+    job = cluster.runner().submit(p)
+    pid = int(wait_until(lambda: marker.exists() and marker.read_text().split(),
+                         "attempt 1 to reach its held step")[0])
+    os.kill(pid, signal.SIGKILL)  # held in the step: the job cannot have ended
+    gate.touch()  # for attempt 2, in the pool process that replaces it
     job.wait(TIMEOUT)
     assert job.status == "succeeded", job.error
     ctx = cluster.ctx()
     rec = assert_settled(ctx, [job.id])[0]
     assert rec["attempts"] == 2
+    # attempt 2 reached the step in another pool process than the killed one
+    assert len(set(marker.read_text().split()) - {str(pid)}) == 1
     assert_clean_dataset(ctx, cluster.home / "storage", "child_killed", [1])
     assert cluster.workers["own"].poll() is None
-    nxt = cluster.runner().submit(wb.Pipeline(source=wb.file(str(src)), sink=wb.dataset("ck_next")))
+    nxt = cluster.runner().submit(wb.Pipeline(source=p.source, sink=wb.dataset("ck_next")))
     assert nxt.wait(TIMEOUT).status == "succeeded"
 
 

@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import polars as pl
 
@@ -82,15 +83,32 @@ def hang(frame: pl.LazyFrame, marker: str) -> pl.LazyFrame:
     return frame.map_batches(fn, streamable=True)
 
 
+def _once() -> Callable[[Callable[[], None]], None]:
+    """Runs what it is given on its first call only: Polars calls a step's function on several
+    batches at once (and once per branch of the sink's pass), and a run must write one line."""
+    lock = threading.Lock()
+    done: list[bool] = []
+
+    def once(action: Callable[[], None]) -> None:
+        with lock:
+            if not done:
+                action()
+                done.append(True)
+
+    return once
+
+
 def wait_for_gate(frame: pl.LazyFrame, marker: str, gate: str, passed: str = "") -> pl.LazyFrame:
-    """Touch ``marker``, then wait until the test creates ``gate`` (a job held mid-run); touch
+    """Touch ``marker`` once per run of the step (a line with this process's id: one run, one
+    line), then hold every batch until the test creates ``gate`` (a job held mid-run); touch
     ``passed`` once through."""
+    first, through = _once(), _once()
 
     def fn(df: pl.DataFrame) -> pl.DataFrame:
-        _touch(marker)
+        first(lambda: _touch(marker))
         _hold(gate)
         if passed:
-            _touch(passed)
+            through(lambda: _touch(passed))
         return df
 
     return frame.map_batches(fn, streamable=True)
