@@ -316,7 +316,10 @@ def expire_streams(task: Any) -> dict[str, Any]:
                 if ttl == -1:
                     pipe.expire(k, rt.cfg.stream_ttl)
                     fixed += 1
-                if job in ended and (ttl == -1 or ttl > finished_ttl):
+                # a finished job's stream keeps at least a minute; one already within its
+                # time runs out (with a stream TTL under a minute, putting it back to the
+                # minute on every run kept it for ever)
+                if job in ended and (ttl == -1 or ttl > max(60, finished_ttl)):
                     left = max(60, int(finished_ttl - (time.time() - (ended[job] or 0))))
                     pipe.expire(k, left)
                     shortened += 1
