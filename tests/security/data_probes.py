@@ -81,7 +81,8 @@ def start_worker_cluster(tmp: Path, broker_url: str, **worker_env: str) -> Any:
 
 
 def redis_dump(cluster: Any) -> bytes:
-    """Every string, list and stream entry in the cluster's Redis database (events, results)."""
+    """Every key and every string, list, stream entry, hash, set and sorted-set member in the
+    cluster's Redis database (events, results, Celery's queues and its bookkeeping)."""
     r = cluster.redis()
     chunks: list[bytes] = []
     for key in r.scan_iter(count=500):
@@ -95,6 +96,11 @@ def redis_dump(cluster: Any) -> bytes:
             chunks.extend(json.dumps(e, default=str).encode() for e in r.xrange(key))
         elif kind == "hash":
             chunks.append(json.dumps(r.hgetall(key), default=str).encode())
+        elif kind == "set":
+            chunks.extend(r.smembers(key))
+        elif kind == "zset":
+            chunks.extend(m for m, _ in r.zrange(key, 0, -1, withscores=True))
+        chunks.append(key if isinstance(key, bytes) else str(key).encode())
     return b"\n".join(c if isinstance(c, bytes) else str(c).encode() for c in chunks)
 
 

@@ -117,6 +117,94 @@ def test_s3_endpoint_userinfo_on_a_worker_reaches_no_record_event_log_or_redis(r
         cl.stop()
 
 
+def test_s3_secret_key_on_workers_reaches_no_log_record_event_redis_key_or_object(
+        redis_server, s3_server, tmp_path, monkeypatch):
+    """README: secrets never appear in errors, logs, job records or specs. Workers write datasets
+    to a bucket and read sources from it with a secret access key made at random for this test
+    (moto takes any key); afterwards its bytes are in no worker log, no file of the home, no
+    catalog row (job records, events, the Iceberg tables' rows), no Redis key, value, stream or
+    Celery message, no job's events or error, and no object in the bucket (data, manifests,
+    Iceberg metadata, stored results)."""
+    import os
+
+    import boto3
+
+    from wb_cluster import write_csv
+
+    secret = f"wbS3secret{uuid.uuid4().hex}{uuid.uuid4().hex[:8]}"
+    key_id = f"AKIAWB{uuid.uuid4().hex[:14].upper()}"
+    bucket = f"wb-secret-{uuid.uuid4().hex[:12]}"
+    s3 = boto3.client("s3", endpoint_url=s3_server.url, region_name="us-east-1",
+                      aws_access_key_id=key_id, aws_secret_access_key=secret)
+    s3.create_bucket(Bucket=bucket)
+    src = write_csv(tmp_path / "in.csv", 3_000)
+    s3.put_object(Bucket=bucket, Key="landing/in.csv", Body=src.read_bytes())
+    for k in range(2):
+        s3.put_object(Bucket=bucket, Key=f"landing/parts/p{k}.csv",
+                      Body=write_csv(tmp_path / f"p{k}.csv", 1_000, start=k * 1_000).read_bytes())
+
+    creds = {"AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret}
+    for k, v in creds.items():  # the kernel holds them too, as a user's would
+        monkeypatch.setenv(k, v)
+    cl = make_cluster(tmp_path, redis_db(redis_server), **creds,
+                      WORKBENCH_STORAGE_URL=f"s3://{bucket}/wb", WORKBENCH_S3_ENDPOINT_URL=s3_server.url,
+                      WORKBENCH_S3_REGION="us-east-1",
+                      WORKBENCH_SOURCE_ROOTS=f"{tmp_path.parent},s3://{bucket}/landing/")
+    worker = cl.start_worker("s3secret", concurrency=1)
+    try:
+        # the worker holds the secret (its storage reads it from there, as README says)
+        assert f"AWS_SECRET_ACCESS_KEY={secret}".encode() in \
+            open(f"/proc/{worker.pid}/environ", "rb").read().split(b"\0")
+        assert "WORKBENCH_S3_SECRET_ACCESS_KEY" not in cl.env and not os.environ.get(
+            "WORKBENCH_S3_SECRET_ACCESS_KEY")
+        runner = cl.runner()
+        jobs = {
+            "write": runner.submit(wb.Pipeline(
+                source=wb.file(str(src)), checks=[wb.not_null("id")],
+                sink=wb.dataset("written"))),
+            "read": runner.submit(wb.Pipeline(
+                source=wb.file(f"s3://{bucket}/landing/in.csv"),
+                steps=[wb.sql("SELECT region, count(*) AS n FROM input GROUP BY region")],
+                sink=wb.dataset("read_back"))),
+            "fanout": runner.submit(wb.Pipeline(
+                source=wb.file(f"s3://{bucket}/landing/parts/*.csv", parallel=True),
+                steps=[wb.filter("qty > 0")], sink=wb.dataset("fanned"))),
+            "rows": runner.submit(wb.Pipeline(
+                source=wb.file(f"s3://{bucket}/landing/in.csv"), steps=[wb.limit(5)])),
+            "missing": runner.submit(wb.Pipeline(
+                source=wb.file(f"s3://{bucket}/landing/missing.csv"),
+                sink=wb.dataset("never"))),
+        }
+        for name, job in jobs.items():
+            job.wait(240)
+            assert job.status == ("failed" if name == "missing" else "succeeded"), (name, job.error)
+        assert jobs["write"].result.rows == 3_000 and jobs["fanout"].result.rows == 2_000
+        assert jobs["read"].result.rows == 4 and jobs["rows"].result.height == 5
+        assert "split into 2 tasks, one per file" in jobs["fanout"].state.messages
+        assert f"s3://{bucket}/landing/missing.csv" in jobs["missing"].error.message
+
+        seen = bytearray(all_output(cl))  # worker logs, Redis, every catalog row
+        for job in jobs.values():
+            seen += json.dumps([e.to_dict() for e in job.events], default=str).encode()
+            seen += json.dumps(cl.ctx().catalog.get_job(job.id), default=str).encode()
+            seen += f"{job.error}{job.error!r}".encode()
+        for path in cl.home.rglob("*"):  # the SQLite catalog's own files, logs, keys
+            if path.is_file():
+                seen += path.read_bytes()
+        keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+                for o in page.get("Contents", [])]
+        # what the scan covers: every kind of object the jobs wrote
+        assert any(k.endswith(".parquet") and "/datasets/written/" in k for k in keys)
+        assert any(k.endswith(".manifest.json") and "/datasets/fanned/" in k for k in keys)
+        assert any("/datasets/read_back/metadata/" in k for k in keys)
+        for k in keys:
+            seen += s3.get_object(Bucket=bucket, Key=k)["Body"].read()
+        assert len(seen) > 100_000
+        assert secret.encode() not in seen
+    finally:
+        cl.stop()
+
+
 # ----------------------------------------------------------------------------- broker
 def test_broker_password_never_reaches_logs_errors_or_redis(tmp_path):
     secret = _secret()
