@@ -404,3 +404,48 @@ def test_a_blank_line_cut_by_the_search_chunk_is_still_found(tmp_path, monkeypat
     assert df.rows() == [(1, 2), (3, 4)]
     df, _ = read(write(tmp_path / "b.csv", "a,b\r\n1,2\r\n\r\n3,4\r\n"))
     assert df.rows() == [(1, 2), (3, 4)]
+
+
+def _first_rows_as_in_a_whole_read(tmp_path, monkeypatch, body: str, prefix: int):
+    """The type check's first rows of a large file come from its first bytes (a read of the
+    whole file maps far past them): the file's types and notes must be the ones a read of the
+    whole file gives."""
+    from workbench.engines import read_csv_sample
+
+    f = write(tmp_path / "big.csv", body)
+    whole = read(f)
+    monkeypatch.setattr(read_csv_sample, "HEAD_ROWS_BYTES", prefix)
+    taken: list = []
+    real = pl.read_csv
+    monkeypatch.setattr(read_csv_sample.pl, "read_csv",
+                        lambda data, **kw: taken.append(kw.get("n_rows")) or real(data, **kw))
+    cut = read(f)
+    assert cut[0].schema == whole[0].schema and cut[0].equals(whole[0])
+    assert cut[1].notes == whole[1].notes
+    return whole, taken
+
+
+def test_a_large_files_first_rows_come_from_its_first_bytes(tmp_path, monkeypatch):
+    from workbench.engines.read_common import INFER_ROWS
+
+    # a leading zero in the last of the rows the check reads, a float just after them
+    rows = [f"{'0' if i == INFER_ROWS - 1 else ''}{10_000 + i},{i + 0.5 if i == INFER_ROWS else i}"
+            for i in range(30_000)]
+    (df, _), taken = _first_rows_as_in_a_whole_read(
+        tmp_path, monkeypatch, "zip,n\n" + "\n".join(rows) + "\n", prefix=200_000)
+    assert INFER_ROWS + 1 in taken  # the prefix was read, one row past the rows wanted
+    assert df.schema["zip"] == pl.String and df["zip"][INFER_ROWS - 1] == "019999"
+    assert df.schema["n"] == pl.Float64 and df.height == 30_000
+
+
+def test_a_prefix_that_cuts_a_quoted_value_open_falls_back_to_the_whole_file(tmp_path, monkeypatch):
+    from workbench.engines.read_common import INFER_ROWS
+
+    # every record spans three lines: the prefix holds enough lines, but fewer records than
+    # wanted, the last of them cut open
+    body = "a,b\n" + "".join(f'{i},"x{i}\ny\nz"\n' for i in range(3 * INFER_ROWS))
+    prefix = 90_000
+    assert body.encode()[:prefix].count(b"\n") > INFER_ROWS + 2
+    (df, _), taken = _first_rows_as_in_a_whole_read(tmp_path, monkeypatch, body, prefix=prefix)
+    assert INFER_ROWS + 1 in taken  # tried, found short, and the whole file read instead
+    assert df.height == 3 * INFER_ROWS and df["b"][5] == "x5\ny\nz"
