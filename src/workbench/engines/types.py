@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import polars as pl
 
@@ -58,23 +59,26 @@ def parse_type(name: str) -> pl.DataType:
                      "decimal(p,s) or datetime[us, Europe/Paris]")
 
 
+# names a check may give for a family of types, with what each family takes
+_FAMILIES: dict[str, Callable[[pl.DataType], bool]] = {
+    **dict.fromkeys(("int", "integer"), lambda t: t.is_integer()),
+    **dict.fromkeys(("float", "number", "numeric"), lambda t: t.is_numeric()),
+    **dict.fromkeys(("datetime", "timestamp"), lambda t: isinstance(t, pl.Datetime)),
+    "decimal": lambda t: isinstance(t, pl.Decimal),
+}
+
+
 def check_type_name(wanted: str) -> None:
     """Raise ValueError if ``type_matches`` cannot understand ``wanted``."""
-    if isinstance(wanted, str) and len(wanted) <= MAX_TYPE_NAME and wanted.strip().lower() in (
-            "int", "integer", "float", "number", "numeric", "datetime", "timestamp", "decimal"):
+    if isinstance(wanted, str) and len(wanted) <= MAX_TYPE_NAME and \
+            wanted.strip().lower() in _FAMILIES:
         return
     parse_type(wanted)
 
 
 def type_matches(actual: pl.DataType, wanted: str) -> bool:
     """Whether a column's type satisfies a declared type name (``int`` matches any integer)."""
-    key = wanted.strip().lower()
-    if key in ("int", "integer"):
-        return actual.is_integer()
-    if key in ("float", "number", "numeric"):
-        return actual.is_numeric()
-    if key in ("datetime", "timestamp"):
-        return isinstance(actual, pl.Datetime)
-    if key == "decimal":
-        return isinstance(actual, pl.Decimal)
+    family = _FAMILIES.get(wanted.strip().lower())
+    if family is not None:
+        return family(actual)
     return actual == parse_type(wanted)
