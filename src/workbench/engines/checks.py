@@ -117,10 +117,25 @@ def check_exprs(checks: list[Any], schema: pl.Schema) -> list[pl.Expr]:
 
 def validate_check_exprs(exprs: list[pl.Expr], schema: pl.Schema) -> None:
     """Resolve the check expressions against the schema now, before any data is read."""
+    if not exprs:
+        return
     try:
-        pl.LazyFrame(schema=schema).select(exprs).collect_schema()
+        pl.LazyFrame(schema=_referenced(exprs, schema)).select(exprs).collect_schema()
     except Exception as exc:
         raise StepError(f"a check cannot be evaluated: {exc}", step="check") from None
+
+
+def _referenced(exprs: list[pl.Expr], schema: pl.Schema) -> pl.Schema:
+    """The part of ``schema`` the expressions name. An empty frame of every column costs ~7 ms
+    per 1,000 columns to build, and an error then lists every column; a name the schema lacks
+    still fails the same way. An expression that picks columns by pattern or type gets the
+    whole schema."""
+    names: set[str] = set()
+    for e in exprs:
+        if e.meta.has_multiple_outputs():
+            return schema
+        names.update(e.meta.root_names())
+    return pl.Schema({n: t for n, t in schema.items() if n in names})
 
 
 def evaluate(checks: list[Any], schema: pl.Schema, stats: dict[str, Any]) -> list[CheckOutcome]:

@@ -6,6 +6,7 @@ import functools
 from typing import Any
 
 import polars as pl
+import polars.selectors as cs
 
 from .profile_limits import bound_profile, supported
 
@@ -33,11 +34,13 @@ def profile_exprs(schema: pl.Schema, *, distinct: bool = True) -> list[pl.Expr]:
     and the read-back that counts distinct values exactly takes the other statistics from the
     same columns (see ``add_exact_distinct``). ``distinct=False`` leaves out the estimates of
     distinct counts (a fanned-out part keeps a sketch that merges instead, profile_parts.py)."""
+    # the null counts are one expression over all the columns, not one each: 10,000 of them
+    # cost ~25 ms to build and more to plan. by_name takes a name such as "^a$" as it is.
     exprs: list[pl.Expr] = [pl.len().alias("__p.rows")]
-    deferred = stats_deferred(schema)
-    for name, dtype in schema.items():
-        exprs.append(pl.col(name).null_count().alias(f"__p.nulls.{name}"))
-        if not deferred:
+    if len(schema):
+        exprs.append(cs.by_name(list(schema)).null_count().name.prefix("__p.nulls."))
+    if not stats_deferred(schema):
+        for name, dtype in schema.items():
             exprs.extend(_stat_exprs(name, dtype, exact_distinct=False, distinct=distinct))
     return exprs
 
@@ -262,16 +265,17 @@ def _read_back_wide(profile: dict[str, Any], frame: pl.LazyFrame, schema: pl.Sch
         if on_phase is not None:
             on_phase(f"profile: distinct counts and top values, {start:,} of {len(names):,} columns")
         batch = frame.select(names[start:start + per_batch]).collect()
+        distinct = _distinct_counts(batch, deferred, columns)
         for s in batch.iter_columns():
             col = columns[s.name]
             # nulls are left in: drop_nulls copies the column (~0.25 ms per column, more than
             # the statistics), and n_unique counts null as one value, taken off below
             has_null = s.null_count() > 0
             if deferred:
-                _series_stats(col, s, has_null)
+                _series_stats(col, s, has_null, distinct.get(s.name))
             elif "distinct" in col:
                 # distinct values, nulls not among them (the null count says how many rows have none)
-                col.update(distinct=s.n_unique() - has_null, distinct_estimated=False)
+                col.update(distinct=distinct[s.name] - has_null, distinct_estimated=False)
             if _is_text(s.dtype) and 0 < (col.get("distinct") or 0) <= TOP_VALUES_MAX_DISTINCT:
                 vc = s.value_counts(name="__count")
                 if has_null:
@@ -281,12 +285,29 @@ def _read_back_wide(profile: dict[str, Any], frame: pl.LazyFrame, schema: pl.Sch
                 col["top_values"] = _top_list(top[s.name], top["__count"])
 
 
-def _series_stats(entry: dict[str, Any], s: pl.Series, has_null: bool) -> None:
+def _distinct_counts(batch: pl.DataFrame, deferred: bool,
+                     columns: dict[str, Any]) -> dict[str, int]:
+    """``n_unique`` (null counted as a value) of the columns of ``batch`` that need one, in one
+    eager select: a third of the time of one ``Series.n_unique`` call per column (10,000
+    columns x 1,000 rows: 0.17 s against 0.52 s), the columns counted side by side."""
+    at = [i for i, s in enumerate(batch.iter_columns())
+          if (_which_stats(s.dtype)[0] if deferred else "distinct" in columns[s.name])]
+    if not at:
+        return {}
+    # by position: a name such as "^a.*$" given to pl.col would be read as a pattern
+    counts = batch.select(pl.nth(i).n_unique() for i in at).row(0)
+    names = batch.columns  # a new list on each call
+    return {names[i]: n for i, n in zip(at, counts)}
+
+
+def _series_stats(entry: dict[str, Any], s: pl.Series, has_null: bool,
+                  n_unique: int | None = None) -> None:
     """What ``_stat_exprs`` computes, on one Series (no query to plan); ``has_null``: whether
-    it holds a null, which is not a distinct value."""
+    it holds a null, which is not a distinct value; ``n_unique``: the Series' own, when
+    counted already."""
     distinct, min_max, mean = _which_stats(s.dtype)
     if distinct:
-        n = s.n_unique() - has_null
+        n = (s.n_unique() if n_unique is None else n_unique) - has_null
         entry.update(approx_distinct=n, distinct=n, distinct_estimated=False)
     if min_max:
         entry["min"], entry["max"] = _jsonable(s.min()), _jsonable(s.max())
