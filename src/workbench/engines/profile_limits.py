@@ -10,6 +10,7 @@ a cut max is no longer an upper bound, which the mark says.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import polars as pl
@@ -22,6 +23,18 @@ _NESTED = "not computed for nested values (List, Array, Struct, Map); each row i
 
 def skipped_stats(dtype: pl.DataType) -> dict[str, str]:
     """The statistics left out for ``dtype``, each with the reason (empty when all apply)."""
+    try:  # asked of every column: a file of 10,000 columns asked it 20,000 times (0.1 s)
+        return dict(_skipped_by_type(dtype))
+    except TypeError:  # a type that cannot be a key of the cache
+        return _skipped(dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _skipped_by_type(dtype: pl.DataType) -> tuple[tuple[str, str], ...]:
+    return tuple(_skipped(dtype).items())
+
+
+def _skipped(dtype: pl.DataType) -> dict[str, str]:
     if dtype == pl.Null:
         return {s: "the column holds only nulls" for s in STATS}
     if dtype.is_nested() or isinstance(dtype, (pl.Object, pl.Map)) or _is_extension(dtype):
@@ -43,7 +56,10 @@ def _is_extension(dtype: pl.DataType) -> bool:
 
 
 def supported(stat: str, dtype: pl.DataType) -> bool:
-    return stat not in skipped_stats(dtype)
+    try:
+        return all(stat != s for s, _ in _skipped_by_type(dtype))
+    except TypeError:
+        return stat not in _skipped(dtype)
 
 
 def cut(value: Any) -> tuple[Any, bool]:

@@ -207,10 +207,15 @@ def _zeros_and_misfits(df: pl.DataFrame, types: dict[str, pl.DataType]
     bad: set[str] = set()
     for dtype, cols in by_type.items():
         values = _stacked(df, cols)
+        # both tests in one select: Polars runs them side by side
+        tests = [misfit(pl.col(values.name), dtype).alias("misfit")]
         if dtype.is_numeric():
-            zeros.update(_zero_hits(values, cols, df.height))
-        mask = values.to_frame().select(misfit(pl.col(values.name), dtype)).to_series()
-        bad.update(cols[i] for i in _column_hits(mask, df.height)[0] if cols[i] not in zeros)
+            tests.append(pl.col(values.name).str.contains(_LEADING_ZERO).alias("zero"))
+        masks = values.to_frame().select(tests)
+        if dtype.is_numeric():
+            zeros.update(_zero_hits(values, masks["zero"], cols, df.height))
+        bad.update(cols[i] for i in _column_hits(masks["misfit"], df.height)[0]
+                   if cols[i] not in zeros)
     return {c: zeros[c] for c in types if c in zeros}, bad
 
 
@@ -236,10 +241,12 @@ def _column_hits(mask: pl.Series, height: int) -> tuple[list[int], list[int]]:
 _LEADING_ZERO = r"^\s*[+-]?0[0-9]"
 
 
-def _zero_hits(values: pl.Series, columns: list[str], height: int) -> dict[str, str]:
-    """The ``columns`` (stacked in ``values``) holding a number-like value such as ``02134``,
-    each with the first such value: read as a number, the zero would be lost."""
-    hits, first = _column_hits(values.str.contains(_LEADING_ZERO), height)
+def _zero_hits(values: pl.Series, mask: pl.Series, columns: list[str],
+               height: int) -> dict[str, str]:
+    """The ``columns`` (stacked in ``values``) holding a number-like value such as ``02134``
+    (``mask``: where ``_LEADING_ZERO`` matches), each with the first such value: read as a
+    number, the zero would be lost."""
+    hits, first = _column_hits(mask, height)
     return {columns[i]: values[p] for i, p in zip(hits, first)}
 
 
