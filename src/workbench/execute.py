@@ -21,7 +21,7 @@ from .dataset_store import find_committed
 from .engines import checks as checks_engine
 from .engines.profile import (
     add_exact_distinct, apply_exact_distinct, exact_distinct_exprs, profile_exprs,
-    profile_from_stats, schema_dict,
+    profile_from_stats, schema_dict, stats_deferred,
 )
 from .engines.source import SourceScan
 from .engines.steps import apply_step, step_label
@@ -301,7 +301,9 @@ def execute(pipeline: Pipeline, *, job_id: str, ctx: Context, emit: Emit = null_
                     result = SINKS[sink.kind](
                         counted, sink=sink, ctx=ctx, job_id=job_id, attempt=attempt, pipeline=pipeline,
                         schema=schema, monitor=monitor,
-                        stats_exprs=profile_exprs(schema) + check_exprs,
+                        # a wide dataset's read-back counts its nulls (profile_exprs)
+                        stats_exprs=profile_exprs(schema, nulls=not (
+                            sink.kind == "dataset" and stats_deferred(schema))) + check_exprs,
                         commit_guard=commit_guard, inputs=inputs_done,
                     )
                     scan.after_commit()  # only a committed sink moves an incremental cursor

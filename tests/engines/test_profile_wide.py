@@ -102,3 +102,55 @@ def test_a_wide_csv_finds_leading_zeros_in_the_right_columns(tmp_path):
     assert df[f"c{cols - 1}"].to_list()[2] == "0123"
     assert sum(dtype == pl.String for dtype in df.schema.values()) == 2
     assert any("'007'" in n for n in scan.notes) and any("'0123'" in n for n in scan.notes)
+
+
+def test_null_counts_left_to_the_read_back_equal_the_pass_ones(monkeypatch):
+    """A wide dataset write leaves the null counts to the read-back (profile_exprs(nulls=False)):
+    the columns it reads give theirs on the way, the others (a list column) one query."""
+    df = _mixed()
+    in_pass = _profile(df)
+    monkeypatch.setattr(profile, "WIDE_PASS_COLUMNS", 0)
+
+    def without_nulls() -> dict:
+        stats = df.lazy().select(profile_exprs(df.schema, nulls=False)).collect().row(0, named=True)
+        assert not [k for k in stats if k.startswith("__p.nulls.")]
+        prof = profile_from_stats(df.schema, stats)
+        assert prof["columns"]["i"]["null_count"] is None  # not yet known, never taken as 0
+        add_top_values(prof, df.lazy(), df.schema)
+        return prof
+
+    eager = without_nulls()
+    monkeypatch.setattr(profile, "WIDE_CELLS", 1)  # the streaming read-back
+    streamed = without_nulls()
+    assert _comparable(eager) == _comparable(in_pass) == _comparable(streamed)
+    assert eager["columns"]["l"]["null_count"] == 1 and eager["columns"]["e"]["null_count"] == 7
+    assert eager["columns"]["i"]["null_share"] == 1 / 7
+
+
+def test_a_wide_ingest_counts_every_columns_nulls(tmp_path, monkeypatch):
+    """The whole path: a dataset of more columns than the pass takes statistics for."""
+    import workbench as wb
+
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WORKBENCH_LOCAL_ISOLATION", "thread")
+    monkeypatch.setattr(profile, "WIDE_PASS_COLUMNS", 2)
+    f = write(tmp_path / "n.csv", "a,b,c,d\n1,,x,\n,2,,\n3,4,y,\n")
+    ds = wb.ingest(str(f), name="nulls")
+    got = {n: (c["null_count"], c["null_share"]) for n, c in ds.profile["columns"].items()}
+    assert got == {"a": (1, 1 / 3), "b": (1, 1 / 3), "c": (1, 1 / 3), "d": (3, 1.0)}
+    assert {f["name"]: f["nullable"] for f in ds.schema["fields"]} == {
+        "a": True, "b": True, "c": True, "d": True}
+
+
+def test_a_leading_zero_and_a_misfit_in_one_type_are_told_apart(tmp_path):
+    cols = 2000
+    header = ",".join(f"c{i}" for i in range(cols))
+    rows = [",".join(str(i) for i in range(cols)) for _ in range(3)]
+    rows[1] = ",".join("0042" if i == 5 else ("2.5" if i == 7 else str(i)) for i in range(cols))
+    f = write(tmp_path / "both.csv", header + "\n" + "\n".join(rows) + "\n")
+    df, scan = read(f)
+    assert df.schema["c5"] == pl.String and df["c5"].to_list()[1] == "0042"
+    assert df.schema["c7"] == pl.Float64 and df["c7"].to_list()[1] == 2.5
+    assert sum(t != pl.Int64 for t in df.schema.values()) == 2
+    zero_notes = [n for n in scan.notes if "leading zero" in n]
+    assert len(zero_notes) == 1 and "'c5'" in zero_notes[0]
