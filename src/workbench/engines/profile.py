@@ -329,8 +329,10 @@ def _distinct_counts(batch: pl.DataFrame, deferred: bool,
           if (_which_stats(s.dtype)[0] if deferred else "distinct" in columns[s.name])]
     if not at:
         return {}
-    # by position: a name such as "^a.*$" given to pl.col would be read as a pattern
-    counts = batch.select(pl.nth(i).n_unique() for i in at).row(0)
+    if len(at) == batch.width:  # one expression for all: no Python object per column
+        counts = batch.select(pl.all().n_unique()).row(0)
+    else:  # by position: a name such as "^a.*$" given to pl.col would be read as a pattern
+        counts = batch.select(pl.nth(i).n_unique() for i in at).row(0)
     names = batch.columns  # a new list on each call
     return {names[i]: n for i, n in zip(at, counts)}
 
