@@ -13,8 +13,10 @@ events    events per second one client receives: a worker-side ``StreamPublisher
 ingest    the same 1 GB CSV -> dataset job on a worker vs the LocalRunner (interleaved rounds;
           the ratio of medians; the worker time is the client's submit -> done)
 throughput  trivial jobs per second one worker process (``-c 1``) runs, with catalog records and
-          events: N jobs submitted at once, the time from the first submit to the last done
-          (opt-in: ``--only throughput``; the target is 150 jobs/s per worker process)
+          events: N jobs submitted at once, the time from the first submit to the last done;
+          then the worker alone ("drained"): N jobs queued while it does not consume, timed
+          from letting it go to the last one finished, and Celery's own trivial task the same
+          way (opt-in: ``--only throughput``; the target is 150 jobs/s per worker process)
 fanout    16 files with ``parallel=True`` on 1, 2 and 4 worker processes, each pinned to one core
           with one Polars thread (the stand-in for one machine each), the planning and commit
           shares of each job, and, for reference, the same files read in one task with Polars'
@@ -205,9 +207,68 @@ def bench_throughput(b: Bench, jobs: int) -> dict:
         assert job.status == "succeeded", job.error
     elapsed = time.perf_counter() - t0
     bare = _bare_celery_per_s(b, jobs)
+    drained = _drain(b, p, jobs)
     return {"jobs": jobs, "worker_processes": 1, "seconds": elapsed, "submit_seconds": submitted,
             "jobs_per_s": jobs / elapsed, "bare_celery_tasks_per_s": bare,
-            "jobs_per_s_ratio_to_bare_celery": round((jobs / elapsed) / bare, 3)}
+            "jobs_per_s_ratio_to_bare_celery": round((jobs / elapsed) / bare, 3), **drained}
+
+
+def _drain(b: Bench, pipeline, n: int) -> dict:
+    """The worker alone: ``n`` jobs (and then ``n`` bare tasks) queued while the worker does not
+    consume, then let go. The end-to-end figure above also pays the submitting client, which
+    on this machine shares the worker's two cores (a submit is a catalog write, a signed
+    message and a Redis round trip or three); here the client has finished before the clock
+    starts. Ours: from the moment consuming starts to the last job's ``finished_at`` in the
+    catalog; bare: to the last result."""
+    from workbench.worker.app import get_app
+    from workbench.worker.task_result import wait_for_result
+
+    app, dest = get_app(), ["bench@wb"]
+
+    def paused(queue_them) -> tuple[float, list]:
+        app.control.cancel_consumer("pipeline", destination=dest, reply=True)
+        last = queue_them()
+        t0 = time.time()
+        app.control.add_consumer("pipeline", destination=dest, reply=True)
+        return t0, last
+
+    def ours() -> list[str]:
+        # submitted by a process that exits before the clock starts: a handle here would
+        # follow each job's events while the worker runs, on the same two cores
+        ids = b.work / "drain-ids.json"
+        code = ("import json, sys, workbench as wb\n"
+                "from workbench.runners.celery_runner import CeleryRunner\n"
+                "p = wb.Pipeline.model_validate_json(sys.argv[1])\n"
+                "r = CeleryRunner()\n"
+                f"json.dump([r.submit(p).id for _ in range({n})], open(sys.argv[2], 'w'))\n"
+                "import os; os._exit(0)\n")
+        subprocess.run([sys.executable, "-c", code, pipeline.model_dump_json(), str(ids)],
+                       env=b.env, check=True, cwd=b.home)
+        return json.loads(ids.read_text())
+
+    t0, ids = paused(ours)
+    last = ids[-1]
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        recs = [b.ctx.catalog.get_job(i) for i in (ids if b.ctx.catalog.get_job(last)["finished_at"]
+                                                   else [])]
+        if recs and all(r["finished_at"] for r in recs):
+            break
+        time.sleep(0.05)
+    assert all(r["status"] == "succeeded" for r in recs), [r["error"] for r in recs][:3]
+    ours_per_s = n / (max(r["finished_at"] for r in recs) - t0)
+
+    def bare():
+        return [app.send_task("celery.accumulate", args=[i], kwargs={"index": 0}, queue="pipeline")
+                for i in range(n)]
+
+    t0, results = paused(bare)
+    for i, r in enumerate(results):
+        assert wait_for_result(r, 600) == i
+    bare_per_s = n / (time.time() - t0)
+    return {"drained_jobs_per_s": round(ours_per_s, 1),
+            "drained_bare_celery_tasks_per_s": round(bare_per_s, 1),
+            "drained_ratio_to_bare_celery": round(ours_per_s / bare_per_s, 3)}
 
 
 def _bare_celery_per_s(b: Bench, n: int) -> float:

@@ -38,18 +38,24 @@ class Runtime:
                                maxlen=self.cfg.stream_maxlen, ttl=self.cfg.stream_ttl,
                                on_event=on_event, close_timeout=self.cfg.redis_outage_window)
 
-    def cancel_check(self, job_id: str) -> Callable[[], bool]:
+    def cancel_check(self, job_id: str, seen: dict[str, Any] | None = None
+                     ) -> Callable[[], bool]:
         """``should_cancel`` for execute: the Redis flag (cheap), else the catalog's (durable).
 
         A job that already ended elsewhere (a failed part of a fanned-out job) stops too.
         The Redis flag is read on every call; the catalog at most every ``CATALOG_CANCEL_POLL``
         seconds (a trivial job calls this three times within milliseconds, and the catalog
-        read was the larger part of it).
+        read was the larger part of it). ``seen``: the job's record as the task has just read
+        it (its claim), which stands for the first catalog read.
         """
 
         key = keys.cancel(self.ctx.namespace, job_id)
         errors = redis_errors()
         last_read = [float("-inf")]
+        if seen is not None:
+            if seen.get("cancel_requested") or seen.get("status") in ("failed", "cancelled"):
+                return lambda: True
+            last_read[0] = time.monotonic()
 
         def should_cancel() -> bool:
             try:

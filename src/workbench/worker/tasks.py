@@ -115,9 +115,12 @@ def _run_pipeline(task: Any, rt: Runtime, job_id: str, spec: dict[str, Any],
             return "failed", outcome(rt.ctx.catalog.get_job(job_id))
         return "refused", {"job_id": job_id, "status": "refused", "attempts": 0,
                            "error": err.to_dict(), "result": None}
-    _ensure_record(rt, job_id, spec)
     _drop_queued_marker(rt, job_id)
-    c = claim(rt.ctx, job_id, me, cfg)
+    try:
+        c = claim(rt.ctx, job_id, me, cfg)
+    except NotFound:  # the record is made at submit; a write per job only when it is not there
+        _ensure_record(rt, job_id, spec)
+        c = claim(rt.ctx, job_id, me, cfg)
     if c.decision == "skip":
         log.info("job already %s; not run again", c.record["status"])
         return "skipped", outcome(c.record)
@@ -146,7 +149,7 @@ def _run_pipeline(task: Any, rt: Runtime, job_id: str, spec: dict[str, Any],
                      attempts=done_attempts)
             return "dead_letter", outcome(rt.ctx.catalog.get_job(job_id))
         pipeline = checked
-        cancel_check = rt.cancel_check(job_id)
+        cancel_check = rt.cancel_check(job_id, seen=rec)
         if cancel_check():
             if finish_if_open(rt.ctx, job_id, "cancelled"):
                 publish(JobCancelled(job_id=job_id))
