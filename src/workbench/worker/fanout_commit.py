@@ -8,6 +8,8 @@ import logging
 import time
 from typing import Any, Callable
 
+import polars as pl
+
 from ..dataset_store import commit_version, find_committed, previous_files
 from ..engines.profile import (
     EXACT_DISTINCT_ROWS, add_top_values, profile_from_stats, schema_dict,
@@ -181,7 +183,7 @@ def commit_parts(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, n
         else:
             stats, distinct = merged
             rest = [e for e in stats_exprs(pipeline, schema, distinct=False)
-                    if e.meta.output_name() not in stats]  # a unique check's count
+                    if not all(n in stats for n in _output_names(e, schema))]  # a unique check's
             if rest:
                 stats.update(staged.select(rest).collect(engine="streaming").row(0, named=True))
         monitor.phase("checks")
@@ -217,3 +219,11 @@ def commit_parts(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, n
         raise Superseded.at_end(job_id, attempt)
     publish(JobFinished(job_id=job_id, result=result, seconds=time.time() - started))
     return result
+
+
+def _output_names(expr: pl.Expr, schema: pl.Schema) -> list[str]:
+    """The columns ``expr`` gives (the null counts are one expression over every column)."""
+    if expr.meta.has_multiple_outputs():
+        return pl.LazyFrame(schema=schema).select(expr).collect_schema().names()
+    return [expr.meta.output_name()]
+
