@@ -12,7 +12,7 @@ from .dataset_store import (
     previous_files, scan_dataset,
 )
 from .engines.partitions import fields_for, key_exprs, key_name, path_segment, record_value
-from .engines.profile import add_top_values, profile_from_stats, schema_dict
+from .engines.profile import add_top_values, profile_from_stats, rows_only, schema_dict
 from .engines.stored import restore, to_stored
 from .errors import AlreadyExists, InputError, NotFound, WorkbenchError
 from .monitor import Monitor
@@ -116,6 +116,11 @@ def _segment(value: Any) -> str:  # pragma: no cover - run on Polars' threads (H
     return "".join(ch if ch.isalnum() or ch in "-_.:" else f"%{ord(ch):02X}" for ch in text)[:200]
 
 
+def _written_rows(uri: str, opts: dict[str, Any] | None) -> int:
+    """The rows of one written Parquet file, from its footer."""
+    return int(pl.scan_parquet(uri, storage_options=opts or None).select(pl.len()).collect().item())
+
+
 def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_id: str,
                   attempt: int, pipeline: Pipeline, schema: pl.Schema, monitor: Monitor,
                   stats_exprs: list[pl.Expr], commit_guard: Callable, inputs: Callable
@@ -159,8 +164,13 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
         # zoned datetimes in UTC, Enum as String, Array as List (engines/stored.py)
         sink_q = to_stored(frame, schema).sink_parquet(
             writers.target(sink.partition_by, schema), lazy=True, **sink_kwargs(sink))
-        stats_q = frame.select(stats_exprs)
-        _, stats_df = pl.collect_all([sink_q, stats_q], engine="streaming")
+        if rows_only(stats_exprs):
+            # nothing but the row count, which the written files' footers hold: a second
+            # branch of the pass costs 0.13 s of 0.8 on 10,000 columns x 1,000 rows
+            sink_q.collect(engine="streaming")
+            stats_df = None
+        else:
+            _, stats_df = pl.collect_all([sink_q, frame.select(stats_exprs)], engine="streaming")
         monitor.check_cancel()
         writers.close_all()
     except BaseException:
@@ -169,18 +179,20 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
         raise
 
     try:
-        stats = stats_df.row(0, named=True)
         uris = [storage.uri(k) for k, _t, _h in writers.parts]
         opts = storage.storage_options()
+        part_rows = [_written_rows(u, opts) for u in uris] \
+            if stats_df is None or len(uris) > 1 else None
+        stats = stats_df.row(0, named=True) if stats_df is not None else \
+            {"__p.rows": sum(part_rows or [])}
         staged = restore(pl.scan_parquet(uris, storage_options=opts), dict(schema))
         monitor.phase("checks")
         checks = commit_guard(stats, staged)
         profile = profile_from_stats(schema, stats)
         add_top_values(profile, staged, schema, on_phase=monitor.phase)
         files = []
-        for key, _target, hw in writers.parts:
-            rows = pl.scan_parquet(storage.uri(key), storage_options=opts).select(pl.len()).collect().item() \
-                if len(writers.parts) > 1 else int(stats["__p.rows"])
+        for i, (key, _target, hw) in enumerate(writers.parts):
+            rows = part_rows[i] if part_rows is not None else int(stats["__p.rows"])
             files.append(writers.file_entry(key, rows, hw))
         monitor.phase("checksums")
         input_list = inputs()

@@ -154,3 +154,26 @@ def test_a_leading_zero_and_a_misfit_in_one_type_are_told_apart(tmp_path):
     assert sum(t != pl.Int64 for t in df.schema.values()) == 2
     zero_notes = [n for n in scan.notes if "leading zero" in n]
     assert len(zero_notes) == 1 and "'c5'" in zero_notes[0]
+
+
+def test_a_wide_write_takes_its_row_count_from_the_files_it_wrote(tmp_path, monkeypatch):
+    """Past WIDE_PASS_COLUMNS with no checks the pass only writes (profile.rows_only): the rows
+    come from the written files' footers, one file or many, none or some."""
+    import workbench as wb
+
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WORKBENCH_LOCAL_ISOLATION", "thread")
+    monkeypatch.setattr(profile, "WIDE_PASS_COLUMNS", 2)
+    f = write(tmp_path / "p.csv", "k,a,b\nx,1,\ny,2,3\nx,,4\nz,5,6\n")
+    assert profile.rows_only(profile_exprs(pl.Schema({"k": pl.String, "a": pl.Int64, "b": pl.Int64}),
+                                           nulls=False))
+    parts = wb.ingest(str(f), name="parts", partition_by=["k"])
+    assert parts.rows == 4 and sorted(p["rows"] for p in parts.files) == [1, 1, 2]
+    assert parts.profile["columns"]["a"]["null_count"] == 1
+    one = wb.ingest(str(f), name="one")
+    assert one.rows == 4 and [p["rows"] for p in one.files] == [4]
+    empty = wb.ingest(str(write(tmp_path / "e.csv", "k,a,b\n")), name="empty")
+    assert empty.rows == 0
+    checked = wb.run(wb.Pipeline(source=wb.file(str(f)), checks=[wb.not_null("k")],
+                                 sink=wb.dataset("checked")))
+    assert checked.rows == 4 and checked.profile["columns"]["b"]["null_count"] == 1

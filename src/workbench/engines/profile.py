@@ -48,6 +48,13 @@ def profile_exprs(schema: pl.Schema, *, distinct: bool = True, nulls: bool = Tru
     return exprs
 
 
+def rows_only(exprs: list[pl.Expr]) -> bool:
+    """Whether ``exprs`` count the rows and nothing else (``profile_exprs(nulls=False)`` of a
+    wide schema, no checks): the writer then takes the count from the files it wrote."""
+    return len(exprs) == 1 and not exprs[0].meta.has_multiple_outputs() and \
+        exprs[0].meta.output_name() == "__p.rows"
+
+
 WIDE_PASS_COLUMNS = 1_000
 
 
