@@ -26,7 +26,8 @@ def _is_orderable(dtype: pl.DataType) -> bool:
         dtype, (pl.Decimal, pl.Categorical, pl.Enum))
 
 
-def profile_exprs(schema: pl.Schema, *, distinct: bool = True, nulls: bool = True) -> list[pl.Expr]:
+def profile_exprs(schema: pl.Schema, *, distinct: bool = True,
+                  nulls: bool = True) -> list[pl.Expr]:
     """Aggregations named ``__p.<stat>.<column>``; evaluated with the sink in one pass.
 
     Past ``WIDE_PASS_COLUMNS`` columns the pass counts rows and nulls only: thousands of

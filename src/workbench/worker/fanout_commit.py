@@ -183,7 +183,8 @@ def commit_parts(rt: Runtime, job_id: str, attempt: int, pipeline: m.Pipeline, n
         else:
             stats, distinct = merged
             rest = [e for e in stats_exprs(pipeline, schema, distinct=False)
-                    if not all(n in stats for n in _output_names(e, schema))]  # a unique check's
+                    # what the parts' statistics do not give: a unique check's count
+                    if not all(n in stats for n in _output_names(e, schema))]
             if rest:
                 stats.update(staged.select(rest).collect(engine="streaming").row(0, named=True))
         monitor.phase("checks")
@@ -226,4 +227,3 @@ def _output_names(expr: pl.Expr, schema: pl.Schema) -> list[str]:
     if expr.meta.has_multiple_outputs():
         return pl.LazyFrame(schema=schema).select(expr).collect_schema().names()
     return [expr.meta.output_name()]
-
