@@ -115,12 +115,14 @@ def _run_pipeline(task: Any, rt: Runtime, job_id: str, spec: dict[str, Any],
             return "failed", outcome(rt.ctx.catalog.get_job(job_id))
         return "refused", {"job_id": job_id, "status": "refused", "attempts": 0,
                            "error": err.to_dict(), "result": None}
-    _drop_queued_marker(rt, job_id)
     try:
         c = claim(rt.ctx, job_id, me, cfg)
     except NotFound:  # the record is made at submit; a write per job only when it is not there
         _ensure_record(rt, job_id, spec)
         c = claim(rt.ctx, job_id, me, cfg)
+    # the queued marker goes once the catalog has answered for the job; with Redis away by
+    # then, it is left to expire (the stuck check reads it only for a job still queued)
+    _drop_queued_marker(rt, job_id)
     if c.decision == "skip":
         log.info("job already %s; not run again", c.record["status"])
         return "skipped", outcome(c.record)
