@@ -139,8 +139,7 @@ def _head_rows(plan: CsvPlan, inp: Input, text: dict[str, pl.DataType]) -> pl.Da
     kwargs = {**plan.opts.polars_kwargs(all_markers=True), "truncate_ragged_lines": True}
     source = inp.head_source()
     if isinstance(source, str) and inp.target_size > HEAD_ROWS_BYTES:
-        prefix = inp.read_at(0, HEAD_ROWS_BYTES)
-        prefix = prefix[:prefix.rfind(b"\n") + 1]
+        prefix, _ = whole_lines(inp.read_at(0, HEAD_ROWS_BYTES), at_start=True, at_end=False)
         if prefix.count(b"\n") > INFER_ROWS + plan.opts.skip_rows + 1:
             try:
                 df = pl.read_csv(prefix, schema=text, n_rows=INFER_ROWS + 1, **kwargs)
@@ -183,40 +182,34 @@ def misfit_columns(df: pl.DataFrame, types: dict[str, pl.DataType]) -> set[str]:
     One expression per column costs Polars ~0.1 ms each to plan (seconds on a file of 10,000+
     columns, for every sampled window); the columns of one type are checked together instead,
     stacked into one Series, with one expression per type."""
-    by_type: dict[pl.DataType, list[str]] = {}
-    for c, t in types.items():
-        by_type.setdefault(t, []).append(c)
-    out: set[str] = set()
-    for dtype, cols in by_type.items():
-        values = _stacked(df, cols)
-        bad = values.to_frame().select(misfit(pl.col(values.name), dtype)).to_series()
-        out.update(cols[i] for i in _column_hits(bad, df.height)[0])
-    return out
+    return _zeros_and_misfits(df, types, zeros=False)[1]
 
 
-def _zeros_and_misfits(df: pl.DataFrame, types: dict[str, pl.DataType]
+def _zeros_and_misfits(df: pl.DataFrame, types: dict[str, pl.DataType], *, zeros: bool = True
                        ) -> tuple[dict[str, str], set[str]]:
-    """The number-typed columns with a leading zero (``_zero_hits``, in column order) and the
-    other columns holding a value that does not parse as its type (``misfit_columns``), from
-    one stack of the columns of each type: stacking copies every value, and a file of 10,000
-    columns stacked twice spent 0.3 s on the copies alone."""
+    """The number-typed columns with a leading zero (``_zero_hits``, in column order; none
+    looked for without ``zeros``) and the other columns holding a value that does not parse
+    as its type (``misfit_columns``), from one stack of the columns of each type: stacking
+    copies every value, and a file of 10,000 columns stacked twice spent 0.3 s on the copies
+    alone."""
     by_type: dict[pl.DataType, list[str]] = {}
     for c, t in types.items():
         by_type.setdefault(t, []).append(c)
-    zeros: dict[str, str] = {}
+    found: dict[str, str] = {}
     bad: set[str] = set()
     for dtype, cols in by_type.items():
         values = _stacked(df, cols)
+        look_for_zeros = zeros and dtype.is_numeric()
         # both tests in one select: Polars runs them side by side
         tests = [misfit(pl.col(values.name), dtype).alias("misfit")]
-        if dtype.is_numeric():
+        if look_for_zeros:
             tests.append(pl.col(values.name).str.contains(_LEADING_ZERO).alias("zero"))
         masks = values.to_frame().select(tests)
-        if dtype.is_numeric():
-            zeros.update(_zero_hits(values, masks["zero"], cols, df.height))
+        if look_for_zeros:
+            found.update(_zero_hits(values, masks["zero"], cols, df.height))
         bad.update(cols[i] for i in _column_hits(masks["misfit"], df.height)[0]
-                   if cols[i] not in zeros)
-    return {c: zeros[c] for c in types if c in zeros}, bad
+                   if cols[i] not in found)
+    return {c: found[c] for c in types if c in found}, bad
 
 
 def _stacked(df: pl.DataFrame, columns: list[str]) -> pl.Series:
