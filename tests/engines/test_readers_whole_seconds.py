@@ -1,0 +1,109 @@
+"""Date-times read from text in whole seconds: when no sampled value has a fraction, the reader
+parses a format without ``%.f`` (Polars' fast path); a value with a fraction past every sampled
+part reads the column again with fractions, and nothing is lost or made text."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import polars as pl
+
+import workbench as wb
+from workbench.engines.read_common import HEAD_BYTES, SAMPLE_WINDOWS, WINDOW_BYTES
+from workbench.engines.read_csv_plan import MARKER_HEAD_BYTES
+from workbench.engines.read_text_types import text_kind, with_fraction
+
+WIDTH = 100  # bytes per line
+ROWS = 60_000
+START = dt.datetime(2024, 1, 1)
+
+
+def _late_rows(size: int, count: int) -> list[int]:
+    """Rows no sampled byte reaches: in gaps between two windows past the marker head."""
+    step = (size - HEAD_BYTES) / (SAMPLE_WINDOWS + 1)
+    gaps = [HEAD_BYTES + k * step + WINDOW_BYTES + (step - WINDOW_BYTES) / 2
+            for k in range(1, SAMPLE_WINDOWS)]
+    gaps = [g for g in gaps if g > MARKER_HEAD_BYTES + WINDOW_BYTES]
+    rows = [int(g // WIDTH) for g in gaps[:count]]
+    assert len(rows) == count
+    return rows
+
+
+def _times(late: dict[int, str]) -> list[str]:
+    values = [(START + dt.timedelta(seconds=5 * i)).strftime("%Y-%m-%d %H:%M:%S")
+              for i in range(ROWS)]
+    for row, value in late.items():
+        values[row] = value
+    return values
+
+
+def _csv(tmp_path, late_values: list[str]) -> tuple[str, list[int]]:
+    rows = _late_rows(ROWS * WIDTH, len(late_values))
+    lines = [f"{i},{t}," for i, t in enumerate(_times(dict(zip(rows, late_values))))]
+    path = tmp_path / "times.csv"
+    path.write_text("id,at,pad\n" + "".join(s + "x" * (WIDTH - len(s) - 1) + "\n" for s in lines))
+    return str(path), rows
+
+
+def _run(path: str):
+    job = wb.submit(wb.Pipeline(source=wb.file(path)), runner="local").wait(120)
+    assert job.status == "succeeded", job.error
+    return job
+
+
+def test_the_format_leaves_out_fractions_only_when_no_sampled_value_has_one():
+    whole = pl.Series(["2024-01-01 00:00:00", "2024-01-01 00:00:05", None])
+    assert text_kind(whole) == ("datetime", "%Y-%m-%d %H:%M:%S")
+    assert text_kind(pl.Series(["2024-01-01T00:00:00"])) == ("datetime", "%Y-%m-%dT%H:%M:%S")
+    some = pl.Series(["2024-01-01 00:00:00", "2024-01-01 00:00:05.5"])
+    assert text_kind(some) == ("datetime", "%Y-%m-%d %H:%M:%S%.f")
+    # zoned date-times and times of day parse no faster without it: kept
+    assert text_kind(pl.Series(["2024-01-01T00:00:00Z"])) == ("datetime_tz", "%Y-%m-%dT%H:%M:%S%.f%#z")
+    assert text_kind(pl.Series(["10:00:00"])) == ("time", "%H:%M:%S%.f")
+    assert with_fraction("datetime", "%Y-%m-%d %H:%M:%S") == "%Y-%m-%d %H:%M:%S%.f"
+    for kind, fmt in [("datetime", "%Y-%m-%d %H:%M:%S%.f"), ("datetime", "%Y-%m-%d %H:%M"),
+                      ("date", "%Y-%m-%d"), ("datetime_tz", "%Y-%m-%dT%H:%M:%S%.f%#z")]:
+        assert with_fraction(kind, fmt) is None, fmt
+
+
+def test_a_late_fraction_in_a_csv_keeps_the_column_a_datetime(wb_home, tmp_path):
+    path, rows = _csv(tmp_path, ["2024-02-01 10:00:00.25", "2024-02-01 10:00:01.123456"])
+    job = _run(path)
+    df = job.result
+    assert any("'at': read again for fractional seconds" in m for m in job.state.messages)
+    assert df.schema["at"] == pl.Datetime("us") and df.height == ROWS
+    assert df["at"].null_count() == 0
+    assert df["at"][rows[0]] == dt.datetime(2024, 2, 1, 10, 0, 0, 250_000)
+    assert df["at"][rows[1]] == dt.datetime(2024, 2, 1, 10, 0, 1, 123_456)
+    assert df["at"][0] == START and df["at"][1] == START + dt.timedelta(seconds=5)
+
+
+def test_a_late_fraction_beside_a_late_word_keeps_the_column_text(wb_home, tmp_path):
+    path, rows = _csv(tmp_path, ["2024-02-01 10:00:00.25", "soon"])
+    job = _run(path)
+    df = job.result
+    assert df.schema["at"] == pl.String
+    assert df["at"][rows[0]] == "2024-02-01 10:00:00.25" and df["at"][rows[1]] == "soon"
+    assert df["at"][0] == "2024-01-01 00:00:00"
+    assert any("'at': a value further into the file is not an ISO datetime" in m
+               for m in job.state.messages), job.state.messages
+
+
+def test_a_late_fraction_in_ndjson_keeps_the_key_a_datetime(wb_home, tmp_path):
+    # fixed-width lines; the late value in the middle of a gap between two sampled windows
+    # (the text kinds come from those windows only)
+    size = ROWS * WIDTH
+    step = size / (SAMPLE_WINDOWS + 1)
+    row = int((3 * step + WINDOW_BYTES) / 2 // WIDTH)
+    assert row * WIDTH > WINDOW_BYTES + step and (row + 1) * WIDTH < 2 * step
+    values = _times({row: "2024-02-01 10:00:00.5"})
+    lines = [json.dumps({"id": i, "at": t, "pad": ""}) for i, t in enumerate(values)]
+    path = tmp_path / "times.ndjson"
+    path.write_text("".join(s[:-2] + "x" * (WIDTH - len(s) - 1) + '"}\n' for s in lines))
+    job = _run(str(path))
+    assert any("'at': read again for fractional seconds" in m for m in job.state.messages)
+    df = job.result
+    assert df.schema["at"] == pl.Datetime("us") and df.height == ROWS
+    assert df["at"][row] == dt.datetime(2024, 2, 1, 10, 0, 0, 500_000)
+    assert df["at"].null_count() == 0
