@@ -71,12 +71,33 @@ def test_a_late_fraction_in_a_csv_keeps_the_column_a_datetime(wb_home, tmp_path)
     path, rows = _csv(tmp_path, ["2024-02-01 10:00:00.25", "2024-02-01 10:00:01.123456"])
     job = _run(path)
     df = job.result
-    assert any("'at': read again for fractional seconds" in m for m in job.state.messages)
+    assert any("'at': a value further into the file has fractional seconds" in m
+               for m in job.state.messages)
     assert df.schema["at"] == pl.Datetime("us") and df.height == ROWS
     assert df["at"].null_count() == 0
     assert df["at"][rows[0]] == dt.datetime(2024, 2, 1, 10, 0, 0, 250_000)
     assert df["at"][rows[1]] == dt.datetime(2024, 2, 1, 10, 0, 1, 123_456)
     assert df["at"][0] == START and df["at"][1] == START + dt.timedelta(seconds=5)
+
+
+def test_late_fractions_in_several_columns_cost_one_more_pass(wb_home, tmp_path):
+    rows = _late_rows(ROWS * WIDTH, 2)
+    first = _times({rows[0]: "2024-02-01 10:00:00.25"})
+    second = _times({rows[1]: "2024-03-01 10:00:00.75"})
+    lines = [f"{i},{a},{b}," for i, (a, b) in enumerate(zip(first, second))]
+    path = tmp_path / "two.csv"
+    path.write_text("id,at,seen,pad\n" +
+                    "".join(s + "x" * (WIDTH - len(s) - 1) + "\n" for s in lines))
+    job = _run(str(path))
+    notes = [m for m in job.state.messages if "fractional seconds" in m]
+    # whichever column the pass met first, the other was widened with it
+    assert len(notes) == 1 and "'at'" in notes[0] and "'seen'" in notes[0], job.state.messages
+    assert "as well as" in notes[0]
+    df = job.result
+    assert df.schema["at"] == df.schema["seen"] == pl.Datetime("us")
+    assert df["at"][rows[0]] == dt.datetime(2024, 2, 1, 10, 0, 0, 250_000)
+    assert df["seen"][rows[1]] == dt.datetime(2024, 3, 1, 10, 0, 0, 750_000)
+    assert df["at"].null_count() == df["seen"].null_count() == 0
 
 
 def test_a_late_fraction_beside_a_late_word_keeps_the_column_text(wb_home, tmp_path):
@@ -102,7 +123,8 @@ def test_a_late_fraction_in_ndjson_keeps_the_key_a_datetime(wb_home, tmp_path):
     path = tmp_path / "times.ndjson"
     path.write_text("".join(s[:-2] + "x" * (WIDTH - len(s) - 1) + '"}\n' for s in lines))
     job = _run(str(path))
-    assert any("'at': read again for fractional seconds" in m for m in job.state.messages)
+    assert any("'at': a value further into the file has fractional seconds" in m
+               for m in job.state.messages)
     df = job.result
     assert df.schema["at"] == pl.Datetime("us") and df.height == ROWS
     assert df["at"][row] == dt.datetime(2024, 2, 1, 10, 0, 0, 500_000)

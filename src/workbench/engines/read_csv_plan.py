@@ -11,7 +11,9 @@ import polars as pl
 from ..errors import SourceError
 from .read_common import Input
 from .read_csv_check import CsvOptions, column_in, locate
-from .read_text_types import fits_expr, misfit_column, parse_expr, with_fraction
+from .read_text_types import (
+    fits_expr, fractions_allowed, misfit_column, parse_expr, with_fraction,
+)
 from .read_types import misfit, type_name, widen
 
 HEADER_MAX = 1024 * 1024  # a header longer than this is not a header
@@ -69,11 +71,11 @@ class CsvPlan:
             note = (f"null markers first met past the sampled part of the file: {sorted(late)}; "
                     "read again with them")
             return replace(self, notes=self.notes + [note], opts=replace(self.opts, active=active))
-        wider = with_fraction(*self.parse_dates[c])
-        if wider is not None:  # no sampled value had fractional seconds; a later one may
-            note = f"column {c!r}: read again for fractional seconds further into the file"
-            return replace(self, parse_dates={**self.parse_dates, c: (self.parse_dates[c][0], wider)},
-                           notes=self.notes + [note])
+        if with_fraction(*self.parse_dates[c]) is not None:
+            # no sampled value had fractional seconds and a later one may: every such column
+            # takes them from here on, so columns written alike cost one more pass, not one each
+            parse, note = fractions_allowed(self.parse_dates, c, "column")
+            return replace(self, parse_dates=parse, notes=self.notes + [note])
         kind = self.parse_dates[c][0].partition("@")[0].replace("_tz", "")
         rest = {k: v for k, v in self.parse_dates.items() if k != c}
         fmt = self.parse_dates[c][1]

@@ -18,7 +18,8 @@ from .read_common import (
 from .read_csv_check import whole_lines
 from .read_limits import depth_error, dtype_depth, json_depth_exceeded
 from .read_text_types import (
-    describe, kind_dtype, misfit_column, parse_expr, text_kind, with_fraction,
+    describe, fractions_allowed, kind_dtype, misfit_column, parse_expr, text_kind,
+    with_fraction,
 )
 from .read_types import apply_declared_eager, py_fits, type_name
 
@@ -156,11 +157,10 @@ class NdjsonPlan:
     def widened(self, exc: BaseException) -> NdjsonPlan | None:
         """Infer from every row (Polars, multi-threaded) and widen where it differs."""
         c = misfit_column(exc, list(self.parse))
-        wider = with_fraction(*self.parse[c]) if c is not None else None
-        if wider is not None:  # no sampled value had fractional seconds; a later one may
-            note = f"key {c!r}: read again for fractional seconds further into the file"
-            return replace(self, parse={**self.parse, c: (self.parse[c][0], wider)},
-                           notes=self.notes + [note])
+        if c is not None and with_fraction(*self.parse[c]) is not None:
+            # no sampled value had fractional seconds and a later one may (read_csv_plan)
+            parse, note = fractions_allowed(self.parse, c, "key")
+            return replace(self, parse=parse, notes=self.notes + [note])
         if c is not None:
             note = (f"key {c!r}: a value further into the file is not "
                     f"{kind_dtype(self.parse[c][0])}; read as text")

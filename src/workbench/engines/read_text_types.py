@@ -83,6 +83,16 @@ def with_fraction(kind: str, fmt: str) -> str | None:
     return fmt + "%.f" if kind == "datetime" and fmt.endswith("%S") else None
 
 
+def fractions_allowed(kinds: dict[str, tuple[str, str]], failed: str, what: str
+                      ) -> tuple[dict[str, tuple[str, str]], str]:
+    """``kinds`` with every whole-seconds format given fractions, after ``failed`` met one, and
+    the note that says so."""
+    wider = {c: (k, with_fraction(k, f) or f) for c, (k, f) in kinds.items()}
+    also = [c for c in kinds if c != failed and wider[c] != kinds[c]]
+    return wider, (f"{what} {failed!r}: a value further into the file has fractional seconds; "
+                   f"read again with them" + (f" (as well as {also})" if also else ""))
+
+
 def _all_parse(values: pl.Series, kind: str, fmt: str) -> bool:
     """Whether every sampled value is a real date/time in ``fmt`` (``2026-02-30`` matches the
     pattern but is none: the column stays text instead of failing a pass)."""
