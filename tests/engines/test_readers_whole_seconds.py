@@ -1,6 +1,7 @@
 """Date-times read from text in whole seconds: when no sampled value has a fraction, the reader
-parses a format without ``%.f`` (Polars' fast path); a value with a fraction past every sampled
-part reads the column again with fractions, and nothing is lost or made text."""
+parses a format without ``%.f`` (and a literal ``Z`` for UTC instead of ``%#z``: Polars' fast
+path); a value with a fraction or an offset past every sampled part reads the column again with
+the general format, and nothing is lost or made text."""
 
 from __future__ import annotations
 
@@ -58,10 +59,16 @@ def test_the_format_leaves_out_fractions_only_when_no_sampled_value_has_one():
     assert text_kind(pl.Series(["2024-01-01T00:00:00"])) == ("datetime", "%Y-%m-%dT%H:%M:%S")
     some = pl.Series(["2024-01-01 00:00:00", "2024-01-01 00:00:05.5"])
     assert text_kind(some) == ("datetime", "%Y-%m-%d %H:%M:%S%.f")
-    # zoned date-times and times of day parse no faster without it: kept
-    assert text_kind(pl.Series(["2024-01-01T00:00:00Z"])) == ("datetime_tz", "%Y-%m-%dT%H:%M:%S%.f%#z")
+    # UTC written as Z: a literal Z; with offsets, or fractions, the general format
+    assert text_kind(pl.Series(["2024-01-01T00:00:00Z"])) == ("datetime_tz", "%Y-%m-%dT%H:%M:%SZ")
+    assert text_kind(pl.Series(["2024-01-01 00:00:00Z"])) == ("datetime_tz", "%Y-%m-%d %H:%M:%SZ")
+    for zoned in (["2024-01-01T00:00:00Z", "2024-01-01T00:00:00+02:00"],
+                  ["2024-01-01T00:00:00.5Z", "2024-01-01T00:00:00Z"]):
+        assert text_kind(pl.Series(zoned)) == ("datetime_tz", "%Y-%m-%dT%H:%M:%S%.f%#z")
+    # a time of day parses no faster without %.f: kept
     assert text_kind(pl.Series(["10:00:00"])) == ("time", "%H:%M:%S%.f")
     assert with_fraction("datetime", "%Y-%m-%d %H:%M:%S") == "%Y-%m-%d %H:%M:%S%.f"
+    assert with_fraction("datetime_tz", "%Y-%m-%dT%H:%M:%SZ") == "%Y-%m-%dT%H:%M:%S%.f%#z"
     for kind, fmt in [("datetime", "%Y-%m-%d %H:%M:%S%.f"), ("datetime", "%Y-%m-%d %H:%M"),
                       ("date", "%Y-%m-%d"), ("datetime_tz", "%Y-%m-%dT%H:%M:%S%.f%#z")]:
         assert with_fraction(kind, fmt) is None, fmt
@@ -71,7 +78,7 @@ def test_a_late_fraction_in_a_csv_keeps_the_column_a_datetime(wb_home, tmp_path)
     path, rows = _csv(tmp_path, ["2024-02-01 10:00:00.25", "2024-02-01 10:00:01.123456"])
     job = _run(path)
     df = job.result
-    assert any("'at': a value further into the file has fractional seconds" in m
+    assert any("'at': a value further into the file has fractional seconds or a UTC offset" in m
                for m in job.state.messages)
     assert df.schema["at"] == pl.Datetime("us") and df.height == ROWS
     assert df["at"].null_count() == 0
@@ -100,6 +107,26 @@ def test_late_fractions_in_several_columns_cost_one_more_pass(wb_home, tmp_path)
     assert df["at"].null_count() == df["seen"].null_count() == 0
 
 
+def test_a_late_offset_in_a_column_of_z_times_keeps_it_utc(wb_home, tmp_path):
+    rows = _late_rows(ROWS * WIDTH, 2)
+    values = [(START + dt.timedelta(seconds=5 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+              for i in range(ROWS)]
+    values[rows[0]] = "2024-02-01T12:00:00+02:00"
+    values[rows[1]] = "2024-02-01T12:00:00.5Z"
+    lines = [f"{i},{t}," for i, t in enumerate(values)]
+    path = tmp_path / "zoned.csv"
+    path.write_text("id,at,pad\n" + "".join(s + "x" * (WIDTH - len(s) - 1) + "\n" for s in lines))
+    job = _run(str(path))
+    assert any("'at': a value further into the file has fractional seconds or a UTC offset" in m
+               for m in job.state.messages), job.state.messages
+    df = job.result
+    utc = dt.timezone.utc
+    assert df.schema["at"] == pl.Datetime("us", "UTC") and df["at"].null_count() == 0
+    assert df["at"][0] == START.replace(tzinfo=utc)
+    assert df["at"][rows[0]] == dt.datetime(2024, 2, 1, 10, 0, tzinfo=utc)
+    assert df["at"][rows[1]] == dt.datetime(2024, 2, 1, 12, 0, 0, 500_000, tzinfo=utc)
+
+
 def test_a_late_fraction_beside_a_late_word_keeps_the_column_text(wb_home, tmp_path):
     path, rows = _csv(tmp_path, ["2024-02-01 10:00:00.25", "soon"])
     job = _run(path)
@@ -123,7 +150,7 @@ def test_a_late_fraction_in_ndjson_keeps_the_key_a_datetime(wb_home, tmp_path):
     path = tmp_path / "times.ndjson"
     path.write_text("".join(s[:-2] + "x" * (WIDTH - len(s) - 1) + '"}\n' for s in lines))
     job = _run(str(path))
-    assert any("'at': a value further into the file has fractional seconds" in m
+    assert any("'at': a value further into the file has fractional seconds or a UTC offset" in m
                for m in job.state.messages)
     df = job.result
     assert df.schema["at"] == pl.Datetime("us") and df.height == ROWS

@@ -66,21 +66,29 @@ def text_kind(values: pl.Series) -> tuple[str, str] | None:
 
 
 def _whole_seconds(values: pl.Series, kind: str, fmt: str) -> str:
-    """``fmt`` without ``%.f`` when it is a naive date-time's and no sampled value has fractional
-    seconds. Polars parses a fixed format such as ``%Y-%m-%d %H:%M:%S`` on a fast path that
-    ``%.f`` leaves (3 M values: 0.08 s against 0.54 s here; with a zone or for a time of day the
-    two cost the same). A value with a fraction further into the file fails the strict parse,
-    and the reader reads again with ``with_fraction``'s format."""
-    if kind == "datetime" and fmt.endswith("%S%.f") and \
-            not values.str.contains(_SECONDS_FRACTION).any():
+    """A faster format than ``fmt`` when no sampled value has fractional seconds: without
+    ``%.f`` for a naive date-time, and with a literal ``Z`` instead of ``%.f%#z`` for one whose
+    values all end in ``Z``. Polars parses such a fixed format on a fast path that ``%.f`` and
+    ``%#z`` leave (3 M values: 0.08 s against 0.54 s naive, 0.07 s against 0.65 s with ``Z``;
+    for a time of day the two cost the same). A later value with a fraction or an offset fails
+    the strict parse, and the reader reads again with ``with_fraction``'s format."""
+    if values.str.contains(_SECONDS_FRACTION).any():
+        return fmt
+    if kind == "datetime" and fmt.endswith("%S%.f"):
         return fmt.removesuffix("%.f")
+    if kind == "datetime_tz" and fmt.endswith("%S%.f%#z") and values.str.ends_with("Z").all():
+        return fmt.removesuffix("%.f%#z") + "Z"
     return fmt
 
 
 def with_fraction(kind: str, fmt: str) -> str | None:
-    """The format that also takes fractional seconds, for a whole-seconds format
-    ``text_kind`` chose; None for any other."""
-    return fmt + "%.f" if kind == "datetime" and fmt.endswith("%S") else None
+    """The format that also takes fractional seconds (and any UTC offset), for a whole-seconds
+    format ``text_kind`` chose; None for any other."""
+    if kind == "datetime" and fmt.endswith("%S"):
+        return fmt + "%.f"
+    if kind == "datetime_tz" and fmt.endswith("%SZ"):
+        return fmt.removesuffix("Z") + "%.f%#z"
+    return None
 
 
 def fractions_allowed(kinds: dict[str, tuple[str, str]], failed: str, what: str
@@ -89,8 +97,9 @@ def fractions_allowed(kinds: dict[str, tuple[str, str]], failed: str, what: str
     the note that says so."""
     wider = {c: (k, with_fraction(k, f) or f) for c, (k, f) in kinds.items()}
     also = [c for c in kinds if c != failed and wider[c] != kinds[c]]
-    return wider, (f"{what} {failed!r}: a value further into the file has fractional seconds; "
-                   f"read again with them" + (f" (as well as {also})" if also else ""))
+    return wider, (f"{what} {failed!r}: a value further into the file has fractional seconds "
+                   f"or a UTC offset; read again with them"
+                   + (f" (as well as {also})" if also else ""))
 
 
 def _all_parse(values: pl.Series, kind: str, fmt: str) -> bool:
