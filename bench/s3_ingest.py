@@ -13,6 +13,7 @@ the parent takes each child's peak RSS from ``os.wait4``:
     ingest   the CSV object in the bucket into Parquet in the bucket
              workbench      wb.ingest("s3://…/events.csv") with WORKBENCH_STORAGE_URL=s3://…:
                             parse, Parquet parts streamed up, profile, SHA-256, manifest, catalog
+                            (the job in the child's own process, as in ingest_bench.py)
              polars         pl.scan_csv(s3 url).sink_parquet(s3 url), zstd (the baseline)
              polars_typed   the same with null_values=["NA"], try_parse_dates=True
     scan     read the workbench dataset's Parquet back from the bucket into a DataFrame
@@ -215,6 +216,11 @@ def child(group: str, mode: str, endpoint: str, path: str, home: str) -> dict:
                 WORKBENCH_CATALOG_URL=settings.catalog_url, WORKBENCH_S3_ENDPOINT_URL=endpoint,
                 AWS_ACCESS_KEY_ID=KEYS[0], AWS_SECRET_ACCESS_KEY=KEYS[1])
             os.environ.pop("WORKBENCH_BROKER_URL", None)
+            # The job runs in this process, as in ingest_bench.py: by default a local job runs in
+            # a process of the fork server, whose peak RSS this child's VmHWM never saw (the
+            # figure was the client's, ~90 MiB) and whose cold start (~1 s, the engines'
+            # imports) the bare contenders do not pay, their imports being outside op_s.
+            os.environ.setdefault("WORKBENCH_LOCAL_ISOLATION", "thread")
             import workbench as wb
 
             t0 = time.perf_counter()
