@@ -6,43 +6,25 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
+from test_readers_helpers import fixed_width_csv, run_local, unsampled_rows
 
-import workbench as wb
-from workbench.engines.read_common import HEAD_BYTES, SAMPLE_WINDOWS, WINDOW_BYTES
-from workbench.engines.read_csv_plan import MARKER_HEAD_BYTES
-
-WIDTH = 100  # bytes per line
 ROWS = 60_000
 
 
 def _late_csv(tmp_path, late: list[str]) -> tuple[str, list[int]]:
-    """6 MB of fixed-width lines; ``late`` values at rows no sampled byte reaches: in a gap
-    between two windows past the marker head (the windows as read_csv_sample places them)."""
-    size = ROWS * WIDTH
-    step = (size - HEAD_BYTES) / (SAMPLE_WINDOWS + 1)
-    gaps = [HEAD_BYTES + k * step + WINDOW_BYTES + (step - WINDOW_BYTES) / 2
-            for k in range(1, SAMPLE_WINDOWS)]
-    gaps = [g for g in gaps if g > MARKER_HEAD_BYTES + WINDOW_BYTES]
-    rows = [int(g // WIDTH) for g in gaps[:len(late)]]
-    assert len(rows) == len(late)
+    """6 MB of fixed-width lines of dates; ``late`` values at rows no sampled byte reaches."""
+    rows = unsampled_rows(ROWS, len(late))
     days = [(dt.date(2000, 1, 1) + dt.timedelta(days=i % 9000)).isoformat() for i in range(ROWS)]
     for r, value in zip(rows, late):
         days[r] = value
-    lines = [f"{i},{d}," for i, d in enumerate(days)]
-    path = tmp_path / "late.csv"
-    path.write_text("id,day,pad\n" + "".join(s + "x" * (WIDTH - len(s) - 1) + "\n" for s in lines))
-    return str(path), rows
-
-
-def _run(path: str):
-    job = wb.submit(wb.Pipeline(source=wb.file(path)), runner="local").wait(120)
-    assert job.status == "succeeded", job.error
-    return job
+    path = fixed_width_csv(tmp_path / "late.csv", "id,day,pad",
+                           [f"{i},{d}," for i, d in enumerate(days)])
+    return path, rows
 
 
 def test_a_late_na_in_a_date_column_is_a_null(wb_home, tmp_path):
     path, rows = _late_csv(tmp_path, ["NA", "NULL"])
-    job = _run(path)
+    job = run_local(path)
     df = job.result
     assert df.schema["day"] == pl.Date and df.height == ROWS
     assert df["day"].null_count() == 2
@@ -54,7 +36,7 @@ def test_a_late_na_in_a_date_column_is_a_null(wb_home, tmp_path):
 
 def test_a_late_na_beside_a_late_word_keeps_the_column_text(wb_home, tmp_path):
     path, rows = _late_csv(tmp_path, ["NA", "soon"])
-    job = _run(path)
+    job = run_local(path)
     df = job.result
     assert df.schema["day"] == pl.String
     assert df["day"][rows[0]] == "NA" and df["day"][rows[1]] == "soon"  # nothing changed

@@ -8,6 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+import workbench as wb
+from workbench.engines.read_common import HEAD_BYTES, SAMPLE_WINDOWS, WINDOW_BYTES
+from workbench.engines.read_csv_plan import MARKER_HEAD_BYTES
 from workbench.engines.readers import scan_file
 from workbench.engines.source import SourceScan
 from workbench.errors import SourceError, WorkbenchError
@@ -51,3 +54,34 @@ def write(path: Path, data: bytes | str) -> Path:
 
 def numbers_csv(rows: int, *, header: str = "a,b") -> bytes:
     return (header + "\n").encode() + b"".join(b"%d,%d\n" % (i, i * 2) for i in range(rows))
+
+
+LINE_WIDTH = 100  # bytes per line of fixed_width_csv
+
+
+def unsampled_rows(total_rows: int, count: int) -> list[int]:
+    """``count`` rows of a ``fixed_width_csv`` of ``total_rows`` lines that no sampled byte
+    reaches: each in the middle of a gap between two windows past the marker head (the windows
+    as read_csv_sample places them)."""
+    size = total_rows * LINE_WIDTH
+    step = (size - HEAD_BYTES) / (SAMPLE_WINDOWS + 1)
+    gaps = [HEAD_BYTES + k * step + WINDOW_BYTES + (step - WINDOW_BYTES) / 2
+            for k in range(1, SAMPLE_WINDOWS)]
+    gaps = [g for g in gaps if g > MARKER_HEAD_BYTES + WINDOW_BYTES]
+    rows = [int(g // LINE_WIDTH) for g in gaps[:count]]
+    assert len(rows) == count
+    return rows
+
+
+def fixed_width_csv(path: Path, header: str, records: list[str]) -> str:
+    """``records`` (each ending in an empty last field) padded to ``LINE_WIDTH`` bytes a line."""
+    path.write_text(header + "\n" + "".join(
+        r + "x" * (LINE_WIDTH - len(r) - 1) + "\n" for r in records))
+    return str(path)
+
+
+def run_local(path: str):
+    """The file read by a local job, which must succeed (notes in ``job.state.messages``)."""
+    job = wb.submit(wb.Pipeline(source=wb.file(path)), runner="local").wait(120)
+    assert job.status == "succeeded", job.error
+    return job

@@ -9,48 +9,28 @@ import datetime as dt
 import json
 
 import polars as pl
+from test_readers_helpers import LINE_WIDTH, fixed_width_csv, run_local, unsampled_rows
 
-import workbench as wb
-from workbench.engines.read_common import HEAD_BYTES, SAMPLE_WINDOWS, WINDOW_BYTES
-from workbench.engines.read_csv_plan import MARKER_HEAD_BYTES
+from workbench.engines.read_common import SAMPLE_WINDOWS, WINDOW_BYTES
 from workbench.engines.read_text_types import text_kind, with_fraction
 
-WIDTH = 100  # bytes per line
 ROWS = 60_000
 START = dt.datetime(2024, 1, 1)
 
 
-def _late_rows(size: int, count: int) -> list[int]:
-    """Rows no sampled byte reaches: in gaps between two windows past the marker head."""
-    step = (size - HEAD_BYTES) / (SAMPLE_WINDOWS + 1)
-    gaps = [HEAD_BYTES + k * step + WINDOW_BYTES + (step - WINDOW_BYTES) / 2
-            for k in range(1, SAMPLE_WINDOWS)]
-    gaps = [g for g in gaps if g > MARKER_HEAD_BYTES + WINDOW_BYTES]
-    rows = [int(g // WIDTH) for g in gaps[:count]]
-    assert len(rows) == count
-    return rows
-
-
-def _times(late: dict[int, str]) -> list[str]:
-    values = [(START + dt.timedelta(seconds=5 * i)).strftime("%Y-%m-%d %H:%M:%S")
-              for i in range(ROWS)]
+def _times(late: dict[int, str], fmt: str = "%Y-%m-%d %H:%M:%S") -> list[str]:
+    values = [(START + dt.timedelta(seconds=5 * i)).strftime(fmt) for i in range(ROWS)]
     for row, value in late.items():
         values[row] = value
     return values
 
 
-def _csv(tmp_path, late_values: list[str]) -> tuple[str, list[int]]:
-    rows = _late_rows(ROWS * WIDTH, len(late_values))
-    lines = [f"{i},{t}," for i, t in enumerate(_times(dict(zip(rows, late_values))))]
-    path = tmp_path / "times.csv"
-    path.write_text("id,at,pad\n" + "".join(s + "x" * (WIDTH - len(s) - 1) + "\n" for s in lines))
-    return str(path), rows
-
-
-def _run(path: str):
-    job = wb.submit(wb.Pipeline(source=wb.file(path)), runner="local").wait(120)
-    assert job.status == "succeeded", job.error
-    return job
+def _csv(tmp_path, late_values: list[str], fmt: str = "%Y-%m-%d %H:%M:%S") -> tuple[str, list[int]]:
+    rows = unsampled_rows(ROWS, len(late_values))
+    values = _times(dict(zip(rows, late_values)), fmt)
+    path = fixed_width_csv(tmp_path / "times.csv", "id,at,pad",
+                           [f"{i},{t}," for i, t in enumerate(values)])
+    return path, rows
 
 
 def test_the_format_leaves_out_fractions_only_when_no_sampled_value_has_one():
@@ -76,7 +56,7 @@ def test_the_format_leaves_out_fractions_only_when_no_sampled_value_has_one():
 
 def test_a_late_fraction_in_a_csv_keeps_the_column_a_datetime(wb_home, tmp_path):
     path, rows = _csv(tmp_path, ["2024-02-01 10:00:00.25", "2024-02-01 10:00:01.123456"])
-    job = _run(path)
+    job = run_local(path)
     df = job.result
     assert any("'at': a value further into the file has fractional seconds or a UTC offset" in m
                for m in job.state.messages)
@@ -88,14 +68,12 @@ def test_a_late_fraction_in_a_csv_keeps_the_column_a_datetime(wb_home, tmp_path)
 
 
 def test_late_fractions_in_several_columns_cost_one_more_pass(wb_home, tmp_path):
-    rows = _late_rows(ROWS * WIDTH, 2)
+    rows = unsampled_rows(ROWS, 2)
     first = _times({rows[0]: "2024-02-01 10:00:00.25"})
     second = _times({rows[1]: "2024-03-01 10:00:00.75"})
-    lines = [f"{i},{a},{b}," for i, (a, b) in enumerate(zip(first, second))]
-    path = tmp_path / "two.csv"
-    path.write_text("id,at,seen,pad\n" +
-                    "".join(s + "x" * (WIDTH - len(s) - 1) + "\n" for s in lines))
-    job = _run(str(path))
+    path = fixed_width_csv(tmp_path / "two.csv", "id,at,seen,pad",
+                           [f"{i},{a},{b}," for i, (a, b) in enumerate(zip(first, second))])
+    job = run_local(path)
     notes = [m for m in job.state.messages if "fractional seconds" in m]
     # whichever column the pass met first, the other was widened with it
     assert len(notes) == 1 and "'at'" in notes[0] and "'seen'" in notes[0], job.state.messages
@@ -108,15 +86,9 @@ def test_late_fractions_in_several_columns_cost_one_more_pass(wb_home, tmp_path)
 
 
 def test_a_late_offset_in_a_column_of_z_times_keeps_it_utc(wb_home, tmp_path):
-    rows = _late_rows(ROWS * WIDTH, 2)
-    values = [(START + dt.timedelta(seconds=5 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")
-              for i in range(ROWS)]
-    values[rows[0]] = "2024-02-01T12:00:00+02:00"
-    values[rows[1]] = "2024-02-01T12:00:00.5Z"
-    lines = [f"{i},{t}," for i, t in enumerate(values)]
-    path = tmp_path / "zoned.csv"
-    path.write_text("id,at,pad\n" + "".join(s + "x" * (WIDTH - len(s) - 1) + "\n" for s in lines))
-    job = _run(str(path))
+    path, rows = _csv(tmp_path, ["2024-02-01T12:00:00+02:00", "2024-02-01T12:00:00.5Z"],
+                      fmt="%Y-%m-%dT%H:%M:%SZ")
+    job = run_local(path)
     assert any("'at': a value further into the file has fractional seconds or a UTC offset" in m
                for m in job.state.messages), job.state.messages
     df = job.result
@@ -129,7 +101,7 @@ def test_a_late_offset_in_a_column_of_z_times_keeps_it_utc(wb_home, tmp_path):
 
 def test_a_late_fraction_beside_a_late_word_keeps_the_column_text(wb_home, tmp_path):
     path, rows = _csv(tmp_path, ["2024-02-01 10:00:00.25", "soon"])
-    job = _run(path)
+    job = run_local(path)
     df = job.result
     assert df.schema["at"] == pl.String
     assert df["at"][rows[0]] == "2024-02-01 10:00:00.25" and df["at"][rows[1]] == "soon"
@@ -141,15 +113,15 @@ def test_a_late_fraction_beside_a_late_word_keeps_the_column_text(wb_home, tmp_p
 def test_a_late_fraction_in_ndjson_keeps_the_key_a_datetime(wb_home, tmp_path):
     # fixed-width lines; the late value in the middle of a gap between two sampled windows
     # (the text kinds come from those windows only)
-    size = ROWS * WIDTH
+    size = ROWS * LINE_WIDTH
     step = size / (SAMPLE_WINDOWS + 1)
-    row = int((3 * step + WINDOW_BYTES) / 2 // WIDTH)
-    assert row * WIDTH > WINDOW_BYTES + step and (row + 1) * WIDTH < 2 * step
+    row = int((3 * step + WINDOW_BYTES) / 2 // LINE_WIDTH)
+    assert row * LINE_WIDTH > WINDOW_BYTES + step and (row + 1) * LINE_WIDTH < 2 * step
     values = _times({row: "2024-02-01 10:00:00.5"})
     lines = [json.dumps({"id": i, "at": t, "pad": ""}) for i, t in enumerate(values)]
     path = tmp_path / "times.ndjson"
-    path.write_text("".join(s[:-2] + "x" * (WIDTH - len(s) - 1) + '"}\n' for s in lines))
-    job = _run(str(path))
+    path.write_text("".join(s[:-2] + "x" * (LINE_WIDTH - len(s) - 1) + '"}\n' for s in lines))
+    job = run_local(str(path))
     assert any("'at': a value further into the file has fractional seconds or a UTC offset" in m
                for m in job.state.messages)
     df = job.result
