@@ -36,6 +36,9 @@ from workbench.spec.short import shorten
     ({"source": {"path": "a.csv", "delimiter": ";;"}},
      "invalid pipeline spec at source.delimiter: delimiter must be a single one-byte character, "
      "e.g. ',' ';' '|' or '\\t'", None),
+    ({"source": {"path": "a.csv", "quote_char": "«"}},
+     "invalid pipeline spec at source.quote_char: quote_char must be a single one-byte "
+     "character such as '\"' or \"'\", or '' for none", None),
 ])
 def test_refusals_name_the_place_and_the_rule(spec, message, hint):
     with pytest.raises(SpecError) as err:

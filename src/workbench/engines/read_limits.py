@@ -44,6 +44,7 @@ def check_field_sizes(inp: Input, limits: Limits, *, separators: bytes, quote: b
     still bounds a field without line breaks.)
 
     ``upto``: only the first that many bytes are read by Polars (``Input.head_source``).
+    ``quote``: one byte (the file source's spec allows no other).
     """
     assert inp.target is not None
     limit = limits.max_field_bytes

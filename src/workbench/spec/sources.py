@@ -88,6 +88,15 @@ class FileSource(SpecModel):
             raise ValueError("delimiter must be a single one-byte character, e.g. ',' ';' '|' or '\\t'")
         return v
 
+    @field_validator("quote_char")
+    @classmethod
+    def _one_byte_quote(cls, v: str | None) -> str | None:
+        # the reader and Polars take one byte; '' or None: no quoting
+        if v and len(v.encode()) != 1:
+            raise ValueError("quote_char must be a single one-byte character such as '\"' or "
+                             "\"'\", or '' for none")
+        return v
+
 
 class DatasetSource(SpecModel):
     kind: Literal["dataset"] = "dataset"
