@@ -1,7 +1,7 @@
-"""Date-times read from text in whole seconds: when no sampled value has a fraction, the reader
-parses a format without ``%.f`` (and a literal ``Z`` for UTC instead of ``%#z``: Polars' fast
-path); a value with a fraction or an offset past every sampled part reads the column again with
-the general format, and nothing is lost or made text."""
+"""Date-times read from text on Polars' fast path: when every sampled value has no fraction, or
+one of the same fixed width (3, 6 or 9 digits), the reader parses a format without ``%.f`` (and
+with a literal ``Z`` for UTC instead of ``%#z``); a value written otherwise past every sampled
+part reads the column again with the general format, and nothing is lost or made text."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def _csv(tmp_path, late_values: list[str], fmt: str = "%Y-%m-%d %H:%M:%S") -> tu
     return path, rows
 
 
-def test_the_format_leaves_out_fractions_only_when_no_sampled_value_has_one():
+def test_the_fast_format_only_when_every_sampled_value_is_written_alike():
     whole = pl.Series(["2024-01-01 00:00:00", "2024-01-01 00:00:05", None])
     assert text_kind(whole) == ("datetime", "%Y-%m-%d %H:%M:%S")
     assert text_kind(pl.Series(["2024-01-01T00:00:00"])) == ("datetime", "%Y-%m-%dT%H:%M:%S")
@@ -45,6 +45,19 @@ def test_the_format_leaves_out_fractions_only_when_no_sampled_value_has_one():
     for zoned in (["2024-01-01T00:00:00Z", "2024-01-01T00:00:00+02:00"],
                   ["2024-01-01T00:00:00.5Z", "2024-01-01T00:00:00Z"]):
         assert text_kind(pl.Series(zoned)) == ("datetime_tz", "%Y-%m-%dT%H:%M:%S%.f%#z")
+    # one fixed width of fractions: that width; widths that differ: the general format
+    micro = pl.Series(["2024-01-01 00:00:00.123456", "2024-01-01 00:00:01.000001"])
+    assert text_kind(micro) == ("datetime", "%Y-%m-%d %H:%M:%S.%6f")
+    assert text_kind(pl.Series(["2024-01-01T00:00:00.123Z"])) == (
+        "datetime_tz", "%Y-%m-%dT%H:%M:%S.%3fZ")
+    assert text_kind(pl.Series(["2024-01-01 00:00:00.123456789"])) == (
+        "datetime@ns", "%Y-%m-%d %H:%M:%S.%9f")
+    for mixed in (["2024-01-01 00:00:00.12", "2024-01-01 00:00:00.123"],
+                  ["2024-01-01 00:00:00.1234"], ["2024-01-01 00:00:00.123", "2024-01-01 00:00:00"]):
+        assert text_kind(pl.Series(mixed))[1] == "%Y-%m-%d %H:%M:%S%.f", mixed
+    assert with_fraction("datetime", "%Y-%m-%d %H:%M:%S.%6f") == "%Y-%m-%d %H:%M:%S%.f"
+    assert with_fraction("datetime@ns", "%Y-%m-%d %H:%M:%S.%9f") == "%Y-%m-%d %H:%M:%S%.f"
+    assert with_fraction("datetime_tz", "%Y-%m-%dT%H:%M:%S.%3fZ") == "%Y-%m-%dT%H:%M:%S%.f%#z"
     # a time of day parses no faster without %.f: kept
     assert text_kind(pl.Series(["10:00:00"])) == ("time", "%H:%M:%S%.f")
     assert with_fraction("datetime", "%Y-%m-%d %H:%M:%S") == "%Y-%m-%d %H:%M:%S%.f"
@@ -58,13 +71,26 @@ def test_a_late_fraction_in_a_csv_keeps_the_column_a_datetime(wb_home, tmp_path)
     path, rows = _csv(tmp_path, ["2024-02-01 10:00:00.25", "2024-02-01 10:00:01.123456"])
     job = run_local(path)
     df = job.result
-    assert any("'at': a value further into the file has fractional seconds or a UTC offset" in m
+    assert any("'at': a value further into the file has fractional seconds or a UTC offset written otherwise" in m
                for m in job.state.messages)
     assert df.schema["at"] == pl.Datetime("us") and df.height == ROWS
     assert df["at"].null_count() == 0
     assert df["at"][rows[0]] == dt.datetime(2024, 2, 1, 10, 0, 0, 250_000)
     assert df["at"][rows[1]] == dt.datetime(2024, 2, 1, 10, 0, 1, 123_456)
     assert df["at"][0] == START and df["at"][1] == START + dt.timedelta(seconds=5)
+
+
+def test_a_late_value_of_another_fraction_width_keeps_the_column_a_datetime(wb_home, tmp_path):
+    path, rows = _csv(tmp_path, ["2024-02-01 10:00:00.25", "2024-02-01 10:00:01"],
+                      fmt="%Y-%m-%d %H:%M:%S.%f")
+    job = run_local(path)
+    assert any("'at': a value further into the file has fractional seconds or a UTC offset "
+               "written otherwise" in m for m in job.state.messages), job.state.messages
+    df = job.result
+    assert df.schema["at"] == pl.Datetime("us") and df["at"].null_count() == 0
+    assert df["at"][rows[0]] == dt.datetime(2024, 2, 1, 10, 0, 0, 250_000)
+    assert df["at"][rows[1]] == dt.datetime(2024, 2, 1, 10, 0, 1)
+    assert df["at"][1] == START + dt.timedelta(seconds=5)
 
 
 def test_late_fractions_in_several_columns_cost_one_more_pass(wb_home, tmp_path):
@@ -89,7 +115,7 @@ def test_a_late_offset_in_a_column_of_z_times_keeps_it_utc(wb_home, tmp_path):
     path, rows = _csv(tmp_path, ["2024-02-01T12:00:00+02:00", "2024-02-01T12:00:00.5Z"],
                       fmt="%Y-%m-%dT%H:%M:%SZ")
     job = run_local(path)
-    assert any("'at': a value further into the file has fractional seconds or a UTC offset" in m
+    assert any("'at': a value further into the file has fractional seconds or a UTC offset written otherwise" in m
                for m in job.state.messages), job.state.messages
     df = job.result
     utc = dt.timezone.utc
@@ -122,7 +148,7 @@ def test_a_late_fraction_in_ndjson_keeps_the_key_a_datetime(wb_home, tmp_path):
     path = tmp_path / "times.ndjson"
     path.write_text("".join(s[:-2] + "x" * (LINE_WIDTH - len(s) - 1) + '"}\n' for s in lines))
     job = run_local(str(path))
-    assert any("'at': a value further into the file has fractional seconds or a UTC offset" in m
+    assert any("'at': a value further into the file has fractional seconds or a UTC offset written otherwise" in m
                for m in job.state.messages)
     df = job.result
     assert df.schema["at"] == pl.Datetime("us") and df.height == ROWS
