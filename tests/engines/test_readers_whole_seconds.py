@@ -12,7 +12,7 @@ import polars as pl
 from test_readers_helpers import LINE_WIDTH, fixed_width_csv, run_local, unsampled_rows
 
 from workbench.engines.read_common import SAMPLE_WINDOWS, WINDOW_BYTES
-from workbench.engines.read_text_types import text_kind, with_fraction
+from workbench.engines.read_text_types import general_format, text_kind
 
 ROWS = 60_000
 START = dt.datetime(2024, 1, 1)
@@ -55,16 +55,25 @@ def test_the_fast_format_only_when_every_sampled_value_is_written_alike():
     for mixed in (["2024-01-01 00:00:00.12", "2024-01-01 00:00:00.123"],
                   ["2024-01-01 00:00:00.1234"], ["2024-01-01 00:00:00.123", "2024-01-01 00:00:00"]):
         assert text_kind(pl.Series(mixed))[1] == "%Y-%m-%d %H:%M:%S%.f", mixed
-    assert with_fraction("datetime", "%Y-%m-%d %H:%M:%S.%6f") == "%Y-%m-%d %H:%M:%S%.f"
-    assert with_fraction("datetime@ns", "%Y-%m-%d %H:%M:%S.%9f") == "%Y-%m-%d %H:%M:%S%.f"
-    assert with_fraction("datetime_tz", "%Y-%m-%dT%H:%M:%S.%3fZ") == "%Y-%m-%dT%H:%M:%S%.f%#z"
+    assert general_format("datetime", "%Y-%m-%d %H:%M:%S.%6f") == "%Y-%m-%d %H:%M:%S%.f"
+    assert general_format("datetime@ns", "%Y-%m-%d %H:%M:%S.%9f") == "%Y-%m-%d %H:%M:%S%.f"
+    assert general_format("datetime_tz", "%Y-%m-%dT%H:%M:%S.%3fZ") == "%Y-%m-%dT%H:%M:%S%.f%#z"
     # a time of day parses no faster without %.f: kept
     assert text_kind(pl.Series(["10:00:00"])) == ("time", "%H:%M:%S%.f")
-    assert with_fraction("datetime", "%Y-%m-%d %H:%M:%S") == "%Y-%m-%d %H:%M:%S%.f"
-    assert with_fraction("datetime_tz", "%Y-%m-%dT%H:%M:%SZ") == "%Y-%m-%dT%H:%M:%S%.f%#z"
+    assert general_format("datetime", "%Y-%m-%d %H:%M:%S") == "%Y-%m-%d %H:%M:%S%.f"
+    assert general_format("datetime_tz", "%Y-%m-%dT%H:%M:%SZ") == "%Y-%m-%dT%H:%M:%S%.f%#z"
     for kind, fmt in [("datetime", "%Y-%m-%d %H:%M:%S%.f"), ("datetime", "%Y-%m-%d %H:%M"),
                       ("date", "%Y-%m-%d"), ("datetime_tz", "%Y-%m-%dT%H:%M:%S%.f%#z")]:
-        assert with_fraction(kind, fmt) is None, fmt
+        assert general_format(kind, fmt) is None, fmt
+
+
+def test_a_fast_format_that_misses_a_sampled_value_is_not_used(monkeypatch):
+    """Should Polars' fast path ever refuse a value its general path takes, the sample shows
+    it and the general format stays (a pass that fails on a sampled value would be wasted)."""
+    import workbench.engines.read_text_types as types
+
+    monkeypatch.setattr(types, "_fast_format", lambda values, kind, fmt: "%d.%m.%Y %H:%M:%S")
+    assert text_kind(pl.Series(["2024-01-01 00:00:00"])) == ("datetime", "%Y-%m-%d %H:%M:%S%.f")
 
 
 def test_a_late_fraction_in_a_csv_keeps_the_column_a_datetime(wb_home, tmp_path):

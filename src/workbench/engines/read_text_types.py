@@ -57,8 +57,12 @@ def text_kind(values: pl.Series) -> tuple[str, str] | None:
         if values.str.contains(pattern).all():
             if kind.startswith("datetime") and values.str.contains(_NS.pattern).any():
                 kind += "@ns"
-            return (kind, _fast_format(values, kind, fmt)) if _all_parse(values, kind, fmt) \
-                else None
+            if not _all_parse(values, kind, fmt):
+                return None
+            fast = _fast_format(values, kind, fmt)
+            # the fast format must take every sampled value too (else the pass would fail on
+            # one of them): a difference between Polars' two paths keeps the general one
+            return kind, (fast if fast == fmt or _all_parse(values, kind, fast) else fmt)
     found = _day_month(values)
     if found is not None:
         return found if _all_parse(values, *found) else None
@@ -77,7 +81,7 @@ def _fast_format(values: pl.Series, kind: str, fmt: str) -> str:
     leave (3 M values: 0.08 s against 0.54 s naive, 0.07 s against 0.65 s with ``Z``; 1 M values
     with six digits 0.03 s against 0.19 s; a time of day costs the same either way). A later
     value written otherwise fails the strict parse, and the reader reads again with
-    ``with_fraction``'s general format."""
+    ``general_format``."""
     base = kind.partition("@")[0]
     if base == "datetime" and fmt.endswith("%S%.f"):
         head, tail = fmt.removesuffix("%.f"), ""
@@ -94,7 +98,7 @@ def _fast_format(values: pl.Series, kind: str, fmt: str) -> str:
     return fmt
 
 
-def with_fraction(kind: str, fmt: str) -> str | None:
+def general_format(kind: str, fmt: str) -> str | None:
     """The general format (any fraction or none, and any UTC offset when zoned) for a fast one
     ``text_kind`` chose; None for any other."""
     base = kind.partition("@")[0]
@@ -110,11 +114,11 @@ def with_fraction(kind: str, fmt: str) -> str | None:
     return fmt + general if fmt.endswith("%S") else None
 
 
-def fractions_allowed(kinds: dict[str, tuple[str, str]], failed: str, what: str
+def general_formats(kinds: dict[str, tuple[str, str]], failed: str, what: str
                       ) -> tuple[dict[str, tuple[str, str]], str]:
-    """``kinds`` with every fast date-time format made general (``with_fraction``), after
+    """``kinds`` with every fast date-time format made general (``general_format``), after
     ``failed`` met a value it does not take, and the note that says so."""
-    wider = {c: (k, with_fraction(k, f) or f) for c, (k, f) in kinds.items()}
+    wider = {c: (k, general_format(k, f) or f) for c, (k, f) in kinds.items()}
     also = [c for c in kinds if c != failed and wider[c] != kinds[c]]
     return wider, (f"{what} {failed!r}: a value further into the file has fractional seconds "
                    f"or a UTC offset written otherwise; read again with any"
