@@ -1,7 +1,8 @@
 """Date-times read from text on Polars' fast path: when every sampled value has no fraction, or
 one of the same fixed width (3, 6 or 9 digits), the reader parses a format without ``%.f`` (and
-with a literal ``Z`` for UTC instead of ``%#z``); a value written otherwise past every sampled
-part reads the column again with the general format, and nothing is lost or made text."""
+with a literal UTC such as ``Z`` or ``+00`` instead of ``%#z``); a value written otherwise past
+every sampled part reads the column again with the general format, and nothing is lost or made
+text."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from workbench.engines.read_common import SAMPLE_WINDOWS, WINDOW_BYTES
 from workbench.engines.read_text_types import general_format, text_kind
 
 ROWS = 60_000
+NOTE = ("'at': a value further into the file has fractional seconds or a UTC offset written "
+        "otherwise")
 START = dt.datetime(2024, 1, 1)
 
 
@@ -58,6 +61,16 @@ def test_the_fast_format_only_when_every_sampled_value_is_written_alike():
     assert general_format("datetime", "%Y-%m-%d %H:%M:%S.%6f") == "%Y-%m-%d %H:%M:%S%.f"
     assert general_format("datetime@ns", "%Y-%m-%d %H:%M:%S.%9f") == "%Y-%m-%d %H:%M:%S%.f"
     assert general_format("datetime_tz", "%Y-%m-%dT%H:%M:%S.%3fZ") == "%Y-%m-%dT%H:%M:%S%.f%#z"
+    # UTC written as an offset of zero, the same on every value: that literal
+    for utc in ("+00:00", "+0000", "+00"):
+        assert text_kind(pl.Series([f"2024-01-01 00:00:00{utc}", f"2024-01-02 00:00:00.5{utc}"])
+                         ) == ("datetime_tz", "%Y-%m-%d %H:%M:%S%.f%#z")  # fractions vary
+        assert text_kind(pl.Series([f"2024-01-01 00:00:00{utc}"])) == (
+            "datetime_tz", f"%Y-%m-%d %H:%M:%S{utc}")
+        assert general_format("datetime_tz", f"%Y-%m-%d %H:%M:%S.%6f{utc}") == \
+            "%Y-%m-%d %H:%M:%S%.f%#z"
+    assert text_kind(pl.Series(["2024-01-01 00:00:00+00", "2024-01-01 00:00:00Z"]))[1] == \
+        "%Y-%m-%d %H:%M:%S%.f%#z"
     # a time of day parses no faster without %.f: kept
     assert text_kind(pl.Series(["10:00:00"])) == ("time", "%H:%M:%S%.f")
     assert general_format("datetime", "%Y-%m-%d %H:%M:%S") == "%Y-%m-%d %H:%M:%S%.f"
@@ -80,8 +93,7 @@ def test_a_late_fraction_in_a_csv_keeps_the_column_a_datetime(wb_home, tmp_path)
     path, rows = _csv(tmp_path, ["2024-02-01 10:00:00.25", "2024-02-01 10:00:01.123456"])
     job = run_local(path)
     df = job.result
-    assert any("'at': a value further into the file has fractional seconds or a UTC offset written otherwise" in m
-               for m in job.state.messages)
+    assert any(NOTE in m for m in job.state.messages), job.state.messages
     assert df.schema["at"] == pl.Datetime("us") and df.height == ROWS
     assert df["at"].null_count() == 0
     assert df["at"][rows[0]] == dt.datetime(2024, 2, 1, 10, 0, 0, 250_000)
@@ -93,13 +105,23 @@ def test_a_late_value_of_another_fraction_width_keeps_the_column_a_datetime(wb_h
     path, rows = _csv(tmp_path, ["2024-02-01 10:00:00.25", "2024-02-01 10:00:01"],
                       fmt="%Y-%m-%d %H:%M:%S.%f")
     job = run_local(path)
-    assert any("'at': a value further into the file has fractional seconds or a UTC offset "
-               "written otherwise" in m for m in job.state.messages), job.state.messages
+    assert any(NOTE in m for m in job.state.messages), job.state.messages
     df = job.result
     assert df.schema["at"] == pl.Datetime("us") and df["at"].null_count() == 0
     assert df["at"][rows[0]] == dt.datetime(2024, 2, 1, 10, 0, 0, 250_000)
     assert df["at"][rows[1]] == dt.datetime(2024, 2, 1, 10, 0, 1)
     assert df["at"][1] == START + dt.timedelta(seconds=5)
+
+
+def test_a_late_offset_in_a_column_of_plus_zero_times_converts_it(wb_home, tmp_path):
+    path, rows = _csv(tmp_path, ["2024-02-01 12:00:00-05:00"], fmt="%Y-%m-%d %H:%M:%S+00")
+    job = run_local(path)
+    df = job.result
+    utc = dt.timezone.utc
+    assert df.schema["at"] == pl.Datetime("us", "UTC") and df["at"].null_count() == 0
+    assert df["at"][1] == (START + dt.timedelta(seconds=5)).replace(tzinfo=utc)
+    assert df["at"][rows[0]] == dt.datetime(2024, 2, 1, 17, 0, tzinfo=utc)
+    assert any("read again with any" in m for m in job.state.messages), job.state.messages
 
 
 def test_late_fractions_in_several_columns_cost_one_more_pass(wb_home, tmp_path):
@@ -124,8 +146,7 @@ def test_a_late_offset_in_a_column_of_z_times_keeps_it_utc(wb_home, tmp_path):
     path, rows = _csv(tmp_path, ["2024-02-01T12:00:00+02:00", "2024-02-01T12:00:00.5Z"],
                       fmt="%Y-%m-%dT%H:%M:%SZ")
     job = run_local(path)
-    assert any("'at': a value further into the file has fractional seconds or a UTC offset written otherwise" in m
-               for m in job.state.messages), job.state.messages
+    assert any(NOTE in m for m in job.state.messages), job.state.messages
     df = job.result
     utc = dt.timezone.utc
     assert df.schema["at"] == pl.Datetime("us", "UTC") and df["at"].null_count() == 0
@@ -157,8 +178,7 @@ def test_a_late_fraction_in_ndjson_keeps_the_key_a_datetime(wb_home, tmp_path):
     path = tmp_path / "times.ndjson"
     path.write_text("".join(s[:-2] + "x" * (LINE_WIDTH - len(s) - 1) + '"}\n' for s in lines))
     job = run_local(str(path))
-    assert any("'at': a value further into the file has fractional seconds or a UTC offset written otherwise" in m
-               for m in job.state.messages)
+    assert any(NOTE in m for m in job.state.messages), job.state.messages
     df = job.result
     assert df.schema["at"] == pl.Datetime("us") and df.height == ROWS
     assert df["at"][row] == dt.datetime(2024, 2, 1, 10, 0, 0, 500_000)

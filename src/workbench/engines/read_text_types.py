@@ -38,7 +38,9 @@ _BOOL = rf"(?i)^(?:{'|'.join(TRUE + FALSE)})$"
 _NS = re.compile(r"\.[0-9]{7,9}")  # more than microseconds: keep nanoseconds
 _FRACTION_DIGITS = r":[0-9]{2}\.([0-9]+)"  # the digits after the seconds
 _FIXED_FRACTIONS = {3: ".%3f", 6: ".%6f", 9: ".%9f"}  # the fixed widths strptime knows
-_DAY_MONTH = {sep: rf"^[0-9]{{1,2}}{re.escape(sep)}[0-9]{{1,2}}{re.escape(sep)}[0-9]{{4}}$" for sep in "/.-"}
+_UTC_SUFFIXES = ("Z", "+00:00", "+0000", "+00")  # UTC as a literal (PostgreSQL writes +00)
+_DAY_MONTH = {sep: rf"^[0-9]{{1,2}}{re.escape(sep)}[0-9]{{1,2}}{re.escape(sep)}[0-9]{{4}}$"
+              for sep in "/.-"}
 # a value no candidate can take fails this one pattern: most text columns (names, codes, free
 # text) are ruled out by one regular expression instead of one per candidate
 _ANY = "|".join([f"(?:{p})" for _k, _f, p in _CANDIDATES]
@@ -76,17 +78,21 @@ def text_kind(values: pl.Series) -> tuple[str, str] | None:
 def _fast_format(values: pl.Series, kind: str, fmt: str) -> str:
     """A faster format than ``fmt`` for the date-times sampled: no fraction, or a fixed one
     (``.%3f``, ``.%6f``, ``.%9f``: a dot and exactly that many digits) instead of ``%.f``, and a
-    literal ``Z`` instead of ``%#z`` when every value ends in ``Z``, whenever every sampled value
-    is written so. Polars parses such a fixed format on a fast path that ``%.f`` and ``%#z``
-    leave (3 M values: 0.08 s against 0.54 s naive, 0.07 s against 0.65 s with ``Z``; 1 M values
-    with six digits 0.03 s against 0.19 s; a time of day costs the same either way). A later
-    value written otherwise fails the strict parse, and the reader reads again with
+    literal UTC (``Z``, ``+00:00``, ``+0000`` or ``+00``) instead of ``%#z`` when every value
+    ends in the same one, whenever every sampled value is written so. Polars parses such a fixed
+    format on a fast path that ``%.f`` and ``%#z`` leave (3 M values: 0.08 s against 0.54 s
+    naive, 0.07 s against 0.65 s with ``Z``; 1 M values with six digits 0.03 s against 0.19 s,
+    with ``+00`` 0.02 s against 0.21 s; a time of day costs the same either way). A later value
+    written otherwise fails the strict parse, and the reader reads again with
     ``general_format``."""
     base = kind.partition("@")[0]
     if base == "datetime" and fmt.endswith("%S%.f"):
         head, tail = fmt.removesuffix("%.f"), ""
-    elif base == "datetime_tz" and fmt.endswith("%S%.f%#z") and values.str.ends_with("Z").all():
-        head, tail = fmt.removesuffix("%.f%#z"), "Z"
+    elif base == "datetime_tz" and fmt.endswith("%S%.f%#z"):
+        tail = next((z for z in _UTC_SUFFIXES if values.str.ends_with(z).all()), "")
+        if not tail:
+            return fmt
+        head = fmt.removesuffix("%.f%#z")
     else:
         return fmt
     widths = values.str.extract(_FRACTION_DIGITS, 1).str.len_bytes()
@@ -104,8 +110,9 @@ def general_format(kind: str, fmt: str) -> str | None:
     base = kind.partition("@")[0]
     if base == "datetime":
         general = "%.f"
-    elif base == "datetime_tz" and fmt.endswith("Z"):  # a literal Z, not %#z
-        fmt, general = fmt.removesuffix("Z"), "%.f%#z"
+    elif base == "datetime_tz" and fmt.endswith(_UTC_SUFFIXES):  # a literal UTC, not %#z
+        utc = next(z for z in _UTC_SUFFIXES if fmt.endswith(z))
+        fmt, general = fmt.removesuffix(utc), "%.f%#z"
     else:
         return None
     for fixed in _FIXED_FRACTIONS.values():
