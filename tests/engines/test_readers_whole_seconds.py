@@ -10,6 +10,7 @@ import datetime as dt
 import json
 
 import polars as pl
+import pytest
 from test_readers_helpers import LINE_WIDTH, fixed_width_csv, run_local, unsampled_rows
 
 from workbench.engines.read_common import SAMPLE_WINDOWS, WINDOW_BYTES
@@ -89,39 +90,35 @@ def test_a_fast_format_that_misses_a_sampled_value_is_not_used(monkeypatch):
     assert text_kind(pl.Series(["2024-01-01 00:00:00"])) == ("datetime", "%Y-%m-%d %H:%M:%S%.f")
 
 
-def test_a_late_fraction_in_a_csv_keeps_the_column_a_datetime(wb_home, tmp_path):
-    path, rows = _csv(tmp_path, ["2024-02-01 10:00:00.25", "2024-02-01 10:00:01.123456"])
+UTC = dt.timezone.utc
+
+
+@pytest.mark.parametrize("fmt, late, want", [
+    # whole seconds sampled; fractions met later
+    ("%Y-%m-%d %H:%M:%S", ["2024-02-01 10:00:00.25", "2024-02-01 10:00:01.123456"],
+     [dt.datetime(2024, 2, 1, 10, 0, 0, 250_000), dt.datetime(2024, 2, 1, 10, 0, 1, 123_456)]),
+    # six digits sampled; two digits, then none, met later
+    ("%Y-%m-%d %H:%M:%S.%f", ["2024-02-01 10:00:00.25", "2024-02-01 10:00:01"],
+     [dt.datetime(2024, 2, 1, 10, 0, 0, 250_000), dt.datetime(2024, 2, 1, 10, 0, 1)]),
+    # Z sampled; an offset and a fraction met later: converted to UTC
+    ("%Y-%m-%dT%H:%M:%SZ", ["2024-02-01T12:00:00+02:00", "2024-02-01T12:00:00.5Z"],
+     [dt.datetime(2024, 2, 1, 10, 0, tzinfo=UTC),
+      dt.datetime(2024, 2, 1, 12, 0, 0, 500_000, tzinfo=UTC)]),
+    # PostgreSQL's +00 sampled; another offset met later
+    ("%Y-%m-%d %H:%M:%S+00", ["2024-02-01 12:00:00-05:00"],
+     [dt.datetime(2024, 2, 1, 17, 0, tzinfo=UTC)]),
+])
+def test_a_late_value_written_otherwise_reads_the_column_again(wb_home, tmp_path, fmt, late, want):
+    path, rows = _csv(tmp_path, late, fmt=fmt)
     job = run_local(path)
-    df = job.result
     assert any(NOTE in m for m in job.state.messages), job.state.messages
-    assert df.schema["at"] == pl.Datetime("us") and df.height == ROWS
-    assert df["at"].null_count() == 0
-    assert df["at"][rows[0]] == dt.datetime(2024, 2, 1, 10, 0, 0, 250_000)
-    assert df["at"][rows[1]] == dt.datetime(2024, 2, 1, 10, 0, 1, 123_456)
-    assert df["at"][0] == START and df["at"][1] == START + dt.timedelta(seconds=5)
-
-
-def test_a_late_value_of_another_fraction_width_keeps_the_column_a_datetime(wb_home, tmp_path):
-    path, rows = _csv(tmp_path, ["2024-02-01 10:00:00.25", "2024-02-01 10:00:01"],
-                      fmt="%Y-%m-%d %H:%M:%S.%f")
-    job = run_local(path)
-    assert any(NOTE in m for m in job.state.messages), job.state.messages
     df = job.result
-    assert df.schema["at"] == pl.Datetime("us") and df["at"].null_count() == 0
-    assert df["at"][rows[0]] == dt.datetime(2024, 2, 1, 10, 0, 0, 250_000)
-    assert df["at"][rows[1]] == dt.datetime(2024, 2, 1, 10, 0, 1)
-    assert df["at"][1] == START + dt.timedelta(seconds=5)
-
-
-def test_a_late_offset_in_a_column_of_plus_zero_times_converts_it(wb_home, tmp_path):
-    path, rows = _csv(tmp_path, ["2024-02-01 12:00:00-05:00"], fmt="%Y-%m-%d %H:%M:%S+00")
-    job = run_local(path)
-    df = job.result
-    utc = dt.timezone.utc
-    assert df.schema["at"] == pl.Datetime("us", "UTC") and df["at"].null_count() == 0
-    assert df["at"][1] == (START + dt.timedelta(seconds=5)).replace(tzinfo=utc)
-    assert df["at"][rows[0]] == dt.datetime(2024, 2, 1, 17, 0, tzinfo=utc)
-    assert any("read again with any" in m for m in job.state.messages), job.state.messages
+    zone = "UTC" if want[0].tzinfo else None
+    assert df.schema["at"] == pl.Datetime("us", zone) and df.height == ROWS
+    assert df["at"].null_count() == 0  # nothing lost, nothing made text
+    assert [df["at"][r] for r in rows] == want
+    first = START + dt.timedelta(seconds=5)
+    assert df["at"][1] == (first.replace(tzinfo=UTC) if zone else first)
 
 
 def test_late_fractions_in_several_columns_cost_one_more_pass(wb_home, tmp_path):
@@ -140,19 +137,6 @@ def test_late_fractions_in_several_columns_cost_one_more_pass(wb_home, tmp_path)
     assert df["at"][rows[0]] == dt.datetime(2024, 2, 1, 10, 0, 0, 250_000)
     assert df["seen"][rows[1]] == dt.datetime(2024, 3, 1, 10, 0, 0, 750_000)
     assert df["at"].null_count() == df["seen"].null_count() == 0
-
-
-def test_a_late_offset_in_a_column_of_z_times_keeps_it_utc(wb_home, tmp_path):
-    path, rows = _csv(tmp_path, ["2024-02-01T12:00:00+02:00", "2024-02-01T12:00:00.5Z"],
-                      fmt="%Y-%m-%dT%H:%M:%SZ")
-    job = run_local(path)
-    assert any(NOTE in m for m in job.state.messages), job.state.messages
-    df = job.result
-    utc = dt.timezone.utc
-    assert df.schema["at"] == pl.Datetime("us", "UTC") and df["at"].null_count() == 0
-    assert df["at"][0] == START.replace(tzinfo=utc)
-    assert df["at"][rows[0]] == dt.datetime(2024, 2, 1, 10, 0, tzinfo=utc)
-    assert df["at"][rows[1]] == dt.datetime(2024, 2, 1, 12, 0, 0, 500_000, tzinfo=utc)
 
 
 def test_a_late_fraction_beside_a_late_word_keeps_the_column_text(wb_home, tmp_path):
