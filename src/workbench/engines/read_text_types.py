@@ -122,7 +122,7 @@ def general_format(kind: str, fmt: str) -> str | None:
 
 
 def general_formats(kinds: dict[str, tuple[str, str]], failed: str, what: str
-                      ) -> tuple[dict[str, tuple[str, str]], str]:
+                    ) -> tuple[dict[str, tuple[str, str]], str]:
     """``kinds`` with every fast date-time format made general (``general_format``), after
     ``failed`` met a value it does not take, and the note that says so."""
     wider = {c: (k, general_format(k, f) or f) for c, (k, f) in kinds.items()}
