@@ -249,6 +249,7 @@ def _drain(b: Bench, pipeline, n: int) -> dict:
 
     t0, ids = paused(ours)
     deadline = time.time() + 600
+
     def finished() -> list[dict] | None:
         # the last one first (the queue runs in order), so the catalog is not read 300 times
         # every 50 ms while the worker writes to it; then all of them

@@ -11,9 +11,7 @@ import polars as pl
 from ..errors import SourceError
 from .read_common import Input
 from .read_csv_check import CsvOptions, column_in, locate
-from .read_text_types import (
-    fits_expr, general_format, general_formats, misfit_column, parse_expr,
-)
+from .read_text_types import fits_expr, general_formats, misfit_column, parse_expr
 from .read_types import misfit, type_name, widen
 
 HEADER_MAX = 1024 * 1024  # a header longer than this is not a header
@@ -71,10 +69,11 @@ class CsvPlan:
             note = (f"null markers first met past the sampled part of the file: {sorted(late)}; "
                     "read again with them")
             return replace(self, notes=self.notes + [note], opts=replace(self.opts, active=active))
-        if general_format(*self.parse_dates[c]) is not None:
-            # no sampled value had fractional seconds and a later one may: every such column
-            # takes them from here on, so columns written alike cost one more pass, not one each
-            parse, note = general_formats(self.parse_dates, c, "column")
+        general = general_formats(self.parse_dates, c, "column")
+        if general is not None:
+            # the sample's exact date-time format missed a later value: every column read with
+            # one takes the general format, so columns written alike cost one more pass in all
+            parse, note = general
             return replace(self, parse_dates=parse, notes=self.notes + [note])
         kind = self.parse_dates[c][0].partition("@")[0].replace("_tz", "")
         rest = {k: v for k, v in self.parse_dates.items() if k != c}

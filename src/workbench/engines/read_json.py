@@ -18,8 +18,7 @@ from .read_common import (
 from .read_csv_check import whole_lines
 from .read_limits import depth_error, dtype_depth, json_depth_exceeded
 from .read_text_types import (
-    describe, general_format, general_formats, kind_dtype, misfit_column, parse_expr,
-    text_kind,
+    describe, general_formats, kind_dtype, misfit_column, parse_expr, text_kind,
 )
 from .read_types import apply_declared_eager, py_fits, type_name
 
@@ -157,9 +156,9 @@ class NdjsonPlan:
     def widened(self, exc: BaseException) -> NdjsonPlan | None:
         """Infer from every row (Polars, multi-threaded) and widen where it differs."""
         c = misfit_column(exc, list(self.parse))
-        if c is not None and general_format(*self.parse[c]) is not None:
-            # no sampled value had fractional seconds and a later one may (read_csv_plan)
-            parse, note = general_formats(self.parse, c, "key")
+        general = general_formats(self.parse, c, "key") if c is not None else None
+        if general is not None:  # the sample's exact date-time format missed (read_csv_plan)
+            parse, note = general
             return replace(self, parse=parse, notes=self.notes + [note])
         if c is not None:
             note = (f"key {c!r}: a value further into the file is not "

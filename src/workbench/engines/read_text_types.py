@@ -122,9 +122,12 @@ def general_format(kind: str, fmt: str) -> str | None:
 
 
 def general_formats(kinds: dict[str, tuple[str, str]], failed: str, what: str
-                    ) -> tuple[dict[str, tuple[str, str]], str]:
-    """``kinds`` with every fast date-time format made general (``general_format``), after
-    ``failed`` met a value it does not take, and the note that says so."""
+                    ) -> tuple[dict[str, tuple[str, str]], str] | None:
+    """After ``failed`` met a value its fast format does not take: ``kinds`` with every fast
+    date-time format made general (``general_format``), and the note that says so. None when
+    ``failed``'s format is general already (the value is of another kind)."""
+    if general_format(*kinds[failed]) is None:
+        return None
     wider = {c: (k, general_format(k, f) or f) for c, (k, f) in kinds.items()}
     also = [c for c in kinds if c != failed and wider[c] != kinds[c]]
     return wider, (f"{what} {failed!r}: a value further into the file has fractional seconds "
