@@ -414,7 +414,8 @@ def _first_rows_as_in_a_whole_read(tmp_path, monkeypatch, body: str, prefix: int
 
     f = write(tmp_path / "big.csv", body)
     whole = read(f)
-    monkeypatch.setattr(read_csv_sample, "HEAD_ROWS_BYTES", prefix)
+    sizes = prefix if isinstance(prefix, tuple) else (prefix,)
+    monkeypatch.setattr(read_csv_sample, "_prefix_sizes", lambda plan, inp: sizes)
     taken: list = []
     real = pl.read_csv
     monkeypatch.setattr(read_csv_sample.pl, "read_csv",
@@ -449,3 +450,34 @@ def test_a_prefix_that_cuts_a_quoted_value_open_falls_back_to_the_whole_file(tmp
     (df, _), taken = _first_rows_as_in_a_whole_read(tmp_path, monkeypatch, body, prefix=prefix)
     assert INFER_ROWS + 1 in taken  # tried, found short, and the whole file read instead
     assert df.height == 3 * INFER_ROWS and df["b"][5] == "x5\ny\nz"
+
+
+def test_a_prefix_too_short_for_the_rows_gives_way_to_a_longer_one(tmp_path, monkeypatch):
+    from workbench.engines.read_common import INFER_ROWS
+
+    # the first prefix holds a few hundred rows, the second all the rows wanted and more
+    rows = [f"{i},{'0' if i == INFER_ROWS - 1 else ''}{i + 7}" for i in range(3 * INFER_ROWS)]
+    body = "a,b\n" + "\n".join(rows) + "\n"
+    assert body.encode()[:2_000].count(b"\n") < INFER_ROWS
+    (df, _), taken = _first_rows_as_in_a_whole_read(tmp_path, monkeypatch, body,
+                                                    prefix=(2_000, 200_000))
+    assert taken.count(INFER_ROWS + 1) == 1  # only the longer prefix was parsed
+    assert df.schema["b"] == pl.String and df["b"][INFER_ROWS - 1] == f"0{INFER_ROWS + 6}"
+
+
+def test_the_first_prefix_tried_is_sized_from_the_heads_lines(tmp_path, monkeypatch):
+    from workbench.engines import read_csv_sample
+    from workbench.engines.read_common import INFER_ROWS, Input
+    from workbench.engines.read_csv_plan import MARKER_HEAD_BYTES
+
+    rows = [f"{i},{i * 3}" for i in range(20 * INFER_ROWS)]
+    f = write(tmp_path / "long.csv", "a,b\n" + "\n".join(rows) + "\n")
+    whole = pl.read_csv(f)
+    asked: list[int] = []
+    real = Input.read_at
+    monkeypatch.setattr(Input, "read_at", lambda self, off, n: asked.append(n) or real(self, off, n))
+    df, _ = read(f)
+    assert df.equals(whole)
+    tried = [n for n in asked if n > 64 * 1024 and n != MARKER_HEAD_BYTES]  # markers: 4 MiB
+    # one prefix, large enough for the rows wanted (~14 bytes each) and far from 8 MiB
+    assert len(tried) == 1 and INFER_ROWS * 14 < tried[0] < read_csv_sample.HEAD_ROWS_BYTES // 8

@@ -62,7 +62,14 @@ class CsvOptions:
         alt = b"|".join(re.escape(m.encode()) for m in sorted(markers, key=len, reverse=True))
         rx = re.compile(rb"(?:^|" + d + rb")" + q + rb"(" + alt + rb")" + q +
                         rb"(?=" + d + rb"|\r|\n|$)", re.M)
-        return {m.decode() for m in set(rx.findall(data))}
+        # stop once every candidate is seen: findall listed each of a common marker's fields
+        # (0.12 s of a fan-out's plan of 16 files)
+        found: set[bytes] = set()
+        for match in rx.finditer(data):
+            found.add(match.group(1))
+            if len(found) == len(markers):
+                break
+        return {m.decode() for m in found}
 
 
 # ----------------------------------------------------------------------------- bytes checks

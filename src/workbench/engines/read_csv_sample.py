@@ -17,7 +17,7 @@ from .read_csv_plan import CsvPlan
 from .read_text_types import describe, text_kind
 from .read_types import misfit, type_name, widen
 
-HEAD_ROWS_BYTES = 8 * 1024 * 1024  # tried first for a large file's first rows (_head_rows)
+HEAD_ROWS_BYTES = 8 * 1024 * 1024  # the longest prefix tried for a large file's first rows
 
 
 def _windows(plan: CsvPlan) -> list[tuple[Input, int]]:
@@ -132,22 +132,35 @@ def _head_rows(plan: CsvPlan, inp: Input, text: dict[str, pl.DataType]) -> pl.Da
     """The first ``INFER_ROWS`` rows of ``inp`` as text.
 
     Given a large file, Polars' reader maps and parses far past the rows asked for (a 1 GB
-    file: +190 MiB resident for 10,000 rows), so a file's first ``HEAD_ROWS_BYTES`` are tried
-    first, as bytes. They are used when they hold one row more than wanted: then each of the
-    wanted rows ended before the cut, and they are the rows the whole file gives. Otherwise
-    (long rows, or a quoted value cut open) the file is read as before."""
+    file: +190 MiB resident for 10,000 rows), so growing prefixes of the file
+    (``HEAD_ROWS_BYTES``) are tried first, as bytes. One is used when it holds one row more
+    than wanted: then each of the wanted rows ended before the cut, and they are the rows the
+    whole file gives. Otherwise (long rows, or a quoted value cut open) the file is read as
+    before (a types-only read: its first ``PLAN_PREFIX_BYTES``, see ``Input.head_source``)."""
     kwargs = {**plan.opts.polars_kwargs(all_markers=True), "truncate_ragged_lines": True}
-    source = inp.head_source()
-    if isinstance(source, str) and inp.target_size > HEAD_ROWS_BYTES:
-        prefix, _ = whole_lines(inp.read_at(0, HEAD_ROWS_BYTES), at_start=True, at_end=False)
-        if prefix.count(b"\n") > INFER_ROWS + plan.opts.skip_rows + 1:
-            try:
-                df = pl.read_csv(prefix, schema=text, n_rows=INFER_ROWS + 1, **kwargs)
-            except pl.exceptions.PolarsError:
-                df = None
-            if df is not None and df.height == INFER_ROWS + 1:
-                return df.head(INFER_ROWS)
-    return pl.scan_csv(source, schema=text, n_rows=INFER_ROWS, **kwargs).collect()
+    for size in _prefix_sizes(plan, inp):
+        if inp.target_size <= size:
+            break
+        prefix, _ = whole_lines(inp.read_at(0, size), at_start=True, at_end=False)
+        if prefix.count(b"\n") <= INFER_ROWS + plan.opts.skip_rows + 1:
+            continue
+        try:
+            df = pl.read_csv(prefix, schema=text, n_rows=INFER_ROWS + 1, **kwargs)
+        except pl.exceptions.PolarsError:
+            continue
+        if df.height == INFER_ROWS + 1:
+            return df.head(INFER_ROWS)
+    return pl.scan_csv(inp.head_source(), schema=text, n_rows=INFER_ROWS, **kwargs).collect()
+
+
+def _prefix_sizes(plan: CsvPlan, inp: Input) -> tuple[int, ...]:
+    """The prefixes ``_head_rows`` tries: first one sized from the head's lines to hold the rows
+    wanted (reading and copying 8 MiB for 10,000 rows of 115 bytes took 0.15 s of a fan-out's
+    plan of 16 files), then ``HEAD_ROWS_BYTES``."""
+    head = inp.read_at(0, HEAD_BYTES)
+    per_line = len(head) / max(1, head.count(b"\n"))
+    guess = int(per_line * (INFER_ROWS + plan.opts.skip_rows + 2) * 1.25) + HEAD_BYTES
+    return (guess, HEAD_ROWS_BYTES) if guess < HEAD_ROWS_BYTES else (HEAD_ROWS_BYTES,)
 
 
 def _empty_in_guess(plan: CsvPlan, df: pl.DataFrame) -> list[str]:
