@@ -190,7 +190,7 @@ def _import_commit_libraries() -> None:
     try:
         if iceberg_enabled(get_settings()):
             warm_up()
-    except WorkbenchError:  # a bad setting is reported by the first job that reads it
+    except Exception:  # noqa: BLE001 - a bad setting is reported by the first job that reads it
         pass
 
 
