@@ -79,10 +79,11 @@ HASH_BUFFER_BYTES = 4 * 1024 * 1024
 
 def _sha256_file(path: str, ctx: Context) -> str:
     h = hashlib.sha256()
-    stream = open_object(path, ctx.settings) if "://" in path else open(path, "rb")
+    remote = "://" in path
+    stream = open_object(path, ctx.settings) if remote else open(path, "rb")
     with stream:
         size = HASH_BUFFER_BYTES
-        if "://" not in path:  # a small file, a buffer its size: zeroing 4 MiB took ~0.5 ms
+        if not remote:  # a small file, a buffer its size: zeroing 4 MiB took ~0.5 ms
             size = max(64 * 1024, min(size, os.fstat(stream.fileno()).st_size + 1))
         # one buffer read into again and again: a new 4 MiB bytes object per read made this
         # thread's malloc arena grow by ~50 MiB over a 1 GB file (glibc raises its mmap

@@ -304,8 +304,8 @@ def check_attempt_current(ctx: Context, job_id: str, attempt: int) -> None:
 
 def prepare_commit(ctx: Context) -> None:
     """Load the Iceberg library on a thread while the write streams (~0.5 s of imports a fresh
-    job process would otherwise spend inside its commit)."""
-    if iceberg.enabled(ctx.settings):
+    job process would otherwise spend inside its commit); no thread when it is loaded."""
+    if iceberg.needs_warm_up(ctx.settings):
         threading.Thread(target=iceberg.warm_up, name="workbench-iceberg-import",
                          daemon=True).start()
 

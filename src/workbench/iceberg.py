@@ -34,7 +34,7 @@ from typing import Any
 from .errors import TransientError
 # the catalog side, re-exported: callers use iceberg.open_iceberg, iceberg.location, …
 from .iceberg_catalog import (  # noqa: F401
-    enabled, io_properties, location, open_iceberg, warm_up,
+    enabled, io_properties, location, needs_warm_up, open_iceberg, warm_up,
 )
 from .iceberg_files import data_files, sync_spec
 from .names import check_name, check_namespace

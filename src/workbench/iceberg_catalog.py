@@ -6,6 +6,7 @@ and where a storage key is, as Iceberg names it. ``iceberg.py`` re-exports these
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from typing import Any
 
@@ -17,6 +18,7 @@ from .storage import Storage
 CATALOG_NAME = "workbench"
 _LOCK = threading.Lock()
 _CATALOGS: dict[tuple[str, str, str], Any] = {}
+
 
 def warm_up() -> None:
     """Import what a commit uses (a thread calls this while the rows are written)."""
@@ -32,6 +34,11 @@ def warm_up() -> None:
 def enabled(settings: Settings) -> bool:
     return settings.iceberg_catalog != "none"
 
+
+def needs_warm_up(settings: Settings) -> bool:
+    """Whether a commit would still import the library: tables on, and not imported yet (a
+    worker imports it before forking its pool processes)."""
+    return enabled(settings) and "pyiceberg.table" not in sys.modules
 
 
 def location(storage: Storage, key: str) -> str:

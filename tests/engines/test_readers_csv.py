@@ -406,7 +406,8 @@ def test_a_blank_line_cut_by_the_search_chunk_is_still_found(tmp_path, monkeypat
     assert df.rows() == [(1, 2), (3, 4)]
 
 
-def _first_rows_as_in_a_whole_read(tmp_path, monkeypatch, body: str, prefix: int):
+def _first_rows_as_in_a_whole_read(tmp_path, monkeypatch, body: str,
+                                    prefix: int | tuple[int, ...]):
     """The type check's first rows of a large file come from its first bytes (a read of the
     whole file maps far past them): the file's types and notes must be the ones a read of the
     whole file gives."""

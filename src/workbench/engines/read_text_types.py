@@ -108,10 +108,10 @@ def general_format(kind: str, fmt: str) -> str | None:
     """The general format (any fraction or none, and any UTC offset when zoned) for a fast one
     ``text_kind`` chose; None for any other."""
     base = kind.partition("@")[0]
+    utc = next((z for z in _UTC_SUFFIXES if fmt.endswith(z)), None)  # a literal UTC, not %#z
     if base == "datetime":
         general = "%.f"
-    elif base == "datetime_tz" and fmt.endswith(_UTC_SUFFIXES):  # a literal UTC, not %#z
-        utc = next(z for z in _UTC_SUFFIXES if fmt.endswith(z))
+    elif base == "datetime_tz" and utc is not None:
         fmt, general = fmt.removesuffix(utc), "%.f%#z"
     else:
         return None

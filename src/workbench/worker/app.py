@@ -24,7 +24,7 @@ from typing import Any
 
 from ..errors import WorkbenchError, register_error
 from ..events import JobCancelled
-from ..iceberg import enabled as iceberg_enabled, warm_up
+from ..iceberg import needs_warm_up, warm_up
 from ..settings import get_settings
 from . import kombu_fix, logs, signing
 from .config import QUEUES, WorkerConfig
@@ -188,7 +188,7 @@ def _import_commit_libraries() -> None:
     its first table) inside its first commit, the fan-out commits on two workers took 0.9-1.0
     s instead of 0.15-0.2 s. Tables off: nothing to import."""
     try:
-        if iceberg_enabled(get_settings()):
+        if needs_warm_up(get_settings()):
             warm_up()
     except Exception:  # noqa: BLE001 - a bad setting is reported by the first job that reads it
         pass
