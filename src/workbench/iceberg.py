@@ -245,8 +245,10 @@ def commit_snapshot(ice: Any, storage: Storage, *, namespace: str, name: str, ve
                         producer.delete_data_file(d)
                     for f in files:
                         producer.append_data_file(f)
-            table = load_table(ice, namespace, name)
-            snap = find_snapshot(table, version, job_id)
+            # the commit brought ``table`` up to date (pyiceberg's ``_do_commit`` sets the
+            # metadata the catalog answered): no second load of the table
+            snap = find_snapshot(table, version, job_id) or \
+                find_snapshot(load_table(ice, namespace, name), version, job_id)
             return Snapshot(snap.snapshot_id, snap.timestamp_ms, label, dropped=dropped)
         except (CommitFailedException, ValueError) as exc:
             # a new branch asserts nothing about main, so a stale sequence number is how a

@@ -18,6 +18,7 @@ from .errors import AlreadyExists, InputError, NotFound, WorkbenchError
 from .monitor import Monitor
 from .spec.models import DatasetSink, Pipeline
 from .spec.partitions import PartitionField, parse_partitions
+from .storage.read_back import fetch_written
 
 
 def sink_kwargs(sink: DatasetSink) -> dict[str, Any]:
@@ -178,9 +179,13 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
         storage.delete_prefix(prefix)
         raise
 
+    copies = None
     try:
-        uris = [storage.uri(k) for k, _t, _h in writers.parts]
-        opts = storage.storage_options()
+        # from a bucket, the checks and the profile read one local copy of the written files
+        copies = fetch_written(storage, [(k, hw.bytes, hw.sha256) for k, _t, hw in writers.parts],
+                               ctx.settings.home, job_id)
+        uris = copies.paths if copies else [storage.uri(k) for k, _t, _h in writers.parts]
+        opts = None if copies else storage.storage_options()
         part_rows = [_written_rows(u, opts) for u in uris] \
             if stats_df is None or len(uris) > 1 else None
         stats = stats_df.row(0, named=True) if stats_df is not None else \
@@ -190,6 +195,8 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
         checks = commit_guard(stats, staged)
         profile = profile_from_stats(schema, stats)
         add_top_values(profile, staged, schema, on_phase=monitor.phase)
+        if copies:
+            copies.remove()
         files = []
         for i, (key, _target, hw) in enumerate(writers.parts):
             rows = part_rows[i] if part_rows is not None else int(stats["__p.rows"])
@@ -209,6 +216,9 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
         if not getattr(exc, "workbench_keep_files", False):  # committed as a snapshot already
             storage.delete_prefix(prefix)
         raise
+    finally:
+        if copies:
+            copies.remove()
     return ds.to_dict()
 
 
