@@ -146,3 +146,42 @@ def test_distinct_counts_at_full_size_keep_the_readmes_promise(wb_home, tmp_path
     assert abs(off[worst]) <= 0.006, (worst, off[worst])
     rms = math.sqrt(sum(e * e for e in off.values()) / len(off))
     assert rms <= 0.002, off
+
+
+def test_text_columns_with_few_values_are_counted_exactly_in_one_read(monkeypatch):
+    """A text column the pass estimated to hold at most TOP_VALUES_MAX_DISTINCT values gets its
+    exact distinct count and its top values from one group-by (``value_counts``), and is left
+    out of the distinct read-back; a column with more values takes that read-back as before.
+    300,000 rows: past the few-rows path, so the written-columns path is the one taken."""
+    from workbench.engines import profile as profile_mod
+
+    n = 300_000
+    i = pl.int_range(n)
+    df = pl.select(
+        pl.format("r{}", i % 12).alias("region"),
+        pl.format("sku-{}", (i * 7919) % 5000).alias("sku"),
+        pl.when(i % 3 == 0).then(pl.format("n{}", i % 40)).alias("sparse"),
+        pl.format("k{}", i % 20_000).alias("many"),
+        (i % 9).alias("num"),
+    )
+    skipped = []
+    real = profile_mod.add_exact_distinct
+
+    def spy(profile, frame, on_phase=None, skip=()):
+        skipped.append(set(skip))
+        return real(profile, frame, on_phase, skip=skip)
+
+    monkeypatch.setattr(profile_mod, "add_exact_distinct", spy)
+    profile = _profile(df)
+    add_top_values(profile, df.lazy(), df.schema)
+    cols = profile["columns"]
+    assert skipped == [{"region", "sku", "sparse"}]
+    for name in ("region", "sku", "sparse", "many", "num"):
+        assert (cols[name]["distinct"], cols[name]["distinct_estimated"]) == \
+            (df[name].drop_nulls().n_unique(), False), name
+    for name in ("region", "sku", "sparse"):
+        counts = df[name].drop_nulls().value_counts().sort(["count", name], descending=[True, False])
+        assert cols[name]["top_values"] == [{"value": v, "count": c}
+                                            for v, c in counts.head(TOP_VALUES).iter_rows()]
+    assert cols["sparse"]["null_count"] == df["sparse"].null_count() == n - n // 3
+    assert "top_values" not in cols["many"] and "top_values" not in cols["num"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Collection
 from typing import Any
 
 import polars as pl
@@ -146,7 +147,8 @@ def apply_exact_distinct(profile: dict[str, Any], stats: dict[str, Any]) -> None
             col.update(distinct=int(stats[f"__p.exact.{n}"]), distinct_estimated=False)
 
 
-def add_exact_distinct(profile: dict[str, Any], frame: pl.LazyFrame, on_phase: Any = None) -> None:
+def add_exact_distinct(profile: dict[str, Any], frame: pl.LazyFrame, on_phase: Any = None,
+                       skip: Collection[str] = ()) -> None:
     """Replace the streaming pass's estimates by counts read back from the written columns.
 
     Up to ``EXACT_DISTINCT_ROWS`` rows every count is exact. Above, each column's values are
@@ -155,6 +157,7 @@ def add_exact_distinct(profile: dict[str, Any], frame: pl.LazyFrame, on_phase: A
     ``SAMPLE_DISTINCT`` distinct values are held. That is exact when a column has fewer distinct
     values than that, and otherwise off by about 1/sqrt(SAMPLE_DISTINCT) (0.2 %), where the
     HyperLogLog of the streaming pass was seen 4 % off; memory stays bounded either way.
+    ``skip``: columns whose exact counts are in the profile already (``value_counts``).
     """
     rows = int(profile.get("rows") or 0)
     schema = frame.collect_schema()
@@ -164,7 +167,7 @@ def add_exact_distinct(profile: dict[str, Any], frame: pl.LazyFrame, on_phase: A
         _fill_deferred(profile, frame, schema, rows, on_phase)
         if rows <= EXACT_DISTINCT_ROWS:
             return
-    wanted = [n for n, c in profile["columns"].items() if "distinct" in c]
+    wanted = [n for n, c in profile["columns"].items() if "distinct" in c and n not in skip]
     if not wanted:
         return
     if rows <= EXACT_DISTINCT_ROWS:
@@ -234,10 +237,16 @@ def add_top_values(profile: dict[str, Any], frame: pl.LazyFrame, schema: pl.Sche
         bound_profile(profile)  # top values are metadata: cut like every other value
         return
     fill_null_counts(profile, frame)
-    add_exact_distinct(profile, frame, on_phase)
     if on_phase is not None:
         on_phase("profile: top values")
-    streaming_top_values(profile, frame, _top_value_columns(profile, schema))
+    # a text column the pass saw few values in: one group-by gives both its exact distinct
+    # count and its top values (one read of the column instead of two)
+    counted = [n for n, t in schema.items() if _is_text(t)
+               if 0 < int(profile["columns"][n].get("approx_distinct") or 0) <= TOP_VALUES_MAX_DISTINCT]
+    value_counts(profile, frame, counted)
+    add_exact_distinct(profile, frame, on_phase, skip=set(counted))
+    streaming_top_values(profile, frame, [n for n in _top_value_columns(profile, schema)
+                                          if n not in counted])
 
 
 def fill_null_counts(profile: dict[str, Any], frame: pl.LazyFrame) -> None:
@@ -254,6 +263,24 @@ def fill_null_counts(profile: dict[str, Any], frame: pl.LazyFrame) -> None:
 
 def _set_nulls(entry: dict[str, Any], nulls: int, rows: int) -> None:
     entry.update(null_count=nulls, null_share=nulls / rows if rows else 0.0)
+
+
+def value_counts(profile: dict[str, Any], frame: pl.LazyFrame, columns: list[str]) -> None:
+    """Exact distinct counts and top values of ``columns``, which the pass estimated to hold at
+    most ``TOP_VALUES_MAX_DISTINCT`` values: each one group-by over its written column whose
+    every group is kept (an estimate a few per cent off keeps that a few thousand rows)."""
+    if not columns:
+        return
+    queries = [frame.select(pl.col(n)).drop_nulls().group_by(n).agg(pl.len().alias("__count"))
+               for n in columns]
+    for n, counts in zip(columns, pl.collect_all(queries, engine="streaming")):
+        col = profile["columns"][n]
+        col.update(distinct=counts.height, distinct_estimated=False)
+        if 0 < counts.height <= TOP_VALUES_MAX_DISTINCT:  # as _top_value_columns picks them
+            # ties broken by value, so the same data always gives the same top values
+            top = counts.sort(["__count", n], descending=[True, False]).head(TOP_VALUES)
+            col["top_values"] = _top_list(top[n], top["__count"])
+    bound_profile(profile)
 
 
 def streaming_top_values(profile: dict[str, Any], frame: pl.LazyFrame, wanted: list[str]) -> None:

@@ -78,7 +78,10 @@ def celery_config(cfg: WorkerConfig) -> dict[str, Any]:
         "worker_max_memory_per_child": cfg.max_memory_per_child,
         "result_expires": cfg.result_expires,
         "result_extended": True,
-        "task_track_started": True,
+        # No STARTED state in the result backend: it was one more Redis write (and read) per
+        # task that nothing reads. A job's progress is in its own events and catalog record;
+        # Flower and `celery events` see a task start from the task-started event.
+        "task_track_started": False,
         # Events for Flower and `workbench workers`.
         "worker_send_task_events": True,
         "task_send_sent_event": True,
