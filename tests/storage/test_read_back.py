@@ -128,3 +128,24 @@ def test_a_killed_jobs_copy_is_swept(wb_home, monkeypatch):
     monkeypatch.setattr("workbench.storage.disk.pid_alive", lambda pid: False)  # its owner died
     assert sweep_dead_temp(wb_home) == [str(folder)]
     assert not folder.exists()
+
+
+def test_a_partitioned_write_is_fetched_file_by_file(s3_env, s3_server, bucket, wb_home,
+                                                    monkeypatch):
+    df = _orders(s3_server, bucket)
+    fetched = []
+    real = read_back.fetch_written
+
+    def spy(storage, files, *args, **kwargs):
+        copies = real(storage, files, *args, **kwargs)
+        fetched.append((len(files), copies and len(copies.paths)))
+        return copies
+
+    monkeypatch.setattr("workbench.writer.fetch_written", spy)
+    monkeypatch.setenv("WORKBENCH_LOCAL_ISOLATION", "thread")
+    ds = wb.ingest(f"s3://{bucket}/landing/orders.csv", name="orders", partition_by=["region"])
+    assert fetched == [(4, 4)] and len(ds.files) == 4  # north, south, east, west
+    assert ds.profile["columns"]["sku"]["top_values"] == _expected_tops(df, "sku")
+    assert ds.profile["columns"]["region"]["distinct"] == 4
+    assert _left_over(wb_home) == []
+    assert wb.read("orders").sort("id").collect().select(df.columns).equals(df)

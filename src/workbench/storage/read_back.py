@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -24,6 +25,7 @@ from ..settings import disk_reserve_bytes
 from .disk import owned_temp_dir, temp_base
 
 CHUNK = 8 * 1024 * 1024
+FETCH_THREADS = 4  # files fetched at once; each holds up to ~40 MiB of read-ahead
 # "wb-read-" makes the folder one of the reader temp folders that the next worker start and
 # ``gc`` remove once the process that made it is gone
 PREFIX = "wb-read-back-"
@@ -53,22 +55,31 @@ def fetch_written(storage: Any, files: Sequence[tuple[str, int, str]], home: Pat
     if shutil.disk_usage(base).free - sum(int(b) for _k, b, _h in files) < disk_reserve_bytes():
         return None
     folder = owned_temp_dir(base, PREFIX, job_id)
-    copies = LocalCopies(folder, [])
+    copies = LocalCopies(folder, [str(folder / f"{i:05d}.parquet") for i in range(len(files))])
+
+    def fetch(i: int) -> None:
+        key, _size, sha256 = files[i]
+        digest = hashlib.sha256()
+        with storage.open_read(key) as src, open(copies.paths[i], "wb") as dst:
+            while chunk := src.read(CHUNK):
+                digest.update(chunk)
+                dst.write(chunk)
+        if digest.hexdigest() != sha256:
+            raise StorageError(
+                f"the object {key!r} in {storage.url} is not the file this job wrote "
+                "(its SHA-256 differs): it was changed or cut after the upload",
+                file=key, hint="run the job again; if it recurs, check what else writes "
+                               "under the dataset's prefix")
+
     try:
-        for i, (key, _size, sha256) in enumerate(files):
-            path = folder / f"{i:05d}.parquet"
-            digest = hashlib.sha256()
-            with storage.open_read(key) as src, open(path, "wb") as dst:
-                while chunk := src.read(CHUNK):
-                    digest.update(chunk)
-                    dst.write(chunk)
-            if digest.hexdigest() != sha256:
-                raise StorageError(
-                    f"the object {key!r} in {storage.url} is not the file this job wrote "
-                    "(its SHA-256 differs): it was changed or cut after the upload",
-                    file=key, hint="run the job again; if it recurs, check what else writes "
-                                   "under the dataset's prefix")
-            copies.paths.append(str(path))
+        if len(files) == 1:
+            fetch(0)
+        else:
+            # many files (a partitioned write): a few at a time, each read ahead in 8 MiB
+            # blocks, so a thousand small files do not cost a thousand round trips in a row
+            with ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="workbench-read-back") as pool:
+                for _ in pool.map(fetch, range(len(files))):
+                    pass
     except BaseException:
         copies.remove()
         raise
