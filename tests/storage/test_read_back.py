@@ -149,3 +149,30 @@ def test_a_partitioned_write_is_fetched_file_by_file(s3_env, s3_server, bucket, 
     assert ds.profile["columns"]["region"]["distinct"] == 4
     assert _left_over(wb_home) == []
     assert wb.read("orders").sort("id").collect().select(df.columns).equals(df)
+
+
+def test_a_disk_that_fills_up_during_the_copy_means_the_bucket_is_read(s3_storage, wb_home,
+                                                                       monkeypatch):
+    import errno
+
+    data = b"x" * 1000
+    s3_storage.put_bytes("x/part-00000.parquet", data)
+
+    class Full:
+        def __init__(self, *_args):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def write(self, _chunk):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(read_back, "open", Full, raising=False)
+    got = read_back.fetch_written(
+        s3_storage, [("x/part-00000.parquet", len(data), hashlib.sha256(data).hexdigest())],
+        wb_home, "j1")
+    assert got is None and _left_over(wb_home) == []

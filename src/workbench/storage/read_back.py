@@ -4,12 +4,13 @@ After the pass, a dataset write reads its own output again: the checks, exact di
 and top values each scan the written columns. From a bucket each of those queries makes its own
 ranged GETs (a 200 MB CSV's output: ~290 requests, 57 MiB down, 0.8 s on a local S3 server);
 one sequential download of the files (a few 8 MiB GETs each, read ahead) and local scans cost a
-fraction of that. The download happens after the write has finished, on this thread: nothing is
-added to the writer Polars streams into.
+fraction of that. The download happens after the write has finished, on this job's own threads:
+nothing is added to the writer Polars streams into.
 
 Each copy is hashed as it arrives and compared with the SHA-256 of the bytes sent, so what the
 checks and the profile read is what the bucket holds, byte for byte. Where the disk lacks room
-for the copies (above ``WORKBENCH_DISK_RESERVE``), the files are read from the bucket as before.
+for the copies (above ``WORKBENCH_DISK_RESERVE``), or fills up while they are made, the files are
+read from the bucket as before.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import StorageError
+from ..errors import StorageError, is_enospc
 from ..settings import disk_reserve_bytes
 from .disk import owned_temp_dir, temp_base
 
@@ -80,6 +81,11 @@ def fetch_written(storage: Any, files: Sequence[tuple[str, int, str]], home: Pat
             with ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="workbench-read-back") as pool:
                 for _ in pool.map(fetch, range(len(files))):
                     pass
+    except OSError as exc:
+        copies.remove()
+        if is_enospc(exc):  # the disk filled up meanwhile: read the files where they are
+            return None
+        raise
     except BaseException:
         copies.remove()
         raise
