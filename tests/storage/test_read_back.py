@@ -12,8 +12,8 @@ import pytest
 from s3_helpers import admin_client
 
 import workbench as wb
-from workbench.errors import StorageError
 from workbench.engines.profile import TOP_VALUES
+from workbench.errors import StorageError
 from workbench.storage import read_back
 from workbench.storage.disk import owned_temp_dir, sweep_dead_temp, temp_base
 from workbench.storage.local import LocalStorage

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import StorageError, is_enospc
 from ..settings import disk_reserve_bytes
