@@ -183,7 +183,7 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
     try:
         # from a bucket, the checks and the profile read one local copy of the written files
         copies = fetch_written(storage, [(k, hw.bytes, hw.sha256) for k, _t, hw in writers.parts],
-                               ctx.settings.home, job_id)
+                               ctx.settings.home, job_id, on_phase=monitor.phase)
         uris = copies.paths if copies else [storage.uri(k) for k, _t, _h in writers.parts]
         opts = None if copies else storage.storage_options()
         part_rows = [_written_rows(u, opts) for u in uris] \

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -45,9 +45,11 @@ class LocalCopies:
 
 
 def fetch_written(storage: Any, files: Sequence[tuple[str, int, str]], home: Path | str,
-                  job_id: str = "") -> LocalCopies | None:
+                  job_id: str = "", on_phase: Callable[[str], None] | None = None
+                  ) -> LocalCopies | None:
     """Copy each ``(key, bytes, sha256)`` of ``storage`` to a private local folder. None when the
     storage is local already (its files are read in place) or the disk has no room for them.
+    ``on_phase`` hears that the copy starts (a job's progress names it).
 
     Raises ``StorageError`` naming the key when an object's bytes differ from those written."""
     if storage.storage_options() is None or not files:
@@ -56,6 +58,8 @@ def fetch_written(storage: Any, files: Sequence[tuple[str, int, str]], home: Pat
     base.mkdir(parents=True, exist_ok=True)
     if shutil.disk_usage(base).free - sum(int(b) for _k, b, _h in files) < disk_reserve_bytes():
         return None
+    if on_phase is not None:
+        on_phase(f"checks: fetching the {len(files):,} written file{'s' if len(files) > 1 else ''}")
     folder = owned_temp_dir(base, PREFIX, job_id)
     copies = LocalCopies(folder, [str(folder / f"{i:05d}.parquet") for i in range(len(files))])
 
