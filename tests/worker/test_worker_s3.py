@@ -116,3 +116,35 @@ def test_s3_stopped_mid_job_retries_then_succeeds(s3_cluster, tmp_path):
     back = scan_dataset(ctx, "on_s3").select("id", "region", "qty").collect().sort("id")
     assert back.height == 5_000 and back["id"].to_list() == list(range(5_000))
     assert back.equals(pl.read_csv(src).select("id", "region", "qty").sort("id"))
+
+
+def test_a_fan_out_onto_the_bucket_profiles_each_part_from_a_local_copy(s3_cluster, tmp_path):
+    """parallel=True into the bucket: each part reads its own written file back from one local
+    copy for its statistics (storage/read_back.py, whose own tests show the copy is what is
+    read), the commit profiles the parts, and the dataset's counts are the data's own; no copy
+    is left in the worker's temp folder."""
+    cl = s3_cluster
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for i in range(3):
+        write_csv(folder / f"p{i}.csv", 4_000, start=i * 4_000, seed=i)
+    job = cl.runner().submit(wb.Pipeline(source=wb.file(str(folder / "*.csv"), parallel=True),
+                                         sink=wb.dataset("fanned")))
+    job.wait(300)
+    assert job.status == "succeeded", job.error
+    ds = job.result
+    df = pl.concat([pl.read_csv(folder / f"p{i}.csv", null_values=["NA"]) for i in range(3)])
+    assert ds.rows == df.height == 12_000 and len(ds.files) == 3
+    cols = ds.profile["columns"]
+    assert cols["id"]["distinct"] == 12_000 and cols["region"]["distinct"] == 4
+    assert cols["note"]["null_count"] == df["note"].null_count()
+    assert {t["value"]: t["count"] for t in cols["region"]["top_values"]} == \
+        dict(df["region"].value_counts().iter_rows())
+    assert not list((cl.home / "tmp").glob("wb-read-back-*"))
+    assert wb_read(cl, "fanned").sort("id")["id"].to_list() == list(range(12_000))
+
+
+def wb_read(cl, name: str) -> pl.DataFrame:
+    from workbench.dataset_store import scan_dataset
+
+    return scan_dataset(cl.ctx(), name).collect()

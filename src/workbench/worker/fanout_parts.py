@@ -24,6 +24,7 @@ from ..execute import (
 from ..monitor import Monitor
 from ..spec import models as m
 from ..spec.io import pipeline_from_dict
+from ..storage.read_back import fetch_written
 from ..writer import PartWriters, sink_kwargs
 from . import keys, metrics
 from .commit import scan_parts, stats_exprs
@@ -151,14 +152,26 @@ def write_part(rt: Runtime, job_id: str, attempt: int, index: int, source: m.Fil
         writers.close_all()
         monitor.finish_input()
         schema = {n: str(t) for n, t in have.items()}
-        profile = None if stats is None else part_profile(
-            stats, restore(scan_parts(ctx, [k for k, _t, _h in writers.parts]), schema), have)
-        opts = ctx.storage.storage_options()
-        files = []
-        for key, _t, hw in writers.parts:
-            rows = monitor.rows if len(writers.parts) == 1 else pl.scan_parquet(
-                ctx.storage.uri(key), storage_options=opts).select(pl.len()).collect().item()
-            files.append(writers.file_entry(key, rows, hw))
+        # from a bucket, the part's statistics read one local copy of its files (read_back.py)
+        copies = None if stats is None else fetch_written(
+            ctx.storage, [(k, hw.bytes, hw.sha256) for k, _t, hw in writers.parts],
+            ctx.settings.home, job_id, on_phase=monitor.phase)
+        try:
+            profile = None
+            if stats is not None:
+                written = (pl.scan_parquet(copies.paths) if copies
+                           else scan_parts(ctx, [k for k, _t, _h in writers.parts]))
+                profile = part_profile(stats, restore(written, schema), have)
+            opts = None if copies else ctx.storage.storage_options()
+            files = []
+            for i, (key, _t, hw) in enumerate(writers.parts):
+                uri = copies.paths[i] if copies else ctx.storage.uri(key)
+                rows = monitor.rows if len(writers.parts) == 1 else pl.scan_parquet(
+                    uri, storage_options=opts).select(pl.len()).collect().item()
+                files.append(writers.file_entry(key, rows, hw))
+        finally:
+            if copies:
+                copies.remove()
         inputs = [{k: v for k, v in i.items() if k in ("path", "size", "sha256")}
                   for i in hashing.result()]
         return {"index": index, "files": files, "schema": schema, "inputs": inputs,
