@@ -176,3 +176,18 @@ def test_a_disk_that_fills_up_during_the_copy_means_the_bucket_is_read(s3_storag
         s3_storage, [("x/part-00000.parquet", len(data), hashlib.sha256(data).hexdigest())],
         wb_home, "j1")
     assert got is None and _left_over(wb_home) == []
+
+
+def test_a_home_this_process_cannot_write_to_means_the_bucket_is_read(s3_storage, wb_home,
+                                                                      monkeypatch):
+    data = b"y" * 1000
+    s3_storage.put_bytes("x/part-00000.parquet", data)
+
+    def refused(*_args, **_kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(read_back, "owned_temp_dir", refused)
+    got = read_back.fetch_written(
+        s3_storage, [("x/part-00000.parquet", len(data), hashlib.sha256(data).hexdigest())],
+        wb_home, "j1")
+    assert got is None and _left_over(wb_home) == []

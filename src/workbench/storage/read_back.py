@@ -9,8 +9,8 @@ nothing is added to the writer Polars streams into.
 
 Each copy is hashed as it arrives and compared with the SHA-256 of the bytes sent, so what the
 checks and the profile read is what the bucket holds, byte for byte. Where the disk lacks room
-for the copies (above ``WORKBENCH_DISK_RESERVE``), or fills up while they are made, the files are
-read from the bucket as before.
+for the copies (above ``WORKBENCH_DISK_RESERVE``), refuses them (full, read-only, not this
+process's to write) or a read breaks off, the files are read from the bucket as before.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ..errors import StorageError, is_enospc
+from ..errors import StorageError
 from ..settings import disk_reserve_bytes
 from .disk import owned_temp_dir, temp_base
 
@@ -48,19 +48,23 @@ def fetch_written(storage: Any, files: Sequence[tuple[str, int, str]], home: Pat
                   job_id: str = "", on_phase: Callable[[str], None] | None = None
                   ) -> LocalCopies | None:
     """Copy each ``(key, bytes, sha256)`` of ``storage`` to a private local folder. None when the
-    storage is local already (its files are read in place) or the disk has no room for them.
+    storage is local already (its files are read in place), or the local disk has no room for
+    them or refuses them.
     ``on_phase`` hears that the copy starts (a job's progress names it).
 
     Raises ``StorageError`` naming the key when an object's bytes differ from those written."""
     if storage.storage_options() is None or not files:
         return None
     base = temp_base(home)
-    base.mkdir(parents=True, exist_ok=True)
-    if shutil.disk_usage(base).free - sum(int(b) for _k, b, _h in files) < disk_reserve_bytes():
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        if shutil.disk_usage(base).free - sum(int(b) for _k, b, _h in files) < disk_reserve_bytes():
+            return None
+        if on_phase is not None:
+            on_phase(f"checks: fetching the {len(files):,} written file{'s' if len(files) > 1 else ''}")
+        folder = owned_temp_dir(base, PREFIX, job_id)
+    except OSError:  # a home this process cannot write to: the job needs no local disk
         return None
-    if on_phase is not None:
-        on_phase(f"checks: fetching the {len(files):,} written file{'s' if len(files) > 1 else ''}")
-    folder = owned_temp_dir(base, PREFIX, job_id)
     copies = LocalCopies(folder, [str(folder / f"{i:05d}.parquet") for i in range(len(files))])
 
     def fetch(i: int) -> None:
@@ -86,11 +90,12 @@ def fetch_written(storage: Any, files: Sequence[tuple[str, int, str]], home: Pat
             with ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="workbench-read-back") as pool:
                 for _ in pool.map(fetch, range(len(files))):
                     pass
-    except OSError as exc:
+    except OSError:
+        # the local disk refused the copy (it filled up meanwhile, say), or a read broke off:
+        # the files are read where they are, as without a copy (a differing object is a
+        # StorageError, never this)
         copies.remove()
-        if is_enospc(exc):  # the disk filled up meanwhile: read the files where they are
-            return None
-        raise
+        return None
     except BaseException:
         copies.remove()
         raise
