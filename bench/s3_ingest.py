@@ -186,6 +186,17 @@ def _boto3(endpoint: str, nocrc: bool):
                         aws_access_key_id=KEYS[0], aws_secret_access_key=KEYS[1], config=cfg)
 
 
+def _timed(result: dict, op):
+    """Run ``op`` once, or twice with ``--warm``; ``op_s`` is the last run's time, ``cold_op_s``
+    the first's. Returns what the last run returned."""
+    for _ in range(2 if os.environ.get("BENCH_WARM") else 1):
+        t0 = time.perf_counter()
+        out = op()
+        result.setdefault("cold_op_s", time.perf_counter() - t0)
+    result["op_s"] = time.perf_counter() - t0
+    return out
+
+
 def child(group: str, mode: str, endpoint: str, path: str, home: str) -> dict:
     result: dict = {"group": group, "mode": mode}
     if group == "upload":
@@ -227,11 +238,7 @@ def child(group: str, mode: str, endpoint: str, path: str, home: str) -> dict:
             os.environ.setdefault("WORKBENCH_LOCAL_ISOLATION", "thread")
             import workbench as wb
 
-            for _ in range(2 if os.environ.get("BENCH_WARM") else 1):
-                t0 = time.perf_counter()
-                ds = wb.ingest(src, name="bench")
-                result.setdefault("cold_op_s", time.perf_counter() - t0)
-            result["op_s"] = time.perf_counter() - t0
+            ds = _timed(result, lambda: wb.ingest(src, name="bench"))
             result["rows"] = ds.rows
             result["out_bytes"] = ds.bytes
             result["files"] = [f["key"] for f in ds.files]
@@ -241,12 +248,8 @@ def child(group: str, mode: str, endpoint: str, path: str, home: str) -> dict:
 
             kw = {"null_values": ["NA"], "try_parse_dates": True} if mode == "polars_typed" else {}
             out = f"s3://{BUCKET}/bare/{mode}.parquet"
-            for _ in range(2 if os.environ.get("BENCH_WARM") else 1):
-                t0 = time.perf_counter()
-                pl.scan_csv(src, storage_options=opts, **kw).sink_parquet(
-                    out, compression="zstd", storage_options=opts)
-                result.setdefault("cold_op_s", time.perf_counter() - t0)
-            result["op_s"] = time.perf_counter() - t0
+            _timed(result, lambda: pl.scan_csv(src, storage_options=opts, **kw).sink_parquet(
+                out, compression="zstd", storage_options=opts))
             lf = pl.scan_parquet(out, storage_options=opts)
             result["rows"] = lf.select(pl.len()).collect().item()
             result["schema"] = {k: str(v) for k, v in lf.collect_schema().items()}

@@ -18,7 +18,7 @@ from .errors import AlreadyExists, InputError, NotFound, WorkbenchError
 from .monitor import Monitor
 from .spec.models import DatasetSink, Pipeline
 from .spec.partitions import PartitionField, parse_partitions
-from .storage.read_back import fetch_written
+from .storage.read_back import LocalCopies, fetch_written
 
 
 def sink_kwargs(sink: DatasetSink) -> dict[str, Any]:
@@ -99,6 +99,18 @@ class PartWriters:
             entry["partition"] = self.partitions[key]
         return entry
 
+    def read_back(self) -> LocalCopies | None:
+        """From a bucket, one local copy of the written files for what reads them again (the
+        checks, the profile; ``storage/read_back.py``); None where they are read in place."""
+        return fetch_written(self.ctx.storage, [(k, hw.bytes, hw.sha256) for k, _t, hw in self.parts],
+                             self.ctx.settings.home, self.monitor.job_id, on_phase=self.monitor.phase)
+
+    def read_from(self, copies: LocalCopies | None) -> tuple[list[str], dict[str, Any] | None]:
+        """Where the written files are read, and the storage options to read them with."""
+        if copies is not None:
+            return copies.paths, None
+        return [self.ctx.storage.uri(k) for k, _t, _h in self.parts], self.ctx.storage.storage_options()
+
     def close_all(self) -> None:
         for _key, target, _hw in self.parts:
             target.close()
@@ -117,7 +129,7 @@ def _segment(value: Any) -> str:  # pragma: no cover - run on Polars' threads (H
     return "".join(ch if ch.isalnum() or ch in "-_.:" else f"%{ord(ch):02X}" for ch in text)[:200]
 
 
-def _written_rows(uri: str, opts: dict[str, Any] | None) -> int:
+def written_rows(uri: str, opts: dict[str, Any] | None) -> int:
     """The rows of one written Parquet file, from its footer."""
     return int(pl.scan_parquet(uri, storage_options=opts or None).select(pl.len()).collect().item())
 
@@ -181,12 +193,9 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
 
     copies = None
     try:
-        # from a bucket, the checks and the profile read one local copy of the written files
-        copies = fetch_written(storage, [(k, hw.bytes, hw.sha256) for k, _t, hw in writers.parts],
-                               ctx.settings.home, job_id, on_phase=monitor.phase)
-        uris = copies.paths if copies else [storage.uri(k) for k, _t, _h in writers.parts]
-        opts = None if copies else storage.storage_options()
-        part_rows = [_written_rows(u, opts) for u in uris] \
+        copies = writers.read_back()
+        uris, opts = writers.read_from(copies)
+        part_rows = [written_rows(u, opts) for u in uris] \
             if stats_df is None or len(uris) > 1 else None
         stats = stats_df.row(0, named=True) if stats_df is not None else \
             {"__p.rows": sum(part_rows or [])}
@@ -196,7 +205,7 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
         profile = profile_from_stats(schema, stats)
         add_top_values(profile, staged, schema, on_phase=monitor.phase)
         if copies:
-            copies.remove()
+            copies.remove()  # read for the last time: its disk is free before the commit
         files = []
         for i, (key, _target, hw) in enumerate(writers.parts):
             rows = part_rows[i] if part_rows is not None else int(stats["__p.rows"])
@@ -222,4 +231,4 @@ def write_dataset(frame: pl.LazyFrame, *, sink: DatasetSink, ctx: Context, job_i
     return ds.to_dict()
 
 
-__all__ = ["write_dataset", "WorkbenchError"]
+__all__ = ["write_dataset", "written_rows", "WorkbenchError"]

@@ -244,9 +244,10 @@ def add_top_values(profile: dict[str, Any], frame: pl.LazyFrame, schema: pl.Sche
     counted = [n for n, t in schema.items() if _is_text(t)
                if 0 < int(profile["columns"][n].get("approx_distinct") or 0) <= TOP_VALUES_MAX_DISTINCT]
     value_counts(profile, frame, counted)
-    add_exact_distinct(profile, frame, on_phase, skip=set(counted))
+    done = set(counted)
+    add_exact_distinct(profile, frame, on_phase, skip=done)
     streaming_top_values(profile, frame, [n for n in _top_value_columns(profile, schema)
-                                          if n not in counted])
+                                          if n not in done])
 
 
 def fill_null_counts(profile: dict[str, Any], frame: pl.LazyFrame) -> None:
@@ -277,8 +278,7 @@ def value_counts(profile: dict[str, Any], frame: pl.LazyFrame, columns: list[str
         col = profile["columns"][n]
         col.update(distinct=counts.height, distinct_estimated=False)
         if 0 < counts.height <= TOP_VALUES_MAX_DISTINCT:  # as _top_value_columns picks them
-            # ties broken by value, so the same data always gives the same top values
-            top = counts.sort(["__count", n], descending=[True, False]).head(TOP_VALUES)
+            top = _ranked(counts, n)
             col["top_values"] = _top_list(top[n], top["__count"])
     bound_profile(profile)
 
@@ -287,16 +287,19 @@ def streaming_top_values(profile: dict[str, Any], frame: pl.LazyFrame, wanted: l
     """Top values of the columns ``wanted``, each a streaming group-by over its written column."""
     if not wanted:
         return
-    queries = [
-        frame.select(pl.col(n)).drop_nulls().group_by(n).agg(pl.len().alias("__count"))
-        # ties broken by value, so the same data always gives the same top values
-        .sort(["__count", n], descending=[True, False]).head(TOP_VALUES)
-        for n in wanted
-    ]
+    queries = [_ranked(frame.select(pl.col(n)).drop_nulls().group_by(n)
+                       .agg(pl.len().alias("__count")), n)
+               for n in wanted]
     tops = pl.collect_all(queries, engine="streaming")
     for n, df in zip(wanted, tops):
         profile["columns"][n]["top_values"] = _top_list(df[n], df["__count"])
     bound_profile(profile)
+
+
+def _ranked(counts: Any, column: str) -> Any:
+    """The ``TOP_VALUES`` most frequent of ``column``'s value counts (``__count``), eager or lazy;
+    ties broken by value, so the same data always gives the same top values."""
+    return counts.sort(["__count", column], descending=[True, False]).head(TOP_VALUES)
 
 
 _TEXT_TYPES = (pl.String, pl.Categorical, pl.Enum)
@@ -350,8 +353,7 @@ def _read_back_wide(profile: dict[str, Any], frame: pl.LazyFrame, schema: pl.Sch
                 vc = s.value_counts(name="__count")
                 if has_null:
                     vc = vc.drop_nulls(s.name)
-                # ties broken by value, as on the streaming path
-                top = vc.sort(["__count", s.name], descending=[True, False]).head(TOP_VALUES)
+                top = _ranked(vc, s.name)
                 col["top_values"] = _top_list(top[s.name], top["__count"])
 
 

@@ -88,8 +88,7 @@ def fetch_written(storage: Any, files: Sequence[tuple[str, int, str]], home: Pat
             # many files (a partitioned write): a few at a time, each read ahead in 8 MiB
             # blocks, so a thousand small files do not cost a thousand round trips in a row
             with ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="workbench-read-back") as pool:
-                for _ in pool.map(fetch, range(len(files))):
-                    pass
+                list(pool.map(fetch, range(len(files))))  # the first error is raised here
     except OSError:
         # the local disk refused the copy (it filled up meanwhile, say), or a read broke off:
         # the files are read where they are, as without a copy (a differing object is a

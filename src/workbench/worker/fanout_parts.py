@@ -24,10 +24,9 @@ from ..execute import (
 from ..monitor import Monitor
 from ..spec import models as m
 from ..spec.io import pipeline_from_dict
-from ..storage.read_back import fetch_written
-from ..writer import PartWriters, sink_kwargs
+from ..writer import PartWriters, sink_kwargs, written_rows
 from . import keys, metrics
-from .commit import scan_parts, stats_exprs
+from .commit import stats_exprs
 from .logs import task_context
 from .outcome import TimeLimitExceeded, deadline_check, fail_job, superseded
 from .recovery import finish_if_open
@@ -152,23 +151,15 @@ def write_part(rt: Runtime, job_id: str, attempt: int, index: int, source: m.Fil
         writers.close_all()
         monitor.finish_input()
         schema = {n: str(t) for n, t in have.items()}
-        # from a bucket, the part's statistics read one local copy of its files (read_back.py)
-        copies = None if stats is None else fetch_written(
-            ctx.storage, [(k, hw.bytes, hw.sha256) for k, _t, hw in writers.parts],
-            ctx.settings.home, job_id, on_phase=monitor.phase)
+        # the part's statistics read its files again: from a bucket, one local copy of them
+        copies = None if stats is None else writers.read_back()
         try:
-            profile = None
-            if stats is not None:
-                written = (pl.scan_parquet(copies.paths) if copies
-                           else scan_parts(ctx, [k for k, _t, _h in writers.parts]))
-                profile = part_profile(stats, restore(written, schema), have)
-            opts = None if copies else ctx.storage.storage_options()
-            files = []
-            for i, (key, _t, hw) in enumerate(writers.parts):
-                uri = copies.paths[i] if copies else ctx.storage.uri(key)
-                rows = monitor.rows if len(writers.parts) == 1 else pl.scan_parquet(
-                    uri, storage_options=opts).select(pl.len()).collect().item()
-                files.append(writers.file_entry(key, rows, hw))
+            uris, opts = writers.read_from(copies)
+            profile = None if stats is None else part_profile(
+                stats, restore(pl.scan_parquet(uris, storage_options=opts), schema), have)
+            files = [writers.file_entry(key, monitor.rows if len(uris) == 1 else
+                                        written_rows(uri, opts), hw)
+                     for uri, (key, _t, hw) in zip(uris, writers.parts)]
         finally:
             if copies:
                 copies.remove()
