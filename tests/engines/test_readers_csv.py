@@ -7,8 +7,9 @@ import threading
 from decimal import Decimal
 
 import polars as pl
-
 from test_readers_helpers import fails, numbers_csv, read, source, write
+
+import workbench as wb
 from workbench.engines.read_common import file_fingerprint
 from workbench.engines.readers import scan_file
 
@@ -82,6 +83,25 @@ def test_schema_overrides(tmp_path):
                                    "code": pl.String})
     assert df["price"].to_list() == [Decimal("10.25"), None]
     assert df["code"].to_list() == ["007", "010"]
+
+
+def test_a_declared_decimal_refuses_a_value_it_would_round(tmp_path):
+    # Polars' reader rounds 1.005 to 1.00 as decimal(12,2); zeros past the scale lose nothing
+    rows = "".join(f"{i},{i}.25\n" for i in range(200_000))
+    ok = write(tmp_path / "ok.csv", "id,amount\n" + rows + "7,1.000\n8,-2.5\n")
+    df, _ = read(ok, schema_overrides={"amount": "decimal(12,2)"})
+    assert df["amount"].tail(2).to_list() == [Decimal("1.00"), Decimal("-2.50")]
+    for late in ("-0.009", "3.125"):
+        bad = write(tmp_path / "bad.csv", "id,amount\n" + rows + f"9,{late}\n")
+        err = run_failing(bad, schema_overrides={"amount": "decimal(12,2)"})
+        assert err.row == 200_001 and err.column == "amount"
+        assert f"value '{late}' does not fit the declared type decimal" in err.message
+
+
+def run_failing(path, **options):
+    job = wb.submit(wb.Pipeline(source=wb.file(str(path), **options)), runner="local").wait(120)
+    assert job.status == "failed"
+    return job.error
 
 
 def test_iso_dates_are_read_typed_with_a_note(tmp_path):

@@ -65,7 +65,7 @@ def plan_csv(inputs: list[Input], opts: CsvOptions, declared: dict[str, pl.DataT
     if len(names) > 1:  # one column: a blank line is a null value
         for inp in inputs:
             if not inp.types_only:  # which rows are read: nothing of the types
-                inp.extra["blank_rows"] = blank_rows(inp, opts)
+                inp.extra["blank_rows"] = blank_rows(inp, opts, len(names))
     if names[-1] == "":
         plan.notes.append("every line ends with the delimiter: the empty last column is dropped")
     if sample_markers:

@@ -201,7 +201,7 @@ def locate(inp: Input, exc_text: str, opts: CsvOptions, names: list[str],
         return None if opts.lossy else locate_utf8(inp)
     if "more fields" in low:
         return locate_fields(inp, opts, len(names))
-    if "could not parse" in low or "invalid primitive" in low:
+    if "could not parse" in low or "invalid primitive" in low or "conversion from `str`" in low:
         err = locate_misfit(inp, opts, names, dtypes, declared, hint_column=column_in(exc_text))
         if err is not None:
             return err

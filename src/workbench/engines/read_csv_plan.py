@@ -10,9 +10,10 @@ import polars as pl
 
 from ..errors import SourceError
 from .read_common import Input
+from .read_csv_blank import exact_pass
 from .read_csv_check import CsvOptions, column_in, locate
 from .read_text_types import fits_expr, general_formats, misfit_column, parse_expr
-from .read_types import misfit, type_name, widen
+from .read_types import misfit, parse_text, type_name, widen
 
 HEADER_MAX = 1024 * 1024  # a header longer than this is not a header
 
@@ -35,6 +36,10 @@ class CsvPlan:
     def frame(self) -> pl.LazyFrame:
         targets = [i.target for i in self.inputs]
         schema = {n: self.dtypes[n] for n in self.names}
+        # declared decimals are read as text and parsed here: Polars' reader rounds a value
+        # with more decimal places than the scale, where this parse refuses it (read_types)
+        decimals = {n: t for n, t in schema.items() if isinstance(t, pl.Decimal)}
+        schema.update({n: pl.String for n in decimals})
         blanks = [i.extra.get("blank_rows") or [] for i in self.inputs]
         if any(blanks):
             # A blank line comes out of Polars as a row of nulls; like pandas, skip it, by its
@@ -47,6 +52,9 @@ class CsvPlan:
             lf = self._scan(targets if len(targets) > 1 else targets[0], schema)
         if self.names[-1] == "":  # the column a trailing delimiter makes (see read_header)
             lf = lf.drop("")
+        if decimals:
+            lf = lf.with_columns([parse_text(pl.col(n), t, strict=True).alias(n)
+                                  for n, t in decimals.items()])
         if self.parse_dates:
             # strict: a later value that is not in the format fails the pass, and ``widened``
             # then keeps that column as text
@@ -114,9 +122,30 @@ class CsvPlan:
             err = locate(inp, text, self.opts, self.names, self.dtypes, self.declared)
             if err is not None:
                 return err
-        if self.opts.active is not None and "could not parse" in text.lower():
-            return self._late_marker(text)
-        return None
+        found = self._quoting(text)
+        if found is None and self.opts.active is not None and "could not parse" in text.lower():
+            found = self._late_marker(text)
+        return found
+
+    def _quoting(self, text: str) -> SourceError | None:
+        """Polars could not split the records (a quote it cannot read): the exact pass names the
+        record when Python's csv module, strict about quotes, cannot read it either; otherwise
+        the file is named with what usually causes it."""
+        quote = self.opts.quote_char
+        if not ("csv malformed" in text.lower() or (quote and f"could not parse `{quote}" in text)):
+            return None
+        for inp in self.inputs:
+            try:
+                exact_pass(inp, self.opts, len(self.names))
+            except SourceError as err:  # the record, located
+                return err
+        first = (text.strip().splitlines() or [""])[0]
+        return SourceError(
+            f"the file could not be split into records: {first}",
+            file=self.inputs[0].path if len(self.inputs) == 1 else None,
+            hint=f"a quote character ({quote}) inside an unquoted value, such as 27{quote} screen, "
+                 "opens a quoted value for this reader: quote such values, or read the file "
+                 "with quote_char='' if it quotes nothing")
 
     def _late_marker(self, text: str) -> SourceError | None:
         """A null marker first met past the samples (not given to Polars) in a typed column."""

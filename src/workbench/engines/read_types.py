@@ -49,6 +49,15 @@ def parse_text(expr: pl.Expr, dtype: pl.DataType, *, strict: bool) -> pl.Expr:
                                     strict=strict)
     if dtype == pl.Time:
         return expr.str.to_time(strict=strict)
+    if isinstance(dtype, pl.Decimal):
+        # Polars rounds a value with more decimal places than the scale (1.005 as decimal(12,2)
+        # is 1.00): such a value does not fit. Strict, it is made text no cast takes, so the
+        # pass fails on it and the failure is located like any other misfit.
+        rounded = expr.str.contains(r"\.[0-9]{%d}[0-9]*[1-9]" % (dtype.scale or 0))
+        if strict:
+            expr = pl.when(rounded).then(pl.concat_str([pl.lit("rounds "), expr])).otherwise(expr)
+        else:
+            expr = pl.when(rounded).then(pl.lit(None, pl.String)).otherwise(expr)
     return expr.cast(dtype, strict=strict)
 
 

@@ -306,7 +306,7 @@ def _read_csv(source: FileSource, inputs: list[Input], ctx: Context | None, limi
         # a file of several columns drops its blank lines: the search for them reads every
         # byte, on a thread from now on, beside the field sizes and the sampling
         if not inp.types_only and delim in inp.read_at(0, HEAD_BYTES).split(b"\n", 1)[0]:
-            start_blank_search(inp)
+            start_blank_search(inp, opts)
     for inp in inputs:  # before Polars sees a field that would take all memory
         check_field_sizes(inp, limits, separators=delim if len(delim) == 1 else b"",
                           quote=opts.quote_char.encode() if opts.quote_char else None,

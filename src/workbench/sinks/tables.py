@@ -271,6 +271,7 @@ def write_table(frame: pl.LazyFrame, *, sink: TableSink, ctx: Context, job_id: s
                                  f"{written['rows']} written")
         monitor.check_cancel()
         stats = stats_df.row(0, named=True)
+        input_list = inputs()  # read unchanged and checksummed: known before the table commits
         checks = commit_guard(stats, None)
         counts = finish_write(s, plan, sink, written["rows"])
         profile = profile_from_stats(schema, stats)
@@ -279,7 +280,7 @@ def write_table(frame: pl.LazyFrame, *, sink: TableSink, ctx: Context, job_id: s
             "job_id": job_id, "rows": int(stats["__p.rows"]), "bytes": written["bytes"],
             "created": plan.created, "columns": schema.names(),
             "schema": schema_dict(schema, profile), "profile": profile, "checks": checks,
-            "inputs": inputs(), "seconds": round(time.time() - t0, 3), **counts,
+            "inputs": input_list, "seconds": round(time.time() - t0, 3), **counts,
         }
         notes = [f"column {c!r}: {k:,} NaN value{'s' if k > 1 else ''} written as NULL (SQLite "
                  "stores NaN as NULL; PostgreSQL keeps it)" for c, k in nans.items() if k]
