@@ -16,6 +16,7 @@ import functools
 import json
 import logging
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -43,10 +44,57 @@ _STATUS: list[tuple[type[WorkbenchError], int]] = [
     (NotFound, 404), (AccessDenied, 403), (AlreadyExists, 409), (InputError, 400),
     (TransientError, 503), (ConfigError, 409), (Cancelled, 409), (InternalError, 500),
 ]
-_HTTP_TYPES = {400: SpecError, 403: AccessDenied, 404: NotFound, 405: SpecError, 503: TransientError}
+_HTTP_TYPES = {400: SpecError, 403: AccessDenied, 404: NotFound, 405: SpecError, 413: SpecError,
+               503: TransientError}
+
+# A request body (a pipeline spec, an upload's or a notebook run's options) is a few KB; one
+# larger than this is refused before it is parsed. WORKBENCH_HTTP_MAX_BODY: bytes or a size
+# with a unit (256KiB, 4MB).
+MAX_BODY_DEFAULT = 1024 * 1024
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "kib": 2**10, "mib": 2**20}
+
+
+def max_body_bytes() -> int:
+    """The largest request body the API parses (``WORKBENCH_HTTP_MAX_BODY``, default 1 MiB)."""
+    raw = os.environ.get("WORKBENCH_HTTP_MAX_BODY") or ""
+    if not raw.strip():
+        return MAX_BODY_DEFAULT
+    m = re.fullmatch(r"\s*(\d+)\s*([km]i?b|b)?\s*", raw, re.IGNORECASE)
+    if not m or int(m.group(1)) <= 0:
+        raise ConfigError(f"WORKBENCH_HTTP_MAX_BODY={raw!r} is not a size in bytes",
+                          hint="write it like 1048576, 512KiB or 4MiB; unset it for 1 MiB")
+    return int(m.group(1)) * _SIZE_UNITS[(m.group(2) or "").lower()]
+
+
+def _size(n: int) -> str:
+    for unit, size in (("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size and n % size == 0:
+            return f"{n // size} {unit}"
+    return f"{n} bytes"
+
+
+def parse_body(raw: bytes, content_type: str, yaml_ok: bool) -> Any:
+    """A request body as data (run on ``POOL``: a large YAML document takes a while)."""
+    text = raw.decode("utf-8", errors="replace")
+    if not text.strip():
+        return {}
+    if yaml_ok and ("yaml" in content_type or not text.lstrip().startswith(("{", "["))):
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise SpecError(f"the request body is not valid YAML: {exc}") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise SpecError(f"the request body is not valid JSON: {exc}",
+                        hint="send a JSON object" + (" or YAML" if yaml_ok else "")) from None
+
 
 
 def status_for(err: WorkbenchError) -> int:
+    status = getattr(err, "http_status", None)
+    if isinstance(status, int):
+        return status
     for cls, code in _STATUS:
         if isinstance(err, cls):
             return code
@@ -72,26 +120,23 @@ class WorkbenchHandler(APIHandler):
         self.finish(json.dumps(data, default=str))
 
     # -- request bodies -------------------------------------------------------------------
-    def body(self, *, yaml_ok: bool = False) -> Any:
-        """The request body as data: JSON, or YAML when allowed (by content type or on a
-        failed JSON parse); an empty body is ``{}``."""
-        raw = self.request.body.decode("utf-8", errors="replace")
-        if not raw.strip():
-            return {}
+    async def body(self, *, yaml_ok: bool = False) -> Any:
+        """The request body as data: JSON, or YAML when allowed (by content type or when it does
+        not start like JSON); an empty body is ``{}``. A body over ``max_body_bytes()`` is
+        refused (413) unread; the rest is parsed on ``POOL``, never on the event loop."""
+        raw = self.request.body
+        limit = max_body_bytes()
+        if len(raw) > limit:
+            err = SpecError(f"the request body is {len(raw)} bytes, more than the limit of "
+                            f"{_size(limit)}", hint="a pipeline spec is a few KB; the server's "
+                            "WORKBENCH_HTTP_MAX_BODY sets the limit")
+            err.http_status = 413  # type: ignore[attr-defined]
+            raise err
         ctype = (self.request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        if yaml_ok and ("yaml" in ctype or not raw.lstrip().startswith(("{", "["))):
-            try:
-                return yaml.safe_load(raw)
-            except yaml.YAMLError as exc:
-                raise SpecError(f"the request body is not valid YAML: {exc}") from None
-        try:
-            return json.loads(raw)
-        except ValueError as exc:
-            raise SpecError(f"the request body is not valid JSON: {exc}",
-                            hint="send a JSON object" + (" or YAML" if yaml_ok else "")) from None
+        return await self.blocking(parse_body, raw, ctype, yaml_ok)
 
-    def body_object(self, **kwargs: Any) -> dict[str, Any]:
-        data = self.body(**kwargs)
+    async def body_object(self, **kwargs: Any) -> dict[str, Any]:
+        data = await self.body(**kwargs)
         if not isinstance(data, dict):
             raise SpecError("the request body must be a JSON object")
         return data

@@ -110,7 +110,7 @@ class JobsHandler(WorkbenchHandler):
         runner = self.get_argument("runner", None) or None
         if runner is not None and runner not in RUNNERS:
             raise SpecError(f"unknown runner {runner!r}", hint=f"use one of: {', '.join(RUNNERS)}")
-        spec = self.body(yaml_ok=True)
+        spec = await self.body(yaml_ok=True)
         out = await self.blocking(_submit, spec, runner)
         self.set_header("Location", _links(out["job_id"])["self"])
         self.reply({**out, "links": _links(out["job_id"])}, 202)

@@ -47,6 +47,7 @@ def _op(summary: str, responses: dict[str, Any], *, params: list[dict[str, Any]]
         op["parameters"] = params
     if body:
         op["requestBody"] = body
+        op["responses"]["413"] = {"$ref": "#/components/responses/TooLarge"}
     return op
 
 
@@ -199,6 +200,8 @@ SCHEMAS: dict[str, Any] = {
 
 RESPONSES = {
     "BadInput": _error("bad input: the error names what and where"),
+    "TooLarge": _error("the request body is over the server's limit (WORKBENCH_HTTP_MAX_BODY, "
+                       "default 1 MiB)"),
     "Forbidden": _error("no token or login cookie, a failed XSRF check, or access denied"),
     "NotFound": _error("no such job, dataset, upload or endpoint"),
     "Conflict": _error("the dataset exists, or the server is not configured for this"),

@@ -83,7 +83,7 @@ class NotebookRunsHandler(_NotebookHandler):
     async def post(self) -> None:
         """Start a run and answer as soon as it is recorded (202), or with the finished run if it
         ends (or fails to start) first."""
-        body = self.body_object()
+        body = await self.body_object()
         path, params, output = self.notebook_path(body), _parameters(body), _text(body, "output")
         ctx = Context.from_settings()
         if body.get("on_worker"):
@@ -116,7 +116,7 @@ class SchedulesHandler(_NotebookHandler):
 
     @authenticated
     async def post(self) -> None:
-        body = self.body_object()
+        body = await self.body_object()
         cron = _text(body, "cron", required=True)
         path = self.notebook_path(body)
         out = await self.blocking(lambda: schedule_notebook(

@@ -83,13 +83,15 @@ def _confirm(upload_id: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]
 class UploadsHandler(WorkbenchHandler):
     @authenticated
     async def post(self) -> None:
-        self.reply(await self.blocking(_create, self.body_object()), 201)
+        body = await self.body_object()
+        self.reply(await self.blocking(_create, body), 201)
 
 
 class ConfirmHandler(WorkbenchHandler):
     @authenticated
     async def post(self, upload_id: str) -> None:
-        status, out = await self.blocking(_confirm, upload_id, self.body_object())
+        body = await self.body_object()
+        status, out = await self.blocking(_confirm, upload_id, body)
         self.reply(out, status)
 
 
