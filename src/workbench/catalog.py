@@ -24,8 +24,8 @@ from .catalog_schema import (  # noqa: F401
     FINAL_STATES, JOB_STATES, cursors, datasets, dead_letters, jobs, metadata, notebook_runs,
     schedules, uploads, version_snapshots, versions,
 )
-from .errors import AlreadyExists, NotFound, StorageUnavailable, missing_extra
-from .names import check_job_id, check_namespace
+from .errors import AlreadyExists, NotFound, SpecError, StorageUnavailable, missing_extra
+from .names import INT64_MAX, check_job_id, check_namespace
 from .masking import mask_url
 
 
@@ -236,6 +236,9 @@ class Catalog:
                 raise NotFound(f"no dataset named {name!r}",
                                hint="`workbench datasets` lists the datasets there are")
         if version is not None:
+            if not 1 <= version <= INT64_MAX:  # no such number in the table (nor in its type)
+                raise NotFound(f"no version {version} of dataset {name!r}",
+                               hint="versions count from 1; `workbench show NAME` lists them")
             q = q.where(versions.c.version == version)
         q = q.order_by(versions.c.version.desc()).limit(1)
         with self.engine.connect() as conn:
@@ -414,6 +417,9 @@ class Catalog:
                   status: str | None = None, owner: str | None = None,
                   dataset: str | None = None, offset: int = 0) -> list[dict[str, Any]]:
         """Newest first; ``dataset`` matches jobs that write or read that dataset."""
+        for what, value in (("limit", limit), ("offset", offset)):
+            if not 0 <= value <= INT64_MAX:
+                raise SpecError(f"{what} must be between 0 and {INT64_MAX}, not {value}")
         q = (jobs.select().order_by(jobs.c.submitted_at.desc(), jobs.c.id)
              .limit(limit).offset(offset))
         if namespace is not None:

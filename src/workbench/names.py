@@ -12,6 +12,10 @@ from .errors import ConfigError, SpecError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 
+# The largest whole number the catalog stores (a signed 64-bit integer, SQLite's and
+# PostgreSQL's BIGINT): a version number, a row offset or a count above it cannot exist there.
+INT64_MAX = 2**63 - 1
+
 RULE = ("use 1-128 letters, digits, '_', '-' or '.', starting with a letter or digit, with no '/', "
         "'..', spaces or control characters")
 

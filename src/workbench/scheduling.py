@@ -22,6 +22,7 @@ lines into the saved notebook instead of widgets nobody can see.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -55,12 +56,23 @@ def parse_value(text: str) -> Any:
 
 
 def check_notebook(path: str | Path) -> Path:
-    p = Path(path).expanduser().absolute()
-    if not p.is_file():
+    try:
+        p = Path(path).expanduser().absolute()
+        found = p.is_file()
+    except ValueError as exc:  # an embedded NUL byte
+        raise SpecError(f"the notebook path is not a valid path: {exc}") from None
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise SpecError(f"the notebook path is too long ({len(str(path))} characters)",
+                            hint="give the path of an .ipynb file") from None
+        raise SourceError(f"cannot read the notebook: {exc.strerror}", file=str(path)) from None
+    if not found:
         raise NotFound("notebook not found", file=str(p), hint="give the path of an .ipynb file")
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise SourceError(f"cannot read the notebook: {exc.strerror}", file=str(p)) from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise SourceError(f"not a notebook (invalid JSON: {exc})", file=str(p)) from None
     if not isinstance(data, dict) or "cells" not in data:
         raise SourceError("not a notebook (no 'cells')", file=str(p))

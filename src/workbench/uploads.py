@@ -108,8 +108,7 @@ def create_upload(ctx: Context, filename: str, size: int, *, sha256: str | None 
     if not isinstance(expires, int) or not 1 <= expires <= MAX_EXPIRES:
         raise SpecError(f"expires must be between 1 and {MAX_EXPIRES} seconds (7 days), "
                         f"not {expires}", hint="the default is WORKBENCH_UPLOAD_URL_EXPIRES")
-    if sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
-        raise SpecError("sha256 must be 64 hexadecimal digits")
+    sha256 = _checksum(sha256)
     upload_id = uuid.uuid4().hex
     key = upload_prefix(ctx.namespace, upload_id) + safe_filename(filename)
     now = time.time()
@@ -138,6 +137,17 @@ def create_upload(ctx: Context, filename: str, size: int, *, sha256: str | None 
         sha256=sha256.lower() if sha256 else None, multipart_id=multipart_id, created_at=now,
         expires_at=expires_at, status="pending"))
     return out
+
+
+def _checksum(sha256: Any) -> str | None:
+    """A declared SHA-256: ``None``, or 64 hexadecimal digits as a string (lower-cased)."""
+    if sha256 is None:
+        return None
+    if not isinstance(sha256, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+        shown = repr(sha256)[:80]
+        raise SpecError(f"sha256 must be 64 hexadecimal digits in a string, not {shown}",
+                        hint="the file's SHA-256 as `sha256sum` prints it, or leave it out")
+    return sha256.lower()
 
 
 def _row(ctx: Context, upload_id: str) -> Any:
@@ -197,8 +207,8 @@ def confirm_upload(ctx: Context, upload_id: str, *, sha256: str | None = None) -
     bytes were PUT since (or another checksum is declared): then it fails.
     """
     storage = _storage(ctx)
+    expected = _checksum(None if sha256 == "" else sha256)
     row = _row(ctx, upload_id)
-    expected = (sha256 or "").lower() or None
     if row["status"] in ("confirmed", "ingested"):
         changed = _changed_after_confirm(ctx, row)
         if changed is not None:

@@ -96,6 +96,39 @@ def test_show_unknown_dataset(home):
     assert proc.returncode == 1 and json.loads(proc.stdout)["error"]["type"] == "NotFound"
 
 
+def test_numbers_past_the_catalogs_range_are_usage_errors(home, tmp_path):
+    """A version or limit the catalog cannot hold is a usage error naming the bounds (it was an
+    OverflowError from SQLite, exit 3); in a spec it is refused before any job."""
+    sales = tmp_path / "sales.csv"
+    sales.write_text("region,amount\nn,1\n")
+    wb("ingest", str(sales), "--name", "sales", home=home)
+    for args in (("show", "sales", "--version", "99999999999999999999"),
+                 ("show", "sales", "--version", "0"), ("jobs", "--limit", "9223372036854775808"),
+                 ("verify", "sales", "--version", "99999999999999999999")):
+        proc = wb(*args, "--json", home=home, check=False)
+        err = json.loads(proc.stdout)["error"]
+        assert proc.returncode == 2 and err["type"] == "UsageError", (args, proc.stdout)
+        assert "between 1 and 9223372036854775807" in err["message"]
+    spec = tmp_path / "huge.json"
+    spec.write_text(json.dumps({"source": {"kind": "dataset", "name": "sales",
+                                           "version": 99999999999999999999},
+                                "sink": {"kind": "dataset", "name": "copy"}}))
+    proc = wb("run", str(spec), "--json", home=home, check=False)
+    err = json.loads(proc.stdout)["error"]
+    assert proc.returncode == 1 and err["type"] == "SpecError", proc.stdout
+    assert "version" in err["message"]
+    assert len(json.loads(wb("jobs", "--json", home=home).stdout)["jobs"]) == 1  # the ingest
+    # the Python API's calls reach the catalog's own bound: not found, not an overflow
+    code = ("import workbench as wb, json\n"
+            "try:\n    wb.info('sales', version=10**20)\n"
+            "except Exception as e:\n    print(json.dumps(e.to_dict()))")
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("WORKBENCH_")}
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
+                         env={**env, "WORKBENCH_HOME": str(home)}, timeout=120)
+    err = json.loads(out.stdout)
+    assert err["type"] == "NotFound" and "no version 100000000000000000000" in err["message"], err
+
+
 def test_schema_prints_json_schema(home):
     schema = json.loads(wb("schema", home=home).stdout)
     assert schema["title"] == "Pipeline"

@@ -113,3 +113,22 @@ def test_upload_errors_name_what_is_wrong(api, s3_served):
     error_of(api.post(url + "/uploads", json={"filename": "c.csv", "size": 10, "sha256": "xyz"}),
              400, "SpecError")
     assert api.get(url + "/jobs", params={"dataset": "b"}).json()["jobs"] == []  # no job started
+
+
+def test_a_checksum_that_is_not_a_hex_string_is_a_spec_error(api, s3_served):
+    """``"sha256": 123`` was a TypeError and ``{"sha256": 5}`` on confirm an AttributeError: 500s."""
+    url = s3_served.api
+    for bad in (123, 5.5, True, ["a"], {"x": 1}, "xyz"):
+        err = error_of(api.post(url + "/uploads", json={"filename": "d.csv", "size": len(CSV),
+                                                         "sha256": bad}), 400, "SpecError")
+        assert "sha256 must be 64 hexadecimal digits" in err["message"], err
+    plan = api.post(url + "/uploads", json={"filename": "d.csv", "size": len(CSV)}).json()
+    assert put(plan["url"], CSV, plan["headers"]) == 200
+    for bad in (5, ["a"], "0" * 63):
+        err = error_of(api.post(f"{url}/uploads/{plan['upload_id']}/confirm",
+                                json={"name": "d", "sha256": bad}), 400, "SpecError")
+        assert "sha256 must be 64 hexadecimal digits" in err["message"], err
+    assert api.get(url + "/jobs", params={"dataset": "d"}).json()["jobs"] == []
+    r = api.post(f"{url}/uploads/{plan['upload_id']}/confirm",
+                 json={"sha256": hashlib.sha256(CSV).hexdigest().upper()})
+    assert r.status_code == 200 and r.json()["upload"]["status"] == "confirmed", r.text

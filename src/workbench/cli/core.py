@@ -18,7 +18,7 @@ from ..textview import human_time as _when
 from ..textview import terminal_width
 from .demo_data import write_sample
 from .output import add_command as _add
-from .output import output
+from .output import output, whole_number
 
 
 def register(sub) -> None:
@@ -58,10 +58,11 @@ def register(sub) -> None:
 
     p = _add(sub, "show", cmd_show, "a dataset's schema, profile, checksum, versions and files")
     p.add_argument("name", help="the dataset")
-    p.add_argument("--version", type=int, help="a version number (default: the latest)")
+    p.add_argument("--version", type=whole_number(1), help="a version number (default: the latest)")
 
     p = _add(sub, "jobs", cmd_jobs, "recent jobs: status, duration, error")
-    p.add_argument("--limit", type=int, default=20, help="how many jobs, newest first (default: 20)")
+    p.add_argument("--limit", type=whole_number(1), default=20,
+                   help="how many jobs, newest first (default: 20)")
     p.add_argument("--status", help="only jobs in this state: queued, running, succeeded, failed, cancelled")
 
     p = _add(sub, "job", cmd_job, "one job's record")

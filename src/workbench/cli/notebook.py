@@ -13,7 +13,7 @@ from ..scheduling import (
 )
 from ..textview import human_time
 from .output import add_command as _add
-from .output import output
+from .output import output, whole_number
 
 
 def _params(p: argparse.ArgumentParser) -> None:
@@ -51,7 +51,8 @@ def register(sub) -> None:
     p.add_argument("schedule_id", help="the id `workbench notebook schedules` lists")
 
     p = _add(nsub, "runs", cmd_runs, "list recent notebook runs")
-    p.add_argument("--limit", type=int, default=20, help="how many runs, newest first (default: 20)")
+    p.add_argument("--limit", type=whole_number(1), default=20,
+                   help="how many runs, newest first (default: 20)")
     p.add_argument("--schedule", help="only the runs of this schedule")
 
     p = _add(nsub, "tick", cmd_tick, "run the schedules that are due now (what beat calls)")

@@ -3,15 +3,33 @@ without tracebacks."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 from typing import Any, Callable
 
 from ..errors import InternalError, WorkbenchError
+from ..names import INT64_MAX
 
 EXIT_FAILED = 1  # the command ran and the work failed (bad input, failed check, …)
 EXIT_INTERNAL = 3  # a bug: please report it
+
+
+def whole_number(low: int = 0, high: int = INT64_MAX) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number from ``low`` to ``high`` (at most the largest number
+    the catalog stores); anything else is a usage error naming the bounds."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text) if len(text) <= 4000 else None
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text[:40]!r}") from None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, not {text[:40]}")
+        return value
+
+    return parse
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -15,7 +15,7 @@ from ..textview import follow
 from ..textview import human_time as _when
 from ..uploads import confirm_upload, create_upload, finish_upload, upload_pipeline
 from .output import add_command as _add
-from .output import output
+from .output import output, whole_number
 
 DEFAULT_RETENTION = "7d"
 
@@ -50,7 +50,7 @@ def register(sub) -> None:
 
     p = _add(sub, "verify", cmd_verify, "re-read a dataset version's files and check their SHA-256")
     p.add_argument("name", help="the dataset")
-    p.add_argument("--version", type=int, help="one version (default: the latest)")
+    p.add_argument("--version", type=whole_number(1), help="one version (default: the latest)")
 
     p = _add(sub, "migrate", cmd_migrate,
              "make datasets written before Iceberg tables into tables (no Parquet rewritten)")
@@ -58,7 +58,7 @@ def register(sub) -> None:
 
     p = _add(sub, "delete", cmd_delete, "soft-delete a dataset (or one --version); gc frees the space")
     p.add_argument("name", help="the dataset")
-    p.add_argument("--version", type=int, help="one version (default: the latest)")
+    p.add_argument("--version", type=whole_number(1), help="one version (default: the latest)")
 
 
 def parse_duration(text: str) -> float:

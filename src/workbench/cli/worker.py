@@ -15,7 +15,7 @@ from ..textview import follow
 from ..textview import human_time as _when
 from ..worker.recovery import get_dead_letter, list_dead_letters, mark_resubmitted
 from .output import add_command as _add
-from .output import output
+from .output import output, whole_number
 
 ALL_QUEUES = "ingestion,transformation,persistence,pipeline,notebooks,maintenance"
 
@@ -56,7 +56,8 @@ def register(sub) -> None:
     p.add_argument("action", nargs="?", default="list", choices=["list", "resubmit"],
                    help="list the dead letters (default), or resubmit one")
     p.add_argument("job_id", nargs="?", help="the job to resubmit")
-    p.add_argument("--limit", type=int, default=50, help="how many, newest first (default: 50)")
+    p.add_argument("--limit", type=whole_number(1), default=50,
+                   help="how many, newest first (default: 50)")
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -29,6 +29,7 @@ from ..errors import (
     AccessDenied, AlreadyExists, Cancelled, ConfigError, InputError, InternalError, NotFound,
     SpecError, TransientError, WorkbenchError, as_workbench_error,
 )
+from ..names import INT64_MAX
 
 log = logging.getLogger("workbench.server")
 
@@ -73,6 +74,11 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
+# A spec is a handful of levels deep; parameters and kwargs may add a few. Deeper data is refused
+# where it is parsed, before the recursive code after it (validation, JSON encoding) meets it.
+MAX_DEPTH = 64
+
+
 def parse_body(raw: bytes, content_type: str, yaml_ok: bool) -> Any:
     """A request body as data (run on ``POOL``: a large YAML document takes a while)."""
     text = raw.decode("utf-8", errors="replace")
@@ -80,14 +86,39 @@ def parse_body(raw: bytes, content_type: str, yaml_ok: bool) -> Any:
         return {}
     if yaml_ok and ("yaml" in content_type or not text.lstrip().startswith(("{", "["))):
         try:
-            return yaml.safe_load(text)
+            data = yaml.safe_load(text)  # the pure-Python loader: libyaml's crashes on deep nesting
+        except RecursionError:
+            raise SpecError(f"the request body is not valid YAML: nested more than {MAX_DEPTH} "
+                            "levels deep") from None
         except yaml.YAMLError as exc:
             raise SpecError(f"the request body is not valid YAML: {exc}") from None
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise SpecError(f"the request body is not valid JSON: {exc}",
-                        hint="send a JSON object" + (" or YAML" if yaml_ok else "")) from None
+    else:
+        try:
+            data = json.loads(text)
+        except RecursionError:
+            raise SpecError(f"the request body is not valid JSON: nested more than {MAX_DEPTH} "
+                            "levels deep") from None
+        except ValueError as exc:
+            raise SpecError(f"the request body is not valid JSON: {exc}",
+                            hint="send a JSON object" + (" or YAML" if yaml_ok else "")) from None
+    _check_depth(data)
+    return data
+
+
+def _check_depth(data: Any) -> None:
+    """Refuse data nested deeper than ``MAX_DEPTH`` (walked without recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            raise SpecError(f"the request body is nested more than {MAX_DEPTH} levels deep")
+        stack.extend((child, depth + 1) for child in children)
 
 
 
@@ -142,17 +173,20 @@ class WorkbenchHandler(APIHandler):
         return data
 
     # -- query arguments ------------------------------------------------------------------
-    def int_arg(self, name: str, default: int, *, low: int = 0, high: int | None = None) -> int:
+    def int_arg(self, name: str, default: int, *, low: int = 0, high: int = INT64_MAX) -> int:
+        """A whole-number query parameter between ``low`` and ``high`` (at most the largest
+        number the catalog stores), or ``default`` when it is absent."""
         text = self.get_argument(name, None)
         if text is None or text == "":
             return default
-        try:
-            value = int(text)
-        except ValueError:
-            raise SpecError(f"query parameter {name!r} must be a whole number, not {text!r}") from None
-        if value < low or (high is not None and value > high):
-            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-            raise SpecError(f"query parameter {name!r} must be {bounds}, not {value}")
+        shown = text if len(text) <= 40 else text[:40] + "…"
+        if not re.fullmatch(r"[+-]?\d+", text.strip()):
+            raise SpecError(f"query parameter {name!r} must be a whole number, not {shown!r}")
+        # Python refuses to convert more than 4300 digits; so many are out of any range anyway
+        value = int(text) if len(text) <= 4000 else None
+        if value is None or value < low or value > high:
+            raise SpecError(
+                f"query parameter {name!r} must be between {low} and {high}, not {shown}")
         return value
 
     # -- errors ---------------------------------------------------------------------------

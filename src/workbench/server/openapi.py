@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
+from ..names import INT64_MAX
 from .base import API_PREFIX, WorkbenchHandler, authenticated
 
 
@@ -34,7 +35,7 @@ _ERRORS = {code: {"$ref": f"#/components/responses/{name}"} for code, name in (
     ("400", "BadInput"), ("403", "Forbidden"), ("404", "NotFound"), ("409", "Conflict"),
     ("503", "Unavailable"))}
 _OBJ = {"type": "object"}
-_INT = {"type": "integer", "minimum": 0}
+_INT = {"type": "integer", "minimum": 0, "maximum": INT64_MAX}
 _JOB_ID = _path("job_id", "the job's id")
 _NAME = _path("name", "the dataset's name")
 _VERSION = _query("version", "a version number (default: the latest)", _INT)

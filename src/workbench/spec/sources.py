@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import ConfigDict, Field, field_validator
 
-from ..names import validate_name
+from ..names import INT64_MAX, validate_name
 from .base import SpecModel
 
 
@@ -101,7 +101,8 @@ class FileSource(SpecModel):
 class DatasetSource(SpecModel):
     kind: Literal["dataset"] = "dataset"
     name: str
-    version: int | None = None
+    # versions count from 1; the catalog stores no number above INT64_MAX
+    version: int | None = Field(default=None, ge=1, le=INT64_MAX)
 
     _name = field_validator("name")(lambda cls, v: validate_name(v, "dataset name"))
 
