@@ -317,9 +317,17 @@ def upload_uri(ctx: Context, upload_id: str) -> str:
 
 def upload_pipeline(ctx: Context, upload_id: str, *, name: str, format: str = "auto",
                     mode: str = "overwrite") -> Any:
-    """The pipeline that ingests a confirmed upload into dataset ``name``."""
+    """The pipeline that ingests a confirmed upload into dataset ``name``.
+
+    An upload already ingested is refused here, before any job is made: its file was removed
+    once the ingest succeeded, so a second ingest could only fail."""
 
     row = _row(ctx, upload_id)
+    if row["status"] == "ingested":
+        raise AlreadyExists(f"upload {upload_id!r} was already ingested, and its file removed",
+                            file=row["filename"],
+                            hint="read the dataset it went into; to ingest the file again, create "
+                                 "a new upload")
     return Pipeline(name=f"upload {row['filename']}"[:200],
                     source=UploadSource(upload_id=upload_id, format=format),
                     sink=DatasetSink(name=name, mode=mode))

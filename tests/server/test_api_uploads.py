@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from api_client import error_of, start_server, stream
+from api_client import error_of, start_server, stream, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "storage"))
 from s3_helpers import PART, admin_client, make_bucket, put  # noqa: E402
@@ -132,3 +132,27 @@ def test_a_checksum_that_is_not_a_hex_string_is_a_spec_error(api, s3_served):
     r = api.post(f"{url}/uploads/{plan['upload_id']}/confirm",
                  json={"sha256": hashlib.sha256(CSV).hexdigest().upper()})
     assert r.status_code == 200 and r.json()["upload"]["status"] == "confirmed", r.text
+
+
+def test_a_second_ingest_of_an_ingested_upload_is_refused_without_a_job(api, s3_served):
+    """It answered 202 with a job bound to fail ("already ingested and removed")."""
+    url = s3_served.api
+    plan = api.post(url + "/uploads", json={"filename": "twice.csv", "size": len(CSV)}).json()
+    assert put(plan["url"], CSV, plan["headers"]) == 200
+    r = api.post(f"{url}/uploads/{plan['upload_id']}/confirm", json={"name": "twice"})
+    assert r.status_code == 202, r.text
+    assert stream(api, f"{url}/jobs/{r.json()['job_id']}/events")[-1].event == "job_finished"
+    wait_for(lambda: api.post(f"{url}/uploads/{plan['upload_id']}/confirm", json={}).json()
+             ["upload"]["status"] == "ingested", "the ingest's clean-up")
+    jobs_before = api.get(url + "/jobs", params={"dataset": "twice"}).json()["jobs"]
+    assert len(jobs_before) == 1
+    for body in ({"name": "twice"}, {"name": "elsewhere", "mode": "append"}):
+        err = error_of(api.post(f"{url}/uploads/{plan['upload_id']}/confirm", json=body),
+                       409, "AlreadyExists")
+        assert "already ingested" in err["message"] and err["file"] == "twice.csv", err
+        assert "new upload" in err["hint"]
+    assert api.get(url + "/jobs", params={"dataset": "twice"}).json()["jobs"] == jobs_before
+    assert api.get(url + "/jobs", params={"dataset": "elsewhere"}).json()["jobs"] == []
+    # a confirm that only checks still answers with the upload's state
+    again = api.post(f"{url}/uploads/{plan['upload_id']}/confirm", json={})
+    assert again.status_code == 200 and again.json()["upload"]["status"] == "ingested"
