@@ -48,3 +48,21 @@ def test_an_unreachable_broker_fails_with_the_variable_named(tmp_path):
     assert rc == 1 and checks["broker"]["status"] == "fail"
     assert "WORKBENCH_BROKER_URL" in checks["broker"]["detail"]
     assert "s3cret" not in json.dumps(checks)
+
+
+def test_an_unreachable_catalog_fails_alone_and_the_other_parts_are_still_checked(redis_server,
+                                                                                  tmp_path):
+    """Opening the catalog came first and ended the command with one error object; now the
+    catalog is one failed check (its password masked) and storage, broker and queues follow."""
+    broker = redis_db(redis_server)
+    redis.Redis.from_url(broker).flushdb()
+    rc, checks = doctor({"WORKBENCH_HOME": str(tmp_path), "WORKBENCH_BROKER_URL": broker,
+                         "WORKBENCH_CATALOG_URL": f"postgresql://u:s3cret@127.0.0.1:{free_port()}/wb"})
+    assert rc == 1
+    assert checks["catalog"]["status"] == "fail"
+    assert "cannot reach the catalog" in checks["catalog"]["detail"]
+    assert "WORKBENCH_CATALOG_URL" in checks["catalog"]["detail"]
+    assert checks["storage"]["status"] == checks["storage write"]["status"] == "ok"
+    assert checks["broker"]["status"] == "ok" and checks["workers"]["status"] == "warn"
+    assert checks["queue pipeline"]["status"] == "ok"
+    assert "s3cret" not in json.dumps(checks) and "u:***@127.0.0.1" in checks["catalog"]["detail"]

@@ -13,8 +13,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from ..catalog import open_catalog
 from ..context import Context
 from ..errors import BrokerUnavailable, WorkbenchError, as_workbench_error
+from ..names import check_namespace
+from ..settings import get_settings
+from ..storage import open_storage
 from ..worker.config import QUEUES
 from ..worker.task_result import wait_for_result
 from .celery_runner import CeleryRunner
@@ -90,6 +94,30 @@ def _probe(check: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
     return {"state": state, "ms": round((time.monotonic() - t) * 1000, 2), **extra}
 
 
+class _Unopened:
+    """A catalog that could not be opened: every use raises the error of the opening, so the
+    catalog's probe reports it down (masked) and the other parts are still probed."""
+
+    def __init__(self, error: WorkbenchError) -> None:
+        self._error = error
+
+    def __getattr__(self, name: str) -> Any:
+        raise self._error
+
+
+def health_context() -> Context:
+    """The context ``health()`` and ``workbench doctor`` check: ``Context.from_settings()``,
+    except that a catalog that cannot be opened (down, unreachable, its driver missing) is kept
+    as its error instead of ending the whole check."""
+    settings = get_settings()
+    check_namespace(settings.namespace)
+    try:
+        catalog: Any = open_catalog(settings.catalog_url)
+    except Exception as exc:  # noqa: BLE001 - whatever it is, it is the catalog's state
+        catalog = _Unopened(as_workbench_error(exc))
+    return Context(settings, open_storage(settings), catalog)
+
+
 def keys_dir(ctx: Context) -> Path:
     """Where the signing keys are looked for (``WORKBENCH_KEYS_DIR``, else the home's ``keys``)."""
     return Path(os.environ.get("WORKBENCH_KEYS_DIR") or ctx.settings.home / "keys")
@@ -97,7 +125,7 @@ def keys_dir(ctx: Context) -> Path:
 
 def health(ctx: Context | None = None, *, timeout: float = 1.0) -> dict[str, Any]:
     """Each part with its state: broker, catalog, storage, keys, workers."""
-    ctx = ctx or Context.from_settings()
+    ctx = ctx or health_context()
     broker = ctx.settings.broker_url
     parts: dict[str, dict[str, Any]] = {}
 
@@ -158,4 +186,4 @@ def queue_backlog(ctx: Context | None = None, *, timeout: float = 1.0) -> dict[s
     return {q: {"waiting": waiting.get(q, 0), "workers": served.get(q, [])} for q in QUEUES}
 
 
-__all__ = ["health", "keys_dir", "queue_backlog", "test_task", "workers_info"]
+__all__ = ["health", "health_context", "keys_dir", "queue_backlog", "test_task", "workers_info"]
