@@ -84,6 +84,8 @@ def panel_lab(tmp_path_factory, s3_server):
         "WORKBENCH_HOME": str(home), "WORKBENCH_STORAGE_URL": f"s3://{bucket}/wb",
         "WORKBENCH_S3_ENDPOINT_URL": s3_server.url, "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing", "JUPYTER_PATH": str(jpath),
+        # the panel's re-run submits over HTTP: the server runs registered Python steps only
+        "WORKBENCH_PYTHON_STEPS": "panel_steps",
         # files over 5 MiB go in 5 MiB parts, so a test can drop a multipart upload
         "WORKBENCH_PART_SIZE": str(5 * 1024 * 1024), "WORKBENCH_UPLOAD_SINGLE_PUT_MAX": str(5 * 1024 * 1024),
         "JUPYTER_CONFIG_PATH": str(REPO / "jupyter-config"),

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import importlib
 import json
+import os
 import threading
 from typing import Any
 
@@ -16,7 +18,11 @@ from tornado.iostream import StreamClosedError
 
 from .. import api
 from ..context import Context
-from ..errors import SpecError
+from ..engines.steps import step_label
+from ..errors import AccessDenied, ConfigError, SpecError
+from ..security import check_loaded_step, check_python_step
+from ..settings import get_settings
+from ..spec import models as m
 from ..spec import pipeline_from_dict
 from .base import API_PREFIX, WorkbenchHandler, authenticated
 
@@ -70,8 +76,59 @@ def own_job(job_id: str) -> dict[str, Any]:
     return ctx.catalog.get_job(job_id, ctx.namespace)
 
 
+PYTHON_STEPS_VAR = "WORKBENCH_HTTP_PYTHON_STEPS"
+
+
+def any_python_step() -> bool:
+    """``WORKBENCH_HTTP_PYTHON_STEPS=any``: the operator lets jobs submitted over HTTP run any
+    importable function in this server; ``registered`` (the default): only the steps a worker
+    would run."""
+    value = (os.environ.get(PYTHON_STEPS_VAR) or "registered").strip().lower()
+    if value not in ("registered", "any"):
+        raise ConfigError(f"{PYTHON_STEPS_VAR}={value!r}: use 'registered' (the default) or 'any'")
+    return value == "any"
+
+
+def check_server_steps(pipeline: m.Pipeline, runner: str | None) -> None:
+    """A job that will run in this server process (``runner=local``, or no broker) runs only
+    registered Python steps, as on a worker (SECURITY.md), unless the operator opted in. A job
+    for the workers is checked by them."""
+    settings = get_settings()
+    if (runner or ("celery" if settings.broker_url else "local")) != "local" or any_python_step():
+        return
+    as_worker = settings.with_(role="worker")
+    for i, step in enumerate(pipeline.steps):
+        if not isinstance(step, m.PythonStep):
+            continue
+        label, ref = step_label(i, step), step.function
+        try:
+            check_python_step(ref, as_worker, step=label)  # before anything is imported
+        except AccessDenied:
+            raise _refused(f"Python step {ref!r} is not registered, so it was not loaded", label) \
+                from None
+        module, _, attr = ref.partition(":")
+        try:
+            fn = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError):
+            continue  # a registered module that does not load: the job reports it
+        try:
+            check_loaded_step(ref, fn, as_worker, step=label)
+        except AccessDenied as exc:
+            raise _refused(exc.message, label) from None
+
+
+def _refused(message: str, label: str) -> AccessDenied:
+    return AccessDenied(
+        f"{message}: a job submitted over HTTP runs in the server, which runs only registered "
+        "Python steps", step=label,
+        hint="register it (a 'workbench.steps' entry point, or its module in WORKBENCH_PYTHON_STEPS "
+             "where the server runs), submit the job to the workers, or let this server run any "
+             f"importable function with {PYTHON_STEPS_VAR}=any")
+
+
 def _submit(spec: Any, runner: str | None) -> dict[str, Any]:
     pipeline = pipeline_from_dict(spec)
+    check_server_steps(pipeline, runner)
     job = api.submit(pipeline, runner=runner)
     handle(job.id, job)
     return {"job_id": job.id, "status": job.status, "runner": job.runner}

@@ -1,18 +1,22 @@
 """``/health``, ``/workers``, ``/notebook-runs`` and ``/schedules``.
 
 The calls behind ``workbench workers`` and ``workbench notebook run|runs|schedule|schedules``.
-Notebook paths are read relative to Jupyter Server's root folder, as the file browser shows them.
+Notebook paths are read relative to Jupyter Server's root folder, as the file browser shows them,
+and are confined to it as Jupyter's contents API confines its paths: a notebook, and the output
+of a run in this server, must resolve (``..`` and symlinks followed) inside the root folder, and
+not under a hidden folder unless the contents manager allows hidden files (SECURITY.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
-from pathlib import Path
 from typing import Any
 
 from ..context import Context
-from ..errors import NotFound, SpecError
+from ..errors import AccessDenied, NotFound, SpecError
+from ..security import inside
 from ..runners.status import health, test_task, workers_info
 from ..scheduling import get_run, list_runs, list_schedules, run_notebook, schedule_notebook
 from ..runners.notebooks import submit_notebook
@@ -61,13 +65,48 @@ def _parameters(body: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+_ROOT_HINT = ("give a path under Jupyter Server's root folder (ServerApp.root_dir), relative to it "
+              "as the file browser shows it")
+
+
 class _NotebookHandler(WorkbenchHandler):
+    def root_dir(self) -> str:
+        return os.path.realpath(os.path.expanduser(self.settings.get("server_root_dir") or "."))
+
+    def confined(self, text: str, what: str) -> str:
+        """``text`` (relative to the root folder, or absolute) resolved, if it stays inside the
+        root folder and out of hidden folders; ``AccessDenied`` otherwise, before anything is
+        opened, so a refusal says nothing about what is there."""
+        if "\x00" in text:
+            raise SpecError(f"the {what} path contains a NUL character")
+        root = self.root_dir()
+        given = text.removeprefix("file://")
+        joined = os.path.join(root, given)  # an absolute path stays as it is
+        real = os.path.realpath(joined)
+        if not inside(real, root):
+            raise AccessDenied(f"the {what} {text[:200]!r} is outside the server's root folder",
+                               hint=_ROOT_HINT)
+        if not getattr(self.contents_manager, "allow_hidden", False):
+            parts = (os.path.relpath(os.path.abspath(joined), root).split(os.sep)
+                     + os.path.relpath(real, root).split(os.sep))
+            if any(p.startswith(".") and p not in (".", "..") for p in parts):
+                raise AccessDenied(f"the {what} {text[:200]!r} is in a hidden folder or file",
+                                   hint="Jupyter Server hides these (ContentsManager.allow_hidden)")
+        return real + (os.sep if given.endswith("/") and real != root else "")
+
     def notebook_path(self, body: dict[str, Any]) -> str:
-        path = Path(_text(body, "notebook", required=True) or "")
-        if not path.is_absolute():
-            root = self.settings.get("server_root_dir") or "."
-            path = Path(root).expanduser() / path
-        return str(path)
+        return self.confined(_text(body, "notebook", required=True) or "", "notebook")
+
+    def output_path(self, body: dict[str, Any]) -> str | None:
+        """A local run's output: inside the root folder, or unset (the workbench storage)."""
+        output = _text(body, "output")
+        if output is None:
+            return None
+        if "://" in output and not output.startswith("file://"):
+            raise AccessDenied(f"the output {output[:200]!r} is not a path under the server's root "
+                               "folder", hint="leave output unset (the run is stored in the "
+                               "workbench storage), or " + _ROOT_HINT)
+        return self.confined(output, "output")
 
 
 class NotebookRunsHandler(_NotebookHandler):
@@ -84,13 +123,15 @@ class NotebookRunsHandler(_NotebookHandler):
         """Start a run and answer as soon as it is recorded (202), or with the finished run if it
         ends (or fails to start) first."""
         body = await self.body_object()
-        path, params, output = self.notebook_path(body), _parameters(body), _text(body, "output")
-        ctx = Context.from_settings()
+        path, params = self.notebook_path(body), _parameters(body)
+        ctx = await self.blocking(Context.from_settings)
         if body.get("on_worker"):
-            run = await self.blocking(submit_notebook, ctx, path, params, output,
+            # the worker writes the output only into the workbench storage (its own rule)
+            run = await self.blocking(submit_notebook, ctx, path, params, _text(body, "output"),
                                       timeout=body.get("timeout"))
             self.reply(run)
             return
+        output = self.output_path(body)
         run_id = uuid.uuid4().hex
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(POOL, lambda: run_notebook(
@@ -119,6 +160,7 @@ class SchedulesHandler(_NotebookHandler):
         body = await self.body_object()
         cron = _text(body, "cron", required=True)
         path = self.notebook_path(body)
+        # beat runs schedules on a worker, which writes the output only into the workbench storage
         out = await self.blocking(lambda: schedule_notebook(
             Context.from_settings(), path, cron, _parameters(body), _text(body, "output")))
         self.reply(out, 201)
