@@ -248,6 +248,30 @@ def test_truncated_parquet(tmp_path):
     assert err.file == str(f) and "truncated" in err.message
 
 
+@pytest.mark.parametrize("column, arrow_type, said", [
+    ("x", "decimal256(60, 0)", "decimal(60,0): more than 38 digits"),
+    ("ts", "timestamp('ms', tz='+05:30')", "time zone as a fixed offset (+05:30)"),
+    ("s.ts", "struct([('ts', pa.timestamp('ms', tz='-03:00'))])", "fixed offset (-03:00)"),
+])
+def test_a_parquet_type_polars_cannot_hold_is_named_not_a_panic(tmp_path, column, arrow_type, said):
+    # valid files pyarrow writes (Python's datetime.timezone gives the offset): Polars' reader
+    # panicked on them, with neither file nor column
+    import datetime as dt
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    t = eval("pa." + arrow_type, {"pa": pa})  # noqa: S307 - the test's own literals
+    when = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    value = {"x": decimal.Decimal("1" * 50), "ts": when, "s.ts": {"ts": when}}[column]
+    f = tmp_path / "a.parquet"
+    pq.write_table(pa.table({column.split(".")[0]: pa.array([value], t)}), f)
+    err = fails(f)
+    assert isinstance(err, SourceError) and err.file == str(f) and err.column == column
+    assert said in err.message
+
+
 def test_file_named_parquet_that_is_not(tmp_path):
     err = fails(write(tmp_path / "a.parquet", "a,b\n1,2\n"), format="parquet")
     assert "not a Parquet file" in err.message

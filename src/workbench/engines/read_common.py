@@ -61,7 +61,9 @@ class Limits:
     max_diagnose_bytes: int = 16 * 1024**3  # the slow exact pass stops after this much
     max_field_bytes: int = 64 * 1024**2
     max_columns: int = 16_384
-    max_json_depth: int = 512
+    # Parquet holds a schema 100 levels deep at most (a JSON nested 100 deep failed in the
+    # writer, 200 deep in a recursion of the reader): the limit stays well under both
+    max_json_depth: int = 64
     disk_reserve_bytes: int = 256 * 1024**2
     # Bytes inflated so far by this scan (every file of a glob counts against one cap).
     inflated: list = field(default_factory=lambda: [0], init=False, compare=False, repr=False)

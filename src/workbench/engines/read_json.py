@@ -34,7 +34,7 @@ def _empty(inp: Input) -> None:
 
 # ----------------------------------------------------------------------------- JSON array
 def read_json_array(inputs: list[Input], declared: dict[str, pl.DataType], *,
-                    depth: int = 512, notes: list[str] | None = None) -> pl.DataFrame:
+                    depth: int = 64, notes: list[str] | None = None) -> pl.DataFrame:
     """Every file read whole; string keys holding dates, times or spelled booleans typed
     (``read_text_types``), each said in ``notes``."""
     frames = []
@@ -76,7 +76,7 @@ def _typed_text(df: pl.DataFrame, declared: dict[str, pl.DataType],
     return df
 
 
-def json_error(inp: Input, exc: BaseException, depth: int = 512) -> SourceError:
+def json_error(inp: Input, exc: BaseException, depth: int = 64) -> SourceError:
     """Where a JSON document breaks: Polars gives a byte offset; lines are counted from it."""
     if "DepthLimit" in str(exc) or "recursion" in str(exc).lower():
         return depth_error(inp, None, depth)
@@ -134,7 +134,7 @@ class NdjsonPlan:
     schema: dict[str, pl.DataType]
     declared: dict[str, pl.DataType]
     notes: list[str] = field(default_factory=list)
-    depth: int = 512
+    depth: int = 64
     # string keys whose sampled values are all ISO dates/times or spelled booleans:
     # key -> (kind, format), see read_text_types
     parse: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -183,7 +183,7 @@ class NdjsonPlan:
 
 
 def plan_ndjson(inputs: list[Input], declared: dict[str, pl.DataType], *,
-                depth: int = 512) -> NdjsonPlan:
+                depth: int = 64) -> NdjsonPlan:
     schema: dict[str, pl.DataType] = {}
     notes: list[str] = []
     texts: dict[str, list[pl.Series]] = {}  # sampled string values, for typed text
@@ -285,7 +285,7 @@ def merge_schemas(a: dict[str, pl.DataType], b: dict[str, pl.DataType]) -> dict[
 
 
 def _locate_line(inp: Input, schema: dict[str, pl.DataType], declared: dict[str, pl.DataType],
-                 start: int = 0, *, depth: int = 512) -> SourceError | None:
+                 start: int = 0, *, depth: int = 64) -> SourceError | None:
     """The first line that is not a JSON object, or whose value does not fit its type."""
     assert inp.target is not None
     line_no = count_lines_before(inp.target, start) if start else 0  # ``start`` begins a line

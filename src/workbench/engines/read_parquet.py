@@ -4,6 +4,7 @@ a truncated or foreign file fails before the pipeline starts, and row counts are
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import polars as pl
@@ -49,7 +50,38 @@ def check_parquet(inp: Input, scan_target: str, storage_options: dict | None) ->
                               hint="write or fetch the file again") from None
     if meta is None:
         return _polars_footer(inp, scan_target, storage_options)
-    return meta.num_rows, meta.schema.to_arrow_schema()
+    schema = meta.schema.to_arrow_schema()
+    for field in schema:
+        _check_readable(inp, field.name, field.type)
+    return meta.num_rows, schema
+
+
+_OFFSET = re.compile(r"^[+-]\d{2}:?\d{2}$")
+
+
+def _check_readable(inp: Input, column: str, t: Any) -> None:
+    """Refuse, naming the column, a type Polars cannot hold (its reader panics on them): a
+    decimal of more than 38 digits, and a time zone written as a fixed offset (``+05:30``,
+    which pyarrow writes for Python's ``datetime.timezone``)."""
+    import pyarrow as pa  # heavy optional dependency: imported on first use
+
+    if pa.types.is_decimal(t) and t.precision > 38:
+        raise SourceError(
+            f"column {column!r} is decimal({t.precision},{t.scale}): more than 38 digits, the "
+            "most this reader holds", file=inp.path, column=column,
+            hint="write the column as decimal(38, s) or less, or as text, where the file is made")
+    if pa.types.is_timestamp(t) and t.tz and _OFFSET.match(t.tz):
+        raise SourceError(
+            f"column {column!r} has its time zone as a fixed offset ({t.tz}), which this reader "
+            "cannot read", file=inp.path, column=column,
+            hint="write the column in UTC (the instants are the same) or with a named zone "
+                 "such as Asia/Kolkata, where the file is made")
+    if pa.types.is_struct(t):
+        for child in t:
+            _check_readable(inp, f"{column}.{child.name}", child.type)
+    elif pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t) \
+            or pa.types.is_map(t):
+        _check_readable(inp, column, t.value_type if not pa.types.is_map(t) else t.item_type)
 
 
 def _polars_footer(inp: Input, scan_target: str, storage_options: dict | None) -> tuple[int, Any]:
