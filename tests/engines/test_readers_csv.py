@@ -7,6 +7,7 @@ import threading
 from decimal import Decimal
 
 import polars as pl
+import pytest
 from test_readers_helpers import fails, numbers_csv, read, source, write
 
 import workbench as wb
@@ -273,6 +274,33 @@ def test_unsampled_misfit_of_an_inferred_type_is_located_and_rescan_widens(tmp_p
     assert df.schema["a"] == pl.String and df.height == 400_001
     assert any("'a'" in n for n in wider.notes)
     assert wider.inputs == scan.inputs and wider.cleanup == scan.cleanup  # one set of temp files
+
+
+@pytest.mark.parametrize("value, dtype", [
+    (b"99999999999999999999", pl.Int128),  # past 64 bits: exact as Int128, as sampled ones are
+    (b"-170141183460469231731687303715884105729", pl.String),  # past Int128: no float rounds it
+])
+def test_rescan_keeps_a_late_long_integer_exact(tmp_path, value, dtype):
+    f, row = _unsampled_misfit(tmp_path, value)
+    scan = scan_file(source(f))
+    try:
+        scan.frame.collect()
+    except Exception as exc:
+        wider = scan.rescan(exc)
+    else:
+        raise AssertionError("the pass was expected to fail on a long integer")
+    df = wider.frame.collect()
+    assert df.schema["a"] == dtype and str(df["a"][row - 1]) == value.decode()
+
+
+def test_a_float_column_holding_an_integer_past_2_53_is_read_as_text(tmp_path):
+    # Polars infers 12345678901234567 and 0.5 as float, which rounds the integer
+    f = write(tmp_path / "mixed.csv", "id,v\n1,12345678901234567\n2,0.5\n3,\n")
+    df, scan = read(f)
+    assert df["v"].to_list() == ["12345678901234567", "0.5", None]
+    assert any("past 2**53" in n for n in scan.notes)
+    g = write(tmp_path / "floats.csv", "id,v\n1,1234567890123456.5\n2,0.5\n")
+    assert read(g)[0].schema["v"] == pl.Float64  # a long float is a float: nothing to keep
 
 
 def test_rescan_widens_int_to_float_when_that_is_enough(tmp_path):

@@ -13,7 +13,7 @@ from .read_common import Input
 from .read_csv_blank import exact_pass
 from .read_csv_check import CsvOptions, column_in, locate
 from .read_text_types import fits_expr, general_formats, misfit_column, parse_expr
-from .read_types import misfit, parse_text, type_name, widen
+from .read_types import misfit, parse_text, past_float, type_name, widen
 
 HEADER_MAX = 1024 * 1024  # a header longer than this is not a header
 
@@ -186,14 +186,20 @@ class CsvPlan:
         markers = [m for m in self.opts.nulls if m]
         bad_any = {c: False for c in inferred}
         fits_float = {c: True for c in inferred}
+        fits_int128 = {c: True for c in inferred}
         seen: set[str] = set()
         for inp in self.inputs:
             lf = pl.scan_csv(inp.target, schema={c: pl.String for c in self.names},
                              truncate_ragged_lines=True, **self.opts.polars_kwargs())
             exprs = [(misfit(pl.col(c), self.dtypes[c]) & ~pl.col(c).is_in(markers)).any()
                      .alias(c) for c in inferred]
+            ints = [c for c in inferred if self.dtypes[c].is_integer()]
             exprs += [(misfit(pl.col(c), pl.Float64) & ~pl.col(c).is_in(markers)).any()
-                      .alias(f"__f_{c}") for c in inferred if self.dtypes[c].is_integer()]
+                      .alias(f"__f_{c}") for c in ints]
+            # an integer past 64 bits stays exact as Int128; one past 2**53 is no float
+            exprs += [(misfit(pl.col(c), pl.Int128) & ~pl.col(c).is_in(markers)).any()
+                      .alias(f"__i_{c}") for c in ints]
+            exprs += [past_float(pl.col(c)).any().alias(f"__b_{c}") for c in ints]
             exprs += [pl.any_horizontal(pl.col(self.names).is_in([m]).any()).alias(f"__m_{m}")
                       for m in late]
             try:
@@ -203,9 +209,11 @@ class CsvPlan:
             for c in inferred:
                 bad_any[c] |= bool(res[c])
                 if f"__f_{c}" in res:
-                    fits_float[c] &= not res[f"__f_{c}"]
+                    fits_float[c] &= not res[f"__f_{c}"] and not res[f"__b_{c}"]
+                    fits_int128[c] &= not res[f"__i_{c}"]
             seen |= {m for m in late if res[f"__m_{m}"]}
-        changed = {c: widen(self.dtypes[c], fits_float[c]) for c in inferred if bad_any[c]}
+        changed = {c: pl.Int128 if self.dtypes[c] == pl.Int64 and fits_int128[c] else
+                   widen(self.dtypes[c], fits_float[c]) for c in inferred if bad_any[c]}
         if not changed and not seen:
             return None
         notes = [f"column {c!r}: a value further into the file is not {type_name(self.dtypes[c])}; "

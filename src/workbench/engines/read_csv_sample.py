@@ -15,7 +15,7 @@ from .read_common import (
 from .read_csv_check import CsvOptions, check_bytes, ragged_error, whole_lines, window_records
 from .read_csv_plan import CsvPlan
 from .read_text_types import describe, text_kind
-from .read_types import misfit, type_name, widen
+from .read_types import misfit, past_float, type_name, widen
 
 HEAD_ROWS_BYTES = 8 * 1024 * 1024  # the longest prefix tried for a large file's first rows
 
@@ -105,12 +105,17 @@ def widen_from(plan: CsvPlan, inp: Input, data: bytes | None) -> None:
         inp.extra["typed_whole"] = True
         if inp.target_size <= HEAD_BYTES:  # small: type_iso_dates reads these same rows
             inp.extra["text_head"] = df
-    zeros, bad = _zeros_and_misfits(df, {c: plan.dtypes[c] for c in typed})
+    zeros, bad, inexact = _zeros_and_misfits(df, {c: plan.dtypes[c] for c in typed})
     for c, example in zeros.items():
         plan.notes.append(f"column {c!r}: {example!r} in {inp.name} has a leading zero; the column "
                           "is read as text so no value changes (a ZIP, FIPS or phone code)")
         plan.dtypes[c] = pl.String
     typed = [c for c in typed if c not in zeros]
+    for c in [c for c in typed if c in inexact and c not in bad]:
+        plan.notes.append(f"column {c!r}: an integer in {inp.name} is past 2**53, which a float "
+                          "cannot hold exactly; the column is read as text so no value changes")
+        plan.dtypes[c] = pl.String
+        typed.remove(c)
     if not typed:
         return
     # integers past 64 bits stay exact as Int128, as Polars' own inference types them
@@ -118,6 +123,9 @@ def widen_from(plan: CsvPlan, inp: Input, data: bytes | None) -> None:
     to_128 = set(longs) - misfit_columns(df, {c: pl.Int128 for c in longs}) if longs else set()
     ints = [c for c in bad if plan.dtypes[c].is_integer() and c not in to_128]
     not_float = misfit_columns(df, {c: pl.Float64 for c in ints}) if ints else set()
+    # integers past 2**53 are no floats: a column of them that holds a fraction too is text
+    not_float |= {c for c in ints if c not in not_float and df.select(
+        past_float(pl.col(c)).any()).item()}
     for c in typed:
         if c in bad:
             new = pl.Int128 if c in to_128 else widen(plan.dtypes[c], c not in not_float)
@@ -202,30 +210,39 @@ def misfit_columns(df: pl.DataFrame, types: dict[str, pl.DataType]) -> set[str]:
 
 
 def _zeros_and_misfits(df: pl.DataFrame, types: dict[str, pl.DataType], *, zeros: bool = True
-                       ) -> tuple[dict[str, str], set[str]]:
+                       ) -> tuple[dict[str, str], set[str], set[str]]:
     """The number-typed columns with a leading zero (``_zero_hits``, in column order; none
-    looked for without ``zeros``) and the other columns holding a value that does not parse
-    as its type (``misfit_columns``), from one stack of the columns of each type: stacking
-    copies every value, and a file of 10,000 columns stacked twice spent 0.3 s on the copies
-    alone."""
+    looked for without ``zeros``), the other columns holding a value that does not parse as its
+    type (``misfit_columns``), and the float columns holding an integer past 2**53, which a float
+    would round (Polars' inference calls 12345678901234567 and 0.5 a float column), from one
+    stack of the columns of each type: stacking copies every value, and a file of 10,000 columns
+    stacked twice spent 0.3 s on the copies alone."""
     by_type: dict[pl.DataType, list[str]] = {}
     for c, t in types.items():
         by_type.setdefault(t, []).append(c)
     found: dict[str, str] = {}
     bad: set[str] = set()
+    inexact: set[str] = set()
     for dtype, cols in by_type.items():
         values = _stacked(df, cols)
+        v = pl.col(values.name)
         look_for_zeros = zeros and dtype.is_numeric()
-        # both tests in one select: Polars runs them side by side
-        tests = [misfit(pl.col(values.name), dtype).alias("misfit")]
+        # the tests in one select: Polars runs them side by side
+        tests = [misfit(v, dtype).alias("misfit")]
         if look_for_zeros:
-            tests.append(pl.col(values.name).str.contains(_LEADING_ZERO).alias("zero"))
+            tests.append(v.str.contains(_LEADING_ZERO).alias("zero"))
+        if zeros and dtype.is_float():
+            tests.append((v.str.len_bytes() >= 16).alias("long"))  # then the few, closer
         masks = values.to_frame().select(tests)
         if look_for_zeros:
             found.update(_zero_hits(values, masks["zero"], cols, df.height))
         bad.update(cols[i] for i in _column_hits(masks["misfit"], df.height)[0]
                    if cols[i] not in found)
-    return {c: found[c] for c in types if c in found}, bad
+        if "long" in masks.columns and masks["long"].any():
+            at = masks["long"].arg_true()
+            long = values.gather(at).to_frame().select(past_float(v)).to_series()
+            inexact.update(cols[int(p) // df.height] for p in at.filter(long))
+    return {c: found[c] for c in types if c in found}, bad, inexact
 
 
 def _stacked(df: pl.DataFrame, columns: list[str]) -> pl.Series:

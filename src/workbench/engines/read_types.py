@@ -66,6 +66,15 @@ def misfit(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return expr.is_not_null() & parse_text(expr, dtype, strict=False).is_null()
 
 
+FLOAT_EXACT = 2**53  # every integer up to this is a Float64 exactly; past it, some round
+
+
+def past_float(expr: pl.Expr) -> pl.Expr:
+    """True where a text value is an integer a float would round (past 2**53, Int128 or not)."""
+    return expr.str.contains(r"^\s*[+-]?[0-9]{16,}\s*$") & \
+        (expr.cast(pl.Int128, strict=False).abs() > FLOAT_EXACT).fill_null(True)
+
+
 def widen(dtype: pl.DataType, fits_float: bool) -> pl.DataType:
     """One step up the ladder int → float → string (anything else → string)."""
     if dtype.is_integer() and fits_float:
