@@ -10,7 +10,13 @@ import numpy as np
 import polars as pl
 
 from .read_common import (
-    CSV_GUESS_ROWS, HEAD_BYTES, INFER_ROWS, SAMPLE_WINDOWS, WINDOW_BYTES, Input, count_lines_before,
+    CSV_GUESS_ROWS,
+    HEAD_BYTES,
+    INFER_ROWS,
+    SAMPLE_WINDOWS,
+    WINDOW_BYTES,
+    Input,
+    count_lines_before,
 )
 from .read_csv_check import CsvOptions, check_bytes, ragged_error, whole_lines, window_records
 from .read_csv_plan import CsvPlan
