@@ -126,9 +126,10 @@ def count_chunk(data: np.ndarray, delim: int, quote: int | None) -> ChunkCounts:
         outs, ins = ends[~quoted_end], ends[quoted_end]
         if inside is None:
             last_out = int(ends[-1])
-        else:
-            last_out = int(outs[-1]) if outs.size else _last(nm & ~inside)
-            last_in = int(ins[-1]) if ins.size else _last(nm & inside)
+        else:  # looked for in the whole piece only when the tail had none (and there is one)
+            last_out = int(outs[-1]) if outs.size else \
+                (_last(nm & ~inside) if line_ends > n_in else -1)
+            last_in = int(ins[-1]) if ins.size else (_last(nm & inside) if n_in else -1)
     return ChunkCounts(data.size, delimiters, line_ends, delimiters - d_in, line_ends - n_in,
                        bool(quotes.size & 1) if quotes is not None else False, blank_out, blank_in,
                        int(data[0]), int(data[-1]), last_out, last_in)
