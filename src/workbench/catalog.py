@@ -25,8 +25,8 @@ from .catalog_schema import (  # noqa: F401
     schedules, uploads, version_snapshots, versions,
 )
 from .errors import AlreadyExists, NotFound, SpecError, StorageUnavailable, missing_extra
+from .masking import mask_url, remember
 from .names import INT64_MAX, check_job_id, check_namespace
-from .masking import mask_url
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,7 @@ class Catalog:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        remember(url)  # libpq may quote a piece of a password it misread (masking.remember)
         kwargs: dict[str, Any] = {"future": True}
         if url.startswith("sqlite"):
             path = sa.engine.make_url(url).database  # None or ":memory:" for an in-memory one

@@ -20,6 +20,7 @@ from typing import Any, Callable
 import sqlalchemy as sa
 
 from .errors import ConfigError, StorageUnavailable, register_error
+from .masking import mask_url
 
 log = logging.getLogger("workbench.catalog")
 
@@ -36,10 +37,7 @@ register_error(CatalogUnavailable)
 
 
 def _masked(url: str) -> str:
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL is shown without anything after the scheme
-        return url.split("://", 1)[0] + "://…"
+    return mask_url(url)  # its userinfo up to the last '@' (SQLAlchemy cuts at the first)
 
 
 def retry_window() -> float:

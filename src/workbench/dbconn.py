@@ -24,7 +24,7 @@ from .errors import (
     AccessDenied, ConfigError, NotFound, SourceError, SQLError, TransientError, WorkbenchError,
     missing_extra,
 )
-from .masking import mask_url
+from .masking import mask_text, mask_url, secret_forms
 
 CONN_PREFIX = "WORKBENCH_CONN_"
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
@@ -71,7 +71,10 @@ class DbTarget:
             for secret in {password, unquote(password), quote(unquote(password), safe="")}:
                 if secret:
                     text = text.replace(secret, _MASK)
-        return text
+        # the password up to the last '@' and the pieces a driver may quote of it
+        for secret in secret_forms(self.uri):
+            text = text.replace(secret, _MASK)
+        return mask_text(text)
 
 
 def resolve_db(db: str, environ: dict[str, str] | None = None, *,

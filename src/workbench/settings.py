@@ -69,10 +69,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
-from .masking import mask_url
+from .masking import mask_url, remember
 
 _CATALOG_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 _BROKER_SCHEMES = ("redis", "rediss")
+_HOST_FIRST = re.compile(r"[\w.\-\[\]%]+(?::\d*)?(?:[/?#]|$)")  # host[:port] after the userinfo
 
 
 def _url(var: str, value: str | None, schemes: tuple[str, ...], example: str) -> str | None:
@@ -80,14 +81,26 @@ def _url(var: str, value: str | None, schemes: tuple[str, ...], example: str) ->
     not a driver's traceback later. ``postgres://`` (Heroku, libpq) means ``postgresql://``."""
     if value is None:
         return None
+    remember(value)  # a parser's message below may quote a piece of its password
     if value.startswith("postgres://"):
         value = "postgresql://" + value[len("postgres://"):]
     scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+    userinfo, at, tail = value.partition("://")[2].rpartition("@")
+    if at and any(c in userinfo for c in "/?#") and _HOST_FIRST.match(tail):
+        # urllib and the drivers end the userinfo at the first '/', '?' or '#': they would read
+        # a piece of the password as the host, and connect there
+        raise ConfigError(f"{var} is not a valid URL: its user name or password holds '/', '?' "
+                          "or '#'", hint=f"percent-encode them (%2F, %3F, %23); for example "
+                                         f"{example}")
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - parsing the port is what raises on a bad one
     except ValueError as exc:
-        raise ConfigError(f"{var} is not a valid URL: {exc}", hint=f"for example {example}") from None
+        # urllib quotes the part it misread, which may be a piece of the password: never shown
+        reason = re.sub(r"'[^']*'|\"[^\"]*\"", "'***'", str(exc))
+        raise ConfigError(f"{var} is not a valid URL: {reason}",
+                          hint=f"for example {example}; percent-encode a password holding "
+                               "'@', '/', '?', '#' or ':'") from None
     if scheme not in schemes:
         raise ConfigError(f"{var} has an unsupported scheme {scheme or '(none)'!r}",
                           hint=f"use one of {', '.join(s + '://' for s in schemes)}; "
@@ -213,6 +226,10 @@ class Settings:
     iceberg_token: str | None = field(default=None, repr=False)
     # versions wider than this get no snapshot (with a note): the commit's cost grows with width
     iceberg_max_columns: int | None = 2000
+
+    def __post_init__(self) -> None:
+        # their passwords are masked wherever a driver or parser quotes them (masking.remember)
+        remember(self.catalog_url, self.broker_url, self.s3_endpoint_url, self.storage_url)
 
     @property
     def on_worker(self) -> bool:

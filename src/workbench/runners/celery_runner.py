@@ -20,7 +20,7 @@ from ..catalog_identity import catalog_id
 from ..errors import BrokerUnavailable, ConfigError, WorkbenchError
 from ..events import JobCancelled, Message
 from ..job_handle import Job
-from ..masking import mask_url
+from ..masking import mask_url, remember
 from ..spec.models import Pipeline
 from ..worker import keys
 from ..worker.app import get_app, make_app
@@ -94,6 +94,7 @@ class CeleryRunner:
         self.fallback = fallback
         self.stages = stages
         self._broker_url = broker_url
+        remember(broker_url)
         self._client: Any = None
 
     # -- plumbing -------------------------------------------------------------------

@@ -61,7 +61,7 @@ import random
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
-from ..masking import mask_url
+from ..masking import mask_url, remember
 
 DEFAULT_BROKER = "redis://localhost:6379/0"
 
@@ -132,6 +132,7 @@ class WorkerConfig:
     @classmethod
     def from_env(cls) -> WorkerConfig:
         broker = _env("WORKBENCH_BROKER_URL", DEFAULT_BROKER)
+        remember(broker, os.environ.get("WORKBENCH_RESULT_BACKEND"))
         if not broker.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError(f"WORKBENCH_BROKER_URL must be a Redis URL, got {mask_url(broker)!r}",
                               hint="e.g. redis://localhost:6379/0")
