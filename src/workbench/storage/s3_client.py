@@ -85,6 +85,23 @@ _CLIENTS: dict[tuple, Any] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
+def endpoint_without_userinfo(endpoint_url: str | None) -> str | None:
+    """``endpoint_url`` without a ``user:password@`` (up to the last ``@`` before the host).
+
+    Requests are signed with the access key and secret (SigV4); neither boto3 nor Polars'
+    object store sends an endpoint's userinfo anywhere, but both copy the endpoint into what
+    they build from it, a presigned URL first of all, which is handed to browsers and printed.
+    So the userinfo is never part of the endpoint a client is made with.
+    """
+    if not endpoint_url or "://" not in endpoint_url:
+        return endpoint_url
+    scheme, _, rest = endpoint_url.partition("://")
+    _userinfo, at, host_and_path = rest.rpartition("@")  # the userinfo may hold '@', '/', ...
+    if not at:
+        return endpoint_url
+    return f"{scheme}://{host_and_path}"
+
+
 def make_client(*, endpoint_url: str | None, region: str, addressing: str,
                 access_key_id: str | None, secret_access_key: str | None,
                 max_pool_connections: int = 16) -> Any:
@@ -107,6 +124,8 @@ def make_client(*, endpoint_url: str | None, region: str, addressing: str,
             "no S3 credentials are configured",
             hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or WORKBENCH_S3_ACCESS_KEY_ID / "
                  "WORKBENCH_S3_SECRET_ACCESS_KEY)")
+    # never in a presigned URL (nor anything else the client builds from its endpoint)
+    endpoint_url = endpoint_without_userinfo(endpoint_url)
     # AWS itself has no region "auto"; R2 and most S3-compatible servers accept any region.
     region_name = "us-east-1" if (region == "auto" and not endpoint_url) else region
     cache_key = (endpoint_url, region_name, addressing, access_key_id, secret_access_key,
@@ -150,6 +169,7 @@ def polars_options(*, endpoint_url: str | None, region: str, addressing: str,
     opts: dict[str, str] = {
         "aws_region": "us-east-1" if (region == "auto" and not endpoint_url) else region,
     }
+    endpoint_url = endpoint_without_userinfo(endpoint_url)
     if endpoint_url:
         opts["aws_endpoint_url"] = endpoint_url
         if endpoint_url.startswith("http://"):
