@@ -16,6 +16,7 @@ from typing import Any, Callable
 from ..catalog import open_catalog
 from ..context import Context
 from ..errors import BrokerUnavailable, WorkbenchError, as_workbench_error
+from ..masking import mask_text, mask_url
 from ..names import check_namespace
 from ..settings import get_settings
 from ..storage import open_storage
@@ -89,7 +90,7 @@ def _probe(check: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
     except Exception as exc:
         err = as_workbench_error(exc)
         return {"state": "down", "error": err.to_dict() if isinstance(exc, WorkbenchError)
-                else {"type": type(exc).__name__, "message": str(exc)}}
+                else {"type": type(exc).__name__, "message": mask_text(str(exc))}}
     state = extra.pop("state", "ok")
     return {"state": state, "ms": round((time.monotonic() - t) * 1000, 2), **extra}
 
@@ -134,8 +135,10 @@ def health(ctx: Context | None = None, *, timeout: float = 1.0) -> dict[str, Any
         return {"dialect": ctx.catalog.dialect}
 
     def storage() -> dict[str, Any]:
+        # a listing answers only when the bucket (or folder) is there and readable
         next(iter(ctx.storage.list(f"{ctx.namespace}/health/")), None)
-        return {"url": ctx.storage.uri("")}
+        # its base URL: ``uri("")`` is no key an object store takes
+        return {"url": mask_url(ctx.storage.url)}
 
     parts["catalog"] = _probe(catalog)
     parts["storage"] = _probe(storage)
