@@ -120,8 +120,9 @@ def mask_url(url: Any) -> str:
     return mask_text(str(url), secret_forms(url))
 
 
-def mask_text(text: Any, secrets: tuple[str | None, ...] = ()) -> str:
-    """Free text with every URL's credentials, libpq passwords and the given secrets masked."""
+def mask_text(text: Any, secrets: tuple[str | None, ...] = (), *, known: bool = True) -> str:
+    """Free text with every URL's credentials, libpq passwords and the given secrets masked;
+    ``known``: the secrets of configured URLs (``remember``) too."""
     out = str(text)
     if "@" in out:
         out = _URL_USERINFO.sub(
@@ -130,20 +131,30 @@ def mask_text(text: Any, secrets: tuple[str | None, ...] = ()) -> str:
         out = _URL_QUERY_SECRET.sub(lambda m: m.group(1) + MASK, out)
         out = _KV_PASSWORD.sub(lambda m: f"{m.group(1)}={MASK}", out)
     for secret in (*sorted((s for s in secrets if s and len(s) >= _MIN_SECRET), key=len,
-                           reverse=True), *_KNOWN_SORTED):
+                           reverse=True), *(_KNOWN_SORTED if known else ())):
         if secret in out:
             out = out.replace(secret, MASK)
     return out
 
 
-def mask_value(value: Any) -> Any:
-    """``mask_text`` applied to every string inside a JSON-like value (records, events)."""
+# The fields of a record or event that carry text a parser or driver wrote (an error, a
+# warning): the secrets of configured URLs are masked there. Elsewhere (rows of a result, check
+# examples, names) they are data: a password that is also an ordinary word ("admin") must not
+# change a value.
+_MESSAGE_KEYS = frozenset({"message", "text", "hint", "error", "detail", "traceback"})
+
+
+def mask_value(value: Any, *, known: bool = False) -> Any:
+    """``mask_text`` applied to every string inside a JSON-like value (records, events); the
+    secrets of configured URLs only in message fields (``_MESSAGE_KEYS``)."""
     if isinstance(value, str):
-        return mask_text(value) if ("@" in value or "=" in value or _KNOWN_SORTED) else value
+        if "@" in value or "=" in value or (known and _KNOWN_SORTED):
+            return mask_text(value, known=known)
+        return value
     if isinstance(value, dict):
-        return {k: mask_value(v) for k, v in value.items()}
+        return {k: mask_value(v, known=known or k in _MESSAGE_KEYS) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(mask_value(v) for v in value)
+        return type(value)(mask_value(v, known=known) for v in value)
     return value
 
 

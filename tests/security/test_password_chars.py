@@ -132,3 +132,24 @@ def test_the_issues_broker_url(tmp_path):
     for argv in (["submit", str(spec), "--json"], ["doctor"], ["doctor", "--json"]):
         out = _run(tmp_path, argv, WORKBENCH_BROKER_URL=url)
         assert "Br Pw2" not in out and "Pw2@" not in out and ":Br " not in out, out
+
+
+def test_a_password_that_is_an_ordinary_word_changes_no_data_but_no_message_shows_it():
+    """The secrets of configured URLs are masked in messages (errors, warnings, hints), where a
+    parser or driver may quote them; rows of a result and check examples are data: a password
+    such as "admin" must not turn a value "admin" into ***."""
+    from workbench import masking
+    from workbench.events import JobFinished, Message
+
+    before = dict(masking._KNOWN)
+    masking.remember("postgresql://etl:admin@127.0.0.1:1/wb")
+    try:
+        done = JobFinished(job_id="j", result={"kind": "rows", "rows": [["admin", 1]],
+                                               "columns": ["role", "n"]}).to_dict()
+        assert done["result"]["rows"] == [["admin", 1]]
+        said = Message(job_id="j", level="warning", text="login failed for admin").to_dict()
+        assert "admin" not in said["text"] and "***" in said["text"]
+    finally:  # this process's other tests do not know the word as a secret
+        masking._KNOWN.clear()
+        masking._KNOWN.update(before)
+        masking._KNOWN_SORTED = tuple(sorted(before, key=len, reverse=True))
