@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 import xlsxwriter
 
-from test_readers_helpers import fails, numbers_csv, write
+from test_readers_helpers import fails, numbers_csv, read, write
 from workbench.engines import read_common
 from workbench.engines.read_common import Limits
 from workbench.engines.readers import scan_file
@@ -270,6 +270,23 @@ def test_a_parquet_type_polars_cannot_hold_is_named_not_a_panic(tmp_path, column
     err = fails(f)
     assert isinstance(err, SourceError) and err.file == str(f) and err.column == column
     assert said in err.message
+
+
+def test_carriage_return_line_ends_are_named(tmp_path):
+    # Polars reads such a file as one line; its own message named an option of its API
+    err = fails(write(tmp_path / "mac.csv", b"id,v\r1,a\r2,b\r"))
+    assert "carriage return alone" in err.message and err.file == str(tmp_path / "mac.csv")
+    df, _ = read(write(tmp_path / "crlf.csv", b"id,v\r\n1,a\r\n"))
+    assert df.rows() == [(1, "a")]
+
+
+def test_an_empty_sheet_is_refused_as_an_empty_file_is(tmp_path):
+    path = tmp_path / "empty.xlsx"
+    book = xlsxwriter.Workbook(path)
+    book.add_worksheet("data")
+    book.close()
+    err = fails(path)
+    assert "the sheet is empty" in err.message and "sheet=" in err.hint
 
 
 def test_file_named_parquet_that_is_not(tmp_path):

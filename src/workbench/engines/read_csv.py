@@ -82,6 +82,12 @@ def _head(inp: Input, opts: CsvOptions) -> tuple[list[str], int, list]:
     while b"\n" not in head and len(head) < min(size, HEADER_MAX):
         head = inp.read_at(0, len(head) * 4)
     complete = len(head) >= size
+    if b"\n" not in head and b"\r" in head.rstrip(b"\r"):
+        # Polars ends a line at "\n" only: a file of "\r" line ends is one line to it
+        raise SourceError("the lines end with a carriage return alone (as old Mac exports do)",
+                          file=inp.path, row=0,
+                          hint="convert the line ends to \\n first, e.g. `tr '\\r' '\\n' < in.csv "
+                               "> out.csv`")
     data, _ = whole_lines(head, at_start=True, at_end=complete)
     if not data and not complete:
         raise SourceError("the first line is longer than 1 MiB: this is not a CSV header",

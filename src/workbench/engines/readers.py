@@ -373,6 +373,9 @@ def _read_excel(source: FileSource, inputs: list[Input], ctx: Context | None, li
     df = read_excel(inputs, source.sheet, source.has_header, source.skip_rows,
                     default_nulls(source.null_values),
                     declared_types(source.schema_overrides, inputs[0].path), notes, limits)
+    if df.width == 0:  # as an empty CSV: no dataset of no columns
+        raise SourceError("the sheet is empty", file=inputs[0].path, row=0,
+                          hint="choose the sheet that holds the data with sheet=")
     return SourceScan(frame=df.lazy(), rows_total=df.height, notes=notes)
 
 
