@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 
 import polars as pl
@@ -104,6 +105,29 @@ def test_ndjson_lazy_with_late_keys_and_wider_types(tmp_path):
     assert df.schema == pl.Schema({"id": pl.Int64, "v": pl.Float64, "extra": pl.String})
     assert df["extra"].drop_nulls().to_list() == ["x"] and df["v"][-1] == 2.5
     assert len(scan.notes) == 2
+
+
+def test_ndjson_key_first_seen_outside_the_sampled_windows_is_read(tmp_path):
+    # 100,000 lines (~4 MB): line 57,000 lies between the sampled windows, and it alone has
+    # the key "email" and the key "late" inside the object "o"
+    lines = []
+    for i in range(100_000):
+        rec = {"id": i, "name": f"name{i}", "n": i * 3, "o": {"a": i}}
+        if i == 57_000:
+            rec["email"] = "a@b.c"
+            rec["o"]["late"] = "x"
+        lines.append(json.dumps(rec))
+    f = write(tmp_path / "late.ndjson", "\n".join(lines) + "\n")
+    df, scan = read(f)
+    assert df.schema == pl.Schema({"id": pl.Int64, "name": pl.String, "n": pl.Int64,
+                                   "o": pl.Struct({"a": pl.Int64, "late": pl.String}),
+                                   "email": pl.String})
+    assert df.height == 100_000
+    assert df.row(57_000) == (57_000, "name57000", 171_000, {"a": 57_000, "late": "x"}, "a@b.c")
+    assert df["email"].null_count() == 99_999 and df["o"].struct.field("late").null_count() == 99_999
+    assert df.row(56_999) == (56_999, "name56999", 170_997, {"a": 56_999, "late": None}, None)
+    assert scan.notes == ["key 'o.late' first appears further into late.ndjson; included",
+                          "key 'email' first appears further into late.ndjson; included"]
 
 
 def test_ndjson_declared_misfit_is_located(tmp_path):
