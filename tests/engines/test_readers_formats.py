@@ -11,7 +11,7 @@ import polars as pl
 import pyarrow as pa
 import xlsxwriter
 
-from test_readers_helpers import numbers_csv, read, source, write
+from test_readers_helpers import fails, numbers_csv, read, source, write
 from workbench.engines.read_detect import detect_format
 from workbench.engines.readers import scan_file
 
@@ -128,6 +128,46 @@ def test_ndjson_key_first_seen_outside_the_sampled_windows_is_read(tmp_path):
     assert df.row(56_999) == (56_999, "name56999", 170_997, {"a": 56_999, "late": None}, None)
     assert scan.notes == ["key 'o.late' first appears further into late.ndjson; included",
                           "key 'email' first appears further into late.ndjson; included"]
+
+
+# a high surrogate escape with no low one after it (UTF-16 cut by a JavaScript producer), a
+# low one alone, and a valid pair (an emoji), as NDJSON lines and as a JSON array
+_SURROGATE_RECORDS = ['{"id": 1, "s": "\\ud83d"}', '{"id": 2, "s": "a\\ude00b"}',
+                      '{"id": 3, "s": "\\ud83d\\ude00"}', '{"id": 4, "s": "\\\\ud83d"}']
+
+
+def test_lone_surrogate_escape_is_an_error_naming_the_line(tmp_path):
+    nd = write(tmp_path / "a.ndjson", "\n".join(['{"id": 0, "s": "ok"}'] + _SURROGATE_RECORDS))
+    err = fails(nd)
+    assert (err.file, err.row) == (str(nd), 2)
+    assert "lone UTF-16 surrogate escape \\ud83d on line 2" in err.message
+    assert "utf8-lossy" in err.hint
+    arr = write(tmp_path / "a.json", "[\n" + ",\n".join(_SURROGATE_RECORDS[1:]) + "\n]")
+    err = fails(arr)
+    assert err.file == str(arr) and "surrogate escape \\ude00 on line 2" in err.message
+
+
+def test_lone_surrogate_escape_with_utf8_lossy_is_u_fffd(tmp_path):
+    expected = [(1, "\ufffd"), (2, "a\ufffdb"), (3, "\U0001F600"), (4, "\\ud83d")]
+    note = ("2 lone UTF-16 surrogate escapes (half of a character, the first on line 1) read as "
+            "U+FFFD, the replacement character (encoding='utf8-lossy')")
+    nd = write(tmp_path / "a.ndjson", "\n".join(_SURROGATE_RECORDS) + "\n")
+    df, scan = read(nd, encoding="utf8-lossy")
+    assert df.rows() == expected and scan.notes == [note]
+    assert nd.read_text().startswith('{"id": 1, "s": "\\ud83d"}')  # the source is left as it was
+    df, scan = read(write(tmp_path / "a.json", "[" + ",\n".join(_SURROGATE_RECORDS) + "]"),
+                    encoding="utf8-lossy")
+    assert df.rows() == expected and scan.notes == [note]
+
+
+def test_surrogate_pairs_and_escaped_backslashes_read_as_they_are(tmp_path):
+    lines = ['{"id": %d, "s": "\\ud83d\\ude00 x\\uD83D\\uDE03", "t": "\\\\ud83d\\\\"}' % i
+             for i in range(3)]
+    for f in (write(tmp_path / "a.ndjson", "\n".join(lines)),
+              write(tmp_path / "a.json", "[" + ",".join(lines) + "]")):
+        df, scan = read(f)
+        assert df.rows() == [(i, "\U0001F600 x\U0001F603", "\\ud83d\\") for i in range(3)]
+        assert scan.notes == []
 
 
 def test_ndjson_declared_misfit_is_located(tmp_path):

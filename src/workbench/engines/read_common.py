@@ -141,6 +141,8 @@ class Input:
     # a local file's (size, mtime, ctime, inode) when the scan opened it: one read in place is
     # hashed apart from the pass that reads its rows, so a change in between must show
     fingerprint: list[int] | None = None
+    # the scan's temporary folder, for a reader that must write a corrected copy of the file
+    temp: TempFiles | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:

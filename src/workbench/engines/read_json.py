@@ -23,6 +23,7 @@ from .read_common import (
     INFER_ROWS, SAMPLE_WINDOWS, WINDOW_BYTES, Input, count_lines_before,
 )
 from .read_csv_check import whole_lines
+from .read_json_escapes import lone_surrogates
 from .read_limits import depth_error, dtype_depth, json_depth_exceeded
 from .read_text_types import (
     describe, general_formats, kind_dtype, misfit_column, parse_expr, text_kind,
@@ -48,6 +49,7 @@ def read_json_array(inputs: list[Input], declared: dict[str, pl.DataType], *,
     frames = []
     for inp in inputs:
         _empty(inp)
+        lone_surrogates(inp, lossy=bool(inp.extra.get("lossy")), row_is_line=False, notes=notes)
         try:
             df = pl.read_json(inp.target, infer_schema_length=None)
         except pl.exceptions.PolarsError as exc:
@@ -197,6 +199,7 @@ def plan_ndjson(inputs: list[Input], declared: dict[str, pl.DataType], *,
     texts: dict[str, list[pl.Series]] = {}  # sampled string values, for typed text
     for n, inp in enumerate(inputs):
         _empty(inp)
+        lone_surrogates(inp, lossy=bool(inp.extra.get("lossy")), row_is_line=True, notes=notes)
         head = inp.read_at(0, WINDOW_BYTES)
         if not head.strip():
             raise SourceError("the file is empty (only blank lines)", file=inp.path, row=0)

@@ -204,7 +204,7 @@ def _scan(source: FileSource, ctx: Context | None, temp: TempFiles, limits: Limi
           ) -> SourceScan:
     """``auto``: the encoding ``auto`` settled on past the head (``_single_byte_retry``)."""
     inputs = [Input(path=e["path"], size=int(e["size"]), opener=_opener(e["path"], ctx),
-                    types_only=types_only)
+                    types_only=types_only, temp=temp)
               for e in expand_paths(source.path, ctx, internal=internal)]
     fmt: str | None = None
     detected: list[str] = []  # what encoding "auto" found, for the job's notes
