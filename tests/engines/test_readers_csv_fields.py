@@ -17,6 +17,11 @@ from workbench.engines import read_csv_blank
 from workbench.engines.read_csv_blank import LineCounts, count_lines
 from workbench.errors import SourceError
 
+def write_text(path, text: str):
+    path.write_text(text)
+    return path
+
+
 ROWS = 60_000  # 6 MB of 100-byte lines: rows past the marker head and between the windows
 
 
@@ -145,3 +150,31 @@ def test_a_quoted_line_break_is_no_blank_line(monkeypatch, tmp_path):
     df, _ = read(f)
     assert df.rows() == [(1, "x\n\ny"), (2, "z")]
     assert df.schema == pl.Schema({"a": pl.Int64, "b": pl.String})
+
+
+def test_a_refused_file_leaves_no_piece_queued(tmp_path, monkeypatch):
+    # a short record in the head fails the plan at once: the pieces of the rest of the file,
+    # queued on the reader's threads, are cancelled, not counted for nobody
+    import threading
+
+    from workbench.engines import readers
+
+    queued = []
+
+    def spy(inp, opts):
+        read_csv_blank.start_blank_search(inp, opts)
+        queued.extend(inp.extra.get("blank_search") or [])
+
+    monkeypatch.setattr(readers, "start_blank_search", spy)
+    f = write_text(tmp_path / "big.csv", "a,b\n1\n" + "".join(f"{i},{i}\n" for i in range(2_000_000)))
+    gate = threading.Event()
+    pool = read_csv_blank.searcher()
+    busy = [pool.submit(gate.wait) for _ in range(2)]  # both threads taken: the pieces wait
+    try:
+        err = fails(f)
+    finally:
+        gate.set()
+        for b in busy:
+            b.result(timeout=10)
+    assert "row has 1 field but the header has 2" in err.message
+    assert len(queued) >= 2 and all(p.cancelled() for p in queued)

@@ -197,6 +197,13 @@ def start_blank_search(inp: Input, opts: CsvOptions) -> None:
                                      for at in range(0, max(1, inp.target_size), CHUNK)]
 
 
+def stop_blank_search(inputs: list[Input]) -> None:
+    """Cancel the pieces not counted yet (the plan failed: nobody will ask for the answer)."""
+    for inp in inputs:
+        for part in inp.extra.pop("blank_search", None) or ():
+            part.cancel()
+
+
 def scan_lines(inp: Input, delim: int, quote: int | None) -> LineCounts:
     """The counts of ``inp``'s bytes, in this thread."""
     assert inp.target is not None

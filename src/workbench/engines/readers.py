@@ -54,7 +54,7 @@ from .read_common import (
     HEAD_BYTES, LIMITS, PLAN_PREFIX_BYTES, Input, Limits, TempFiles, default_nulls,
     file_fingerprint,
 )
-from .read_csv_blank import start_blank_search
+from .read_csv_blank import start_blank_search, stop_blank_search
 from .read_decompress import materialize
 from .read_detect import (
     detect_compression, detect_format, encoding_note, late_single_byte, resolve_encoding,
@@ -303,16 +303,21 @@ def _read_csv(source: FileSource, inputs: list[Input], ctx: Context | None, limi
     declared = declared_types(source.schema_overrides, inputs[0].path)
     delim = delimiter.encode()
     for inp in inputs:
-        # a file of several columns drops its blank lines: the search for them reads every
-        # byte, on a thread from now on, beside the field sizes and the sampling
+        # a file of several columns drops its blank lines: the search for them (and the count
+        # of every record's fields) reads every byte, on threads from now on, beside the field
+        # sizes and the sampling
         if not inp.types_only and delim in inp.read_at(0, HEAD_BYTES).split(b"\n", 1)[0]:
             start_blank_search(inp, opts)
-    for inp in inputs:  # before Polars sees a field that would take all memory
-        check_field_sizes(inp, limits, separators=delim if len(delim) == 1 else b"",
-                          quote=opts.quote_char.encode() if opts.quote_char else None,
-                          upto=PLAN_PREFIX_BYTES if inp.types_only else None)
-    plan = plan_csv(inputs, opts, declared, sample_markers=source.null_values is None,
-                    limits=limits)
+    try:
+        for inp in inputs:  # before Polars sees a field that would take all memory
+            check_field_sizes(inp, limits, separators=delim if len(delim) == 1 else b"",
+                              quote=opts.quote_char.encode() if opts.quote_char else None,
+                              upto=PLAN_PREFIX_BYTES if inp.types_only else None)
+        plan = plan_csv(inputs, opts, declared, sample_markers=source.null_values is None,
+                        limits=limits)
+    except BaseException:
+        stop_blank_search(inputs)  # a refused file's pieces are not counted on
+        raise
 
     def to_scan(p: CsvPlan) -> SourceScan:
         def rescan(exc: BaseException) -> SourceScan | None:
