@@ -280,6 +280,12 @@ def test_carriage_return_line_ends_are_named(tmp_path):
     assert df.rows() == [(1, "a")]
 
 
+@pytest.mark.parametrize("text", ["[]", "[{}, {}]"])
+def test_a_json_document_of_no_records_is_refused_as_an_empty_file_is(tmp_path, text):
+    err = fails(write(tmp_path / "empty.json", text))
+    assert "holds no records" in err.message
+
+
 def test_an_empty_sheet_is_refused_as_an_empty_file_is(tmp_path):
     path = tmp_path / "empty.xlsx"
     book = xlsxwriter.Workbook(path)

@@ -357,6 +357,9 @@ def _read_json(source: FileSource, inputs: list[Input], ctx: Context | None, lim
     notes: list[str] = []
     df = read_json_array(inputs, declared_types(source.schema_overrides, inputs[0].path),
                          depth=limits.max_json_depth, notes=notes)
+    if df.width == 0:  # `[]` or records of no keys: as an empty CSV, no dataset of no columns
+        raise SourceError("the JSON document holds no records with keys", file=inputs[0].path,
+                          row=0, hint="check that the file was written completely")
     frame = _json_nulls(df.lazy(), source.null_values, dict(df.schema))
     return SourceScan(frame=frame, rows_total=df.height, notes=notes)
 
