@@ -22,6 +22,20 @@ def signing_keys():
         os.environ["WORKBENCH_KEYS_DIR"] = saved
 
 
+@pytest.fixture(autouse=True)
+def _forget_remembered_secrets():
+    """The secrets a test's URLs made known to this process (``masking.remember``) are
+    forgotten after it: in a long-lived process they are masked in every message, so a test's
+    password ``secret`` would mask a later test's path ``…/secret.csv``."""
+    from workbench import masking
+
+    known, ordered = dict(masking._KNOWN), masking._KNOWN_SORTED
+    yield
+    masking._KNOWN.clear()
+    masking._KNOWN.update(known)
+    masking._KNOWN_SORTED = ordered
+
+
 @pytest.fixture
 def wb_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An embedded-default workbench in a fresh folder, with no servers configured."""
