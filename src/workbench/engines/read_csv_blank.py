@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import functools
 import threading
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -207,9 +208,15 @@ def stop_blank_search(inputs: list[Input]) -> None:
 def scan_lines(inp: Input, delim: int, quote: int | None) -> LineCounts:
     """The counts of ``inp``'s bytes, in this thread."""
     assert inp.target is not None
+    return _added(_count_at(inp.target, at, delim, quote)
+                  for at in range(0, max(1, inp.target_size), CHUNK))
+
+
+def _added(stretches: Iterable[list[ChunkCounts]]) -> LineCounts:
+    """The counts of a file's stretches, in order, added up."""
     counts = LineCounts()
-    for at in range(0, max(1, inp.target_size), CHUNK):
-        for c in _count_at(inp.target, at, delim, quote):
+    for pieces in stretches:
+        for c in pieces:
             counts.add(c)
     return counts
 
@@ -228,10 +235,7 @@ def blank_rows(inp: Input, opts: CsvOptions, ncols: int) -> list[int]:
     ``SourceError`` of the first record whose field count is not ``ncols`` (the header's)."""
     search = inp.extra.pop("blank_search", None)
     if search is not None:
-        counts = LineCounts()
-        for part in search:
-            for c in part.result():
-                counts.add(c)
+        counts = _added(part.result() for part in search)
     elif len(opts.delimiter.encode()) == 1:
         counts = scan_lines(inp, *_bytes_of(opts))
     else:
